@@ -1,0 +1,166 @@
+package streams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/libp2p/go-libp2p/core/network"
+)
+
+// HalfCloser is one end of a bridge: a byte stream whose write half can be
+// closed on its own. *net.TCPConn, *net.UnixConn and network.Stream all
+// satisfy it.
+type HalfCloser interface {
+	io.ReadWriteCloser
+	CloseWrite() error
+}
+
+var (
+	_ HalfCloser = (*net.TCPConn)(nil)
+	_ HalfCloser = (*net.UnixConn)(nil)
+	_ HalfCloser = (network.Stream)(nil)
+)
+
+// resetter is implemented by libp2p streams: Reset aborts both directions
+// and tells the remote end that the data is incomplete.
+type resetter interface{ Reset() error }
+
+// linger is implemented by TCP connections: SetLinger(0) makes Close send a
+// RST instead of a FIN.
+type linger interface{ SetLinger(sec int) error }
+
+var (
+	_ resetter = (network.Stream)(nil)
+	_ linger   = (*net.TCPConn)(nil)
+)
+
+// Counters receives live byte counts while a bridge runs. Either field may
+// be nil.
+type Counters struct {
+	AtoB *atomic.Int64 // bytes read from a and written to b
+	BtoA *atomic.Int64 // bytes read from b and written to a
+}
+
+// ErrAborted is returned by Bridge when ctx was cancelled before both
+// directions finished.
+var ErrAborted = errors.New("bridge aborted")
+
+const bufSize = 32 << 10
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+
+// Bridge copies a→b and b→a until both directions have finished, then
+// closes both ends. Bridge takes ownership of a and b and returns only after
+// both copying goroutines have exited.
+//
+// A clean EOF read from one end closes the write half of the other; the
+// opposite direction keeps flowing. A read or write error on either
+// direction, or the cancellation of ctx, aborts both ends at once (Reset for
+// streams, RST for TCP) so that nothing blocks and neither peer sees a clean
+// close. The returned error is nil when both directions ended cleanly, the
+// first copy error otherwise, or ErrAborted when ctx ended the bridge.
+func Bridge(ctx context.Context, a, b HalfCloser, c Counters) (aToB, bToA int64, err error) {
+	var (
+		once     sync.Once
+		firstErr error
+		aborted  atomic.Bool
+	)
+	abort := func(cause error) {
+		once.Do(func() {
+			firstErr = cause
+			aborted.Store(true)
+			hardClose(a)
+			hardClose(b)
+		})
+	}
+	stop := context.AfterFunc(ctx, func() { abort(ErrAborted) })
+	defer stop()
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var cerr error
+		aToB, cerr = proxyCopy(b, a, c.AtoB)
+		if cerr != nil {
+			abort(cerr)
+		}
+	})
+	wg.Go(func() {
+		var cerr error
+		bToA, cerr = proxyCopy(a, b, c.BtoA)
+		if cerr != nil {
+			abort(cerr)
+		}
+	})
+	wg.Wait()
+
+	if aborted.Load() {
+		return aToB, bToA, firstErr
+	}
+	// Both directions saw EOF and half-closed their destination. Close
+	// frees the ends; on a libp2p stream it only releases resources.
+	_ = a.Close()
+	_ = b.Close()
+	return aToB, bToA, nil
+}
+
+// proxyCopy copies src to dst until src reports EOF, then half-closes dst.
+// It is a named function so that goroutine dumps show what each bridge
+// goroutine is doing.
+func proxyCopy(dst, src HalfCloser, counter *atomic.Int64) (int64, error) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	var written int64
+	for {
+		nr, rerr := src.Read(buf)
+		if nr > 0 {
+			nw, werr := dst.Write(buf[:nr])
+			if nw > 0 {
+				written += int64(nw)
+				if counter != nil {
+					counter.Add(int64(nw))
+				}
+			}
+			if werr != nil {
+				return written, fmt.Errorf("write: %w", werr)
+			}
+			if nw != nr {
+				return written, fmt.Errorf("write: %w", io.ErrShortWrite)
+			}
+		}
+		if rerr == io.EOF {
+			if err := dst.CloseWrite(); err != nil {
+				return written, fmt.Errorf("close write: %w", err)
+			}
+			return written, nil
+		}
+		if rerr != nil {
+			return written, fmt.Errorf("read: %w", rerr)
+		}
+	}
+}
+
+// hardClose ends x without a clean close: a libp2p stream is reset, a TCP
+// connection is closed with a RST.
+func hardClose(x HalfCloser) {
+	switch v := x.(type) {
+	case resetter:
+		_ = v.Reset()
+		return
+	case linger:
+		_ = v.SetLinger(0)
+	}
+	_ = x.Close()
+}
+
+// IsReset reports whether err means the other end aborted rather than
+// closed cleanly: a reset stream, a reset TCP connection, or a closed end.
+func IsReset(err error) bool {
+	return errors.Is(err, network.ErrReset) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, ErrAborted) || isConnReset(err)
+}

@@ -1,0 +1,12 @@
+// Package streams owns Bridge, the only code in p2ptun that copies bytes.
+//
+// Bridge joins two full-duplex byte streams (a local TCP connection and a
+// libp2p stream), copying each direction on its own goroutine. A clean EOF on
+// one side half-closes the other (CloseWrite) and leaves the opposite
+// direction flowing; an error on either side, or cancellation, aborts both
+// ends: the libp2p stream is reset and the TCP connection is closed with a
+// RST, so neither peer mistakes a failure for a clean end of data.
+//
+// The package knows nothing about peers, protocols or registries; callers
+// pass counters they want kept up to date.
+package streams
