@@ -1,0 +1,144 @@
+package registry
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+)
+
+// Kind says which way a listener moves connections.
+type Kind string
+
+const (
+	// KindListen is a libp2p protocol handler that dials a local target.
+	KindListen Kind = "listen"
+	// KindForward is a local TCP listener that opens streams to a peer.
+	KindForward Kind = "forward"
+)
+
+// Listener describes one registered listener. The exported fields are a
+// snapshot safe to copy; Close belongs to the owner.
+type Listener struct {
+	ID            uint64
+	Kind          Kind
+	Protocol      string
+	ListenAddress string // forward: the local bind address; listen: /p2p/<self>
+	TargetAddress string // forward: /p2p/<peer>; listen: the local target
+	Peer          string // forward: the remote peer ID
+	AllowedPeers  []string
+	AllowAll      bool
+	ReportPeerID  bool
+
+	// Close stops the listener and ends its streams; it blocks until they
+	// are gone. Called at most once, outside the registry lock.
+	Close func() error
+}
+
+// key is what makes two listeners conflict: one handler per protocol, one
+// forward per local address.
+func (l *Listener) key() string {
+	if l.Kind == KindListen {
+		return "listen " + l.Protocol
+	}
+	return "forward " + l.ListenAddress
+}
+
+// Listeners is the listener registry. The zero value is ready to use.
+type Listeners struct {
+	mu      sync.Mutex
+	nextID  uint64
+	entries map[uint64]*Listener
+	keys    map[string]uint64
+}
+
+// Reserve claims l's key before its owner starts it, so that two
+// concurrent requests for the same protocol or address cannot both
+// succeed. It sets l.ID. The caller must follow with Commit or Release.
+func (r *Listeners) Reserve(l *Listener) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.entries == nil {
+		r.entries = make(map[uint64]*Listener)
+		r.keys = make(map[string]uint64)
+	}
+	k := l.key()
+	if _, ok := r.keys[k]; ok {
+		if l.Kind == KindListen {
+			return fmt.Errorf("a listener for protocol %s %w", l.Protocol, ErrExists)
+		}
+		return fmt.Errorf("a forward on %s %w", l.ListenAddress, ErrExists)
+	}
+	r.nextID++
+	l.ID = r.nextID
+	r.keys[k] = l.ID
+	return nil
+}
+
+// Commit makes a reserved listener visible to List and CloseMatching.
+func (r *Listeners) Commit(l *Listener) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.entries[l.ID] = l
+}
+
+// Release drops a reservation whose start failed.
+func (r *Listeners) Release(l *Listener) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.keys, l.key())
+	delete(r.entries, l.ID)
+}
+
+// List returns a snapshot of the committed listeners ordered by ID.
+func (r *Listeners) List() []Listener {
+	r.mu.Lock()
+	out := make([]Listener, 0, len(r.entries))
+	for _, l := range r.entries {
+		c := *l
+		c.AllowedPeers = slices.Clone(l.AllowedPeers)
+		c.Close = nil
+		out = append(out, c)
+	}
+	r.mu.Unlock()
+	slices.SortFunc(out, func(a, b Listener) int { return cmpID(a.ID, b.ID) })
+	return out
+}
+
+// CloseMatching removes every committed listener for which match returns
+// true and closes them, outside the lock, in ID order. It returns how many
+// were closed and the first close error; ErrNotFound if none matched.
+func (r *Listeners) CloseMatching(match func(*Listener) bool) (int, error) {
+	r.mu.Lock()
+	var victims []*Listener
+	for _, l := range r.entries {
+		if match(l) {
+			victims = append(victims, l)
+		}
+	}
+	for _, l := range victims {
+		delete(r.entries, l.ID)
+		delete(r.keys, l.key())
+	}
+	r.mu.Unlock()
+	if len(victims) == 0 {
+		return 0, fmt.Errorf("%w: no listener or forward matches; see `p2ptun ls`", ErrNotFound)
+	}
+	slices.SortFunc(victims, func(a, b *Listener) int { return cmpID(a.ID, b.ID) })
+	var first error
+	for _, l := range victims {
+		if err := l.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return len(victims), first
+}
+
+func cmpID(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

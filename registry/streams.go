@@ -1,0 +1,137 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Stream describes one live bridged connection.
+type Stream struct {
+	ID            uint64
+	ListenerID    uint64
+	Kind          Kind // the kind of listener that made it
+	Protocol      string
+	OriginAddress string // who started it: the TCP client, or /p2p/<peer>
+	TargetAddress string // where it goes: /p2p/<peer>, or the local target
+	Peer          string
+	OpenedAt      time.Time
+
+	// BytesIn counts bytes received from the peer and written to the
+	// local TCP side; BytesOut the other direction. The bridge updates
+	// them while it runs.
+	BytesIn, BytesOut *atomic.Int64
+
+	// Close aborts the stream. Done is closed once its bridge has returned
+	// and it has been removed from the registry.
+	Close func()
+	Done  <-chan struct{}
+}
+
+// StreamInfo is a snapshot of a Stream with its counters read.
+type StreamInfo struct {
+	ID            uint64
+	ListenerID    uint64
+	Kind          Kind
+	Protocol      string
+	OriginAddress string
+	TargetAddress string
+	Peer          string
+	OpenedAt      time.Time
+	BytesIn       int64
+	BytesOut      int64
+}
+
+// Streams is the stream registry. The zero value is ready to use.
+type Streams struct {
+	mu      sync.Mutex
+	nextID  uint64
+	entries map[uint64]*Stream
+}
+
+// Register adds s, assigns s.ID and returns it.
+func (r *Streams) Register(s *Stream) uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.entries == nil {
+		r.entries = make(map[uint64]*Stream)
+	}
+	r.nextID++
+	s.ID = r.nextID
+	r.entries[s.ID] = s
+	return s.ID
+}
+
+// Deregister removes the stream with id; it is a no-op if it is gone.
+func (r *Streams) Deregister(id uint64) {
+	r.mu.Lock()
+	delete(r.entries, id)
+	r.mu.Unlock()
+}
+
+// List returns a snapshot of the live streams ordered by ID.
+func (r *Streams) List() []StreamInfo {
+	r.mu.Lock()
+	out := make([]StreamInfo, 0, len(r.entries))
+	for _, s := range r.entries {
+		out = append(out, StreamInfo{
+			ID: s.ID, ListenerID: s.ListenerID, Kind: s.Kind, Protocol: s.Protocol,
+			OriginAddress: s.OriginAddress, TargetAddress: s.TargetAddress,
+			Peer: s.Peer, OpenedAt: s.OpenedAt,
+			BytesIn: load(s.BytesIn), BytesOut: load(s.BytesOut),
+		})
+	}
+	r.mu.Unlock()
+	slices.SortFunc(out, func(a, b StreamInfo) int { return cmpID(a.ID, b.ID) })
+	return out
+}
+
+// Close aborts the stream with id and waits until it has ended or ctx is
+// done. It returns ErrNotFound for an unknown id.
+func (r *Streams) Close(ctx context.Context, id uint64) error {
+	r.mu.Lock()
+	s, ok := r.entries[id]
+	r.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: no stream with ID %d", ErrNotFound, id)
+	}
+	return closeAndWait(ctx, []*Stream{s})
+}
+
+// CloseMatching aborts every stream for which match returns true and waits
+// for them to end. It returns how many it closed.
+func (r *Streams) CloseMatching(ctx context.Context, match func(*Stream) bool) (int, error) {
+	r.mu.Lock()
+	var victims []*Stream
+	for _, s := range r.entries {
+		if match(s) {
+			victims = append(victims, s)
+		}
+	}
+	r.mu.Unlock()
+	return len(victims), closeAndWait(ctx, victims)
+}
+
+func closeAndWait(ctx context.Context, ss []*Stream) error {
+	for _, s := range ss {
+		s.Close()
+	}
+	for _, s := range ss {
+		select {
+		case <-s.Done:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for stream %d to end: %w", s.ID, ctx.Err())
+		}
+	}
+	return nil
+}
+
+func load(v *atomic.Int64) int64 {
+	if v == nil {
+		return 0
+	}
+	return v.Load()
+}
