@@ -1,0 +1,7 @@
+// Package forward owns the outbound half of a tunnel: a local TCP listener
+// whose every accepted connection becomes a new libp2p stream, with one
+// protocol, to one remote peer, bridged byte for byte.
+//
+// It does not register itself in the listener registry (the node does) but
+// records every bridged connection in the stream registry it is given.
+package forward

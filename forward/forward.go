@@ -1,0 +1,318 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+	msmux "github.com/multiformats/go-multistream"
+
+	"github.com/p2ptun/p2ptun/registry"
+	"github.com/p2ptun/p2ptun/streams"
+)
+
+// Defaults used when the matching Config field is zero.
+const (
+	DefaultDialTimeout       = 15 * time.Second
+	DefaultStreamOpenTimeout = 10 * time.Second
+)
+
+// Config describes one forward.
+type Config struct {
+	// Protocol is requested on every stream.
+	Protocol protocol.ID
+	// ListenAddr is the local TCP address to bind (port 0 picks a free one).
+	ListenAddr ma.Multiaddr
+	// Peer is the remote peer; its addresses must already be in the host's
+	// peerstore or discoverable by the host.
+	Peer peer.ID
+	// DialTimeout bounds connecting to Peer when there is no connection;
+	// default DefaultDialTimeout.
+	DialTimeout time.Duration
+	// StreamOpenTimeout bounds opening and negotiating each stream once
+	// connected; default DefaultStreamOpenTimeout.
+	StreamOpenTimeout time.Duration
+	// Listen binds ListenAddr; default manet.Listen.
+	Listen func(ma.Multiaddr) (manet.Listener, error)
+	// Logger receives one line per failed stream open; default slog.Default().
+	Logger *slog.Logger
+	// Streams records each live connection; required.
+	Streams *registry.Streams
+	// ListenerID is stored in each stream record.
+	ListenerID uint64
+}
+
+// Validate checks c and fills in defaults.
+func (c *Config) Validate() error {
+	if c.Protocol == "" {
+		return errors.New("forward: empty protocol")
+	}
+	if len(c.ListenAddr) == 0 {
+		return errors.New("forward: empty listen address")
+	}
+	if c.Peer == "" {
+		return errors.New("forward: no peer")
+	}
+	if c.Streams == nil {
+		return errors.New("forward: no stream registry")
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.StreamOpenTimeout <= 0 {
+		c.StreamOpenTimeout = DefaultStreamOpenTimeout
+	}
+	if c.Listen == nil {
+		c.Listen = manet.Listen
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Forward is a bound local listener. Create it with New, then Start; Close
+// stops accepting, aborts every live stream and waits for them to end.
+type Forward struct {
+	h      host.Host
+	cfg    Config
+	log    *slog.Logger
+	ctx    context.Context // lifetime of the forward, cancelled by Close
+	cancel context.CancelFunc
+
+	mu     sync.Mutex
+	ln     manet.Listener
+	closed bool
+	wg     sync.WaitGroup // the accept loop and one per connection
+}
+
+// New validates cfg and returns a forward that is not yet bound.
+func New(h host.Host, cfg Config) (*Forward, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Forward{
+		h: h, cfg: cfg, ctx: ctx, cancel: cancel,
+		log: cfg.Logger.With("proto", string(cfg.Protocol), "peer", cfg.Peer.String()),
+	}, nil
+}
+
+// Start binds the listen address and starts accepting. On error nothing is
+// left bound.
+func (f *Forward) Start(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return net.ErrClosed
+	}
+	if f.ln != nil {
+		return errors.New("forward: already started")
+	}
+	ln, err := f.cfg.Listen(f.cfg.ListenAddr)
+	if err != nil {
+		return err
+	}
+	f.ln = ln
+	f.log = f.log.With("laddr", ln.Multiaddr().String())
+	f.wg.Go(f.acceptLoop)
+	return nil
+}
+
+// Addr returns the bound address (with the real port when the configured
+// one was 0), or nil before Start.
+func (f *Forward) Addr() ma.Multiaddr {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ln == nil {
+		return nil
+	}
+	return f.ln.Multiaddr()
+}
+
+// Close stops accepting, aborts live streams and waits for every goroutine
+// of the forward to return. It is idempotent.
+func (f *Forward) Close() error {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return nil
+	}
+	f.closed = true
+	ln := f.ln
+	f.mu.Unlock()
+	f.cancel()
+	var err error
+	if ln != nil {
+		err = ln.Close()
+	}
+	f.wg.Wait()
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+func (f *Forward) acceptLoop() {
+	var backoff time.Duration
+	for {
+		c, err := f.ln.Accept()
+		if err != nil {
+			if f.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: log, back off, retry.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			f.log.Error("accept failed; retrying", "err", err, "backoff", backoff)
+			select {
+			case <-time.After(backoff):
+				continue
+			case <-f.ctx.Done():
+				return
+			}
+		}
+		backoff = 0
+		if !f.enter() {
+			abortConn(c)
+			return
+		}
+		f.wg.Go(func() { f.handle(c) })
+	}
+}
+
+// enter reports whether a new connection may be served.
+func (f *Forward) enter() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.closed
+}
+
+func (f *Forward) handle(c manet.Conn) {
+	origin := c.RemoteMultiaddr().String()
+	log := f.log.With("client", origin)
+	conn, ok := c.(streams.HalfCloser)
+	if !ok {
+		_ = c.Close()
+		log.Error("accepted connection cannot half-close")
+		return
+	}
+
+	s, err := f.openStream()
+	if err != nil {
+		abortConn(c)
+		log.Warn("connection reset: "+err.Error(), "err", err)
+		return
+	}
+
+	sctx, abort := context.WithCancel(f.ctx)
+	defer abort()
+	done := make(chan struct{})
+	defer close(done)
+	in, out := new(atomic.Int64), new(atomic.Int64)
+	rec := &registry.Stream{
+		ListenerID:    f.listenerID(),
+		Kind:          registry.KindForward,
+		Protocol:      string(f.cfg.Protocol),
+		OriginAddress: origin,
+		TargetAddress: "/p2p/" + f.cfg.Peer.String(),
+		Peer:          f.cfg.Peer.String(),
+		OpenedAt:      time.Now(),
+		BytesIn:       in,
+		BytesOut:      out,
+		Close:         abort,
+		Done:          done,
+	}
+	id := f.cfg.Streams.Register(rec)
+	defer f.cfg.Streams.Deregister(id)
+	log = log.With("stream", id)
+	log.Debug("stream open")
+
+	// a = the remote stream, b = the local client: a→b is "in".
+	nin, nout, err := streams.Bridge(sctx, s, conn, streams.Counters{AtoB: in, BtoA: out})
+	if err != nil && !errors.Is(err, streams.ErrAborted) {
+		log.Debug("stream ended with error", "in", nin, "out", nout, "err", err)
+		return
+	}
+	log.Debug("stream closed", "in", nin, "out", nout)
+}
+
+// Errors returned by OpenStream, to be checked with errors.Is.
+var (
+	// ErrUnreachable means no connection to the peer could be made.
+	ErrUnreachable = errors.New("peer unreachable")
+	// ErrNoListener means the peer is reachable but serves no handler for
+	// the protocol (or refused it).
+	ErrNoListener = errors.New("peer has no listener for the protocol")
+)
+
+func (f *Forward) openStream() (network.Stream, error) {
+	return OpenStream(f.ctx, f.h, f.cfg.Peer, f.cfg.Protocol, f.cfg.DialTimeout, f.cfg.StreamOpenTimeout)
+}
+
+// OpenStream connects to p if needed (bounded by dialTimeout) and opens a
+// stream for proto (bounded by openTimeout). Errors wrap ErrUnreachable or
+// ErrNoListener when they apply, and always name the peer and protocol.
+func OpenStream(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, dialTimeout, openTimeout time.Duration) (network.Stream, error) {
+	if err := Connect(ctx, h, p, dialTimeout); err != nil {
+		return nil, err
+	}
+	octx, cancel := context.WithTimeout(ctx, openTimeout)
+	defer cancel()
+	s, err := h.NewStream(network.WithNoDial(octx, "already connected"), p, proto)
+	if err != nil {
+		var ns msmux.ErrNotSupported[protocol.ID]
+		if errors.As(err, &ns) {
+			return nil, fmt.Errorf("peer %s %w %s", p, ErrNoListener, proto)
+		}
+		return nil, fmt.Errorf("opening %s stream to peer %s: %w", proto, p, err)
+	}
+	return s, nil
+}
+
+// Connect makes sure h has a connection to p, dialing with the addresses in
+// its peerstore, bounded by timeout. Errors wrap ErrUnreachable.
+func Connect(ctx context.Context, h host.Host, p peer.ID, timeout time.Duration) error {
+	if h.Network().Connectedness(p) == network.Connected {
+		return nil
+	}
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := h.Connect(dctx, peer.AddrInfo{ID: p}); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrUnreachable, p, err)
+	}
+	return nil
+}
+
+// abortConn closes a TCP connection with a RST so the client sees a reset,
+// not a clean end of data.
+func abortConn(c net.Conn) {
+	if tc, ok := c.(interface{ SetLinger(int) error }); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = c.Close()
+}
+
+// SetListenerID sets the listener ID recorded in the forward's stream
+// records, once the node has registered it.
+func (f *Forward) SetListenerID(id uint64) {
+	f.mu.Lock()
+	f.cfg.ListenerID = id
+	f.mu.Unlock()
+}
+
+func (f *Forward) listenerID() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.cfg.ListenerID
+}

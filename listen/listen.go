@@ -1,0 +1,234 @@
+package listen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/p2ptun/p2ptun/registry"
+	"github.com/p2ptun/p2ptun/streams"
+)
+
+// DefaultDialTimeout bounds the dial of the local target when
+// Config.DialTimeout is zero.
+const DefaultDialTimeout = 5 * time.Second
+
+// Config describes one listener.
+type Config struct {
+	// Protocol is the libp2p protocol the handler is registered for.
+	Protocol protocol.ID
+	// Target is where each stream is bridged to: /ip4|ip6|dns*/…/tcp/PORT or /unix/PATH.
+	Target ma.Multiaddr
+	// Allow lists the peers that may open streams. Ignored when AllowAll.
+	Allow []peer.ID
+	// AllowAll accepts every peer that can reach the node.
+	AllowAll bool
+	// ReportPeerID writes "<base58 peer ID>\n" to the target before any
+	// stream data, as kubo's `ipfs p2p listen --report-peer-id` does.
+	ReportPeerID bool
+	// DialTimeout bounds the dial of Target; default DefaultDialTimeout.
+	DialTimeout time.Duration
+	// Dial dials the target; default a net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Logger receives one line per refused peer or failed target dial;
+	// default slog.Default().
+	Logger *slog.Logger
+	// Streams records each live connection; required.
+	Streams *registry.Streams
+	// ListenerID is stored in each stream record.
+	ListenerID uint64
+}
+
+// ErrNoAllowlist is returned by Validate for a listener that names no
+// allowed peer and does not allow all.
+var ErrNoAllowlist = errors.New("listener allows no peer: pass --allow PEER (repeatable) or --allow-all")
+
+// Validate checks c and fills in defaults.
+func (c *Config) Validate() error {
+	if c.Protocol == "" {
+		return errors.New("listen: empty protocol")
+	}
+	if len(c.Target) == 0 {
+		return errors.New("listen: empty target")
+	}
+	if _, _, err := manet.DialArgs(c.Target); err != nil {
+		return fmt.Errorf("listen: target %s: %w", c.Target, err)
+	}
+	if !c.AllowAll && len(c.Allow) == 0 {
+		return ErrNoAllowlist
+	}
+	if c.Streams == nil {
+		return errors.New("listen: no stream registry")
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.Dial == nil {
+		c.Dial = (&net.Dialer{}).DialContext
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Listener is a registered protocol handler. Create it with New, then
+// Start; Close removes the handler and ends every stream it bridged.
+type Listener struct {
+	h      host.Host
+	cfg    Config
+	log    *slog.Logger
+	net    string
+	addr   string
+	ctx    context.Context // lifetime of the listener, cancelled by Close
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	wg      sync.WaitGroup // one per running handler
+}
+
+// New validates cfg and returns a listener that is not yet serving.
+func New(h host.Host, cfg Config) (*Listener, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	network, addr, _ := manet.DialArgs(cfg.Target)
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Listener{
+		h: h, cfg: cfg, net: network, addr: addr, ctx: ctx, cancel: cancel,
+		log: cfg.Logger.With("proto", string(cfg.Protocol), "target", cfg.Target.String()),
+	}, nil
+}
+
+// Start registers the stream handler. The handler runs on libp2p's
+// goroutines and does its work inline.
+func (l *Listener) Start(context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return net.ErrClosed
+	}
+	l.started = true
+	l.h.SetStreamHandler(l.cfg.Protocol, l.handle)
+	return nil
+}
+
+// Close removes the handler, aborts every live stream and waits for the
+// handlers to return. It is idempotent.
+func (l *Listener) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	if l.started {
+		l.h.RemoveStreamHandler(l.cfg.Protocol)
+	}
+	l.mu.Unlock()
+	l.cancel()
+	l.wg.Wait()
+	return nil
+}
+
+// enter registers a running handler unless the listener is closed.
+func (l *Listener) enter() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	l.wg.Add(1)
+	return true
+}
+
+func (l *Listener) allowed(p peer.ID) bool {
+	return l.cfg.AllowAll || slices.Contains(l.cfg.Allow, p)
+}
+
+func (l *Listener) handle(s network.Stream) {
+	if !l.enter() {
+		_ = s.Reset()
+		return
+	}
+	defer l.wg.Done()
+
+	remote := s.Conn().RemotePeer()
+	log := l.log.With("peer", remote.String())
+	if !l.allowed(remote) {
+		_ = s.Reset()
+		log.Warn("refused stream: peer is not on this listener's allowlist")
+		return
+	}
+
+	dctx, cancel := context.WithTimeout(l.ctx, l.cfg.DialTimeout)
+	conn, err := l.cfg.Dial(dctx, l.net, l.addr)
+	cancel()
+	if err != nil {
+		_ = s.Reset()
+		log.Warn("target dial failed; stream reset", "err", err)
+		return
+	}
+	local, ok := conn.(streams.HalfCloser)
+	if !ok {
+		_ = conn.Close()
+		_ = s.Reset()
+		log.Error("target connection cannot half-close; stream reset", "type", fmt.Sprintf("%T", conn))
+		return
+	}
+
+	if l.cfg.ReportPeerID {
+		if _, err := fmt.Fprintf(local, "%s\n", remote); err != nil {
+			_ = local.Close()
+			_ = s.Reset()
+			log.Warn("writing peer ID to target failed; stream reset", "err", err)
+			return
+		}
+	}
+
+	sctx, abort := context.WithCancel(l.ctx)
+	defer abort()
+	done := make(chan struct{})
+	defer close(done)
+	in, out := new(atomic.Int64), new(atomic.Int64)
+	rec := &registry.Stream{
+		ListenerID:    l.cfg.ListenerID,
+		Kind:          registry.KindListen,
+		Protocol:      string(l.cfg.Protocol),
+		OriginAddress: "/p2p/" + remote.String(),
+		TargetAddress: l.cfg.Target.String(),
+		Peer:          remote.String(),
+		OpenedAt:      time.Now(),
+		BytesIn:       in,
+		BytesOut:      out,
+		Close:         abort,
+		Done:          done,
+	}
+	id := l.cfg.Streams.Register(rec)
+	defer l.cfg.Streams.Deregister(id)
+	log = log.With("stream", id)
+	log.Debug("stream open")
+
+	// a = the remote stream, b = the local target: a→b is "in".
+	nin, nout, err := streams.Bridge(sctx, s, local, streams.Counters{AtoB: in, BtoA: out})
+	if err != nil && !errors.Is(err, streams.ErrAborted) {
+		log.Debug("stream ended with error", "in", nin, "out", nout, "err", err)
+		return
+	}
+	log.Debug("stream closed", "in", nin, "out", nout)
+}
