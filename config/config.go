@@ -1,0 +1,223 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/pelletier/go-toml/v2"
+)
+
+// DefaultPort is the swarm port p2ptun listens on (TCP and QUIC) unless
+// configured otherwise. It is not kubo's 4001, so both run on one host.
+const DefaultPort = 4141
+
+// File names inside the home directory.
+const (
+	ConfigFile  = "config.toml"
+	KeyFile     = "identity.key"
+	APISocket   = "api.sock"
+	DefaultHome = ".p2ptun" // under the user's home directory
+)
+
+// ErrInvalid wraps every parse or validation error of a config file.
+var ErrInvalid = errors.New("invalid config")
+
+// Config is the content of config.toml. Zero fields take the defaults
+// documented on each field (see Default).
+type Config struct {
+	Identity Identity `toml:"identity"`
+	Network  Network  `toml:"network"`
+	Timeouts Timeouts `toml:"timeouts"`
+}
+
+// Identity locates the node's private key.
+type Identity struct {
+	// KeyFile is the Ed25519 key, relative to the home directory unless
+	// absolute. Default "identity.key".
+	KeyFile string `toml:"key_file"`
+}
+
+// Network configures the libp2p swarm.
+type Network struct {
+	// ListenAddrs are the swarm's listen multiaddrs. Default: TCP and QUIC
+	// on DefaultPort on every IPv4 and IPv6 interface.
+	ListenAddrs []string `toml:"listen_addrs"`
+}
+
+// Timeouts bound every network wait the daemon makes.
+type Timeouts struct {
+	// Dial bounds connecting to a peer. Default 15s.
+	Dial Duration `toml:"dial"`
+	// StreamOpen bounds opening and negotiating a stream on an existing
+	// connection. Default 10s.
+	StreamOpen Duration `toml:"stream_open"`
+	// TargetDial bounds a listener's dial of its local target. Default 5s.
+	TargetDial Duration `toml:"target_dial"`
+	// Shutdown bounds how long the daemon waits for listeners and streams
+	// to close when it stops. Default 10s.
+	Shutdown Duration `toml:"shutdown"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("15s").
+type Duration time.Duration
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (use e.g. \"15s\", \"500ms\")", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// DefaultListenAddrs are the swarm addresses used when none are configured.
+func DefaultListenAddrs() []string {
+	p := fmt.Sprint(DefaultPort)
+	return []string{
+		"/ip4/0.0.0.0/tcp/" + p,
+		"/ip6/::/tcp/" + p,
+		"/ip4/0.0.0.0/udp/" + p + "/quic-v1",
+		"/ip6/::/udp/" + p + "/quic-v1",
+	}
+}
+
+// Default returns the configuration used when config.toml sets nothing.
+func Default() Config {
+	return Config{
+		Identity: Identity{KeyFile: KeyFile},
+		Network:  Network{ListenAddrs: DefaultListenAddrs()},
+		Timeouts: Timeouts{
+			Dial:       Duration(15 * time.Second),
+			StreamOpen: Duration(10 * time.Second),
+			TargetDial: Duration(5 * time.Second),
+			Shutdown:   Duration(10 * time.Second),
+		},
+	}
+}
+
+// Parse decodes a config file's bytes over the defaults and validates the
+// result. name is used in error messages. Unknown keys are errors, so a
+// typo never silently falls back to a default.
+func Parse(name string, b []byte) (Config, error) {
+	c := Default()
+	c.Network.ListenAddrs = nil
+	dec := toml.NewDecoder(bytes.NewReader(b)).DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, fmt.Errorf("%w: %s", ErrInvalid, describeTOMLError(name, err))
+	}
+	if c.Network.ListenAddrs == nil {
+		c.Network.ListenAddrs = DefaultListenAddrs()
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("%w: %s: %w", ErrInvalid, name, err)
+	}
+	return c, nil
+}
+
+func describeTOMLError(name string, err error) string {
+	var sm *toml.StrictMissingError
+	if errors.As(err, &sm) && len(sm.Errors) > 0 {
+		var parts []string
+		for _, e := range sm.Errors {
+			row, _ := e.Position()
+			parts = append(parts, fmt.Sprintf("%s:%d: unknown key %q", name, row, strings.Join(e.Key(), ".")))
+		}
+		return strings.Join(parts, "; ")
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		row, col := de.Position()
+		return fmt.Sprintf("%s:%d:%d: %s", name, row, col, de.Error())
+	}
+	return fmt.Sprintf("%s: %v", name, err)
+}
+
+// Load reads and parses the config file at path. A missing file is not an
+// error: the defaults apply.
+func Load(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return Default(), nil
+	}
+	if err != nil {
+		return Config{}, fmt.Errorf("reading config: %w", err)
+	}
+	return Parse(path, b)
+}
+
+// Validate checks every field and fills zero timeouts with defaults.
+func (c *Config) Validate() error {
+	d := Default()
+	if c.Identity.KeyFile == "" {
+		c.Identity.KeyFile = d.Identity.KeyFile
+	}
+	if len(c.Network.ListenAddrs) == 0 {
+		return errors.New("network.listen_addrs is empty: list at least one address, e.g. \"/ip4/0.0.0.0/tcp/4141\"")
+	}
+	for _, a := range c.Network.ListenAddrs {
+		if _, err := ma.NewMultiaddr(a); err != nil {
+			return fmt.Errorf("network.listen_addrs: %q is not a multiaddr: %w", a, err)
+		}
+	}
+	for _, t := range []struct {
+		name string
+		v    *Duration
+		def  Duration
+	}{
+		{"timeouts.dial", &c.Timeouts.Dial, d.Timeouts.Dial},
+		{"timeouts.stream_open", &c.Timeouts.StreamOpen, d.Timeouts.StreamOpen},
+		{"timeouts.target_dial", &c.Timeouts.TargetDial, d.Timeouts.TargetDial},
+		{"timeouts.shutdown", &c.Timeouts.Shutdown, d.Timeouts.Shutdown},
+	} {
+		if *t.v < 0 {
+			return fmt.Errorf("%s must not be negative", t.name)
+		}
+		if *t.v == 0 {
+			*t.v = t.def
+		}
+	}
+	return nil
+}
+
+// DefaultFile is the commented config.toml that `p2ptun init` writes. It
+// parses to Default().
+const DefaultFile = `# p2ptun configuration. Every key is optional; the values shown are the
+# defaults. Durations are Go duration strings ("15s", "500ms").
+
+[identity]
+# The node's Ed25519 private key, relative to this directory unless absolute.
+# It must be readable by its owner only (chmod 600).
+key_file = "identity.key"
+
+[network]
+# Swarm listen addresses: TCP and QUIC on port 4141 on every interface.
+# The daemon's --listen-addr flag replaces this list.
+listen_addrs = [
+  "/ip4/0.0.0.0/tcp/4141",
+  "/ip6/::/tcp/4141",
+  "/ip4/0.0.0.0/udp/4141/quic-v1",
+  "/ip6/::/udp/4141/quic-v1",
+]
+
+[timeouts]
+# Connecting to a peer that has no open connection.
+dial = "15s"
+# Opening and negotiating a stream on an existing connection.
+stream_open = "10s"
+# A listener dialing its local target.
+target_dial = "5s"
+# Closing listeners and streams when the daemon stops.
+shutdown = "10s"
+`

@@ -1,0 +1,6 @@
+// Package config owns p2ptun's files on disk: the home directory, the TOML
+// config file (its defaults, parsing and validation) and the identity key
+// file (creation, permission checks, loading).
+//
+// It does not build anything from the config: the node package does.
+package config

@@ -1,0 +1,135 @@
+package config
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+)
+
+// ErrKey wraps every problem with the identity key file.
+var ErrKey = errors.New("identity key")
+
+// ErrInitialized is returned by Init when the home already has an identity.
+var ErrInitialized = errors.New("already initialized")
+
+// GenerateKey returns a new Ed25519 identity.
+func GenerateKey() (crypto.PrivKey, error) {
+	sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	return sk, err
+}
+
+// LoadKey reads the identity key at path. It refuses a file that is
+// readable or writable by group or others, and says how to fix it.
+func LoadKey(path string) (crypto.PrivKey, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s does not exist: run `p2ptun init` to create an identity", ErrKey, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrKey, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrKey, err)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s is accessible by others (mode %04o): run `chmod 600 %s`", ErrKey, path, perm, path)
+	}
+	b, err := readAll(f, 4096)
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading %s: %w", ErrKey, path, err)
+	}
+	sk, err := crypto.UnmarshalPrivateKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s is corrupt (%v): restore it from a backup, or move it away and run `p2ptun init` for a new identity", ErrKey, path, err)
+	}
+	return sk, nil
+}
+
+func readAll(f *os.File, limit int64) ([]byte, error) {
+	b := make([]byte, limit+1)
+	n, err := f.Read(b)
+	if err != nil && n == 0 {
+		return nil, err
+	}
+	if int64(n) > limit {
+		return nil, fmt.Errorf("file larger than %d bytes", limit)
+	}
+	return b[:n], nil
+}
+
+// WriteKey writes sk to path with mode 0600, refusing to overwrite.
+func WriteKey(path string, sk crypto.PrivKey) error {
+	b, err := crypto.MarshalPrivateKey(sk)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	return f.Close()
+}
+
+// KeyPath resolves the configured key file against home.
+func (c Config) KeyPath(home string) string {
+	if filepath.IsAbs(c.Identity.KeyFile) {
+		return c.Identity.KeyFile
+	}
+	return filepath.Join(home, c.Identity.KeyFile)
+}
+
+// Init creates home (0700), a new identity key (0600) and the default
+// config file. It refuses to touch a home that already has an identity key,
+// and leaves an existing config.toml as it is.
+func Init(home string) (crypto.PrivKey, error) {
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", home, err)
+	}
+	if err := os.Chmod(home, 0o700); err != nil {
+		return nil, err
+	}
+	cfgPath := filepath.Join(home, ConfigFile)
+	cfg, err := Load(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	keyPath := cfg.KeyPath(home)
+	if _, err := os.Lstat(keyPath); err == nil {
+		return nil, fmt.Errorf("%s %w: identity %s exists and is never overwritten", home, ErrInitialized, keyPath)
+	}
+	sk, err := GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	if err := WriteKey(keyPath, sk); err != nil {
+		return nil, fmt.Errorf("writing identity: %w", err)
+	}
+	if _, err := os.Stat(cfgPath); errors.Is(err, fs.ErrNotExist) {
+		if err := os.WriteFile(cfgPath, []byte(DefaultFile), 0o600); err != nil {
+			return nil, fmt.Errorf("writing config: %w", err)
+		}
+	}
+	return sk, nil
+}
+
+// IsInitialized reports whether home holds an identity key.
+func IsInitialized(home string) bool {
+	cfg, err := Load(filepath.Join(home, ConfigFile))
+	if err != nil {
+		return true // a broken config is reported by whoever loads it next
+	}
+	_, err = os.Lstat(cfg.KeyPath(home))
+	return err == nil
+}
