@@ -1,0 +1,113 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"syscall"
+
+	"github.com/p2ptun/p2ptun/node"
+)
+
+// Client calls a daemon's control API over its Unix socket.
+type Client struct {
+	path string
+	hc   *http.Client
+}
+
+// NewClient returns a client for the socket at path.
+func NewClient(path string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+		DisableKeepAlives: true,
+	}
+	return &Client{path: path, hc: &http.Client{Transport: tr}}
+}
+
+// ID returns the daemon's identity.
+func (c *Client) ID(ctx context.Context) (node.Identity, error) {
+	var out node.Identity
+	return out, c.do(ctx, http.MethodGet, "/v0/id", nil, &out)
+}
+
+// Listen asks the daemon to register a listener.
+func (c *Client) Listen(ctx context.Context, r node.ListenRequest) (Listener, error) {
+	var out Listener
+	return out, c.do(ctx, http.MethodPost, "/v0/listeners/listen", r, &out)
+}
+
+// Forward asks the daemon to open a forward.
+func (c *Client) Forward(ctx context.Context, r node.ForwardRequest) (Listener, error) {
+	var out Listener
+	return out, c.do(ctx, http.MethodPost, "/v0/listeners/forward", r, &out)
+}
+
+// Listeners lists the daemon's listeners and forwards.
+func (c *Client) Listeners(ctx context.Context) (ListenerList, error) {
+	var out ListenerList
+	return out, c.do(ctx, http.MethodGet, "/v0/listeners", nil, &out)
+}
+
+// CloseListeners closes the listeners r selects.
+func (c *Client) CloseListeners(ctx context.Context, r node.CloseRequest) (Closed, error) {
+	var out Closed
+	return out, c.do(ctx, http.MethodPost, "/v0/listeners/close", r, &out)
+}
+
+// Streams lists the daemon's live streams.
+func (c *Client) Streams(ctx context.Context) (StreamList, error) {
+	var out StreamList
+	return out, c.do(ctx, http.MethodGet, "/v0/streams", nil, &out)
+}
+
+// CloseStreams closes one stream or all of them.
+func (c *Client) CloseStreams(ctx context.Context, r StreamCloseRequest) (Closed, error) {
+	var out Closed
+	return out, c.do(ctx, http.MethodPost, "/v0/streams/close", r, &out)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://p2ptun"+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+			return fmt.Errorf("%w (api socket %s): start one with `p2ptun daemon`", ErrDaemonNotRunning, c.path)
+		}
+		return fmt.Errorf("calling the daemon on %s: %w", c.path, err)
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(io.LimitReader(resp.Body, 64<<20))
+	if resp.StatusCode != http.StatusOK {
+		var eb errorBody
+		if err := dec.Decode(&eb); err != nil || eb.Error == "" {
+			return fmt.Errorf("daemon answered %s", resp.Status)
+		}
+		return &Error{Code: eb.Code, Message: eb.Error}
+	}
+	if err := dec.Decode(out); err != nil {
+		return fmt.Errorf("decoding daemon reply: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,195 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/p2ptun/p2ptun/node"
+)
+
+// maxBody bounds request bodies; every request is a small JSON object.
+const maxBody = 64 << 10
+
+// Server serves the control API for one node on a Unix socket.
+type Server struct {
+	node *node.Node
+	path string
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	srv     *http.Server
+	ln      net.Listener
+	closed  bool
+	serving sync.WaitGroup
+}
+
+// NewServer returns a server for n on the Unix socket at path.
+func NewServer(n *node.Node, path string, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Server{node: n, path: path, log: log}
+}
+
+// Start binds the socket with mode 0600 and starts serving. It fails with
+// ErrDaemonRunning if another daemon answers on the socket, and removes a
+// stale socket left by one that died.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return net.ErrClosed
+	}
+	if _, err := os.Lstat(s.path); err == nil {
+		d := net.Dialer{Timeout: time.Second}
+		if c, err := d.DialContext(ctx, "unix", s.path); err == nil {
+			c.Close()
+			return fmt.Errorf("%w on %s: stop it first, or use another --home/--api", ErrDaemonRunning, s.path)
+		}
+		if err := os.Remove(s.path); err != nil {
+			return fmt.Errorf("removing stale api socket: %w", err)
+		}
+	}
+	ln, err := net.Listen("unix", s.path)
+	if err != nil {
+		return fmt.Errorf("api socket %s: %w", s.path, err)
+	}
+	if err := os.Chmod(s.path, 0o600); err != nil {
+		ln.Close()
+		return fmt.Errorf("api socket %s: %w", s.path, err)
+	}
+	s.ln = ln
+	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 5 * time.Second}
+	s.serving.Go(func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("api server failed", "err", err)
+		}
+	})
+	return nil
+}
+
+// Close stops accepting requests, waits up to the context's deadline for
+// running ones, and removes the socket. It is idempotent.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	srv := s.srv
+	s.mu.Unlock()
+	var err error
+	if srv != nil {
+		if err = srv.Shutdown(ctx); err != nil {
+			_ = srv.Close()
+		}
+		s.serving.Wait()
+		// net.UnixListener.Close unlinks the socket; make sure anyway.
+		if rerr := os.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			err = errors.Join(err, rerr)
+		}
+	}
+	return err
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v0/id", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, s.node.Identity(), nil)
+	})
+	mux.HandleFunc("GET /v0/listeners", func(w http.ResponseWriter, r *http.Request) {
+		out := ListenerList{Listeners: []Listener{}}
+		for _, l := range s.node.Listeners() {
+			out.Listeners = append(out.Listeners, listenerFrom(l))
+		}
+		reply(w, out, nil)
+	})
+	mux.HandleFunc("POST /v0/listeners/listen", func(w http.ResponseWriter, r *http.Request) {
+		var req node.ListenRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		l, err := s.node.Listen(r.Context(), req)
+		reply(w, listenerFrom(l), err)
+	})
+	mux.HandleFunc("POST /v0/listeners/forward", func(w http.ResponseWriter, r *http.Request) {
+		var req node.ForwardRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		l, err := s.node.Forward(r.Context(), req)
+		reply(w, listenerFrom(l), err)
+	})
+	mux.HandleFunc("POST /v0/listeners/close", func(w http.ResponseWriter, r *http.Request) {
+		var req node.CloseRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		n, err := s.node.CloseListeners(r.Context(), req)
+		reply(w, Closed{Closed: n}, err)
+	})
+	mux.HandleFunc("GET /v0/streams", func(w http.ResponseWriter, r *http.Request) {
+		out := StreamList{Streams: []Stream{}}
+		for _, st := range s.node.Streams() {
+			out.Streams = append(out.Streams, streamFrom(st))
+		}
+		reply(w, out, nil)
+	})
+	mux.HandleFunc("POST /v0/streams/close", func(w http.ResponseWriter, r *http.Request) {
+		var req StreamCloseRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		switch {
+		case req.All && req.ID == "":
+			n, err := s.node.CloseAllStreams(r.Context())
+			reply(w, Closed{Closed: n}, err)
+		case !req.All && req.ID != "":
+			id, err := strconv.ParseUint(req.ID, 10, 64)
+			if err != nil {
+				reply(w, nil, fmt.Errorf("%w: stream ID %q is not a number; see `p2ptun stream ls`", node.ErrUsage, req.ID))
+				return
+			}
+			if err := s.node.CloseStream(r.Context(), id); err != nil {
+				reply(w, nil, fmt.Errorf("%w; see `p2ptun stream ls`", err))
+				return
+			}
+			reply(w, Closed{Closed: 1}, nil)
+		default:
+			reply(w, nil, fmt.Errorf("%w: give a stream ID or -a", node.ErrUsage))
+		}
+	})
+	return mux
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		reply(w, nil, fmt.Errorf("%w: request body: %v", node.ErrUsage, err))
+		return false
+	}
+	return true
+}
+
+func reply(w http.ResponseWriter, v any, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	if err != nil {
+		body, status := encodeError(err)
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(body)
+		return
+	}
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,28 @@
+package node
+
+import (
+	"errors"
+
+	"github.com/p2ptun/p2ptun/forward"
+	"github.com/p2ptun/p2ptun/registry"
+)
+
+// Sentinel errors returned by node operations; check them with errors.Is.
+// Front ends map each to an exit code or status.
+var (
+	// ErrUsage marks bad input: a malformed multiaddr, peer ID or protocol,
+	// or a listener without an allowlist.
+	ErrUsage = errors.New("invalid argument")
+	// ErrUnreachable means the peer could not be connected to.
+	ErrUnreachable = forward.ErrUnreachable
+	// ErrNoListener means the peer is reachable but serves no such protocol.
+	ErrNoListener = forward.ErrNoListener
+	// ErrNotFound means no listener or stream matched.
+	ErrNotFound = registry.ErrNotFound
+	// ErrExists means a listener for the protocol or address exists already.
+	ErrExists = registry.ErrExists
+	// ErrAddrInUse means the local address is taken by another process.
+	ErrAddrInUse = errors.New("address already in use")
+	// ErrClosed means the node is shutting down.
+	ErrClosed = errors.New("node is closed")
+)

@@ -1,0 +1,383 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"syscall"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ws "github.com/libp2p/go-libp2p/p2p/transport/websocket"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/forward"
+	"github.com/p2ptun/p2ptun/listen"
+	"github.com/p2ptun/p2ptun/registry"
+)
+
+// Options configures a Node. Key and ListenAddrs are required.
+type Options struct {
+	// Key is the node's identity.
+	Key crypto.PrivKey
+	// ListenAddrs are the swarm's listen addresses.
+	ListenAddrs []ma.Multiaddr
+	// Timeouts bound dials and stream opens; zero fields take the
+	// config package's defaults.
+	Timeouts config.Timeouts
+	// UserAgent is announced to peers through identify.
+	UserAgent string
+	// Logger is used for lifecycle and per-connection events; default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Node is a running libp2p host with its tunnels. Create it with New, then
+// Start; Close stops every tunnel and the host.
+type Node struct {
+	opts Options
+	log  *slog.Logger
+
+	host      host.Host
+	listeners registry.Listeners
+	streams   registry.Streams
+
+	mu     sync.Mutex
+	closed bool
+}
+
+// New validates opts. It does not touch the network.
+func New(opts Options) (*Node, error) {
+	if opts.Key == nil {
+		return nil, errors.New("node: no identity key")
+	}
+	if len(opts.ListenAddrs) == 0 {
+		return nil, errors.New("node: no listen addresses")
+	}
+	c := config.Config{Network: config.Network{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}}, Timeouts: opts.Timeouts}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	opts.Timeouts = c.Timeouts
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Node{opts: opts, log: opts.Logger}, nil
+}
+
+// Start builds the libp2p host and starts listening on the swarm
+// addresses. On error nothing is left listening.
+func (n *Node) Start(context.Context) error {
+	h, err := libp2p.New(
+		libp2p.Identity(n.opts.Key),
+		libp2p.ListenAddrs(n.opts.ListenAddrs...),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.Transport(ws.New),
+		libp2p.UserAgent(n.opts.UserAgent),
+		libp2p.WithDialTimeout(n.opts.Timeouts.Dial.Std()),
+		// Metrics are wired up explicitly when p2ptun exports them.
+		libp2p.DisableMetrics(),
+	)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("%w: swarm listen address: %w (another p2ptun or kubo daemon? pass --listen-addr with another port)", ErrAddrInUse, err)
+		}
+		return fmt.Errorf("starting libp2p host: %w", err)
+	}
+	n.host = h
+	n.log.Info("node started", "peer", h.ID().String(), "addrs", fmt.Sprint(h.Addrs()))
+	return nil
+}
+
+// Host returns the libp2p host (nil before Start).
+func (n *Node) Host() host.Host { return n.host }
+
+// Close closes every listener and forward (ending their streams), then the
+// host. It is idempotent.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	n.mu.Unlock()
+	_, err := n.listeners.CloseMatching(func(*registry.Listener) bool { return true })
+	if errors.Is(err, registry.ErrNotFound) {
+		err = nil
+	}
+	if n.host != nil {
+		err = errors.Join(err, n.host.Close())
+	}
+	n.log.Info("node stopped")
+	return err
+}
+
+func (n *Node) isClosed() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.closed
+}
+
+// Identity is what `p2ptun id` prints; field names follow kubo's `ipfs id`.
+type Identity struct {
+	ID           string
+	Addresses    []string
+	AgentVersion string
+}
+
+// Identity returns the node's peer ID and its dialable addresses, each
+// ending in /p2p/<ID>.
+func (n *Node) Identity() Identity {
+	id := n.host.ID()
+	suffix := "/p2p/" + id.String()
+	addrs := make([]string, 0, len(n.host.Addrs()))
+	for _, a := range n.host.Addrs() {
+		addrs = append(addrs, a.String()+suffix)
+	}
+	slices.Sort(addrs)
+	return Identity{ID: id.String(), Addresses: addrs, AgentVersion: n.opts.UserAgent}
+}
+
+// ListenRequest asks the node to serve a protocol by dialing a local target.
+type ListenRequest struct {
+	Protocol            string
+	Target              string
+	Allow               []string `json:",omitempty"`
+	AllowAll            bool     `json:",omitempty"`
+	ReportPeerID        bool     `json:",omitempty"`
+	AllowCustomProtocol bool     `json:",omitempty"`
+}
+
+// Listen registers a protocol handler. On error nothing is registered.
+func (n *Node) Listen(ctx context.Context, r ListenRequest) (registry.Listener, error) {
+	if n.isClosed() {
+		return registry.Listener{}, ErrClosed
+	}
+	proto, err := ParseProtocol(r.Protocol, r.AllowCustomProtocol)
+	if err != nil {
+		return registry.Listener{}, err
+	}
+	target, err := ParseTarget(r.Target)
+	if err != nil {
+		return registry.Listener{}, err
+	}
+	allow := make([]peer.ID, 0, len(r.Allow))
+	allowStr := make([]string, 0, len(r.Allow))
+	for _, s := range r.Allow {
+		id, err := ParsePeer(s)
+		if err != nil {
+			return registry.Listener{}, err
+		}
+		if !slices.Contains(allow, id) {
+			allow = append(allow, id)
+			allowStr = append(allowStr, id.String())
+		}
+	}
+	if !r.AllowAll && len(allow) == 0 {
+		return registry.Listener{}, fmt.Errorf("%w: %w", ErrUsage, listen.ErrNoAllowlist)
+	}
+
+	rec := &registry.Listener{
+		Kind:          registry.KindListen,
+		Protocol:      string(proto),
+		ListenAddress: "/p2p/" + n.host.ID().String(),
+		TargetAddress: target.String(),
+		AllowedPeers:  allowStr,
+		AllowAll:      r.AllowAll,
+		ReportPeerID:  r.ReportPeerID,
+	}
+	if err := n.listeners.Reserve(rec); err != nil {
+		return registry.Listener{}, err
+	}
+	l, err := listen.New(n.host, listen.Config{
+		Protocol:     proto,
+		Target:       target,
+		Allow:        allow,
+		AllowAll:     r.AllowAll,
+		ReportPeerID: r.ReportPeerID,
+		DialTimeout:  n.opts.Timeouts.TargetDial.Std(),
+		Logger:       n.log,
+		Streams:      &n.streams,
+		ListenerID:   rec.ID,
+	})
+	if err == nil {
+		err = l.Start(ctx)
+	}
+	if err != nil {
+		n.listeners.Release(rec)
+		if l != nil {
+			_ = l.Close()
+		}
+		return registry.Listener{}, err
+	}
+	rec.Close = l.Close
+	n.listeners.Commit(rec)
+	n.log.Info("listener opened", "proto", rec.Protocol, "target", rec.TargetAddress, "allow", allowStr, "allow_all", r.AllowAll)
+	return snapshot(rec), nil
+}
+
+// ForwardRequest asks the node to bind a local address and forward each
+// connection to a peer's protocol.
+type ForwardRequest struct {
+	Protocol            string
+	ListenAddress       string
+	Peer                string
+	AllowCustomProtocol bool `json:",omitempty"`
+	// Lazy skips connecting to the peer now; the first client connection
+	// will. By default Forward fails if the peer cannot be reached.
+	Lazy bool `json:",omitempty"`
+}
+
+// Forward binds a local listener whose connections become streams to the
+// peer. Unless r.Lazy, it first connects to the peer and fails with
+// ErrUnreachable if it cannot. On error nothing is bound or registered.
+func (n *Node) Forward(ctx context.Context, r ForwardRequest) (registry.Listener, error) {
+	if n.isClosed() {
+		return registry.Listener{}, ErrClosed
+	}
+	proto, err := ParseProtocol(r.Protocol, r.AllowCustomProtocol)
+	if err != nil {
+		return registry.Listener{}, err
+	}
+	laddr, err := ParseListenAddr(r.ListenAddress)
+	if err != nil {
+		return registry.Listener{}, err
+	}
+	pi, err := ParsePeerAddr(r.Peer)
+	if err != nil {
+		return registry.Listener{}, err
+	}
+	if pi.ID == n.host.ID() {
+		return registry.Listener{}, fmt.Errorf("%w: %s is this node's own peer ID; forward to another peer", ErrUsage, pi.ID)
+	}
+	if len(pi.Addrs) > 0 {
+		n.host.Peerstore().AddAddrs(pi.ID, pi.Addrs, peerstore.PermanentAddrTTL)
+	}
+	if !r.Lazy {
+		if err := forward.Connect(ctx, n.host, pi.ID, n.opts.Timeouts.Dial.Std()); err != nil {
+			return registry.Listener{}, fmt.Errorf("%w (is its daemon running? pass a full address like /ip4/HOST/tcp/PORT/p2p/%s, or --lazy to connect on first use)", err, pi.ID)
+		}
+	}
+
+	f, err := forward.New(n.host, forward.Config{
+		Protocol:          proto,
+		ListenAddr:        laddr,
+		Peer:              pi.ID,
+		DialTimeout:       n.opts.Timeouts.Dial.Std(),
+		StreamOpenTimeout: n.opts.Timeouts.StreamOpen.Std(),
+		Logger:            n.log,
+		Streams:           &n.streams,
+	})
+	if err != nil {
+		return registry.Listener{}, err
+	}
+	if err := f.Start(ctx); err != nil {
+		_ = f.Close()
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return registry.Listener{}, fmt.Errorf("%w: %s: pick another port, or 0 for a free one", ErrAddrInUse, laddr)
+		}
+		return registry.Listener{}, fmt.Errorf("binding %s: %w", laddr, err)
+	}
+	rec := &registry.Listener{
+		Kind:          registry.KindForward,
+		Protocol:      string(proto),
+		ListenAddress: f.Addr().String(),
+		TargetAddress: "/p2p/" + pi.ID.String(),
+		Peer:          pi.ID.String(),
+		Close:         f.Close,
+	}
+	if err := n.listeners.Reserve(rec); err != nil {
+		_ = f.Close()
+		return registry.Listener{}, err
+	}
+	f.SetListenerID(rec.ID)
+	n.listeners.Commit(rec)
+	n.log.Info("forward opened", "proto", rec.Protocol, "laddr", rec.ListenAddress, "peer", rec.Peer)
+	return snapshot(rec), nil
+}
+
+// CloseRequest selects listeners to close. Exactly one field must be set.
+type CloseRequest struct {
+	All           bool   `json:",omitempty"`
+	Protocol      string `json:",omitempty"`
+	ListenAddress string `json:",omitempty"`
+	TargetAddress string `json:",omitempty"`
+}
+
+// CloseListeners closes the listeners that r selects, and their streams. It returns
+// how many it closed, or ErrNotFound when none matched.
+func (n *Node) CloseListeners(_ context.Context, r CloseRequest) (int, error) {
+	set := 0
+	for _, b := range []bool{r.All, r.Protocol != "", r.ListenAddress != "", r.TargetAddress != ""} {
+		if b {
+			set++
+		}
+	}
+	if set != 1 {
+		return 0, fmt.Errorf("%w: choose exactly one of -a, -p PROTO, -l LISTEN-ADDR, -t TARGET", ErrUsage)
+	}
+	match := func(*registry.Listener) bool { return true }
+	switch {
+	case r.Protocol != "":
+		match = func(l *registry.Listener) bool { return l.Protocol == r.Protocol }
+	case r.ListenAddress != "":
+		want, err := canonicalAddr(r.ListenAddress)
+		if err != nil {
+			return 0, err
+		}
+		match = func(l *registry.Listener) bool { return l.ListenAddress == want }
+	case r.TargetAddress != "":
+		want, err := canonicalAddr(r.TargetAddress)
+		if err != nil {
+			return 0, err
+		}
+		match = func(l *registry.Listener) bool { return l.TargetAddress == want }
+	}
+	count, err := n.listeners.CloseMatching(match)
+	if err == nil {
+		n.log.Info("listeners closed", "count", count)
+	}
+	return count, err
+}
+
+func canonicalAddr(s string) (string, error) {
+	m, err := ParseAddr(s)
+	if err != nil {
+		return "", err
+	}
+	return m.String(), nil
+}
+
+// Listeners lists the listeners and forwards in the order they were opened.
+func (n *Node) Listeners() []registry.Listener { return n.listeners.List() }
+
+// Streams lists the live streams in the order they were opened.
+func (n *Node) Streams() []registry.StreamInfo { return n.streams.List() }
+
+// CloseStream aborts one stream and waits for it to end.
+func (n *Node) CloseStream(ctx context.Context, id uint64) error {
+	return n.streams.Close(ctx, id)
+}
+
+// CloseAllStreams aborts every live stream and waits for them to end.
+func (n *Node) CloseAllStreams(ctx context.Context) (int, error) {
+	return n.streams.CloseMatching(ctx, func(*registry.Stream) bool { return true })
+}
+
+func snapshot(l *registry.Listener) registry.Listener {
+	c := *l
+	c.AllowedPeers = slices.Clone(l.AllowedPeers)
+	c.Close = nil
+	return c
+}

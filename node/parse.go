@@ -1,0 +1,143 @@
+package node
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+// ProtocolPrefix is the namespace that tunnel protocols live in unless
+// custom protocols are allowed, as in kubo's `ipfs p2p`.
+const ProtocolPrefix = "/x/"
+
+// reservedPrefixes are libp2p's own protocols; no tunnel may take them over.
+var reservedPrefixes = []string{"/ipfs/", "/libp2p/", "/p2p/", "/multistream/", "/meshsub/", "/floodsub/", "/yamux/", "/noise", "/tls/"}
+
+// ParseProtocol validates a tunnel protocol name.
+func ParseProtocol(s string, allowCustom bool) (protocol.ID, error) {
+	if s == "" || s[0] != '/' || strings.ContainsAny(s, " \t\r\n") {
+		return "", fmt.Errorf("%w: protocol %q must be a path like /x/web", ErrUsage, s)
+	}
+	if strings.HasPrefix(s, ProtocolPrefix) {
+		if len(s) == len(ProtocolPrefix) {
+			return "", fmt.Errorf("%w: protocol %q needs a name after /x/, like /x/web", ErrUsage, s)
+		}
+		return protocol.ID(s), nil
+	}
+	for _, r := range reservedPrefixes {
+		if strings.HasPrefix(s, r) {
+			return "", fmt.Errorf("%w: protocol %q is reserved by libp2p; use /x/NAME", ErrUsage, s)
+		}
+	}
+	if !allowCustom {
+		return "", fmt.Errorf("%w: protocol %q must start with /x/ (or pass --allow-custom-protocol)", ErrUsage, s)
+	}
+	return protocol.ID(s), nil
+}
+
+// ParseAddr accepts a multiaddr (/ip4/127.0.0.1/tcp/8080) or a plain
+// host:port (127.0.0.1:8080, [::1]:8080, localhost:8080).
+func ParseAddr(s string) (ma.Multiaddr, error) {
+	if strings.HasPrefix(s, "/") {
+		m, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %q is not a valid multiaddr (%v); use e.g. /ip4/127.0.0.1/tcp/8080", ErrUsage, s, err)
+		}
+		return m, nil
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q is neither a multiaddr nor host:port; use e.g. /ip4/127.0.0.1/tcp/8080 or 127.0.0.1:8080", ErrUsage, s)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+		return nil, fmt.Errorf("%w: %q has an invalid port %q", ErrUsage, s, port)
+	}
+	var proto string
+	if ip := net.ParseIP(host); ip != nil {
+		proto = "ip4"
+		if ip.To4() == nil {
+			proto = "ip6"
+		}
+	} else if host != "" {
+		proto = "dns"
+	} else {
+		return nil, fmt.Errorf("%w: %q has no host; use e.g. 127.0.0.1:8080", ErrUsage, s)
+	}
+	m, err := ma.NewMultiaddr(fmt.Sprintf("/%s/%s/tcp/%s", proto, host, port))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q: %v", ErrUsage, s, err)
+	}
+	return m, nil
+}
+
+// ParseTarget parses a listener's target: a TCP address (IP or DNS name)
+// or a Unix socket path (/unix/PATH).
+func ParseTarget(s string) (ma.Multiaddr, error) {
+	m, err := ParseAddr(s)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := manet.DialArgs(m); err != nil {
+		return nil, fmt.Errorf("%w: target %s cannot be dialed (%v); use /ip4/HOST/tcp/PORT, /dns/NAME/tcp/PORT or /unix/PATH", ErrUsage, m, err)
+	}
+	if _, err := m.ValueForProtocol(ma.P_TCP); err != nil {
+		if _, uerr := m.ValueForProtocol(ma.P_UNIX); uerr != nil {
+			return nil, fmt.Errorf("%w: target %s is not a TCP or Unix address; use /ip4/HOST/tcp/PORT", ErrUsage, m)
+		}
+	}
+	return m, nil
+}
+
+// ParseListenAddr parses a forward's local bind address: an IP and a TCP port.
+func ParseListenAddr(s string) (ma.Multiaddr, error) {
+	m, err := ParseAddr(s)
+	if err != nil {
+		return nil, err
+	}
+	network, _, err := manet.DialArgs(m)
+	if err != nil || (network != "tcp" && network != "tcp4" && network != "tcp6") {
+		return nil, fmt.Errorf("%w: listen address %s must be an IP and TCP port, like /ip4/127.0.0.1/tcp/9000", ErrUsage, m)
+	}
+	if _, err := m.ValueForProtocol(ma.P_DNS); err == nil {
+		return nil, fmt.Errorf("%w: listen address %s must use an IP, not a name", ErrUsage, m)
+	}
+	for _, p := range []int{ma.P_DNS4, ma.P_DNS6, ma.P_DNSADDR} {
+		if _, err := m.ValueForProtocol(p); err == nil {
+			return nil, fmt.Errorf("%w: listen address %s must use an IP, not a name", ErrUsage, m)
+		}
+	}
+	return m, nil
+}
+
+// ParsePeer parses a bare peer ID.
+func ParsePeer(s string) (peer.ID, error) {
+	id, err := peer.Decode(s)
+	if err != nil {
+		return "", fmt.Errorf("%w: %q is not a peer ID (%v); peer IDs look like 12D3KooW… (see `p2ptun id` on that node)", ErrUsage, s, err)
+	}
+	return id, nil
+}
+
+// ParsePeerAddr accepts /p2p/ID, a bare peer ID, or a full multiaddr that
+// ends in /p2p/ID, and returns the peer with any addresses given.
+func ParsePeerAddr(s string) (peer.AddrInfo, error) {
+	if !strings.HasPrefix(s, "/") {
+		id, err := ParsePeer(s)
+		return peer.AddrInfo{ID: id}, err
+	}
+	m, err := ma.NewMultiaddr(s)
+	if err != nil {
+		return peer.AddrInfo{}, fmt.Errorf("%w: %q is not a valid multiaddr (%v); use /p2p/PEER-ID or /ip4/HOST/tcp/PORT/p2p/PEER-ID", ErrUsage, s, err)
+	}
+	ai, err := peer.AddrInfoFromP2pAddr(m)
+	if err != nil {
+		return peer.AddrInfo{}, fmt.Errorf("%w: %q does not end in /p2p/PEER-ID; use /p2p/PEER-ID or /ip4/HOST/tcp/PORT/p2p/PEER-ID", ErrUsage, s)
+	}
+	return *ai, nil
+}
