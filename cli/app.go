@@ -1,0 +1,188 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/p2ptun/p2ptun/api"
+	"github.com/p2ptun/p2ptun/config"
+)
+
+// Run runs the p2ptun command line with args (without the program name),
+// writing to stdout and stderr, and returns the process exit code. ctx
+// ends the daemon when cancelled (main cancels it on SIGINT/SIGTERM).
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	err := app.RunContext(ctx, append([]string{"p2ptun"}, permute(app, args)...))
+	if err != nil {
+		msg := strings.ReplaceAll(err.Error(), "\n", " ")
+		fmt.Fprintf(stderr, "p2ptun: %s\n", msg)
+	}
+	return exitCode(err)
+}
+
+func newApp(stdout, stderr io.Writer) *ucli.App {
+	return &ucli.App{
+		Name:      "p2ptun",
+		Usage:     "forward TCP connections over libp2p streams, peer to peer",
+		Version:   Version,
+		Writer:    stdout,
+		ErrWriter: stderr,
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "home", Usage: "p2ptun's home directory (identity, config, API socket)", EnvVars: []string{"P2PTUN_HOME"}, Value: defaultHome()},
+			&ucli.StringFlag{Name: "api", Usage: "path of the daemon's API socket (default: HOME/api.sock)", EnvVars: []string{"P2PTUN_API"}},
+			jsonFlag,
+		},
+		Commands: []*ucli.Command{
+			initCommand, daemonCommand, idCommand, listenCommand, forwardCommand,
+			lsCommand, closeCommand, streamCommand, versionCommand,
+		},
+		HideVersion:    true,
+		ExitErrHandler: func(*ucli.Context, error) {}, // Run maps errors to exit codes
+		OnUsageError: func(_ *ucli.Context, err error, _ bool) error {
+			return usagef(err)
+		},
+		CommandNotFound: func(c *ucli.Context, name string) {
+			fmt.Fprintf(c.App.ErrWriter, "p2ptun: unknown command %q: see `p2ptun --help`\n", name)
+		},
+		Before: func(c *ucli.Context) error {
+			// urfave reports unknown commands through CommandNotFound
+			// only; make them a usage error.
+			if first := c.Args().First(); first != "" && c.App.Command(first) == nil {
+				return usagef(fmt.Errorf("unknown command %q: see `p2ptun --help`", first))
+			}
+			return nil
+		},
+	}
+}
+
+var jsonFlag = &ucli.BoolFlag{Name: "json", Usage: "print machine-readable JSON"}
+
+func defaultHome() string {
+	h, err := os.UserHomeDir()
+	if err != nil {
+		return config.DefaultHome
+	}
+	return filepath.Join(h, config.DefaultHome)
+}
+
+// homeDir returns the --home directory.
+func homeDir(c *ucli.Context) string { return c.String("home") }
+
+// apiPath returns --api, or the socket inside home.
+func apiPath(c *ucli.Context) string {
+	if p := c.String("api"); p != "" {
+		return p
+	}
+	return filepath.Join(homeDir(c), config.APISocket)
+}
+
+func client(c *ucli.Context) *api.Client { return api.NewClient(apiPath(c)) }
+
+// wantJSON reports whether --json was given to the command or globally.
+func wantJSON(c *ucli.Context) bool {
+	for _, x := range c.Lineage() {
+		if x.Bool("json") {
+			return true
+		}
+	}
+	return false
+}
+
+func printJSON(c *ucli.Context, v any) error {
+	enc := json.NewEncoder(c.App.Writer)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// args checks the number of positional arguments.
+func args(c *ucli.Context, n int, names string) ([]string, error) {
+	if c.NArg() != n {
+		return nil, usagef(fmt.Errorf("%s takes %d argument(s): %s (got %d); see `p2ptun %s --help`",
+			c.Command.FullName(), n, names, c.NArg(), c.Command.FullName()))
+	}
+	return c.Args().Slice(), nil
+}
+
+// permute moves flags written after positional arguments in front of them,
+// so that `listen /x/web ADDR --allow PEER` parses as users expect (the
+// flag package stops at the first positional argument). It knows which
+// flags take a value from the commands' own definitions.
+func permute(app *ucli.App, args []string) []string {
+	out := make([]string, 0, len(args))
+	flags := app.Flags
+	cmds := app.Commands
+	i := 0
+	// Leading flags (global, then a command's) stay where they are; each
+	// command or subcommand name switches to its own flags.
+	for i < len(args) {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if isFlag(a) {
+			out = append(out, a)
+			if takesValue(flags, a) && i+1 < len(args) {
+				out = append(out, args[i+1])
+				i++
+			}
+			i++
+			continue
+		}
+		var next *ucli.Command
+		for _, c := range cmds {
+			if c.HasName(a) {
+				next = c
+			}
+		}
+		if next == nil {
+			break
+		}
+		out = append(out, a)
+		flags, cmds = next.Flags, next.Subcommands
+		i++
+	}
+	var pos []string
+	for ; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i:]...)
+			break
+		}
+		if isFlag(a) {
+			out = append(out, a)
+			if takesValue(flags, a) && i+1 < len(args) {
+				out = append(out, args[i+1])
+				i++
+			}
+			continue
+		}
+		pos = append(pos, a)
+	}
+	return append(out, pos...)
+}
+
+func isFlag(a string) bool { return len(a) > 1 && a[0] == '-' }
+
+func takesValue(flags []ucli.Flag, a string) bool {
+	if strings.Contains(a, "=") {
+		return false
+	}
+	name := strings.TrimLeft(a, "-")
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				_, isBool := f.(*ucli.BoolFlag)
+				return !isBool
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,154 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	ma "github.com/multiformats/go-multiaddr"
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/p2ptun/p2ptun/api"
+	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/node"
+)
+
+var daemonCommand = &ucli.Command{
+	Name:  "daemon",
+	Usage: "run the node and its control API until SIGINT or SIGTERM",
+	Description: "Runs `init` first if HOME has no identity. --listen-addr replaces the config's\n" +
+		"swarm addresses. Once the API answers, writes the `id --json` document (plus the\n" +
+		"API socket path) to --ready-file. On SIGINT/SIGTERM it stops accepting, closes\n" +
+		"listeners, ends streams, removes the socket and the ready file, and exits 0.",
+	Flags: []ucli.Flag{
+		&ucli.StringSliceFlag{Name: "listen-addr", Usage: "swarm listen multiaddr (repeatable; replaces the config's)", EnvVars: []string{"P2PTUN_LISTEN_ADDR"}},
+		&ucli.StringFlag{Name: "ready-file", Usage: "write the id JSON here once the daemon is ready", EnvVars: []string{"P2PTUN_READY_FILE"}},
+		&ucli.BoolFlag{Name: "ephemeral", Usage: "use a throwaway identity and home; write nothing to HOME but the API socket", EnvVars: []string{"P2PTUN_EPHEMERAL"}},
+		&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"P2PTUN_LOG_LEVEL"}},
+	},
+	Action: runDaemon,
+}
+
+// readyDoc is what --ready-file holds: `id --json` plus where the API is.
+type readyDoc struct {
+	node.Identity
+	API string
+}
+
+func runDaemon(c *ucli.Context) error {
+	if _, err := args(c, 0, "none"); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return usagef(fmt.Errorf("--log-level %q: use debug, info, warn or error", c.String("log-level")))
+	}
+	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
+
+	home := homeDir(c)
+	sockPath := apiPath(c)
+	var (
+		cfg = config.Default()
+		sk  crypto.PrivKey
+		err error
+	)
+	if c.Bool("ephemeral") {
+		if !c.IsSet("home") && !c.IsSet("api") {
+			tmp, err := os.MkdirTemp("", "p2ptun-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(tmp)
+			home, sockPath = tmp, filepath.Join(tmp, config.APISocket)
+		} else if err := os.MkdirAll(filepath.Dir(sockPath), 0o700); err != nil {
+			return err
+		}
+		if sk, err = config.GenerateKey(); err != nil {
+			return err
+		}
+	} else {
+		if !config.IsInitialized(home) {
+			if _, err := config.Init(home); err != nil {
+				return err
+			}
+			log.Info("initialized new home", "home", home)
+		}
+		if cfg, err = config.Load(filepath.Join(home, config.ConfigFile)); err != nil {
+			return err
+		}
+		if sk, err = config.LoadKey(cfg.KeyPath(home)); err != nil {
+			return err
+		}
+	}
+
+	addrStrs := cfg.Network.ListenAddrs
+	if c.IsSet("listen-addr") {
+		addrStrs = c.StringSlice("listen-addr")
+	}
+	addrs := make([]ma.Multiaddr, 0, len(addrStrs))
+	for _, s := range addrStrs {
+		m, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return usagef(fmt.Errorf("listen address %q is not a multiaddr (%v); use e.g. /ip4/0.0.0.0/tcp/%d", s, err, config.DefaultPort))
+		}
+		addrs = append(addrs, m)
+	}
+
+	n, err := node.New(node.Options{Key: sk, ListenAddrs: addrs, Timeouts: cfg.Timeouts, UserAgent: UserAgent(), Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := n.Start(c.Context); err != nil {
+		return err
+	}
+	shutdown := cfg.Timeouts.Shutdown.Std()
+	srv := api.NewServer(n, sockPath, log)
+	if err := srv.Start(c.Context); err != nil {
+		_ = n.Close()
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), shutdown)
+		defer cancel()
+		_ = srv.Close(sctx)
+		_ = n.Close()
+	}()
+
+	ready := c.String("ready-file")
+	if ready != "" {
+		if err := writeReady(ready, readyDoc{n.Identity(), sockPath}); err != nil {
+			return err
+		}
+		defer os.Remove(ready)
+	}
+	id := n.Identity()
+	log.Info("daemon ready", "peer", id.ID, "api", sockPath, "addrs", strings.Join(id.Addresses, " "))
+
+	<-c.Context.Done()
+	log.Info("shutting down", "timeout", shutdown.String())
+	return nil
+}
+
+// writeReady writes the ready document atomically, so a script polling for
+// the file never reads half of it.
+func writeReady(path string, doc readyDoc) error {
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := fmt.Sprintf("%s.tmp-%d-%d", path, os.Getpid(), time.Now().UnixNano())
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing ready file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing ready file: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,8 @@
+// Package cli owns p2ptun's command line: the urfave/cli app, its commands
+// and flags (with P2PTUN_* environment variables), text and --json output,
+// and the mapping from errors to documented exit codes.
+//
+// Actions parse and validate their arguments, then call the api client (or,
+// for init, daemon, id and version, the config and node packages). Nothing
+// below this package knows about flags.
+package cli

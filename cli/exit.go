@@ -1,0 +1,53 @@
+package cli
+
+import (
+	"errors"
+
+	"github.com/p2ptun/p2ptun/api"
+	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/node"
+)
+
+// Exit codes. They are part of the scripting contract and documented in
+// README.md; never renumber one.
+const (
+	ExitOK               = 0 // success
+	ExitFailure          = 1 // any failure not listed below
+	ExitUsage            = 2 // bad command line: unknown flag, malformed multiaddr, peer ID or protocol
+	ExitDaemonNotRunning = 3 // the command needs a daemon and none answers on the API socket
+	ExitConfig           = 4 // config file or identity key missing, corrupt or unsafe
+	ExitUnreachable      = 5 // the peer cannot be reached, or serves no such protocol
+	ExitConflict         = 6 // already exists: listener, port in use, running daemon, identity
+	ExitNotFound         = 7 // no listener or stream matched
+)
+
+// usageError marks errors in the command line itself.
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+// exitCode maps an error to its documented exit code.
+func exitCode(err error) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ue), errors.Is(err, node.ErrUsage):
+		return ExitUsage
+	case errors.Is(err, api.ErrDaemonNotRunning):
+		return ExitDaemonNotRunning
+	case errors.Is(err, config.ErrInvalid), errors.Is(err, config.ErrKey):
+		return ExitConfig
+	case errors.Is(err, node.ErrUnreachable), errors.Is(err, node.ErrNoListener):
+		return ExitUnreachable
+	case errors.Is(err, node.ErrExists), errors.Is(err, node.ErrAddrInUse),
+		errors.Is(err, api.ErrDaemonRunning), errors.Is(err, config.ErrInitialized):
+		return ExitConflict
+	case errors.Is(err, node.ErrNotFound):
+		return ExitNotFound
+	}
+	return ExitFailure
+}
+
+func usagef(err error) error { return usageError{err} }

@@ -1,0 +1,43 @@
+package cli
+
+import (
+	"fmt"
+	"runtime"
+	"runtime/debug"
+
+	ucli "github.com/urfave/cli/v2"
+)
+
+// Version is p2ptun's version, set at build time with
+// -ldflags "-X github.com/p2ptun/p2ptun/cli.Version=v1.2.3".
+var Version = "v0.1.0-dev"
+
+// UserAgent is announced to peers through libp2p identify.
+func UserAgent() string { return "p2ptun/" + Version }
+
+func libp2pVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/libp2p/go-libp2p" {
+				return d.Version
+			}
+		}
+	}
+	return "unknown"
+}
+
+var versionCommand = &ucli.Command{
+	Name:  "version",
+	Usage: "print p2ptun's version",
+	Flags: []ucli.Flag{jsonFlag},
+	Action: func(c *ucli.Context) error {
+		v := struct{ Version, Libp2p, Go, Platform string }{
+			Version, libp2pVersion(), runtime.Version(), runtime.GOOS + "/" + runtime.GOARCH,
+		}
+		if wantJSON(c) {
+			return printJSON(c, v)
+		}
+		fmt.Fprintf(c.App.Writer, "p2ptun %s (go-libp2p %s, %s %s)\n", v.Version, v.Libp2p, v.Go, v.Platform)
+		return nil
+	},
+}
