@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -210,8 +211,8 @@ func (f *Forward) handle(c manet.Conn) {
 
 	s, err := f.openStream()
 	if err != nil {
+		log.Warn("stream open failed; client connection reset", "err", err)
 		abortConn(c)
-		log.Warn("connection reset: "+err.Error(), "err", err)
 		return
 	}
 
@@ -275,7 +276,7 @@ func OpenStream(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, 
 		if errors.As(err, &ns) {
 			return nil, fmt.Errorf("peer %s %w %s", p, ErrNoListener, proto)
 		}
-		return nil, fmt.Errorf("opening %s stream to peer %s: %w", proto, p, err)
+		return nil, fmt.Errorf("opening %s stream to peer %s: %s", proto, p, OneLine(err))
 	}
 	return s, nil
 }
@@ -289,9 +290,16 @@ func Connect(ctx context.Context, h host.Host, p peer.ID, timeout time.Duration)
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := h.Connect(dctx, peer.AddrInfo{ID: p}); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrUnreachable, p, err)
+		return fmt.Errorf("%w: %s: %s", ErrUnreachable, p, OneLine(err))
 	}
 	return nil
+}
+
+// OneLine flattens libp2p's multi-line dial errors ("all dials failed\n  *
+// [addr] cause") so that every error p2ptun reports fits on one line.
+func OneLine(err error) string {
+	s := strings.ReplaceAll(err.Error(), "\n  * ", "; ")
+	return strings.Join(strings.Fields(s), " ")
 }
 
 // abortConn closes a TCP connection with a RST so the client sees a reset,

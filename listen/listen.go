@@ -171,8 +171,8 @@ func (l *Listener) handle(s network.Stream) {
 	remote := s.Conn().RemotePeer()
 	log := l.log.With("peer", remote.String())
 	if !l.allowed(remote) {
-		_ = s.Reset()
 		log.Warn("refused stream: peer is not on this listener's allowlist")
+		_ = s.Reset()
 		return
 	}
 
@@ -180,8 +180,8 @@ func (l *Listener) handle(s network.Stream) {
 	conn, err := l.cfg.Dial(dctx, l.net, l.addr)
 	cancel()
 	if err != nil {
-		_ = s.Reset()
 		log.Warn("target dial failed; stream reset", "err", err)
+		_ = s.Reset()
 		return
 	}
 	local, ok := conn.(streams.HalfCloser)
