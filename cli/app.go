@@ -29,7 +29,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func newApp(stdout, stderr io.Writer) *ucli.App {
-	return &ucli.App{
+	app := &ucli.App{
 		Name:      "p2ptun",
 		Usage:     "forward TCP connections over libp2p streams, peer to peer",
 		Version:   Version,
@@ -38,11 +38,11 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "home", Usage: "p2ptun's home directory (identity, config, API socket)", EnvVars: []string{"P2PTUN_HOME"}, Value: defaultHome()},
 			&ucli.StringFlag{Name: "api", Usage: "path of the daemon's API socket (default: HOME/api.sock)", EnvVars: []string{"P2PTUN_API"}},
-			jsonFlag,
+			jsonFlag(),
 		},
 		Commands: []*ucli.Command{
-			initCommand, daemonCommand, idCommand, listenCommand, forwardCommand,
-			lsCommand, closeCommand, streamCommand, versionCommand,
+			initCommand(), daemonCommand(), idCommand(), listenCommand(), forwardCommand(),
+			lsCommand(), closeCommand(), streamCommand(), versionCommand(),
 		},
 		HideVersion:    true,
 		ExitErrHandler: func(*ucli.Context, error) {}, // Run maps errors to exit codes
@@ -61,9 +61,22 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			return nil
 		},
 	}
+	setUsageErrors(app.Commands)
+	return app
 }
 
-var jsonFlag = &ucli.BoolFlag{Name: "json", Usage: "print machine-readable JSON"}
+// setUsageErrors makes flag errors of every command a usage error (exit 2)
+// reported in one line, instead of urfave's help dump and exit 1.
+func setUsageErrors(cmds []*ucli.Command) {
+	for _, c := range cmds {
+		c.OnUsageError = func(_ *ucli.Context, err error, _ bool) error {
+			return usagef(fmt.Errorf("%w; see `p2ptun %s --help`", err, c.FullName()))
+		}
+		setUsageErrors(c.Subcommands)
+	}
+}
+
+func jsonFlag() ucli.Flag { return &ucli.BoolFlag{Name: "json", Usage: "print machine-readable JSON"} }
 
 func defaultHome() string {
 	h, err := os.UserHomeDir()

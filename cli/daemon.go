@@ -19,20 +19,22 @@ import (
 	"github.com/p2ptun/p2ptun/node"
 )
 
-var daemonCommand = &ucli.Command{
-	Name:  "daemon",
-	Usage: "run the node and its control API until SIGINT or SIGTERM",
-	Description: "Runs `init` first if HOME has no identity. --listen-addr replaces the config's\n" +
-		"swarm addresses. Once the API answers, writes the `id --json` document (plus the\n" +
-		"API socket path) to --ready-file. On SIGINT/SIGTERM it stops accepting, closes\n" +
-		"listeners, ends streams, removes the socket and the ready file, and exits 0.",
-	Flags: []ucli.Flag{
-		&ucli.StringSliceFlag{Name: "listen-addr", Usage: "swarm listen multiaddr (repeatable; replaces the config's)", EnvVars: []string{"P2PTUN_LISTEN_ADDR"}},
-		&ucli.StringFlag{Name: "ready-file", Usage: "write the id JSON here once the daemon is ready", EnvVars: []string{"P2PTUN_READY_FILE"}},
-		&ucli.BoolFlag{Name: "ephemeral", Usage: "use a throwaway identity and home; write nothing to HOME but the API socket", EnvVars: []string{"P2PTUN_EPHEMERAL"}},
-		&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"P2PTUN_LOG_LEVEL"}},
-	},
-	Action: runDaemon,
+func daemonCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "daemon",
+		Usage: "run the node and its control API until SIGINT or SIGTERM",
+		Description: "Runs `init` first if HOME has no identity. --listen-addr replaces the config's\n" +
+			"swarm addresses. Once the API answers, writes the `id --json` document (plus the\n" +
+			"API socket path) to --ready-file. On SIGINT/SIGTERM it stops accepting, closes\n" +
+			"listeners, ends streams, removes the socket and the ready file, and exits 0.",
+		Flags: []ucli.Flag{
+			&ucli.StringSliceFlag{Name: "listen-addr", Usage: "swarm listen multiaddr (repeatable; replaces the config's)", EnvVars: []string{"P2PTUN_LISTEN_ADDR"}},
+			&ucli.StringFlag{Name: "ready-file", Usage: "write the id JSON here once the daemon is ready", EnvVars: []string{"P2PTUN_READY_FILE"}},
+			&ucli.BoolFlag{Name: "ephemeral", Usage: "use a throwaway identity and home; write nothing to HOME but the API socket", EnvVars: []string{"P2PTUN_EPHEMERAL"}},
+			&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"P2PTUN_LOG_LEVEL"}},
+		},
+		Action: runDaemon,
+	}
 }
 
 // readyDoc is what --ready-file holds: `id --json` plus where the API is.

@@ -13,35 +13,37 @@ import (
 	"github.com/p2ptun/p2ptun/node"
 )
 
-var idCommand = &ucli.Command{
-	Name:  "id",
-	Usage: "print the peer ID and listen addresses",
-	Description: "Asks the running daemon; with none running, reads the identity from HOME and\n" +
-		"prints no addresses. Text output: the peer ID, then one address per line.",
-	Flags: []ucli.Flag{jsonFlag},
-	Action: func(c *ucli.Context) error {
-		if _, err := args(c, 0, "none"); err != nil {
-			return err
-		}
-		id, err := client(c).ID(c.Context)
-		if errors.Is(err, api.ErrDaemonNotRunning) {
-			id, err = offlineID(homeDir(c))
-		}
-		if err != nil {
-			return err
-		}
-		if id.Addresses == nil {
-			id.Addresses = []string{}
-		}
-		if wantJSON(c) {
-			return printJSON(c, id)
-		}
-		fmt.Fprintln(c.App.Writer, id.ID)
-		for _, a := range id.Addresses {
-			fmt.Fprintln(c.App.Writer, a)
-		}
-		return nil
-	},
+func idCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "id",
+		Usage: "print the peer ID and listen addresses",
+		Description: "Asks the running daemon; with none running, reads the identity from HOME and\n" +
+			"prints no addresses. Text output: the peer ID, then one address per line.",
+		Flags: []ucli.Flag{jsonFlag()},
+		Action: func(c *ucli.Context) error {
+			if _, err := args(c, 0, "none"); err != nil {
+				return err
+			}
+			id, err := client(c).ID(c.Context)
+			if errors.Is(err, api.ErrDaemonNotRunning) {
+				id, err = offlineID(homeDir(c))
+			}
+			if err != nil {
+				return err
+			}
+			if id.Addresses == nil {
+				id.Addresses = []string{}
+			}
+			if wantJSON(c) {
+				return printJSON(c, id)
+			}
+			fmt.Fprintln(c.App.Writer, id.ID)
+			for _, a := range id.Addresses {
+				fmt.Fprintln(c.App.Writer, a)
+			}
+			return nil
+		},
+	}
 }
 
 func offlineID(home string) (node.Identity, error) {

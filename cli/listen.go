@@ -6,49 +6,51 @@ import (
 	"github.com/p2ptun/p2ptun/node"
 )
 
-var listenCommand = &ucli.Command{
-	Name:      "listen",
-	Usage:     "expose a local TCP service to allowed peers under a protocol",
-	ArgsUsage: "PROTO TARGET",
-	Description: "Registers PROTO (e.g. /x/web) on the daemon; each stream an allowed peer opens\n" +
-		"is bridged to a new connection to TARGET (e.g. /ip4/127.0.0.1/tcp/8080 or 127.0.0.1:8080).\n" +
-		"Only peers named with --allow may connect, unless --allow-all is given.",
-	Flags: []ucli.Flag{
-		&ucli.StringSliceFlag{Name: "allow", Usage: "peer ID allowed to connect (repeatable)"},
-		&ucli.BoolFlag{Name: "allow-all", Usage: "accept streams from any peer that can reach this node"},
-		&ucli.BoolFlag{Name: "report-peer-id", Aliases: []string{"r"}, Usage: "send the caller's peer ID and a newline to the target first (as kubo does)"},
-		&ucli.BoolFlag{Name: "allow-custom-protocol", Usage: "allow a protocol outside the /x/ namespace"},
-		jsonFlag,
-	},
-	Action: func(c *ucli.Context) error {
-		a, err := args(c, 2, "PROTO TARGET")
-		if err != nil {
-			return err
-		}
-		req := node.ListenRequest{
-			Protocol: a[0], Target: a[1], Allow: c.StringSlice("allow"),
-			AllowAll: c.Bool("allow-all"), ReportPeerID: c.Bool("report-peer-id"),
-			AllowCustomProtocol: c.Bool("allow-custom-protocol"),
-		}
-		// Validate locally first, for the same message without a daemon.
-		if _, err := node.ParseProtocol(req.Protocol, req.AllowCustomProtocol); err != nil {
-			return err
-		}
-		if _, err := node.ParseTarget(req.Target); err != nil {
-			return err
-		}
-		for _, p := range req.Allow {
-			if _, err := node.ParsePeer(p); err != nil {
+func listenCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:      "listen",
+		Usage:     "expose a local TCP service to allowed peers under a protocol",
+		ArgsUsage: "PROTO TARGET",
+		Description: "Registers PROTO (e.g. /x/web) on the daemon; each stream an allowed peer opens\n" +
+			"is bridged to a new connection to TARGET (e.g. /ip4/127.0.0.1/tcp/8080 or 127.0.0.1:8080).\n" +
+			"Only peers named with --allow may connect, unless --allow-all is given.",
+		Flags: []ucli.Flag{
+			&ucli.StringSliceFlag{Name: "allow", Usage: "peer ID allowed to connect (repeatable)"},
+			&ucli.BoolFlag{Name: "allow-all", Usage: "accept streams from any peer that can reach this node"},
+			&ucli.BoolFlag{Name: "report-peer-id", Aliases: []string{"r"}, Usage: "send the caller's peer ID and a newline to the target first (as kubo does)"},
+			&ucli.BoolFlag{Name: "allow-custom-protocol", Usage: "allow a protocol outside the /x/ namespace"},
+			jsonFlag(),
+		},
+		Action: func(c *ucli.Context) error {
+			a, err := args(c, 2, "PROTO TARGET")
+			if err != nil {
 				return err
 			}
-		}
-		l, err := client(c).Listen(c.Context, req)
-		if err != nil {
-			return err
-		}
-		if wantJSON(c) {
-			return printJSON(c, l)
-		}
-		return nil
-	},
+			req := node.ListenRequest{
+				Protocol: a[0], Target: a[1], Allow: c.StringSlice("allow"),
+				AllowAll: c.Bool("allow-all"), ReportPeerID: c.Bool("report-peer-id"),
+				AllowCustomProtocol: c.Bool("allow-custom-protocol"),
+			}
+			// Validate locally first, for the same message without a daemon.
+			if _, err := node.ParseProtocol(req.Protocol, req.AllowCustomProtocol); err != nil {
+				return err
+			}
+			if _, err := node.ParseTarget(req.Target); err != nil {
+				return err
+			}
+			for _, p := range req.Allow {
+				if _, err := node.ParsePeer(p); err != nil {
+					return err
+				}
+			}
+			l, err := client(c).Listen(c.Context, req)
+			if err != nil {
+				return err
+			}
+			if wantJSON(c) {
+				return printJSON(c, l)
+			}
+			return nil
+		},
+	}
 }

@@ -7,30 +7,34 @@ import (
 	ucli "github.com/urfave/cli/v2"
 )
 
-var headersFlag = &ucli.BoolFlag{Name: "headers", Aliases: []string{"v"}, Usage: "print a header line"}
+func headersFlag() ucli.Flag {
+	return &ucli.BoolFlag{Name: "headers", Aliases: []string{"v"}, Usage: "print a header line"}
+}
 
-var lsCommand = &ucli.Command{
-	Name:  "ls",
-	Usage: "list listeners and forwards",
-	Flags: []ucli.Flag{headersFlag, jsonFlag},
-	Action: func(c *ucli.Context) error {
-		if _, err := args(c, 0, "none"); err != nil {
-			return err
-		}
-		list, err := client(c).Listeners(c.Context)
-		if err != nil {
-			return err
-		}
-		if wantJSON(c) {
-			return printJSON(c, list)
-		}
-		tw := tabwriter.NewWriter(c.App.Writer, 1, 2, 1, ' ', 0)
-		if c.Bool("headers") {
-			fmt.Fprintln(tw, "Protocol\tListen Address\tTarget Address")
-		}
-		for _, l := range list.Listeners {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", l.Protocol, l.ListenAddress, l.TargetAddress)
-		}
-		return tw.Flush()
-	},
+func lsCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "ls",
+		Usage: "list listeners and forwards",
+		Flags: []ucli.Flag{headersFlag(), jsonFlag()},
+		Action: func(c *ucli.Context) error {
+			if _, err := args(c, 0, "none"); err != nil {
+				return err
+			}
+			list, err := client(c).Listeners(c.Context)
+			if err != nil {
+				return err
+			}
+			if wantJSON(c) {
+				return printJSON(c, list)
+			}
+			tw := tabwriter.NewWriter(c.App.Writer, 1, 2, 1, ' ', 0)
+			if c.Bool("headers") {
+				fmt.Fprintln(tw, "Protocol\tListen Address\tTarget Address")
+			}
+			for _, l := range list.Listeners {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", l.Protocol, l.ListenAddress, l.TargetAddress)
+			}
+			return tw.Flush()
+		},
+	}
 }
