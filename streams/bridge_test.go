@@ -1,0 +1,221 @@
+package streams
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// tcpPair returns the two ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (client, server *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
+
+type result struct {
+	aToB, bToA int64
+	err        error
+}
+
+// bridged starts Bridge between two TCP pairs and returns the outer ends:
+// left talks to the bridge's a, right to its b.
+func bridged(t *testing.T, ctx context.Context, c Counters) (left, right *net.TCPConn, done <-chan result) {
+	t.Helper()
+	left, a := tcpPair(t)
+	right, b := tcpPair(t)
+	ch := make(chan result, 1)
+	go func() {
+		x, y, err := Bridge(ctx, a, b, c)
+		ch <- result{x, y, err}
+	}()
+	return left, right, ch
+}
+
+func randBytes(t *testing.T, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestBridgeCopiesBothWaysAndCounts(t *testing.T) {
+	in, out := new(atomic.Int64), new(atomic.Int64)
+	left, right, done := bridged(t, context.Background(), Counters{AtoB: out, BtoA: in})
+	x, y := randBytes(t, 1<<20+7), randBytes(t, 300<<10)
+
+	errc := make(chan error, 2)
+	go func() { _, err := left.Write(x); errc <- errors.Join(err, left.CloseWrite()) }()
+	go func() { _, err := right.Write(y); errc <- errors.Join(err, right.CloseWrite()) }()
+	gotAtRight, err := io.ReadAll(right)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotAtLeft, err := io.ReadAll(left)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(gotAtRight, x) || !bytes.Equal(gotAtLeft, y) {
+		t.Fatalf("bytes differ: right got %d/%d, left got %d/%d", len(gotAtRight), len(x), len(gotAtLeft), len(y))
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("Bridge error = %v, want nil after clean EOFs", r.err)
+	}
+	if r.aToB != int64(len(x)) || r.bToA != int64(len(y)) {
+		t.Fatalf("Bridge counts = %d, %d; want %d, %d", r.aToB, r.bToA, len(x), len(y))
+	}
+	if out.Load() != int64(len(x)) || in.Load() != int64(len(y)) {
+		t.Fatalf("counters = %d, %d; want %d, %d", out.Load(), in.Load(), len(x), len(y))
+	}
+}
+
+// The case kubo's startStreaming and chisel's Pipe get wrong: the client
+// half-closes after its request and must still receive the whole reply.
+func TestBridgeHalfCloseKeepsReplyFlowing(t *testing.T) {
+	left, right, done := bridged(t, context.Background(), Counters{})
+	req := []byte("GET / HTTP/1.0\r\n\r\n")
+	reply := randBytes(t, 4<<20)
+
+	if _, err := left.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	if err := left.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	// The server sees the request and then EOF...
+	got, err := io.ReadAll(right)
+	if err != nil || !bytes.Equal(got, req) {
+		t.Fatalf("server read %q, %v; want the request then EOF", got, err)
+	}
+	// ...and only then writes its reply.
+	go func() {
+		right.Write(reply)
+		right.CloseWrite()
+	}()
+	gotReply, err := io.ReadAll(left)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(gotReply, reply) {
+		t.Fatalf("client got %d of %d reply bytes", len(gotReply), len(reply))
+	}
+	if r := <-done; r.err != nil {
+		t.Fatalf("Bridge error = %v", r.err)
+	}
+}
+
+func isReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET)
+}
+
+func TestBridgeResetPropagates(t *testing.T) {
+	left, right, done := bridged(t, context.Background(), Counters{})
+	// Move some data first so the bridge is mid-stream.
+	if _, err := left.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(right, buf); err != nil {
+		t.Fatal(err)
+	}
+	// The right side aborts.
+	right.SetLinger(0)
+	right.Close()
+
+	_, err := io.ReadAll(left)
+	if !isReset(err) {
+		t.Fatalf("left read after remote abort: err = %v, want a connection reset (never a clean EOF)", err)
+	}
+	r := <-done
+	if r.err == nil {
+		t.Fatal("Bridge returned nil after a reset")
+	}
+}
+
+func TestBridgeCancelAbortsBothEnds(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	left, right, done := bridged(t, ctx, Counters{})
+	if _, err := left.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(right, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	r := <-done
+	if !errors.Is(r.err, ErrAborted) {
+		t.Fatalf("Bridge error = %v, want ErrAborted", r.err)
+	}
+	for name, c := range map[string]*net.TCPConn{"left": left, "right": right} {
+		if _, err := io.ReadAll(c); !isReset(err) {
+			t.Errorf("%s read after cancel: err = %v, want a connection reset", name, err)
+		}
+	}
+}
+
+func TestBridgeWithCancelledContextReturnsAtOnce(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _, done := bridged(t, ctx, Counters{})
+	if r := <-done; !errors.Is(r.err, ErrAborted) {
+		t.Fatalf("Bridge error = %v, want ErrAborted", r.err)
+	}
+}
+
+func BenchmarkBridgeTCP(b *testing.B) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	pair := func() (*net.TCPConn, *net.TCPConn) {
+		c, _ := net.Dial("tcp", ln.Addr().String())
+		s, _ := ln.Accept()
+		return c.(*net.TCPConn), s.(*net.TCPConn)
+	}
+	left, a := pair()
+	right, bb := pair()
+	done := make(chan struct{})
+	go func() { Bridge(context.Background(), a, bb, Counters{}); close(done) }()
+	buf := make([]byte, 64<<10)
+	go io.Copy(io.Discard, right)
+	b.SetBytes(int64(len(buf)))
+	b.ResetTimer()
+	for range b.N {
+		if _, err := left.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	left.Close()
+	right.Close()
+	<-done
+}
