@@ -1,0 +1,517 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"go.uber.org/goleak"
+
+	"github.com/p2ptun/p2ptun/config"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in ../testdata/golden")
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreAnyFunction("github.com/ipfs/go-log/v2/writer.(*MirrorWriter).logRoutine"),
+		goleak.IgnoreTopFunction("github.com/libp2p/go-libp2p/p2p/transport/tcpreuse.(*ConnMgr).Close.func1"),
+	)
+}
+
+// syncBuf is a goroutine-safe buffer for a daemon's output.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// run runs the CLI in-process.
+func run(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var o, e bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code = Run(ctx, args, &o, &e)
+	return o.String(), e.String(), code
+}
+
+// tempHome returns a short home path: Unix socket paths are limited to
+// 108 bytes, which t.TempDir() can exceed.
+func tempHome(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "p2pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return filepath.Join(d, "home")
+}
+
+type daemon struct {
+	home, api string
+	id        string
+	addrs     []string
+	logs      *syncBuf
+}
+
+// cli runs a command against this daemon.
+func (d *daemon) cli(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	return run(t, append([]string{"--home", d.home}, args...)...)
+}
+
+// startDaemon runs `p2ptun daemon` in-process on loopback and waits for its
+// ready file. At cleanup it stops it the way SIGTERM does and checks that it
+// exits 0 and removes its socket and ready file.
+func startDaemon(t *testing.T, extra ...string) *daemon {
+	t.Helper()
+	home := tempHome(t)
+	ready := filepath.Join(filepath.Dir(home), "ready.json")
+	logs := &syncBuf{}
+	ctx, cancel := context.WithCancel(context.Background())
+	exited := make(chan int, 1)
+	args := append([]string{"--home", home, "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0", "--ready-file", ready}, extra...)
+	go func() { exited <- Run(ctx, args, logs, logs) }()
+
+	var doc struct {
+		ID        string
+		Addresses []string
+		API       string
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, err := os.ReadFile(ready)
+		if err == nil && json.Unmarshal(b, &doc) == nil {
+			break
+		}
+		select {
+		case code := <-exited:
+			cancel()
+			t.Fatalf("daemon exited with %d before it was ready:\n%s", code, logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("daemon not ready after 20s:\n%s", logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	d := &daemon{home: home, api: doc.API, id: doc.ID, addrs: doc.Addresses, logs: logs}
+	t.Cleanup(func() {
+		cancel()
+		if code := <-exited; code != 0 {
+			t.Errorf("daemon exited with %d on shutdown:\n%s", code, logs)
+		}
+		for _, p := range []string{d.api, ready} {
+			if _, err := os.Lstat(p); !os.IsNotExist(err) {
+				t.Errorf("%s still exists after shutdown", p)
+			}
+		}
+	})
+	return d
+}
+
+// normalizer replaces what changes from run to run with stable names.
+type normalizer struct{ pairs []string }
+
+func (n *normalizer) add(old, new string) { n.pairs = append(n.pairs, old, new) }
+
+var (
+	portRE     = regexp.MustCompile(`/tcp/[0-9]+`)
+	hostPortRE = regexp.MustCompile(`127\.0\.0\.1:[0-9]+`)
+	openedRE   = regexp.MustCompile(`"OpenedAt": "[^"]+"`)
+)
+
+func (n *normalizer) apply(s string) string {
+	s = strings.NewReplacer(n.pairs...).Replace(s)
+	s = portRE.ReplaceAllString(s, "/tcp/<PORT>")
+	s = hostPortRE.ReplaceAllString(s, "127.0.0.1:<PORT>")
+	return openedRE.ReplaceAllString(s, `"OpenedAt": "<TIME>"`)
+}
+
+// golden compares got with testdata/golden/name, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("..", "testdata", "golden", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run `go test ./cli -update` to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from golden file:\n--- got ---\n%s--- want ---\n%s", name, got, want)
+	}
+}
+
+func echoTarget(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				io.Copy(c, c)
+				c.(*net.TCPConn).CloseWrite()
+			})
+		}
+	})
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	return ln.Addr().String()
+}
+
+func hostPortOf(t *testing.T, multiaddr string) string {
+	t.Helper()
+	parts := strings.Split(strings.TrimSpace(multiaddr), "/")
+	if len(parts) != 5 || parts[1] != "ip4" || parts[3] != "tcp" {
+		t.Fatalf("not an /ip4/…/tcp/… address: %q", multiaddr)
+	}
+	return net.JoinHostPort(parts[2], parts[4])
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestTunnelListingsAndClose(t *testing.T) {
+	a, b := startDaemon(t), startDaemon(t)
+	n := &normalizer{}
+	n.add(a.id, "<PEER-A>")
+	n.add(b.id, "<PEER-B>")
+	target := echoTarget(t)
+
+	out, errOut, code := b.cli(t, "listen", "/x/echo", target, "--allow", a.id)
+	if code != 0 || out != "" {
+		t.Fatalf("listen: code %d, out %q, err %q", code, out, errOut)
+	}
+	out, errOut, code = a.cli(t, "forward", "/x/echo", "/ip4/127.0.0.1/tcp/0", b.addrs[0])
+	if code != 0 {
+		t.Fatalf("forward: code %d: %s", code, errOut)
+	}
+	if strings.HasSuffix(strings.TrimSpace(out), "/tcp/0") {
+		t.Fatalf("forward printed %q, want the real port", out)
+	}
+	fwd := hostPortOf(t, out)
+
+	// One live connection with 4 bytes each way.
+	c, err := net.Dial("tcp", fwd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("ping"))
+	if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "stream counters", func() bool {
+		out, _, _ := a.cli(t, "stream", "ls")
+		return strings.HasSuffix(strings.TrimSpace(out), "4 4")
+	})
+
+	var all strings.Builder
+	for _, step := range []struct {
+		d    *daemon
+		args []string
+	}{
+		{a, []string{"ls", "--headers"}},
+		{a, []string{"ls", "--json"}},
+		{b, []string{"ls", "--headers"}},
+		{b, []string{"--json", "ls"}},
+		{a, []string{"stream", "ls", "--headers"}},
+		{a, []string{"stream", "ls", "--json"}},
+		{b, []string{"stream", "ls", "-v"}},
+	} {
+		out, errOut, code := step.d.cli(t, step.args...)
+		if code != 0 {
+			t.Fatalf("%v: code %d: %s", step.args, code, errOut)
+		}
+		name := "a"
+		if step.d == b {
+			name = "b"
+		}
+		fmt.Fprintf(&all, "$ p2ptun %s  # on %s\n%s", strings.Join(step.args, " "), name, n.apply(out))
+	}
+	golden(t, "listings.golden", all.String())
+
+	// stream close ends the client's connection with a reset.
+	out, errOut, code = a.cli(t, "stream", "close", "1")
+	if code != 0 || out != "closed 1 stream\n" {
+		t.Fatalf("stream close: code %d, out %q, err %q", code, out, errOut)
+	}
+	if _, err := io.ReadAll(c); !isReset(err) {
+		t.Fatalf("client after stream close: err = %v, want a reset", err)
+	}
+	if out, _, code = a.cli(t, "stream", "ls"); code != 0 || out != "" {
+		t.Fatalf("stream ls after close: %q", out)
+	}
+
+	// close -p ends the forward and frees its port.
+	out, errOut, code = a.cli(t, "close", "-p", "/x/echo")
+	if code != 0 || out != "closed 1 listener\n" {
+		t.Fatalf("close: code %d, out %q, err %q", code, out, errOut)
+	}
+	if c, err := net.Dial("tcp", fwd); err == nil {
+		c.Close()
+		t.Fatal("forward port still accepts after close")
+	}
+	out, _, _ = a.cli(t, "ls", "--json")
+	if strings.TrimSpace(out) != "{\n  \"Listeners\": []\n}" {
+		t.Fatalf("ls after close = %s", out)
+	}
+	out, _, code = b.cli(t, "close", "-a", "--json")
+	if code != 0 || !strings.Contains(out, `"Closed": 1`) {
+		t.Fatalf("close -a --json: code %d, %q", code, out)
+	}
+}
+
+func isReset(err error) bool { return err != nil && errorsIs(err, syscall.ECONNRESET) }
+
+func TestBadInputFailsCleanly(t *testing.T) {
+	d := startDaemon(t)
+	other := startDaemon(t)
+	n := &normalizer{}
+	n.add(d.id, "<PEER>")
+	n.add(other.id, "<OTHER>")
+	n.add(d.home, "<HOME>")
+	target := echoTarget(t)
+
+	// A port that is in use, and a peer address where nothing listens.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A peer no daemon here has ever connected to.
+	sk, err := config.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ghost, _ := peer.IDFromPrivateKey(sk)
+	n.add(ghost.String(), "<GHOST>")
+	deadAddr := "/ip4/127.0.0.1/tcp/" + strings.Split(dead.Addr().String(), ":")[1] + "/p2p/" + ghost.String()
+	dead.Close()
+
+	cases := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"unknown command", []string{"frobnicate"}, ExitUsage},
+		{"unknown flag", []string{"ls", "--nope"}, ExitUsage},
+		{"missing arguments", []string{"listen", "/x/web"}, ExitUsage},
+		{"protocol outside /x/", []string{"listen", "/web", target, "--allow-all"}, ExitUsage},
+		{"reserved protocol", []string{"listen", "/ipfs/ping/1.0.0", target, "--allow-all", "--allow-custom-protocol"}, ExitUsage},
+		{"malformed target multiaddr", []string{"listen", "/x/web", "/ip4/999.1.1.1/tcp/80", "--allow-all"}, ExitUsage},
+		{"target without port", []string{"listen", "/x/web", "localhost", "--allow-all"}, ExitUsage},
+		{"bad allowed peer ID", []string{"listen", "/x/web", target, "--allow", "not-a-peer"}, ExitUsage},
+		{"no allowlist", []string{"listen", "/x/web", target}, ExitUsage},
+		{"forward bad listen address", []string{"forward", "/x/web", "/dns/localhost/tcp/0", "/p2p/" + other.id}, ExitUsage},
+		{"forward bad peer ID", []string{"forward", "/x/web", "127.0.0.1:0", "/p2p/QmNope"}, ExitUsage},
+		{"forward peer address without /p2p", []string{"forward", "/x/web", "127.0.0.1:0", "/ip4/127.0.0.1/tcp/1"}, ExitUsage},
+		{"forward to self", []string{"forward", "/x/web", "127.0.0.1:0", d.id}, ExitUsage},
+		{"forward port in use", []string{"forward", "/x/web", busy.Addr().String(), other.addrs[0]}, ExitConflict},
+		{"forward unreachable peer", []string{"forward", "/x/web", "127.0.0.1:0", deadAddr}, ExitUnreachable},
+		{"close without selector", []string{"close"}, ExitUsage},
+		{"close two selectors", []string{"close", "-a", "-p", "/x/web"}, ExitUsage},
+		{"close nothing matches", []string{"close", "-p", "/x/none"}, ExitNotFound},
+		{"stream close unknown ID", []string{"stream", "close", "42"}, ExitNotFound},
+		{"stream close bad ID", []string{"stream", "close", "abc"}, ExitUsage},
+		{"stream close nothing", []string{"stream", "close"}, ExitUsage},
+	}
+	var all strings.Builder
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := d.cli(t, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit code %d, want %d (stderr %q)", code, tc.code, errOut)
+			}
+			if out != "" {
+				t.Errorf("stdout %q, want nothing", out)
+			}
+			if !strings.HasPrefix(errOut, "p2ptun: ") || strings.Count(errOut, "\n") != 1 {
+				t.Errorf("stderr should be one line starting with \"p2ptun: \", got %q", errOut)
+			}
+			fmt.Fprintf(&all, "# %s (exit %d)\n%s", tc.name, code, n.apply(errOut))
+		})
+	}
+	golden(t, "errors.golden", all.String())
+
+	// Nothing was half-registered, and the busy port's owner is untouched.
+	if out, _, _ := d.cli(t, "ls"); out != "" {
+		t.Fatalf("listeners left behind by failed commands:\n%s", out)
+	}
+	// The daemon still works.
+	if _, errOut, code := d.cli(t, "listen", "/x/web", target, "--allow-all"); code != 0 {
+		t.Fatalf("listen after failures: %s", errOut)
+	}
+}
+
+func TestNoDaemon(t *testing.T) {
+	home := tempHome(t)
+	for _, args := range [][]string{{"ls"}, {"stream", "ls"}, {"listen", "/x/a", "127.0.0.1:1", "--allow-all"}, {"close", "-a"}} {
+		_, errOut, code := run(t, append([]string{"--home", home}, args...)...)
+		if code != ExitDaemonNotRunning {
+			t.Errorf("%v: exit %d, want %d", args, code, ExitDaemonNotRunning)
+		}
+		if !strings.Contains(errOut, "no p2ptun daemon is running") || !strings.Contains(errOut, "p2ptun daemon") {
+			t.Errorf("%v: message should say how to start one: %q", args, errOut)
+		}
+	}
+}
+
+func TestInitAndUnsafeFiles(t *testing.T) {
+	home := tempHome(t)
+	out, errOut, code := run(t, "--home", home, "init")
+	if code != 0 || !strings.Contains(out, "peer ID 12D3KooW") {
+		t.Fatalf("init: %d %q %q", code, out, errOut)
+	}
+	for path, mode := range map[string]os.FileMode{home: 0o700, filepath.Join(home, "identity.key"): 0o600, filepath.Join(home, "config.toml"): 0o600} {
+		st, err := os.Stat(path)
+		if err != nil || st.Mode().Perm() != mode {
+			t.Errorf("%s: mode %v, err %v; want %04o", path, st.Mode().Perm(), err, mode)
+		}
+	}
+	key, _ := os.ReadFile(filepath.Join(home, "identity.key"))
+	_, errOut, code = run(t, "--home", home, "init")
+	if code != ExitConflict || !strings.Contains(errOut, "never overwritten") {
+		t.Fatalf("second init: %d %q", code, errOut)
+	}
+	if again, _ := os.ReadFile(filepath.Join(home, "identity.key")); !bytes.Equal(again, key) {
+		t.Fatal("second init changed the identity key")
+	}
+	out, _, code = run(t, "--home", home, "id", "--json")
+	if code != 0 || !strings.Contains(out, `"Addresses": []`) {
+		t.Fatalf("offline id: %d %q", code, out)
+	}
+
+	keyPath := filepath.Join(home, "identity.key")
+	os.Chmod(keyPath, 0o644)
+	_, errOut, code = run(t, "--home", home, "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0")
+	if code != ExitConfig || !strings.Contains(errOut, "chmod 600") {
+		t.Fatalf("world-readable key: %d %q", code, errOut)
+	}
+	os.Chmod(keyPath, 0o600)
+	os.WriteFile(keyPath, []byte("garbage"), 0o600)
+	_, errOut, code = run(t, "--home", home, "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0")
+	if code != ExitConfig || !strings.Contains(errOut, "corrupt") {
+		t.Fatalf("corrupt key: %d %q", code, errOut)
+	}
+	os.WriteFile(filepath.Join(home, "config.toml"), []byte("[network]\nlisten_adrs = []\n"), 0o600)
+	_, errOut, code = run(t, "--home", home, "daemon")
+	if code != ExitConfig || !strings.Contains(errOut, "config.toml:2") || !strings.Contains(errOut, "listen_adrs") {
+		t.Fatalf("config typo: %d %q", code, errOut)
+	}
+	if _, err := os.Lstat(filepath.Join(home, "api.sock")); !os.IsNotExist(err) {
+		t.Fatal("a failed daemon start left its API socket behind")
+	}
+}
+
+func TestDaemonRefusesSecondInstanceAndIDWorks(t *testing.T) {
+	d := startDaemon(t)
+	_, errOut, code := d.cli(t, "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0")
+	if code != ExitConflict || !strings.Contains(errOut, "already running") {
+		t.Fatalf("second daemon: %d %q", code, errOut)
+	}
+	st, err := os.Stat(d.api)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("api socket mode %v (%v), want 0600", st.Mode().Perm(), err)
+	}
+	out, _, code := d.cli(t, "id")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || lines[0] != d.id || len(lines) < 2 || !strings.HasSuffix(lines[1], "/p2p/"+d.id) {
+		t.Fatalf("id = %q", out)
+	}
+	out, _, _ = d.cli(t, "id", "--json")
+	var id struct {
+		ID        string
+		Addresses []string
+	}
+	if err := json.Unmarshal([]byte(out), &id); err != nil || id.ID != d.id || len(id.Addresses) == 0 {
+		t.Fatalf("id --json = %q (%v)", out, err)
+	}
+}
+
+func TestEphemeralDaemonWritesNoIdentity(t *testing.T) {
+	d := startDaemon(t, "--ephemeral")
+	if _, err := os.Stat(filepath.Join(d.home, "identity.key")); !os.IsNotExist(err) {
+		t.Fatal("--ephemeral wrote an identity key")
+	}
+	if out, _, code := d.cli(t, "ls"); code != 0 || out != "" {
+		t.Fatalf("ls on an ephemeral daemon: %d %q", code, out)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, _, code := run(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "p2ptun "+Version+" (go-libp2p ") {
+		t.Fatalf("version = %d %q", code, out)
+	}
+}
+
+func TestPermute(t *testing.T) {
+	app := newApp(io.Discard, io.Discard)
+	for _, tc := range []struct{ in, want string }{
+		{"listen /x/web 127.0.0.1:80 --allow P --allow Q", "listen --allow P --allow Q /x/web 127.0.0.1:80"},
+		{"--home H listen /x/web T --allow-all -r", "--home H listen --allow-all -r /x/web T"},
+		{"stream close 3 --json", "stream close --json 3"},
+		{"forward /x/a L P --lazy", "forward --lazy /x/a L P"},
+		{"close -p /x/a", "close -p /x/a"},
+		{"listen /x/a -- --allow", "listen /x/a -- --allow"},
+	} {
+		got := strings.Join(permute(app, strings.Fields(tc.in)), " ")
+		if got != tc.want {
+			t.Errorf("permute(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,5 @@
+package cli
+
+import "errors"
+
+var errorsIs = errors.Is

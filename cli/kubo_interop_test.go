@@ -1,0 +1,655 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/p2ptun/p2ptun/api"
+)
+
+// TestKuboInterop checks wire compatibility with kubo's `ipfs p2p` in both
+// directions: a p2ptun forward reaches an `ipfs p2p listen`, an `ipfs p2p
+// forward` reaches a p2ptun listener, and the --report-peer-id header is the
+// same on both sides. It needs a kubo `ipfs` binary on PATH; the kubo node
+// is configured to talk to loopback only (no bootstrap, routing, mDNS,
+// AutoConf, relays or NAT traversal).
+func TestKuboInterop(t *testing.T) {
+	ipfsBin, err := exec.LookPath("ipfs")
+	if err != nil {
+		t.Skip("kubo interop: `ipfs` not on PATH; build kubo and put ipfs on PATH to run this test")
+	}
+	start := time.Now()
+
+	k := startKubo(t, ipfsBin)
+	t.Logf("kubo daemon %s ready at %s (%s)", k.id, k.addr, time.Since(start).Round(time.Millisecond))
+
+	p2ptStart := time.Now()
+	p := startP2ptunDaemon(t)
+	t.Logf("p2ptun daemon %s ready at %s (%s)", p.id, p.addr, time.Since(p2ptStart).Round(time.Millisecond))
+
+	const size = 64 << 10
+
+	// Direction 1: p2ptun forward -> kubo `ipfs p2p listen` -> TCP target.
+	echo1 := startKuboEchoTarget(t, false)
+	k.run(t, "p2p", "listen", "/x/kubo-echo", echo1.multiaddr())
+	fwd1 := p.run(t, "forward", "/x/kubo-echo", "/ip4/127.0.0.1/tcp/0", k.addr)
+	t.Run("p2ptun forward to kubo listen", func(t *testing.T) {
+		kuboRoundTrip(t, fwd1, size)
+		kuboRoundTrip(t, fwd1, 1) // a second connection is a second stream
+	})
+
+	// Direction 1b: kubo's --report-peer-id names the p2ptun peer.
+	echo1r := startKuboEchoTarget(t, true)
+	k.run(t, "p2p", "listen", "--report-peer-id", "/x/kubo-echo-id", echo1r.multiaddr())
+	fwd1r := p.run(t, "forward", "/x/kubo-echo-id", "/ip4/127.0.0.1/tcp/0", k.addr)
+	t.Run("p2ptun forward to kubo listen --report-peer-id", func(t *testing.T) {
+		kuboRoundTrip(t, fwd1r, size)
+		echo1r.wantHeader(t, p.id)
+	})
+
+	// Direction 2: kubo `ipfs p2p forward` -> p2ptun listen -> TCP target.
+	k.run(t, "swarm", "connect", p.addr)
+	echo2 := startKuboEchoTarget(t, false)
+	p.run(t, "listen", "/x/p2pt-echo", echo2.hostPort(), "--allow", k.id)
+	k.run(t, "p2p", "forward", "/x/p2pt-echo", "/ip4/127.0.0.1/tcp/0", "/p2p/"+p.id)
+	fwd2 := k.forwardAddr(t, "/x/p2pt-echo")
+	t.Run("kubo forward to p2ptun listen", func(t *testing.T) {
+		kuboRoundTrip(t, fwd2, size)
+		kuboRoundTrip(t, fwd2, 1)
+	})
+
+	// Direction 2b: p2ptun's --report-peer-id names the kubo peer.
+	echo2r := startKuboEchoTarget(t, true)
+	p.run(t, "listen", "/x/p2pt-echo-id", echo2r.multiaddr(), "--allow", k.id, "--report-peer-id")
+	k.run(t, "p2p", "forward", "/x/p2pt-echo-id", "/ip4/127.0.0.1/tcp/0", "/p2p/"+p.id)
+	fwd2r := k.forwardAddr(t, "/x/p2pt-echo-id")
+	t.Run("kubo forward to p2ptun listen --report-peer-id", func(t *testing.T) {
+		kuboRoundTrip(t, fwd2r, size)
+		echo2r.wantHeader(t, k.id)
+	})
+
+	t.Run("ipfs p2p ls", func(t *testing.T) {
+		got := k.listeners(t)
+		want := []kuboListener{
+			{"/x/kubo-echo", "/p2p/" + k.id, echo1.multiaddr()},
+			{"/x/kubo-echo-id", "/p2p/" + k.id, echo1r.multiaddr()},
+			{"/x/p2pt-echo", kuboTCPMultiaddr(t, fwd2), "/p2p/" + p.id},
+			{"/x/p2pt-echo-id", kuboTCPMultiaddr(t, fwd2r), "/p2p/" + p.id},
+		}
+		for _, w := range want {
+			if !slices.Contains(got, w) {
+				t.Errorf("ipfs p2p ls: missing %+v; got %+v", w, got)
+			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("ipfs p2p ls: %d listeners, want %d: %+v", len(got), len(want), got)
+		}
+	})
+
+	t.Run("p2ptun ls --json", func(t *testing.T) {
+		var list api.ListenerList
+		out := p.run(t, "ls", "--json")
+		if err := json.Unmarshal([]byte(out), &list); err != nil {
+			t.Fatalf("p2ptun ls --json: %v\n%s", err, out)
+		}
+		byProto := map[string]api.Listener{}
+		for _, l := range list.Listeners {
+			byProto[l.Protocol] = l
+		}
+		if len(list.Listeners) != 4 || len(byProto) != 4 {
+			t.Errorf("p2ptun ls --json: %d listeners, want 4:\n%s", len(list.Listeners), out)
+		}
+		for proto, laddr := range map[string]string{"/x/kubo-echo": fwd1, "/x/kubo-echo-id": fwd1r} {
+			l, ok := byProto[proto]
+			if !ok {
+				t.Errorf("p2ptun ls --json: no %s forward:\n%s", proto, out)
+				continue
+			}
+			if l.Kind != "forward" || l.ListenAddress != laddr || l.TargetAddress != "/p2p/"+k.id || l.Peer != k.id {
+				t.Errorf("p2ptun ls --json: %s = %+v; want forward %s -> /p2p/%s", proto, l, laddr, k.id)
+			}
+		}
+		for proto, want := range map[string]struct {
+			target string
+			report bool
+		}{
+			"/x/p2pt-echo":    {echo2.multiaddr(), false},
+			"/x/p2pt-echo-id": {echo2r.multiaddr(), true},
+		} {
+			l, ok := byProto[proto]
+			if !ok {
+				t.Errorf("p2ptun ls --json: no %s listener:\n%s", proto, out)
+				continue
+			}
+			if l.Kind != "listen" || l.ListenAddress != "/p2p/"+p.id || l.TargetAddress != want.target ||
+				!slices.Equal(l.AllowedPeers, []string{k.id}) || l.AllowAll || l.ReportPeerID != want.report {
+				t.Errorf("p2ptun ls --json: %s = %+v; want listen /p2p/%s -> %s allowing only %s, report-peer-id %v",
+					proto, l, p.id, want.target, k.id, want.report)
+			}
+		}
+	})
+
+	t.Logf("kubo interop total %s", time.Since(start).Round(time.Millisecond))
+}
+
+// kuboNode is a kubo daemon run from a throwaway IPFS_PATH.
+type kuboNode struct {
+	bin  string
+	env  []string
+	id   string
+	addr string // loopback TCP multiaddr ending in /p2p/ID
+	out  *kuboSyncBuffer
+}
+
+// startKubo initializes a loopback-only kubo repo, starts `ipfs daemon`
+// and waits until its API answers with a listen address. Cleanup stops the
+// daemon (SIGINT, then SIGKILL) and waits for it.
+func startKubo(t *testing.T, bin string) *kuboNode {
+	t.Helper()
+	repo := t.TempDir()
+	k := &kuboNode{
+		bin: bin,
+		// IPFS_TELEMETRY=off is already kubo's default; be explicit.
+		env: append(os.Environ(), "IPFS_PATH="+repo, "IPFS_TELEMETRY=off"),
+		out: &kuboSyncBuffer{},
+	}
+	k.run(t, "init", "--profile=test")
+
+	cfg := k.config(t)
+	if !slices.Equal(cfg.Addresses.Swarm, []string{"/ip4/127.0.0.1/tcp/0"}) {
+		t.Fatalf("kubo test profile: Addresses.Swarm = %q, want [/ip4/127.0.0.1/tcp/0]", cfg.Addresses.Swarm)
+	}
+	if len(cfg.Bootstrap) != 0 {
+		t.Fatalf("kubo test profile: Bootstrap = %q, want none", cfg.Bootstrap)
+	}
+
+	// Loopback only, nothing that reaches the internet.
+	for _, kv := range [][2]string{
+		{"Bootstrap", `[]`},
+		{"Peering.Peers", `[]`},
+		{"Addresses.Swarm", `["/ip4/127.0.0.1/tcp/0"]`},
+		{"Addresses.API", `"/ip4/127.0.0.1/tcp/0"`},
+		{"Addresses.Gateway", `"/ip4/127.0.0.1/tcp/0"`},
+		{"Discovery.MDNS.Enabled", `false`},
+		{"Routing.Type", `"none"`},
+		{"AutoConf.Enabled", `false`},
+		{"AutoTLS.Enabled", `false`},
+		{"Provide.Enabled", `false`},
+		{"HTTPRetrieval.Enabled", `false`},
+		{"AutoNAT.ServiceMode", `"disabled"`},
+		{"Swarm.DisableNatPortMap", `true`},
+		{"Swarm.RelayClient.Enabled", `false`},
+		{"Swarm.RelayService.Enabled", `false`},
+		{"Swarm.EnableHolePunching", `false`},
+		{"Plugins.Plugins", `{"telemetry":{"Disabled":true}}`},
+		{"Experimental.Libp2pStreamMounting", `true`},
+	} {
+		k.run(t, "config", "--json", kv[0], kv[1])
+	}
+	cfg = k.config(t)
+	for name, addrs := range map[string][]string{
+		"Addresses.Swarm": cfg.Addresses.Swarm, "Addresses.API": cfg.Addresses.API.list,
+		"Addresses.Gateway": cfg.Addresses.Gateway.list,
+	} {
+		if len(addrs) == 0 {
+			t.Fatalf("kubo config: %s is empty", name)
+		}
+		for _, a := range addrs {
+			if !strings.HasPrefix(a, "/ip4/127.0.0.1/tcp/") {
+				t.Fatalf("kubo config: %s has %s, want only /ip4/127.0.0.1/tcp/…", name, a)
+			}
+		}
+	}
+	if len(cfg.Bootstrap) != 0 || cfg.Routing.Type != "none" || cfg.Discovery.MDNS.Enabled ||
+		!cfg.Experimental.Libp2pStreamMounting {
+		t.Fatalf("kubo config not applied: %+v", cfg)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "daemon")
+	cmd.Env = k.env
+	cmd.Stdout, cmd.Stderr = k.out, k.out
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 15 * time.Second // then SIGKILL
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("starting ipfs daemon: %v", err)
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() {
+		waitErr = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			t.Errorf("ipfs daemon (pid %d) did not exit after SIGINT and SIGKILL", cmd.Process.Pid)
+			return
+		}
+		if t.Failed() {
+			t.Logf("ipfs daemon exited (%v); output:\n%s", waitErr, k.out)
+		}
+	})
+
+	// The daemon writes $IPFS_PATH/api once its RPC API listens; before
+	// that `ipfs id` would run offline and show no addresses.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(repo, "api")); err == nil {
+			var id struct {
+				ID        string
+				Addresses []string
+			}
+			out, err := k.try("id")
+			if err == nil && json.Unmarshal(out, &id) == nil {
+				for _, a := range id.Addresses {
+					if strings.HasPrefix(a, "/ip4/127.0.0.1/tcp/") && strings.HasSuffix(a, "/p2p/"+id.ID) &&
+						strings.Count(a, "/") == 6 {
+						k.id, k.addr = id.ID, a
+					}
+				}
+				if k.addr != "" {
+					for _, a := range id.Addresses {
+						if !strings.HasPrefix(a, "/ip4/127.0.0.1/") {
+							t.Errorf("kubo announces a non-loopback address %s", a)
+						}
+					}
+					return k
+				}
+			}
+		}
+		select {
+		case <-exited:
+			t.Fatalf("ipfs daemon exited before it was ready (%v):\n%s", waitErr, k.out)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ipfs daemon not ready after 60s:\n%s", k.out)
+		}
+	}
+}
+
+// kuboAddrList is a kubo config field that is a string or a list of strings.
+type kuboAddrList struct{ list []string }
+
+func (l *kuboAddrList) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		l.list = []string{s}
+		return nil
+	}
+	return json.Unmarshal(b, &l.list)
+}
+
+// kuboConfig is the part of kubo's config this test depends on.
+type kuboConfig struct {
+	Addresses struct {
+		Swarm        []string
+		API, Gateway kuboAddrList
+	}
+	Bootstrap    []string
+	Discovery    struct{ MDNS struct{ Enabled bool } }
+	Routing      struct{ Type string }
+	Experimental struct {
+		Libp2pStreamMounting bool
+	}
+}
+
+func (k *kuboNode) config(t *testing.T) kuboConfig {
+	t.Helper()
+	var cfg kuboConfig
+	out := k.run(t, "config", "show")
+	if err := json.Unmarshal([]byte(out), &cfg); err != nil {
+		t.Fatalf("ipfs config show: %v\n%s", err, out)
+	}
+	return cfg
+}
+
+// try runs one ipfs command with a bounded context and returns its stdout,
+// or an error that includes its stderr.
+func (k *kuboNode) try(args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, k.bin, args...)
+	cmd.Env = k.env
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.Bytes(), fmt.Errorf("ipfs %s: %w\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, &stdout, &stderr)
+	}
+	return stdout.Bytes(), nil
+}
+
+// run is try that fails the test on error.
+func (k *kuboNode) run(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := k.try(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+// kuboListener is one entry of `ipfs p2p ls --enc=json`.
+type kuboListener struct {
+	Protocol, ListenAddress, TargetAddress string
+}
+
+func (k *kuboNode) listeners(t *testing.T) []kuboListener {
+	t.Helper()
+	var ls struct{ Listeners []kuboListener }
+	out := k.run(t, "p2p", "ls", "--enc=json")
+	if err := json.Unmarshal([]byte(out), &ls); err != nil {
+		t.Fatalf("ipfs p2p ls --enc=json: %v\n%s", err, out)
+	}
+	return ls.Listeners
+}
+
+// forwardAddr returns the host:port that kubo bound for the forward of
+// proto (opened with port 0).
+func (k *kuboNode) forwardAddr(t *testing.T, proto string) string {
+	t.Helper()
+	for _, l := range k.listeners(t) {
+		if l.Protocol == proto && !strings.HasPrefix(l.ListenAddress, "/p2p/") {
+			m, err := ma.NewMultiaddr(l.ListenAddress)
+			if err != nil {
+				t.Fatalf("ipfs p2p ls: %s: %v", l.ListenAddress, err)
+			}
+			a, err := manet.ToNetAddr(m)
+			if err != nil {
+				t.Fatalf("ipfs p2p ls: %s: %v", l.ListenAddress, err)
+			}
+			return a.String()
+		}
+	}
+	t.Fatalf("ipfs p2p ls: no forward for %s", proto)
+	return ""
+}
+
+// kuboTCPMultiaddr turns a host:port back into its multiaddr.
+func kuboTCPMultiaddr(t *testing.T, hostPort string) string {
+	t.Helper()
+	a, err := net.ResolveTCPAddr("tcp", hostPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := manet.FromNetAddr(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.String()
+}
+
+// p2ptunDaemon is `p2ptun daemon` run in-process by cli.Run.
+type p2ptunDaemon struct {
+	home string
+	id   string
+	addr string // loopback TCP multiaddr ending in /p2p/ID
+}
+
+// startP2ptunDaemon runs an ephemeral p2ptun daemon on loopback and waits
+// for its ready file. Cleanup cancels it and checks that Run returns 0.
+func startP2ptunDaemon(t *testing.T) *p2ptunDaemon {
+	t.Helper()
+	// Not t.TempDir: the API socket path must stay under 108 bytes.
+	home, err := os.MkdirTemp("", "p2pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(home) })
+	ready := filepath.Join(home, "ready.json")
+	stderr := &kuboSyncBuffer{}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	code := make(chan int, 1)
+	go func() {
+		code <- Run(ctx, []string{"--home", home, "daemon", "--ephemeral",
+			"--listen-addr", "/ip4/127.0.0.1/tcp/0", "--ready-file", ready}, io.Discard, stderr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case c := <-code:
+			if c != 0 {
+				t.Errorf("p2ptun daemon exited %d:\n%s", c, stderr)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("p2ptun daemon did not return 30s after cancel:\n%s", stderr)
+		}
+		if t.Failed() {
+			t.Logf("p2ptun daemon log:\n%s", stderr)
+		}
+	})
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var doc struct {
+			ID        string
+			Addresses []string
+			API       string
+		}
+		if b, err := os.ReadFile(ready); err == nil {
+			if err := json.Unmarshal(b, &doc); err != nil {
+				t.Fatalf("ready file: %v\n%s", err, b)
+			}
+			d := &p2ptunDaemon{home: home, id: doc.ID}
+			for _, a := range doc.Addresses {
+				if strings.HasPrefix(a, "/ip4/127.0.0.1/tcp/") && strings.Count(a, "/") == 6 {
+					d.addr = a
+				}
+			}
+			if d.id == "" || d.addr == "" || doc.API == "" {
+				t.Fatalf("ready file lacks ID, a loopback TCP address or API:\n%s", b)
+			}
+			return d
+		}
+		select {
+		case c := <-code:
+			code <- c // for the cleanup
+			t.Fatalf("p2ptun daemon exited %d before it was ready:\n%s", c, stderr)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("p2ptun daemon not ready after 30s:\n%s", stderr)
+		}
+	}
+}
+
+// run runs one p2ptun client command in-process against the daemon and
+// returns its trimmed stdout; a non-zero exit fails the test.
+func (d *p2ptunDaemon) run(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	if c := Run(ctx, append([]string{"--home", d.home}, args...), &stdout, &stderr); c != 0 {
+		t.Fatalf("p2ptun %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), c, &stdout, &stderr)
+	}
+	return strings.TrimSpace(stdout.String())
+}
+
+// kuboRoundTrip connects to addr (host:port or a TCP multiaddr), writes
+// size random bytes and reads the same bytes back. It does not half-close:
+// kubo ends both directions at the first EOF.
+func kuboRoundTrip(t *testing.T, addr string, size int) {
+	t.Helper()
+	if strings.HasPrefix(addr, "/") {
+		m, err := ma.NewMultiaddr(addr)
+		if err != nil {
+			t.Fatalf("%s: %v", addr, err)
+		}
+		a, err := manet.ToNetAddr(m)
+		if err != nil {
+			t.Fatalf("%s: %v", addr, err)
+		}
+		addr = a.String()
+	}
+	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, size)
+	rand.Read(data)
+	werr := make(chan error, 1)
+	go func() {
+		_, err := conn.Write(data)
+		werr <- err
+	}()
+	got := make([]byte, size)
+	if n, err := io.ReadFull(conn, got); err != nil {
+		t.Fatalf("via %s: read %d of %d echoed bytes: %v", addr, n, size, err)
+	}
+	if err := <-werr; err != nil {
+		t.Fatalf("via %s: write: %v", addr, err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("via %s: echoed %d bytes differ from those sent", addr, size)
+	}
+}
+
+// kuboEchoTarget is a local TCP service that echoes until EOF, then
+// half-closes. With header set it first reads one line (the peer ID a
+// --report-peer-id listener sends) and records it instead of echoing it.
+type kuboEchoTarget struct {
+	ln      net.Listener
+	header  bool
+	headers chan string
+
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+}
+
+func startKuboEchoTarget(t *testing.T, header bool) *kuboEchoTarget {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &kuboEchoTarget{ln: ln, header: header, headers: make(chan string, 16), conns: map[net.Conn]struct{}{}}
+	e.wg.Add(1)
+	go e.serve()
+	t.Cleanup(e.close)
+	return e
+}
+
+func (e *kuboEchoTarget) hostPort() string { return e.ln.Addr().String() }
+
+func (e *kuboEchoTarget) multiaddr() string {
+	return fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", e.ln.Addr().(*net.TCPAddr).Port)
+}
+
+func (e *kuboEchoTarget) serve() {
+	defer e.wg.Done()
+	for {
+		c, err := e.ln.Accept()
+		if err != nil {
+			return
+		}
+		e.mu.Lock()
+		if e.closed {
+			e.mu.Unlock()
+			c.Close()
+			return
+		}
+		e.conns[c] = struct{}{}
+		e.wg.Add(1)
+		e.mu.Unlock()
+		go e.echo(c)
+	}
+}
+
+func (e *kuboEchoTarget) echo(c net.Conn) {
+	defer e.wg.Done()
+	defer func() {
+		e.mu.Lock()
+		delete(e.conns, c)
+		e.mu.Unlock()
+		c.Close()
+	}()
+	var r io.Reader = c
+	if e.header {
+		br := bufio.NewReader(c)
+		line, err := br.ReadString('\n')
+		if err != nil {
+			line = fmt.Sprintf("<no header line: %q, %v>", line, err)
+		}
+		select {
+		case e.headers <- line:
+		default:
+		}
+		r = br
+	}
+	if _, err := io.Copy(c, r); err == nil {
+		_ = c.(*net.TCPConn).CloseWrite()
+	}
+}
+
+// wantHeader checks the header line of the next connection.
+func (e *kuboEchoTarget) wantHeader(t *testing.T, peerID string) {
+	t.Helper()
+	select {
+	case got := <-e.headers:
+		if got != peerID+"\n" {
+			t.Errorf("target got header %q, want %q", got, peerID+"\n")
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("target got no connection with a header")
+	}
+}
+
+// close stops accepting, closes live connections and waits for the
+// handlers.
+func (e *kuboEchoTarget) close() {
+	e.mu.Lock()
+	e.closed = true
+	for c := range e.conns {
+		c.Close()
+	}
+	e.mu.Unlock()
+	e.ln.Close()
+	e.wg.Wait()
+}
+
+// kuboSyncBuffer is a bytes.Buffer safe for concurrent writers and readers.
+type kuboSyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *kuboSyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *kuboSyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
