@@ -47,7 +47,7 @@ func ParseAddr(s string) (ma.Multiaddr, error) {
 	if strings.HasPrefix(s, "/") {
 		m, err := ma.NewMultiaddr(s)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %q is not a valid multiaddr (%v); use e.g. /ip4/127.0.0.1/tcp/8080", ErrUsage, s, err)
+			return nil, fmt.Errorf("%w: %q is not a valid multiaddr (%s); use e.g. /ip4/127.0.0.1/tcp/8080", ErrUsage, s, oneLine(err))
 		}
 		return m, nil
 	}
@@ -55,26 +55,55 @@ func ParseAddr(s string) (ma.Multiaddr, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %q is neither a multiaddr nor host:port; use e.g. /ip4/127.0.0.1/tcp/8080 or 127.0.0.1:8080", ErrUsage, s)
 	}
-	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || (n == 0 && port != "0") {
 		return nil, fmt.Errorf("%w: %q has an invalid port %q", ErrUsage, s, port)
 	}
-	var proto string
-	if ip := net.ParseIP(host); ip != nil {
-		proto = "ip4"
-		if ip.To4() == nil {
-			proto = "ip6"
-		}
-	} else if host != "" {
-		proto = "dns"
+	var m ma.Multiaddr
+	if ip, zone, ok := parseIP(host); ok {
+		// Built from parts, never by formatting a string, so the input
+		// cannot add multiaddr components of its own.
+		m, err = manet.FromNetAddr(&net.TCPAddr{IP: ip, Port: int(n), Zone: zone})
+	} else if isDNSName(host) {
+		m, err = ma.NewMultiaddr(fmt.Sprintf("/dns/%s/tcp/%d", host, n))
 	} else {
-		return nil, fmt.Errorf("%w: %q has no host; use e.g. 127.0.0.1:8080", ErrUsage, s)
+		return nil, fmt.Errorf("%w: %q: %q is not an IP address or host name", ErrUsage, s, host)
 	}
-	m, err := ma.NewMultiaddr(fmt.Sprintf("/%s/%s/tcp/%s", proto, host, port))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %q: %v", ErrUsage, s, err)
+		return nil, fmt.Errorf("%w: %q: %s", ErrUsage, s, oneLine(err))
 	}
 	return m, nil
 }
+
+// parseIP parses an IP address with an optional IPv6 zone (fe80::1%eth0).
+func parseIP(s string) (net.IP, string, bool) {
+	host, zone, _ := strings.Cut(s, "%")
+	ip := net.ParseIP(host)
+	if ip == nil || (zone != "" && ip.To4() != nil) {
+		return nil, "", false
+	}
+	return ip, zone, true
+}
+
+// isDNSName reports whether s is a plausible host name: letters, digits,
+// '-', '_' and '.', up to 253 bytes.
+func isDNSName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// oneLine flattens an error message onto one line; some errors from
+// parsers quote the raw input, newlines included.
+func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
 
 // ParseTarget parses a listener's target: a TCP address (IP or DNS name)
 // or a Unix socket path (/unix/PATH).
@@ -84,11 +113,11 @@ func ParseTarget(s string) (ma.Multiaddr, error) {
 		return nil, err
 	}
 	if _, _, err := manet.DialArgs(m); err != nil {
-		return nil, fmt.Errorf("%w: target %s cannot be dialed (%v); use /ip4/HOST/tcp/PORT, /dns/NAME/tcp/PORT or /unix/PATH", ErrUsage, m, err)
+		return nil, fmt.Errorf("%w: target %q cannot be dialed (%s); use /ip4/HOST/tcp/PORT, /dns/NAME/tcp/PORT or /unix/PATH", ErrUsage, m.String(), oneLine(err))
 	}
 	if _, err := m.ValueForProtocol(ma.P_TCP); err != nil {
 		if _, uerr := m.ValueForProtocol(ma.P_UNIX); uerr != nil {
-			return nil, fmt.Errorf("%w: target %s is not a TCP or Unix address; use /ip4/HOST/tcp/PORT", ErrUsage, m)
+			return nil, fmt.Errorf("%w: target %q is not a TCP or Unix address; use /ip4/HOST/tcp/PORT", ErrUsage, m.String())
 		}
 	}
 	return m, nil
@@ -102,14 +131,14 @@ func ParseListenAddr(s string) (ma.Multiaddr, error) {
 	}
 	network, _, err := manet.DialArgs(m)
 	if err != nil || (network != "tcp" && network != "tcp4" && network != "tcp6") {
-		return nil, fmt.Errorf("%w: listen address %s must be an IP and TCP port, like /ip4/127.0.0.1/tcp/9000", ErrUsage, m)
+		return nil, fmt.Errorf("%w: listen address %q must be an IP and TCP port, like /ip4/127.0.0.1/tcp/9000", ErrUsage, m.String())
 	}
 	if _, err := m.ValueForProtocol(ma.P_DNS); err == nil {
-		return nil, fmt.Errorf("%w: listen address %s must use an IP, not a name", ErrUsage, m)
+		return nil, fmt.Errorf("%w: listen address %q must use an IP, not a name", ErrUsage, m.String())
 	}
 	for _, p := range []int{ma.P_DNS4, ma.P_DNS6, ma.P_DNSADDR} {
 		if _, err := m.ValueForProtocol(p); err == nil {
-			return nil, fmt.Errorf("%w: listen address %s must use an IP, not a name", ErrUsage, m)
+			return nil, fmt.Errorf("%w: listen address %q must use an IP, not a name", ErrUsage, m.String())
 		}
 	}
 	return m, nil
@@ -119,7 +148,7 @@ func ParseListenAddr(s string) (ma.Multiaddr, error) {
 func ParsePeer(s string) (peer.ID, error) {
 	id, err := peer.Decode(s)
 	if err != nil {
-		return "", fmt.Errorf("%w: %q is not a peer ID (%v); peer IDs look like 12D3KooW… (see `p2ptun id` on that node)", ErrUsage, s, err)
+		return "", fmt.Errorf("%w: %q is not a peer ID (%s); peer IDs look like 12D3KooW… (see `p2ptun id` on that node)", ErrUsage, s, oneLine(err))
 	}
 	return id, nil
 }
@@ -133,7 +162,7 @@ func ParsePeerAddr(s string) (peer.AddrInfo, error) {
 	}
 	m, err := ma.NewMultiaddr(s)
 	if err != nil {
-		return peer.AddrInfo{}, fmt.Errorf("%w: %q is not a valid multiaddr (%v); use /p2p/PEER-ID or /ip4/HOST/tcp/PORT/p2p/PEER-ID", ErrUsage, s, err)
+		return peer.AddrInfo{}, fmt.Errorf("%w: %q is not a valid multiaddr (%s); use /p2p/PEER-ID or /ip4/HOST/tcp/PORT/p2p/PEER-ID", ErrUsage, s, oneLine(err))
 	}
 	ai, err := peer.AddrInfoFromP2pAddr(m)
 	if err != nil {
