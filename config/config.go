@@ -64,7 +64,12 @@ type Timeouts struct {
 }
 
 // Duration is a time.Duration written as a Go duration string ("15s").
-type Duration time.Duration
+// It is a struct so that a bare TOML integer (dial = 5) is an error rather
+// than five nanoseconds.
+type Duration struct{ time.Duration }
+
+// D returns d as a Duration.
+func D(d time.Duration) Duration { return Duration{d} }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (d *Duration) UnmarshalText(b []byte) error {
@@ -72,15 +77,15 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("invalid duration %q (use e.g. \"15s\", \"500ms\")", b)
 	}
-	*d = Duration(v)
+	d.Duration = v
 	return nil
 }
 
 // MarshalText implements encoding.TextMarshaler.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
 
 // Std returns d as a time.Duration.
-func (d Duration) Std() time.Duration { return time.Duration(d) }
+func (d Duration) Std() time.Duration { return d.Duration }
 
 // DefaultListenAddrs are the swarm addresses used when none are configured.
 func DefaultListenAddrs() []string {
@@ -99,10 +104,10 @@ func Default() Config {
 		Identity: Identity{KeyFile: KeyFile},
 		Network:  Network{ListenAddrs: DefaultListenAddrs()},
 		Timeouts: Timeouts{
-			Dial:       Duration(15 * time.Second),
-			StreamOpen: Duration(10 * time.Second),
-			TargetDial: Duration(5 * time.Second),
-			Shutdown:   Duration(10 * time.Second),
+			Dial:       D(15 * time.Second),
+			StreamOpen: D(10 * time.Second),
+			TargetDial: D(5 * time.Second),
+			Shutdown:   D(10 * time.Second),
 		},
 	}
 }
@@ -181,10 +186,10 @@ func (c *Config) Validate() error {
 		{"timeouts.target_dial", &c.Timeouts.TargetDial, d.Timeouts.TargetDial},
 		{"timeouts.shutdown", &c.Timeouts.Shutdown, d.Timeouts.Shutdown},
 	} {
-		if *t.v < 0 {
+		if t.v.Duration < 0 {
 			return fmt.Errorf("%s must not be negative", t.name)
 		}
-		if *t.v == 0 {
+		if t.v.Duration == 0 {
 			*t.v = t.def
 		}
 	}

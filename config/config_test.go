@@ -1,0 +1,465 @@
+package config_test
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"go.uber.org/goleak"
+
+	"github.com/p2ptun/p2ptun/config"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestDefaultFileParsesToDefault(t *testing.T) {
+	got, err := config.Parse(config.ConfigFile, []byte(config.DefaultFile))
+	if err != nil {
+		t.Fatalf("Parse(DefaultFile): %v", err)
+	}
+	if want := config.Default(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Parse(DefaultFile) = %+v, want Default() = %+v", got, want)
+	}
+}
+
+func TestParseEmptyIsDefault(t *testing.T) {
+	got, err := config.Parse("empty.toml", nil)
+	if err != nil {
+		t.Fatalf("Parse(empty): %v", err)
+	}
+	if want := config.Default(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Parse(empty) = %+v, want %+v", got, want)
+	}
+}
+
+func TestParseOverrides(t *testing.T) {
+	in := "[network]\nlisten_addrs = [\"/ip4/127.0.0.1/tcp/0\"]\n[timeouts]\ndial = \"2s\"\nshutdown = \"0s\"\n"
+	got, err := config.Parse("c.toml", []byte(in))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	want := config.Default()
+	want.Network.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
+	want.Timeouts.Dial = config.D(2e9)
+	// A zero duration means "use the default".
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Parse = %+v, want %+v", got, want)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	const name = "/home/u/.p2ptun/config.toml"
+	tests := []struct {
+		name string
+		in   string
+		want []string // substrings of the error message, besides the file name
+	}{
+		{
+			name: "unknown key",
+			in:   "[network]\nlisten_adrs = []\n",
+			want: []string{name + ":2:", "unknown key", "network.listen_adrs"},
+		},
+		{
+			name: "unknown key on later line",
+			in:   "[identity]\nkey_file = \"k\"\n\n[timeouts]\ndail = \"1s\"\n",
+			want: []string{name + ":5:", "unknown key", "timeouts.dail"},
+		},
+		{
+			name: "unknown table",
+			in:   "[netwerk]\nlisten_addrs = []\n",
+			want: []string{"unknown key", "netwerk"},
+		},
+		{
+			name: "bad duration",
+			in:   "[timeouts]\ndial = \"fast\"\n",
+			want: []string{name + ":2:", "invalid duration", `"fast"`},
+		},
+		{
+			name: "duration without unit",
+			in:   "[timeouts]\nstream_open = \"10\"\n",
+			want: []string{name + ":2:", "invalid duration"},
+		},
+		{
+			name: "bare integer duration",
+			in:   "[timeouts]\ndial = 5\n",
+			want: []string{"invalid duration", `"5"`},
+		},
+		{
+			name: "wrong type",
+			in:   "[identity]\nkey_file = 3\n",
+			want: []string{name + ":2:"},
+		},
+		{
+			name: "bad multiaddr in listen_addrs",
+			in:   "[network]\nlisten_addrs = [\"/ip4/0.0.0.0/tcp/4141\", \"0.0.0.0:4141\"]\n",
+			want: []string{name + ":", "network.listen_addrs", `"0.0.0.0:4141"`, "not a multiaddr"},
+		},
+		{
+			name: "empty listen_addrs",
+			in:   "[network]\nlisten_addrs = []\n",
+			want: []string{name + ":", "network.listen_addrs is empty"},
+		},
+		{
+			name: "negative duration",
+			in:   "[timeouts]\ntarget_dial = \"-1s\"\n",
+			want: []string{name + ":", "timeouts.target_dial", "negative"},
+		},
+		{
+			name: "malformed TOML unclosed table",
+			in:   "[network\nlisten_addrs = []\n",
+			want: []string{name + ":1:"},
+		},
+		{
+			name: "malformed TOML missing value",
+			in:   "[timeouts]\n\ndial =\n",
+			want: []string{name + ":3:"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := config.Parse(name, []byte(tt.in))
+			if err == nil {
+				t.Fatalf("Parse(%q) = %+v, want error", tt.in, got)
+			}
+			if !errors.Is(err, config.ErrInvalid) {
+				t.Errorf("error %q does not wrap ErrInvalid", err)
+			}
+			if !reflect.DeepEqual(got, config.Config{}) {
+				t.Errorf("Parse returned %+v with an error, want zero Config", got)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, name) {
+				t.Errorf("error %q does not name the file %q", msg, name)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not contain %q", msg, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadMissingFileIsDefault(t *testing.T) {
+	got, err := config.Load(filepath.Join(t.TempDir(), "nope", config.ConfigFile))
+	if err != nil {
+		t.Fatalf("Load(missing): %v", err)
+	}
+	if want := config.Default(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Load(missing) = %+v, want %+v", got, want)
+	}
+}
+
+func TestLoadInvalidFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), config.ConfigFile)
+	if err := os.WriteFile(path, []byte("[network]\nlisten_adrs = []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := config.Load(path)
+	if !errors.Is(err, config.ErrInvalid) {
+		t.Fatalf("Load = %v, want ErrInvalid", err)
+	}
+	if !strings.Contains(err.Error(), path+":2:") {
+		t.Errorf("error %q does not name %s:2:", err, path)
+	}
+}
+
+func perm(t *testing.T, path string) fs.FileMode {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Mode().Perm()
+}
+
+func TestInit(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "home")
+	sk, err := config.Init(home)
+	if err != nil {
+		t.Fatalf("Init: %v", err)
+	}
+	if sk == nil {
+		t.Fatal("Init returned a nil key")
+	}
+	if got := perm(t, home); got != 0o700 {
+		t.Errorf("home mode = %04o, want 0700", got)
+	}
+	keyPath := filepath.Join(home, config.KeyFile)
+	if got := perm(t, keyPath); got != 0o600 {
+		t.Errorf("key mode = %04o, want 0600", got)
+	}
+	cfgBytes, err := os.ReadFile(filepath.Join(home, config.ConfigFile))
+	if err != nil {
+		t.Fatalf("reading config.toml: %v", err)
+	}
+	if string(cfgBytes) != config.DefaultFile {
+		t.Errorf("config.toml = %q, want DefaultFile", cfgBytes)
+	}
+	if !config.IsInitialized(home) {
+		t.Error("IsInitialized = false after Init")
+	}
+
+	loaded, err := config.LoadKey(keyPath)
+	if err != nil {
+		t.Fatalf("LoadKey: %v", err)
+	}
+	if loaded.Type() != crypto.Ed25519 {
+		t.Errorf("key type = %v, want Ed25519", loaded.Type())
+	}
+	want, err := peer.IDFromPrivateKey(sk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := peer.IDFromPrivateKey(loaded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("peer ID from key file = %s, Init returned %s", got, want)
+	}
+
+	before, err := os.ReadFile(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk2, err := config.Init(home)
+	if !errors.Is(err, config.ErrInitialized) {
+		t.Fatalf("second Init = %v, want ErrInitialized", err)
+	}
+	if sk2 != nil {
+		t.Error("second Init returned a key")
+	}
+	after, err := os.ReadFile(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Error("second Init changed the key file")
+	}
+}
+
+func TestInitFixesHomeMode(t *testing.T) {
+	home := t.TempDir()
+	if err := os.Chmod(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Init(home); err != nil {
+		t.Fatalf("Init: %v", err)
+	}
+	if got := perm(t, home); got != 0o700 {
+		t.Errorf("home mode = %04o, want 0700", got)
+	}
+}
+
+func TestInitKeepsExistingConfig(t *testing.T) {
+	home := t.TempDir()
+	cfgPath := filepath.Join(home, config.ConfigFile)
+	custom := "[identity]\nkey_file = \"other.key\"\n"
+	if err := os.WriteFile(cfgPath, []byte(custom), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Init(home); err != nil {
+		t.Fatalf("Init: %v", err)
+	}
+	if got, _ := os.ReadFile(cfgPath); string(got) != custom {
+		t.Errorf("config.toml = %q, want it untouched %q", got, custom)
+	}
+	if _, err := config.LoadKey(filepath.Join(home, "other.key")); err != nil {
+		t.Errorf("Init did not write the configured key file: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(home, config.KeyFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Init wrote the default key file too (stat err %v)", err)
+	}
+}
+
+func writeFile(t *testing.T, b []byte, mode fs.FileMode) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), config.KeyFile)
+	if err := os.WriteFile(path, b, mode); err != nil {
+		t.Fatal(err)
+	}
+	// WriteFile's mode is filtered by the umask; set it exactly.
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func validKeyBytes(t *testing.T) []byte {
+	t.Helper()
+	sk, err := config.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := crypto.MarshalPrivateKey(sk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestLoadKeyRejects(t *testing.T) {
+	garbage := make([]byte, 64)
+	rand.NewChaCha8([32]byte{'p', '2', 'p'}).Read(garbage)
+
+	tests := []struct {
+		name string
+		path func(t *testing.T) string
+		want []string
+	}{
+		{
+			name: "mode 0644",
+			path: func(t *testing.T) string { return writeFile(t, validKeyBytes(t), 0o644) },
+			want: []string{"chmod 600", "0644"},
+		},
+		{
+			name: "mode 0640",
+			path: func(t *testing.T) string { return writeFile(t, validKeyBytes(t), 0o640) },
+			want: []string{"chmod 600", "0640"},
+		},
+		{
+			name: "mode 0604",
+			path: func(t *testing.T) string { return writeFile(t, validKeyBytes(t), 0o604) },
+			want: []string{"chmod 600"},
+		},
+		{
+			name: "corrupt",
+			path: func(t *testing.T) string { return writeFile(t, garbage, 0o600) },
+			want: []string{"corrupt"},
+		},
+		{
+			name: "empty",
+			path: func(t *testing.T) string { return writeFile(t, nil, 0o600) },
+		},
+		{
+			name: "missing",
+			path: func(t *testing.T) string { return filepath.Join(t.TempDir(), config.KeyFile) },
+			want: []string{"does not exist", "p2ptun init"},
+		},
+		{
+			name: "larger than 4096 bytes",
+			path: func(t *testing.T) string {
+				// A valid key followed by padding: only the size is wrong.
+				b := append(validKeyBytes(t), make([]byte, 4097)...)
+				return writeFile(t, b, 0o600)
+			},
+			want: []string{"larger than 4096"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := tt.path(t)
+			sk, err := config.LoadKey(path)
+			if err == nil {
+				t.Fatalf("LoadKey(%s) = %v, want error", path, sk)
+			}
+			if sk != nil {
+				t.Errorf("LoadKey returned a key with error %v", err)
+			}
+			if !errors.Is(err, config.ErrKey) {
+				t.Errorf("error %q does not wrap ErrKey", err)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, path) {
+				t.Errorf("error %q does not name %s", msg, path)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not contain %q", msg, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadKeyAcceptsOwnerOnly(t *testing.T) {
+	for _, mode := range []fs.FileMode{0o600, 0o400} {
+		path := writeFile(t, validKeyBytes(t), mode)
+		if _, err := config.LoadKey(path); err != nil {
+			t.Errorf("LoadKey with mode %04o: %v", mode, err)
+		}
+	}
+}
+
+func TestWriteKeyRefusesOverwrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), config.KeyFile)
+	sk, err := config.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := config.WriteKey(path, sk); err != nil {
+		t.Fatalf("WriteKey: %v", err)
+	}
+	before, _ := os.ReadFile(path)
+	other, err := config.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := config.WriteKey(path, other); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("second WriteKey = %v, want fs.ErrExist", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Error("second WriteKey changed the file")
+	}
+}
+
+func TestKeyPath(t *testing.T) {
+	c := config.Default()
+	if got, want := c.KeyPath("/h"), filepath.Join("/h", config.KeyFile); got != want {
+		t.Errorf("KeyPath relative = %q, want %q", got, want)
+	}
+	c.Identity.KeyFile = "/abs/k"
+	if got := c.KeyPath("/h"); got != "/abs/k" {
+		t.Errorf("KeyPath absolute = %q, want /abs/k", got)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(config.DefaultFile))
+	f.Add([]byte(""))
+	f.Add([]byte("[network]\nlisten_adrs = []\n"))
+	f.Add([]byte("[network]\nlisten_addrs = []\n"))
+	f.Add([]byte("[network]\nlisten_addrs = [\"nope\"]\n"))
+	f.Add([]byte("[timeouts]\ndial = \"fast\"\n"))
+	f.Add([]byte("[timeouts]\ndial = \"-1s\"\nshutdown = \"0s\"\n"))
+	f.Add([]byte("[identity]\nkey_file = \"\"\n"))
+	f.Add([]byte("[network\n"))
+	f.Add([]byte(strings.Replace(config.DefaultFile, "]\n\n[timeouts]", "\n[timeouts]", 1)))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := config.Parse("fuzz.toml", b)
+		if err != nil {
+			if !errors.Is(err, config.ErrInvalid) {
+				t.Fatalf("error %q does not wrap ErrInvalid", err)
+			}
+			return
+		}
+		if len(c.Network.ListenAddrs) == 0 {
+			t.Fatalf("Parse succeeded with no listen addrs: %+v", c)
+		}
+		v := c
+		v.Network.ListenAddrs = append([]string(nil), c.Network.ListenAddrs...)
+		if err := v.Validate(); err != nil {
+			t.Fatalf("Parse succeeded but Validate fails: %v (%+v)", err, c)
+		}
+		if !reflect.DeepEqual(v, c) {
+			t.Fatalf("Validate changed a parsed config: %+v -> %+v", c, v)
+		}
+		if c.Identity.KeyFile == "" {
+			t.Fatalf("Parse succeeded with an empty key_file")
+		}
+		for _, d := range []config.Duration{c.Timeouts.Dial, c.Timeouts.StreamOpen, c.Timeouts.TargetDial, c.Timeouts.Shutdown} {
+			if d.Duration <= 0 {
+				t.Fatalf("Parse succeeded with a non-positive timeout: %+v", c.Timeouts)
+			}
+		}
+	})
+}
