@@ -26,10 +26,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in ../testdata/golden")
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/ipfs/go-log/v2/writer.(*MirrorWriter).logRoutine"),
-		goleak.IgnoreTopFunction("github.com/libp2p/go-libp2p/p2p/transport/tcpreuse.(*ConnMgr).Close.func1"),
-	)
+	goleak.VerifyTestMain(m)
 }
 
 // syncBuf is a goroutine-safe buffer for a daemon's output.

@@ -23,13 +23,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// Package-level background workers started by go-libp2p's
-		// dependencies on first use; they are not per-host.
-		goleak.IgnoreAnyFunction("github.com/ipfs/go-log/v2/writer.(*MirrorWriter).logRoutine"),
-		goleak.IgnoreTopFunction("github.com/libp2p/go-libp2p/p2p/transport/tcpreuse.(*ConnMgr).Close.func1"),
-		goleak.IgnoreAnyFunction("github.com/quic-go/quic-go.(*Transport).listen"),
-	)
+	goleak.VerifyTestMain(m)
 }
 
 // logBuf is a goroutine-safe log sink.
@@ -57,7 +51,7 @@ type testNode struct {
 
 // fullAddr is the node's first address with /p2p/ID.
 func (n testNode) fullAddr() string { return n.Identity().Addresses[0] }
-func (n testNode) id() string        { return n.Identity().ID }
+func (n testNode) id() string       { return n.Identity().ID }
 
 func newNode(t *testing.T) testNode {
 	t.Helper()
@@ -70,9 +64,9 @@ func newNode(t *testing.T) testNode {
 		Key:         sk,
 		ListenAddrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
 		Timeouts: config.Timeouts{
-			Dial:       config.Duration(5 * time.Second),
-			StreamOpen: config.Duration(5 * time.Second),
-			TargetDial: config.Duration(2 * time.Second),
+			Dial:       config.D(5 * time.Second),
+			StreamOpen: config.D(5 * time.Second),
+			TargetDial: config.D(2 * time.Second),
 		},
 		UserAgent: "p2ptun/test",
 		Logger:    slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -186,18 +180,6 @@ func expectReset(t *testing.T, addr string) {
 	}
 	if !isReset(err) {
 		t.Fatalf("client: err = %v, want a connection reset, never a clean close", err)
-	}
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -157,10 +157,3 @@ func hardClose(x HalfCloser) {
 	}
 	_ = x.Close()
 }
-
-// IsReset reports whether err means the other end aborted rather than
-// closed cleanly: a reset stream, a reset TCP connection, or a closed end.
-func IsReset(err error) bool {
-	return errors.Is(err, network.ErrReset) || errors.Is(err, net.ErrClosed) ||
-		errors.Is(err, ErrAborted) || isConnReset(err)
-}
