@@ -1,0 +1,40 @@
+# p2ptun — run `make` for the list of targets.
+GO       ?= go
+BIN      ?= bin
+FUZZTIME ?= 10s
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.1.0-dev)
+LDFLAGS  := -X github.com/p2ptun/p2ptun/cli.Version=$(VERSION)
+
+.DEFAULT_GOAL := help
+.PHONY: help build demo test test-short lint fmt fuzz bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+build: ## build bin/p2ptun
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/p2ptun .
+
+demo: build ## build, then run a working tunnel between two daemons on loopback
+	$(GO) build -o $(BIN)/demo-echo ./contrib/demo/echo && bash contrib/demo/demo.sh $(BIN)
+
+test: ## run every test with the race detector (kubo interop runs when ipfs is on PATH)
+	$(GO) test -race -count=1 -timeout 12m ./...
+
+test-short: ## run the tests without the race detector
+	$(GO) test -count=1 ./...
+
+lint: ## gofmt check, go vet and staticcheck
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo 'run: gofmt -w .'; exit 1; }
+	$(GO) vet ./... && $(GO) tool staticcheck ./...
+
+fmt: ## apply gofmt
+	gofmt -w .
+
+fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
+	@for p in $$($(GO) list ./...); do for f in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz'); do echo "fuzz $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p || exit 1; done; done
+
+bench: ## run the benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean: ## remove build output
+	rm -rf $(BIN)
