@@ -489,6 +489,17 @@ func TestEphemeralDaemonWritesNoIdentity(t *testing.T) {
 	}
 }
 
+func TestGlobalFlagsAfterTheCommand(t *testing.T) {
+	d := startDaemon(t)
+	out, errOut, code := run(t, "id", "--home", d.home)
+	if code != 0 || !strings.HasPrefix(out, d.id+"\n") {
+		t.Fatalf("id --home: %d %q %q", code, out, errOut)
+	}
+	if _, errOut, code := run(t, "stream", "ls", "--api", d.api); code != 0 {
+		t.Fatalf("stream ls --api: %d %q", code, errOut)
+	}
+}
+
 func TestVersion(t *testing.T) {
 	out, _, code := run(t, "version")
 	if code != 0 || !strings.HasPrefix(out, "p2ptun "+Version+" (go-libp2p ") {
@@ -505,6 +516,9 @@ func TestPermute(t *testing.T) {
 		{"forward /x/a L P --lazy", "forward --lazy /x/a L P"},
 		{"close -p /x/a", "close -p /x/a"},
 		{"listen /x/a -- --allow", "listen /x/a -- --allow"},
+		{"ls --home H --headers", "--home H ls --headers"},
+		{"stream ls --api=S -v", "--api=S stream ls -v"},
+		{"ls --json --home H", "--home H ls --json"},
 	} {
 		got := strings.Join(permute(app, strings.Fields(tc.in)), " ")
 		if got != tc.want {

@@ -58,8 +58,9 @@ type Timeouts struct {
 	StreamOpen Duration `toml:"stream_open"`
 	// TargetDial bounds a listener's dial of its local target. Default 5s.
 	TargetDial Duration `toml:"target_dial"`
-	// Shutdown bounds how long the daemon waits for listeners and streams
-	// to close when it stops. Default 10s.
+	// Shutdown bounds how long the daemon waits for in-flight API requests
+	// when it stops; listeners and streams are then closed at once.
+	// Default 10s.
 	Shutdown Duration `toml:"shutdown"`
 }
 
@@ -223,6 +224,6 @@ dial = "15s"
 stream_open = "10s"
 # A listener dialing its local target.
 target_dial = "5s"
-# Closing listeners and streams when the daemon stops.
+# Waiting for in-flight API requests when the daemon stops.
 shutdown = "10s"
 `
