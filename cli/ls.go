@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	ucli "github.com/urfave/cli/v2"
@@ -37,4 +38,23 @@ func lsCommand() *ucli.Command {
 			return tw.Flush()
 		},
 	}
+}
+
+// printTable writes rows as aligned columns, with a header line when
+// --headers is set.
+func printTable(c *ucli.Context, headers []string, rows [][]any) error {
+	tw := tabwriter.NewWriter(c.App.Writer, 1, 2, 1, ' ', 0)
+	if c.Bool("headers") {
+		fmt.Fprintln(tw, strings.Join(headers, "\t"))
+	}
+	for _, r := range rows {
+		for i, v := range r {
+			if i > 0 {
+				fmt.Fprint(tw, "\t")
+			}
+			fmt.Fprint(tw, v)
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"text/tabwriter"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -29,14 +28,11 @@ func streamCommand() *ucli.Command {
 					if wantJSON(c) {
 						return printJSON(c, list)
 					}
-					tw := tabwriter.NewWriter(c.App.Writer, 1, 2, 1, ' ', 0)
-					if c.Bool("headers") {
-						fmt.Fprintln(tw, "ID\tProtocol\tOrigin\tTarget\tIn\tOut")
-					}
+					rows := make([][]any, 0, len(list.Streams))
 					for _, s := range list.Streams {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\n", s.HandlerID, s.Protocol, s.OriginAddress, s.TargetAddress, s.BytesIn, s.BytesOut)
+						rows = append(rows, []any{s.HandlerID, s.Protocol, s.OriginAddress, s.TargetAddress, s.BytesIn, s.BytesOut})
 					}
-					return tw.Flush()
+					return printTable(c, []string{"ID", "Protocol", "Origin", "Target", "In", "Out"}, rows)
 				},
 			},
 			{

@@ -8,7 +8,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -216,11 +215,6 @@ func (f *Forward) handle(c manet.Conn) {
 		return
 	}
 
-	sctx, abort := context.WithCancel(f.ctx)
-	defer abort()
-	done := make(chan struct{})
-	defer close(done)
-	in, out := new(atomic.Int64), new(atomic.Int64)
 	rec := &registry.Stream{
 		ListenerID:    f.listenerID(),
 		Kind:          registry.KindForward,
@@ -229,23 +223,13 @@ func (f *Forward) handle(c manet.Conn) {
 		TargetAddress: "/p2p/" + f.cfg.Peer.String(),
 		Peer:          f.cfg.Peer.String(),
 		OpenedAt:      time.Now(),
-		BytesIn:       in,
-		BytesOut:      out,
-		Close:         abort,
-		Done:          done,
 	}
-	id := f.cfg.Streams.Register(rec)
-	defer f.cfg.Streams.Deregister(id)
-	log = log.With("stream", id)
-	log.Debug("stream open")
-
-	// a = the remote stream, b = the local client: a→b is "in".
-	nin, nout, err := streams.Bridge(sctx, s, conn, streams.Counters{AtoB: in, BtoA: out})
-	if err != nil && !errors.Is(err, streams.ErrAborted) {
-		log.Debug("stream ended with error", "in", nin, "out", nout, "err", err)
-		return
-	}
-	log.Debug("stream closed", "in", nin, "out", nout)
+	f.cfg.Streams.Run(f.ctx, rec, func(ctx context.Context, id uint64) {
+		log.Debug("stream open", "stream", id)
+		// a = the remote stream, b = the local client: a→b is "in".
+		nin, nout, err := streams.Bridge(ctx, s, conn, streams.Counters{AtoB: rec.BytesIn, BtoA: rec.BytesOut})
+		log.Debug("stream ended", "stream", id, "in", nin, "out", nout, "err", err)
+	})
 }
 
 // Errors returned by OpenStream, to be checked with errors.Is.

@@ -8,7 +8,6 @@ import (
 	"net"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -201,11 +200,6 @@ func (l *Listener) handle(s network.Stream) {
 		}
 	}
 
-	sctx, abort := context.WithCancel(l.ctx)
-	defer abort()
-	done := make(chan struct{})
-	defer close(done)
-	in, out := new(atomic.Int64), new(atomic.Int64)
 	rec := &registry.Stream{
 		ListenerID:    l.cfg.ListenerID,
 		Kind:          registry.KindListen,
@@ -214,21 +208,11 @@ func (l *Listener) handle(s network.Stream) {
 		TargetAddress: l.cfg.Target.String(),
 		Peer:          remote.String(),
 		OpenedAt:      time.Now(),
-		BytesIn:       in,
-		BytesOut:      out,
-		Close:         abort,
-		Done:          done,
 	}
-	id := l.cfg.Streams.Register(rec)
-	defer l.cfg.Streams.Deregister(id)
-	log = log.With("stream", id)
-	log.Debug("stream open")
-
-	// a = the remote stream, b = the local target: a→b is "in".
-	nin, nout, err := streams.Bridge(sctx, s, local, streams.Counters{AtoB: in, BtoA: out})
-	if err != nil && !errors.Is(err, streams.ErrAborted) {
-		log.Debug("stream ended with error", "in", nin, "out", nout, "err", err)
-		return
-	}
-	log.Debug("stream closed", "in", nin, "out", nout)
+	l.cfg.Streams.Run(l.ctx, rec, func(ctx context.Context, id uint64) {
+		log.Debug("stream open", "stream", id)
+		// a = the remote stream, b = the local target: a→b is "in".
+		nin, nout, err := streams.Bridge(ctx, s, local, streams.Counters{AtoB: rec.BytesIn, BtoA: rec.BytesOut})
+		log.Debug("stream ended", "stream", id, "in", nin, "out", nout, "err", err)
+	})
 }

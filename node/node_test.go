@@ -425,11 +425,13 @@ func TestClosingListenersEndsTheirStreams(t *testing.T) {
 	ctx := context.Background()
 	t.Run("forward side", func(t *testing.T) {
 		a, b := newNode(t), newNode(t)
-		c := openStream(t, tunnel(t, a, b, "/x/a", server(t, echo)))
+		fwd := tunnel(t, a, b, "/x/a", server(t, echo))
+		c := openStream(t, fwd)
 		if len(a.Streams()) != 1 {
 			t.Fatalf("streams = %v", a.Streams())
 		}
-		n, err := a.CloseListeners(ctx, CloseRequest{Protocol: "/x/a"})
+		// host:port selects the same forward as its multiaddr would.
+		n, err := a.CloseListeners(ctx, CloseRequest{ListenAddress: fwd})
 		if err != nil || n != 1 {
 			t.Fatalf("close = %d, %v", n, err)
 		}

@@ -488,3 +488,52 @@ func TestStreamsCloseMatching(t *testing.T) {
 		t.Errorf("List after CloseMatching = %+v, want streams %d and %d", ids, fs[1].s.ID, fs[3].s.ID)
 	}
 }
+
+func TestStreamsRunLifecycle(t *testing.T) {
+	var r registry.Streams
+	rec := &registry.Stream{Protocol: "/x/run"}
+	inside := make(chan uint64)
+	returned := make(chan struct{})
+	go func() {
+		defer close(returned)
+		r.Run(context.Background(), rec, func(ctx context.Context, id uint64) {
+			rec.BytesIn.Add(3) // Run allocated the counters
+			inside <- id
+			<-ctx.Done() // until Close cancels it
+		})
+	}()
+	id := <-inside
+	list := r.List()
+	if len(list) != 1 || list[0].ID != id || list[0].BytesIn != 3 {
+		t.Fatalf("while running: List = %+v, want the stream with BytesIn 3", list)
+	}
+	// Close cancels run's context and waits for Done, which Run closes
+	// only after deregistering.
+	if err := r.Close(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(r.List()); n != 0 {
+		t.Fatalf("after Close returned, %d streams are still listed", n)
+	}
+	<-returned
+}
+
+func TestStreamsRunEndsWithParent(t *testing.T) {
+	var r registry.Streams
+	parent, cancel := context.WithCancel(context.Background())
+	started := make(chan struct{})
+	returned := make(chan struct{})
+	go func() {
+		defer close(returned)
+		r.Run(parent, &registry.Stream{}, func(ctx context.Context, _ uint64) {
+			close(started)
+			<-ctx.Done()
+		})
+	}()
+	<-started
+	cancel()
+	<-returned
+	if n := len(r.List()); n != 0 {
+		t.Fatalf("%d streams listed after Run returned", n)
+	}
+}

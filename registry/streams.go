@@ -22,11 +22,11 @@ type Stream struct {
 
 	// BytesIn counts bytes received from the peer and written to the
 	// local TCP side; BytesOut the other direction. The bridge updates
-	// them while it runs.
+	// them while it runs. Run allocates them when nil.
 	BytesIn, BytesOut *atomic.Int64
 
 	// Close aborts the stream. Done is closed once its bridge has returned
-	// and it has been removed from the registry.
+	// and it has been removed from the registry. Run sets both.
 	Close func()
 	Done  <-chan struct{}
 }
@@ -63,6 +63,29 @@ func (r *Streams) Register(s *Stream) uint64 {
 	s.ID = r.nextID
 	r.entries[s.ID] = s
 	return s.ID
+}
+
+// Run registers s and calls run with a context that Close cancels and with
+// s's ID; when run returns, s is deregistered and then its Done is closed.
+// Run fills in s.Close, s.Done and any nil counter, and blocks until run
+// returns. parent bounds the stream's life (its listener's lifetime).
+func (r *Streams) Run(parent context.Context, s *Stream, run func(ctx context.Context, id uint64)) {
+	ctx, cancel := context.WithCancel(parent)
+	done := make(chan struct{})
+	s.Close, s.Done = cancel, done
+	if s.BytesIn == nil {
+		s.BytesIn = new(atomic.Int64)
+	}
+	if s.BytesOut == nil {
+		s.BytesOut = new(atomic.Int64)
+	}
+	id := r.Register(s)
+	defer func() {
+		r.Deregister(id)
+		close(done)
+		cancel()
+	}()
+	run(ctx, id)
 }
 
 // Deregister removes the stream with id; it is a no-op if it is gone.
