@@ -578,3 +578,42 @@ func TestCloseEndsEverything(t *testing.T) {
 		t.Fatalf("listen after close: err = %v, want ErrClosed", err)
 	}
 }
+
+// blackhole returns a loopback address whose connects hang: a listener with
+// a full accept backlog that never accepts, so the kernel drops new SYNs.
+func blackhole(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	// Fill the backlog with connections nobody accepts.
+	for range 4 {
+		d := net.Dialer{Timeout: 200 * time.Millisecond}
+		if c, err := d.Dial("tcp", addr); err == nil {
+			t.Cleanup(func() { c.Close() })
+		}
+	}
+	return addr
+}
+
+func TestTargetDialTimeoutComesFromConfig(t *testing.T) {
+	a, b := newNode(t), newNode(t) // target_dial is 2s in newNode
+	expectReset(t, tunnel(t, a, b, "/x/slow", blackhole(t)))
+	logs := b.logs.String()
+	if !strings.Contains(logs, "target dial failed") || !strings.Contains(logs, "i/o timeout") {
+		t.Fatalf("want a target dial timeout in the log:\n%s", logs)
+	}
+}
