@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -50,7 +51,10 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.closed {
 		return net.ErrClosed
 	}
-	if _, err := os.Lstat(s.path); err == nil {
+	if fi, err := os.Lstat(s.path); err == nil {
+		if fi.Mode().Type() != os.ModeSocket {
+			return fmt.Errorf("api socket %s: a file that is not a socket is in the way; move it or choose another --api path", s.path)
+		}
 		d := net.Dialer{Timeout: time.Second}
 		if c, err := d.DialContext(ctx, "unix", s.path); err == nil {
 			c.Close()
@@ -60,12 +64,8 @@ func (s *Server) Start(ctx context.Context) error {
 			return fmt.Errorf("removing stale api socket: %w", err)
 		}
 	}
-	ln, err := net.Listen("unix", s.path)
+	ln, err := listenPrivate(s.path)
 	if err != nil {
-		return fmt.Errorf("api socket %s: %w", s.path, err)
-	}
-	if err := os.Chmod(s.path, 0o600); err != nil {
-		ln.Close()
 		return fmt.Errorf("api socket %s: %w", s.path, err)
 	}
 	s.ln = ln
@@ -95,12 +95,38 @@ func (s *Server) Close(ctx context.Context) error {
 			_ = srv.Close()
 		}
 		s.serving.Wait()
-		// net.UnixListener.Close unlinks the socket; make sure anyway.
 		if rerr := os.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 			err = errors.Join(err, rerr)
 		}
 	}
 	return err
+}
+
+// listenPrivate binds a Unix socket at path that is never reachable with
+// looser permissions than 0600: it is created inside a fresh 0700
+// directory, chmodded, then renamed into place.
+func listenPrivate(path string) (*net.UnixListener, error) {
+	dir, err := os.MkdirTemp(filepath.Dir(path), ".api-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "s")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
+	if err != nil {
+		return nil, err
+	}
+	// The socket file moves; Close removes it by its final name.
+	ln.SetUnlinkOnClose(false)
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
 }
 
 func (s *Server) routes() http.Handler {
@@ -173,11 +199,19 @@ func (s *Server) routes() http.Handler {
 	return mux
 }
 
+// decode reads exactly one JSON object of at most maxBody bytes, with no
+// unknown fields and nothing after it.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		reply(w, nil, fmt.Errorf("%w: request body: %v", node.ErrUsage, err))
+	err := dec.Decode(v)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("unexpected data after the JSON object")
+		}
+	}
+	if err != nil {
+		reply(w, nil, fmt.Errorf("%w: request body: %s", node.ErrUsage, err))
 		return false
 	}
 	return true

@@ -1,0 +1,436 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"go.uber.org/goleak"
+
+	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/node"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func testContext(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// sockPath returns a socket path in a short temporary directory: Unix
+// socket paths are limited to 108 bytes, which t.TempDir() can exceed.
+func sockPath(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "p2pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return filepath.Join(d, "api.sock")
+}
+
+// newNode starts a node on loopback and closes it at cleanup.
+func newNode(t *testing.T) *node.Node {
+	t.Helper()
+	sk, err := config.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.New(node.Options{
+		Key:         sk,
+		ListenAddrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
+		Logger:      quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(testContext(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := n.Close(); err != nil {
+			t.Errorf("node Close: %v", err)
+		}
+	})
+	return n
+}
+
+// startServer serves n on path and closes the server at cleanup.
+func startServer(t *testing.T, n *node.Node, path string) *Server {
+	t.Helper()
+	s := NewServer(n, path, quiet)
+	if err := s.Start(testContext(t)); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(context.Background()); err != nil {
+			t.Errorf("server Close: %v", err)
+		}
+	})
+	return s
+}
+
+// randomPeer returns the ID of a peer that does not exist.
+func randomPeer(t *testing.T) peer.ID {
+	t.Helper()
+	sk, err := config.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(sk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// deadPort returns a loopback TCP port that nothing listens on.
+func deadPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	ln.Close()
+	return port
+}
+
+// staleSocket leaves a socket file at path with nothing listening on it,
+// as a daemon that died would.
+func staleSocket(t *testing.T, path string) {
+	t.Helper()
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close()
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode().Type() != os.ModeSocket {
+		t.Fatalf("stale socket not left behind: %v, %v", fi, err)
+	}
+}
+
+func assertGone(t *testing.T, path string) {
+	t.Helper()
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s still exists (Lstat: %v)", path, err)
+	}
+}
+
+func TestSocketMode(t *testing.T) {
+	n := newNode(t)
+	p := sockPath(t)
+	startServer(t, n, p)
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Type() != os.ModeSocket {
+		t.Errorf("%s is %v, want a socket", p, fi.Mode())
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Errorf("socket mode = %#o, want 0600", perm)
+	}
+}
+
+func TestSecondServerRefused(t *testing.T) {
+	n := newNode(t)
+	p := sockPath(t)
+	startServer(t, n, p)
+	ctx := testContext(t)
+
+	second := NewServer(n, p, quiet)
+	err := second.Start(ctx)
+	if !errors.Is(err, ErrDaemonRunning) {
+		t.Fatalf("second Start = %v, want ErrDaemonRunning", err)
+	}
+	if err := second.Close(ctx); err != nil {
+		t.Errorf("Close of the refused server: %v", err)
+	}
+
+	// The first server keeps its socket and still answers.
+	if _, err := os.Lstat(p); err != nil {
+		t.Fatalf("first server's socket: %v", err)
+	}
+	id, err := NewClient(p).ID(ctx)
+	if err != nil {
+		t.Fatalf("first server no longer answers: %v", err)
+	}
+	if want := n.Host().ID().String(); id.ID != want {
+		t.Errorf("ID = %s, want %s", id.ID, want)
+	}
+}
+
+func TestStaleSocketRemoved(t *testing.T) {
+	n := newNode(t)
+	p := sockPath(t)
+	staleSocket(t, p)
+	startServer(t, n, p)
+	ctx := testContext(t)
+	if _, err := NewClient(p).ID(ctx); err != nil {
+		t.Fatalf("server on a stale socket path does not answer: %v", err)
+	}
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Errorf("socket mode = %#o, want 0600", perm)
+	}
+}
+
+func TestStartLeavesNonSocketFilesAlone(t *testing.T) {
+	n := newNode(t)
+	p := sockPath(t)
+	if err := os.WriteFile(p, []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(n, p, nil)
+	err := srv.Start(testContext(t))
+	if err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Fatalf("Start over a regular file: err = %v, want a refusal", err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "precious" {
+		t.Fatalf("the file at the socket path was changed: %q", b)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(p)); len(entries) != 1 {
+		t.Fatalf("Start left files behind: %v", entries)
+	}
+}
+
+func TestCloseRemovesSocket(t *testing.T) {
+	n := newNode(t)
+	p := sockPath(t)
+	s := NewServer(n, p, quiet)
+	ctx := testContext(t)
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	assertGone(t, p)
+	if err := s.Close(ctx); err != nil {
+		t.Errorf("second Close = %v, want nil", err)
+	}
+	assertGone(t, p)
+	if _, err := NewClient(p).ID(ctx); !errors.Is(err, ErrDaemonNotRunning) {
+		t.Errorf("ID after Close = %v, want ErrDaemonNotRunning", err)
+	}
+	if err := s.Start(ctx); err == nil {
+		t.Error("Start after Close succeeded")
+		_ = s.Close(ctx)
+	}
+}
+
+func TestClient(t *testing.T) {
+	n := newNode(t)
+	p := sockPath(t)
+	startServer(t, n, p)
+	c := NewClient(p)
+	ctx := testContext(t)
+
+	t.Run("ID", func(t *testing.T) {
+		id, err := c.ID(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := n.Identity()
+		if id.ID != want.ID || id.ID != n.Host().ID().String() {
+			t.Errorf("ID = %s, want %s", id.ID, n.Host().ID())
+		}
+		if strings.Join(id.Addresses, " ") != strings.Join(want.Addresses, " ") || len(id.Addresses) == 0 {
+			t.Errorf("Addresses = %q, want %q", id.Addresses, want.Addresses)
+		}
+	})
+
+	t.Run("ListenBadProtocol", func(t *testing.T) {
+		_, err := c.Listen(ctx, node.ListenRequest{Protocol: "web", Target: "/ip4/127.0.0.1/tcp/8080", AllowAll: true})
+		if !errors.Is(err, node.ErrUsage) {
+			t.Fatalf("Listen = %v, want ErrUsage", err)
+		}
+		if msg := err.Error(); strings.Contains(msg, "\n") || msg == "" {
+			t.Errorf("error is not one line: %q", msg)
+		}
+		if l := n.Listeners(); len(l) != 0 {
+			t.Errorf("failed Listen registered %+v", l)
+		}
+	})
+
+	allowed := randomPeer(t).String()
+	t.Run("ListenThenList", func(t *testing.T) {
+		l, err := c.Listen(ctx, node.ListenRequest{Protocol: "/x/web", Target: "127.0.0.1:8080", Allow: []string{allowed}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Protocol != "/x/web" || l.Kind != "listen" || l.TargetAddress != "/ip4/127.0.0.1/tcp/8080" {
+			t.Errorf("Listen returned %+v", l)
+		}
+		list, err := c.Listeners(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Listeners) != 1 {
+			t.Fatalf("Listeners = %+v, want the one listener", list.Listeners)
+		}
+		got := list.Listeners[0]
+		if got.ID != l.ID || got.Protocol != "/x/web" || got.Kind != "listen" ||
+			got.TargetAddress != "/ip4/127.0.0.1/tcp/8080" ||
+			got.ListenAddress != "/p2p/"+n.Host().ID().String() ||
+			len(got.AllowedPeers) != 1 || got.AllowedPeers[0] != allowed || got.AllowAll {
+			t.Errorf("Listeners[0] = %+v", got)
+		}
+	})
+
+	t.Run("CloseListenersNoMatch", func(t *testing.T) {
+		_, err := c.CloseListeners(ctx, node.CloseRequest{Protocol: "/x/nothing"})
+		if !errors.Is(err, node.ErrNotFound) {
+			t.Fatalf("CloseListeners = %v, want ErrNotFound", err)
+		}
+		if errors.Is(err, node.ErrUsage) {
+			t.Errorf("CloseListeners error also matches ErrUsage: %v", err)
+		}
+		if got := len(n.Listeners()); got != 1 {
+			t.Errorf("%d listeners after closing nothing, want 1", got)
+		}
+	})
+
+	t.Run("CloseStreams", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			req  StreamCloseRequest
+			want error
+		}{
+			{"NotANumber", StreamCloseRequest{ID: "abc"}, node.ErrUsage},
+			{"UnknownID", StreamCloseRequest{ID: "9"}, node.ErrNotFound},
+			{"Neither", StreamCloseRequest{}, node.ErrUsage},
+			{"Both", StreamCloseRequest{ID: "9", All: true}, node.ErrUsage},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				_, err := c.CloseStreams(ctx, tc.req)
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("CloseStreams(%+v) = %v, want %v", tc.req, err, tc.want)
+				}
+				for _, other := range []error{node.ErrUsage, node.ErrNotFound} {
+					if other != tc.want && errors.Is(err, other) {
+						t.Errorf("CloseStreams(%+v) = %v, also matches %v", tc.req, err, other)
+					}
+				}
+			})
+		}
+	})
+
+	t.Run("ForwardUnreachable", func(t *testing.T) {
+		target := "/ip4/127.0.0.1/tcp/" + deadPort(t) + "/p2p/" + randomPeer(t).String()
+		_, err := c.Forward(ctx, node.ForwardRequest{Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/0", Peer: target})
+		if !errors.Is(err, node.ErrUnreachable) {
+			t.Fatalf("Forward = %v, want ErrUnreachable", err)
+		}
+		if strings.Contains(err.Error(), "\n") {
+			t.Errorf("error is not one line: %q", err)
+		}
+		for _, l := range n.Listeners() {
+			if l.Kind == "forward" {
+				t.Errorf("failed Forward registered %+v", l)
+			}
+		}
+	})
+}
+
+// rawClient talks HTTP to the socket at path without the API client.
+func rawClient(path string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+		DisableKeepAlives: true,
+	}}
+}
+
+func TestBadRequestBody(t *testing.T) {
+	n := newNode(t)
+	p := sockPath(t)
+	startServer(t, n, p)
+	hc := rawClient(p)
+	ctx := testContext(t)
+
+	big := `{"Protocol":"/x/` + strings.Repeat("a", maxBody) + `","Target":"127.0.0.1:8080","AllowAll":true}`
+	for _, tc := range []struct {
+		name, path, body string
+	}{
+		{"UnknownField", "/v0/listeners/listen", `{"Protocol":"/x/web","Target":"127.0.0.1:8080","AllowAll":true,"Bogus":1}`},
+		{"UnknownFieldClose", "/v0/streams/close", `{"All":true,"Everything":true}`},
+		{"TooLarge", "/v0/listeners/listen", big},
+		{"TooMuchLeadingSpace", "/v0/listeners/close", strings.Repeat(" ", maxBody+1) + `{"All":true}`},
+		{"TrailingData", "/v0/listeners/listen", `{"Protocol":"/x/t","Target":"127.0.0.1:1","AllowAll":true} junk`},
+		{"TwoObjects", "/v0/listeners/listen", `{"Protocol":"/x/t","Target":"127.0.0.1:1","AllowAll":true}{}`},
+		{"TrailingPadding", "/v0/listeners/listen", `{"Protocol":"/x/t","Target":"127.0.0.1:1","AllowAll":true}` + strings.Repeat(" ", maxBody)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://p2ptun"+tc.path, strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("status = %s, want 400; body %s", resp.Status, b)
+			}
+			var eb errorBody
+			if err := json.NewDecoder(bytes.NewReader(b)).Decode(&eb); err != nil || eb.Code != "usage" || eb.Error == "" {
+				t.Errorf("body = %s (%v), want an error with code usage", b, err)
+			}
+		})
+	}
+	if l := n.Listeners(); len(l) != 0 {
+		t.Errorf("rejected requests registered %+v", l)
+	}
+}
+
+func TestClientNoDaemon(t *testing.T) {
+	ctx := testContext(t)
+	missing := sockPath(t)
+	stale := sockPath(t)
+	staleSocket(t, stale)
+	for _, tc := range []struct{ name, path string }{
+		{"NoSocket", missing},
+		{"StaleSocket", stale},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewClient(tc.path).ID(ctx)
+			if !errors.Is(err, ErrDaemonNotRunning) {
+				t.Fatalf("ID = %v, want ErrDaemonNotRunning", err)
+			}
+			if msg := err.Error(); !strings.Contains(msg, "`p2ptun daemon`") || !strings.Contains(msg, tc.path) {
+				t.Errorf("message %q should name the socket and say to run `p2ptun daemon`", msg)
+			}
+		})
+	}
+}
