@@ -1,0 +1,340 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string // holds the built binary; removed by TestMain
+	binPath   string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// binary builds p2ptun once per test run and returns its path.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		gobin, err := exec.LookPath("go")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		if binDir, buildErr = os.MkdirTemp("", "p2ptun-bin"); buildErr != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		out := filepath.Join(binDir, "p2ptun")
+		cmd := exec.CommandContext(ctx, gobin, "build", "-o", out, ".")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			buildErr = &buildError{err, b}
+			return
+		}
+		binPath = out
+	})
+	if buildErr != nil {
+		t.Fatalf("building p2ptun: %v", buildErr)
+	}
+	return binPath
+}
+
+type buildError struct {
+	err    error
+	output []byte
+}
+
+func (e *buildError) Error() string { return e.err.Error() + "\n" + string(e.output) }
+
+// env is the test's environment without P2PTUN_* variables, so that the
+// developer's settings cannot change what the binary does.
+func env() []string {
+	return slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "P2PTUN_") })
+}
+
+// tempHome returns a short home path: Unix socket paths are limited to
+// 108 bytes, which t.TempDir() can exceed.
+func tempHome(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "p2pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return filepath.Join(d, "home")
+}
+
+// syncBuf is a goroutine-safe buffer for a process's output.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// run runs the built binary to completion.
+func run(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var o, e bytes.Buffer
+	cmd := exec.CommandContext(ctx, binary(t), args...)
+	cmd.Env = env()
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("running p2ptun %s: %v", strings.Join(args, " "), err)
+	}
+	return o.String(), e.String(), cmd.ProcessState.ExitCode()
+}
+
+func TestDaemonBinarySIGTERM(t *testing.T) {
+	t.Parallel()
+	testDaemonSignal(t, syscall.SIGTERM)
+}
+
+func TestDaemonBinarySIGINT(t *testing.T) {
+	t.Parallel()
+	testDaemonSignal(t, syscall.SIGINT)
+}
+
+// testDaemonSignal runs the daemon binary, checks that the CLI can talk to
+// it, then sends sig and checks that it shuts down cleanly.
+func testDaemonSignal(t *testing.T, sig syscall.Signal) {
+	bin := binary(t)
+	home := tempHome(t)
+	ready := filepath.Join(filepath.Dir(home), "ready.json")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	logs := &syncBuf{}
+	cmd := exec.CommandContext(ctx, bin, "--home", home, "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0", "--ready-file", ready)
+	cmd.Env = env()
+	cmd.Stdout, cmd.Stderr = logs, logs
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	waited := false
+	t.Cleanup(func() {
+		if !waited {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+
+	var doc struct {
+		ID  string
+		API string
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, err := os.ReadFile(ready)
+		if err == nil && json.Unmarshal(b, &doc) == nil {
+			break
+		}
+		select {
+		case err := <-exited:
+			waited = true
+			t.Fatalf("daemon exited before it was ready (%v):\n%s", err, logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon not ready after 30s:\n%s", logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if doc.ID == "" || doc.API == "" {
+		t.Fatalf("ready file lacks ID or API: %+v", doc)
+	}
+	if _, err := os.Lstat(doc.API); err != nil {
+		t.Fatalf("API socket: %v", err)
+	}
+
+	if out, errOut, code := run(t, "--home", home, "ls"); code != 0 {
+		t.Errorf("ls exited %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	out, errOut, code := run(t, "--home", home, "id", "--json")
+	if code != 0 {
+		t.Errorf("id --json exited %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	var id struct{ ID string }
+	if err := json.Unmarshal([]byte(out), &id); err != nil || id.ID != doc.ID {
+		t.Errorf("id --json = %q (%v), want ID %s", out, err, doc.ID)
+	}
+
+	if err := cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		waited = true
+		if err != nil {
+			t.Errorf("daemon exited with %v after %v, want status 0:\n%s", err, sig, logs)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("daemon still running 15s after %v:\n%s", sig, logs)
+	}
+	for _, p := range []string{doc.API, ready} {
+		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s still exists after %v (Lstat: %v)", p, sig, err)
+		}
+	}
+	if !strings.Contains(logs.String(), "shutting down") {
+		t.Errorf("log does not say it is shutting down:\n%s", logs)
+	}
+}
+
+func TestMainUsageExitCode(t *testing.T) {
+	t.Parallel()
+	out, errOut, code := run(t, "--home", tempHome(t), "frobnicate")
+	if code != 2 {
+		t.Errorf("exit code = %d, want 2", code)
+	}
+	if out != "" {
+		t.Errorf("stdout = %q, want nothing", out)
+	}
+	if !strings.HasPrefix(errOut, "p2ptun: ") || strings.Count(errOut, "\n") != 1 || !strings.HasSuffix(errOut, "\n") {
+		t.Errorf("stderr = %q, want one line starting with \"p2ptun: \"", errOut)
+	}
+}
+
+// TestPackageDocs checks that each package has exactly one package
+// comment, and that a library package keeps it in doc.go.
+func TestPackageDocs(t *testing.T) {
+	problems, err := packageDocProblems(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
+
+	t.Run("CatchesOffenders", func(t *testing.T) {
+		root := t.TempDir()
+		files := map[string]string{
+			"good/doc.go":         "// Package good is documented.\npackage good\n",
+			"good/good.go":        "package good\n",
+			"good/good_test.go":   "// Package good tests are not counted.\npackage good\n",
+			"none/none.go":        "package none\n",
+			"twice/doc.go":        "// Package twice is documented.\npackage twice\n",
+			"twice/twice.go":      "// Package twice is documented again.\npackage twice\n",
+			"elsewhere/x.go":      "// Package elsewhere is documented outside doc.go.\npackage elsewhere\n",
+			"cmd/tool/main.go":    "// Command tool does things.\npackage main\n",
+			"detached/doc.go":     "// A comment separated from the clause.\n\npackage detached\n",
+			"testdata/bad/bad.go": "package bad\n",
+			".hidden/bad.go":      "package bad\n",
+		}
+		for name, src := range files {
+			p := filepath.Join(root, filepath.FromSlash(name))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := packageDocProblems(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, dir := range []string{"none", "twice", "elsewhere", "detached"} {
+			if !slices.ContainsFunc(got, func(p string) bool { return strings.HasPrefix(p, filepath.Join(root, dir)+":") }) {
+				t.Errorf("no problem reported for %s; got %q", dir, got)
+			}
+		}
+		if len(got) != 4 {
+			t.Errorf("got %d problems, want 4: %q", len(got), got)
+		}
+	})
+}
+
+// packageDocProblems walks root and describes every package directory
+// whose package comment is missing, repeated, or (for a library package)
+// not in doc.go. It skips testdata, bin and hidden directories.
+func packageDocProblems(root string) ([]string, error) {
+	var problems []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		name := d.Name()
+		if path != root && (name == "testdata" || name == "bin" || strings.HasPrefix(name, ".")) {
+			return filepath.SkipDir
+		}
+		entries, err := os.ReadDir(path)
+		if err != nil {
+			return err
+		}
+		var (
+			pkg     string
+			withDoc []string
+		)
+		fset := token.NewFileSet()
+		for _, e := range entries {
+			n := e.Name()
+			if e.IsDir() || !strings.HasSuffix(n, ".go") || strings.HasSuffix(n, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(fset, filepath.Join(path, n), nil, parser.PackageClauseOnly|parser.ParseComments)
+			if err != nil {
+				return err
+			}
+			pkg = f.Name.Name
+			if f.Doc != nil {
+				withDoc = append(withDoc, n)
+			}
+		}
+		switch {
+		case pkg == "":
+			// Not a Go package.
+		case len(withDoc) == 0:
+			problems = append(problems, path+": package "+pkg+" has no package comment; add one in doc.go")
+		case len(withDoc) > 1:
+			problems = append(problems, path+": package "+pkg+" has package comments in "+strings.Join(withDoc, ", ")+"; keep exactly one")
+		case pkg != "main" && withDoc[0] != "doc.go":
+			problems = append(problems, path+": package "+pkg+" has its package comment in "+withDoc[0]+"; move it to doc.go")
+		}
+		return nil
+	})
+	return problems, err
+}
