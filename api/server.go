@@ -131,6 +131,7 @@ func listenPrivate(path string) (*net.UnixListener, error) {
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
+	s.accessRoutes(mux)
 	mux.HandleFunc("GET /v0/id", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, s.node.Identity(), nil)
 	})
