@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/pelletier/go-toml/v2"
 )
@@ -32,7 +33,52 @@ var ErrInvalid = errors.New("invalid config")
 type Config struct {
 	Identity Identity `toml:"identity"`
 	Network  Network  `toml:"network"`
+	Access   Access   `toml:"access"`
+	Limits   Limits   `toml:"limits"`
 	Timeouts Timeouts `toml:"timeouts"`
+}
+
+// Access is the node-wide connection policy, enforced by a libp2p
+// connection gater before any protocol runs. Deny wins over Allow.
+type Access struct {
+	// Allow, when not empty, lists the only peers that may connect (in
+	// either direction). Default empty: any peer may connect, and each
+	// listener's own allowlist decides who may use it.
+	Allow []string `toml:"allow"`
+	// Deny lists peers that may never connect. Default empty.
+	Deny []string `toml:"deny"`
+}
+
+// Limits caps what peers may use, through go-libp2p's resource manager
+// (concurrency) and per-peer token buckets (stream rate). Zero fields take
+// the defaults below, sized for a 2-core, 24 GiB machine.
+type Limits struct {
+	// Connections caps open connections node-wide. Default 1024.
+	Connections int `toml:"connections"`
+	// Streams caps open streams node-wide. Default 16384.
+	Streams int `toml:"streams"`
+	// PeerStreams caps one peer's open streams, all protocols. Default 4096.
+	PeerStreams int `toml:"peer_streams"`
+	// ListenerStreams caps one listener's open streams, all peers.
+	// Default 8192.
+	ListenerStreams int `toml:"listener_streams"`
+	// ListenerPeerStreams caps one peer's open streams on one listener.
+	// Default 2048 (one peer can hold 1,000 tunnels with room to spare).
+	ListenerPeerStreams int `toml:"listener_peer_streams"`
+	// PeerStreamRate caps new streams per second from one peer to one
+	// listener, in the long run. Default 100.
+	PeerStreamRate float64 `toml:"peer_stream_rate"`
+	// PeerStreamBurst is how many new streams one peer may open at once
+	// on one listener before PeerStreamRate applies. Default 1000.
+	PeerStreamBurst int `toml:"peer_stream_burst"`
+	// MemoryMiB caps the memory the swarm reserves (stream windows,
+	// buffers). Default 4096.
+	MemoryMiB int `toml:"memory_mib"`
+	// PeerMemoryMiB caps one peer's share of it. Default 1024.
+	PeerMemoryMiB int `toml:"peer_memory_mib"`
+	// LogInterval is how often a peer that hits a limit or is refused is
+	// logged: once per peer per interval, with a count. Default 1m.
+	LogInterval Duration `toml:"log_interval"`
 }
 
 // Identity locates the node's private key.
@@ -47,6 +93,12 @@ type Network struct {
 	// ListenAddrs are the swarm's listen multiaddrs. Default: TCP and QUIC
 	// on DefaultPort on every IPv4 and IPv6 interface.
 	ListenAddrs []string `toml:"listen_addrs"`
+	// SwarmKey is a kubo-format swarm.key (a pre-shared key) that makes
+	// this a private network: only nodes with the same key can connect.
+	// Relative to the home directory unless absolute. Default empty (a
+	// public network). Private networks work over TCP and WebSocket only;
+	// QUIC, WebTransport and WebRTC cannot carry the key and are refused.
+	SwarmKey string `toml:"swarm_key"`
 }
 
 // Timeouts bound every network wait the daemon makes.
@@ -104,6 +156,18 @@ func Default() Config {
 	return Config{
 		Identity: Identity{KeyFile: KeyFile},
 		Network:  Network{ListenAddrs: DefaultListenAddrs()},
+		Limits: Limits{
+			Connections:         1024,
+			Streams:             16384,
+			PeerStreams:         4096,
+			ListenerStreams:     8192,
+			ListenerPeerStreams: 2048,
+			PeerStreamRate:      100,
+			PeerStreamBurst:     1000,
+			MemoryMiB:           4096,
+			PeerMemoryMiB:       1024,
+			LogInterval:         D(time.Minute),
+		},
 		Timeouts: Timeouts{
 			Dial:       D(15 * time.Second),
 			StreamOpen: D(10 * time.Second),
@@ -177,6 +241,12 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("network.listen_addrs: %q is not a multiaddr: %w", a, err)
 		}
 	}
+	if err := c.Access.validate(); err != nil {
+		return err
+	}
+	if err := c.Limits.validate(d.Limits); err != nil {
+		return err
+	}
 	for _, t := range []struct {
 		name string
 		v    *Duration
@@ -193,6 +263,63 @@ func (c *Config) Validate() error {
 		if t.v.Duration == 0 {
 			*t.v = t.def
 		}
+	}
+	return nil
+}
+
+func (a *Access) validate() error {
+	if len(a.Allow) == 0 {
+		a.Allow = nil
+	}
+	if len(a.Deny) == 0 {
+		a.Deny = nil
+	}
+	for _, list := range []struct {
+		name string
+		ids  []string
+	}{{"access.allow", a.Allow}, {"access.deny", a.Deny}} {
+		for _, s := range list.ids {
+			if _, err := peer.Decode(s); err != nil {
+				return fmt.Errorf("%s: %q is not a peer ID", list.name, s)
+			}
+		}
+	}
+	return nil
+}
+
+func (l *Limits) validate(d Limits) error {
+	for _, f := range []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"limits.connections", &l.Connections, d.Connections},
+		{"limits.streams", &l.Streams, d.Streams},
+		{"limits.peer_streams", &l.PeerStreams, d.PeerStreams},
+		{"limits.listener_streams", &l.ListenerStreams, d.ListenerStreams},
+		{"limits.listener_peer_streams", &l.ListenerPeerStreams, d.ListenerPeerStreams},
+		{"limits.peer_stream_burst", &l.PeerStreamBurst, d.PeerStreamBurst},
+		{"limits.memory_mib", &l.MemoryMiB, d.MemoryMiB},
+		{"limits.peer_memory_mib", &l.PeerMemoryMiB, d.PeerMemoryMiB},
+	} {
+		if *f.v < 0 {
+			return fmt.Errorf("%s must not be negative", f.name)
+		}
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	if l.PeerStreamRate < 0 {
+		return errors.New("limits.peer_stream_rate must not be negative")
+	}
+	if l.PeerStreamRate == 0 {
+		l.PeerStreamRate = d.PeerStreamRate
+	}
+	if l.LogInterval.Duration < 0 {
+		return errors.New("limits.log_interval must not be negative")
+	}
+	if l.LogInterval.Duration == 0 {
+		l.LogInterval = d.LogInterval
 	}
 	return nil
 }
@@ -216,6 +343,33 @@ listen_addrs = [
   "/ip4/0.0.0.0/udp/4141/quic-v1",
   "/ip6/::/udp/4141/quic-v1",
 ]
+
+# swarm_key = "swarm.key"
+# A kubo-format swarm.key makes this a private network: only nodes with the
+# same key can connect. Works over TCP and WebSocket only, so remove the
+# QUIC addresses above when you set it (the daemon refuses to start
+# otherwise). The file must be mode 0600.
+
+[access]
+# Node-wide policy, checked before any protocol runs. With allow set, only
+# those peers can connect at all; deny always wins. Edit at runtime with
+# "p2ptun access allow|deny|revoke PEER", which rewrites this table.
+allow = []
+deny = []
+
+[limits]
+# Enforced by go-libp2p's resource manager; a peer over a limit gets its
+# streams reset while other peers are served. Sized for 2 cores / 24 GiB.
+connections = 1024            # open connections, node-wide
+streams = 16384               # open streams, node-wide
+peer_streams = 4096           # open streams of one peer, all protocols
+listener_streams = 8192       # open streams on one listener, all peers
+listener_peer_streams = 2048  # open streams of one peer on one listener
+peer_stream_rate = 100.0      # new streams per second, one peer, one listener
+peer_stream_burst = 1000      # new streams at once before the rate applies
+memory_mib = 4096             # memory the swarm may reserve
+peer_memory_mib = 1024        # of which one peer may hold
+log_interval = "1m"           # a limited or refused peer is logged once per interval
 
 [timeouts]
 # Connecting to a peer that has no open connection.

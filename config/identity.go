@@ -34,12 +34,8 @@ func LoadKey(path string) (crypto.PrivKey, error) {
 		return nil, fmt.Errorf("%w: %w", ErrKey, err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrKey, err)
-	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s is accessible by others (mode %04o): run `chmod 600 %s`", ErrKey, path, perm, path)
+	if err := checkPrivate(f, path); err != nil {
+		return nil, err
 	}
 	b, err := readAll(f, 4096)
 	if err != nil {
@@ -50,6 +46,18 @@ func LoadKey(path string) (crypto.PrivKey, error) {
 		return nil, fmt.Errorf("%w: %s is corrupt (%v): restore it from a backup, or move it away and run `p2ptun init` for a new identity", ErrKey, path, err)
 	}
 	return sk, nil
+}
+
+// checkPrivate refuses a secret file that group or others can access.
+func checkPrivate(f *os.File, path string) error {
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrKey, err)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("%w: %s is accessible by others (mode %04o): run `chmod 600 %s`", ErrKey, path, perm, path)
+	}
+	return nil
 }
 
 func readAll(f *os.File, limit int64) ([]byte, error) {

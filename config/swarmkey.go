@@ -1,0 +1,51 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/libp2p/go-libp2p/core/pnet"
+)
+
+// SwarmKeyPath resolves the configured swarm key against home; it is empty
+// when no key is configured.
+func (c Config) SwarmKeyPath(home string) string {
+	if c.Network.SwarmKey == "" || filepath.IsAbs(c.Network.SwarmKey) {
+		return c.Network.SwarmKey
+	}
+	return filepath.Join(home, c.Network.SwarmKey)
+}
+
+// LoadSwarmKey reads a kubo-format swarm.key ("/key/swarm/psk/1.0.0/",
+// "/base16/", 64 hex digits). Like the identity key it must be readable by
+// its owner only.
+func LoadSwarmKey(path string) (pnet.PSK, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: swarm key %s does not exist: copy the network's swarm.key there, or unset network.swarm_key", ErrKey, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrKey, err)
+	}
+	defer f.Close()
+	if err := checkPrivate(f, path); err != nil {
+		return nil, err
+	}
+	b, err := readAll(f, 4096)
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading %s: %w", ErrKey, path, err)
+	}
+	psk, err := pnet.DecodeV1PSK(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%w: swarm key %s is not in swarm.key format (%s); it must be three lines: /key/swarm/psk/1.0.0/, /base16/, and 64 hex digits", ErrKey, path, oneLine(err))
+	}
+	return psk, nil
+}
+
+func oneLine(err error) string {
+	return string(bytes.Join(bytes.Fields([]byte(err.Error())), []byte(" ")))
+}
