@@ -125,3 +125,17 @@ func (p *Policy) InterceptSecured(dir network.Direction, id peer.ID, _ network.C
 func (p *Policy) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) {
 	return true, 0
 }
+
+// Reset replaces both lists.
+func (p *Policy) Reset(allow, deny []peer.ID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.allow = make(map[peer.ID]struct{}, len(allow))
+	p.deny = make(map[peer.ID]struct{}, len(deny))
+	for _, id := range allow {
+		p.allow[id] = struct{}{}
+	}
+	for _, id := range deny {
+		p.deny[id] = struct{}{}
+	}
+}

@@ -7,13 +7,17 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/pnet"
 	ma "github.com/multiformats/go-multiaddr"
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/p2ptun/p2ptun/access"
 	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/node"
@@ -31,6 +35,9 @@ func daemonCommand() *ucli.Command {
 			&ucli.StringSliceFlag{Name: "listen-addr", Usage: "swarm listen multiaddr (repeatable; replaces the config's)", EnvVars: []string{"P2PTUN_LISTEN_ADDR"}},
 			&ucli.StringFlag{Name: "ready-file", Usage: "write the id JSON here once the daemon is ready", EnvVars: []string{"P2PTUN_READY_FILE"}},
 			&ucli.BoolFlag{Name: "ephemeral", Usage: "use a throwaway identity and home; write nothing to HOME but the API socket", EnvVars: []string{"P2PTUN_EPHEMERAL"}},
+			&ucli.StringFlag{Name: "swarm-key", Usage: "kubo-format swarm.key: join a private network (TCP/WebSocket only); overrides network.swarm_key", EnvVars: []string{"P2PTUN_SWARM_KEY"}},
+			&ucli.StringSliceFlag{Name: "allow-peer", Usage: "add a peer to the node-wide allow list for this run (repeatable)"},
+			&ucli.StringSliceFlag{Name: "deny-peer", Usage: "add a peer to the node-wide deny list for this run (repeatable)"},
 			&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"P2PTUN_LOG_LEVEL"}},
 		},
 		Action: runDaemon,
@@ -102,7 +109,35 @@ func runDaemon(c *ucli.Context) error {
 		addrs = append(addrs, m)
 	}
 
-	n, err := node.New(node.Options{Key: sk, ListenAddrs: addrs, Timeouts: cfg.Timeouts, UserAgent: UserAgent(), Logger: log})
+	policy, err := accessPolicy(cfg.Access, c.StringSlice("allow-peer"), c.StringSlice("deny-peer"))
+	if err != nil {
+		return err
+	}
+	var saveAccess func(config.Access) error
+	if !c.Bool("ephemeral") {
+		cfgPath := filepath.Join(home, config.ConfigFile)
+		saveAccess = func(a config.Access) error { return config.SaveAccess(cfgPath, a) }
+	}
+	keyPath := cfg.SwarmKeyPath(home)
+	if c.IsSet("swarm-key") {
+		keyPath = c.String("swarm-key")
+	}
+	var psk pnet.PSK
+	if keyPath != "" {
+		if psk, err = config.LoadSwarmKey(keyPath); err != nil {
+			return err
+		}
+		if !c.IsSet("listen-addr") && slices.Equal(addrStrs, config.DefaultListenAddrs()) {
+			// The defaults include QUIC, which cannot carry the key.
+			addrs = privateDefaults()
+		}
+	}
+
+	n, err := node.New(node.Options{
+		Key: sk, ListenAddrs: addrs, Timeouts: cfg.Timeouts, Limits: cfg.Limits,
+		Access: policy, SaveAccess: saveAccess, SwarmKey: psk,
+		UserAgent: UserAgent(), Logger: log,
+	})
 	if err != nil {
 		return err
 	}
@@ -135,6 +170,44 @@ func runDaemon(c *ucli.Context) error {
 	<-c.Context.Done()
 	log.Info("shutting down", "timeout", shutdown.String())
 	return nil
+}
+
+// accessPolicy combines the config's lists with the daemon's flags.
+func accessPolicy(a config.Access, allowFlags, denyFlags []string) (*access.Policy, error) {
+	parse := func(ss ...[]string) ([]peer.ID, error) {
+		var out []peer.ID
+		for _, list := range ss {
+			for _, s := range list {
+				id, err := node.ParsePeer(s)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, id)
+			}
+		}
+		return out, nil
+	}
+	allow, err := parse(a.Allow, allowFlags)
+	if err != nil {
+		return nil, err
+	}
+	deny, err := parse(a.Deny, denyFlags)
+	if err != nil {
+		return nil, err
+	}
+	return access.New(allow, deny), nil
+}
+
+// privateDefaults are the default swarm addresses minus those a swarm key
+// cannot protect.
+func privateDefaults() []ma.Multiaddr {
+	var out []ma.Multiaddr
+	for _, s := range config.DefaultListenAddrs() {
+		if m := ma.StringCast(s); !strings.Contains(s, "/udp/") {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // writeReady writes the ready document atomically, so a script polling for

@@ -17,6 +17,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
+	"github.com/p2ptun/p2ptun/peerlog"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/streams"
 )
@@ -42,8 +43,15 @@ type Config struct {
 	DialTimeout time.Duration
 	// Dial dials the target; default a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
-	// Logger receives one line per refused peer or failed target dial;
-	// default slog.Default().
+	// PeerRate caps new streams per second from one peer (token bucket
+	// with PeerBurst); zero means unlimited.
+	PeerRate  float64
+	PeerBurst int
+	// Limited logs refused and rate-limited peers, once per peer per
+	// interval; default: a one-minute interval on Logger.
+	Limited *peerlog.Logger
+	// Logger receives failed target dials and stream events; default
+	// slog.Default().
 	Logger *slog.Logger
 	// Streams records each live connection; required.
 	Streams *registry.Streams
@@ -81,6 +89,9 @@ func (c *Config) Validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Limited == nil {
+		c.Limited = peerlog.New(c.Logger, time.Minute, nil)
+	}
 	return nil
 }
 
@@ -92,6 +103,7 @@ type Listener struct {
 	log    *slog.Logger
 	net    string
 	addr   string
+	rates  *peerRates
 	ctx    context.Context // lifetime of the listener, cancelled by Close
 	cancel context.CancelFunc
 
@@ -110,7 +122,8 @@ func New(h host.Host, cfg Config) (*Listener, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Listener{
 		h: h, cfg: cfg, net: network, addr: addr, ctx: ctx, cancel: cancel,
-		log: cfg.Logger.With("proto", string(cfg.Protocol), "target", cfg.Target.String()),
+		rates: newPeerRates(cfg.PeerRate, cfg.PeerBurst),
+		log:   cfg.Logger.With("proto", string(cfg.Protocol), "target", cfg.Target.String()),
 	}, nil
 }
 
@@ -170,7 +183,16 @@ func (l *Listener) handle(s network.Stream) {
 	remote := s.Conn().RemotePeer()
 	log := l.log.With("peer", remote.String())
 	if !l.allowed(remote) {
-		log.Warn("refused stream: peer is not on this listener's allowlist")
+		l.cfg.Limited.Warn("refused "+string(l.cfg.Protocol)+" "+remote.String(),
+			"refused stream: peer is not on this listener's allowlist",
+			"peer", remote.String(), "proto", string(l.cfg.Protocol))
+		_ = s.Reset()
+		return
+	}
+	if !l.rates.allow(remote) {
+		l.cfg.Limited.Warn("rate "+string(l.cfg.Protocol)+" "+remote.String(),
+			"refused stream: peer opens streams faster than limits.peer_stream_rate",
+			"peer", remote.String(), "proto", string(l.cfg.Protocol))
 		_ = s.Reset()
 		return
 	}

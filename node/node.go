@@ -12,16 +12,20 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/core/pnet"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ws "github.com/libp2p/go-libp2p/p2p/transport/websocket"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/p2ptun/p2ptun/access"
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/forward"
 	"github.com/p2ptun/p2ptun/listen"
+	"github.com/p2ptun/p2ptun/peerlog"
 	"github.com/p2ptun/p2ptun/registry"
 )
 
@@ -39,6 +43,17 @@ type Options struct {
 	// Logger is used for lifecycle and per-connection events; default
 	// slog.Default().
 	Logger *slog.Logger
+	// Limits caps connections, streams, stream rates and memory; zero
+	// fields take the config package's defaults.
+	Limits config.Limits
+	// Access is the node-wide allow/deny policy; default open (nil).
+	Access *access.Policy
+	// SaveAccess persists the policy after a change at runtime; nil keeps
+	// changes in memory only (an ephemeral node).
+	SaveAccess func(config.Access) error
+	// SwarmKey makes the node part of a private network; only TCP and
+	// WebSocket addresses are allowed with it.
+	SwarmKey pnet.PSK
 }
 
 // Node is a running libp2p host with its tunnels. Create it with New, then
@@ -50,6 +65,9 @@ type Node struct {
 	host      host.Host
 	listeners registry.Listeners
 	streams   registry.Streams
+	limited   *peerlog.Logger // refusals and limits, once per peer per interval
+
+	accessMu sync.Mutex // serialises policy edits and their persistence
 
 	mu     sync.Mutex
 	closed bool
@@ -63,32 +81,71 @@ func New(opts Options) (*Node, error) {
 	if len(opts.ListenAddrs) == 0 {
 		return nil, errors.New("node: no listen addresses")
 	}
-	c := config.Config{Network: config.Network{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}}, Timeouts: opts.Timeouts}
+	c := config.Config{Network: config.Network{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}}, Timeouts: opts.Timeouts, Limits: opts.Limits}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	opts.Timeouts = c.Timeouts
+	opts.Timeouts, opts.Limits = c.Timeouts, c.Limits
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Node{opts: opts, log: opts.Logger}, nil
+	if opts.Access == nil {
+		opts.Access = access.New(nil, nil)
+	}
+	if opts.SwarmKey != nil {
+		for _, a := range opts.ListenAddrs {
+			if !privateNetworkCapable(a) {
+				return nil, fmt.Errorf("%w: listen address %s cannot carry a swarm key (private networks work over TCP and WebSocket only): remove it from network.listen_addrs or --listen-addr", config.ErrInvalid, a)
+			}
+		}
+	}
+	n := &Node{opts: opts, log: opts.Logger}
+	n.limited = peerlog.New(opts.Logger, opts.Limits.LogInterval.Std(), nil)
+	opts.Access.Refused = func(p peer.ID, dir network.Direction) {
+		n.limited.Warn("gater "+p.String(), "refused connection: peer not allowed by the node's access policy", "peer", p.String(), "dir", dir.String())
+	}
+	return n, nil
+}
+
+// privateNetworkCapable reports whether a is a TCP or WebSocket address,
+// the transports that go-libp2p's pre-shared key protects.
+func privateNetworkCapable(a ma.Multiaddr) bool {
+	for _, c := range a {
+		switch c.Code() {
+		case ma.P_UDP, ma.P_QUIC, ma.P_QUIC_V1, ma.P_WEBTRANSPORT, ma.P_WEBRTC, ma.P_WEBRTC_DIRECT, ma.P_CIRCUIT:
+			return false
+		}
+	}
+	return true
 }
 
 // Start builds the libp2p host and starts listening on the swarm
 // addresses. On error nothing is left listening.
 func (n *Node) Start(context.Context) error {
-	h, err := libp2p.New(
+	rm, err := newResourceManager(n.opts.Limits, n.limited)
+	if err != nil {
+		return fmt.Errorf("resource manager: %w", err)
+	}
+	opts := []libp2p.Option{
 		libp2p.Identity(n.opts.Key),
 		libp2p.ListenAddrs(n.opts.ListenAddrs...),
 		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Transport(quic.NewTransport),
 		libp2p.Transport(ws.New),
 		libp2p.UserAgent(n.opts.UserAgent),
 		libp2p.WithDialTimeout(n.opts.Timeouts.Dial.Std()),
+		libp2p.ResourceManager(rm),
+		libp2p.ConnectionGater(n.opts.Access),
 		// Metrics are wired up explicitly when p2ptun exports them.
 		libp2p.DisableMetrics(),
-	)
+	}
+	if n.opts.SwarmKey != nil {
+		opts = append(opts, libp2p.PrivateNetwork(n.opts.SwarmKey))
+	} else {
+		opts = append(opts, libp2p.Transport(quic.NewTransport))
+	}
+	h, err := libp2p.New(opts...)
 	if err != nil {
+		rm.Close()
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return fmt.Errorf("%w: swarm listen address: %w (another p2ptun or kubo daemon? pass --listen-addr with another port)", ErrAddrInUse, err)
 		}
@@ -207,6 +264,9 @@ func (n *Node) Listen(ctx context.Context, r ListenRequest) (registry.Listener, 
 		AllowAll:     r.AllowAll,
 		ReportPeerID: r.ReportPeerID,
 		DialTimeout:  n.opts.Timeouts.TargetDial.Std(),
+		PeerRate:     n.opts.Limits.PeerStreamRate,
+		PeerBurst:    n.opts.Limits.PeerStreamBurst,
+		Limited:      n.limited,
 		Logger:       n.log,
 		Streams:      &n.streams,
 		ListenerID:   rec.ID,

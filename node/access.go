@@ -1,0 +1,82 @@
+package node
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/p2ptun/p2ptun/config"
+)
+
+// AccessList is the node-wide policy as `p2ptun access ls` shows it.
+type AccessList struct {
+	Allow []string
+	Deny  []string
+}
+
+// Access returns the node-wide policy.
+func (n *Node) Access() AccessList {
+	allow, deny := n.opts.Access.Lists()
+	return AccessList{Allow: ids(allow), Deny: ids(deny)}
+}
+
+func ids(ps []peer.ID) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
+}
+
+// AccessAllow puts a peer on the allow list (and off the deny list). Once
+// the allow list is not empty, only the peers on it may connect.
+func (n *Node) AccessAllow(ctx context.Context, p string) (AccessList, error) {
+	return n.editAccess(p, func(id peer.ID) error { n.opts.Access.Allow(id); return nil })
+}
+
+// AccessDeny puts a peer on the deny list (and off the allow list) and
+// closes its connections.
+func (n *Node) AccessDeny(ctx context.Context, p string) (AccessList, error) {
+	return n.editAccess(p, func(id peer.ID) error { n.opts.Access.Deny(id); return nil })
+}
+
+// AccessRevoke takes a peer off both lists; ErrNotFound if it was on none.
+func (n *Node) AccessRevoke(ctx context.Context, p string) (AccessList, error) {
+	return n.editAccess(p, func(id peer.ID) error {
+		if !n.opts.Access.Revoke(id) {
+			return fmt.Errorf("%w: peer %s is on neither list; see `p2ptun access ls`", ErrNotFound, id)
+		}
+		return nil
+	})
+}
+
+// editAccess applies edit, persists the result (restoring the previous
+// policy if that fails), then closes connections the policy now refuses.
+func (n *Node) editAccess(p string, edit func(peer.ID) error) (AccessList, error) {
+	id, err := ParsePeer(p)
+	if err != nil {
+		return AccessList{}, err
+	}
+	n.accessMu.Lock()
+	defer n.accessMu.Unlock()
+	oldAllow, oldDeny := n.opts.Access.Lists()
+	if err := edit(id); err != nil {
+		return AccessList{}, err
+	}
+	cur := n.Access()
+	if n.opts.SaveAccess != nil {
+		if err := n.opts.SaveAccess(config.Access{Allow: cur.Allow, Deny: cur.Deny}); err != nil {
+			n.opts.Access.Reset(oldAllow, oldDeny)
+			return AccessList{}, fmt.Errorf("saving the access policy: %w", err)
+		}
+	}
+	for _, c := range n.host.Network().Peers() {
+		if !n.opts.Access.Allowed(c) {
+			_ = n.host.Network().ClosePeer(c)
+			n.log.Info("closed connections to a peer the access policy no longer allows", "peer", c.String())
+		}
+	}
+	n.log.Info("access policy changed", "allow", cur.Allow, "deny", cur.Deny)
+	return cur, nil
+}

@@ -1,0 +1,67 @@
+package node
+
+import (
+	"strings"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/network"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+
+	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/peerlog"
+)
+
+// newResourceManager builds go-libp2p's resource manager from the config's
+// limits, over go-libp2p's autoscaled defaults (which still apply to
+// everything the config does not name, such as libp2p's own services).
+func newResourceManager(l config.Limits, plog *peerlog.Logger) (network.ResourceManager, error) {
+	scaling := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&scaling)
+	streams := func(n int) rcmgr.ResourceLimits {
+		v := rcmgr.LimitVal(n)
+		return rcmgr.ResourceLimits{Streams: v, StreamsInbound: v, StreamsOutbound: v}
+	}
+	system := streams(l.Streams)
+	system.Conns, system.ConnsInbound, system.ConnsOutbound = rcmgr.LimitVal(l.Connections), rcmgr.LimitVal(l.Connections), rcmgr.LimitVal(l.Connections)
+	system.Memory = rcmgr.LimitVal64(int64(l.MemoryMiB) << 20)
+	peerLimits := streams(l.PeerStreams)
+	peerLimits.Memory = rcmgr.LimitVal64(int64(l.PeerMemoryMiB) << 20)
+	partial := rcmgr.PartialLimitConfig{
+		System: system,
+		// Streams are transient until their protocol is negotiated; a burst
+		// of one peer's tunnels must fit.
+		Transient:           streams(l.PeerStreams),
+		PeerDefault:         peerLimits,
+		ProtocolDefault:     streams(l.ListenerStreams),
+		ProtocolPeerDefault: streams(l.ListenerPeerStreams),
+	}
+	limits := partial.Build(scaling.AutoScale())
+	return rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits),
+		rcmgr.WithTraceReporter(blockReporter{plog}),
+		rcmgr.WithMetricsDisabled(),
+	)
+}
+
+// blockReporter logs the resource manager's refusals, once per peer (or
+// scope) per interval.
+type blockReporter struct{ log *peerlog.Logger }
+
+func (r blockReporter) ConsumeEvent(evt rcmgr.TraceEvt) {
+	var what string
+	switch evt.Type {
+	case rcmgr.TraceBlockAddStreamEvt:
+		what = "stream"
+	case rcmgr.TraceBlockAddConnEvt:
+		what = "connection"
+	case rcmgr.TraceBlockReserveMemoryEvt:
+		what = "memory"
+	default:
+		return
+	}
+	key, args := evt.Name, []any{"scope", evt.Name}
+	if _, p, ok := strings.Cut(evt.Name, "peer:"); ok {
+		p, _, _ = strings.Cut(p, ".")
+		key, args = p, append(args, "peer", p)
+	}
+	r.log.Warn("limit "+what+" "+key, "resource limit reached; refused a "+what, args...)
+}
