@@ -67,12 +67,13 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 
 // setUsageErrors makes flag errors of every command a usage error (exit 2)
 // reported in one line, instead of urfave's help dump and exit 1.
-func setUsageErrors(cmds []*ucli.Command) {
+func setUsageErrors(cmds []*ucli.Command, parents ...string) {
 	for _, c := range cmds {
+		path := strings.Join(append(append([]string{"p2ptun"}, parents...), c.Name), " ")
 		c.OnUsageError = func(_ *ucli.Context, err error, _ bool) error {
-			return usagef(fmt.Errorf("%w; see `p2ptun %s --help`", err, c.FullName()))
+			return usagef(fmt.Errorf("%w; see `%s --help`", err, path))
 		}
-		setUsageErrors(c.Subcommands)
+		setUsageErrors(c.Subcommands, append(parents, c.Name)...)
 	}
 }
 
@@ -118,10 +119,22 @@ func printJSON(c *ucli.Context, v any) error {
 // args checks the number of positional arguments.
 func args(c *ucli.Context, n int, names string) ([]string, error) {
 	if c.NArg() != n {
+		name := commandPath(c)
 		return nil, usagef(fmt.Errorf("%s takes %d argument(s): %s (got %d); see `p2ptun %s --help`",
-			c.Command.FullName(), n, names, c.NArg(), c.Command.FullName()))
+			name, n, names, c.NArg(), name))
 	}
 	return c.Args().Slice(), nil
+}
+
+// commandPath names the running command with its parents: "access deny".
+func commandPath(c *ucli.Context) string {
+	var names []string
+	for _, x := range c.Lineage() {
+		if x.Command != nil && x.Command.Name != "" && x.Command.Name != c.App.Name {
+			names = append([]string{x.Command.Name}, names...)
+		}
+	}
+	return strings.Join(names, " ")
 }
 
 // permute moves flags written after positional arguments in front of them,

@@ -247,9 +247,11 @@ func TestTunnelListingsAndClose(t *testing.T) {
 	if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
 		t.Fatal(err)
 	}
+	// Counters move just after each write returns, so wait for both ends.
 	waitUntil(t, "stream counters", func() bool {
-		out, _, _ := a.cli(t, "stream", "ls")
-		return strings.HasSuffix(strings.TrimSpace(out), "4 4")
+		outA, _, _ := a.cli(t, "stream", "ls")
+		outB, _, _ := b.cli(t, "stream", "ls")
+		return strings.HasSuffix(strings.TrimSpace(outA), "4 4") && strings.HasSuffix(strings.TrimSpace(outB), "4 4")
 	})
 
 	var all strings.Builder

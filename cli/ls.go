@@ -6,6 +6,8 @@ import (
 	"text/tabwriter"
 
 	ucli "github.com/urfave/cli/v2"
+
+	"github.com/p2ptun/p2ptun/api"
 )
 
 func headersFlag() ucli.Flag {
@@ -28,16 +30,25 @@ func lsCommand() *ucli.Command {
 			if wantJSON(c) {
 				return printJSON(c, list)
 			}
-			tw := tabwriter.NewWriter(c.App.Writer, 1, 2, 1, ' ', 0)
-			if c.Bool("headers") {
-				fmt.Fprintln(tw, "Protocol\tListen Address\tTarget Address")
-			}
+			rows := make([][]any, 0, len(list.Listeners))
 			for _, l := range list.Listeners {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", l.Protocol, l.ListenAddress, l.TargetAddress)
+				rows = append(rows, []any{l.Protocol, l.ListenAddress, l.TargetAddress, allowed(l)})
 			}
-			return tw.Flush()
+			return printTable(c, []string{"Protocol", "Listen Address", "Target Address", "Allowed Peers"}, rows)
 		},
 	}
+}
+
+// allowed describes who may use a listener: "all", or its allowlist; a
+// forward has none ("-").
+func allowed(l api.Listener) string {
+	switch {
+	case l.Kind != "listen":
+		return "-"
+	case l.AllowAll:
+		return "all"
+	}
+	return strings.Join(l.AllowedPeers, ",")
 }
 
 // printTable writes rows as aligned columns, with a header line when

@@ -12,7 +12,7 @@ import (
 )
 
 // ErrKey wraps every problem with the identity key file.
-var ErrKey = errors.New("identity key")
+var ErrKey = errors.New("key file")
 
 // ErrInitialized is returned by Init when the home already has an identity.
 var ErrInitialized = errors.New("already initialized")
