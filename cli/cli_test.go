@@ -434,6 +434,13 @@ func TestInitAndUnsafeFiles(t *testing.T) {
 		t.Fatalf("offline id: %d %q", code, out)
 	}
 
+	os.Chmod(home, 0o755)
+	_, errOut, code = run(t, "--home", home, "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0")
+	if code != ExitConfig || !strings.Contains(errOut, "chmod 700") {
+		t.Fatalf("home readable by others: %d %q", code, errOut)
+	}
+	os.Chmod(home, 0o700)
+
 	keyPath := filepath.Join(home, "identity.key")
 	os.Chmod(keyPath, 0o644)
 	_, errOut, code = run(t, "--home", home, "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0")

@@ -88,6 +88,9 @@ func runDaemon(c *ucli.Context) error {
 			}
 			log.Info("initialized new home", "home", home)
 		}
+		if err := config.CheckHome(home); err != nil {
+			return err
+		}
 		if cfg, err = config.Load(filepath.Join(home, config.ConfigFile)); err != nil {
 			return err
 		}

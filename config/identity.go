@@ -132,6 +132,19 @@ func Init(home string) (crypto.PrivKey, error) {
 	return sk, nil
 }
 
+// CheckHome refuses a home directory that group or others can access: it
+// holds the identity key, the config and the API socket.
+func CheckHome(home string) error {
+	st, err := os.Stat(home)
+	if err != nil {
+		return fmt.Errorf("%w: home %s: %w", ErrInvalid, home, err)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("%w: home %s is accessible by others (mode %04o): run `chmod 700 %s`", ErrInvalid, home, perm, home)
+	}
+	return nil
+}
+
 // IsInitialized reports whether home holds an identity key.
 func IsInitialized(home string) bool {
 	cfg, err := Load(filepath.Join(home, ConfigFile))
