@@ -5,13 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,7 +32,7 @@ func TestMain(m *testing.M) {
 
 var quiet = slog.New(slog.DiscardHandler)
 
-func testContext(t *testing.T) context.Context {
+func testContext(t testing.TB) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -49,7 +52,7 @@ func sockPath(t *testing.T) string {
 }
 
 // newNode starts a node on loopback and closes it at cleanup.
-func newNode(t *testing.T) *node.Node {
+func newNode(t testing.TB) *node.Node {
 	t.Helper()
 	sk, err := config.GenerateKey()
 	if err != nil {
@@ -90,7 +93,7 @@ func startServer(t *testing.T, n *node.Node, path string) *Server {
 }
 
 // randomPeer returns the ID of a peer that does not exist.
-func randomPeer(t *testing.T) peer.ID {
+func randomPeer(t testing.TB) peer.ID {
 	t.Helper()
 	sk, err := config.GenerateKey()
 	if err != nil {
@@ -430,6 +433,193 @@ func TestClientNoDaemon(t *testing.T) {
 			}
 			if msg := err.Error(); !strings.Contains(msg, "`p2ptun daemon`") || !strings.Contains(msg, tc.path) {
 				t.Errorf("message %q should name the socket and say to run `p2ptun daemon`", msg)
+			}
+		})
+	}
+}
+
+// syncBuffer collects log output written on the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func TestOtherUserRefused(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("peer credentials are checked on Linux only")
+	}
+	n := newNode(t)
+	p := sockPath(t)
+	ctx := testContext(t)
+	var logs syncBuffer
+	s := NewServer(n, p, slog.New(slog.NewTextHandler(&logs, nil)))
+	if s.AllowedUID != os.Getuid() {
+		t.Fatalf("default AllowedUID = %d, want os.Getuid() = %d", s.AllowedUID, os.Getuid())
+	}
+	// This process now counts as another user.
+	s.AllowedUID = os.Getuid() + 1
+	if err := s.Start(ctx); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(context.Background()); err != nil {
+			t.Errorf("server Close: %v", err)
+		}
+	})
+
+	// Through the client: the request fails, and the handler, which would
+	// register a listener, never runs.
+	_, err := NewClient(p).Listen(ctx, node.ListenRequest{Protocol: "/x/refused", Target: "127.0.0.1:8080", AllowAll: true})
+	if err == nil {
+		t.Fatal("Listen from another uid succeeded")
+	}
+	if l := n.Listeners(); len(l) != 0 {
+		t.Errorf("the handler ran for a refused connection: %+v", l)
+	}
+
+	// A raw connection is closed without a byte of reply. Its being
+	// accepted at all shows Accept went on after the first refusal.
+	c, err := net.Dial("unix", p)
+	if err != nil {
+		t.Fatalf("second connection: %v", err)
+	}
+	defer c.Close()
+	_, _ = io.WriteString(c, "GET /v0/id HTTP/1.1\r\nHost: p2ptun\r\n\r\n") // may fail once refused
+	if err := c.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(c)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatal("a refused connection was left open")
+	}
+	if len(b) != 0 {
+		t.Errorf("a refused connection got a reply: %q", b)
+	}
+
+	// One Warn line per refused connection, naming the peer's uid and pid.
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("log has %d lines, want one per refused connection (2):\n%s", len(lines), logs.String())
+	}
+	want := fmt.Sprintf("uid=%d pid=%d", os.Getuid(), os.Getpid())
+	for _, l := range lines {
+		if !strings.Contains(l, "level=WARN") || !strings.Contains(l, "refused") || !strings.Contains(l, want) {
+			t.Errorf("log line %q: want a WARN refusal with %s", l, want)
+		}
+	}
+}
+
+func TestUnsafeSocketDirRefused(t *testing.T) {
+	n := newNode(t)
+	ctx := testContext(t)
+	for _, tc := range []struct {
+		name  string
+		mode  os.FileMode
+		want  string // the mode as the error shows it
+		chmod bool   // whether the error should say to chmod
+	}{
+		{"WorldWritable", 0o777, "0777", true},
+		{"GroupWritable", 0o770, "0770", true},
+		{"OthersWriteOnly", 0o702, "0702", true},
+		// Shared like /tmp: chmod would break it for others.
+		{"StickyLikeTmp", 0o777 | os.ModeSticky, "1777", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := sockPath(t)
+			dir := filepath.Dir(p)
+			if err := os.Chmod(dir, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			s := NewServer(n, p, quiet)
+			err := s.Start(ctx)
+			t.Cleanup(func() { _ = s.Close(context.Background()) })
+			if !errors.Is(err, ErrUnsafeSocketDir) {
+				t.Fatalf("Start in a %s directory = %v, want ErrUnsafeSocketDir", tc.want, err)
+			}
+			msg := err.Error()
+			for _, w := range []string{dir + " ", "mode " + tc.want, "--api"} {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not contain %q", msg, w)
+				}
+			}
+			if chmod := "`chmod 700 " + dir + "`"; strings.Contains(msg, chmod) != tc.chmod {
+				t.Errorf("error %q: mentions %s = %v, want %v", msg, chmod, !tc.chmod, tc.chmod)
+			}
+			if strings.ContainsAny(msg, "\r\n") {
+				t.Errorf("error is not one line: %q", msg)
+			}
+			t.Log(msg)
+			if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+				t.Errorf("refused Start left %v in %s (%v)", entries, dir, err)
+			}
+		})
+	}
+}
+
+func TestSocketDirOwnedByAnotherUserRefused(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the socket directory's owner is checked on Linux only")
+	}
+	n := newNode(t)
+	ctx := testContext(t)
+	p := sockPath(t)
+	dir := filepath.Dir(p)
+	const other = 4242
+	if os.Geteuid() == other {
+		t.Skipf("running as uid %d", other)
+	}
+	if err := os.Chown(dir, other, -1); err != nil {
+		t.Skipf("cannot give %s to another user: %v", dir, err)
+	}
+	// Writable by others too: the owner is what the error must name,
+	// since only the owner could chmod.
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(n, p, quiet)
+	err := s.Start(ctx)
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	if !errors.Is(err, ErrUnsafeSocketDir) {
+		t.Fatalf("Start in a directory owned by uid %d = %v, want ErrUnsafeSocketDir", other, err)
+	}
+	msg := err.Error()
+	for _, w := range []string{dir + " ", fmt.Sprintf("owned by uid %d", other), "--api"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("error %q does not contain %q", msg, w)
+		}
+	}
+	if strings.Contains(msg, "chmod") {
+		t.Errorf("error %q suggests chmod, which only uid %d could run", msg, other)
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Errorf("refused Start left %v in %s (%v)", entries, dir, err)
+	}
+}
+
+func TestPrivateSocketDirAccepted(t *testing.T) {
+	n := newNode(t)
+	ctx := testContext(t)
+	for _, mode := range []os.FileMode{0o700, 0o755} {
+		t.Run(fmt.Sprintf("%04o", mode), func(t *testing.T) {
+			p := sockPath(t)
+			if err := os.Chmod(filepath.Dir(p), mode); err != nil {
+				t.Fatal(err)
+			}
+			startServer(t, n, p)
+			if _, err := NewClient(p).ID(ctx); err != nil {
+				t.Fatalf("server in a %04o directory does not answer: %v", mode, err)
 			}
 		})
 	}

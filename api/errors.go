@@ -14,6 +14,9 @@ var (
 	// ErrDaemonRunning is returned by Server.Start when another daemon
 	// already answers on the socket.
 	ErrDaemonRunning = errors.New("a p2ptun daemon is already running")
+	// ErrUnsafeSocketDir is returned by Server.Start when the API socket's
+	// directory is writable by group or others, or owned by another user.
+	ErrUnsafeSocketDir = errors.New("unsafe api socket directory")
 )
 
 // codes maps node sentinels to the wire codes and statuses that carry them.

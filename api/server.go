@@ -23,6 +23,13 @@ const maxBody = 64 << 10
 
 // Server serves the control API for one node on a Unix socket.
 type Server struct {
+	// AllowedUID is the only user whose processes may use the API. NewServer
+	// sets it to os.Getuid(); change it before Start, not after. A
+	// connection from any other uid is closed unanswered and logged at
+	// Warn. Checked on Linux (SO_PEERCRED); elsewhere the socket's 0600
+	// mode is the only guard.
+	AllowedUID int
+
 	node *node.Node
 	path string
 	log  *slog.Logger
@@ -39,17 +46,22 @@ func NewServer(n *node.Node, path string, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{node: n, path: path, log: log}
+	return &Server{AllowedUID: os.Getuid(), node: n, path: path, log: log}
 }
 
-// Start binds the socket with mode 0600 and starts serving. It fails with
-// ErrDaemonRunning if another daemon answers on the socket, and removes a
-// stale socket left by one that died.
+// Start binds the socket with mode 0600 and starts serving connections
+// from AllowedUID only. It fails with ErrUnsafeSocketDir, having touched
+// nothing, if the socket's directory is writable by group or others or
+// (on Linux) owned by another user; with ErrDaemonRunning if another daemon answers
+// on the socket; and removes a stale socket left by one that died.
 func (s *Server) Start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return net.ErrClosed
+	}
+	if err := checkSocketDir(filepath.Dir(s.path)); err != nil {
+		return err
 	}
 	if fi, err := os.Lstat(s.path); err == nil {
 		if fi.Mode().Type() != os.ModeSocket {
@@ -68,10 +80,10 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("api socket %s: %w", s.path, err)
 	}
-	s.ln = ln
+	s.ln = ownerOnly(ln, s.AllowedUID, s.log)
 	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 5 * time.Second}
 	s.serving.Go(func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("api server failed", "err", err)
 		}
 	})
@@ -100,6 +112,49 @@ func (s *Server) Close(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// checkSocketDir refuses a socket directory in which another user could
+// replace or pre-empt the socket: one writable by group or others, or owned
+// by a user other than the one this process creates files as.
+func checkSocketDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("api socket directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("api socket directory %s is not a directory; choose another --api path", dir)
+	}
+	// The owner first: only the owner can chmod.
+	if uid, ok := fileOwner(fi); ok && uid != os.Geteuid() {
+		return fmt.Errorf("%w: %s is owned by uid %d, not by this daemon's uid %d: choose another --api path, in a directory you own",
+			ErrUnsafeSocketDir, dir, uid, os.Geteuid())
+	}
+	if m := fi.Mode(); m.Perm()&0o022 != 0 {
+		if m&os.ModeSticky != 0 {
+			// Shared, like /tmp: chmod would break it for everyone else.
+			return fmt.Errorf("%w: %s is a shared directory (mode %04o): choose another --api path, in a directory only you can write",
+				ErrUnsafeSocketDir, dir, unixPerm(m))
+		}
+		return fmt.Errorf("%w: %s is writable by group or others (mode %04o): run `chmod 700 %s`, or choose another --api path",
+			ErrUnsafeSocketDir, dir, unixPerm(m), dir)
+	}
+	return nil
+}
+
+// unixPerm returns m's permission bits as chmod(1) and ls(1) show them,
+// with the setuid, setgid and sticky bits (/tmp is 1777).
+func unixPerm(m os.FileMode) uint32 {
+	p := uint32(m.Perm())
+	for _, b := range []struct {
+		mode os.FileMode
+		bit  uint32
+	}{{os.ModeSetuid, 0o4000}, {os.ModeSetgid, 0o2000}, {os.ModeSticky, 0o1000}} {
+		if m&b.mode != 0 {
+			p |= b.bit
+		}
+	}
+	return p
 }
 
 // listenPrivate binds a Unix socket at path that is never reachable with

@@ -15,7 +15,7 @@ const (
 	ExitFailure          = 1 // any failure not listed below
 	ExitUsage            = 2 // bad command line: unknown flag, malformed multiaddr, peer ID or protocol
 	ExitDaemonNotRunning = 3 // the command needs a daemon and none answers on the API socket
-	ExitConfig           = 4 // config file or identity key missing, corrupt or unsafe
+	ExitConfig           = 4 // config, key file, home or API socket directory missing, corrupt or unsafe
 	ExitUnreachable      = 5 // the peer cannot be reached, or serves no such protocol
 	ExitConflict         = 6 // already exists: listener, port in use, running daemon, identity
 	ExitNotFound         = 7 // no listener or stream matched
@@ -37,7 +37,7 @@ func exitCode(err error) int {
 		return ExitUsage
 	case errors.Is(err, api.ErrDaemonNotRunning):
 		return ExitDaemonNotRunning
-	case errors.Is(err, config.ErrInvalid), errors.Is(err, config.ErrKey):
+	case errors.Is(err, config.ErrInvalid), errors.Is(err, config.ErrKey), errors.Is(err, api.ErrUnsafeSocketDir):
 		return ExitConfig
 	case errors.Is(err, node.ErrUnreachable), errors.Is(err, node.ErrNoListener):
 		return ExitUnreachable

@@ -123,10 +123,11 @@ func TestDaemonSwarmKey(t *testing.T) {
 		args []string
 		want string
 	}{
-		"QUIC with a key":         {[]string{"--listen-addr", "/ip4/127.0.0.1/udp/0/quic-v1", "--swarm-key", key}, "TCP and WebSocket"},
-		"key readable by others":  {[]string{"--listen-addr", "/ip4/127.0.0.1/tcp/0", "--swarm-key", filepath.Join(dir, "open.key")}, "chmod 600"},
-		"key file missing":        {[]string{"--listen-addr", "/ip4/127.0.0.1/tcp/0", "--swarm-key", filepath.Join(dir, "none.key")}, "does not exist"},
-		"bad peer in --deny-peer": {[]string{"--listen-addr", "/ip4/127.0.0.1/tcp/0", "--deny-peer", "nope"}, "not a peer ID"},
+		"QUIC with a key":            {[]string{"--listen-addr", "/ip4/127.0.0.1/udp/0/quic-v1", "--swarm-key", key}, "TCP and WebSocket"},
+		"key readable by others":     {[]string{"--listen-addr", "/ip4/127.0.0.1/tcp/0", "--swarm-key", filepath.Join(dir, "open.key")}, "chmod 600"},
+		"key file missing":           {[]string{"--listen-addr", "/ip4/127.0.0.1/tcp/0", "--swarm-key", filepath.Join(dir, "none.key")}, "does not exist"},
+		"bad peer in --deny-peer":    {[]string{"--listen-addr", "/ip4/127.0.0.1/tcp/0", "--deny-peer", "nope"}, "not a peer ID"},
+		"api socket in a shared dir": {[]string{"--listen-addr", "/ip4/127.0.0.1/tcp/0", "--api", filepath.Join(os.TempDir(), "p2ptun-test.sock")}, "shared directory"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			writeSwarmKey(t, filepath.Join(dir, "open.key"), 0o644)

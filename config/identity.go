@@ -42,6 +42,9 @@ func LoadKey(path string) (crypto.PrivKey, error) {
 		return nil, fmt.Errorf("%w: reading %s: %w", ErrKey, path, err)
 	}
 	sk, err := crypto.UnmarshalPrivateKey(b)
+	if err == nil {
+		err = usable(sk)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s is corrupt (%v): restore it from a backup, or move it away and run `p2ptun init` for a new identity", ErrKey, path, err)
 	}
@@ -70,6 +73,22 @@ func readAll(f *os.File, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("file larger than %d bytes", limit)
 	}
 	return b[:n], nil
+}
+
+// usable proves sk can sign for its own public key. An Ed25519 key file
+// stores the public half next to the seed, and go-libp2p does not check
+// that they match: a damaged public half would load as a different,
+// useless identity.
+func usable(sk crypto.PrivKey) error {
+	msg := []byte("p2ptun identity check")
+	sig, err := sk.Sign(msg)
+	if err != nil {
+		return err
+	}
+	if ok, err := sk.GetPublic().Verify(msg, sig); err != nil || !ok {
+		return errors.New("its public and private halves do not match")
+	}
+	return nil
 }
 
 // WriteKey writes sk to path with mode 0600, refusing to overwrite.
