@@ -28,9 +28,11 @@ func newResourceManager(l config.Limits, plog *peerlog.Logger) (network.Resource
 	peerLimits.Memory = rcmgr.LimitVal64(int64(l.PeerMemoryMiB) << 20)
 	partial := rcmgr.PartialLimitConfig{
 		System: system,
-		// Streams are transient until their protocol is negotiated; a burst
-		// of one peer's tunnels must fit.
-		Transient:           streams(l.PeerStreams),
+		// Streams are transient until their protocol is negotiated. The
+		// transient scope is shared by every peer, so it gets the
+		// node-wide cap: each peer's share of it is already bounded by
+		// its own peer scope, and one peer must not be able to fill it.
+		Transient:           streams(l.Streams),
 		PeerDefault:         peerLimits,
 		ProtocolDefault:     streams(l.ListenerStreams),
 		ProtocolPeerDefault: streams(l.ListenerPeerStreams),
