@@ -26,9 +26,26 @@ func GenerateKey() (crypto.PrivKey, error) {
 // LoadKey reads the identity key at path. It refuses a file that is
 // readable or writable by group or others, and says how to fix it.
 func LoadKey(path string) (crypto.PrivKey, error) {
+	b, err := readSecret(path, "run `p2ptun init` to create an identity")
+	if err != nil {
+		return nil, err
+	}
+	sk, err := crypto.UnmarshalPrivateKey(b)
+	if err == nil {
+		err = usable(sk)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s is corrupt (%v): restore it from a backup, or move it away and run `p2ptun init` for a new identity", ErrKey, path, err)
+	}
+	return sk, nil
+}
+
+// readSecret reads a small secret file (at most 4 KiB) that only its owner
+// may access. ifMissing tells the user what to do when it does not exist.
+func readSecret(path, ifMissing string) ([]byte, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s does not exist: run `p2ptun init` to create an identity", ErrKey, path)
+		return nil, fmt.Errorf("%w: %s does not exist: %s", ErrKey, path, ifMissing)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrKey, err)
@@ -41,14 +58,7 @@ func LoadKey(path string) (crypto.PrivKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading %s: %w", ErrKey, path, err)
 	}
-	sk, err := crypto.UnmarshalPrivateKey(b)
-	if err == nil {
-		err = usable(sk)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s is corrupt (%v): restore it from a backup, or move it away and run `p2ptun init` for a new identity", ErrKey, path, err)
-	}
-	return sk, nil
+	return b, nil
 }
 
 // checkPrivate refuses a secret file that group or others can access.

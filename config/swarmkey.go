@@ -2,10 +2,7 @@ package config
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 
 	"github.com/libp2p/go-libp2p/core/pnet"
@@ -24,20 +21,9 @@ func (c Config) SwarmKeyPath(home string) string {
 // "/base16/", 64 hex digits). Like the identity key it must be readable by
 // its owner only.
 func LoadSwarmKey(path string) (pnet.PSK, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: swarm key %s does not exist: copy the network's swarm.key there, or unset network.swarm_key", ErrKey, path)
-	}
+	b, err := readSecret(path, "copy the network's swarm.key there, or unset network.swarm_key")
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrKey, err)
-	}
-	defer f.Close()
-	if err := checkPrivate(f, path); err != nil {
 		return nil, err
-	}
-	b, err := readAll(f, 4096)
-	if err != nil {
-		return nil, fmt.Errorf("%w: reading %s: %w", ErrKey, path, err)
 	}
 	psk, err := pnet.DecodeV1PSK(bytes.NewReader(b))
 	if err != nil {
