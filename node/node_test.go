@@ -53,14 +53,18 @@ type testNode struct {
 func (n testNode) fullAddr() string { return n.Identity().Addresses[0] }
 func (n testNode) id() string       { return n.Identity().ID }
 
-func newNode(t *testing.T) testNode {
+func newNode(t *testing.T) testNode { return newNodeWith(t, nil) }
+
+// newNodeWith starts a node on loopback with short timeouts and a log
+// buffer, after tweak (if not nil) has adjusted its options.
+func newNodeWith(t *testing.T, tweak func(*Options)) testNode {
 	t.Helper()
 	sk, err := config.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &logBuf{}
-	n, err := New(Options{
+	opts := Options{
 		Key:         sk,
 		ListenAddrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
 		Timeouts: config.Timeouts{
@@ -70,7 +74,11 @@ func newNode(t *testing.T) testNode {
 		},
 		UserAgent: "p2ptun/test",
 		Logger:    slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	}
+	if tweak != nil {
+		tweak(&opts)
+	}
+	n, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,12 +5,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/pnet"
@@ -19,36 +17,6 @@ import (
 	"github.com/p2ptun/p2ptun/access"
 	"github.com/p2ptun/p2ptun/config"
 )
-
-// secNode starts a node like newNode, after letting the test adjust its
-// options.
-func secNode(t *testing.T, adjust func(*Options)) testNode {
-	t.Helper()
-	sk, err := config.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &logBuf{}
-	opts := Options{
-		Key:         sk,
-		ListenAddrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
-		Timeouts:    config.Timeouts{Dial: config.D(5 * time.Second), StreamOpen: config.D(5 * time.Second), TargetDial: config.D(2 * time.Second)},
-		UserAgent:   "p2ptun/test",
-		Logger:      slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	}
-	if adjust != nil {
-		adjust(&opts)
-	}
-	n, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	return testNode{n, logs}
-}
 
 func peerOf(t *testing.T, n testNode) peer.ID {
 	t.Helper()
@@ -61,7 +29,7 @@ func peerOf(t *testing.T, n testNode) peer.ID {
 
 func TestNodeWideAllowList(t *testing.T) {
 	friend, stranger := newNode(t), newNode(t)
-	b := secNode(t, func(o *Options) { o.Access = access.New([]peer.ID{peerOf(t, friend)}, nil) })
+	b := newNodeWith(t, func(o *Options) { o.Access = access.New([]peer.ID{peerOf(t, friend)}, nil) })
 	ctx := context.Background()
 	target := server(t, echo)
 	// The listener itself would let anyone in: the node-wide policy decides.
@@ -93,7 +61,7 @@ func TestAccessEditsPersistCloseAndRollBack(t *testing.T) {
 		fail  error
 	)
 	a := newNode(t)
-	b := secNode(t, func(o *Options) {
+	b := newNodeWith(t, func(o *Options) {
 		o.SaveAccess = func(acc config.Access) error {
 			mu.Lock()
 			defer mu.Unlock()
@@ -160,13 +128,13 @@ func testPSK(t *testing.T) pnet.PSK {
 func TestPrivateNetwork(t *testing.T) {
 	psk := testPSK(t)
 	withKey := func(k pnet.PSK) func(*Options) { return func(o *Options) { o.SwarmKey = k } }
-	a, b := secNode(t, withKey(psk)), secNode(t, withKey(psk))
+	a, b := newNodeWith(t, withKey(psk)), newNodeWith(t, withKey(psk))
 	openStream(t, tunnel(t, a, b, "/x/private", server(t, echo)))
 
 	ctx := context.Background()
 	for name, outsider := range map[string]testNode{
 		"no key":    newNode(t),
-		"other key": secNode(t, withKey(testPSK(t))),
+		"other key": newNodeWith(t, withKey(testPSK(t))),
 	} {
 		_, err := outsider.Forward(ctx, ForwardRequest{Protocol: "/x/private", ListenAddress: "127.0.0.1:0", Peer: b.fullAddr()})
 		if !errors.Is(err, ErrUnreachable) {
