@@ -31,6 +31,7 @@ var codes = []struct {
 	{node.ErrAddrInUse, "addr_in_use", http.StatusConflict},
 	{node.ErrUnreachable, "unreachable", http.StatusBadGateway},
 	{node.ErrNoListener, "no_listener", http.StatusBadGateway},
+	{node.ErrDenied, "denied", http.StatusForbidden},
 	{node.ErrClosed, "closed", http.StatusServiceUnavailable},
 }
 

@@ -19,6 +19,7 @@ const (
 	ExitUnreachable      = 5 // the peer cannot be reached, or serves no such protocol
 	ExitConflict         = 6 // already exists: listener, port in use, running daemon, identity
 	ExitNotFound         = 7 // no listener or stream matched
+	ExitDenied           = 8 // this node's access policy refuses the peer
 )
 
 // usageError marks errors in the command line itself.
@@ -46,6 +47,8 @@ func exitCode(err error) int {
 		return ExitConflict
 	case errors.Is(err, node.ErrNotFound):
 		return ExitNotFound
+	case errors.Is(err, node.ErrDenied):
+		return ExitDenied
 	}
 	return ExitFailure
 }

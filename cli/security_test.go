@@ -43,6 +43,7 @@ func TestAccessCommands(t *testing.T) {
 		{[]string{"access", "allow", friend}, 0},
 		{[]string{"access", "deny", foe}, 0},
 		{[]string{"access", "ls", "--json"}, 0},
+		{[]string{"forward", "/x/web", "127.0.0.1:0", "/p2p/" + foe}, ExitDenied},
 		{[]string{"access", "revoke", friend}, 0},
 		{[]string{"access", "revoke", friend}, ExitNotFound},
 		{[]string{"access", "allow", "not-a-peer"}, ExitUsage},

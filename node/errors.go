@@ -23,6 +23,8 @@ var (
 	ErrExists = registry.ErrExists
 	// ErrAddrInUse means the local address is taken by another process.
 	ErrAddrInUse = errors.New("address already in use")
+	// ErrDenied means this node's own access policy refuses the peer.
+	ErrDenied = errors.New("access denied")
 	// ErrClosed means the node is shutting down.
 	ErrClosed = errors.New("node is closed")
 )

@@ -321,6 +321,9 @@ func (n *Node) Forward(ctx context.Context, r ForwardRequest) (registry.Listener
 	if pi.ID == n.host.ID() {
 		return registry.Listener{}, fmt.Errorf("%w: %s is this node's own peer ID; forward to another peer", ErrUsage, pi.ID)
 	}
+	if !n.opts.Access.Allowed(pi.ID) {
+		return registry.Listener{}, fmt.Errorf("%w: peer %s is refused by this node's access policy; see `p2ptun access ls`, or run `p2ptun access allow %s`", ErrDenied, pi.ID, pi.ID)
+	}
 	if len(pi.Addrs) > 0 {
 		n.host.Peerstore().AddAddrs(pi.ID, pi.Addrs, peerstore.PermanentAddrTTL)
 	}

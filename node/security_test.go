@@ -49,6 +49,11 @@ func TestNodeWideAllowList(t *testing.T) {
 	for range 20 {
 		expectReset(t, hostPort(t, l.ListenAddress))
 	}
+	// The node's own policy also governs where it forwards to.
+	_, err = b.Forward(ctx, ForwardRequest{Protocol: "/x/web", ListenAddress: "127.0.0.1:0", Peer: stranger.fullAddr()})
+	if !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), "access allow") {
+		t.Fatalf("forward to a peer the policy refuses: err = %v, want ErrDenied saying how to allow it", err)
+	}
 	if n := strings.Count(b.logs.String(), "not allowed by the node's access policy"); n != 1 {
 		t.Fatalf("want the refused peer logged once per interval, got %d lines:\n%s", n, b.logs)
 	}
