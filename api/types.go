@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/p2ptun/p2ptun/registry"
+	"github.com/p2ptun/p2ptun/node"
 )
 
 // Listener is one entry of `p2ptun ls --json`. Protocol, ListenAddress and
@@ -63,7 +63,7 @@ type errorBody struct {
 	Code  string
 }
 
-func listenerFrom(l registry.Listener) Listener {
+func listenerFrom(l node.Listener) Listener {
 	return Listener{
 		Protocol: l.Protocol, ListenAddress: l.ListenAddress, TargetAddress: l.TargetAddress,
 		ID: l.ID, Kind: string(l.Kind), Peer: l.Peer, AllowedPeers: l.AllowedPeers,
@@ -71,7 +71,7 @@ func listenerFrom(l registry.Listener) Listener {
 	}
 }
 
-func streamFrom(s registry.StreamInfo) Stream {
+func streamFrom(s node.StreamInfo) Stream {
 	return Stream{
 		HandlerID: strconv.FormatUint(s.ID, 10), Protocol: s.Protocol,
 		OriginAddress: s.OriginAddress, TargetAddress: s.TargetAddress,

@@ -17,7 +17,6 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	ucli "github.com/urfave/cli/v2"
 
-	"github.com/p2ptun/p2ptun/access"
 	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/node"
@@ -112,7 +111,7 @@ func runDaemon(c *ucli.Context) error {
 		addrs = append(addrs, m)
 	}
 
-	policy, err := accessPolicy(cfg.Access, c.StringSlice("allow-peer"), c.StringSlice("deny-peer"))
+	allow, deny, err := accessLists(cfg.Access, c.StringSlice("allow-peer"), c.StringSlice("deny-peer"))
 	if err != nil {
 		return err
 	}
@@ -138,7 +137,7 @@ func runDaemon(c *ucli.Context) error {
 
 	n, err := node.New(node.Options{
 		Key: sk, ListenAddrs: addrs, Timeouts: cfg.Timeouts, Limits: cfg.Limits,
-		Access: policy, SaveAccess: saveAccess, SwarmKey: psk,
+		Allow: allow, Deny: deny, SaveAccess: saveAccess, SwarmKey: psk,
 		UserAgent: UserAgent(), Logger: log,
 	})
 	if err != nil {
@@ -175,8 +174,8 @@ func runDaemon(c *ucli.Context) error {
 	return nil
 }
 
-// accessPolicy combines the config's lists with the daemon's flags.
-func accessPolicy(a config.Access, allowFlags, denyFlags []string) (*access.Policy, error) {
+// accessLists combines the config's lists with the daemon's flags.
+func accessLists(a config.Access, allowFlags, denyFlags []string) (allow, deny []peer.ID, err error) {
 	parse := func(ss ...[]string) ([]peer.ID, error) {
 		var out []peer.ID
 		for _, list := range ss {
@@ -190,15 +189,11 @@ func accessPolicy(a config.Access, allowFlags, denyFlags []string) (*access.Poli
 		}
 		return out, nil
 	}
-	allow, err := parse(a.Allow, allowFlags)
-	if err != nil {
-		return nil, err
+	if allow, err = parse(a.Allow, allowFlags); err != nil {
+		return nil, nil, err
 	}
-	deny, err := parse(a.Deny, denyFlags)
-	if err != nil {
-		return nil, err
-	}
-	return access.New(allow, deny), nil
+	deny, err = parse(a.Deny, denyFlags)
+	return allow, deny, err
 }
 
 // privateDefaults are the default swarm addresses minus those a swarm key

@@ -29,6 +29,14 @@ import (
 	"github.com/p2ptun/p2ptun/registry"
 )
 
+// Listener and StreamInfo are the records Listeners and Streams return;
+// they are the registry's, named here so that callers above the node need
+// not import the registry.
+type (
+	Listener   = registry.Listener
+	StreamInfo = registry.StreamInfo
+)
+
 // Options configures a Node. Key and ListenAddrs are required.
 type Options struct {
 	// Key is the node's identity.
@@ -46,7 +54,10 @@ type Options struct {
 	// Limits caps connections, streams, stream rates and memory; zero
 	// fields take the config package's defaults.
 	Limits config.Limits
-	// Access is the node-wide allow/deny policy; default open (nil).
+	// Allow and Deny seed the node-wide access policy when Access is nil.
+	Allow, Deny []peer.ID
+	// Access is the node-wide allow/deny policy; default built from Allow
+	// and Deny (open when both are empty).
 	Access *access.Policy
 	// SaveAccess persists the policy after a change at runtime; nil keeps
 	// changes in memory only (an ephemeral node).
@@ -90,7 +101,7 @@ func New(opts Options) (*Node, error) {
 		opts.Logger = slog.Default()
 	}
 	if opts.Access == nil {
-		opts.Access = access.New(nil, nil)
+		opts.Access = access.New(opts.Allow, opts.Deny)
 	}
 	if opts.SwarmKey != nil {
 		for _, a := range opts.ListenAddrs {
