@@ -31,13 +31,10 @@ import (
 // is configured to talk to loopback only (no bootstrap, routing, mDNS,
 // AutoConf, relays or NAT traversal).
 func TestKuboInterop(t *testing.T) {
-	ipfsBin, err := exec.LookPath("ipfs")
-	if err != nil {
-		t.Skip("kubo interop: `ipfs` not on PATH; build kubo and put ipfs on PATH to run this test")
-	}
+	ipfsBin := kuboBinary(t)
 	start := time.Now()
 
-	k := startKubo(t, ipfsBin)
+	k := startKubo(t, ipfsBin, kuboOptions{})
 	t.Logf("kubo daemon %s ready at %s (%s)", k.id, k.addr, time.Since(start).Round(time.Millisecond))
 
 	p2ptStart := time.Now()
@@ -149,6 +146,16 @@ func TestKuboInterop(t *testing.T) {
 	t.Logf("kubo interop total %s", time.Since(start).Round(time.Millisecond))
 }
 
+// kuboBinary returns the kubo `ipfs` binary on PATH, or skips the test.
+func kuboBinary(t *testing.T) string {
+	t.Helper()
+	ipfsBin, err := exec.LookPath("ipfs")
+	if err != nil {
+		t.Skip("kubo interop: `ipfs` not on PATH; build kubo and put ipfs on PATH to run this test")
+	}
+	return ipfsBin
+}
+
 // kuboNode is a kubo daemon run from a throwaway IPFS_PATH.
 type kuboNode struct {
 	bin  string
@@ -158,10 +165,20 @@ type kuboNode struct {
 	out  *kuboSyncBuffer
 }
 
+// kuboOptions adjusts startKubo.
+type kuboOptions struct {
+	// swarmKey, if set, is written to $IPFS_PATH/swarm.key (mode 0600), so
+	// the node joins that private network. The transports that cannot carry
+	// the key (QUIC, WebTransport, WebRTC) and WebSocket are disabled, the
+	// daemon runs with LIBP2P_FORCE_PNET=1 (kubo then refuses to start
+	// without a key) and it must report the private network on startup.
+	swarmKey []byte
+}
+
 // startKubo initializes a loopback-only kubo repo, starts `ipfs daemon`
 // and waits until its API answers with a listen address. Cleanup stops the
 // daemon (SIGINT, then SIGKILL) and waits for it.
-func startKubo(t *testing.T, bin string) *kuboNode {
+func startKubo(t *testing.T, bin string, opts kuboOptions) *kuboNode {
 	t.Helper()
 	repo := t.TempDir()
 	k := &kuboNode{
@@ -203,6 +220,16 @@ func startKubo(t *testing.T, bin string) *kuboNode {
 	} {
 		k.run(t, "config", "--json", kv[0], kv[1])
 	}
+	daemonEnv := k.env
+	if opts.swarmKey != nil {
+		if err := os.WriteFile(filepath.Join(repo, "swarm.key"), opts.swarmKey, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, tpt := range []string{"QUIC", "WebTransport", "WebRTCDirect", "Websocket"} {
+			k.run(t, "config", "--json", "Swarm.Transports.Network."+tpt, `false`)
+		}
+		daemonEnv = append(slices.Clip(k.env), "LIBP2P_FORCE_PNET=1")
+	}
 	cfg = k.config(t)
 	for name, addrs := range map[string][]string{
 		"Addresses.Swarm": cfg.Addresses.Swarm, "Addresses.API": cfg.Addresses.API.list,
@@ -221,10 +248,20 @@ func startKubo(t *testing.T, bin string) *kuboNode {
 		!cfg.Experimental.Libp2pStreamMounting {
 		t.Fatalf("kubo config not applied: %+v", cfg)
 	}
+	if opts.swarmKey != nil {
+		n := cfg.Swarm.Transports.Network
+		for name, on := range map[string]*bool{
+			"QUIC": n.QUIC, "WebTransport": n.WebTransport, "WebRTCDirect": n.WebRTCDirect, "Websocket": n.Websocket,
+		} {
+			if on == nil || *on {
+				t.Fatalf("kubo config: Swarm.Transports.Network.%s not disabled", name)
+			}
+		}
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "daemon")
-	cmd.Env = k.env
+	cmd.Env = daemonEnv
 	cmd.Stdout, cmd.Stderr = k.out, k.out
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 15 * time.Second // then SIGKILL
@@ -274,6 +311,11 @@ func startKubo(t *testing.T, bin string) *kuboNode {
 							t.Errorf("kubo announces a non-loopback address %s", a)
 						}
 					}
+					// Printed before the API starts, so it is in k.out now.
+					const pnetMsg = "Swarm is limited to private network of peers with the swarm key"
+					if opts.swarmKey != nil && !strings.Contains(k.out.String(), pnetMsg) {
+						t.Fatalf("ipfs daemon with swarm.key did not report %q:\n%s", pnetMsg, k.out)
+					}
 					return k
 				}
 			}
@@ -312,6 +354,11 @@ type kuboConfig struct {
 	Routing      struct{ Type string }
 	Experimental struct {
 		Libp2pStreamMounting bool
+	}
+	Swarm struct {
+		Transports struct {
+			Network struct{ QUIC, WebTransport, WebRTCDirect, Websocket *bool }
+		}
 	}
 }
 
@@ -407,9 +454,10 @@ type p2ptunDaemon struct {
 	addr string // loopback TCP multiaddr ending in /p2p/ID
 }
 
-// startP2ptunDaemon runs an ephemeral p2ptun daemon on loopback and waits
-// for its ready file. Cleanup cancels it and checks that Run returns 0.
-func startP2ptunDaemon(t *testing.T) *p2ptunDaemon {
+// startP2ptunDaemon runs an ephemeral p2ptun daemon on loopback, with
+// extra daemon flags, and waits for its ready file. Cleanup cancels it and
+// checks that Run returns 0.
+func startP2ptunDaemon(t *testing.T, extra ...string) *p2ptunDaemon {
 	t.Helper()
 	// Not t.TempDir: the API socket path must stay under 108 bytes.
 	home, err := os.MkdirTemp("", "p2pt")
@@ -423,8 +471,9 @@ func startP2ptunDaemon(t *testing.T) *p2ptunDaemon {
 	ctx, cancel := context.WithCancel(context.Background())
 	code := make(chan int, 1)
 	go func() {
-		code <- Run(ctx, []string{"--home", home, "daemon", "--ephemeral",
-			"--listen-addr", "/ip4/127.0.0.1/tcp/0", "--ready-file", ready}, io.Discard, stderr)
+		args := []string{"--home", home, "daemon", "--ephemeral",
+			"--listen-addr", "/ip4/127.0.0.1/tcp/0", "--ready-file", ready}
+		code <- Run(ctx, append(args, extra...), io.Discard, stderr)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -475,17 +524,24 @@ func startP2ptunDaemon(t *testing.T) *p2ptunDaemon {
 	}
 }
 
-// run runs one p2ptun client command in-process against the daemon and
-// returns its trimmed stdout; a non-zero exit fails the test.
-func (d *p2ptunDaemon) run(t *testing.T, args ...string) string {
-	t.Helper()
+// try runs one p2ptun client command in-process against the daemon and
+// returns its exit code, trimmed stdout and stderr.
+func (d *p2ptunDaemon) try(args ...string) (code int, stdout, stderr string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var stdout, stderr bytes.Buffer
-	if c := Run(ctx, append([]string{"--home", d.home}, args...), &stdout, &stderr); c != 0 {
-		t.Fatalf("p2ptun %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), c, &stdout, &stderr)
+	var out, errOut bytes.Buffer
+	code = Run(ctx, append([]string{"--home", d.home}, args...), &out, &errOut)
+	return code, strings.TrimSpace(out.String()), errOut.String()
+}
+
+// run is try that fails the test on a non-zero exit and returns stdout.
+func (d *p2ptunDaemon) run(t *testing.T, args ...string) string {
+	t.Helper()
+	c, stdout, stderr := d.try(args...)
+	if c != 0 {
+		t.Fatalf("p2ptun %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), c, stdout, stderr)
 	}
-	return strings.TrimSpace(stdout.String())
+	return stdout
 }
 
 // kuboRoundTrip connects to addr (host:port or a TCP multiaddr), writes
