@@ -30,7 +30,7 @@ lint: ## gofmt check, go vet and staticcheck
 fmt: ## apply gofmt
 	gofmt -w .
 
-fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
+fuzz: ## run every fuzz target for FUZZTIME each (default 10s; or a count like 3000x)
 	@for p in $$($(GO) list ./...); do for f in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz'); do echo "fuzz $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p || exit 1; done; done
 
 bench: ## run the benchmarks

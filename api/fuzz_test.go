@@ -127,7 +127,7 @@ func startNode(tb testing.TB, sk crypto.PrivKey) *node.Node {
 	n, err := node.New(node.Options{
 		Key:         sk,
 		ListenAddrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
-		Timeouts:    config.Timeouts{Dial: config.D(2 * time.Second), StreamOpen: config.D(2 * time.Second)},
+		Timeouts:    config.Timeouts{Dial: config.D(500 * time.Millisecond), StreamOpen: config.D(500 * time.Millisecond)},
 		Logger:      quiet,
 	})
 	if err != nil {
