@@ -35,7 +35,31 @@ type Config struct {
 	Network  Network  `toml:"network"`
 	Access   Access   `toml:"access"`
 	Limits   Limits   `toml:"limits"`
+	Relay    Relay    `toml:"relay"`
 	Timeouts Timeouts `toml:"timeouts"`
+}
+
+// Relay configures `p2ptun relay`, the circuit relay v2 service. Unlike
+// go-libp2p's defaults (2 minutes and 128 KiB per relayed connection),
+// relayed connections are not capped unless Duration or DataMiB is set:
+// the relay serves only the peers it allows, so it can carry real traffic.
+type Relay struct {
+	// Allow lists the peers that may reserve a slot and connect through
+	// the relay; both ends of a relayed connection must be on it.
+	Allow []string `toml:"allow"`
+	// AllowAll serves any peer (a public relay). Default false.
+	AllowAll bool `toml:"allow_all"`
+	// MaxReservations caps active reservations. Default 128.
+	MaxReservations int `toml:"max_reservations"`
+	// MaxCircuits caps open relayed connections per peer. Default 64.
+	MaxCircuits int `toml:"max_circuits"`
+	// Duration caps each relayed connection's life; 0 means no cap.
+	Duration Duration `toml:"duration"`
+	// DataMiB caps the data relayed each way per connection; 0 means no cap.
+	DataMiB int `toml:"data_mib"`
+	// ReservationTTL is how long a reservation lasts before the client
+	// must refresh it. Default 1h.
+	ReservationTTL Duration `toml:"reservation_ttl"`
 }
 
 // Access is the node-wide connection policy, enforced by a libp2p
@@ -93,6 +117,14 @@ type Network struct {
 	// ListenAddrs are the swarm's listen multiaddrs. Default: TCP and QUIC
 	// on DefaultPort on every IPv4 and IPv6 interface.
 	ListenAddrs []string `toml:"listen_addrs"`
+	// Relays are circuit relays (multiaddrs ending in /p2p/ID) the node
+	// reserves a slot on, so that peers can reach it through them when it
+	// cannot be dialed directly. Default none.
+	Relays []string `toml:"relays"`
+	// Reachability is "auto" (ask peers with AutoNAT), "private" (assume
+	// the node cannot be dialed: reserve relay slots at once) or "public".
+	// Default "auto".
+	Reachability string `toml:"reachability"`
 	// SwarmKey is a kubo-format swarm.key (a pre-shared key) that makes
 	// this a private network: only nodes with the same key can connect.
 	// Relative to the home directory unless absolute. Default empty (a
@@ -155,7 +187,12 @@ func DefaultListenAddrs() []string {
 func Default() Config {
 	return Config{
 		Identity: Identity{KeyFile: KeyFile},
-		Network:  Network{ListenAddrs: DefaultListenAddrs()},
+		Network:  Network{ListenAddrs: DefaultListenAddrs(), Reachability: "auto"},
+		Relay: Relay{
+			MaxReservations: 128,
+			MaxCircuits:     64,
+			ReservationTTL:  D(time.Hour),
+		},
 		Limits: Limits{
 			Connections:         1024,
 			Streams:             16384,
@@ -244,6 +281,12 @@ func (c *Config) Validate() error {
 	if err := c.Access.validate(); err != nil {
 		return err
 	}
+	if err := c.Network.validateRelays(); err != nil {
+		return err
+	}
+	if err := c.Relay.validate(d.Relay); err != nil {
+		return err
+	}
 	if err := c.Limits.validate(d.Limits); err != nil {
 		return err
 	}
@@ -283,6 +326,53 @@ func (a *Access) validate() error {
 				return fmt.Errorf("%s: %q is not a peer ID", list.name, s)
 			}
 		}
+	}
+	return nil
+}
+
+func (n *Network) validateRelays() error {
+	if len(n.Relays) == 0 {
+		n.Relays = nil
+	}
+	for _, r := range n.Relays {
+		m, err := ma.NewMultiaddr(r)
+		if err == nil {
+			_, err = m.ValueForProtocol(ma.P_P2P)
+		}
+		if err != nil {
+			return fmt.Errorf("network.relays: %q is not a multiaddr ending in /p2p/PEER-ID", r)
+		}
+	}
+	switch n.Reachability {
+	case "":
+		n.Reachability = "auto"
+	case "auto", "private", "public":
+	default:
+		return fmt.Errorf("network.reachability: %q is not auto, private or public", n.Reachability)
+	}
+	return nil
+}
+
+func (r *Relay) validate(d Relay) error {
+	if len(r.Allow) == 0 {
+		r.Allow = nil
+	}
+	for _, s := range r.Allow {
+		if _, err := peer.Decode(s); err != nil {
+			return fmt.Errorf("relay.allow: %q is not a peer ID", s)
+		}
+	}
+	if r.MaxReservations < 0 || r.MaxCircuits < 0 || r.DataMiB < 0 || r.Duration.Duration < 0 || r.ReservationTTL.Duration < 0 {
+		return errors.New("relay: limits must not be negative")
+	}
+	if r.MaxReservations == 0 {
+		r.MaxReservations = d.MaxReservations
+	}
+	if r.MaxCircuits == 0 {
+		r.MaxCircuits = d.MaxCircuits
+	}
+	if r.ReservationTTL.Duration == 0 {
+		r.ReservationTTL = d.ReservationTTL
 	}
 	return nil
 }
@@ -344,6 +434,14 @@ listen_addrs = [
   "/ip6/::/udp/4141/quic-v1",
 ]
 
+# Circuit relays to reserve a slot on, so peers can reach this node through
+# them when it cannot be dialed directly (behind NAT), e.g.
+# relays = ["/ip4/203.0.113.7/tcp/4141/p2p/12D3KooW..."]
+relays = []
+# auto: ask peers (AutoNAT) whether this node is reachable; private: assume
+# it is not and reserve relay slots at once; public: assume it is.
+reachability = "auto"
+
 # swarm_key = "swarm.key"
 # A kubo-format swarm.key makes this a private network: only nodes with the
 # same key can connect. Works over TCP and WebSocket only, so remove the
@@ -370,6 +468,19 @@ peer_stream_burst = 1000      # new streams at once before the rate applies
 memory_mib = 4096             # memory the swarm may reserve
 peer_memory_mib = 1024        # of which one peer may hold
 log_interval = "1m"           # a limited or refused peer is logged once per interval
+
+[relay]
+# Used only by "p2ptun relay", the circuit relay service. Only the peers
+# allowed here may reserve slots or connect through it (both ends of a
+# relayed connection must be allowed), and their connections carry real
+# traffic: no time or data cap unless set below.
+allow = []
+allow_all = false
+max_reservations = 128
+max_circuits = 64             # open relayed connections per peer
+duration = "0s"               # cap on a relayed connection's life; 0s: none
+data_mib = 0                  # cap on data relayed each way; 0: none
+reservation_ttl = "1h"
 
 [timeouts]
 # Connecting to a peer that has no open connection.

@@ -43,6 +43,10 @@ type Config struct {
 	// StreamOpenTimeout bounds opening and negotiating each stream once
 	// connected; default DefaultStreamOpenTimeout.
 	StreamOpenTimeout time.Duration
+	// AllowLimited lets streams use limited connections: circuit relays
+	// that cap a relayed connection's time or data. Unlimited relayed
+	// connections are always used.
+	AllowLimited bool
 	// Listen binds ListenAddr; default manet.Listen.
 	Listen func(ma.Multiaddr) (manet.Listener, error)
 	// Logger receives one line per failed stream open; default slog.Default().
@@ -222,6 +226,7 @@ func (f *Forward) handle(c manet.Conn) {
 		OriginAddress: origin,
 		TargetAddress: "/p2p/" + f.cfg.Peer.String(),
 		Peer:          f.cfg.Peer.String(),
+		Path:          streams.Path(s.Conn()),
 		OpenedAt:      time.Now(),
 	}
 	f.cfg.Streams.Run(f.ctx, rec, func(ctx context.Context, id uint64) {
@@ -242,7 +247,11 @@ var (
 )
 
 func (f *Forward) openStream() (network.Stream, error) {
-	return OpenStream(f.ctx, f.h, f.cfg.Peer, f.cfg.Protocol, f.cfg.DialTimeout, f.cfg.StreamOpenTimeout)
+	ctx := f.ctx
+	if f.cfg.AllowLimited {
+		ctx = network.WithAllowLimitedConn(ctx, "p2ptun forward --allow-limited")
+	}
+	return OpenStream(ctx, f.h, f.cfg.Peer, f.cfg.Protocol, f.cfg.DialTimeout, f.cfg.StreamOpenTimeout)
 }
 
 // OpenStream connects to p if needed (bounded by dialTimeout) and opens a
@@ -260,6 +269,9 @@ func OpenStream(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, 
 		if errors.As(err, &ns) {
 			return nil, fmt.Errorf("peer %s %w %s", p, ErrNoListener, proto)
 		}
+		if errors.Is(err, network.ErrLimitedConn) {
+			return nil, fmt.Errorf("%w: %s is reachable only through a relay that limits relayed connections (time or data); forward with --allow-limited to use it anyway", ErrUnreachable, p)
+		}
 		return nil, fmt.Errorf("opening %s stream to peer %s: %s", proto, p, OneLine(err))
 	}
 	return s, nil
@@ -268,7 +280,8 @@ func OpenStream(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, 
 // Connect makes sure h has a connection to p, dialing with the addresses in
 // its peerstore, bounded by timeout. Errors wrap ErrUnreachable.
 func Connect(ctx context.Context, h host.Host, p peer.ID, timeout time.Duration) error {
-	if h.Network().Connectedness(p) == network.Connected {
+	switch h.Network().Connectedness(p) {
+	case network.Connected, network.Limited:
 		return nil
 	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)

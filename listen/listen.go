@@ -229,6 +229,7 @@ func (l *Listener) handle(s network.Stream) {
 		OriginAddress: "/p2p/" + remote.String(),
 		TargetAddress: l.cfg.Target.String(),
 		Peer:          remote.String(),
+		Path:          streams.Path(s.Conn()),
 		OpenedAt:      time.Now(),
 	}
 	l.cfg.Streams.Run(l.ctx, rec, func(ctx context.Context, id uint64) {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -65,6 +66,17 @@ type Options struct {
 	// SwarmKey makes the node part of a private network; only TCP and
 	// WebSocket addresses are allowed with it.
 	SwarmKey pnet.PSK
+	// Relay, when set, makes this node a circuit relay v2 service for the
+	// peers it allows (`p2ptun relay`).
+	Relay *config.Relay
+	// Relays are static relays to reserve a slot on and advertise
+	// /p2p-circuit addresses through.
+	Relays []peer.AddrInfo
+	// Reachability is "auto", "private" or "public" (see config.Network).
+	Reachability string
+	// RTTInterval is how often peers with live streams are pinged for
+	// `stream ls`; default 10s.
+	RTTInterval time.Duration
 }
 
 // Node is a running libp2p host with its tunnels. Create it with New, then
@@ -77,6 +89,11 @@ type Node struct {
 	listeners registry.Listeners
 	streams   registry.Streams
 	limited   *peerlog.Logger // refusals and limits, once per peer per interval
+	stop      context.CancelFunc
+	bg        sync.WaitGroup // background work: RTT sampling, relay reservations
+
+	relayMu  sync.Mutex
+	reserved map[peer.ID]bool // relays holding a reservation for us
 
 	accessMu sync.Mutex // serialises policy edits and their persistence
 
@@ -89,8 +106,11 @@ func New(opts Options) (*Node, error) {
 	if opts.Key == nil {
 		return nil, errors.New("node: no identity key")
 	}
-	if len(opts.ListenAddrs) == 0 {
-		return nil, errors.New("node: no listen addresses")
+	if len(opts.ListenAddrs) == 0 && len(opts.Relays) == 0 {
+		return nil, errors.New("node: no listen addresses and no relays: the node could not be reached")
+	}
+	if opts.RTTInterval <= 0 {
+		opts.RTTInterval = 10 * time.Second
 	}
 	c := config.Config{Network: config.Network{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}}, Timeouts: opts.Timeouts, Limits: opts.Limits}
 	if err := c.Validate(); err != nil {
@@ -110,7 +130,7 @@ func New(opts Options) (*Node, error) {
 			}
 		}
 	}
-	n := &Node{opts: opts, log: opts.Logger}
+	n := &Node{opts: opts, log: opts.Logger, reserved: make(map[peer.ID]bool)}
 	n.limited = peerlog.New(opts.Logger, opts.Limits.LogInterval.Std(), nil)
 	opts.Access.Refused = func(p peer.ID, dir network.Direction) {
 		n.limited.Warn("gater "+p.String(), "refused connection: peer not allowed by the node's access policy", "peer", p.String(), "dir", dir.String())
@@ -142,6 +162,8 @@ func (n *Node) Start(context.Context) error {
 		libp2p.ListenAddrs(n.opts.ListenAddrs...),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(ws.New),
+		// The circuit relay v2 client: dial and accept /p2p-circuit.
+		libp2p.EnableRelay(),
 		libp2p.UserAgent(n.opts.UserAgent),
 		libp2p.WithDialTimeout(n.opts.Timeouts.Dial.Std()),
 		libp2p.ResourceManager(rm),
@@ -154,6 +176,15 @@ func (n *Node) Start(context.Context) error {
 	} else {
 		opts = append(opts, libp2p.Transport(quic.NewTransport))
 	}
+	if len(n.opts.ListenAddrs) == 0 {
+		opts = append(opts, libp2p.NoListenAddrs)
+	}
+	relayOpts, err := n.relayOptions()
+	if err != nil {
+		rm.Close()
+		return err
+	}
+	opts = append(opts, relayOpts...)
 	h, err := libp2p.New(opts...)
 	if err != nil {
 		rm.Close()
@@ -163,6 +194,12 @@ func (n *Node) Start(context.Context) error {
 		return fmt.Errorf("starting libp2p host: %w", err)
 	}
 	n.host = h
+	ctx, stop := context.WithCancel(context.Background())
+	n.stop = stop
+	n.bg.Go(func() { n.sampleRTT(ctx, n.opts.RTTInterval) })
+	for _, ri := range n.opts.Relays {
+		n.bg.Go(func() { n.keepReservation(ctx, ri) })
+	}
 	n.log.Info("node started", "peer", h.ID().String(), "addrs", fmt.Sprint(h.Addrs()))
 	return nil
 }
@@ -180,6 +217,10 @@ func (n *Node) Close() error {
 	}
 	n.closed = true
 	n.mu.Unlock()
+	if n.stop != nil {
+		n.stop()
+		n.bg.Wait()
+	}
 	_, err := n.listeners.CloseMatching(func(*registry.Listener) bool { return true })
 	if errors.Is(err, registry.ErrNotFound) {
 		err = nil
@@ -308,6 +349,9 @@ type ForwardRequest struct {
 	// Lazy skips connecting to the peer now; the first client connection
 	// will. By default Forward fails if the peer cannot be reached.
 	Lazy bool `json:",omitempty"`
+	// AllowLimited lets the forward use relayed connections that the relay
+	// limits in time or data.
+	AllowLimited bool `json:",omitempty"`
 }
 
 // Forward binds a local listener whose connections become streams to the
@@ -335,12 +379,10 @@ func (n *Node) Forward(ctx context.Context, r ForwardRequest) (registry.Listener
 	if !n.opts.Access.Allowed(pi.ID) {
 		return registry.Listener{}, fmt.Errorf("%w: peer %s is refused by this node's access policy; see `p2ptun access ls`, or run `p2ptun access allow %s`", ErrDenied, pi.ID, pi.ID)
 	}
-	if len(pi.Addrs) > 0 {
-		n.host.Peerstore().AddAddrs(pi.ID, pi.Addrs, peerstore.PermanentAddrTTL)
-	}
+	n.addAddrs(pi)
 	if !r.Lazy {
-		if err := forward.Connect(ctx, n.host, pi.ID, n.opts.Timeouts.Dial.Std()); err != nil {
-			return registry.Listener{}, fmt.Errorf("%w (is its daemon running? pass a full address like /ip4/HOST/tcp/PORT/p2p/%s, or --lazy to connect on first use)", err, pi.ID)
+		if err := n.connect(ctx, pi.ID); err != nil {
+			return registry.Listener{}, err
 		}
 	}
 
@@ -350,6 +392,7 @@ func (n *Node) Forward(ctx context.Context, r ForwardRequest) (registry.Listener
 		Peer:              pi.ID,
 		DialTimeout:       n.opts.Timeouts.Dial.Std(),
 		StreamOpenTimeout: n.opts.Timeouts.StreamOpen.Std(),
+		AllowLimited:      r.AllowLimited,
 		Logger:            n.log,
 		Streams:           &n.streams,
 	})
@@ -379,6 +422,22 @@ func (n *Node) Forward(ctx context.Context, r ForwardRequest) (registry.Listener
 	n.listeners.Commit(rec)
 	n.log.Info("forward opened", "proto", rec.Protocol, "laddr", rec.ListenAddress, "peer", rec.Peer)
 	return snapshot(rec), nil
+}
+
+// addAddrs remembers the addresses a user gave for a peer.
+func (n *Node) addAddrs(pi peer.AddrInfo) {
+	if len(pi.Addrs) > 0 {
+		n.host.Peerstore().AddAddrs(pi.ID, pi.Addrs, peerstore.PermanentAddrTTL)
+	}
+}
+
+// connect dials p unless connected, with the configured timeout, and says
+// what to try when it cannot.
+func (n *Node) connect(ctx context.Context, p peer.ID) error {
+	if err := forward.Connect(ctx, n.host, p, n.opts.Timeouts.Dial.Std()); err != nil {
+		return fmt.Errorf("%w (is its daemon running? pass a full address like /ip4/HOST/tcp/PORT/p2p/%s, or --lazy to connect on first use)", err, p)
+	}
+	return nil
 }
 
 // CloseRequest selects listeners to close. Exactly one field must be set.

@@ -18,6 +18,7 @@ type Stream struct {
 	OriginAddress string // who started it: the TCP client, or /p2p/<peer>
 	TargetAddress string // where it goes: /p2p/<peer>, or the local target
 	Peer          string
+	Path          string // "direct" or "relayed via <relay>"
 	OpenedAt      time.Time
 
 	// BytesIn counts bytes received from the peer and written to the
@@ -40,6 +41,7 @@ type StreamInfo struct {
 	OriginAddress string
 	TargetAddress string
 	Peer          string
+	Path          string
 	OpenedAt      time.Time
 	BytesIn       int64
 	BytesOut      int64
@@ -103,7 +105,7 @@ func (r *Streams) List() []StreamInfo {
 		out = append(out, StreamInfo{
 			ID: s.ID, ListenerID: s.ListenerID, Kind: s.Kind, Protocol: s.Protocol,
 			OriginAddress: s.OriginAddress, TargetAddress: s.TargetAddress,
-			Peer: s.Peer, OpenedAt: s.OpenedAt,
+			Peer: s.Peer, Path: s.Path, OpenedAt: s.OpenedAt,
 			BytesIn: load(s.BytesIn), BytesOut: load(s.BytesOut),
 		})
 	}

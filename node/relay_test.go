@@ -1,0 +1,134 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/p2ptun/p2ptun/config"
+)
+
+// pollUntil polls cond until it holds, failing after a deadline.
+func pollUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func relayConfig(allow ...string) *config.Relay {
+	return &config.Relay{Allow: allow, MaxReservations: 128, MaxCircuits: 64, ReservationTTL: config.D(time.Hour)}
+}
+
+// behindRelay starts a node with no listen address of its own: it can be
+// reached only through relay r.
+func behindRelay(t *testing.T, r testNode, tweak func(*Options)) testNode {
+	t.Helper()
+	return newNodeWith(t, func(o *Options) {
+		o.ListenAddrs = nil
+		o.Relays = []peer.AddrInfo{{ID: r.Host().ID(), Addrs: r.Host().Addrs()}}
+		o.Reachability = "private"
+		if tweak != nil {
+			tweak(o)
+		}
+	})
+}
+
+func circuitAddr(n testNode) string {
+	for _, a := range n.Identity().Addresses {
+		if strings.Contains(a, "/p2p-circuit/") {
+			return a
+		}
+	}
+	return ""
+}
+
+func TestTunnelThroughRelay(t *testing.T) {
+	a := newNode(t)
+	skB, _ := config.GenerateKey()
+	idB, _ := peer.IDFromPrivateKey(skB)
+	r := newNodeWith(t, func(o *Options) { o.Relay = relayConfig(a.id(), idB.String()) })
+	b := behindRelay(t, r, func(o *Options) { o.Key = skB })
+
+	pollUntil(t, "B to advertise a relay address", func() bool { return circuitAddr(b) != "" })
+	if len(b.Identity().Addresses) != 1 {
+		t.Fatalf("B should be reachable only through the relay, has %v", b.Identity().Addresses)
+	}
+	ctx := context.Background()
+	if _, err := b.Listen(ctx, ListenRequest{Protocol: "/x/relayed", Target: server(t, echo), Allow: []string{a.id()}}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := a.Forward(ctx, ForwardRequest{Protocol: "/x/relayed", ListenAddress: "127.0.0.1:0", Peer: circuitAddr(b)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, hostPort(t, l.ListenAddress))
+	// Far more than go-libp2p's default relay cap of 128 KiB.
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	go func() {
+		c.Write(data)
+		c.CloseWrite()
+	}()
+	pollUntil(t, "the stream to appear", func() bool { return len(a.Streams()) == 1 })
+	if p := a.Streams()[0].Path; p != "relayed via "+r.id() {
+		t.Errorf("path = %q, want relayed via the relay", p)
+	}
+	got, err := io.ReadAll(c)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("relayed echo: %d of %d bytes, %v", len(got), len(data), err)
+	}
+
+	res, err := a.Ping(ctx, circuitAddr(b), 2)
+	if err != nil || len(res) != 2 || res[0].Path != "relayed via "+r.id() || res[0].RTT <= 0 {
+		t.Fatalf("ping through the relay: %+v, %v", res, err)
+	}
+}
+
+func TestRelayRefusesPeersNotOnItsList(t *testing.T) {
+	a := newNode(t)
+	r := newNodeWith(t, func(o *Options) { o.Relay = relayConfig(a.id()) }) // serves A only
+	b := behindRelay(t, r, nil)
+
+	pollUntil(t, "the relay to log the refused reservation", func() bool {
+		return strings.Contains(r.logs.String(), "relay refused a reservation")
+	})
+	if !strings.Contains(r.logs.String(), "peer="+b.id()) {
+		t.Fatalf("refusal does not name the peer:\n%s", r.logs)
+	}
+	circuit := r.fullAddr() + "/p2p-circuit/p2p/" + b.id()
+	_, err := a.Forward(context.Background(), ForwardRequest{Protocol: "/x/web", ListenAddress: "127.0.0.1:0", Peer: circuit})
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "PERMISSION_DENIED") {
+		t.Fatalf("forward through a relay that refused the peer: err = %v, want ErrUnreachable saying the relay denied it", err)
+	}
+}
+
+func TestPingDirect(t *testing.T) {
+	a, b := newNode(t), newNode(t)
+	res, err := a.Ping(context.Background(), b.fullAddr(), 3)
+	if err != nil || len(res) != 3 {
+		t.Fatalf("ping: %+v, %v", res, err)
+	}
+	for _, r := range res {
+		if r.Path != "direct" || r.RTT <= 0 {
+			t.Fatalf("ping result %+v, want a direct path and a positive RTT", r)
+		}
+	}
+	if a.RTT(b.id()) <= 0 {
+		t.Fatal("ping did not record an RTT for the peer")
+	}
+	if _, err := a.Ping(context.Background(), b.fullAddr(), 0); !errors.Is(err, ErrUsage) {
+		t.Fatalf("ping -n 0: err = %v, want ErrUsage", err)
+	}
+}
