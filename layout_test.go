@@ -15,12 +15,13 @@ const module = "github.com/p2ptun/p2ptun"
 
 // allowedImports is DESIGN.md's package table: the one-way flow
 // cli → api → node → listen/forward → streams/registry, plus the packages
-// added since (access and peerlog, which import nothing of ours).
+// added since (access and peerlog, which import nothing of ours), and node
+// → streams for streams.Path (still downward).
 var allowedImports = map[string][]string{
 	".":                 {"cli"},
 	"cli":               {"api", "node", "config"},
 	"api":               {"node"},
-	"node":              {"config", "listen", "forward", "registry", "access", "peerlog"},
+	"node":              {"config", "listen", "forward", "registry", "streams", "access", "peerlog"},
 	"listen":            {"streams", "registry", "peerlog"},
 	"forward":           {"streams", "registry"},
 	"streams":           nil,

@@ -62,6 +62,12 @@ func (c *Client) CloseListeners(ctx context.Context, r node.CloseRequest) (Close
 	return out, c.do(ctx, http.MethodPost, "/v0/listeners/close", r, &out)
 }
 
+// Ping asks the daemon to ping a peer.
+func (c *Client) Ping(ctx context.Context, r PingRequest) (PingReply, error) {
+	var out PingReply
+	return out, c.do(ctx, http.MethodPost, "/v0/ping", r, &out)
+}
+
 // Streams lists the daemon's live streams.
 func (c *Client) Streams(ctx context.Context) (StreamList, error) {
 	var out StreamList

@@ -221,10 +221,22 @@ func (s *Server) routes() http.Handler {
 		n, err := s.node.CloseListeners(r.Context(), req)
 		reply(w, Closed{Closed: n}, err)
 	})
+	mux.HandleFunc("POST /v0/ping", func(w http.ResponseWriter, r *http.Request) {
+		var req PingRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		res, err := s.node.Ping(r.Context(), req.Peer, req.Count)
+		out := PingReply{Peer: req.Peer, Results: []PingResult{}}
+		for _, p := range res {
+			out.Results = append(out.Results, PingResult{RTTMillis: millis(p.RTT), Path: p.Path})
+		}
+		reply(w, out, err)
+	})
 	mux.HandleFunc("GET /v0/streams", func(w http.ResponseWriter, r *http.Request) {
 		out := StreamList{Streams: []Stream{}}
 		for _, st := range s.node.Streams() {
-			out.Streams = append(out.Streams, streamFrom(st))
+			out.Streams = append(out.Streams, streamFrom(st, s.node.RTT(st.Peer)))
 		}
 		reply(w, out, nil)
 	})

@@ -39,6 +39,26 @@ type Stream struct {
 	BytesIn       int64 // from the peer to the local side
 	BytesOut      int64 // from the local side to the peer
 	OpenedAt      time.Time
+	Path          string  // "direct" or "relayed via <relay peer ID>"
+	RTTMillis     float64 // smoothed round-trip time to the peer; 0 if not yet measured
+}
+
+// PingRequest asks the daemon to ping a peer Count times.
+type PingRequest struct {
+	Peer  string
+	Count int
+}
+
+// PingReply is the body of `p2ptun ping --json`.
+type PingReply struct {
+	Peer    string
+	Results []PingResult
+}
+
+// PingResult is one round trip.
+type PingResult struct {
+	RTTMillis float64
+	Path      string
 }
 
 // StreamList is the body of `p2ptun stream ls --json`.
@@ -57,6 +77,8 @@ type StreamCloseRequest struct {
 	All bool   `json:",omitempty"`
 }
 
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
 // errorBody is what the server sends for a failed request.
 type errorBody struct {
 	Error string
@@ -71,8 +93,9 @@ func listenerFrom(l node.Listener) Listener {
 	}
 }
 
-func streamFrom(s node.StreamInfo) Stream {
+func streamFrom(s node.StreamInfo, rtt time.Duration) Stream {
 	return Stream{
+		Path: s.Path, RTTMillis: millis(rtt),
 		HandlerID: strconv.FormatUint(s.ID, 10), Protocol: s.Protocol,
 		OriginAddress: s.OriginAddress, TargetAddress: s.TargetAddress,
 		Peer: s.Peer, Kind: string(s.Kind), ListenerID: s.ListenerID,

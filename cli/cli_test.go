@@ -87,12 +87,18 @@ func (d *daemon) cli(t *testing.T, args ...string) (string, string, int) {
 // exits 0 and removes its socket and ready file.
 func startDaemon(t *testing.T, extra ...string) *daemon {
 	t.Helper()
+	return startCommand(t, "daemon", extra...)
+}
+
+// startCommand is startDaemon for `daemon` or `relay`.
+func startCommand(t *testing.T, command string, extra ...string) *daemon {
+	t.Helper()
 	home := tempHome(t)
 	ready := filepath.Join(filepath.Dir(home), "ready.json")
 	logs := &syncBuf{}
 	ctx, cancel := context.WithCancel(context.Background())
 	exited := make(chan int, 1)
-	args := append([]string{"--home", home, "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0", "--ready-file", ready}, extra...)
+	args := append([]string{"--home", home, command, "--listen-addr", "/ip4/127.0.0.1/tcp/0", "--ready-file", ready}, extra...)
 	go func() { exited <- Run(ctx, args, logs, logs) }()
 
 	var doc struct {
@@ -142,13 +148,20 @@ var (
 	portRE     = regexp.MustCompile(`/tcp/[0-9]+`)
 	hostPortRE = regexp.MustCompile(`127\.0\.0\.1:[0-9]+`)
 	openedRE   = regexp.MustCompile(`"OpenedAt": "[^"]+"`)
+	rttRE      = regexp.MustCompile(`"RTTMillis": [0-9.]+|\b[0-9]+\.[0-9]+ms\b`)
 )
 
 func (n *normalizer) apply(s string) string {
 	s = strings.NewReplacer(n.pairs...).Replace(s)
 	s = portRE.ReplaceAllString(s, "/tcp/<PORT>")
 	s = hostPortRE.ReplaceAllString(s, "127.0.0.1:<PORT>")
-	return openedRE.ReplaceAllString(s, `"OpenedAt": "<TIME>"`)
+	s = openedRE.ReplaceAllString(s, `"OpenedAt": "<TIME>"`)
+	return rttRE.ReplaceAllStringFunc(s, func(m string) string {
+		if strings.HasPrefix(m, `"RTTMillis"`) {
+			return `"RTTMillis": <RTT>`
+		}
+		return "<RTT>"
+	})
 }
 
 // golden compares got with testdata/golden/name, or rewrites it with -update.
@@ -248,11 +261,24 @@ func TestTunnelListingsAndClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Counters move just after each write returns, so wait for both ends.
-	waitUntil(t, "stream counters", func() bool {
-		outA, _, _ := a.cli(t, "stream", "ls")
-		outB, _, _ := b.cli(t, "stream", "ls")
-		return strings.HasSuffix(strings.TrimSpace(outA), "4 4") && strings.HasSuffix(strings.TrimSpace(outB), "4 4")
-	})
+	counted := func(d *daemon) bool {
+		out, _, _ := d.cli(t, "stream", "ls", "--json")
+		var l struct {
+			Streams []struct{ BytesIn, BytesOut int64 }
+		}
+		return json.Unmarshal([]byte(out), &l) == nil && len(l.Streams) == 1 && l.Streams[0].BytesIn == 4 && l.Streams[0].BytesOut == 4
+	}
+	waitUntil(t, "stream counters", func() bool { return counted(a) && counted(b) })
+	// A ping records each side's RTT to the other, so the listings show one.
+	for _, p := range []struct {
+		from *daemon
+		to   string
+	}{{a, b.addrs[0]}, {b, a.addrs[0]}} {
+		out, errOut, code := p.from.cli(t, "ping", "-n", "2", p.to)
+		if code != 0 || !strings.Contains(out, "2: rtt=") || !strings.Contains(out, "path=direct") {
+			t.Fatalf("ping: %d %q %q", code, out, errOut)
+		}
+	}
 
 	var all strings.Builder
 	for _, step := range []struct {

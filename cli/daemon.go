@@ -22,6 +22,35 @@ import (
 	"github.com/p2ptun/p2ptun/node"
 )
 
+func daemonFlags() []ucli.Flag {
+	return []ucli.Flag{
+		&ucli.StringSliceFlag{Name: "listen-addr", Usage: "swarm listen multiaddr (repeatable; replaces the config's)", EnvVars: []string{"P2PTUN_LISTEN_ADDR"}},
+		&ucli.StringFlag{Name: "ready-file", Usage: "write the id JSON here once the daemon is ready", EnvVars: []string{"P2PTUN_READY_FILE"}},
+		&ucli.BoolFlag{Name: "ephemeral", Usage: "use a throwaway identity and home; write nothing to HOME but the API socket", EnvVars: []string{"P2PTUN_EPHEMERAL"}},
+		&ucli.StringFlag{Name: "swarm-key", Usage: "kubo-format swarm.key: join a private network (TCP/WebSocket only); overrides network.swarm_key", EnvVars: []string{"P2PTUN_SWARM_KEY"}},
+		&ucli.StringSliceFlag{Name: "allow-peer", Usage: "add a peer to the node-wide allow list for this run (repeatable)"},
+		&ucli.StringSliceFlag{Name: "deny-peer", Usage: "add a peer to the node-wide deny list for this run (repeatable)"},
+		&ucli.StringSliceFlag{Name: "relay", Usage: "circuit relay to reserve a slot on, /ip4/…/tcp/…/p2p/ID (repeatable; replaces network.relays)", EnvVars: []string{"P2PTUN_RELAY"}},
+		&ucli.StringFlag{Name: "reachability", Usage: "auto, private (reserve relay slots at once) or public; overrides network.reachability"},
+		&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"P2PTUN_LOG_LEVEL"}},
+	}
+}
+
+func relayCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "relay",
+		Usage: "run a daemon that is also a circuit relay for the peers it allows",
+		Description: "Like `daemon`, plus a circuit relay v2 service: the peers named with --allow (and in\n" +
+			"[relay] allow) may reserve a slot and reach each other through this node, with no\n" +
+			"time or data cap unless [relay] sets one. Run it where both peers can reach it.",
+		Flags: append(daemonFlags(),
+			&ucli.StringSliceFlag{Name: "allow", Usage: "peer allowed to use the relay (repeatable; adds to relay.allow)"},
+			&ucli.BoolFlag{Name: "allow-all", Usage: "relay for any peer (a public relay)"},
+		),
+		Action: func(c *ucli.Context) error { return runDaemon(c, true) },
+	}
+}
+
 func daemonCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "daemon",
@@ -30,16 +59,8 @@ func daemonCommand() *ucli.Command {
 			"swarm addresses. Once the API answers, writes the `id --json` document (plus the\n" +
 			"API socket path) to --ready-file. On SIGINT/SIGTERM it stops accepting, closes\n" +
 			"listeners, ends streams, removes the socket and the ready file, and exits 0.",
-		Flags: []ucli.Flag{
-			&ucli.StringSliceFlag{Name: "listen-addr", Usage: "swarm listen multiaddr (repeatable; replaces the config's)", EnvVars: []string{"P2PTUN_LISTEN_ADDR"}},
-			&ucli.StringFlag{Name: "ready-file", Usage: "write the id JSON here once the daemon is ready", EnvVars: []string{"P2PTUN_READY_FILE"}},
-			&ucli.BoolFlag{Name: "ephemeral", Usage: "use a throwaway identity and home; write nothing to HOME but the API socket", EnvVars: []string{"P2PTUN_EPHEMERAL"}},
-			&ucli.StringFlag{Name: "swarm-key", Usage: "kubo-format swarm.key: join a private network (TCP/WebSocket only); overrides network.swarm_key", EnvVars: []string{"P2PTUN_SWARM_KEY"}},
-			&ucli.StringSliceFlag{Name: "allow-peer", Usage: "add a peer to the node-wide allow list for this run (repeatable)"},
-			&ucli.StringSliceFlag{Name: "deny-peer", Usage: "add a peer to the node-wide deny list for this run (repeatable)"},
-			&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"P2PTUN_LOG_LEVEL"}},
-		},
-		Action: runDaemon,
+		Flags:  daemonFlags(),
+		Action: func(c *ucli.Context) error { return runDaemon(c, false) },
 	}
 }
 
@@ -49,7 +70,7 @@ type readyDoc struct {
 	API string
 }
 
-func runDaemon(c *ucli.Context) error {
+func runDaemon(c *ucli.Context, relay bool) error {
 	if _, err := args(c, 0, "none"); err != nil {
 		return err
 	}
@@ -135,9 +156,41 @@ func runDaemon(c *ucli.Context) error {
 		}
 	}
 
+	relayStrs := cfg.Network.Relays
+	if c.IsSet("relay") {
+		relayStrs = c.StringSlice("relay")
+	}
+	relays, err := relayInfos(relayStrs)
+	if err != nil {
+		return err
+	}
+	reach := cfg.Network.Reachability
+	if c.IsSet("reachability") {
+		reach = c.String("reachability")
+		if reach != "auto" && reach != "private" && reach != "public" {
+			return usagef(fmt.Errorf("--reachability %q: use auto, private or public", reach))
+		}
+	}
+	var relayCfg *config.Relay
+	if relay {
+		r := cfg.Relay
+		r.Allow = append(r.Allow, c.StringSlice("allow")...)
+		r.AllowAll = r.AllowAll || c.Bool("allow-all")
+		if !r.AllowAll && len(r.Allow) == 0 {
+			return usagef(fmt.Errorf("the relay would serve no peer: pass --allow PEER (repeatable) or --allow-all, or set [relay] allow"))
+		}
+		for _, p := range r.Allow {
+			if _, err := node.ParsePeer(p); err != nil {
+				return err
+			}
+		}
+		relayCfg = &r
+	}
+
 	n, err := node.New(node.Options{
 		Key: sk, ListenAddrs: addrs, Timeouts: cfg.Timeouts, Limits: cfg.Limits,
 		Allow: allow, Deny: deny, SaveAccess: saveAccess, SwarmKey: psk,
+		Relay: relayCfg, Relays: relays, Reachability: reach,
 		UserAgent: UserAgent(), Logger: log,
 	})
 	if err != nil {
@@ -194,6 +247,31 @@ func accessLists(a config.Access, allowFlags, denyFlags []string) (allow, deny [
 	}
 	deny, err = parse(a.Deny, denyFlags)
 	return allow, deny, err
+}
+
+// relayInfos parses relay multiaddrs, grouping addresses by relay.
+func relayInfos(ss []string) ([]peer.AddrInfo, error) {
+	var out []peer.AddrInfo
+	for _, s := range ss {
+		pi, err := node.ParsePeerAddr(s)
+		if err != nil {
+			return nil, err
+		}
+		if len(pi.Addrs) == 0 {
+			return nil, usagef(fmt.Errorf("relay %q needs an address: use /ip4/HOST/tcp/PORT/p2p/ID", s))
+		}
+		merged := false
+		for i := range out {
+			if out[i].ID == pi.ID {
+				out[i].Addrs = append(out[i].Addrs, pi.Addrs...)
+				merged = true
+			}
+		}
+		if !merged {
+			out = append(out, pi)
+		}
+	}
+	return out, nil
 }
 
 // privateDefaults are the default swarm addresses minus those a swarm key

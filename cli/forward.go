@@ -20,6 +20,7 @@ func forwardCommand() *ucli.Command {
 		Flags: []ucli.Flag{
 			&ucli.BoolFlag{Name: "allow-custom-protocol", Usage: "allow a protocol outside the /x/ namespace"},
 			&ucli.BoolFlag{Name: "lazy", Usage: "do not connect to the peer now; connect on the first client connection"},
+			&ucli.BoolFlag{Name: "allow-limited", Usage: "also use relayed connections that the relay limits in time or data"},
 			jsonFlag(),
 		},
 		Action: func(c *ucli.Context) error {
@@ -30,6 +31,7 @@ func forwardCommand() *ucli.Command {
 			req := node.ForwardRequest{
 				Protocol: a[0], ListenAddress: a[1], Peer: a[2],
 				AllowCustomProtocol: c.Bool("allow-custom-protocol"), Lazy: c.Bool("lazy"),
+				AllowLimited: c.Bool("allow-limited"),
 			}
 			if _, err := node.ParseProtocol(req.Protocol, req.AllowCustomProtocol); err != nil {
 				return err

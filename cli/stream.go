@@ -30,9 +30,9 @@ func streamCommand() *ucli.Command {
 					}
 					rows := make([][]any, 0, len(list.Streams))
 					for _, s := range list.Streams {
-						rows = append(rows, []any{s.HandlerID, s.Protocol, s.OriginAddress, s.TargetAddress, s.BytesIn, s.BytesOut})
+						rows = append(rows, []any{s.HandlerID, s.Protocol, s.OriginAddress, s.TargetAddress, s.BytesIn, s.BytesOut, s.Path, rtt(s.RTTMillis)})
 					}
-					return printTable(c, []string{"ID", "Protocol", "Origin", "Target", "In", "Out"}, rows)
+					return printTable(c, []string{"ID", "Protocol", "Origin", "Target", "In", "Out", "Path", "RTT"}, rows)
 				},
 			},
 			{
@@ -65,4 +65,12 @@ func streamCommand() *ucli.Command {
 			},
 		},
 	}
+}
+
+// rtt formats a round-trip time for a table; "-" until one is measured.
+func rtt(ms float64) string {
+	if ms <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fms", ms)
 }

@@ -1,0 +1,60 @@
+package cli
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"strings"
+	"testing"
+)
+
+func TestRelayCommands(t *testing.T) {
+	r := startCommand(t, "relay", "--allow-all")
+	b := startDaemon(t, "--relay", r.addrs[0], "--reachability", "private")
+	a := startDaemon(t)
+
+	var circuit string
+	waitUntil(t, "B to advertise its relay address", func() bool {
+		out, _, _ := b.cli(t, "id")
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, "/p2p-circuit/") {
+				circuit = l
+				return true
+			}
+		}
+		return false
+	})
+	if _, errOut, code := b.cli(t, "listen", "/x/r", echoTarget(t), "--allow", a.id); code != 0 {
+		t.Fatal(errOut)
+	}
+	out, errOut, code := a.cli(t, "forward", "/x/r", "127.0.0.1:0", circuit)
+	if code != 0 {
+		t.Fatalf("forward through the relay: %s", errOut)
+	}
+	c, err := net.Dial("tcp", hostPortOf(t, out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("via relay"))
+	buf := make([]byte, 9)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "via relay" {
+		t.Fatalf("relayed echo: %q, %v", buf, err)
+	}
+	out, _, _ = a.cli(t, "stream", "ls", "--json")
+	var l struct{ Streams []struct{ Path string } }
+	if err := json.Unmarshal([]byte(out), &l); err != nil || len(l.Streams) != 1 || l.Streams[0].Path != "relayed via "+r.id {
+		t.Fatalf("stream ls: %s (%v), want one stream relayed via the relay", out, err)
+	}
+	out, _, code = a.cli(t, "ping", "-n", "1", circuit)
+	if code != 0 || !strings.Contains(out, "path=relayed via "+r.id) {
+		t.Fatalf("ping through the relay: %d %q", code, out)
+	}
+}
+
+func TestRelayNeedsAnAllowList(t *testing.T) {
+	_, errOut, code := run(t, "--home", tempHome(t), "relay", "--listen-addr", "/ip4/127.0.0.1/tcp/0")
+	if code != ExitUsage || !strings.Contains(errOut, "--allow") {
+		t.Fatalf("relay without an allow list: %d %q", code, errOut)
+	}
+}
