@@ -191,7 +191,9 @@ func runDaemon(c *ucli.Context, relay bool) error {
 		Key: sk, ListenAddrs: addrs, Timeouts: cfg.Timeouts, Limits: cfg.Limits,
 		Allow: allow, Deny: deny, SaveAccess: saveAccess, SwarmKey: psk,
 		Relay: relayCfg, Relays: relays, Reachability: reach,
-		UserAgent: UserAgent(), Logger: log,
+		HolePunching: config.On(cfg.Network.HolePunching, true), PortMapping: cfg.Network.PortMapping,
+		NATService: cfg.Network.AutoNATService,
+		UserAgent:  UserAgent(), Logger: log,
 	})
 	if err != nil {
 		return err

@@ -125,6 +125,17 @@ type Network struct {
 	// the node cannot be dialed: reserve relay slots at once) or "public".
 	// Default "auto".
 	Reachability string `toml:"reachability"`
+	// HolePunching upgrades relayed connections to direct ones (DCUtR)
+	// when both NATs allow it. Default true.
+	HolePunching *bool `toml:"hole_punching"`
+	// PortMapping asks the router for a port mapping (UPnP / NAT-PMP).
+	// Default false: it changes the router's configuration.
+	PortMapping bool `toml:"port_mapping"`
+	// AutoNATService answers other peers' reachability checks (AutoNAT),
+	// which is how peers behind NAT learn that they are. Default false:
+	// go-libp2p v0.51's service keeps a second swarm whose goroutines
+	// outlive the host (found by goleak); enable it on long-lived nodes.
+	AutoNATService bool `toml:"autonat_service"`
 	// SwarmKey is a kubo-format swarm.key (a pre-shared key) that makes
 	// this a private network: only nodes with the same key can connect.
 	// Relative to the home directory unless absolute. Default empty (a
@@ -187,7 +198,7 @@ func DefaultListenAddrs() []string {
 func Default() Config {
 	return Config{
 		Identity: Identity{KeyFile: KeyFile},
-		Network:  Network{ListenAddrs: DefaultListenAddrs(), Reachability: "auto"},
+		Network:  Network{ListenAddrs: DefaultListenAddrs(), Reachability: "auto", HolePunching: ptr(true)},
 		Relay: Relay{
 			MaxReservations: 128,
 			MaxCircuits:     64,
@@ -330,7 +341,21 @@ func (a *Access) validate() error {
 	return nil
 }
 
+func ptr[T any](v T) *T { return &v }
+
+// On reports a *bool option's value, with def when it is unset.
+func On(b *bool, def bool) bool {
+	if b == nil {
+		return def
+	}
+	return *b
+}
+
 func (n *Network) validateRelays() error {
+	if n.HolePunching == nil {
+		n.HolePunching = ptr(true)
+	}
+
 	if len(n.Relays) == 0 {
 		n.Relays = nil
 	}
@@ -441,6 +466,13 @@ relays = []
 # auto: ask peers (AutoNAT) whether this node is reachable; private: assume
 # it is not and reserve relay slots at once; public: assume it is.
 reachability = "auto"
+# Upgrade relayed connections to direct ones when both NATs allow (DCUtR).
+hole_punching = true
+# Ask the router for a port mapping (UPnP / NAT-PMP). Off by default: it
+# changes the router's configuration.
+port_mapping = false
+# Answer other peers' reachability checks (AutoNAT). Off by default.
+autonat_service = false
 
 # swarm_key = "swarm.key"
 # A kubo-format swarm.key makes this a private network: only nodes with the

@@ -74,6 +74,9 @@ type Options struct {
 	Relays []peer.AddrInfo
 	// Reachability is "auto", "private" or "public" (see config.Network).
 	Reachability string
+	// HolePunching, PortMapping and NATService enable DCUtR hole
+	// punching, UPnP/NAT-PMP port mapping and the AutoNAT service.
+	HolePunching, PortMapping, NATService bool
 	// RTTInterval is how often peers with live streams are pinged for
 	// `stream ls`; default 10s.
 	RTTInterval time.Duration
@@ -178,6 +181,15 @@ func (n *Node) Start(context.Context) error {
 	}
 	if len(n.opts.ListenAddrs) == 0 {
 		opts = append(opts, libp2p.NoListenAddrs)
+	}
+	if n.opts.HolePunching {
+		opts = append(opts, libp2p.EnableHolePunching())
+	}
+	if n.opts.PortMapping {
+		opts = append(opts, libp2p.NATPortMap())
+	}
+	if n.opts.NATService {
+		opts = append(opts, libp2p.EnableNATService())
 	}
 	relayOpts, err := n.relayOptions()
 	if err != nil {
