@@ -156,6 +156,10 @@ func runDaemon(c *ucli.Context, relay bool) error {
 		}
 	}
 
+	peerCache := ""
+	if !c.Bool("ephemeral") {
+		peerCache = filepath.Join(home, config.PeersFile)
+	}
 	relayStrs := cfg.Network.Relays
 	if c.IsSet("relay") {
 		relayStrs = c.StringSlice("relay")
@@ -192,8 +196,8 @@ func runDaemon(c *ucli.Context, relay bool) error {
 		Allow: allow, Deny: deny, SaveAccess: saveAccess, SwarmKey: psk,
 		Relay: relayCfg, Relays: relays, Reachability: reach,
 		HolePunching: config.On(cfg.Network.HolePunching, true), PortMapping: cfg.Network.PortMapping,
-		NATService: cfg.Network.AutoNATService,
-		UserAgent:  UserAgent(), Logger: log,
+		NATService: cfg.Network.AutoNATService, PeerCache: peerCache,
+		UserAgent: UserAgent(), Logger: log,
 	})
 	if err != nil {
 		return err

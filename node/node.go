@@ -77,6 +77,9 @@ type Options struct {
 	// HolePunching, PortMapping and NATService enable DCUtR hole
 	// punching, UPnP/NAT-PMP port mapping and the AutoNAT service.
 	HolePunching, PortMapping, NATService bool
+	// PeerCache is a file that caches peers' addresses across restarts
+	// (loaded at Start, saved every minute and at Close); "" disables it.
+	PeerCache string
 	// RTTInterval is how often peers with live streams are pinged for
 	// `stream ls`; default 10s.
 	RTTInterval time.Duration
@@ -209,6 +212,10 @@ func (n *Node) Start(context.Context) error {
 	ctx, stop := context.WithCancel(context.Background())
 	n.stop = stop
 	n.bg.Go(func() { n.sampleRTT(ctx, n.opts.RTTInterval) })
+	if n.opts.PeerCache != "" {
+		n.loadPeerCache()
+		n.bg.Go(func() { n.keepPeerCache(ctx, time.Minute) })
+	}
 	for _, ri := range n.opts.Relays {
 		n.bg.Go(func() { n.keepReservation(ctx, ri) })
 	}
@@ -232,6 +239,9 @@ func (n *Node) Close() error {
 	if n.stop != nil {
 		n.stop()
 		n.bg.Wait()
+	}
+	if n.host != nil && n.opts.PeerCache != "" {
+		n.savePeerCache()
 	}
 	_, err := n.listeners.CloseMatching(func(*registry.Listener) bool { return true })
 	if errors.Is(err, registry.ErrNotFound) {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -132,3 +133,41 @@ func TestPingDirect(t *testing.T) {
 		t.Fatalf("ping -n 0: err = %v, want ErrUsage", err)
 	}
 }
+
+func TestPeerAddressesSurviveARestart(t *testing.T) {
+	b := newNode(t)
+	cache := t.TempDir() + "/peers.json"
+	sk, _ := config.GenerateKey()
+	withCache := func(o *Options) { o.Key = sk; o.PeerCache = cache }
+	a := newNodeWith(t, withCache)
+	// First run: the user gives B's full address.
+	if _, err := a.Forward(context.Background(), ForwardRequest{Protocol: "/x/c", ListenAddress: "127.0.0.1:0", Peer: b.fullAddr()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// After a restart, the bare /p2p/ID is enough.
+	again := newNodeWith(t, withCache)
+	if _, err := again.Forward(context.Background(), ForwardRequest{Protocol: "/x/c", ListenAddress: "127.0.0.1:0", Peer: "/p2p/" + b.id()}); err != nil {
+		t.Fatalf("forward to /p2p/ID after a restart: %v", err)
+	}
+	// And without the cache it is not.
+	fresh := newNode(t)
+	if _, err := fresh.Forward(context.Background(), ForwardRequest{Protocol: "/x/c", ListenAddress: "127.0.0.1:0", Peer: "/p2p/" + b.id()}); !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("a node without the cache: err = %v, want ErrUnreachable", err)
+	}
+}
+
+func TestBrokenPeerCacheIsIgnored(t *testing.T) {
+	cache := t.TempDir() + "/peers.json"
+	if err := writeFile(cache, "{not json"); err != nil {
+		t.Fatal(err)
+	}
+	n := newNodeWith(t, func(o *Options) { o.PeerCache = cache })
+	if !strings.Contains(n.logs.String(), "ignoring the peer address cache") {
+		t.Fatalf("a broken cache should be logged and ignored:\n%s", n.logs)
+	}
+}
+
+func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o600) }

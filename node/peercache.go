@@ -1,0 +1,98 @@
+package node
+
+import (
+	"context"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/p2ptun/p2ptun/config"
+)
+
+const (
+	// cacheTTL is how long cached addresses stay in the peerstore after a
+	// restart without being confirmed by a new connection.
+	cacheTTL = 7 * 24 * time.Hour
+	// maxCachedPeers bounds the cache.
+	maxCachedPeers = 1024
+)
+
+// loadPeerCache seeds the peerstore with the cached addresses. A broken
+// cache is logged and ignored: it is only a shortcut.
+func (n *Node) loadPeerCache() {
+	m, err := config.LoadPeerCache(n.opts.PeerCache)
+	if err != nil {
+		n.log.Warn("ignoring the peer address cache", "err", err)
+		return
+	}
+	for id, addrs := range m {
+		p, err := peer.Decode(id)
+		if err != nil || p == n.host.ID() {
+			continue
+		}
+		var mas []ma.Multiaddr
+		for _, a := range addrs {
+			if m, err := ma.NewMultiaddr(a); err == nil {
+				mas = append(mas, m)
+			}
+		}
+		n.host.Peerstore().AddAddrs(p, mas, cacheTTL)
+	}
+}
+
+// savePeerCache writes the addresses of the peers this node is connected
+// to, merged over what the cache already held.
+func (n *Node) savePeerCache() {
+	m, err := config.LoadPeerCache(n.opts.PeerCache)
+	if err != nil {
+		m = map[string][]string{}
+	}
+	for _, p := range n.host.Network().Peers() {
+		var addrs []string
+		for _, c := range n.host.Network().ConnsToPeer(p) {
+			addrs = append(addrs, c.RemoteMultiaddr().String())
+		}
+		for _, a := range n.host.Peerstore().Addrs(p) {
+			addrs = append(addrs, a.String())
+		}
+		if len(addrs) > 0 {
+			m[p.String()] = dedupe(addrs)
+		}
+	}
+	for id := range m {
+		if len(m) <= maxCachedPeers {
+			break
+		}
+		delete(m, id)
+	}
+	if err := config.SavePeerCache(n.opts.PeerCache, m); err != nil {
+		n.log.Warn("could not save the peer address cache", "err", err)
+	}
+}
+
+func dedupe(ss []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range ss {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// keepPeerCache saves the cache every interval until ctx ends.
+func (n *Node) keepPeerCache(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n.savePeerCache()
+		}
+	}
+}
