@@ -893,16 +893,7 @@ func TestHostileNotAllowed(t *testing.T) {
 		if n := len(a.victim.Host().Network().ConnsToPeer(a.badID)); n != 0 {
 			t.Errorf("victim has %d connections to a peer its policy refuses", n)
 		}
-		logs := a.victim.logs.String()
-		if n := countLines(logs, "refused connection", "peer="+a.badID.String()); n != 1 {
-			t.Errorf("%d refusal lines for %d attempts, want exactly 1:\n%s", n, attempts, logs)
-		}
-		if n := warnings(logs, a.badID); n > 1 {
-			t.Errorf("%d warnings name the refused peer, want 1", n)
-		}
-		if n := a.echoes.total.Load(); n != rounds+1 {
-			t.Errorf("echo target had %d connections, want only the good peer's %d", n, rounds+1)
-		}
+		a.checkRefusedOnce(t, "refused connection", attempts, rounds)
 		a.finish(t)
 	})
 
@@ -925,16 +916,7 @@ func TestHostileNotAllowed(t *testing.T) {
 		if m := seen.v.Load(); m != 0 {
 			t.Errorf("victim bridged %d streams from a peer its listener does not allow", m)
 		}
-		logs := a.victim.logs.String()
-		if n := countLines(logs, "refused stream", "peer="+a.badID.String()); n != 1 {
-			t.Errorf("%d refusal lines for %d attempts, want exactly 1:\n%s", n, attempts, logs)
-		}
-		if n := warnings(logs, a.badID); n > 1 {
-			t.Errorf("%d warnings name the refused peer, want 1", n)
-		}
-		if n := a.echoes.total.Load(); n != rounds+1 {
-			t.Errorf("echo target had %d connections, want only the good peer's %d", n, rounds+1)
-		}
+		a.checkRefusedOnce(t, "refused stream", attempts, rounds)
 		a.finish(t)
 	})
 }
@@ -1080,5 +1062,22 @@ func (a *arena) resetAt(i int) bool {
 		_ = s.CloseWrite()
 		_, err := io.ReadFull(s, make([]byte, (size+1)/2))
 		return err == nil
+	}
+}
+
+// checkRefusedOnce asserts that attempts refusals of the bad peer were
+// logged exactly once (what names the line) and that only the good peer's
+// rounds (and its first probe) reached the echo target.
+func (a *arena) checkRefusedOnce(t *testing.T, what string, attempts, rounds int) {
+	t.Helper()
+	logs := a.victim.logs.String()
+	if n := countLines(logs, what, "peer="+a.badID.String()); n != 1 {
+		t.Errorf("%d refusal lines for %d attempts, want exactly 1:\n%s", n, attempts, logs)
+	}
+	if n := warnings(logs, a.badID); n > 1 {
+		t.Errorf("%d warnings name the refused peer, want 1", n)
+	}
+	if n := a.echoes.total.Load(); n != int64(rounds+1) {
+		t.Errorf("echo target had %d connections, want only the good peer's %d", n, rounds+1)
 	}
 }
