@@ -32,6 +32,8 @@ func daemonFlags() []ucli.Flag {
 		&ucli.StringSliceFlag{Name: "deny-peer", Usage: "add a peer to the node-wide deny list for this run (repeatable)"},
 		&ucli.StringSliceFlag{Name: "relay", Usage: "circuit relay to reserve a slot on, /ip4/…/tcp/…/p2p/ID (repeatable; replaces network.relays)", EnvVars: []string{"P2PTUN_RELAY"}},
 		&ucli.StringFlag{Name: "reachability", Usage: "auto, private (reserve relay slots at once) or public; overrides network.reachability"},
+		&ucli.StringFlag{Name: "dht", Usage: "Kademlia DHT mode: off, client, server or auto; overrides discovery.dht"},
+		&ucli.StringSliceFlag{Name: "bootstrap", Usage: "DHT bootstrap peer, /ip4/…/tcp/…/p2p/ID (repeatable; replaces discovery.bootstrap)", EnvVars: []string{"P2PTUN_BOOTSTRAP"}},
 		&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"P2PTUN_LOG_LEVEL"}},
 	}
 }
@@ -156,6 +158,21 @@ func runDaemon(c *ucli.Context, relay bool) error {
 		}
 	}
 
+	dhtMode := cfg.Discovery.DHT
+	if c.IsSet("dht") {
+		dhtMode = c.String("dht")
+		if !slices.Contains([]string{"off", "client", "server", "auto"}, dhtMode) {
+			return usagef(fmt.Errorf("--dht %q: use off, client, server or auto", dhtMode))
+		}
+	}
+	bootStrs := cfg.Discovery.Bootstrap
+	if c.IsSet("bootstrap") {
+		bootStrs = c.StringSlice("bootstrap")
+	}
+	bootstrap, err := relayInfos(bootStrs)
+	if err != nil {
+		return err
+	}
 	peerCache := ""
 	if !c.Bool("ephemeral") {
 		peerCache = filepath.Join(home, config.PeersFile)
@@ -197,6 +214,7 @@ func runDaemon(c *ucli.Context, relay bool) error {
 		Relay: relayCfg, Relays: relays, Reachability: reach,
 		HolePunching: config.On(cfg.Network.HolePunching, true), PortMapping: cfg.Network.PortMapping,
 		NATService: cfg.Network.AutoNATService, PeerCache: peerCache,
+		DHT: dhtMode, Bootstrap: bootstrap, DHTPrefix: cfg.Discovery.ProtocolPrefix,
 		UserAgent: UserAgent(), Logger: log,
 	})
 	if err != nil {
@@ -255,7 +273,8 @@ func accessLists(a config.Access, allowFlags, denyFlags []string) (allow, deny [
 	return allow, deny, err
 }
 
-// relayInfos parses relay multiaddrs, grouping addresses by relay.
+// relayInfos parses peer multiaddrs (relays, bootstrap peers), grouping
+// addresses by peer; each needs an address.
 func relayInfos(ss []string) ([]peer.AddrInfo, error) {
 	var out []peer.AddrInfo
 	for _, s := range ss {
@@ -264,7 +283,7 @@ func relayInfos(ss []string) ([]peer.AddrInfo, error) {
 			return nil, err
 		}
 		if len(pi.Addrs) == 0 {
-			return nil, usagef(fmt.Errorf("relay %q needs an address: use /ip4/HOST/tcp/PORT/p2p/ID", s))
+			return nil, usagef(fmt.Errorf("%q needs an address: use /ip4/HOST/tcp/PORT/p2p/ID", s))
 		}
 		merged := false
 		for i := range out {

@@ -31,12 +31,31 @@ var ErrInvalid = errors.New("invalid config")
 // Config is the content of config.toml. Zero fields take the defaults
 // documented on each field (see Default).
 type Config struct {
-	Identity Identity `toml:"identity"`
-	Network  Network  `toml:"network"`
-	Access   Access   `toml:"access"`
-	Limits   Limits   `toml:"limits"`
-	Relay    Relay    `toml:"relay"`
-	Timeouts Timeouts `toml:"timeouts"`
+	Identity  Identity  `toml:"identity"`
+	Network   Network   `toml:"network"`
+	Access    Access    `toml:"access"`
+	Limits    Limits    `toml:"limits"`
+	Relay     Relay     `toml:"relay"`
+	Discovery Discovery `toml:"discovery"`
+	Timeouts  Timeouts  `toml:"timeouts"`
+}
+
+// Discovery configures how the node finds the addresses of a peer it
+// knows only by ID: first the peerstore (addresses given before, and the
+// on-disk cache), then the Kademlia DHT. Every lookup is bounded by
+// timeouts.dial.
+type Discovery struct {
+	// DHT is "off", "client" (query only), "server" (also answer) or
+	// "auto" (server once AutoNAT finds the node publicly reachable).
+	// Default "auto".
+	DHT string `toml:"dht"`
+	// Bootstrap peers (multiaddrs ending in /p2p/ID) the DHT starts from.
+	// Default none: the DHT then learns only from peers met otherwise.
+	Bootstrap []string `toml:"bootstrap"`
+	// ProtocolPrefix keeps p2ptun's DHT apart from others. Default
+	// "/p2ptun"; "/ipfs" joins the public IPFS DHT (only with bootstrap
+	// peers that serve it).
+	ProtocolPrefix string `toml:"protocol_prefix"`
 }
 
 // Relay configures `p2ptun relay`, the circuit relay v2 service. Unlike
@@ -197,8 +216,9 @@ func DefaultListenAddrs() []string {
 // Default returns the configuration used when config.toml sets nothing.
 func Default() Config {
 	return Config{
-		Identity: Identity{KeyFile: KeyFile},
-		Network:  Network{ListenAddrs: DefaultListenAddrs(), Reachability: "auto", HolePunching: ptr(true)},
+		Identity:  Identity{KeyFile: KeyFile},
+		Network:   Network{ListenAddrs: DefaultListenAddrs(), Reachability: "auto", HolePunching: ptr(true)},
+		Discovery: Discovery{DHT: "auto", ProtocolPrefix: "/p2ptun"},
 		Relay: Relay{
 			MaxReservations: 128,
 			MaxCircuits:     64,
@@ -298,6 +318,9 @@ func (c *Config) Validate() error {
 	if err := c.Relay.validate(d.Relay); err != nil {
 		return err
 	}
+	if err := c.Discovery.validate(d.Discovery); err != nil {
+		return err
+	}
 	if err := c.Limits.validate(d.Limits); err != nil {
 		return err
 	}
@@ -374,6 +397,35 @@ func (n *Network) validateRelays() error {
 	case "auto", "private", "public":
 	default:
 		return fmt.Errorf("network.reachability: %q is not auto, private or public", n.Reachability)
+	}
+	return nil
+}
+
+func (x *Discovery) validate(d Discovery) error {
+	switch x.DHT {
+	case "":
+		x.DHT = d.DHT
+	case "off", "client", "server", "auto":
+	default:
+		return fmt.Errorf("discovery.dht: %q is not off, client, server or auto", x.DHT)
+	}
+	if len(x.Bootstrap) == 0 {
+		x.Bootstrap = nil
+	}
+	for _, b := range x.Bootstrap {
+		m, err := ma.NewMultiaddr(b)
+		if err == nil {
+			_, err = m.ValueForProtocol(ma.P_P2P)
+		}
+		if err != nil {
+			return fmt.Errorf("discovery.bootstrap: %q is not a multiaddr ending in /p2p/PEER-ID", b)
+		}
+	}
+	if x.ProtocolPrefix == "" {
+		x.ProtocolPrefix = d.ProtocolPrefix
+	}
+	if !strings.HasPrefix(x.ProtocolPrefix, "/") || strings.ContainsAny(x.ProtocolPrefix, " \t\n") {
+		return fmt.Errorf("discovery.protocol_prefix: %q must be a path like /p2ptun", x.ProtocolPrefix)
 	}
 	return nil
 }
@@ -500,6 +552,17 @@ peer_stream_burst = 1000      # new streams at once before the rate applies
 memory_mib = 4096             # memory the swarm may reserve
 peer_memory_mib = 1024        # of which one peer may hold
 log_interval = "1m"           # a limited or refused peer is logged once per interval
+
+[discovery]
+# How a peer known only by its ID is found: the peerstore and the on-disk
+# address cache first, then the Kademlia DHT. Lookups are bounded by
+# timeouts.dial. dht: off, client (query only), server (also answer), or
+# auto (server once the node is found to be publicly reachable).
+dht = "auto"
+# Peers the DHT starts from (multiaddrs ending in /p2p/ID). None by default.
+bootstrap = []
+# Keeps p2ptun's DHT apart from the public IPFS one ("/ipfs" would join it).
+protocol_prefix = "/p2ptun"
 
 [relay]
 # Used only by "p2ptun relay", the circuit relay service. Only the peers

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -77,6 +78,12 @@ type Options struct {
 	// HolePunching, PortMapping and NATService enable DCUtR hole
 	// punching, UPnP/NAT-PMP port mapping and the AutoNAT service.
 	HolePunching, PortMapping, NATService bool
+	// DHT is the Kademlia DHT mode: "off", "client", "server" or "auto";
+	// Bootstrap are its starting peers and DHTPrefix its protocol prefix
+	// (default "/p2ptun").
+	DHT       string
+	Bootstrap []peer.AddrInfo
+	DHTPrefix string
 	// PeerCache is a file that caches peers' addresses across restarts
 	// (loaded at Start, saved every minute and at Close); "" disables it.
 	PeerCache string
@@ -97,6 +104,8 @@ type Node struct {
 	limited   *peerlog.Logger // refusals and limits, once per peer per interval
 	stop      context.CancelFunc
 	bg        sync.WaitGroup // background work: RTT sampling, relay reservations
+
+	dht *dht.IpfsDHT // set by the routing constructor when the DHT is on
 
 	relayMu  sync.Mutex
 	reserved map[peer.ID]bool // relays holding a reservation for us
@@ -194,6 +203,14 @@ func (n *Node) Start(context.Context) error {
 	if n.opts.NATService {
 		opts = append(opts, libp2p.EnableNATService())
 	}
+	dhtOpt, err := n.dhtOption()
+	if err != nil {
+		rm.Close()
+		return err
+	}
+	if dhtOpt != nil {
+		opts = append(opts, dhtOpt)
+	}
 	relayOpts, err := n.relayOptions()
 	if err != nil {
 		rm.Close()
@@ -202,6 +219,10 @@ func (n *Node) Start(context.Context) error {
 	opts = append(opts, relayOpts...)
 	h, err := libp2p.New(opts...)
 	if err != nil {
+		if n.dht != nil {
+			n.dht.Close()
+			n.dht = nil
+		}
 		rm.Close()
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return fmt.Errorf("%w: swarm listen address: %w (another p2ptun or kubo daemon? pass --listen-addr with another port)", ErrAddrInUse, err)
@@ -216,6 +237,7 @@ func (n *Node) Start(context.Context) error {
 		n.loadPeerCache()
 		n.bg.Go(func() { n.keepPeerCache(ctx, time.Minute) })
 	}
+	n.bootstrapDHT(ctx)
 	for _, ri := range n.opts.Relays {
 		n.bg.Go(func() { n.keepReservation(ctx, ri) })
 	}
@@ -246,6 +268,9 @@ func (n *Node) Close() error {
 	_, err := n.listeners.CloseMatching(func(*registry.Listener) bool { return true })
 	if errors.Is(err, registry.ErrNotFound) {
 		err = nil
+	}
+	if n.dht != nil {
+		err = errors.Join(err, n.dht.Close())
 	}
 	if n.host != nil {
 		err = errors.Join(err, n.host.Close())

@@ -171,3 +171,33 @@ func TestBrokenPeerCacheIsIgnored(t *testing.T) {
 }
 
 func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o600) }
+
+func TestDHTFindsAPeerByIDAlone(t *testing.T) {
+	server := func(o *Options) { o.DHT = "server" }
+	boot := newNodeWith(t, server)
+	bootInfo := []peer.AddrInfo{{ID: boot.Host().ID(), Addrs: boot.Host().Addrs()}}
+	withBoot := func(o *Options) { o.DHT = "server"; o.Bootstrap = bootInfo }
+	b := newNodeWith(t, withBoot)
+	a := newNodeWith(t, withBoot)
+	if _, err := b.Listen(context.Background(), ListenRequest{Protocol: "/x/dht", Target: server2(t), Allow: []string{a.id()}}); err != nil {
+		t.Fatal(err)
+	}
+	// B must have joined the bootstrap node's routing table.
+	pollUntil(t, "B in the bootstrap node's routing table", func() bool {
+		return boot.dht != nil && boot.dht.RoutingTable().Find(b.Host().ID()) != ""
+	})
+	pollUntil(t, "A to join the DHT", func() bool { return a.dht.RoutingTable().Size() > 0 })
+	l, err := a.Forward(context.Background(), ForwardRequest{Protocol: "/x/dht", ListenAddress: "127.0.0.1:0", Peer: "/p2p/" + b.id()})
+	if err != nil {
+		t.Fatalf("forward to /p2p/ID through the DHT: %v", err)
+	}
+	openStream(t, hostPort(t, l.ListenAddress))
+
+	// A node on another DHT (another prefix) cannot find B.
+	other := newNodeWith(t, func(o *Options) { o.DHT = "server"; o.Bootstrap = bootInfo; o.DHTPrefix = "/elsewhere" })
+	if _, err := other.Forward(context.Background(), ForwardRequest{Protocol: "/x/dht", ListenAddress: "127.0.0.1:0", Peer: "/p2p/" + b.id()}); !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("a node on another DHT found B: err = %v", err)
+	}
+}
+
+func server2(t *testing.T) string { return server(t, echo) }
