@@ -72,7 +72,9 @@ func (e *buildError) Error() string { return e.err.Error() + "\n" + string(e.out
 // env is the test's environment without P2PTUN_* variables, so that the
 // developer's settings cannot change what the binary does.
 func env() []string {
-	return slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "P2PTUN_") })
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "P2PTUN_") })
+	// Test daemons never announce themselves on the host's network.
+	return append(env, "P2PTUN_NO_MDNS=1")
 }
 
 // tempHome returns a short home path: Unix socket paths are limited to

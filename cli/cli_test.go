@@ -26,6 +26,9 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in ../testdata/golden")
 
 func TestMain(m *testing.M) {
+	// Test daemons never announce themselves on the host's network (mDNS
+	// multicasts on every interface): they stay on loopback.
+	os.Setenv("P2PTUN_NO_MDNS", "1")
 	goleak.VerifyTestMain(m)
 }
 

@@ -32,6 +32,7 @@ func daemonFlags() []ucli.Flag {
 		&ucli.StringSliceFlag{Name: "deny-peer", Usage: "add a peer to the node-wide deny list for this run (repeatable)"},
 		&ucli.StringSliceFlag{Name: "relay", Usage: "circuit relay to reserve a slot on, /ip4/…/tcp/…/p2p/ID (repeatable; replaces network.relays)", EnvVars: []string{"P2PTUN_RELAY"}},
 		&ucli.StringFlag{Name: "reachability", Usage: "auto, private (reserve relay slots at once) or public; overrides network.reachability"},
+		&ucli.BoolFlag{Name: "no-mdns", Usage: "do not announce this node or look for peers on the LAN (mDNS)", EnvVars: []string{"P2PTUN_NO_MDNS"}},
 		&ucli.StringFlag{Name: "dht", Usage: "Kademlia DHT mode: off, client, server or auto; overrides discovery.dht"},
 		&ucli.StringSliceFlag{Name: "bootstrap", Usage: "DHT bootstrap peer, /ip4/…/tcp/…/p2p/ID (repeatable; replaces discovery.bootstrap)", EnvVars: []string{"P2PTUN_BOOTSTRAP"}},
 		&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"P2PTUN_LOG_LEVEL"}},
@@ -215,6 +216,7 @@ func runDaemon(c *ucli.Context, relay bool) error {
 		HolePunching: config.On(cfg.Network.HolePunching, true), PortMapping: cfg.Network.PortMapping,
 		NATService: cfg.Network.AutoNATService, PeerCache: peerCache,
 		DHT: dhtMode, Bootstrap: bootstrap, DHTPrefix: cfg.Discovery.ProtocolPrefix,
+		MDNS:      config.On(cfg.Discovery.MDNS, true) && !c.Bool("no-mdns"),
 		UserAgent: UserAgent(), Logger: log,
 	})
 	if err != nil {

@@ -45,6 +45,9 @@ type Config struct {
 // on-disk cache), then the Kademlia DHT. Every lookup is bounded by
 // timeouts.dial.
 type Discovery struct {
+	// MDNS announces the node on the LAN and learns LAN peers' addresses
+	// by multicast DNS. Default true.
+	MDNS *bool `toml:"mdns"`
 	// DHT is "off", "client" (query only), "server" (also answer) or
 	// "auto" (server once AutoNAT finds the node publicly reachable).
 	// Default "auto".
@@ -218,7 +221,7 @@ func Default() Config {
 	return Config{
 		Identity:  Identity{KeyFile: KeyFile},
 		Network:   Network{ListenAddrs: DefaultListenAddrs(), Reachability: "auto", HolePunching: ptr(true)},
-		Discovery: Discovery{DHT: "auto", ProtocolPrefix: "/p2ptun"},
+		Discovery: Discovery{MDNS: ptr(true), DHT: "auto", ProtocolPrefix: "/p2ptun"},
 		Relay: Relay{
 			MaxReservations: 128,
 			MaxCircuits:     64,
@@ -402,6 +405,9 @@ func (n *Network) validateRelays() error {
 }
 
 func (x *Discovery) validate(d Discovery) error {
+	if x.MDNS == nil {
+		x.MDNS = ptr(true)
+	}
 	switch x.DHT {
 	case "":
 		x.DHT = d.DHT
@@ -554,8 +560,11 @@ peer_memory_mib = 1024        # of which one peer may hold
 log_interval = "1m"           # a limited or refused peer is logged once per interval
 
 [discovery]
-# How a peer known only by its ID is found: the peerstore and the on-disk
-# address cache first, then the Kademlia DHT. Lookups are bounded by
+# How a peer known only by its ID is found: the peerstore (addresses given,
+# cached on disk, or heard on the LAN by mDNS) first, then the Kademlia DHT.
+# mDNS announces this node on the LAN (--no-mdns turns it off).
+mdns = true
+# Lookups are bounded by
 # timeouts.dial. dht: off, client (query only), server (also answer), or
 # auto (server once the node is found to be publicly reachable).
 dht = "auto"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -84,6 +85,8 @@ type Options struct {
 	DHT       string
 	Bootstrap []peer.AddrInfo
 	DHTPrefix string
+	// MDNS announces the node on the LAN and learns LAN peers' addresses.
+	MDNS bool
 	// PeerCache is a file that caches peers' addresses across restarts
 	// (loaded at Start, saved every minute and at Close); "" disables it.
 	PeerCache string
@@ -105,7 +108,8 @@ type Node struct {
 	stop      context.CancelFunc
 	bg        sync.WaitGroup // background work: RTT sampling, relay reservations
 
-	dht *dht.IpfsDHT // set by the routing constructor when the DHT is on
+	dht  *dht.IpfsDHT // set by the routing constructor when the DHT is on
+	mdns io.Closer    // the mDNS service, when on
 
 	relayMu  sync.Mutex
 	reserved map[peer.ID]bool // relays holding a reservation for us
@@ -238,6 +242,11 @@ func (n *Node) Start(context.Context) error {
 		n.bg.Go(func() { n.keepPeerCache(ctx, time.Minute) })
 	}
 	n.bootstrapDHT(ctx)
+	if n.opts.MDNS {
+		if err := n.startMDNS(); err != nil {
+			n.log.Warn("mDNS discovery did not start; LAN peers need addresses", "err", err)
+		}
+	}
 	for _, ri := range n.opts.Relays {
 		n.bg.Go(func() { n.keepReservation(ctx, ri) })
 	}
@@ -268,6 +277,9 @@ func (n *Node) Close() error {
 	_, err := n.listeners.CloseMatching(func(*registry.Listener) bool { return true })
 	if errors.Is(err, registry.ErrNotFound) {
 		err = nil
+	}
+	if n.mdns != nil {
+		err = errors.Join(err, n.mdns.Close())
 	}
 	if n.dht != nil {
 		err = errors.Join(err, n.dht.Close())

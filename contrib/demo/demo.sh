@@ -3,6 +3,9 @@
 #   echo service  <-  daemon B (listen /x/demo)  <=libp2p=>  daemon A (forward)  <-  client
 # Usage: contrib/demo/demo.sh BIN_DIR   (make demo builds the binaries first)
 set -euo pipefail
+# The demo stays on loopback: its daemons do not announce themselves on the
+# LAN (mDNS).
+export P2PTUN_NO_MDNS=1
 
 bin=${1:-bin}
 p2ptun="$bin/p2ptun"
