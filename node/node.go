@@ -441,6 +441,9 @@ func (n *Node) Forward(ctx context.Context, r ForwardRequest) (registry.Listener
 	n.addAddrs(pi)
 	if !r.Lazy {
 		if err := n.connect(ctx, pi.ID); err != nil {
+			if viaRelay(pi) {
+				err = fmt.Errorf("%w; through a relay, both peers must be on the relay's allow list and %s must hold a reservation on it (it logs \"relay reservation held\")", err, pi.ID)
+			}
 			return registry.Listener{}, err
 		}
 	}
@@ -481,6 +484,16 @@ func (n *Node) Forward(ctx context.Context, r ForwardRequest) (registry.Listener
 	n.listeners.Commit(rec)
 	n.log.Info("forward opened", "proto", rec.Protocol, "laddr", rec.ListenAddress, "peer", rec.Peer)
 	return snapshot(rec), nil
+}
+
+// viaRelay reports whether the user addressed the peer through a relay.
+func viaRelay(pi peer.AddrInfo) bool {
+	for _, a := range pi.Addrs {
+		if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // addAddrs remembers the addresses a user gave for a peer.

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	pbv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/pb"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	ma "github.com/multiformats/go-multiaddr"
@@ -90,7 +92,12 @@ func (n *Node) keepReservation(ctx context.Context, ri peer.AddrInfo) {
 			if ctx.Err() != nil {
 				return
 			}
-			n.limited.Warn("reserve "+ri.ID.String(), "relay reservation failed; retrying",
+			msg := "relay reservation failed; retrying"
+			var re client.ReservationError
+			if errors.As(err, &re) && (re.Status == pbv2.Status_PERMISSION_DENIED || re.Status == pbv2.Status_RESERVATION_REFUSED) {
+				msg = "the relay refused a reservation: ask its operator to add " + n.host.ID().String() + " to its allow list (p2ptun relay --allow, or [relay] allow); retrying"
+			}
+			n.limited.Warn("reserve "+ri.ID.String(), msg,
 				"relay", ri.ID.String(), "err", forward.OneLine(err), "retry_in", backoff.String())
 			backoff = min(2*backoff, time.Minute)
 		} else {

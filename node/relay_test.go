@@ -108,9 +108,12 @@ func TestRelayRefusesPeersNotOnItsList(t *testing.T) {
 	if !strings.Contains(r.logs.String(), "peer="+b.id()) {
 		t.Fatalf("refusal does not name the peer:\n%s", r.logs)
 	}
+	pollUntil(t, "B to log that the relay refused it", func() bool {
+		return strings.Contains(b.logs.String(), "the relay refused a reservation: ask its operator to add "+b.id())
+	})
 	circuit := r.fullAddr() + "/p2p-circuit/p2p/" + b.id()
 	_, err := a.Forward(context.Background(), ForwardRequest{Protocol: "/x/web", ListenAddress: "127.0.0.1:0", Peer: circuit})
-	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "PERMISSION_DENIED") {
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "PERMISSION_DENIED") || !strings.Contains(err.Error(), "relay's allow list") {
 		t.Fatalf("forward through a relay that refused the peer: err = %v, want ErrUnreachable saying the relay denied it", err)
 	}
 }
