@@ -213,6 +213,7 @@ func runDaemon(c *ucli.Context, relay bool) error {
 		Key: sk, ListenAddrs: addrs, Timeouts: cfg.Timeouts, Limits: cfg.Limits,
 		Allow: allow, Deny: deny, SaveAccess: saveAccess, SwarmKey: psk,
 		Relay: relayCfg, Relays: relays, Reachability: reach,
+		AutoRelay:    config.On(cfg.Network.AutoRelay, true) && relayCfg == nil,
 		HolePunching: config.On(cfg.Network.HolePunching, true), PortMapping: cfg.Network.PortMapping,
 		NATService: cfg.Network.AutoNATService, PeerCache: peerCache,
 		DHT: dhtMode, Bootstrap: bootstrap, DHTPrefix: cfg.Discovery.ProtocolPrefix,

@@ -143,6 +143,9 @@ type Network struct {
 	// reserves a slot on, so that peers can reach it through them when it
 	// cannot be dialed directly. Default none.
 	Relays []string `toml:"relays"`
+	// AutoRelay reserves slots on relays the node meets (through the DHT
+	// or any connection) when it finds itself unreachable. Default true.
+	AutoRelay *bool `toml:"autorelay"`
 	// Reachability is "auto" (ask peers with AutoNAT), "private" (assume
 	// the node cannot be dialed: reserve relay slots at once) or "public".
 	// Default "auto".
@@ -220,7 +223,7 @@ func DefaultListenAddrs() []string {
 func Default() Config {
 	return Config{
 		Identity:  Identity{KeyFile: KeyFile},
-		Network:   Network{ListenAddrs: DefaultListenAddrs(), Reachability: "auto", HolePunching: ptr(true)},
+		Network:   Network{ListenAddrs: DefaultListenAddrs(), Reachability: "auto", HolePunching: ptr(true), AutoRelay: ptr(true)},
 		Discovery: Discovery{MDNS: ptr(true), DHT: "auto", ProtocolPrefix: "/p2ptun"},
 		Relay: Relay{
 			MaxReservations: 128,
@@ -381,6 +384,9 @@ func (n *Network) validateRelays() error {
 	if n.HolePunching == nil {
 		n.HolePunching = ptr(true)
 	}
+	if n.AutoRelay == nil {
+		n.AutoRelay = ptr(true)
+	}
 
 	if len(n.Relays) == 0 {
 		n.Relays = nil
@@ -521,6 +527,9 @@ listen_addrs = [
 # them when it cannot be dialed directly (behind NAT), e.g.
 # relays = ["/ip4/203.0.113.7/tcp/4141/p2p/12D3KooW..."]
 relays = []
+# When unreachable, also reserve slots on relays met through the DHT or any
+# connection (only relays with public addresses are advertised).
+autorelay = true
 # auto: ask peers (AutoNAT) whether this node is reachable; private: assume
 # it is not and reserve relay slots at once; public: assume it is.
 reachability = "auto"

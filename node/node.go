@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -74,6 +75,9 @@ type Options struct {
 	// Relays are static relays to reserve a slot on and advertise
 	// /p2p-circuit addresses through.
 	Relays []peer.AddrInfo
+	// AutoRelay reserves slots on relays the node meets when it finds
+	// itself unreachable.
+	AutoRelay bool
 	// Reachability is "auto", "private" or "public" (see config.Network).
 	Reachability string
 	// HolePunching, PortMapping and NATService enable DCUtR hole
@@ -108,8 +112,9 @@ type Node struct {
 	stop      context.CancelFunc
 	bg        sync.WaitGroup // background work: RTT sampling, relay reservations
 
-	dht  *dht.IpfsDHT // set by the routing constructor when the DHT is on
-	mdns io.Closer    // the mDNS service, when on
+	started atomic.Value // the host, for callbacks that libp2p.New starts before it returns
+	dht     *dht.IpfsDHT // set by the routing constructor when the DHT is on
+	mdns    io.Closer    // the mDNS service, when on
 
 	relayMu  sync.Mutex
 	reserved map[peer.ID]bool // relays holding a reservation for us
@@ -234,6 +239,7 @@ func (n *Node) Start(context.Context) error {
 		return fmt.Errorf("starting libp2p host: %w", err)
 	}
 	n.host = h
+	n.started.Store(h)
 	ctx, stop := context.WithCancel(context.Background())
 	n.stop = stop
 	n.bg.Go(func() { n.sampleRTT(ctx, n.opts.RTTInterval) })

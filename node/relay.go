@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	pbv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/pb"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
@@ -61,6 +63,13 @@ func (n *Node) relayOptions() ([]libp2p.Option, error) {
 			return append(addrs, n.circuitAddrs()...)
 		}))
 	}
+	if n.opts.AutoRelay {
+		// When the node finds itself unreachable, reserve slots on relays
+		// it has met (through the DHT, or any connection): go-libp2p's
+		// autorelay, fed with connected peers that run the relay service.
+		opts = append(opts, libp2p.EnableAutoRelayWithPeerSource(n.relayCandidates,
+			autorelay.WithBootDelay(0), autorelay.WithMinInterval(10*time.Second)))
+	}
 	switch n.opts.Reachability {
 	case "private":
 		opts = append(opts, libp2p.ForceReachabilityPrivate())
@@ -70,6 +79,31 @@ func (n *Node) relayOptions() ([]libp2p.Option, error) {
 		}
 	}
 	return opts, nil
+}
+
+// hopProtocol is the circuit relay v2 service protocol.
+const hopProtocol = "/libp2p/circuit/relay/0.2.0/hop"
+
+// relayCandidates offers autorelay the connected peers that serve as
+// relays.
+func (n *Node) relayCandidates(ctx context.Context, num int) <-chan peer.AddrInfo {
+	out := make(chan peer.AddrInfo, num)
+	defer close(out)
+	// autorelay may ask before libp2p.New has returned the host to Start.
+	h, _ := n.started.Load().(host.Host)
+	if h == nil {
+		return out
+	}
+	for _, p := range h.Network().Peers() {
+		if len(out) == num {
+			break
+		}
+		if ok, _ := h.Peerstore().SupportsProtocols(p, hopProtocol); len(ok) == 0 {
+			continue
+		}
+		out <- peer.AddrInfo{ID: p, Addrs: h.Peerstore().Addrs(p)}
+	}
+	return out
 }
 
 // keepReservation holds a reservation on relay ri for as long as ctx
