@@ -261,6 +261,13 @@ func OpenStream(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, 
 	if err := Connect(ctx, h, p, dialTimeout); err != nil {
 		return nil, err
 	}
+	// With only a limited (capped relay) connection, NewStream would wait
+	// for a direct one until it times out; say why at once instead.
+	if h.Network().Connectedness(p) == network.Limited {
+		if ok, _ := network.GetAllowLimitedConn(ctx); !ok {
+			return nil, fmt.Errorf("%w: %s is reachable only through a relay that limits relayed connections (time or data); forward with --allow-limited to use it anyway", ErrUnreachable, p)
+		}
+	}
 	octx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
 	s, err := h.NewStream(network.WithNoDial(octx, "already connected"), p, proto)

@@ -204,3 +204,33 @@ func TestDHTFindsAPeerByIDAlone(t *testing.T) {
 }
 
 func server2(t *testing.T) string { return server(t, echo) }
+
+func TestLimitingRelayNeedsAllowLimited(t *testing.T) {
+	a := newNode(t)
+	skB, _ := config.GenerateKey()
+	idB, _ := peer.IDFromPrivateKey(skB)
+	limited := relayConfig(a.id(), idB.String())
+	limited.Duration = config.D(time.Hour) // a cap makes relayed connections "limited"
+	r := newNodeWith(t, func(o *Options) { o.Relay = limited })
+	b := behindRelay(t, r, func(o *Options) { o.Key = skB })
+	pollUntil(t, "B to advertise a relay address", func() bool { return circuitAddr(b) != "" })
+	ctx := context.Background()
+	if _, err := b.Listen(ctx, ListenRequest{Protocol: "/x/lim", Target: server(t, echo), Allow: []string{a.id()}}); err != nil {
+		t.Fatal(err)
+	}
+
+	l, err := a.Forward(ctx, ForwardRequest{Protocol: "/x/lim", ListenAddress: "127.0.0.1:0", Peer: circuitAddr(b)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectReset(t, hostPort(t, l.ListenAddress))
+	if !strings.Contains(a.logs.String(), "reachable only through a relay that limits relayed connections") {
+		t.Fatalf("the forward should say the relay limits connections and how to opt in:\n%s", a.logs)
+	}
+
+	l, err = a.Forward(ctx, ForwardRequest{Protocol: "/x/lim", ListenAddress: "127.0.0.1:0", Peer: circuitAddr(b), AllowLimited: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	openStream(t, hostPort(t, l.ListenAddress))
+}
