@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/p2ptun/p2ptun/internal/logbuf"
 )
 
 var (
@@ -90,22 +92,7 @@ func tempHome(t *testing.T) string {
 }
 
 // syncBuf is a goroutine-safe buffer for a process's output.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuf = logbuf.Buffer
 
 // run runs the built binary to completion.
 func run(t *testing.T, args ...string) (stdout, stderr string, code int) {

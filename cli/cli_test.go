@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/internal/logbuf"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in ../testdata/golden")
@@ -33,22 +34,7 @@ func TestMain(m *testing.M) {
 }
 
 // syncBuf is a goroutine-safe buffer for a daemon's output.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuf = logbuf.Buffer
 
 // run runs the CLI in-process.
 func run(t *testing.T, args ...string) (stdout, stderr string, code int) {

@@ -162,7 +162,7 @@ type kuboNode struct {
 	env  []string
 	id   string
 	addr string // loopback TCP multiaddr ending in /p2p/ID
-	out  *kuboSyncBuffer
+	out  *syncBuf
 }
 
 // kuboOptions adjusts startKubo.
@@ -185,7 +185,7 @@ func startKubo(t *testing.T, bin string, opts kuboOptions) *kuboNode {
 		bin: bin,
 		// IPFS_TELEMETRY=off is already kubo's default; be explicit.
 		env: append(os.Environ(), "IPFS_PATH="+repo, "IPFS_TELEMETRY=off"),
-		out: &kuboSyncBuffer{},
+		out: &syncBuf{},
 	}
 	k.run(t, "init", "--profile=test")
 
@@ -466,7 +466,7 @@ func startP2ptunDaemon(t *testing.T, extra ...string) *p2ptunDaemon {
 	}
 	t.Cleanup(func() { os.RemoveAll(home) })
 	ready := filepath.Join(home, "ready.json")
-	stderr := &kuboSyncBuffer{}
+	stderr := &syncBuf{}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	code := make(chan int, 1)
@@ -690,22 +690,4 @@ func (e *kuboEchoTarget) close() {
 	e.mu.Unlock()
 	e.ln.Close()
 	e.wg.Wait()
-}
-
-// kuboSyncBuffer is a bytes.Buffer safe for concurrent writers and readers.
-type kuboSyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *kuboSyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *kuboSyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/internal/logbuf"
 )
 
 func TestMain(m *testing.M) {
@@ -27,22 +28,7 @@ func TestMain(m *testing.M) {
 }
 
 // logBuf is a goroutine-safe log sink.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuf = logbuf.Buffer
 
 type testNode struct {
 	*Node
