@@ -327,24 +327,30 @@ func (c *Config) Validate() error {
 	if err := c.Discovery.validate(d.Discovery); err != nil {
 		return err
 	}
-	if err := c.Limits.validate(d.Limits); err != nil {
+	if err := c.Limits.Validate(); err != nil {
 		return err
 	}
-	for _, t := range []struct {
+	return c.Timeouts.Validate()
+}
+
+// Validate checks the timeouts and fills zero ones with their defaults.
+func (t *Timeouts) Validate() error {
+	d := Default().Timeouts
+	for _, f := range []struct {
 		name string
 		v    *Duration
 		def  Duration
 	}{
-		{"timeouts.dial", &c.Timeouts.Dial, d.Timeouts.Dial},
-		{"timeouts.stream_open", &c.Timeouts.StreamOpen, d.Timeouts.StreamOpen},
-		{"timeouts.target_dial", &c.Timeouts.TargetDial, d.Timeouts.TargetDial},
-		{"timeouts.shutdown", &c.Timeouts.Shutdown, d.Timeouts.Shutdown},
+		{"timeouts.dial", &t.Dial, d.Dial},
+		{"timeouts.stream_open", &t.StreamOpen, d.StreamOpen},
+		{"timeouts.target_dial", &t.TargetDial, d.TargetDial},
+		{"timeouts.shutdown", &t.Shutdown, d.Shutdown},
 	} {
-		if t.v.Duration < 0 {
-			return fmt.Errorf("%s must not be negative", t.name)
+		if f.v.Duration < 0 {
+			return fmt.Errorf("%s must not be negative", f.name)
 		}
-		if t.v.Duration == 0 {
-			*t.v = t.def
+		if f.v.Duration == 0 {
+			*f.v = f.def
 		}
 	}
 	return nil
@@ -466,7 +472,9 @@ func (r *Relay) validate(d Relay) error {
 	return nil
 }
 
-func (l *Limits) validate(d Limits) error {
+// Validate checks the limits and fills zero ones with their defaults.
+func (l *Limits) Validate() error {
+	d := Default().Limits
 	for _, f := range []struct {
 		name string
 		v    *int

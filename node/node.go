@@ -116,6 +116,8 @@ type Node struct {
 	dht     *dht.IpfsDHT // set by the routing constructor when the DHT is on
 	mdns    io.Closer    // the mDNS service, when on
 
+	cache map[string][]string // the peer address cache, loaded once at Start
+
 	relayMu  sync.Mutex
 	reserved map[peer.ID]bool // relays holding a reservation for us
 
@@ -136,11 +138,12 @@ func New(opts Options) (*Node, error) {
 	if opts.RTTInterval <= 0 {
 		opts.RTTInterval = 10 * time.Second
 	}
-	c := config.Config{Network: config.Network{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}}, Timeouts: opts.Timeouts, Limits: opts.Limits}
-	if err := c.Validate(); err != nil {
+	if err := opts.Timeouts.Validate(); err != nil {
 		return nil, err
 	}
-	opts.Timeouts, opts.Limits = c.Timeouts, c.Limits
+	if err := opts.Limits.Validate(); err != nil {
+		return nil, err
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
