@@ -10,6 +10,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/p2ptun/p2ptun/forward"
 )
 
 // ProtocolPrefix is the namespace that tunnel protocols live in unless
@@ -47,7 +49,7 @@ func ParseAddr(s string) (ma.Multiaddr, error) {
 	if strings.HasPrefix(s, "/") {
 		m, err := ma.NewMultiaddr(s)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %q is not a valid multiaddr (%s); use e.g. /ip4/127.0.0.1/tcp/8080", ErrUsage, s, oneLine(err))
+			return nil, fmt.Errorf("%w: %q is not a valid multiaddr (%s); use e.g. /ip4/127.0.0.1/tcp/8080", ErrUsage, s, forward.OneLine(err))
 		}
 		return m, nil
 	}
@@ -70,7 +72,7 @@ func ParseAddr(s string) (ma.Multiaddr, error) {
 		return nil, fmt.Errorf("%w: %q: %q is not an IP address or host name", ErrUsage, s, host)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %q: %s", ErrUsage, s, oneLine(err))
+		return nil, fmt.Errorf("%w: %q: %s", ErrUsage, s, forward.OneLine(err))
 	}
 	return m, nil
 }
@@ -101,10 +103,6 @@ func isDNSName(s string) bool {
 	return true
 }
 
-// oneLine flattens an error message onto one line; some errors from
-// parsers quote the raw input, newlines included.
-func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
-
 // ParseTarget parses a listener's target: a TCP address (IP or DNS name)
 // or a Unix socket path (/unix/PATH).
 func ParseTarget(s string) (ma.Multiaddr, error) {
@@ -113,7 +111,7 @@ func ParseTarget(s string) (ma.Multiaddr, error) {
 		return nil, err
 	}
 	if _, _, err := manet.DialArgs(m); err != nil {
-		return nil, fmt.Errorf("%w: target %q cannot be dialed (%s); use /ip4/HOST/tcp/PORT, /dns/NAME/tcp/PORT or /unix/PATH", ErrUsage, m.String(), oneLine(err))
+		return nil, fmt.Errorf("%w: target %q cannot be dialed (%s); use /ip4/HOST/tcp/PORT, /dns/NAME/tcp/PORT or /unix/PATH", ErrUsage, m.String(), forward.OneLine(err))
 	}
 	if _, err := m.ValueForProtocol(ma.P_TCP); err != nil {
 		if _, uerr := m.ValueForProtocol(ma.P_UNIX); uerr != nil {
@@ -148,7 +146,7 @@ func ParseListenAddr(s string) (ma.Multiaddr, error) {
 func ParsePeer(s string) (peer.ID, error) {
 	id, err := peer.Decode(s)
 	if err != nil {
-		return "", fmt.Errorf("%w: %q is not a peer ID (%s); peer IDs look like 12D3KooW… (see `p2ptun id` on that node)", ErrUsage, s, oneLine(err))
+		return "", fmt.Errorf("%w: %q is not a peer ID (%s); peer IDs look like 12D3KooW… (see `p2ptun id` on that node)", ErrUsage, s, forward.OneLine(err))
 	}
 	return id, nil
 }
@@ -162,7 +160,7 @@ func ParsePeerAddr(s string) (peer.AddrInfo, error) {
 	}
 	m, err := ma.NewMultiaddr(s)
 	if err != nil {
-		return peer.AddrInfo{}, fmt.Errorf("%w: %q is not a valid multiaddr (%s); use /p2p/PEER-ID or /ip4/HOST/tcp/PORT/p2p/PEER-ID", ErrUsage, s, oneLine(err))
+		return peer.AddrInfo{}, fmt.Errorf("%w: %q is not a valid multiaddr (%s); use /p2p/PEER-ID or /ip4/HOST/tcp/PORT/p2p/PEER-ID", ErrUsage, s, forward.OneLine(err))
 	}
 	ai, err := peer.AddrInfoFromP2pAddr(m)
 	if err != nil {
