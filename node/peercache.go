@@ -18,14 +18,16 @@ const (
 	maxCachedPeers = 1024
 )
 
-// loadPeerCache seeds the peerstore with the cached addresses. A broken
-// cache is logged and ignored: it is only a shortcut.
+// loadPeerCache reads the cache once, into n.cache, and seeds the
+// peerstore with it. A broken cache is logged and ignored: it is only a
+// shortcut.
 func (n *Node) loadPeerCache() {
 	m, err := config.LoadPeerCache(n.opts.PeerCache)
 	if err != nil {
 		n.log.Warn("ignoring the peer address cache", "err", err)
-		return
+		m = map[string][]string{}
 	}
+	n.cache = m
 	for id, addrs := range m {
 		p, err := peer.Decode(id)
 		if err != nil || p == n.host.ID() {
@@ -41,13 +43,11 @@ func (n *Node) loadPeerCache() {
 	}
 }
 
-// savePeerCache writes the addresses of the peers this node is connected
-// to, merged over what the cache already held.
+// savePeerCache merges the addresses of the peers this node is connected
+// to into n.cache and writes it. It runs on keepPeerCache's goroutine, and
+// once more in Close after that goroutine has ended, never concurrently.
 func (n *Node) savePeerCache() {
-	m, err := config.LoadPeerCache(n.opts.PeerCache)
-	if err != nil {
-		m = map[string][]string{}
-	}
+	m := n.cache
 	for _, p := range n.host.Network().Peers() {
 		var addrs []string
 		for _, c := range n.host.Network().ConnsToPeer(p) {
