@@ -10,9 +10,14 @@ import (
 	"net"
 	"net/http"
 	"syscall"
+	"time"
 
 	"github.com/p2ptun/p2ptun/node"
 )
+
+// dialTimeout bounds connecting to the daemon's socket; a request itself
+// may take as long as the operation it asks for (a forward's peer dial).
+const dialTimeout = 5 * time.Second
 
 // Client calls a daemon's control API over its Unix socket.
 type Client struct {
@@ -24,7 +29,7 @@ type Client struct {
 func NewClient(path string) *Client {
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
+			d := net.Dialer{Timeout: dialTimeout}
 			return d.DialContext(ctx, "unix", path)
 		},
 		DisableKeepAlives: true,

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -170,7 +171,7 @@ func runDaemon(c *ucli.Context, relay bool) error {
 	if c.IsSet("bootstrap") {
 		bootStrs = c.StringSlice("bootstrap")
 	}
-	bootstrap, err := relayInfos(bootStrs)
+	bootstrap, err := peerInfos(bootStrs)
 	if err != nil {
 		return err
 	}
@@ -182,7 +183,7 @@ func runDaemon(c *ucli.Context, relay bool) error {
 	if c.IsSet("relay") {
 		relayStrs = c.StringSlice("relay")
 	}
-	relays, err := relayInfos(relayStrs)
+	relays, err := peerInfos(relayStrs)
 	if err != nil {
 		return err
 	}
@@ -229,14 +230,17 @@ func runDaemon(c *ucli.Context, relay bool) error {
 	shutdown := cfg.Timeouts.Shutdown.Std()
 	srv := api.NewServer(n, sockPath, log)
 	if err := srv.Start(c.Context); err != nil {
-		_ = n.Close()
-		return err
+		return errors.Join(err, n.Close())
 	}
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), shutdown)
 		defer cancel()
-		_ = srv.Close(sctx)
-		_ = n.Close()
+		if err := srv.Close(sctx); err != nil {
+			log.Warn("closing the API", "err", err)
+		}
+		if err := n.Close(); err != nil {
+			log.Warn("closing the node", "err", err)
+		}
 	}()
 
 	ready := c.String("ready-file")
@@ -276,9 +280,9 @@ func accessLists(a config.Access, allowFlags, denyFlags []string) (allow, deny [
 	return allow, deny, err
 }
 
-// relayInfos parses peer multiaddrs (relays, bootstrap peers), grouping
+// peerInfos parses peer multiaddrs (relays, bootstrap peers), grouping
 // addresses by peer; each needs an address.
-func relayInfos(ss []string) ([]peer.AddrInfo, error) {
+func peerInfos(ss []string) ([]peer.AddrInfo, error) {
 	var out []peer.AddrInfo
 	for _, s := range ss {
 		pi, err := node.ParsePeerAddr(s)
