@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -325,7 +326,7 @@ func TestTunnelListingsAndClose(t *testing.T) {
 	}
 }
 
-func isReset(err error) bool { return err != nil && errorsIs(err, syscall.ECONNRESET) }
+func isReset(err error) bool { return err != nil && errors.Is(err, syscall.ECONNRESET) }
 
 func TestBadInputFailsCleanly(t *testing.T) {
 	d := startDaemon(t)

@@ -78,9 +78,10 @@ func TestTunnelThroughRelay(t *testing.T) {
 	// Far more than go-libp2p's default relay cap of 128 KiB.
 	data := make([]byte, 1<<20)
 	rand.Read(data)
+	wrote := make(chan error, 1)
 	go func() {
-		c.Write(data)
-		c.CloseWrite()
+		_, err := c.Write(data)
+		wrote <- errors.Join(err, c.CloseWrite())
 	}()
 	pollUntil(t, "the stream to appear", func() bool { return len(a.Streams()) == 1 })
 	if p := a.Streams()[0].Path; p != "relayed via "+r.id() {
@@ -89,6 +90,9 @@ func TestTunnelThroughRelay(t *testing.T) {
 	got, err := io.ReadAll(c)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("relayed echo: %d of %d bytes, %v", len(got), len(data), err)
+	}
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
 	}
 
 	res, err := a.Ping(ctx, circuitAddr(b), 2)

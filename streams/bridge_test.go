@@ -119,12 +119,16 @@ func TestBridgeHalfCloseKeepsReplyFlowing(t *testing.T) {
 		t.Fatalf("server read %q, %v; want the request then EOF", got, err)
 	}
 	// ...and only then writes its reply.
+	wrote := make(chan error, 1)
 	go func() {
-		right.Write(reply)
-		right.CloseWrite()
+		_, err := right.Write(reply)
+		wrote <- errors.Join(err, right.CloseWrite())
 	}()
 	gotReply, err := io.ReadAll(left)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-wrote; err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(gotReply, reply) {
@@ -194,19 +198,29 @@ func TestBridgeWithCancelledContextReturnsAtOnce(t *testing.T) {
 }
 
 func BenchmarkBridgeTCP(b *testing.B) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
 	defer ln.Close()
 	pair := func() (*net.TCPConn, *net.TCPConn) {
-		c, _ := net.Dial("tcp", ln.Addr().String())
-		s, _ := ln.Accept()
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
 		return c.(*net.TCPConn), s.(*net.TCPConn)
 	}
 	left, a := pair()
 	right, bb := pair()
-	done := make(chan struct{})
-	go func() { Bridge(context.Background(), a, bb, Counters{}); close(done) }()
+	bridged := make(chan struct{})
+	go func() { Bridge(context.Background(), a, bb, Counters{}); close(bridged) }()
+	drained := make(chan struct{})
+	go func() { io.Copy(io.Discard, right); close(drained) }()
 	buf := make([]byte, 64<<10)
-	go io.Copy(io.Discard, right)
 	b.SetBytes(int64(len(buf)))
 	b.ResetTimer()
 	for range b.N {
@@ -217,5 +231,6 @@ func BenchmarkBridgeTCP(b *testing.B) {
 	b.StopTimer()
 	left.Close()
 	right.Close()
-	<-done
+	<-bridged
+	<-drained
 }

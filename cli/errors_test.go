@@ -1,5 +1,0 @@
-package cli
-
-import "errors"
-
-var errorsIs = errors.Is
