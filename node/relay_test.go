@@ -78,15 +78,21 @@ func TestTunnelThroughRelay(t *testing.T) {
 	// Far more than go-libp2p's default relay cap of 128 KiB.
 	data := make([]byte, 1<<20)
 	rand.Read(data)
+	// The write half stays open until the path has been read: the whole
+	// echo fits in the buffers, so the stream could otherwise end (and
+	// leave the registry) before the poll sees it.
+	checked := make(chan struct{})
 	wrote := make(chan error, 1)
 	go func() {
 		_, err := c.Write(data)
+		<-checked
 		wrote <- errors.Join(err, c.CloseWrite())
 	}()
 	pollUntil(t, "the stream to appear", func() bool { return len(a.Streams()) == 1 })
 	if p := a.Streams()[0].Path; p != "relayed via "+r.id() {
 		t.Errorf("path = %q, want relayed via the relay", p)
 	}
+	close(checked)
 	got, err := io.ReadAll(c)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("relayed echo: %d of %d bytes, %v", len(got), len(data), err)
