@@ -17,7 +17,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // tcpPair returns the two ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (client, server *net.TCPConn) {
+func tcpPair(t testing.TB) (client, server *net.TCPConn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -198,24 +198,8 @@ func TestBridgeWithCancelledContextReturnsAtOnce(t *testing.T) {
 }
 
 func BenchmarkBridgeTCP(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	pair := func() (*net.TCPConn, *net.TCPConn) {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			b.Fatal(err)
-		}
-		s, err := ln.Accept()
-		if err != nil {
-			b.Fatal(err)
-		}
-		return c.(*net.TCPConn), s.(*net.TCPConn)
-	}
-	left, a := pair()
-	right, bb := pair()
+	left, a := tcpPair(b)
+	right, bb := tcpPair(b)
 	bridged := make(chan struct{})
 	go func() { Bridge(context.Background(), a, bb, Counters{}); close(bridged) }()
 	drained := make(chan struct{})
