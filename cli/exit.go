@@ -20,7 +20,11 @@ const (
 	ExitConflict         = 6 // already exists: listener, port in use, running daemon, identity
 	ExitNotFound         = 7 // no listener or stream matched
 	ExitDenied           = 8 // this node's access policy refuses the peer
+	ExitTimeout          = 9 // a wait (`p2ptun wait --timeout`) ran out before the daemon was ready
 )
+
+// ErrTimeout marks a command that gave up waiting; it exits ExitTimeout.
+var ErrTimeout = errors.New("timed out")
 
 // usageError marks errors in the command line itself.
 type usageError struct{ err error }
@@ -49,6 +53,8 @@ func exitCode(err error) int {
 		return ExitNotFound
 	case errors.Is(err, node.ErrDenied):
 		return ExitDenied
+	case errors.Is(err, ErrTimeout):
+		return ExitTimeout
 	}
 	return ExitFailure
 }
