@@ -203,6 +203,7 @@ func (f *Forward) enter() bool {
 }
 
 func (f *Forward) handle(c manet.Conn) {
+	accepted := time.Now()
 	origin := c.RemoteMultiaddr().String()
 	log := f.log.With("client", origin)
 	conn, ok := c.(streams.HalfCloser)
@@ -216,6 +217,17 @@ func (f *Forward) handle(c manet.Conn) {
 	if err != nil {
 		log.Warn("stream open failed; client connection reset", "err", err)
 		abortConn(c)
+		cause := "stream_open"
+		switch {
+		case errors.Is(err, ErrUnreachable):
+			cause = "unreachable"
+		case errors.Is(err, ErrNoListener):
+			cause = "no_listener"
+		}
+		f.cfg.Streams.Fail(registry.Failure{
+			ListenerID: f.listenerID(), Kind: registry.KindForward, Protocol: string(f.cfg.Protocol),
+			Peer: f.cfg.Peer.String(), Cause: cause, Err: err,
+		})
 		return
 	}
 
@@ -229,11 +241,13 @@ func (f *Forward) handle(c manet.Conn) {
 		Path:          streams.Path(s.Conn()),
 		OpenedAt:      time.Now(),
 	}
-	f.cfg.Streams.Run(f.ctx, rec, func(ctx context.Context, id uint64) {
+	rec.Setup = rec.OpenedAt.Sub(accepted)
+	f.cfg.Streams.Run(f.ctx, rec, func(ctx context.Context, id uint64) error {
 		log.Debug("stream open", "stream", id)
 		// a = the remote stream, b = the local client: a→b is "in".
 		nin, nout, err := streams.Bridge(ctx, s, conn, streams.Counters{AtoB: rec.BytesIn, BtoA: rec.BytesOut})
 		log.Debug("stream ended", "stream", id, "in", nin, "out", nout, "err", err)
+		return err
 	})
 }
 

@@ -180,13 +180,21 @@ func (l *Listener) handle(s network.Stream) {
 	}
 	defer l.wg.Done()
 
+	arrived := time.Now()
 	remote := s.Conn().RemotePeer()
 	log := l.log.With("peer", remote.String())
+	fail := func(cause string, err error) {
+		l.cfg.Streams.Fail(registry.Failure{
+			ListenerID: l.cfg.ListenerID, Kind: registry.KindListen, Protocol: string(l.cfg.Protocol),
+			Peer: remote.String(), Cause: cause, Err: err,
+		})
+	}
 	if !l.allowed(remote) {
 		l.cfg.Limited.Warn("refused "+string(l.cfg.Protocol)+" "+remote.String(),
 			"refused stream: peer is not on this listener's allowlist",
 			"peer", remote.String(), "proto", string(l.cfg.Protocol))
 		_ = s.Reset()
+		fail("denied", nil)
 		return
 	}
 	if !l.rates.allow(remote) {
@@ -194,6 +202,7 @@ func (l *Listener) handle(s network.Stream) {
 			"refused stream: peer opens streams faster than limits.peer_stream_rate",
 			"peer", remote.String(), "proto", string(l.cfg.Protocol))
 		_ = s.Reset()
+		fail("rate_limited", nil)
 		return
 	}
 
@@ -203,6 +212,7 @@ func (l *Listener) handle(s network.Stream) {
 	if err != nil {
 		log.Warn("target dial failed; stream reset", "err", err)
 		_ = s.Reset()
+		fail("target_dial", err)
 		return
 	}
 	local, ok := conn.(streams.HalfCloser)
@@ -232,10 +242,12 @@ func (l *Listener) handle(s network.Stream) {
 		Path:          streams.Path(s.Conn()),
 		OpenedAt:      time.Now(),
 	}
-	l.cfg.Streams.Run(l.ctx, rec, func(ctx context.Context, id uint64) {
+	rec.Setup = rec.OpenedAt.Sub(arrived)
+	l.cfg.Streams.Run(l.ctx, rec, func(ctx context.Context, id uint64) error {
 		log.Debug("stream open", "stream", id)
 		// a = the remote stream, b = the local target: a→b is "in".
 		nin, nout, err := streams.Bridge(ctx, s, local, streams.Counters{AtoB: rec.BytesIn, BtoA: rec.BytesOut})
 		log.Debug("stream ended", "stream", id, "in", nin, "out", nout, "err", err)
+		return err
 	})
 }

@@ -20,6 +20,7 @@ const (
 // snapshot safe to copy; Close belongs to the owner.
 type Listener struct {
 	ID            uint64
+	Name          string // a config-file tunnel's name; "" for one made at runtime
 	Kind          Kind
 	Protocol      string
 	ListenAddress string // forward: the local bind address; listen: /p2p/<self>
@@ -49,6 +50,21 @@ type Listeners struct {
 	nextID  uint64
 	entries map[uint64]*Listener
 	keys    map[string]uint64
+	hooks   ListenerHooks
+}
+
+// ListenerHooks are told when a listener comes up (Commit) and when it has
+// been closed (CloseMatching); any field may be nil. They get snapshots and
+// run outside the registry's lock.
+type ListenerHooks struct {
+	Up, Down func(Listener)
+}
+
+// SetHooks installs h; call it before the first listener is committed.
+func (r *Listeners) SetHooks(h ListenerHooks) {
+	r.mu.Lock()
+	r.hooks = h
+	r.mu.Unlock()
 }
 
 // Reserve claims l's key before its owner starts it, so that two
@@ -77,8 +93,20 @@ func (r *Listeners) Reserve(l *Listener) error {
 // Commit makes a reserved listener visible to List and CloseMatching.
 func (r *Listeners) Commit(l *Listener) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.entries[l.ID] = l
+	up := r.hooks.Up
+	snap := snapshot(l)
+	r.mu.Unlock()
+	if up != nil {
+		up(snap)
+	}
+}
+
+func snapshot(l *Listener) Listener {
+	c := *l
+	c.AllowedPeers = slices.Clone(l.AllowedPeers)
+	c.Close = nil
+	return c
 }
 
 // Release drops a reservation whose start failed.
@@ -94,10 +122,7 @@ func (r *Listeners) List() []Listener {
 	r.mu.Lock()
 	out := make([]Listener, 0, len(r.entries))
 	for _, l := range r.entries {
-		c := *l
-		c.AllowedPeers = slices.Clone(l.AllowedPeers)
-		c.Close = nil
-		out = append(out, c)
+		out = append(out, snapshot(l))
 	}
 	r.mu.Unlock()
 	slices.SortFunc(out, func(a, b Listener) int { return cmpID(a.ID, b.ID) })
@@ -119,6 +144,7 @@ func (r *Listeners) CloseMatching(match func(*Listener) bool) (int, error) {
 		delete(r.entries, l.ID)
 		delete(r.keys, l.key())
 	}
+	down := r.hooks.Down
 	r.mu.Unlock()
 	if len(victims) == 0 {
 		return 0, fmt.Errorf("%w: no listener or forward matches; see `p2ptun ls`", ErrNotFound)
@@ -128,6 +154,9 @@ func (r *Listeners) CloseMatching(match func(*Listener) bool) (int, error) {
 	for _, l := range victims {
 		if err := l.Close(); err != nil && first == nil {
 			first = err
+		}
+		if down != nil {
+			down(snapshot(l))
 		}
 	}
 	return len(victims), first

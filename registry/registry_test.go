@@ -496,10 +496,11 @@ func TestStreamsRunLifecycle(t *testing.T) {
 	returned := make(chan struct{})
 	go func() {
 		defer close(returned)
-		r.Run(context.Background(), rec, func(ctx context.Context, id uint64) {
+		r.Run(context.Background(), rec, func(ctx context.Context, id uint64) error {
 			rec.BytesIn.Add(3) // Run allocated the counters
 			inside <- id
 			<-ctx.Done() // until Close cancels it
+			return ctx.Err()
 		})
 	}()
 	id := <-inside
@@ -525,9 +526,10 @@ func TestStreamsRunEndsWithParent(t *testing.T) {
 	returned := make(chan struct{})
 	go func() {
 		defer close(returned)
-		r.Run(parent, &registry.Stream{}, func(ctx context.Context, _ uint64) {
+		r.Run(parent, &registry.Stream{}, func(ctx context.Context, _ uint64) error {
 			close(started)
 			<-ctx.Done()
+			return nil
 		})
 	}()
 	<-started
@@ -535,5 +537,74 @@ func TestStreamsRunEndsWithParent(t *testing.T) {
 	<-returned
 	if n := len(r.List()); n != 0 {
 		t.Fatalf("%d streams listed after Run returned", n)
+	}
+}
+
+func TestStreamHooks(t *testing.T) {
+	var r registry.Streams
+	type call struct {
+		what  string
+		info  registry.StreamInfo
+		err   error
+		cause string
+	}
+	var calls []call
+	r.SetHooks(registry.Hooks{
+		Opened: func(i registry.StreamInfo) { calls = append(calls, call{what: "opened", info: i}) },
+		Closed: func(i registry.StreamInfo, err error) {
+			// The stream is gone from the registry before Closed runs.
+			if n := len(r.List()); n != 0 {
+				t.Errorf("Closed ran with %d streams still listed", n)
+			}
+			calls = append(calls, call{what: "closed", info: i, err: err})
+		},
+		Failed: func(f registry.Failure) { calls = append(calls, call{what: "failed", cause: f.Cause}) },
+	})
+	boom := errors.New("boom")
+	rec := &registry.Stream{Protocol: "/x/hooks", Peer: "p", Setup: 3 * time.Millisecond}
+	r.Run(context.Background(), rec, func(context.Context, uint64) error {
+		rec.BytesIn.Add(5)
+		rec.BytesOut.Add(7)
+		return boom
+	})
+	r.Fail(registry.Failure{Protocol: "/x/hooks", Cause: "denied"})
+	if len(calls) != 3 {
+		t.Fatalf("hooks called %d times, want 3: %+v", len(calls), calls)
+	}
+	if c := calls[0]; c.what != "opened" || c.info.Protocol != "/x/hooks" || c.info.ID == 0 || c.info.Setup != 3*time.Millisecond || c.info.BytesIn != 0 {
+		t.Errorf("first call = %+v, want opened with the record and no bytes yet", c)
+	}
+	if c := calls[1]; c.what != "closed" || c.info.BytesIn != 5 || c.info.BytesOut != 7 || !errors.Is(c.err, boom) {
+		t.Errorf("second call = %+v, want closed with 5 in, 7 out and run's error", c)
+	}
+	if c := calls[2]; c.what != "failed" || c.cause != "denied" {
+		t.Errorf("third call = %+v, want failed with cause denied", c)
+	}
+}
+
+func TestListenerHooks(t *testing.T) {
+	var r registry.Listeners
+	var ups, downs []string
+	r.SetHooks(registry.ListenerHooks{
+		Up:   func(l registry.Listener) { ups = append(ups, l.Protocol) },
+		Down: func(l registry.Listener) { downs = append(downs, l.Protocol) },
+	})
+	for _, p := range []string{"/x/a", "/x/b"} {
+		l := &registry.Listener{Kind: registry.KindListen, Protocol: p, Close: func() error { return nil }}
+		if err := r.Reserve(l); err != nil {
+			t.Fatal(err)
+		}
+		r.Commit(l)
+	}
+	released := &registry.Listener{Kind: registry.KindListen, Protocol: "/x/never"}
+	if err := r.Reserve(released); err != nil {
+		t.Fatal(err)
+	}
+	r.Release(released)
+	if _, err := r.CloseMatching(func(l *registry.Listener) bool { return l.Protocol == "/x/a" }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ups, []string{"/x/a", "/x/b"}) || !slices.Equal(downs, []string{"/x/a"}) {
+		t.Fatalf("up %v, down %v; want up [/x/a /x/b], down [/x/a] (a released reservation is neither)", ups, downs)
 	}
 }

@@ -20,6 +20,10 @@ type Stream struct {
 	Peer          string
 	Path          string // "direct" or "relayed via <relay>"
 	OpenedAt      time.Time
+	// Setup is how long the stream took to set up before bytes could
+	// flow: opening the libp2p stream (forward) or dialing the target
+	// (listen).
+	Setup time.Duration
 
 	// BytesIn counts bytes received from the peer and written to the
 	// local TCP side; BytesOut the other direction. The bridge updates
@@ -43,8 +47,34 @@ type StreamInfo struct {
 	Peer          string
 	Path          string
 	OpenedAt      time.Time
+	Setup         time.Duration
 	BytesIn       int64
 	BytesOut      int64
+}
+
+// Hooks are told about every stream's life. They run on the stream's own
+// goroutine, so they must return quickly; any field may be nil.
+type Hooks struct {
+	// Opened is called once a stream is registered, before bytes flow.
+	Opened func(StreamInfo)
+	// Closed is called after a stream's bridge has returned, with its
+	// final counters and the bridge's error (nil for a clean end).
+	Closed func(StreamInfo, error)
+	// Failed is called when a connection or stream was refused or could
+	// not be set up, so no stream was registered.
+	Failed func(Failure)
+}
+
+// Failure is a connection that never became a stream.
+type Failure struct {
+	ListenerID uint64
+	Kind       Kind
+	Protocol   string
+	Peer       string
+	// Cause is a short, stable label: "denied", "rate_limited",
+	// "target_dial", "stream_open", "unreachable", "no_listener".
+	Cause string
+	Err   error
 }
 
 // Streams is the stream registry. The zero value is ready to use.
@@ -52,6 +82,25 @@ type Streams struct {
 	mu      sync.Mutex
 	nextID  uint64
 	entries map[uint64]*Stream
+	hooks   Hooks
+}
+
+// SetHooks installs h; call it before the first stream runs.
+func (r *Streams) SetHooks(h Hooks) {
+	r.mu.Lock()
+	r.hooks = h
+	r.mu.Unlock()
+}
+
+// Fail reports a connection that could not become a stream to the
+// Failed hook.
+func (r *Streams) Fail(f Failure) {
+	r.mu.Lock()
+	h := r.hooks.Failed
+	r.mu.Unlock()
+	if h != nil {
+		h(f)
+	}
 }
 
 // Register adds s, assigns s.ID and returns it.
@@ -68,10 +117,11 @@ func (r *Streams) Register(s *Stream) uint64 {
 }
 
 // Run registers s and calls run with a context that Close cancels and with
-// s's ID; when run returns, s is deregistered and then its Done is closed.
-// Run fills in s.Close, s.Done and any nil counter, and blocks until run
-// returns. parent bounds the stream's life (its listener's lifetime).
-func (r *Streams) Run(parent context.Context, s *Stream, run func(ctx context.Context, id uint64)) {
+// s's ID; when run returns, s is deregistered, the Closed hook is told
+// run's error, and then s's Done is closed. Run fills in s.Close, s.Done and
+// any nil counter, and blocks until run returns. parent bounds the stream's
+// life (its listener's lifetime).
+func (r *Streams) Run(parent context.Context, s *Stream, run func(ctx context.Context, id uint64) error) {
 	ctx, cancel := context.WithCancel(parent)
 	done := make(chan struct{})
 	s.Close, s.Done = cancel, done
@@ -82,12 +132,31 @@ func (r *Streams) Run(parent context.Context, s *Stream, run func(ctx context.Co
 		s.BytesOut = new(atomic.Int64)
 	}
 	id := r.Register(s)
+	r.mu.Lock()
+	hooks := r.hooks
+	r.mu.Unlock()
+	if hooks.Opened != nil {
+		hooks.Opened(info(s))
+	}
+	var err error
 	defer func() {
 		r.Deregister(id)
+		if hooks.Closed != nil {
+			hooks.Closed(info(s), err)
+		}
 		close(done)
 		cancel()
 	}()
-	run(ctx, id)
+	err = run(ctx, id)
+}
+
+func info(s *Stream) StreamInfo {
+	return StreamInfo{
+		ID: s.ID, ListenerID: s.ListenerID, Kind: s.Kind, Protocol: s.Protocol,
+		OriginAddress: s.OriginAddress, TargetAddress: s.TargetAddress,
+		Peer: s.Peer, Path: s.Path, OpenedAt: s.OpenedAt, Setup: s.Setup,
+		BytesIn: load(s.BytesIn), BytesOut: load(s.BytesOut),
+	}
 }
 
 // Deregister removes the stream with id; it is a no-op if it is gone.
@@ -102,12 +171,7 @@ func (r *Streams) List() []StreamInfo {
 	r.mu.Lock()
 	out := make([]StreamInfo, 0, len(r.entries))
 	for _, s := range r.entries {
-		out = append(out, StreamInfo{
-			ID: s.ID, ListenerID: s.ListenerID, Kind: s.Kind, Protocol: s.Protocol,
-			OriginAddress: s.OriginAddress, TargetAddress: s.TargetAddress,
-			Peer: s.Peer, Path: s.Path, OpenedAt: s.OpenedAt,
-			BytesIn: load(s.BytesIn), BytesOut: load(s.BytesOut),
-		})
+		out = append(out, info(s))
 	}
 	r.mu.Unlock()
 	slices.SortFunc(out, func(a, b StreamInfo) int { return cmpID(a.ID, b.ID) })
