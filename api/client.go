@@ -86,17 +86,31 @@ func (c *Client) CloseStreams(ctx context.Context, r StreamCloseRequest) (Closed
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	resp, err := c.send(ctx, method, path, in)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(out); err != nil {
+		return fmt.Errorf("decoding daemon reply: %w", err)
+	}
+	return nil
+}
+
+// send makes a request and returns the response if its status is 200 OK;
+// otherwise it returns the daemon's error, mapped to its sentinel.
+func (c *Client) send(ctx context.Context, method, path string, in any) (*http.Response, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, "http://p2ptun"+path, body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -104,21 +118,17 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-			return fmt.Errorf("%w (api socket %s): start one with `p2ptun daemon`", ErrDaemonNotRunning, c.path)
+			return nil, fmt.Errorf("%w (api socket %s): start one with `p2ptun daemon`", ErrDaemonNotRunning, c.path)
 		}
-		return fmt.Errorf("calling the daemon on %s: %w", c.path, err)
+		return nil, fmt.Errorf("calling the daemon on %s: %w", c.path, err)
 	}
-	defer resp.Body.Close()
-	dec := json.NewDecoder(io.LimitReader(resp.Body, 64<<20))
 	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
 		var eb errorBody
-		if err := dec.Decode(&eb); err != nil || eb.Error == "" {
-			return fmt.Errorf("daemon answered %s", resp.Status)
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&eb); err != nil || eb.Error == "" {
+			return nil, fmt.Errorf("daemon answered %s", resp.Status)
 		}
-		return &Error{Code: eb.Code, Message: eb.Error}
+		return nil, &Error{Code: eb.Code, Message: eb.Error}
 	}
-	if err := dec.Decode(out); err != nil {
-		return fmt.Errorf("decoding daemon reply: %w", err)
-	}
-	return nil
+	return resp, nil
 }

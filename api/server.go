@@ -34,6 +34,10 @@ type Server struct {
 	path string
 	log  *slog.Logger
 
+	// stopping is closed when Close begins, ending long-lived responses
+	// (event streams) that Shutdown would otherwise wait for.
+	stopping chan struct{}
+
 	mu      sync.Mutex
 	srv     *http.Server
 	ln      net.Listener
@@ -46,7 +50,7 @@ func NewServer(n *node.Node, path string, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{AllowedUID: os.Getuid(), node: n, path: path, log: log}
+	return &Server{AllowedUID: os.Getuid(), node: n, path: path, log: log, stopping: make(chan struct{})}
 }
 
 // Start binds the socket with mode 0600 and starts serving connections
@@ -101,6 +105,7 @@ func (s *Server) Close(ctx context.Context) error {
 	s.closed = true
 	srv := s.srv
 	s.mu.Unlock()
+	close(s.stopping)
 	var err error
 	if srv != nil {
 		if err = srv.Shutdown(ctx); err != nil {
@@ -187,6 +192,7 @@ func listenPrivate(path string) (*net.UnixListener, error) {
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	s.accessRoutes(mux)
+	s.eventRoutes(mux)
 	mux.HandleFunc("GET /v0/id", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, s.node.Identity(), nil)
 	})

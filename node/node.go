@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -123,6 +124,8 @@ type Node struct {
 
 	accessMu sync.Mutex // serialises policy edits and their persistence
 
+	events bus // lifecycle events for subscribers
+
 	mu     sync.Mutex
 	closed bool
 }
@@ -159,6 +162,7 @@ func New(opts Options) (*Node, error) {
 	}
 	n := &Node{opts: opts, log: opts.Logger, reserved: make(map[peer.ID]bool)}
 	n.limited = peerlog.New(opts.Logger, opts.Limits.LogInterval.Std(), nil)
+	n.hooks()
 	opts.Access.Refused = func(p peer.ID, dir network.Direction) {
 		n.limited.Warn("gater "+p.String(), "refused connection: peer not allowed by the node's access policy", "peer", p.String(), "dir", dir.String())
 	}
@@ -246,6 +250,11 @@ func (n *Node) Start(context.Context) error {
 	ctx, stop := context.WithCancel(context.Background())
 	n.stop = stop
 	n.bg.Go(func() { n.sampleRTT(ctx, n.opts.RTTInterval) })
+	if sub, err := h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged)); err != nil {
+		n.log.Warn("peer events unavailable", "err", err)
+	} else {
+		n.bg.Go(func() { n.watchPeers(ctx, sub) })
+	}
 	if n.opts.PeerCache != "" {
 		n.loadPeerCache()
 		n.bg.Go(func() { n.keepPeerCache(ctx, time.Minute) })
@@ -296,6 +305,7 @@ func (n *Node) Close() error {
 	if n.host != nil {
 		err = errors.Join(err, n.host.Close())
 	}
+	n.closeSubscribers()
 	n.log.Info("node stopped")
 	return err
 }

@@ -1,0 +1,77 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/p2ptun/p2ptun/node"
+)
+
+// eventRoutes serves GET /v0/events: the node's lifecycle events as JSON
+// lines, one per event, for as long as the client reads (or until the
+// daemon stops). A client too slow to keep up gets an events_lost event and
+// the end of the response.
+func (s *Server) eventRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v0/events", func(w http.ResponseWriter, r *http.Request) {
+		events, cancel := s.node.Subscribe()
+		defer cancel()
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.WriteHeader(http.StatusOK)
+		rc := http.NewResponseController(w)
+		// Tell the client it is subscribed before any event happens, so
+		// that a script can start the subscription and then act.
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		enc := json.NewEncoder(w)
+		for {
+			select {
+			case ev, ok := <-events:
+				if !ok {
+					return
+				}
+				if enc.Encode(ev) != nil || rc.Flush() != nil {
+					return
+				}
+			case <-r.Context().Done():
+				return
+			case <-s.stopping:
+				return
+			}
+		}
+	})
+}
+
+// Events calls fn with each event the daemon emits until ctx ends, fn
+// returns an error, or the daemon stops (then it returns nil). subscribed,
+// if not nil, is called once the daemon has subscribed the client.
+func (c *Client) Events(ctx context.Context, subscribed func(), fn func(node.Event) error) error {
+	resp, err := c.send(ctx, http.MethodGet, "/v0/events", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if subscribed != nil {
+		subscribed()
+	}
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var ev node.Event
+		if err := dec.Decode(&ev); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil
+			}
+			return fmt.Errorf("reading events: %w", err)
+		}
+		if err := fn(ev); err != nil {
+			return err
+		}
+	}
+}
