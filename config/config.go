@@ -38,6 +38,11 @@ type Config struct {
 	Relay     Relay     `toml:"relay"`
 	Discovery Discovery `toml:"discovery"`
 	Timeouts  Timeouts  `toml:"timeouts"`
+
+	// Listen and Forward are the tunnels the daemon starts at boot and
+	// keeps in step with the file on reload.
+	Listen  []ListenTunnel  `toml:"listen,omitempty"`
+	Forward []ForwardTunnel `toml:"forward,omitempty"`
 }
 
 // Discovery configures how the node finds the addresses of a peer it
@@ -264,8 +269,9 @@ func Parse(name string, b []byte) (Config, error) {
 	if c.Network.ListenAddrs == nil {
 		c.Network.ListenAddrs = DefaultListenAddrs()
 	}
+	c.locateTunnels(string(b))
 	if err := c.Validate(); err != nil {
-		return Config{}, fmt.Errorf("%w: %s: %w", ErrInvalid, name, err)
+		return Config{}, fmt.Errorf("%w: %s", ErrInvalid, locate(name, string(b), err))
 	}
 	return c, nil
 }
@@ -330,7 +336,10 @@ func (c *Config) Validate() error {
 	if err := c.Limits.Validate(); err != nil {
 		return err
 	}
-	return c.Timeouts.Validate()
+	if err := c.Timeouts.Validate(); err != nil {
+		return err
+	}
+	return c.validateTunnels()
 }
 
 // Validate checks the timeouts and fills zero ones with their defaults.
@@ -602,6 +611,27 @@ max_circuits = 64             # open relayed connections per peer
 duration = "0s"               # cap on a relayed connection's life; 0s: none
 data_mib = 0                  # cap on data relayed each way; 0: none
 reservation_ttl = "1h"
+
+# Tunnels the daemon starts at boot; "p2ptun reload" (or SIGHUP) applies
+# changes without touching the others. "p2ptun listen|forward --save" appends
+# tables like these. Every command-line option has a key:
+#
+# [[listen]]
+# name = "web"                          # optional label
+# protocol = "/x/web"
+# target = "/ip4/127.0.0.1/tcp/8080"    # or "127.0.0.1:8080"
+# allow = ["12D3KooW..."]               # or allow_all = true
+# report_peer_id = false
+# allow_custom_protocol = false
+#
+# [[forward]]
+# name = "db"
+# protocol = "/x/db"
+# listen = "/ip4/127.0.0.1/tcp/5432"
+# peer = "/p2p/12D3KooW..."             # or a full multiaddr ending in /p2p/ID
+# lazy = false                          # true: bind now, reach the peer on first use
+# allow_limited = false
+# allow_custom_protocol = false
 
 [timeouts]
 # Connecting to a peer that has no open connection.

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -100,17 +101,47 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "bad multiaddr in listen_addrs",
 			in:   "[network]\nlisten_addrs = [\"/ip4/0.0.0.0/tcp/4141\", \"0.0.0.0:4141\"]\n",
-			want: []string{name + ":", "network.listen_addrs", `"0.0.0.0:4141"`, "not a multiaddr"},
+			want: []string{name + ":2: ", "network.listen_addrs", `"0.0.0.0:4141"`, "not a multiaddr"},
 		},
 		{
 			name: "empty listen_addrs",
-			in:   "[network]\nlisten_addrs = []\n",
-			want: []string{name + ":", "network.listen_addrs is empty"},
+			in:   "[identity]\n[network]\nlisten_addrs = []\n",
+			want: []string{name + ":3: ", "network.listen_addrs is empty"},
 		},
 		{
 			name: "negative duration",
-			in:   "[timeouts]\ntarget_dial = \"-1s\"\n",
-			want: []string{name + ":", "timeouts.target_dial", "negative"},
+			in:   "[network]\nreachability = \"auto\"\n[timeouts]\n\ntarget_dial = \"-1s\"\n",
+			want: []string{name + ":5: ", "timeouts.target_dial", "negative"},
+		},
+		{
+			name: "listen tunnel without allowlist",
+			in:   "[timeouts]\n\n[[listen]]\nprotocol = \"/x/a\"\ntarget = \"127.0.0.1:1\"\nallow_all = true\n[[listen]]\nname = \"web\"\nprotocol = \"/x/web\"\ntarget = \"127.0.0.1:8080\"\n",
+			want: []string{name + ":7: ", "listen[2] (web)", "allow is empty", "allow_all = true"},
+		},
+		{
+			name: "forward tunnel with bad peer",
+			in:   "[[forward]]\nprotocol = \"/x/a\"\nlisten = \"127.0.0.1:9000\"\npeer = \"bogus\"\n",
+			want: []string{name + ":1: ", "forward[1] (forward /x/a 127.0.0.1:9000)", `peer "bogus" is not a peer ID`},
+		},
+		{
+			name: "forward tunnel missing listen",
+			in:   "\n[[forward]]\nprotocol = \"/x/a\"\npeer = \"/p2p/12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf\"\n",
+			want: []string{name + ":2: ", "listen is required"},
+		},
+		{
+			name: "two listens on one protocol",
+			in:   "[[listen]]\nprotocol = \"/x/a\"\ntarget = \"127.0.0.1:1\"\nallow_all = true\n[[listen]]\nprotocol = \"/x/a\"\ntarget = \"127.0.0.1:2\"\nallow_all = true\n",
+			want: []string{name + ":5: ", "/x/a is already served by the [[listen]] on line 1"},
+		},
+		{
+			name: "duplicate tunnel names",
+			in:   "[[listen]]\nname = \"x\"\nprotocol = \"/x/a\"\ntarget = \"127.0.0.1:1\"\nallow_all = true\n[[forward]]\nname = \"x\"\nprotocol = \"/x/a\"\nlisten = \"127.0.0.1:9\"\npeer = \"12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf\"\n",
+			want: []string{name + ":6: ", `name "x" is already used by the tunnel on line 1`},
+		},
+		{
+			name: "unknown key in a tunnel",
+			in:   "[[forward]]\nprotocol = \"/x/a\"\nlisten_addr = \"127.0.0.1:9\"\n",
+			want: []string{name + ":3:", "unknown key", "forward.listen_addr"},
 		},
 		{
 			name: "malformed TOML unclosed table",
@@ -145,6 +176,60 @@ func TestParseErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestParseTunnels(t *testing.T) {
+	const peerID = "12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf"
+	in := "# tunnels\n[[listen]]\nname = \"web\"\nprotocol = \"/x/web\"\ntarget = \"127.0.0.1:8080\"\nallow = [\"" + peerID + "\"]\n\n" +
+		"[[forward]]\nprotocol = \"/x/db\"\nlisten = \"/ip4/127.0.0.1/tcp/5432\"\npeer = \"/p2p/" + peerID + "\"\nlazy = true\n"
+	c, err := config.Parse("config.toml", []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantL := []config.ListenTunnel{{Name: "web", Protocol: "/x/web", Target: "127.0.0.1:8080", Allow: []string{peerID}, Line: 2}}
+	wantF := []config.ForwardTunnel{{Protocol: "/x/db", Listen: "/ip4/127.0.0.1/tcp/5432", Peer: "/p2p/" + peerID, Lazy: true, Line: 8}}
+	if !reflect.DeepEqual(c.Listen, wantL) || !reflect.DeepEqual(c.Forward, wantF) {
+		t.Fatalf("tunnels = %+v %+v, want %+v %+v", c.Listen, c.Forward, wantL, wantF)
+	}
+}
+
+func TestAppendTunnelKeepsTheFileAndRefusesInvalid(t *testing.T) {
+	const peerID = "12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf"
+	path := filepath.Join(t.TempDir(), "config.toml")
+	orig := "# my notes\n[timeouts]\ndial = \"3s\"\n"
+	if err := os.WriteFile(path, []byte(orig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := config.AppendListen(path, config.ListenTunnel{Protocol: "/x/web", Target: "127.0.0.1:8080", AllowAll: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := config.AppendForward(path, config.ForwardTunnel{Name: "db", Protocol: "/x/db", Listen: "127.0.0.1:5432", Peer: peerID}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(b), orig) {
+		t.Fatalf("the file's own lines were not kept:\n%s", b)
+	}
+	c, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Listen) != 1 || c.Listen[0].Target != "127.0.0.1:8080" || !c.Listen[0].AllowAll ||
+		len(c.Forward) != 1 || c.Forward[0].Name != "db" || c.Timeouts.Dial.Std() != 3*time.Second {
+		t.Fatalf("after appending: %+v %+v", c.Listen, c.Forward)
+	}
+	// A second listener on /x/web would make the file invalid: refused,
+	// and the file is unchanged.
+	err = config.AppendListen(path, config.ListenTunnel{Protocol: "/x/web", Target: "127.0.0.1:1", AllowAll: true})
+	if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "already served") {
+		t.Fatalf("appending a duplicate = %v, want ErrInvalid naming the clash", err)
+	}
+	if after, _ := os.ReadFile(path); string(after) != string(b) {
+		t.Fatal("a refused append changed the file")
 	}
 }
 

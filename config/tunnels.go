@@ -1,0 +1,262 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/pelletier/go-toml/v2"
+)
+
+// ListenTunnel is a [[listen]] table: a protocol this node serves by
+// dialing a local target, as `p2ptun listen` makes.
+type ListenTunnel struct {
+	// Name labels the tunnel in `ls`, events and metrics. Optional.
+	Name string `toml:"name,omitempty" json:",omitempty"`
+	// Protocol is the libp2p protocol, like "/x/web".
+	Protocol string `toml:"protocol"`
+	// Target is where streams go: a multiaddr or host:port.
+	Target string `toml:"target"`
+	// Allow lists the peers that may use the tunnel; AllowAll lets any
+	// peer. One of them is required.
+	Allow    []string `toml:"allow,omitempty" json:",omitempty"`
+	AllowAll bool     `toml:"allow_all,omitempty" json:",omitempty"`
+	// ReportPeerID writes the remote peer ID and a newline to the target
+	// before any data.
+	ReportPeerID bool `toml:"report_peer_id,omitempty" json:",omitempty"`
+	// AllowCustomProtocol permits a protocol outside /x/.
+	AllowCustomProtocol bool `toml:"allow_custom_protocol,omitempty" json:",omitempty"`
+
+	// Line is where the table starts in its file (0 if unknown).
+	Line int `toml:"-" json:"-"`
+}
+
+// ForwardTunnel is a [[forward]] table: a local address whose connections
+// become streams to a peer's protocol, as `p2ptun forward` makes.
+type ForwardTunnel struct {
+	Name     string `toml:"name,omitempty" json:",omitempty"`
+	Protocol string `toml:"protocol"`
+	// Listen is the local address to bind: a multiaddr or host:port.
+	Listen string `toml:"listen"`
+	// Peer is /p2p/ID, a bare ID, or a full multiaddr ending in /p2p/ID.
+	Peer string `toml:"peer"`
+	// Lazy binds at once and connects on the first client connection;
+	// otherwise the tunnel is up only once the peer has been reached
+	// (and is retried until it is).
+	Lazy bool `toml:"lazy,omitempty" json:",omitempty"`
+	// AllowLimited permits relayed connections the relay caps.
+	AllowLimited        bool `toml:"allow_limited,omitempty" json:",omitempty"`
+	AllowCustomProtocol bool `toml:"allow_custom_protocol,omitempty" json:",omitempty"`
+
+	Line int `toml:"-" json:"-"`
+}
+
+// Label names a tunnel in messages: its name if it has one, else what it
+// does.
+func (t ListenTunnel) Label() string {
+	if t.Name != "" {
+		return t.Name
+	}
+	return "listen " + t.Protocol
+}
+
+// Label names a tunnel in messages.
+func (t ForwardTunnel) Label() string {
+	if t.Name != "" {
+		return t.Name
+	}
+	return "forward " + t.Protocol + " " + t.Listen
+}
+
+// fieldError is a validation error about one key or table, located in the
+// file once Parse knows the line.
+type fieldError struct {
+	path string // "listen[2].target", "network.listen_addrs"
+	line int    // 0 if not known from the value itself
+	msg  string
+}
+
+func (e *fieldError) Error() string { return e.path + ": " + e.msg }
+
+func tunnelErr(kind string, i, line int, label, format string, a ...any) error {
+	return &fieldError{
+		path: fmt.Sprintf("%s[%d] (%s)", kind, i+1, label),
+		line: line, msg: fmt.Sprintf(format, a...),
+	}
+}
+
+// validateTunnels checks what can be checked without the node: required
+// keys, peer IDs, multiaddrs, and duplicates. The node checks protocols
+// and addresses in full when it starts them (node.CheckTunnels).
+func (c *Config) validateTunnels() error {
+	names := map[string]int{}
+	name := func(kind string, i, line int, n, label string) error {
+		if n == "" {
+			return nil
+		}
+		if prev, ok := names[n]; ok {
+			return tunnelErr(kind, i, line, label, "name %q is already used by the tunnel on line %d; names must be unique", n, prev)
+		}
+		names[n] = line
+		return nil
+	}
+	protos := map[string]int{}
+	for i, t := range c.Listen {
+		label := t.Label()
+		if t.Protocol == "" {
+			return tunnelErr("listen", i, t.Line, label, `protocol is required, e.g. protocol = "/x/web"`)
+		}
+		if t.Target == "" {
+			return tunnelErr("listen", i, t.Line, label, `target is required, e.g. target = "/ip4/127.0.0.1/tcp/8080"`)
+		}
+		if !t.AllowAll && len(t.Allow) == 0 {
+			return tunnelErr("listen", i, t.Line, label, "allow is empty: list the peers that may use it, or set allow_all = true")
+		}
+		for _, p := range t.Allow {
+			if _, err := peer.Decode(strings.TrimPrefix(p, "/p2p/")); err != nil {
+				return tunnelErr("listen", i, t.Line, label, "allow: %q is not a peer ID", p)
+			}
+		}
+		if prev, ok := protos[t.Protocol]; ok {
+			return tunnelErr("listen", i, t.Line, label, "protocol %s is already served by the [[listen]] on line %d", t.Protocol, prev)
+		}
+		protos[t.Protocol] = t.Line
+		if err := name("listen", i, t.Line, t.Name, label); err != nil {
+			return err
+		}
+	}
+	binds := map[string]int{}
+	for i, t := range c.Forward {
+		label := t.Label()
+		switch {
+		case t.Protocol == "":
+			return tunnelErr("forward", i, t.Line, label, `protocol is required, e.g. protocol = "/x/web"`)
+		case t.Listen == "":
+			return tunnelErr("forward", i, t.Line, label, `listen is required, e.g. listen = "/ip4/127.0.0.1/tcp/9000"`)
+		case t.Peer == "":
+			return tunnelErr("forward", i, t.Line, label, `peer is required, e.g. peer = "/p2p/12D3KooW..."`)
+		}
+		if !strings.HasPrefix(t.Peer, "/") {
+			if _, err := peer.Decode(t.Peer); err != nil {
+				return tunnelErr("forward", i, t.Line, label, "peer %q is not a peer ID or a multiaddr ending in /p2p/ID", t.Peer)
+			}
+		} else if m, err := ma.NewMultiaddr(t.Peer); err != nil {
+			return tunnelErr("forward", i, t.Line, label, "peer %q is not a multiaddr: %v", t.Peer, err)
+		} else if _, err := m.ValueForProtocol(ma.P_P2P); err != nil {
+			return tunnelErr("forward", i, t.Line, label, "peer %q does not end in /p2p/ID", t.Peer)
+		}
+		if prev, ok := binds[t.Listen]; ok && !strings.HasSuffix(t.Listen, "/tcp/0") && !strings.HasSuffix(t.Listen, ":0") {
+			return tunnelErr("forward", i, t.Line, label, "listen address %s is already bound by the [[forward]] on line %d", t.Listen, prev)
+		}
+		binds[t.Listen] = t.Line
+		if err := name("forward", i, t.Line, t.Name, label); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// arrayHeader matches a [[name]] header, capturing the name.
+var arrayHeader = regexp.MustCompile(`^\s*\[\[\s*([A-Za-z0-9_.-]+)\s*\]\]`)
+
+// tableLine matches a [name] header, capturing the name.
+var tableLine = regexp.MustCompile(`^\s*\[\s*([A-Za-z0-9_.-]+)\s*\]`)
+
+// locateTunnels sets the Line of each [[listen]] and [[forward]] table,
+// in the order they appear in doc.
+func (c *Config) locateTunnels(doc string) {
+	var li, fi int
+	for n, l := range strings.Split(doc, "\n") {
+		m := arrayHeader.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		switch m[1] {
+		case "listen":
+			if li < len(c.Listen) {
+				c.Listen[li].Line = n + 1
+			}
+			li++
+		case "forward":
+			if fi < len(c.Forward) {
+				c.Forward[fi].Line = n + 1
+			}
+			fi++
+		}
+	}
+}
+
+// keyLine finds the line of key "table.key" in doc, or 0.
+func keyLine(doc, path string) int {
+	table, key, ok := strings.Cut(path, ".")
+	if !ok {
+		return 0
+	}
+	in := false
+	keyRE := regexp.MustCompile(`^\s*` + regexp.QuoteMeta(key) + `\s*=`)
+	for n, l := range strings.Split(doc, "\n") {
+		if m := tableLine.FindStringSubmatch(l); m != nil && !arrayHeader.MatchString(l) {
+			in = m[1] == table
+			continue
+		}
+		if in && keyRE.MatchString(l) {
+			return n + 1
+		}
+	}
+	return 0
+}
+
+// locate prefixes a validation error with name:line when the line of the
+// key or table it is about can be found.
+func locate(name, doc string, err error) string {
+	var fe *fieldError
+	if errors.As(err, &fe) && fe.line > 0 {
+		return fmt.Sprintf("%s:%d: %s", name, fe.line, err)
+	}
+	path, _, _ := strings.Cut(err.Error(), ":")
+	path, _, _ = strings.Cut(path, " ")
+	if line := keyLine(doc, path); line > 0 {
+		return fmt.Sprintf("%s:%d: %s", name, line, err)
+	}
+	return fmt.Sprintf("%s: %s", name, err)
+}
+
+// AppendListen adds t as a [[listen]] table at the end of the config file
+// at path (created from DefaultFile if missing). The result is parsed
+// before it replaces the file, atomically: a tunnel that would make the
+// config invalid is not saved.
+func AppendListen(path string, t ListenTunnel) error {
+	return appendTable(path, "listen", t)
+}
+
+// AppendForward adds t as a [[forward]] table, like AppendListen.
+func AppendForward(path string, t ForwardTunnel) error {
+	return appendTable(path, "forward", t)
+}
+
+func appendTable(path, kind string, v any) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		b, err = []byte(DefaultFile), nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading config: %w", err)
+	}
+	body, err := toml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	doc := string(b)
+	if doc != "" && !strings.HasSuffix(doc, "\n") {
+		doc += "\n"
+	}
+	doc += "\n# Added by `p2ptun " + kind + " --save`.\n[[" + kind + "]]\n" + string(body)
+	if _, err := Parse(path, []byte(doc)); err != nil {
+		return fmt.Errorf("not saving the tunnel: %w", err)
+	}
+	return writeAtomic(path, []byte(doc), 0o600)
+}
