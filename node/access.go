@@ -71,12 +71,17 @@ func (n *Node) editAccess(p string, edit func(peer.ID) error) (AccessList, error
 			return AccessList{}, fmt.Errorf("saving the access policy: %w", err)
 		}
 	}
+	n.dropRefused()
+	n.log.Info("access policy changed", "allow", cur.Allow, "deny", cur.Deny)
+	return cur, nil
+}
+
+// dropRefused closes the connections of peers the policy refuses.
+func (n *Node) dropRefused() {
 	for _, c := range n.host.Network().Peers() {
 		if !n.opts.Access.Allowed(c) {
 			_ = n.host.Network().ClosePeer(c)
 			n.log.Info("closed connections to a peer the access policy no longer allows", "peer", c.String())
 		}
 	}
-	n.log.Info("access policy changed", "allow", cur.Allow, "deny", cur.Deny)
-	return cur, nil
 }

@@ -67,6 +67,10 @@ type Options struct {
 	// SaveAccess persists the policy after a change at runtime; nil keeps
 	// changes in memory only (an ephemeral node).
 	SaveAccess func(config.Access) error
+	// SaveListen and SaveForward append a tunnel to the config file for
+	// `listen --save` and `forward --save`; nil refuses --save.
+	SaveListen  func(config.ListenTunnel) error
+	SaveForward func(config.ForwardTunnel) error
 	// SwarmKey makes the node part of a private network; only TCP and
 	// WebSocket addresses are allowed with it.
 	SwarmKey pnet.PSK
@@ -124,7 +128,9 @@ type Node struct {
 
 	accessMu sync.Mutex // serialises policy edits and their persistence
 
-	events bus // lifecycle events for subscribers
+	events  bus       // lifecycle events for subscribers
+	tunnels tunnelSet // config-file tunnels
+	bgCtx   context.Context
 
 	mu     sync.Mutex
 	closed bool
@@ -248,7 +254,7 @@ func (n *Node) Start(context.Context) error {
 	n.host = h
 	n.started.Store(h)
 	ctx, stop := context.WithCancel(context.Background())
-	n.stop = stop
+	n.stop, n.bgCtx = stop, ctx
 	n.bg.Go(func() { n.sampleRTT(ctx, n.opts.RTTInterval) })
 	if sub, err := h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged)); err != nil {
 		n.log.Warn("peer events unavailable", "err", err)
@@ -338,16 +344,62 @@ func (n *Node) Identity() Identity {
 
 // ListenRequest asks the node to serve a protocol by dialing a local target.
 type ListenRequest struct {
+	// Name labels the tunnel in `ls`, events and metrics; optional.
+	Name                string `json:",omitempty"`
 	Protocol            string
 	Target              string
 	Allow               []string `json:",omitempty"`
 	AllowAll            bool     `json:",omitempty"`
 	ReportPeerID        bool     `json:",omitempty"`
 	AllowCustomProtocol bool     `json:",omitempty"`
+	// Save also appends the tunnel to the config file, so the daemon
+	// starts it at boot and a reload keeps it.
+	Save bool `json:",omitempty"`
 }
 
-// Listen registers a protocol handler. On error nothing is registered.
+// Listen registers a protocol handler. On error nothing is registered (and,
+// with r.Save, nothing is saved).
 func (n *Node) Listen(ctx context.Context, r ListenRequest) (registry.Listener, error) {
+	if !r.Save {
+		return n.listen(ctx, r)
+	}
+	t := config.ListenTunnel{
+		Name: r.Name, Protocol: r.Protocol, Target: r.Target, Allow: r.Allow, AllowAll: r.AllowAll,
+		ReportPeerID: r.ReportPeerID, AllowCustomProtocol: r.AllowCustomProtocol,
+	}
+	return n.saved(ctx, listenSpec(t), n.opts.SaveListen != nil, func() error { return n.opts.SaveListen(t) })
+}
+
+// saved starts s as a config tunnel and saves it with save; if saving
+// fails, the tunnel is closed again.
+func (n *Node) saved(ctx context.Context, s spec, canSave bool, save func() error) (registry.Listener, error) {
+	if !canSave {
+		return registry.Listener{}, fmt.Errorf("%w: --save needs a daemon with a config file; this one is --ephemeral", ErrUsage)
+	}
+	n.tunnels.applyMu.Lock()
+	defer n.tunnels.applyMu.Unlock()
+	var (
+		l   registry.Listener
+		err error
+	)
+	if s.listen != nil {
+		l, err = n.listen(ctx, *s.listen)
+	} else {
+		l, err = n.forward(ctx, *s.fwd)
+	}
+	if err != nil {
+		return l, err
+	}
+	n.adopt(s, l.ID)
+	if err := save(); err != nil {
+		n.disown(s)
+		_, _ = n.listeners.CloseMatching(func(x *registry.Listener) bool { return x.ID == l.ID })
+		return registry.Listener{}, fmt.Errorf("tunnel not saved, and closed again: %w", err)
+	}
+	return l, nil
+}
+
+func (n *Node) listen(ctx context.Context, r ListenRequest) (registry.Listener, error) {
 	if n.isClosed() {
 		return registry.Listener{}, ErrClosed
 	}
@@ -376,6 +428,7 @@ func (n *Node) Listen(ctx context.Context, r ListenRequest) (registry.Listener, 
 	}
 
 	rec := &registry.Listener{
+		Name:          r.Name,
 		Kind:          registry.KindListen,
 		Protocol:      string(proto),
 		ListenAddress: "/p2p/" + n.host.ID().String(),
@@ -420,6 +473,8 @@ func (n *Node) Listen(ctx context.Context, r ListenRequest) (registry.Listener, 
 // ForwardRequest asks the node to bind a local address and forward each
 // connection to a peer's protocol.
 type ForwardRequest struct {
+	// Name labels the tunnel in `ls`, events and metrics; optional.
+	Name                string `json:",omitempty"`
 	Protocol            string
 	ListenAddress       string
 	Peer                string
@@ -430,12 +485,25 @@ type ForwardRequest struct {
 	// AllowLimited lets the forward use relayed connections that the relay
 	// limits in time or data.
 	AllowLimited bool `json:",omitempty"`
+	// Save also appends the tunnel to the config file.
+	Save bool `json:",omitempty"`
 }
 
 // Forward binds a local listener whose connections become streams to the
 // peer. Unless r.Lazy, it first connects to the peer and fails with
 // ErrUnreachable if it cannot. On error nothing is bound or registered.
 func (n *Node) Forward(ctx context.Context, r ForwardRequest) (registry.Listener, error) {
+	if !r.Save {
+		return n.forward(ctx, r)
+	}
+	t := config.ForwardTunnel{
+		Name: r.Name, Protocol: r.Protocol, Listen: r.ListenAddress, Peer: r.Peer, Lazy: r.Lazy,
+		AllowLimited: r.AllowLimited, AllowCustomProtocol: r.AllowCustomProtocol,
+	}
+	return n.saved(ctx, forwardSpec(t), n.opts.SaveForward != nil, func() error { return n.opts.SaveForward(t) })
+}
+
+func (n *Node) forward(ctx context.Context, r ForwardRequest) (registry.Listener, error) {
 	if n.isClosed() {
 		return registry.Listener{}, ErrClosed
 	}
@@ -488,6 +556,7 @@ func (n *Node) Forward(ctx context.Context, r ForwardRequest) (registry.Listener
 		return registry.Listener{}, fmt.Errorf("binding %s: %w", laddr, err)
 	}
 	rec := &registry.Listener{
+		Name:          r.Name,
 		Kind:          registry.KindForward,
 		Protocol:      string(proto),
 		ListenAddress: f.Addr().String(),
