@@ -159,7 +159,9 @@ func TestSaveAppendsOrUndoes(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []config.ListenTunnel{{Name: "web", Protocol: "/x/web", Target: "127.0.0.1:1", AllowAll: true}}
-	if !slices.EqualFunc(saved, want, func(a, b config.ListenTunnel) bool { return a.Name == b.Name && a.Protocol == b.Protocol && a.Target == b.Target && a.AllowAll == b.AllowAll }) {
+	if !slices.EqualFunc(saved, want, func(a, b config.ListenTunnel) bool {
+		return a.Name == b.Name && a.Protocol == b.Protocol && a.Target == b.Target && a.AllowAll == b.AllowAll
+	}) {
 		t.Fatalf("saved %+v, want %+v", saved, want)
 	}
 	// The saved tunnel is a config tunnel: reloading the file it went to
