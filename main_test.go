@@ -188,6 +188,30 @@ func testDaemonSignal(t *testing.T, sig syscall.Signal) {
 		t.Errorf("id --json = %q (%v), want ID %s", out, err, doc.ID)
 	}
 
+	// SIGHUP reloads the config file: a [[listen]] added to it starts.
+	f, err := os.OpenFile(filepath.Join(home, "config.toml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteString("\n[[listen]]\nprotocol = \"/x/hup\"\ntarget = \"127.0.0.1:1\"\nallow_all = true\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if out, _, _ := run(t, "--home", home, "ls"); strings.Contains(out, "/x/hup") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the [[listen]] added before SIGHUP is not running after 15s:\n%s", logs)
+		}
+	}
+
 	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/node"
 )
 
@@ -33,6 +34,7 @@ var codes = []struct {
 	{node.ErrNoListener, "no_listener", http.StatusBadGateway},
 	{node.ErrDenied, "denied", http.StatusForbidden},
 	{node.ErrClosed, "closed", http.StatusServiceUnavailable},
+	{config.ErrInvalid, "config_invalid", http.StatusUnprocessableEntity},
 }
 
 func encodeError(err error) (errorBody, int) {

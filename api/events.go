@@ -19,6 +19,8 @@ func (s *Server) eventRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v0/events", func(w http.ResponseWriter, r *http.Request) {
 		events, cancel := s.node.Subscribe()
 		defer cancel()
+		s.log.Info("events subscriber attached")
+		defer s.log.Info("events subscriber detached")
 		w.Header().Set("Content-Type", "application/x-ndjson")
 		w.WriteHeader(http.StatusOK)
 		rc := http.NewResponseController(w)

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/p2ptun/p2ptun/node"
@@ -29,6 +30,12 @@ type Server struct {
 	// Warn. Checked on Linux (SO_PEERCRED); elsewhere the socket's 0600
 	// mode is the only guard.
 	AllowedUID int
+
+	// Reload re-reads the config file and applies it (POST /v0/reload);
+	// nil answers that this daemon has nothing to reload. Set before Start.
+	Reload func(context.Context) (ReloadReply, error)
+
+	ready atomic.Bool // the daemon has made its first attempt at every tunnel
 
 	node *node.Node
 	path string
@@ -193,6 +200,7 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	s.accessRoutes(mux)
 	s.eventRoutes(mux)
+	s.tunnelRoutes(mux)
 	mux.HandleFunc("GET /v0/id", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, s.node.Identity(), nil)
 	})

@@ -14,6 +14,7 @@ type Listener struct {
 	ListenAddress string
 	TargetAddress string
 	ID            uint64
+	Name          string   `json:",omitempty"` // a config tunnel's name
 	Kind          string   // "listen" or "forward"
 	Peer          string   `json:",omitempty"` // forward: the remote peer
 	AllowedPeers  []string `json:",omitempty"` // listen: who may connect
@@ -88,7 +89,7 @@ type errorBody struct {
 func listenerFrom(l node.Listener) Listener {
 	return Listener{
 		Protocol: l.Protocol, ListenAddress: l.ListenAddress, TargetAddress: l.TargetAddress,
-		ID: l.ID, Kind: string(l.Kind), Peer: l.Peer, AllowedPeers: l.AllowedPeers,
+		ID: l.ID, Name: l.Name, Kind: string(l.Kind), Peer: l.Peer, AllowedPeers: l.AllowedPeers,
 		AllowAll: l.AllowAll, ReportPeerID: l.ReportPeerID,
 	}
 }

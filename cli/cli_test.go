@@ -83,7 +83,12 @@ func startDaemon(t *testing.T, extra ...string) *daemon {
 // startCommand is startDaemon for `daemon` or `relay`.
 func startCommand(t *testing.T, command string, extra ...string) *daemon {
 	t.Helper()
-	home := tempHome(t)
+	return startIn(t, tempHome(t), command, extra...)
+}
+
+// startIn is startCommand with a given home, which may hold a config.
+func startIn(t *testing.T, home, command string, extra ...string) *daemon {
+	t.Helper()
 	ready := filepath.Join(filepath.Dir(home), "ready.json")
 	logs := &syncBuf{}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,12 +1,16 @@
 package cli
 
 import (
+	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/pelletier/go-toml/v2"
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/node"
 )
 
 func configCommand() *ucli.Command {
@@ -14,6 +18,37 @@ func configCommand() *ucli.Command {
 		Name:  "config",
 		Usage: "inspect the configuration",
 		Subcommands: []*ucli.Command{
+			{
+				Name:      "check",
+				Usage:     "validate a config file (default HOME/config.toml); errors name the line",
+				ArgsUsage: "[FILE]",
+				Action: func(c *ucli.Context) error {
+					if c.NArg() > 1 {
+						return usagef(fmt.Errorf("expected at most one argument, FILE; see `p2ptun config check --help`"))
+					}
+					path := c.Args().First()
+					if path == "" {
+						path = filepath.Join(homeDir(c), config.ConfigFile)
+						if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+							fmt.Fprintf(c.App.Writer, "%s: no such file; the defaults apply\n", path)
+							return nil
+						}
+					}
+					b, err := os.ReadFile(path)
+					if err != nil {
+						return fmt.Errorf("%w: %w", config.ErrInvalid, err)
+					}
+					cfg, err := config.Parse(path, b)
+					if err == nil {
+						err = node.CheckTunnels(path, cfg)
+					}
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(c.App.Writer, "%s: ok (%d listen and %d forward tunnels)\n", path, len(cfg.Listen), len(cfg.Forward))
+					return nil
+				},
+			},
 			{
 				Name:  "show",
 				Usage: "print the effective config: HOME/config.toml with every default filled in",

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -37,6 +40,7 @@ func daemonFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "dht", Usage: "Kademlia DHT mode: off, client, server or auto; overrides discovery.dht"},
 		&ucli.StringSliceFlag{Name: "bootstrap", Usage: "DHT bootstrap peer, /ip4/…/tcp/…/p2p/ID (repeatable; replaces discovery.bootstrap)", EnvVars: []string{"P2PTUN_BOOTSTRAP"}},
 		&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"P2PTUN_LOG_LEVEL"}},
+		&ucli.BoolFlag{Name: "strict", Usage: "exit if a config-file tunnel fails to start (default: log it and retry with backoff)", EnvVars: []string{"P2PTUN_STRICT"}},
 	}
 }
 
@@ -140,10 +144,16 @@ func runDaemon(c *ucli.Context, relay bool) error {
 	if err != nil {
 		return err
 	}
-	var saveAccess func(config.Access) error
+	var (
+		saveAccess  func(config.Access) error
+		saveListen  func(config.ListenTunnel) error
+		saveForward func(config.ForwardTunnel) error
+		cfgPath     = filepath.Join(home, config.ConfigFile)
+	)
 	if !c.Bool("ephemeral") {
-		cfgPath := filepath.Join(home, config.ConfigFile)
 		saveAccess = func(a config.Access) error { return config.SaveAccess(cfgPath, a) }
+		saveListen = func(t config.ListenTunnel) error { return config.AppendListen(cfgPath, t) }
+		saveForward = func(t config.ForwardTunnel) error { return config.AppendForward(cfgPath, t) }
 	}
 	keyPath := cfg.SwarmKeyPath(home)
 	if c.IsSet("swarm-key") {
@@ -213,6 +223,7 @@ func runDaemon(c *ucli.Context, relay bool) error {
 	n, err := node.New(node.Options{
 		Key: sk, ListenAddrs: addrs, Timeouts: cfg.Timeouts, Limits: cfg.Limits,
 		Allow: allow, Deny: deny, SaveAccess: saveAccess, SwarmKey: psk,
+		SaveListen: saveListen, SaveForward: saveForward,
 		Relay: relayCfg, Relays: relays, Reachability: reach,
 		AutoRelay:    config.On(cfg.Network.AutoRelay, true) && relayCfg == nil,
 		HolePunching: config.On(cfg.Network.HolePunching, true), PortMapping: cfg.Network.PortMapping,
@@ -229,6 +240,11 @@ func runDaemon(c *ucli.Context, relay bool) error {
 	}
 	shutdown := cfg.Timeouts.Shutdown.Std()
 	srv := api.NewServer(n, sockPath, log)
+	var reload func(context.Context) (api.ReloadReply, error)
+	if !c.Bool("ephemeral") {
+		reload = reloader(n, cfg, cfgPath, c.StringSlice("allow-peer"), c.StringSlice("deny-peer"), log)
+		srv.Reload = reload
+	}
 	if err := srv.Start(c.Context); err != nil {
 		return errors.Join(err, n.Close())
 	}
@@ -243,6 +259,19 @@ func runDaemon(c *ucli.Context, relay bool) error {
 		}
 	}()
 
+	// Config tunnels start once the API answers, so `p2ptun wait` can
+	// watch them come up.
+	res, err := n.ApplyTunnels(c.Context, cfgPath, cfg)
+	if err != nil {
+		return err
+	}
+	for _, f := range res.Failed {
+		if c.Bool("strict") {
+			return fmt.Errorf("tunnel %s (%s:%d) did not start (--strict): %w", f.Name, cfgPath, f.Line, f.Err)
+		}
+	}
+	srv.SetReady()
+
 	ready := c.String("ready-file")
 	if ready != "" {
 		if err := writeReady(ready, readyDoc{n.Identity(), sockPath}); err != nil {
@@ -251,11 +280,79 @@ func runDaemon(c *ucli.Context, relay bool) error {
 		defer os.Remove(ready)
 	}
 	id := n.Identity()
-	log.Info("daemon ready", "peer", id.ID, "api", sockPath, "addrs", strings.Join(id.Addresses, " "))
+	log.Info("daemon ready", "peer", id.ID, "api", sockPath, "addrs", strings.Join(id.Addresses, " "),
+		"tunnels", len(n.Tunnels()), "failed", len(res.Failed))
 
-	<-c.Context.Done()
-	log.Info("shutting down", "timeout", shutdown.String())
-	return nil
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-c.Context.Done():
+			log.Info("shutting down", "timeout", shutdown.String())
+			return nil
+		case <-hup:
+			if reload == nil {
+				log.Warn("SIGHUP ignored: an --ephemeral daemon has no config file to reload")
+				continue
+			}
+			if _, err := reload(c.Context); err != nil {
+				log.Error("reload failed; the running tunnels are unchanged", "err", err)
+			}
+		}
+	}
+}
+
+// reloader returns the daemon's reload: re-read the config file, and apply
+// its tunnels and access lists if it is valid; report settings that need
+// a restart. Reloads are serialised by the node.
+func reloader(n *node.Node, boot config.Config, cfgPath string, allowFlags, denyFlags []string, log *slog.Logger) func(context.Context) (api.ReloadReply, error) {
+	return func(ctx context.Context) (api.ReloadReply, error) {
+		next, err := config.Load(cfgPath)
+		if err == nil {
+			err = node.CheckTunnels(cfgPath, next)
+		}
+		var allow, deny []peer.ID
+		if err == nil {
+			allow, deny, err = accessLists(next.Access, allowFlags, denyFlags)
+		}
+		if err != nil {
+			return api.ReloadReply{}, fmt.Errorf("%w (nothing was changed)", err)
+		}
+		n.SetAccess(allow, deny)
+		res, err := n.ApplyTunnels(ctx, cfgPath, next)
+		if err != nil {
+			return api.ReloadReply{}, err
+		}
+		out := api.ReloadReply{ApplyResult: res, NeedsRestart: needsRestart(boot, next)}
+		n.Reloaded(res, out.NeedsRestart)
+		log.Info("config reloaded", "added", len(res.Added), "removed", len(res.Removed),
+			"unchanged", len(res.Unchanged), "restarted", len(res.Restarted), "failed", len(res.Failed),
+			"needs_restart", strings.Join(out.NeedsRestart, ","))
+		return out, nil
+	}
+}
+
+// needsRestart names the sections that differ between the config the
+// daemon started with and next, other than those a reload applies.
+func needsRestart(boot, next config.Config) []string {
+	var out []string
+	for _, s := range []struct {
+		name string
+		a, b any
+	}{
+		{"identity", boot.Identity, next.Identity},
+		{"network", boot.Network, next.Network},
+		{"limits", boot.Limits, next.Limits},
+		{"relay", boot.Relay, next.Relay},
+		{"discovery", boot.Discovery, next.Discovery},
+		{"timeouts", boot.Timeouts, next.Timeouts},
+	} {
+		if !reflect.DeepEqual(s.a, s.b) {
+			out = append(out, s.name)
+		}
+	}
+	return out
 }
 
 // accessLists combines the config's lists with the daemon's flags.

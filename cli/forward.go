@@ -21,6 +21,8 @@ func forwardCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "allow-custom-protocol", Usage: "allow a protocol outside the /x/ namespace"},
 			&ucli.BoolFlag{Name: "lazy", Usage: "do not connect to the peer now; connect on the first client connection"},
 			&ucli.BoolFlag{Name: "allow-limited", Usage: "also use relayed connections that the relay limits in time or data"},
+			&ucli.BoolFlag{Name: "save", Usage: "also add it to the config file as a [[forward]], so the daemon starts it at boot"},
+			&ucli.StringFlag{Name: "name", Usage: "label for `ls`, events and metrics (and the saved table)"},
 			jsonFlag(),
 		},
 		Action: func(c *ucli.Context) error {
@@ -32,6 +34,7 @@ func forwardCommand() *ucli.Command {
 				Protocol: a[0], ListenAddress: a[1], Peer: a[2],
 				AllowCustomProtocol: c.Bool("allow-custom-protocol"), Lazy: c.Bool("lazy"),
 				AllowLimited: c.Bool("allow-limited"),
+				Save:         c.Bool("save"), Name: c.String("name"),
 			}
 			if _, err := node.ParseProtocol(req.Protocol, req.AllowCustomProtocol); err != nil {
 				return err

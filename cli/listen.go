@@ -19,6 +19,8 @@ func listenCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "allow-all", Usage: "accept streams from any peer that can reach this node"},
 			&ucli.BoolFlag{Name: "report-peer-id", Aliases: []string{"r"}, Usage: "send the caller's peer ID and a newline to the target first (as kubo does)"},
 			&ucli.BoolFlag{Name: "allow-custom-protocol", Usage: "allow a protocol outside the /x/ namespace"},
+			&ucli.BoolFlag{Name: "save", Usage: "also add it to the config file as a [[listen]], so the daemon starts it at boot"},
+			&ucli.StringFlag{Name: "name", Usage: "label for `ls`, events and metrics (and the saved table)"},
 			jsonFlag(),
 		},
 		Action: func(c *ucli.Context) error {
@@ -30,6 +32,7 @@ func listenCommand() *ucli.Command {
 				Protocol: a[0], Target: a[1], Allow: c.StringSlice("allow"),
 				AllowAll: c.Bool("allow-all"), ReportPeerID: c.Bool("report-peer-id"),
 				AllowCustomProtocol: c.Bool("allow-custom-protocol"),
+				Save:                c.Bool("save"), Name: c.String("name"),
 			}
 			// Validate locally first, for the same message without a daemon.
 			if _, err := node.ParseProtocol(req.Protocol, req.AllowCustomProtocol); err != nil {

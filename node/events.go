@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -195,4 +197,14 @@ func (n *Node) watchPeers(ctx context.Context, sub event.Subscription) {
 			}
 		}
 	}
+}
+
+// Reloaded emits a reload event summarising what a reload changed.
+func (n *Node) Reloaded(res ApplyResult, needsRestart []string) {
+	reason := fmt.Sprintf("added %d, removed %d, unchanged %d, restarted %d, failed %d",
+		len(res.Added), len(res.Removed), len(res.Unchanged), len(res.Restarted), len(res.Failed))
+	if len(needsRestart) > 0 {
+		reason += "; restart to apply " + strings.Join(needsRestart, ", ")
+	}
+	n.emit(Event{Type: EventReload, Reason: reason})
 }

@@ -33,6 +33,8 @@ type TunnelStatus struct {
 	State      string // starting, up, failed or closed
 	Error      string `json:",omitempty"` // why the last attempt failed
 	ListenerID uint64 `json:",omitempty"` // its entry in `p2ptun ls`, when up
+	// Err is the last attempt's error, for callers in this process.
+	Err error `json:"-"`
 }
 
 // ApplyResult says what ApplyTunnels changed.
@@ -318,7 +320,7 @@ func (n *Node) status(m *managed) TunnelStatus {
 		State: m.state, ListenerID: m.listenerID,
 	}
 	if m.err != nil {
-		st.Error = m.err.Error()
+		st.Error, st.Err = m.err.Error(), m.err
 	}
 	m.mu.Unlock()
 	if st.State == TunnelUp && !slices.ContainsFunc(n.listeners.List(), func(l registry.Listener) bool { return l.ID == st.ListenerID }) {

@@ -1,0 +1,242 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/p2ptun/p2ptun/api"
+)
+
+// initHome runs `p2ptun init` in a fresh home and returns it with the
+// new peer ID.
+func initHome(t *testing.T) (home, id string) {
+	t.Helper()
+	home = tempHome(t)
+	out, errOut, code := run(t, "--home", home, "init")
+	if code != 0 {
+		t.Fatalf("init: %d %s", code, errOut)
+	}
+	_, id, _ = strings.Cut(strings.TrimSpace(out), "peer ID ")
+	return home, id
+}
+
+// appendConfig adds text to the home's config.toml.
+func appendConfig(t *testing.T, home, text string) {
+	t.Helper()
+	path := filepath.Join(home, "config.toml")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(b, text...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func forwardTable(name, listen, peer string) string {
+	return fmt.Sprintf("\n[[forward]]\nname = %q\nprotocol = \"/x/echo\"\nlisten = %q\npeer = %q\n", name, listen, peer)
+}
+
+// named returns the local address of the listener called name.
+func (d *daemon) named(t *testing.T, name string) string {
+	t.Helper()
+	out, errOut, code := d.cli(t, "ls", "--json")
+	if code != 0 {
+		t.Fatalf("ls: %d %s", code, errOut)
+	}
+	var list api.ListenerList
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range list.Listeners {
+		if l.Name == name {
+			return hostPortOf(t, l.ListenAddress)
+		}
+	}
+	t.Fatalf("no listener named %q: %s", name, out)
+	return ""
+}
+
+func echoes(t *testing.T, c net.Conn, msg string) {
+	t.Helper()
+	if _, err := io.WriteString(c, msg); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	buf := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != msg {
+		t.Fatalf("echo = %q, %v; want %q", buf, err, msg)
+	}
+}
+
+func TestConfigTunnelsSaveBootReloadAndWait(t *testing.T) {
+	b := startDaemon(t)
+	aHome, aID := initHome(t)
+
+	// --save puts b's listener in b's config, and it is up now.
+	if _, errOut, code := b.cli(t, "listen", "/x/echo", echoTarget(t), "--allow", aID, "--save", "--name", "echo"); code != 0 {
+		t.Fatalf("listen --save: %d %s", code, errOut)
+	}
+	if out, errOut, code := b.cli(t, "config", "check"); code != 0 || !strings.Contains(out, "ok (1 listen and 0 forward tunnels)") {
+		t.Fatalf("b: config check = %d %q %q, want the saved [[listen]]", code, out, errOut)
+	}
+
+	// a boots with one forward from its config.
+	appendConfig(t, aHome, forwardTable("one", "/ip4/127.0.0.1/tcp/0", b.addrs[0]))
+	a := startIn(t, aHome, "daemon")
+	if out, errOut, code := a.cli(t, "wait", "--timeout", "20s"); code != 0 || out != "ready: 1 tunnels up\n" {
+		t.Fatalf("wait = %d %q %q", code, out, errOut)
+	}
+	c, err := net.Dial("tcp", a.named(t, "one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	echoes(t, c, "boot")
+
+	// Adding a tunnel leaves "one" and the live connection alone.
+	appendConfig(t, aHome, forwardTable("two", "/ip4/127.0.0.1/tcp/0", b.addrs[0]))
+	out, errOut, code := a.cli(t, "reload")
+	if code != 0 || out != "reloaded: 1 added, 0 removed, 1 unchanged, 0 restarted\n+ two\n" {
+		t.Fatalf("reload = %d %q %q", code, out, errOut)
+	}
+	echoes(t, c, "after reload")
+	c2, err := net.Dial("tcp", a.named(t, "two"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	echoes(t, c2, "two")
+
+	// A broken file is rejected whole (exit 4, with its line), and
+	// nothing changes.
+	appendConfig(t, aHome, "\n[[forward]]\nname = \"three\"\nprotocol = \"/x/echo\"\nlisten = \"127.0.0.1:0\"\n")
+	_, errOut, code = a.cli(t, "reload")
+	if code != ExitConfig || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "config.toml:") ||
+		!strings.Contains(errOut, "peer is required") || !strings.Contains(errOut, "nothing was changed") {
+		t.Fatalf("reload of a broken file = %d %q; want exit 4, one line naming the line", code, errOut)
+	}
+	if _, errOut, code := a.cli(t, "config", "check"); code != ExitConfig || !strings.Contains(errOut, "peer is required") {
+		t.Fatalf("config check of a broken file = %d %q", code, errOut)
+	}
+	echoes(t, c, "after rejected reload")
+
+	// A forward to a peer that is not there: reload reports it, and wait
+	// times out naming it.
+	cfgPath := filepath.Join(aHome, "config.toml")
+	good := "[[forward]]\nname = \"one\"\nprotocol = \"/x/echo\"\nlisten = \"/ip4/127.0.0.1/tcp/0\"\npeer = \"" + b.addrs[0] + "\"\n" +
+		forwardTable("ghost", "/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/tcp/"+freeTCPPort(t)+"/p2p/12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf")
+	if err := os.WriteFile(cfgPath, []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = a.cli(t, "reload", "--json")
+	var rr api.ReloadReply
+	if code != 0 || json.Unmarshal([]byte(out), &rr) != nil {
+		t.Fatalf("reload --json = %d %q %q", code, out, errOut)
+	}
+	if len(rr.Removed) != 1 || rr.Removed[0] != "two" || len(rr.Failed) != 1 || rr.Failed[0].Name != "ghost" || !strings.Contains(rr.Failed[0].Error, "unreachable") {
+		t.Fatalf("reload = %+v; want two removed, ghost failed unreachable", rr)
+	}
+	if _, err := io.ReadAll(c2); err == nil {
+		t.Error("the removed tunnel's connection ended cleanly, want a reset")
+	}
+	echoes(t, c, "still one")
+	_, errOut, code = a.cli(t, "wait", "--timeout", "300ms")
+	if code != ExitTimeout || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "tunnel ghost (line 7) failed: peer unreachable") {
+		t.Fatalf("wait = %d %q; want exit 9 naming ghost", code, errOut)
+	}
+}
+
+func freeTCPPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+}
+
+func TestStrictBootFailsOnATunnelThatCannotStart(t *testing.T) {
+	home, _ := initHome(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	appendConfig(t, home, forwardTable("busy", taken.Addr().String(), "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf"))
+	appendConfig(t, home, "lazy = true\n")
+	_, errOut, code := run(t, "--home", home, "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0", "--strict")
+	if code != ExitConflict || !strings.Contains(errOut, "tunnel busy (") || !strings.Contains(errOut, "--strict") {
+		t.Fatalf("daemon --strict = %d %q; want exit 6 naming the tunnel", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(home, "api.sock")); !os.IsNotExist(err) {
+		t.Errorf("the API socket outlived the failed start: %v", err)
+	}
+}
+
+func TestWaitWithoutDaemonTimesOut(t *testing.T) {
+	_, errOut, code := run(t, "--home", tempHome(t), "wait", "--timeout", "200ms")
+	if code != ExitTimeout || !strings.Contains(errOut, "no daemon answered") {
+		t.Fatalf("wait = %d %q; want exit 9, no daemon answered", code, errOut)
+	}
+}
+
+func TestEventsJSON(t *testing.T) {
+	d := startDaemon(t)
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	exited := make(chan int, 1)
+	go func() {
+		exited <- Run(ctx, []string{"--home", d.home, "events", "--json"}, pw, io.Discard)
+		pw.Close()
+	}()
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		dec := json.NewDecoder(pr)
+		for {
+			var raw json.RawMessage
+			if dec.Decode(&raw) != nil {
+				io.Copy(io.Discard, pr)
+				return
+			}
+			lines <- string(raw)
+		}
+	}()
+	// Once the daemon has attached the subscriber, no event is missed.
+	// (Waiting also keeps the two in-process CLI runs from parsing flags
+	// at once: urfave/cli shares its help flag between apps.)
+	waitUntil(t, "the events subscriber", func() bool { return strings.Contains(d.logs.String(), "events subscriber attached") })
+	if _, errOut, code := d.cli(t, "listen", "/x/probe", "127.0.0.1:1", "--allow-all"); code != 0 {
+		t.Fatal(errOut)
+	}
+	if _, errOut, code := d.cli(t, "close", "-p", "/x/probe"); code != 0 {
+		t.Fatal(errOut)
+	}
+	var evs []map[string]any
+	for len(evs) < 2 {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(<-lines), &ev); err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	for i, typ := range []string{"tunnel_up", "tunnel_down"} {
+		if evs[i]["Type"] != typ || evs[i]["Protocol"] != "/x/probe" || evs[i]["Time"] == nil {
+			t.Errorf("event %d = %v, want %s of /x/probe with a time", i, evs[i], typ)
+		}
+	}
+	cancel()
+	if code := <-exited; code != 0 {
+		t.Fatalf("events exited %d on interrupt, want 0", code)
+	}
+	for range lines {
+	}
+}
