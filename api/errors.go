@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/node"
 )
 
@@ -34,7 +33,7 @@ var codes = []struct {
 	{node.ErrNoListener, "no_listener", http.StatusBadGateway},
 	{node.ErrDenied, "denied", http.StatusForbidden},
 	{node.ErrClosed, "closed", http.StatusServiceUnavailable},
-	{config.ErrInvalid, "config_invalid", http.StatusUnprocessableEntity},
+	{node.ErrInvalidConfig, "config_invalid", http.StatusUnprocessableEntity},
 }
 
 func encodeError(err error) (errorBody, int) {

@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 
+	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/forward"
 	"github.com/p2ptun/p2ptun/registry"
 )
@@ -27,4 +28,7 @@ var (
 	ErrDenied = errors.New("access denied")
 	// ErrClosed means the node is shutting down.
 	ErrClosed = errors.New("node is closed")
+	// ErrInvalidConfig means a config file (or its tunnels) did not parse
+	// or validate; it is config.ErrInvalid.
+	ErrInvalidConfig = config.ErrInvalid
 )
