@@ -113,6 +113,11 @@ func TestParseErrors(t *testing.T) {
 			want: []string{name + ":", "timeouts.target_dial", "negative"},
 		},
 		{
+			name: "metrics address without a port",
+			in:   "[metrics]\nlisten = \"127.0.0.1\"\n",
+			want: []string{name + ":", "metrics.listen", "127.0.0.1:9464"},
+		},
+		{
 			name: "malformed TOML unclosed table",
 			in:   "[network\nlisten_addrs = []\n",
 			want: []string{name + ":1:"},
