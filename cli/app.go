@@ -42,7 +42,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 		},
 		Commands: []*ucli.Command{
 			initCommand(), daemonCommand(), idCommand(), listenCommand(), forwardCommand(),
-			lsCommand(), closeCommand(), streamCommand(), accessCommand(), configCommand(), pingCommand(), relayCommand(), eventsCommand(),
+			lsCommand(), closeCommand(), streamCommand(), accessCommand(), configCommand(), pingCommand(), relayCommand(), eventsCommand(), topCommand(),
 			reloadCommand(), waitCommand(), versionCommand(),
 		},
 		HideVersion:    true,

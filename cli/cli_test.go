@@ -63,6 +63,7 @@ type daemon struct {
 	home, api string
 	id        string
 	addrs     []string
+	metrics   string // the ready file's metrics URL, with --metrics
 	logs      *syncBuf
 }
 
@@ -100,6 +101,7 @@ func startIn(t *testing.T, home, command string, extra ...string) *daemon {
 		ID        string
 		Addresses []string
 		API       string
+		Metrics   string
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -119,7 +121,7 @@ func startIn(t *testing.T, home, command string, extra ...string) *daemon {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	d := &daemon{home: home, api: doc.API, id: doc.ID, addrs: doc.Addresses, logs: logs}
+	d := &daemon{home: home, api: doc.API, id: doc.ID, addrs: doc.Addresses, metrics: doc.Metrics, logs: logs}
 	t.Cleanup(func() {
 		cancel()
 		if code := <-exited; code != 0 {

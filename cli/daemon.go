@@ -19,6 +19,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/pnet"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/p2ptun/p2ptun/api"
@@ -39,6 +40,7 @@ func daemonFlags() []ucli.Flag {
 		&ucli.BoolFlag{Name: "no-mdns", Usage: "do not announce this node or look for peers on the LAN (mDNS)", EnvVars: []string{"P2PTUN_NO_MDNS"}},
 		&ucli.StringFlag{Name: "dht", Usage: "Kademlia DHT mode: off, client, server or auto; overrides discovery.dht"},
 		&ucli.StringSliceFlag{Name: "bootstrap", Usage: "DHT bootstrap peer, /ip4/…/tcp/…/p2p/ID (repeatable; replaces discovery.bootstrap)", EnvVars: []string{"P2PTUN_BOOTSTRAP"}},
+		&ucli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics on http://ADDR/metrics (host:port or /ip4/…/tcp/…; \":9464\" is loopback only); overrides metrics.listen", EnvVars: []string{"P2PTUN_METRICS"}},
 		&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"P2PTUN_LOG_LEVEL"}},
 		&ucli.BoolFlag{Name: "strict", Usage: "exit if a config-file tunnel fails to start (default: log it and retry with backoff)", EnvVars: []string{"P2PTUN_STRICT"}},
 	}
@@ -72,10 +74,12 @@ func daemonCommand() *ucli.Command {
 	}
 }
 
-// readyDoc is what --ready-file holds: `id --json` plus where the API is.
+// readyDoc is what --ready-file holds: `id --json` plus where the API is,
+// and the metrics URL when --metrics is on.
 type readyDoc struct {
 	node.Identity
-	API string
+	API     string
+	Metrics string `json:",omitempty"`
 }
 
 func runDaemon(c *ucli.Context, relay bool) error {
@@ -204,6 +208,18 @@ func runDaemon(c *ucli.Context, relay bool) error {
 			return usagef(fmt.Errorf("--reachability %q: use auto, private or public", reach))
 		}
 	}
+	metricsListen := cfg.Metrics.Listen // validated with the config
+	if c.IsSet("metrics") {
+		metricsListen = c.String("metrics")
+	}
+	metricsAddr, err := config.MetricsAddr(metricsListen)
+	if err != nil {
+		return usagef(fmt.Errorf("--metrics: %w", err))
+	}
+	var reg *prometheus.Registry
+	if metricsAddr != "" {
+		reg = newMetricsRegistry()
+	}
 	var relayCfg *config.Relay
 	if relay {
 		r := cfg.Relay
@@ -230,15 +246,32 @@ func runDaemon(c *ucli.Context, relay bool) error {
 		NATService: cfg.Network.AutoNATService, PeerCache: peerCache,
 		DHT: dhtMode, Bootstrap: bootstrap, DHTPrefix: cfg.Discovery.ProtocolPrefix,
 		MDNS:      config.On(cfg.Discovery.MDNS, true) && !c.Bool("no-mdns"),
-		UserAgent: UserAgent(), Logger: log,
+		UserAgent: UserAgent(), Logger: log, Metrics: registerer(reg),
 	})
 	if err != nil {
 		return err
 	}
+	shutdown := cfg.Timeouts.Shutdown.Std()
+	var ms *metricsServer
+	if reg != nil {
+		if ms, err = startMetrics(metricsAddr, reg, log); err != nil {
+			return err
+		}
+	}
+	closeMetrics := func() {
+		if ms == nil {
+			return
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), shutdown)
+		defer cancel()
+		if err := ms.Close(sctx); err != nil {
+			log.Warn("closing the metrics server", "err", err)
+		}
+	}
 	if err := n.Start(c.Context); err != nil {
+		closeMetrics()
 		return err
 	}
-	shutdown := cfg.Timeouts.Shutdown.Std()
 	srv := api.NewServer(n, sockPath, log)
 	var reload func(context.Context) (api.ReloadReply, error)
 	if !c.Bool("ephemeral") {
@@ -246,9 +279,11 @@ func runDaemon(c *ucli.Context, relay bool) error {
 		srv.Reload = reload
 	}
 	if err := srv.Start(c.Context); err != nil {
+		closeMetrics()
 		return errors.Join(err, n.Close())
 	}
 	defer func() {
+		closeMetrics()
 		sctx, cancel := context.WithTimeout(context.Background(), shutdown)
 		defer cancel()
 		if err := srv.Close(sctx); err != nil {
@@ -272,16 +307,25 @@ func runDaemon(c *ucli.Context, relay bool) error {
 	}
 	srv.SetReady()
 
+	metricsURL := ""
+	if ms != nil {
+		metricsURL = ms.URL
+	}
+
 	ready := c.String("ready-file")
 	if ready != "" {
-		if err := writeReady(ready, readyDoc{n.Identity(), sockPath}); err != nil {
+		if err := writeReady(ready, readyDoc{n.Identity(), sockPath, metricsURL}); err != nil {
 			return err
 		}
 		defer os.Remove(ready)
 	}
 	id := n.Identity()
-	log.Info("daemon ready", "peer", id.ID, "api", sockPath, "addrs", strings.Join(id.Addresses, " "),
-		"tunnels", len(n.Tunnels()), "failed", len(res.Failed))
+	attrs := []any{"peer", id.ID, "api", sockPath, "addrs", strings.Join(id.Addresses, " "),
+		"tunnels", len(n.Tunnels()), "failed", len(res.Failed)}
+	if metricsURL != "" {
+		attrs = append(attrs, "metrics", metricsURL)
+	}
+	log.Info("daemon ready", attrs...)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -347,6 +391,7 @@ func needsRestart(boot, next config.Config) []string {
 		{"relay", boot.Relay, next.Relay},
 		{"discovery", boot.Discovery, next.Discovery},
 		{"timeouts", boot.Timeouts, next.Timeouts},
+		{"metrics", boot.Metrics, next.Metrics},
 	} {
 		if !reflect.DeepEqual(s.a, s.b) {
 			out = append(out, s.name)
@@ -431,4 +476,13 @@ func writeReady(path string, doc readyDoc) error {
 		return fmt.Errorf("writing ready file: %w", err)
 	}
 	return nil
+}
+
+// registerer is reg as a prometheus.Registerer, nil (metrics off) when reg
+// is nil: a nil *Registry in the interface would not compare equal to nil.
+func registerer(reg *prometheus.Registry) prometheus.Registerer {
+	if reg == nil {
+		return nil
+	}
+	return reg
 }

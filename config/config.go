@@ -38,11 +38,20 @@ type Config struct {
 	Relay     Relay     `toml:"relay"`
 	Discovery Discovery `toml:"discovery"`
 	Timeouts  Timeouts  `toml:"timeouts"`
+	Metrics   Metrics   `toml:"metrics"`
 
 	// Listen and Forward are the tunnels the daemon starts at boot and
 	// keeps in step with the file on reload.
 	Listen  []ListenTunnel  `toml:"listen,omitempty"`
 	Forward []ForwardTunnel `toml:"forward,omitempty"`
+}
+
+// Metrics configures the Prometheus metrics endpoint.
+type Metrics struct {
+	// Listen is where the daemon serves http://LISTEN/metrics: host:port
+	// or /ip4/HOST/tcp/PORT. A host-less ":9464" binds loopback only;
+	// "0.0.0.0:9464" every interface. Default "": no metrics.
+	Listen string `toml:"listen"`
 }
 
 // Discovery configures how the node finds the addresses of a peer it
@@ -338,6 +347,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Timeouts.Validate(); err != nil {
 		return err
+	}
+	if _, err := MetricsAddr(c.Metrics.Listen); err != nil {
+		return fmt.Errorf("metrics.listen: %w", err)
 	}
 	return c.validateTunnels()
 }
@@ -642,4 +654,11 @@ stream_open = "10s"
 target_dial = "5s"
 # Waiting for in-flight API requests when the daemon stops.
 shutdown = "10s"
+
+[metrics]
+# Serve Prometheus metrics on http://LISTEN/metrics, e.g. "127.0.0.1:9464"
+# or "/ip4/127.0.0.1/tcp/9464". A host-less ":9464" binds loopback only;
+# write "0.0.0.0:9464" to expose them on every interface. Empty: off.
+# The daemon's --metrics flag overrides it.
+listen = ""
 `

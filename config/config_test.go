@@ -144,6 +144,11 @@ func TestParseErrors(t *testing.T) {
 			want: []string{name + ":3:", "unknown key", "forward.listen_addr"},
 		},
 		{
+			name: "metrics address without a port",
+			in:   "[metrics]\nlisten = \"127.0.0.1\"\n",
+			want: []string{name + ":", "metrics.listen", "127.0.0.1:9464"},
+		},
+		{
 			name: "malformed TOML unclosed table",
 			in:   "[network\nlisten_addrs = []\n",
 			want: []string{name + ":1:"},

@@ -145,12 +145,13 @@ func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // hooks connects the registries to the event bus and the metrics.
 func (n *Node) hooks() {
 	n.listeners.SetHooks(registry.ListenerHooks{
-		Up:   func(l registry.Listener) { n.emit(tunnelEvent(EventTunnelUp, l)) },
-		Down: func(l registry.Listener) { n.emit(tunnelEvent(EventTunnelDown, l)) },
+		Up:   func(l registry.Listener) { n.metrics.tunnelUp(l); n.emit(tunnelEvent(EventTunnelUp, l)) },
+		Down: func(l registry.Listener) { n.metrics.tunnelDown(l); n.emit(tunnelEvent(EventTunnelDown, l)) },
 	})
 	n.streams.SetHooks(registry.Hooks{
-		Opened: func(s registry.StreamInfo) { n.emit(streamEvent(EventStreamOpen, s)) },
+		Opened: func(s registry.StreamInfo) { n.metrics.streamOpened(s); n.emit(streamEvent(EventStreamOpen, s)) },
 		Closed: func(s registry.StreamInfo, err error) {
+			n.metrics.streamClosed(s, err)
 			ev := streamEvent(EventStreamClose, s)
 			ev.Millis = millis(time.Since(s.OpenedAt))
 			switch {
@@ -164,6 +165,7 @@ func (n *Node) hooks() {
 			n.emit(ev)
 		},
 		Failed: func(f registry.Failure) {
+			n.metrics.streamFailed(f)
 			ev := Event{
 				Type: EventStreamFailed, TunnelID: f.ListenerID, Kind: string(f.Kind),
 				Protocol: f.Protocol, Peer: f.Peer, Reason: f.Cause,

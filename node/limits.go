@@ -14,7 +14,9 @@ import (
 // newResourceManager builds go-libp2p's resource manager from the config's
 // limits, over go-libp2p's autoscaled defaults (which still apply to
 // everything the config does not name, such as libp2p's own services).
-func newResourceManager(l config.Limits, plog *peerlog.Logger) (network.ResourceManager, error) {
+// With metrics on, it also reports libp2p_rcmgr_* through go-libp2p's
+// stats reporter (the host registers those with the node's registry).
+func newResourceManager(l config.Limits, plog *peerlog.Logger, metrics bool) (network.ResourceManager, error) {
 	scaling := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&scaling)
 	streams := func(n int) rcmgr.ResourceLimits {
@@ -38,10 +40,11 @@ func newResourceManager(l config.Limits, plog *peerlog.Logger) (network.Resource
 		ProtocolPeerDefault: streams(l.ListenerPeerStreams),
 	}
 	limits := partial.Build(scaling.AutoScale())
-	return rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits),
-		rcmgr.WithTraceReporter(blockReporter{plog}),
-		rcmgr.WithMetricsDisabled(),
-	)
+	opts := []rcmgr.Option{rcmgr.WithTraceReporter(blockReporter{plog})}
+	if !metrics {
+		opts = append(opts, rcmgr.WithMetricsDisabled())
+	}
+	return rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits), opts...)
 }
 
 // blockReporter logs the resource manager's refusals, once per peer (or

@@ -25,6 +25,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ws "github.com/libp2p/go-libp2p/p2p/transport/websocket"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/p2ptun/p2ptun/access"
 	"github.com/p2ptun/p2ptun/config"
@@ -102,6 +103,10 @@ type Options struct {
 	// RTTInterval is how often peers with live streams are pinged for
 	// `stream ls`; default 10s.
 	RTTInterval time.Duration
+	// Metrics, when set, receives p2ptun's metrics (p2ptun_*) and
+	// go-libp2p's (libp2p_*, including the resource manager's). Give each
+	// node its own registry. nil turns metrics off.
+	Metrics prometheus.Registerer
 }
 
 // Node is a running libp2p host with its tunnels. Create it with New, then
@@ -129,6 +134,7 @@ type Node struct {
 	accessMu sync.Mutex // serialises policy edits and their persistence
 
 	events  bus       // lifecycle events for subscribers
+	metrics *metrics  // nil when metrics are off
 	tunnels tunnelSet // config-file tunnels
 	bgCtx   context.Context
 
@@ -168,6 +174,13 @@ func New(opts Options) (*Node, error) {
 	}
 	n := &Node{opts: opts, log: opts.Logger, reserved: make(map[peer.ID]bool)}
 	n.limited = peerlog.New(opts.Logger, opts.Limits.LogInterval.Std(), nil)
+	if opts.Metrics != nil {
+		m, err := nodeMetrics(n, opts.Metrics)
+		if err != nil {
+			return nil, fmt.Errorf("registering metrics: %w", err)
+		}
+		n.metrics = m
+	}
 	n.hooks()
 	opts.Access.Refused = func(p peer.ID, dir network.Direction) {
 		n.limited.Warn("gater "+p.String(), "refused connection: peer not allowed by the node's access policy", "peer", p.String(), "dir", dir.String())
@@ -190,7 +203,7 @@ func privateNetworkCapable(a ma.Multiaddr) bool {
 // Start builds the libp2p host and starts listening on the swarm
 // addresses. On error nothing is left listening.
 func (n *Node) Start(context.Context) error {
-	rm, err := newResourceManager(n.opts.Limits, n.limited)
+	rm, err := newResourceManager(n.opts.Limits, n.limited, n.metrics != nil)
 	if err != nil {
 		return fmt.Errorf("resource manager: %w", err)
 	}
@@ -205,8 +218,12 @@ func (n *Node) Start(context.Context) error {
 		libp2p.WithDialTimeout(n.opts.Timeouts.Dial.Std()),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionGater(n.opts.Access),
-		// Metrics are wired up explicitly when p2ptun exports them.
-		libp2p.DisableMetrics(),
+	}
+	if n.metrics != nil {
+		opts = append(opts, libp2p.PrometheusRegisterer(n.opts.Metrics))
+	} else {
+		// Otherwise go-libp2p would register with the global registry.
+		opts = append(opts, libp2p.DisableMetrics())
 	}
 	if n.opts.SwarmKey != nil {
 		opts = append(opts, libp2p.PrivateNetwork(n.opts.SwarmKey))

@@ -1,0 +1,166 @@
+package cli
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// scrapeURL fetches and parses a /metrics page.
+func scrapeURL(t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := hc.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parsing %s: %v", url, err)
+	}
+	return fams
+}
+
+// counter returns the one sample of family name whose label label is value.
+func sample(fams map[string]*dto.MetricFamily, name, label, value string) (float64, bool) {
+	for _, m := range fams[name].GetMetric() {
+		for _, l := range m.Label {
+			if l.GetName() == label && l.GetValue() == value {
+				if m.Counter != nil {
+					return m.Counter.GetValue(), true
+				}
+				return m.Gauge.GetValue(), true
+			}
+		}
+	}
+	return 0, false
+}
+
+func TestDaemonServesMetrics(t *testing.T) {
+	a := startDaemon(t, "--metrics", ":0")
+	b := startDaemon(t)
+	// A host-less address binds loopback, never every interface.
+	if !strings.HasPrefix(a.metrics, "http://127.0.0.1:") || !strings.HasSuffix(a.metrics, "/metrics") {
+		t.Fatalf("ready file metrics = %q, want http://127.0.0.1:PORT/metrics", a.metrics)
+	}
+	if !strings.Contains(a.logs.String(), "metrics="+a.metrics) {
+		t.Errorf("daemon ready line does not name the metrics URL:\n%s", a.logs)
+	}
+	if b.metrics != "" {
+		t.Errorf("daemon without --metrics has a metrics URL %q", b.metrics)
+	}
+
+	if _, errOut, code := b.cli(t, "listen", "/x/m", echoTarget(t), "--allow", a.id); code != 0 {
+		t.Fatal(errOut)
+	}
+	out, errOut, code := a.cli(t, "forward", "/x/m", "127.0.0.1:0", b.addrs[0])
+	if code != 0 {
+		t.Fatal(errOut)
+	}
+	c, err := net.Dial("tcp", hostPortOf(t, out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msg := strings.Repeat("x", 4321)
+	io.WriteString(c, msg)
+	if _, err := io.ReadFull(c, make([]byte, len(msg))); err != nil {
+		t.Fatal(err)
+	}
+	var fams map[string]*dto.MetricFamily
+	waitUntil(t, "the live stream's bytes in the metrics", func() bool {
+		fams = scrapeURL(t, a.metrics)
+		v, _ := sample(fams, "p2ptun_tunnel_bytes_in_total", "peer", b.id)
+		return v == float64(len(msg))
+	})
+	if v, ok := sample(fams, "p2ptun_tunnel_bytes_out_total", "peer", b.id); !ok || v != float64(len(msg)) {
+		t.Errorf("bytes out = %v (%v), want %d", v, ok, len(msg))
+	}
+	for _, name := range []string{"go_goroutines", "process_open_fds", "libp2p_rcmgr_limit", "p2ptun_streams_open", "p2ptun_peers_connected"} {
+		if fams[name] == nil {
+			t.Errorf("no %s on /metrics", name)
+		}
+	}
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := hc.Get(strings.TrimSuffix(a.metrics, "metrics") + "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /other: %s, want 404", resp.Status)
+	}
+}
+
+func TestRelayMetricsFromTheEnvironment(t *testing.T) {
+	t.Setenv("P2PTUN_METRICS", "/ip4/127.0.0.1/tcp/0")
+	r := startCommand(t, "relay", "--allow-all")
+	if !strings.HasPrefix(r.metrics, "http://127.0.0.1:") {
+		t.Fatalf("relay metrics URL = %q", r.metrics)
+	}
+	if v, ok := sample(scrapeURL(t, r.metrics), "p2ptun_tunnels_up", "kind", "listen"); !ok || v != 0 {
+		t.Fatalf("p2ptun_tunnels_up{kind=listen} = %v (%v), want 0", v, ok)
+	}
+}
+
+func TestMetricsPortInUseOrBadAddress(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	home := tempHome(t)
+	if _, errOut, code := run(t, "--home", home, "init"); code != 0 {
+		t.Fatal(errOut)
+	}
+	ready := filepath.Join(filepath.Dir(home), "ready.json")
+	daemon := func(extra ...string) (string, int) {
+		t.Helper()
+		_, errOut, code := run(t, append([]string{"--home", home, "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0", "--ready-file", ready}, extra...)...)
+		return errOut, code
+	}
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		config string
+		code   int
+		want   string
+	}{
+		{"flag port in use", []string{"--metrics", busy.Addr().String()}, "", ExitConflict, "address already in use: --metrics " + busy.Addr().String()},
+		{"config port in use", nil, "[metrics]\nlisten = \"" + busy.Addr().String() + "\"\n", ExitConflict, "address already in use"},
+		{"flag not an address", []string{"--metrics", "9464"}, "", ExitUsage, "--metrics: \"9464\" is neither host:port nor a multiaddr"},
+		{"config not an address", nil, "[metrics]\nlisten = \"/ip4/127.0.0.1/udp/1\"\n", ExitConfig, "metrics.listen"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.WriteFile(filepath.Join(home, "config.toml"), []byte(tc.config), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			errOut, code := daemon(tc.args...)
+			if code != tc.code || !strings.Contains(errOut, tc.want) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, errOut, tc.code, tc.want)
+			}
+			if !strings.HasPrefix(errOut, "p2ptun: ") || strings.Count(errOut, "\n") != 1 {
+				t.Errorf("stderr should be one line starting with \"p2ptun: \", got %q", errOut)
+			}
+			// Nothing was left running or behind.
+			for _, p := range []string{filepath.Join(home, "api.sock"), ready} {
+				if _, err := os.Lstat(p); !os.IsNotExist(err) {
+					t.Errorf("%s exists after a failed start", p)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,193 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/p2ptun/p2ptun/api"
+)
+
+func TestTopRates(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	tunnels := []api.Listener{{ID: 1, Kind: "forward"}, {ID: 2, Kind: "listen"}}
+	st := func(id string, tunnel uint64, in, out int64) api.Stream {
+		return api.Stream{HandlerID: id, ListenerID: tunnel, BytesIn: in, BytesOut: out}
+	}
+	prev := topSample{at: t0, listeners: tunnels, streams: []api.Stream{
+		st("1", 1, 100, 1000),
+		st("2", 1, 5000, 5000), // ends before the next poll
+		st("3", 2, 900, 900),   // its ID comes back with smaller counters
+	}}
+	cur := topSample{at: t0.Add(2 * time.Second), listeners: tunnels, streams: []api.Stream{
+		st("1", 1, 300, 1000), // +200 in over 2s
+		st("3", 2, 10, 20),    // a new stream reusing ID 3
+		st("4", 1, 0, 4000),   // opened since the last poll
+	}}
+	v := topRates(prev, cur)
+	want := []struct {
+		id      string
+		in, out float64
+	}{{"4", 0, 2000}, {"1", 100, 0}, {"3", 5, 10}} // busiest first
+	if len(v.streams) != len(want) {
+		t.Fatalf("got %d streams, want %d", len(v.streams), len(want))
+	}
+	for i, w := range want {
+		s := v.streams[i]
+		if s.HandlerID != w.id || s.InRate != w.in || s.OutRate != w.out {
+			t.Errorf("row %d = stream %s in %v/s out %v/s, want stream %s in %v/s out %v/s", i, s.HandlerID, s.InRate, s.OutRate, w.id, w.in, w.out)
+		}
+	}
+	// Tunnel 1 lost stream 2 (5000 bytes each way) yet its rates are the
+	// sum of its live streams', never negative.
+	if tn := v.tunnels[0]; tn.Streams != 2 || tn.InRate != 100 || tn.OutRate != 2000 {
+		t.Errorf("tunnel 1 = %d streams, in %v/s, out %v/s; want 2, 100, 2000", tn.Streams, tn.InRate, tn.OutRate)
+	}
+	if tn := v.tunnels[1]; tn.Streams != 1 || tn.InRate != 5 || tn.OutRate != 10 {
+		t.Errorf("tunnel 2 = %d streams, in %v/s, out %v/s; want 1, 5, 10", tn.Streams, tn.InRate, tn.OutRate)
+	}
+	// Two polls at the same instant give no rate rather than a division
+	// by zero.
+	if v := topRates(cur, cur); v.streams[0].InRate != 0 || v.streams[0].OutRate != 0 {
+		t.Errorf("zero interval: rates %v, %v; want 0", v.streams[0].InRate, v.streams[0].OutRate)
+	}
+}
+
+func TestPerSecond(t *testing.T) {
+	for in, want := range map[float64]string{0: "0B/s", 512: "512B/s", 1536: "1.5KiB/s", 3 << 20: "3.0MiB/s"} {
+		if got := perSecond(in); got != want {
+			t.Errorf("perSecond(%v) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// fakeSource returns samples 100 bytes apart and calls after on each poll.
+type fakeSource struct {
+	polls int
+	after func(poll int)
+}
+
+func (f *fakeSource) sample(ctx context.Context) (topSample, error) {
+	f.polls++
+	if f.after != nil {
+		f.after(f.polls)
+	}
+	if err := ctx.Err(); err != nil {
+		return topSample{}, err // as the API client does
+	}
+	n := int64(f.polls * 100)
+	return topSample{
+		at:        time.Now(),
+		listeners: []api.Listener{{ID: 1, Kind: "forward", Protocol: "/x/a"}},
+		streams:   []api.Stream{{HandlerID: "1", ListenerID: 1, BytesIn: n, BytesOut: n, OpenedAt: time.Now()}},
+	}, nil
+}
+
+func TestTopOnATerminalRedrawsAndShowsTheCursorOnInterrupt(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src := &fakeSource{after: func(poll int) {
+		if poll == 3 {
+			cancel() // SIGINT during the third poll
+		}
+	}}
+	var out bytes.Buffer
+	err := runTop(ctx, src, &out, topOptions{interval: time.Millisecond, tty: true, size: func() (int, int) { return 40, 12 }})
+	if err != nil {
+		t.Fatalf("interrupted top returned %v, want nil", err)
+	}
+	s := out.String()
+	if !strings.HasPrefix(s, ansiHideCursor) || !strings.HasSuffix(s, ansiShowCursor) {
+		t.Errorf("output should hide the cursor first and show it last: %q", s)
+	}
+	if n := strings.Count(s, ansiHome); n != 1 {
+		t.Errorf("%d redraws, want 1 (the second snapshot was interrupted)", n)
+	}
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimPrefix(strings.TrimPrefix(l, ansiHideCursor), ansiHome); len([]rune(l)) > 40 {
+			t.Errorf("line wider than the terminal: %q", l)
+		}
+	}
+}
+
+func TestTopPlainSnapshots(t *testing.T) {
+	var out bytes.Buffer
+	if err := runTop(context.Background(), &fakeSource{}, &out, topOptions{interval: time.Millisecond, frames: 2}); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	if strings.Contains(s, "\x1b") {
+		t.Errorf("ANSI sequences in plain output: %q", s)
+	}
+	if n := strings.Count(s, "p2ptun top "); n != 2 {
+		t.Errorf("%d snapshots, want 2:\n%s", n, s)
+	}
+}
+
+// streamRow finds stream id's row in the last snapshot of top's output.
+func streamRow(out, id string) []string {
+	snaps := strings.Split(out, "p2ptun top ")
+	last := snaps[len(snaps)-1]
+	_, streams, _ := strings.Cut(last, "STREAM ")
+	for _, l := range strings.Split(streams, "\n") {
+		if f := strings.Fields(l); len(f) == 9 && f[0] == id {
+			return f
+		}
+	}
+	return nil
+}
+
+func TestTopShowsALiveStream(t *testing.T) {
+	a, b := startDaemon(t), startDaemon(t)
+	if _, errOut, code := b.cli(t, "listen", "/x/top", echoTarget(t), "--allow", a.id); code != 0 {
+		t.Fatal(errOut)
+	}
+	out, errOut, code := a.cli(t, "forward", "/x/top", "127.0.0.1:0", b.addrs[0])
+	if code != 0 {
+		t.Fatal(errOut)
+	}
+	c, err := net.Dial("tcp", hostPortOf(t, out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msg := strings.Repeat("t", 2345)
+	io.WriteString(c, msg)
+	if _, err := io.ReadFull(c, make([]byte, len(msg))); err != nil {
+		t.Fatal(err)
+	}
+	rate := regexp.MustCompile(`^[0-9]+(\.[0-9])?(B|KiB|MiB|GiB|TiB)/s$`)
+	var row []string
+	waitUntil(t, "top to show the stream's bytes", func() bool {
+		out, errOut, code := a.cli(t, "top", "-n", "2", "--interval", "50ms")
+		if code != 0 {
+			t.Fatalf("top: %d %q", code, errOut)
+		}
+		row = streamRow(out, "1")
+		return row != nil && row[5] == "2345" && row[6] == "2345"
+	})
+	// STREAM TUNNEL PEER PATH AGE IN OUT IN/S OUT/S
+	if row[2] != shortPeer(b.id) || row[3] != "direct" || !rate.MatchString(row[7]) || !rate.MatchString(row[8]) {
+		t.Errorf("stream row = %q, want peer %s, direct, and two rates", row, shortPeer(b.id))
+	}
+	out, errOut, code = a.cli(t, "top", "--once", "--interval", "10ms")
+	if code != 0 || streamRow(out, "1") == nil || !strings.Contains(out, "/x/top") {
+		t.Fatalf("top --once: %d %q\n%s", code, errOut, out)
+	}
+}
+
+func TestTopWithoutADaemon(t *testing.T) {
+	_, errOut, code := run(t, "--home", tempHome(t), "top", "--once")
+	if code != ExitDaemonNotRunning || !strings.Contains(errOut, "p2ptun daemon") {
+		t.Fatalf("top with no daemon: %d %q", code, errOut)
+	}
+	_, _, code = run(t, "--home", tempHome(t), "top", "--interval", "0s")
+	if code != ExitUsage {
+		t.Fatalf("top --interval 0s: exit %d, want %d", code, ExitUsage)
+	}
+}

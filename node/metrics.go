@@ -1,0 +1,246 @@
+package node
+
+import (
+	"errors"
+	"strconv"
+	"sync"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/p2ptun/p2ptun/registry"
+	"github.com/p2ptun/p2ptun/streams"
+)
+
+// Failure causes, the cause label of p2ptun_stream_errors_total: those of
+// registry.Failure, plus "reset" for a stream that ended in an error.
+var errorCauses = []string{"denied", "rate_limited", "target_dial", "stream_open", "unreachable", "no_listener", "reset"}
+
+var (
+	tunnelLabels = []string{"tunnel", "kind", "protocol"}
+	peerLabels   = append(append([]string{}, tunnelLabels...), "peer")
+
+	descBytesIn = prometheus.NewDesc("p2ptun_tunnel_bytes_in_total",
+		"Bytes received from the peer and written to the local side, live streams included.", peerLabels, nil)
+	descBytesOut = prometheus.NewDesc("p2ptun_tunnel_bytes_out_total",
+		"Bytes read from the local side and sent to the peer, live streams included.", peerLabels, nil)
+	descStreamsOpen = prometheus.NewDesc("p2ptun_streams_open",
+		"Live streams (tunnelled TCP connections) of a tunnel.", tunnelLabels, nil)
+	descStreamsTotal = prometheus.NewDesc("p2ptun_streams_total",
+		"Streams a tunnel has opened since it came up.", tunnelLabels, nil)
+	descTunnelsUp = prometheus.NewDesc("p2ptun_tunnels_up",
+		"Listeners and forwards that are up.", []string{"kind"}, nil)
+	descPeers = prometheus.NewDesc("p2ptun_peers_connected",
+		"Peers with at least one open libp2p connection.", nil, nil)
+)
+
+// metrics feeds p2ptun's Prometheus metrics from the registries' hooks. It
+// is a prometheus.Collector: byte counters are computed at scrape time from
+// the closed streams' totals plus the live streams' counters, so a long
+// transfer shows while it runs. A nil *metrics (metrics off) ignores every
+// hook.
+type metrics struct {
+	// Injected for tests; the node's registries and host otherwise.
+	list    func() []registry.StreamInfo
+	tunnels func() []registry.Listener
+	peers   func() int
+
+	errors *prometheus.CounterVec
+	setup  *prometheus.HistogramVec
+
+	mu     sync.Mutex
+	byID   map[uint64]*tunnelStats // tunnels that are up or have streams
+	live   map[uint64]*liveStream  // opened and not yet closed, by stream ID
+	closed map[streamKey]*[2]int64 // closed streams' bytes in and out
+}
+
+type tunnelStats struct {
+	kind, protocol string
+	opened         uint64
+}
+
+type streamKey struct {
+	tunnel uint64
+	peer   string
+}
+
+// liveStream remembers the counters a scrape last saw, for the moment
+// between a stream leaving the registry and its Closed hook, when it is in
+// neither place: reporting less then would make a counter go backwards.
+type liveStream struct {
+	key     streamKey
+	in, out int64
+}
+
+func newMetrics(list func() []registry.StreamInfo, tunnels func() []registry.Listener, peers func() int) *metrics {
+	m := &metrics{
+		list: list, tunnels: tunnels, peers: peers,
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "p2ptun_stream_errors_total",
+			Help: "Connections refused or not set up (cause: denied, rate_limited, target_dial, stream_open, unreachable, no_listener) and streams that ended in an error (reset).",
+		}, []string{"cause"}),
+		setup: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "p2ptun_stream_setup_seconds",
+			Help:    "Time to set a stream up before bytes flow: opening the libp2p stream (forward) or dialing the target (listen).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"kind"}),
+		byID:   make(map[uint64]*tunnelStats),
+		live:   make(map[uint64]*liveStream),
+		closed: make(map[streamKey]*[2]int64),
+	}
+	for _, c := range errorCauses {
+		m.errors.WithLabelValues(c)
+	}
+	for _, k := range []registry.Kind{registry.KindListen, registry.KindForward} {
+		m.setup.WithLabelValues(string(k))
+	}
+	return m
+}
+
+// nodeMetrics builds the metrics of n and registers them with reg.
+func nodeMetrics(n *Node, reg prometheus.Registerer) (*metrics, error) {
+	m := newMetrics(n.streams.List, n.listeners.List, func() int {
+		if h, ok := n.started.Load().(host.Host); ok {
+			return len(h.Network().Peers())
+		}
+		return 0
+	})
+	for _, c := range []prometheus.Collector{m, m.errors, m.setup} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// tunnel returns the stats of tunnel id, creating them; m.mu must be held.
+func (m *metrics) tunnel(id uint64, kind registry.Kind, protocol string) *tunnelStats {
+	t := m.byID[id]
+	if t == nil {
+		t = &tunnelStats{kind: string(kind), protocol: protocol}
+		m.byID[id] = t
+	}
+	return t
+}
+
+func (m *metrics) tunnelUp(l registry.Listener) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	m.tunnel(l.ID, l.Kind, l.Protocol)
+	m.mu.Unlock()
+}
+
+// tunnelDown drops a closed tunnel's series. Its streams have ended (a
+// listener's Close waits for them), and tunnel IDs are never reused, so no
+// counter goes backwards.
+func (m *metrics) tunnelDown(l registry.Listener) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.byID, l.ID)
+	for k := range m.closed {
+		if k.tunnel == l.ID {
+			delete(m.closed, k)
+		}
+	}
+}
+
+func (m *metrics) streamOpened(s registry.StreamInfo) {
+	if m == nil {
+		return
+	}
+	m.setup.WithLabelValues(string(s.Kind)).Observe(s.Setup.Seconds())
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.tunnel(s.ListenerID, s.Kind, s.Protocol).opened++
+	m.live[s.ID] = &liveStream{key: streamKey{s.ListenerID, s.Peer}, in: s.BytesIn, out: s.BytesOut}
+}
+
+func (m *metrics) streamClosed(s registry.StreamInfo, err error) {
+	if m == nil {
+		return
+	}
+	if err != nil && !errors.Is(err, streams.ErrAborted) {
+		m.errors.WithLabelValues("reset").Inc()
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	in, out := s.BytesIn, s.BytesOut
+	key := streamKey{s.ListenerID, s.Peer}
+	if ls := m.live[s.ID]; ls != nil {
+		in, out = max(in, ls.in), max(out, ls.out)
+		delete(m.live, s.ID)
+	}
+	m.tunnel(s.ListenerID, s.Kind, s.Protocol)
+	c := m.closed[key]
+	if c == nil {
+		c = new([2]int64)
+		m.closed[key] = c
+	}
+	c[0] += in
+	c[1] += out
+}
+
+func (m *metrics) streamFailed(f registry.Failure) {
+	if m == nil {
+		return
+	}
+	m.errors.WithLabelValues(f.Cause).Inc()
+}
+
+// Describe implements prometheus.Collector.
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descBytesIn, descBytesOut, descStreamsOpen, descStreamsTotal, descTunnelsUp, descPeers} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector. It holds m.mu throughout, so a
+// stream is counted either live or closed, never both nor neither.
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, s := range m.list() {
+		if ls := m.live[s.ID]; ls != nil {
+			ls.in, ls.out = max(ls.in, s.BytesIn), max(ls.out, s.BytesOut)
+		}
+	}
+	bytes := make(map[streamKey][2]int64, len(m.closed)+len(m.live))
+	for k, c := range m.closed {
+		bytes[k] = *c
+	}
+	open := make(map[uint64]int)
+	for _, ls := range m.live {
+		b := bytes[ls.key]
+		b[0] += ls.in
+		b[1] += ls.out
+		bytes[ls.key] = b
+		open[ls.key.tunnel]++
+	}
+	for k, b := range bytes {
+		t := m.byID[k.tunnel]
+		if t == nil {
+			continue
+		}
+		labels := []string{strconv.FormatUint(k.tunnel, 10), t.kind, t.protocol, k.peer}
+		ch <- prometheus.MustNewConstMetric(descBytesIn, prometheus.CounterValue, float64(b[0]), labels...)
+		ch <- prometheus.MustNewConstMetric(descBytesOut, prometheus.CounterValue, float64(b[1]), labels...)
+	}
+	for id, t := range m.byID {
+		labels := []string{strconv.FormatUint(id, 10), t.kind, t.protocol}
+		ch <- prometheus.MustNewConstMetric(descStreamsOpen, prometheus.GaugeValue, float64(open[id]), labels...)
+		ch <- prometheus.MustNewConstMetric(descStreamsTotal, prometheus.CounterValue, float64(t.opened), labels...)
+	}
+	up := map[registry.Kind]int{registry.KindListen: 0, registry.KindForward: 0}
+	for _, l := range m.tunnels() {
+		up[l.Kind]++
+	}
+	for k, v := range up {
+		ch <- prometheus.MustNewConstMetric(descTunnelsUp, prometheus.GaugeValue, float64(v), string(k))
+	}
+	ch <- prometheus.MustNewConstMetric(descPeers, prometheus.GaugeValue, float64(m.peers()))
+}

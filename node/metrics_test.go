@@ -1,0 +1,237 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/p2ptun/p2ptun/registry"
+	"github.com/p2ptun/p2ptun/streams"
+)
+
+// families is a parsed /metrics page.
+type families map[string]*dto.MetricFamily
+
+// scrape serves reg's metrics over HTTP, as the daemon does, fetches them
+// once and parses the text format.
+func scrape(t *testing.T, reg prometheus.Gatherer) families {
+	t.Helper()
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := hc.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parsing /metrics: %v", err)
+	}
+	return fams
+}
+
+// value returns the value of the sample of family name whose labels
+// include want: a counter's or gauge's value, a histogram's count.
+func (f families) value(name string, want ...string) (float64, bool) {
+	fam := f[name]
+	if fam == nil {
+		return 0, false
+	}
+next:
+	for _, m := range fam.Metric {
+		have := map[string]string{}
+		for _, l := range m.Label {
+			have[l.GetName()] = l.GetValue()
+		}
+		for i := 0; i+1 < len(want); i += 2 {
+			if have[want[i]] != want[i+1] {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue(), true
+		case m.Gauge != nil:
+			return m.Gauge.GetValue(), true
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount()), true
+		}
+	}
+	return 0, false
+}
+
+// expect polls reg until the sample equals want, then checks it is exactly
+// want (a counter that overshoots fails too).
+func expect(t *testing.T, reg prometheus.Gatherer, want float64, name string, labels ...string) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%s%v = %v", name, labels, want), func() (bool, string) {
+		v, ok := scrape(t, reg).value(name, labels...)
+		return ok && v == want, fmt.Sprintf("found %v, value %v", ok, v)
+	})
+}
+
+func metricsNode(t *testing.T) (testNode, *prometheus.Registry) {
+	reg := prometheus.NewRegistry()
+	return newNodeWith(t, func(o *Options) { o.Metrics = reg }), reg
+}
+
+func TestMetricsCountBytesStreamsAndErrors(t *testing.T) {
+	a, aReg := metricsNode(t)
+	b, bReg := metricsNode(t)
+	ctx := context.Background()
+	in, err := b.Listen(ctx, ListenRequest{Protocol: "/x/metrics", Target: server(t, echo), Allow: []string{a.id()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fwd, err := a.Forward(ctx, ForwardRequest{Protocol: "/x/metrics", ListenAddress: "/ip4/127.0.0.1/tcp/0", Peer: b.fullAddr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aTunnel := []string{"tunnel", strconv.FormatUint(fwd.ID, 10), "kind", "forward", "protocol", "/x/metrics"}
+	bTunnel := []string{"tunnel", strconv.FormatUint(in.ID, 10), "kind", "listen", "protocol", "/x/metrics"}
+	aPeer := append(aTunnel, "peer", b.id())
+	bPeer := append(bTunnel, "peer", a.id())
+	expect(t, aReg, 0, "p2ptun_streams_total", aTunnel...)
+
+	// A live stream's bytes show while it runs.
+	c := dial(t, hostPort(t, fwd.ListenAddress))
+	msg := strings.Repeat("metrics!", 125) // 1000 bytes
+	if _, err := io.WriteString(c, msg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, len(msg))); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, aReg, 1000, "p2ptun_tunnel_bytes_out_total", aPeer...)
+	expect(t, aReg, 1000, "p2ptun_tunnel_bytes_in_total", aPeer...)
+	expect(t, bReg, 1000, "p2ptun_tunnel_bytes_in_total", bPeer...)
+	expect(t, bReg, 1000, "p2ptun_tunnel_bytes_out_total", bPeer...)
+	expect(t, aReg, 1, "p2ptun_streams_open", aTunnel...)
+
+	// Once it closes its bytes move to the closed totals, unchanged.
+	if _, err := io.WriteString(c, msg[:500]); err != nil {
+		t.Fatal(err)
+	}
+	c.CloseWrite()
+	if got, err := io.ReadAll(c); err != nil || len(got) != 500 {
+		t.Fatalf("echo after half-close: %d bytes, %v", len(got), err)
+	}
+	expect(t, aReg, 0, "p2ptun_streams_open", aTunnel...)
+	expect(t, bReg, 0, "p2ptun_streams_open", bTunnel...)
+	fa, fb := scrape(t, aReg), scrape(t, bReg)
+	for _, c := range []struct {
+		f      families
+		name   string
+		labels []string
+		want   float64
+	}{
+		{fa, "p2ptun_tunnel_bytes_out_total", aPeer, 1500},
+		{fa, "p2ptun_tunnel_bytes_in_total", aPeer, 1500},
+		{fb, "p2ptun_tunnel_bytes_in_total", bPeer, 1500},
+		{fb, "p2ptun_tunnel_bytes_out_total", bPeer, 1500},
+		{fa, "p2ptun_streams_total", aTunnel, 1},
+		{fb, "p2ptun_streams_total", bTunnel, 1},
+		{fa, "p2ptun_stream_setup_seconds", []string{"kind", "forward"}, 1},
+		{fb, "p2ptun_stream_setup_seconds", []string{"kind", "listen"}, 1},
+		{fa, "p2ptun_stream_errors_total", []string{"cause", "reset"}, 0},
+		{fa, "p2ptun_tunnels_up", []string{"kind", "forward"}, 1},
+		{fb, "p2ptun_tunnels_up", []string{"kind", "listen"}, 1},
+		{fa, "p2ptun_peers_connected", nil, 1},
+	} {
+		if v, ok := c.f.value(c.name, c.labels...); !ok || v != c.want {
+			t.Errorf("%s%v = %v (found %v), want %v", c.name, c.labels, v, ok, c.want)
+		}
+	}
+
+	// A refused target counts as target_dial on the listener's side and
+	// as a reset stream on the forward's.
+	refused := tunnel(t, a, b, "/x/refused", freePort(t))
+	expectReset(t, refused)
+	expect(t, bReg, 1, "p2ptun_stream_errors_total", "cause", "target_dial")
+	expect(t, aReg, 1, "p2ptun_stream_errors_total", "cause", "reset")
+
+	// go-libp2p's own metrics, the resource manager's among them.
+	for _, prefix := range []string{"libp2p_rcmgr_", "libp2p_swarm_"} {
+		found := false
+		for name := range fa {
+			found = found || strings.HasPrefix(name, prefix)
+		}
+		if !found {
+			t.Errorf("no %s* metric family on a's /metrics", prefix)
+		}
+	}
+
+	// A closed tunnel's series go away.
+	if _, err := a.CloseListeners(ctx, CloseRequest{Protocol: "/x/metrics"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := scrape(t, aReg).value("p2ptun_streams_total", aTunnel...); ok {
+		t.Error("streams_total of a closed tunnel is still exported")
+	}
+}
+
+func TestMetricsNeverGoBackwards(t *testing.T) {
+	var live []registry.StreamInfo
+	m := newMetrics(func() []registry.StreamInfo { return live }, func() []registry.Listener { return nil }, func() int { return 0 })
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m)
+	bytesOut := func() float64 {
+		t.Helper()
+		v, _ := scrape(t, reg).value("p2ptun_tunnel_bytes_out_total", "tunnel", "1", "peer", "P")
+		return v
+	}
+	s := registry.StreamInfo{ID: 7, ListenerID: 1, Kind: registry.KindForward, Protocol: "/x/a", Peer: "P"}
+	m.tunnelUp(registry.Listener{ID: 1, Kind: registry.KindForward, Protocol: "/x/a"})
+	m.streamOpened(s)
+	s.BytesOut = 10
+	live = []registry.StreamInfo{s}
+	if v := bytesOut(); v != 10 {
+		t.Fatalf("live stream: bytes out = %v, want 10", v)
+	}
+	// The stream has left the registry but its Closed hook has not run:
+	// the last value seen still counts.
+	live = nil
+	if v := bytesOut(); v != 10 {
+		t.Fatalf("between deregistration and Closed: bytes out = %v, want 10", v)
+	}
+	s.BytesOut = 12
+	m.streamClosed(s, streams.ErrAborted)
+	if v := bytesOut(); v != 12 {
+		t.Fatalf("closed stream: bytes out = %v, want 12", v)
+	}
+	if v, _ := scrape(t, reg).value("p2ptun_stream_errors_total", "cause", "reset"); v != 0 {
+		t.Errorf("an aborted stream counted as reset: %v", v)
+	}
+	// A second stream of the same tunnel and peer adds to the total.
+	s2 := registry.StreamInfo{ID: 8, ListenerID: 1, Kind: registry.KindForward, Protocol: "/x/a", Peer: "P", BytesOut: 5}
+	m.streamOpened(s2)
+	live = []registry.StreamInfo{s2}
+	if v := bytesOut(); v != 17 {
+		t.Fatalf("closed plus live: bytes out = %v, want 17", v)
+	}
+}
+
+func TestMetricsOffCostsNothing(t *testing.T) {
+	var m *metrics // metrics off: every hook is a no-op
+	m.tunnelUp(registry.Listener{})
+	m.tunnelDown(registry.Listener{})
+	m.streamOpened(registry.StreamInfo{})
+	m.streamClosed(registry.StreamInfo{}, io.EOF)
+	m.streamFailed(registry.Failure{})
+	if n := newNode(t); n.metrics != nil {
+		t.Fatal("a node without Options.Metrics has metrics")
+	}
+}
