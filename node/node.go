@@ -31,6 +31,7 @@ import (
 	"github.com/p2ptun/p2ptun/listen"
 	"github.com/p2ptun/p2ptun/peerlog"
 	"github.com/p2ptun/p2ptun/registry"
+	"github.com/p2ptun/p2ptun/ticket"
 )
 
 // Listener and StreamInfo are the records Listeners and Streams return;
@@ -97,6 +98,8 @@ type Options struct {
 	// RTTInterval is how often peers with live streams are pinged for
 	// `stream ls`; default 10s.
 	RTTInterval time.Duration
+	// Now tells the time for invite expiry; default time.Now.
+	Now func() time.Time
 }
 
 // Node is a running libp2p host with its tunnels. Create it with New, then
@@ -123,6 +126,12 @@ type Node struct {
 
 	accessMu sync.Mutex // serialises policy edits and their persistence
 
+	invMu   sync.Mutex
+	served  map[uint64]*listen.Listener // running listeners, by registry ID
+	invites map[[32]byte]*invite        // by SHA-256 of the secret
+
+	handlers sync.WaitGroup // running internal protocol handlers (invites)
+
 	mu     sync.Mutex
 	closed bool
 }
@@ -147,6 +156,9 @@ func New(opts Options) (*Node, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	if opts.Access == nil {
 		opts.Access = access.New(opts.Allow, opts.Deny)
 	}
@@ -157,7 +169,10 @@ func New(opts Options) (*Node, error) {
 			}
 		}
 	}
-	n := &Node{opts: opts, log: opts.Logger, reserved: make(map[peer.ID]bool)}
+	n := &Node{
+		opts: opts, log: opts.Logger, reserved: make(map[peer.ID]bool),
+		served: make(map[uint64]*listen.Listener), invites: make(map[[32]byte]*invite),
+	}
 	n.limited = peerlog.New(opts.Logger, opts.Limits.LogInterval.Std(), nil)
 	opts.Access.Refused = func(p peer.ID, dir network.Direction) {
 		n.limited.Warn("gater "+p.String(), "refused connection: peer not allowed by the node's access policy", "peer", p.String(), "dir", dir.String())
@@ -243,6 +258,7 @@ func (n *Node) Start(context.Context) error {
 	}
 	n.host = h
 	n.started.Store(h)
+	h.SetStreamHandler(InviteProtocol, n.handleInvite)
 	ctx, stop := context.WithCancel(context.Background())
 	n.stop = stop
 	n.bg.Go(func() { n.sampleRTT(ctx, n.opts.RTTInterval) })
@@ -296,6 +312,8 @@ func (n *Node) Close() error {
 	if n.host != nil {
 		err = errors.Join(err, n.host.Close())
 	}
+	// Closing the host ended their streams.
+	n.handlers.Wait()
 	n.log.Info("node stopped")
 	return err
 }
@@ -328,12 +346,15 @@ func (n *Node) Identity() Identity {
 
 // ListenRequest asks the node to serve a protocol by dialing a local target.
 type ListenRequest struct {
-	Protocol            string
-	Target              string
-	Allow               []string `json:",omitempty"`
-	AllowAll            bool     `json:",omitempty"`
-	ReportPeerID        bool     `json:",omitempty"`
-	AllowCustomProtocol bool     `json:",omitempty"`
+	Protocol string
+	Target   string
+	Allow    []string `json:",omitempty"`
+	AllowAll bool     `json:",omitempty"`
+	// InviteOnly lets Allow be empty: peers join the allowlist by
+	// redeeming invites (Share with Invite).
+	InviteOnly          bool `json:",omitempty"`
+	ReportPeerID        bool `json:",omitempty"`
+	AllowCustomProtocol bool `json:",omitempty"`
 }
 
 // Listen registers a protocol handler. On error nothing is registered.
@@ -361,7 +382,10 @@ func (n *Node) Listen(ctx context.Context, r ListenRequest) (registry.Listener, 
 			allowStr = append(allowStr, id.String())
 		}
 	}
-	if !r.AllowAll && len(allow) == 0 {
+	if r.InviteOnly && r.AllowAll {
+		return registry.Listener{}, fmt.Errorf("%w: --invite-only and --allow-all contradict each other: choose one", ErrUsage)
+	}
+	if !r.AllowAll && len(allow) == 0 && !r.InviteOnly {
 		return registry.Listener{}, fmt.Errorf("%w: %w", ErrUsage, listen.ErrNoAllowlist)
 	}
 
@@ -372,6 +396,7 @@ func (n *Node) Listen(ctx context.Context, r ListenRequest) (registry.Listener, 
 		TargetAddress: target.String(),
 		AllowedPeers:  allowStr,
 		AllowAll:      r.AllowAll,
+		InviteOnly:    r.InviteOnly,
 		ReportPeerID:  r.ReportPeerID,
 	}
 	if err := n.listeners.Reserve(rec); err != nil {
@@ -382,6 +407,7 @@ func (n *Node) Listen(ctx context.Context, r ListenRequest) (registry.Listener, 
 		Target:       target,
 		Allow:        allow,
 		AllowAll:     r.AllowAll,
+		InviteOnly:   r.InviteOnly,
 		ReportPeerID: r.ReportPeerID,
 		DialTimeout:  n.opts.Timeouts.TargetDial.Std(),
 		PeerRate:     n.opts.Limits.PeerStreamRate,
@@ -401,9 +427,9 @@ func (n *Node) Listen(ctx context.Context, r ListenRequest) (registry.Listener, 
 		}
 		return registry.Listener{}, err
 	}
-	rec.Close = l.Close
+	rec.Close = n.serve(rec.ID, l)
 	n.listeners.Commit(rec)
-	n.log.Info("listener opened", "proto", rec.Protocol, "target", rec.TargetAddress, "allow", allowStr, "allow_all", r.AllowAll)
+	n.log.Info("listener opened", "proto", rec.Protocol, "target", rec.TargetAddress, "allow", allowStr, "allow_all", r.AllowAll, "invite_only", r.InviteOnly)
 	return snapshot(rec), nil
 }
 
@@ -420,6 +446,13 @@ type ForwardRequest struct {
 	// AllowLimited lets the forward use relayed connections that the relay
 	// limits in time or data.
 	AllowLimited bool `json:",omitempty"`
+	// Addrs are more addresses of Peer (multiaddrs, with or without
+	// /p2p/ID), as a ticket lists them.
+	Addrs []string `json:",omitempty"`
+	// Invite is an invite's secret, presented to the peer after connecting
+	// and before anything is bound; a refused invite fails the forward
+	// with ErrDenied. It cannot be Lazy.
+	Invite []byte `json:",omitempty"`
 }
 
 // Forward binds a local listener whose connections become streams to the
@@ -444,6 +477,17 @@ func (n *Node) Forward(ctx context.Context, r ForwardRequest) (registry.Listener
 	if pi.ID == n.host.ID() {
 		return registry.Listener{}, fmt.Errorf("%w: %s is this node's own peer ID; forward to another peer", ErrUsage, pi.ID)
 	}
+	if pi, err = withAddrs(pi, r.Addrs); err != nil {
+		return registry.Listener{}, err
+	}
+	if len(r.Invite) > 0 {
+		if len(r.Invite) < ticket.MinSecretLen || len(r.Invite) > ticket.MaxSecretLen {
+			return registry.Listener{}, fmt.Errorf("%w: an invite secret is %d to %d bytes, not %d", ErrUsage, ticket.MinSecretLen, ticket.MaxSecretLen, len(r.Invite))
+		}
+		if r.Lazy {
+			return registry.Listener{}, fmt.Errorf("%w: an invite is presented when the forward opens, so the forward cannot be --lazy; drop --lazy", ErrUsage)
+		}
+	}
 	if !n.opts.Access.Allowed(pi.ID) {
 		return registry.Listener{}, fmt.Errorf("%w: peer %s is refused by this node's access policy; see `p2ptun access ls`, or run `p2ptun access allow %s`", ErrDenied, pi.ID, pi.ID)
 	}
@@ -453,6 +497,11 @@ func (n *Node) Forward(ctx context.Context, r ForwardRequest) (registry.Listener
 			if viaRelay(pi) {
 				err = fmt.Errorf("%w; through a relay, both peers must be on the relay's allow list and %s must hold a reservation on it (it logs \"relay reservation held\")", err, pi.ID)
 			}
+			return registry.Listener{}, err
+		}
+	}
+	if len(r.Invite) > 0 {
+		if err := n.presentInvite(ctx, pi.ID, r.Invite, r.AllowLimited); err != nil {
 			return registry.Listener{}, err
 		}
 	}
@@ -493,6 +542,30 @@ func (n *Node) Forward(ctx context.Context, r ForwardRequest) (registry.Listener
 	n.listeners.Commit(rec)
 	n.log.Info("forward opened", "proto", rec.Protocol, "laddr", rec.ListenAddress, "peer", rec.Peer)
 	return snapshot(rec), nil
+}
+
+// withAddrs adds addrs, multiaddrs of pi's peer with or without /p2p/ID,
+// to pi.
+func withAddrs(pi peer.AddrInfo, addrs []string) (peer.AddrInfo, error) {
+	if len(addrs) > ticket.MaxAddrs {
+		return pi, fmt.Errorf("%w: %d peer addresses, more than %d", ErrUsage, len(addrs), ticket.MaxAddrs)
+	}
+	pi.Addrs = slices.Clone(pi.Addrs)
+	for _, s := range addrs {
+		m, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return pi, fmt.Errorf("%w: peer address %q is not a valid multiaddr (%s)", ErrUsage, s, forward.OneLine(err))
+		}
+		transport, id := peer.SplitAddr(m)
+		if id != "" && id != pi.ID {
+			return pi, fmt.Errorf("%w: peer address %s is for peer %s, not %s", ErrUsage, m, id, pi.ID)
+		}
+		if len(transport) == 0 {
+			return pi, fmt.Errorf("%w: peer address %s has no transport, like /ip4/HOST/tcp/PORT", ErrUsage, m)
+		}
+		pi.Addrs = append(pi.Addrs, transport)
+	}
+	return pi, nil
 }
 
 // viaRelay reports whether the user addressed the peer through a relay.
