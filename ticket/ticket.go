@@ -77,8 +77,11 @@ type Ticket struct {
 	Expires time.Time
 }
 
-// encoding is RFC 4648 base32 in lower case, without padding.
-var encoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+// alphabet is RFC 4648's base32 alphabet in lower case.
+const alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+
+// encoding is base32 in alphabet, without padding.
+var encoding = base32.NewEncoding(alphabet).WithPadding(base32.NoPadding)
 
 // Encode returns t as one line of text. It fails if t could not be decoded
 // again: no peer, a malformed protocol, too many or too long addresses, an
@@ -154,7 +157,18 @@ func (t Ticket) String() string {
 // damaged, from another kind of argument. Decode says whether it is valid.
 func IsTicket(s string) bool {
 	s = strings.TrimSpace(s)
-	return len(s) > len(brand) && strings.EqualFold(s[:len(brand)], brand) && s[len(brand)] >= '0' && s[len(brand)] <= '9'
+	return len(s) > len(brand) && asciiLower(s[:len(brand)]) == brand && s[len(brand)] >= '0' && s[len(brand)] <= '9'
+}
+
+// asciiLower lower-cases ASCII letters only: no other character may turn
+// into part of a ticket.
+func asciiLower(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'A' && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return r
+	}, s)
 }
 
 // Decode parses a ticket. Whitespace anywhere in s is ignored (a ticket
@@ -172,15 +186,17 @@ func Decode(s string) (Ticket, error) {
 	if v := s[len(brand)]; v != Prefix[len(brand)] {
 		return Ticket{}, fmt.Errorf("%w %c: this p2ptun reads %s… tickets; upgrade it, or ask for a ticket from this version", ErrVersion, v, Prefix)
 	}
-	text := strings.ToLower(s[len(Prefix):])
+	text := asciiLower(s[len(Prefix):])
 	b, err := encoding.DecodeString(text)
-	if err == nil && encoding.EncodeToString(b) != text {
-		// The last character sets bits past the end of the data: each
-		// ticket has exactly one text.
-		err = errors.New("stray bits at the end")
-	}
-	if err != nil {
-		return Ticket{}, fmt.Errorf("%w: not valid base32 (%v); copy the whole line", ErrDamaged, err)
+	var bad base32.CorruptInputError
+	switch {
+	case errors.As(err, &bad) && int(bad) < len(text) && strings.IndexByte(alphabet, text[bad]) < 0:
+		r, _ := utf8.DecodeRuneInString(text[bad:])
+		return Ticket{}, fmt.Errorf("%w: %q (at byte %d) is not part of any ticket; copy the whole line", ErrDamaged, r, len(Prefix)+int(bad)+1)
+	case err != nil, encoding.EncodeToString(b) != text:
+		// Base32 cannot end there, or its last character sets bits past
+		// the end of the data (each ticket has exactly one text).
+		return Ticket{}, fmt.Errorf("%w: it cannot end where it does (cut short?); copy the whole line", ErrDamaged)
 	}
 	if len(b) < checksumLen {
 		return Ticket{}, fmt.Errorf("%w: too short; copy the whole line", ErrDamaged)

@@ -196,8 +196,11 @@ func TestDecodeErrors(t *testing.T) {
 		{"one character changed", flip(good, len(good)/2), ErrDamaged, "checksum mismatch"},
 		{"cut short", good[:len(good)/2], ErrDamaged, ""},
 		{"last character cut", good[:len(good)-1], ErrDamaged, ""},
-		{"not base32", Prefix + "0189!", ErrDamaged, "not valid base32"},
-		{"stray bits at the end", Prefix + "ab", ErrDamaged, "stray bits"},
+		{"not base32", Prefix + "ab0189", ErrDamaged, `'0' (at byte 10) is not part of any ticket`},
+		{"not ASCII", Prefix + "ab\u00e9", ErrDamaged, `'é' (at byte 10) is not part of any ticket`},
+		{"Kelvin sign for k", Prefix + "ab\u212a", ErrDamaged, "'\u212a' (at byte 10) is not part of any ticket"},
+		{"stray bits at the end", Prefix + "ab", ErrDamaged, "cannot end where it does"},
+		{"impossible length", Prefix + "abc", ErrDamaged, "cannot end where it does"},
 		{"too short for a checksum", Prefix + "aaaa", ErrDamaged, "too short"},
 		{"too long", Prefix + strings.Repeat("a", MaxLen), ErrDamaged, "more than 8192"},
 		{"empty body", seal(nil), ErrDamaged, "bad peer ID length"},
@@ -269,7 +272,7 @@ func checkDecoded(t *testing.T, s string) {
 	if err != nil {
 		t.Fatalf("decoded ticket %+v does not encode: %v", got, err)
 	}
-	if norm := strings.ToLower(strings.Join(strings.Fields(s), "")); again != norm {
+	if norm := asciiLower(strings.Join(strings.Fields(s), "")); again != norm {
 		t.Fatalf("re-encoded ticket differs:\n got %s\nwant %s", again, norm)
 	}
 	back, err := Decode(again)
