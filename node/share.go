@@ -317,11 +317,16 @@ func (n *Node) presentInvite(ctx context.Context, p peer.ID, secret []byte, allo
 	}
 	timeout := n.opts.Timeouts.StreamOpen.Std()
 	s, err := forward.OpenStream(ctx, n.host, p, InviteProtocol, n.opts.Timeouts.Dial.Std(), timeout)
-	if err != nil {
-		if errors.Is(err, ErrNoListener) {
-			return fmt.Errorf("%w: peer %s takes no invites (is it a p2ptun daemon?)", ErrNoListener, p)
-		}
+	switch {
+	case errors.Is(err, ErrNoListener):
+		return fmt.Errorf("%w: peer %s takes no invites (is it a p2ptun daemon?)", ErrNoListener, p)
+	case errors.Is(err, ErrUnreachable):
 		return fmt.Errorf("presenting the invite: %w", err)
+	case err != nil:
+		// Connected, then dropped at once: most often the peer's
+		// node-wide access policy, which refuses a connection only
+		// after the handshake that let this side think it was in.
+		return fmt.Errorf("%w: could not present the invite to %s (%s); if it has an [access] allow list, this node's peer ID %s must be on it", ErrUnreachable, p, forward.OneLine(err), n.host.ID())
 	}
 	_ = s.SetDeadline(time.Now().Add(timeout))
 	var reply []byte

@@ -14,9 +14,11 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/p2ptun/p2ptun/access"
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/ticket"
 )
@@ -503,4 +505,30 @@ func TestInviteRacesAdmitOnePeer(t *testing.T) {
 	if got := allowedPeers(t, b, "/x/echo"); !slices.Equal(got, admitted) {
 		t.Fatalf("allowlist = %q, want %q", got, admitted)
 	}
+}
+
+// TestInviteDoesNotPassTheAccessPolicy: with a node-wide allow list, an
+// invited peer that is not on it cannot connect to present its invite.
+func TestInviteDoesNotPassTheAccessPolicy(t *testing.T) {
+	a, friend := newNode(t), newNode(t)
+	b := newNodeWith(t, func(o *Options) { o.Access = access.New([]peer.ID{mustPeer(t, friend.id())}, nil) })
+	if _, err := b.Listen(context.Background(), ListenRequest{Protocol: "/x/echo", Target: server(t, echo), InviteOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	_, tk := share(t, b, ShareRequest{Protocol: "/x/echo", Invite: true})
+	if !strings.Contains(b.logs.String(), "access allow list is set") {
+		t.Errorf("sharing an invite on a node with an allow list does not warn:\n%s", b.logs)
+	}
+	if _, err := forwardTicket(a, tk); !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("peer off the node's allow list: err = %v, want ErrUnreachable", err)
+	}
+	if got := allowedPeers(t, b, "/x/echo"); len(got) != 0 {
+		t.Fatalf("allowlist = %q, want empty", got)
+	}
+	// The invite is still good for a peer the policy allows.
+	fwd, err := forwardTicket(friend, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoes(t, fwd)
 }
