@@ -15,13 +15,14 @@ const module = "github.com/p2ptun/p2ptun"
 
 // allowedImports is DESIGN.md's package table: the one-way flow
 // cli → api → node → listen/forward → streams/registry, plus the packages
-// added since (access and peerlog, which import nothing of ours), and node
-// → streams for streams.Path (still downward).
+// added since (access, peerlog and ticket, which import nothing of ours),
+// and node → streams for streams.Path (still downward). cli and node read
+// tickets; only node makes them.
 var allowedImports = map[string][]string{
 	".":                 {"cli"},
-	"cli":               {"api", "node", "config"},
+	"cli":               {"api", "node", "config", "ticket"},
 	"api":               {"node"},
-	"node":              {"config", "listen", "forward", "registry", "streams", "access", "peerlog"},
+	"node":              {"config", "listen", "forward", "registry", "streams", "access", "peerlog", "ticket"},
 	"listen":            {"streams", "registry", "peerlog"},
 	"forward":           {"streams", "registry"},
 	"streams":           nil,
@@ -29,6 +30,7 @@ var allowedImports = map[string][]string{
 	"config":            nil,
 	"access":            nil,
 	"peerlog":           nil,
+	"ticket":            nil,
 	"contrib/demo/echo": nil,
 	"internal/logbuf":   nil,
 }

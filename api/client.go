@@ -55,6 +55,12 @@ func (c *Client) Forward(ctx context.Context, r node.ForwardRequest) (Listener, 
 	return out, c.do(ctx, http.MethodPost, "/v0/listeners/forward", r, &out)
 }
 
+// Share asks the daemon for a ticket to one of its listeners.
+func (c *Client) Share(ctx context.Context, r node.ShareRequest) (node.Share, error) {
+	var out node.Share
+	return out, c.do(ctx, http.MethodPost, "/v0/share", r, &out)
+}
+
 // Listeners lists the daemon's listeners and forwards.
 func (c *Client) Listeners(ctx context.Context) (ListenerList, error) {
 	var out ListenerList

@@ -29,6 +29,7 @@ var postRoutes = []string{
 	"/v0/listeners/forward",
 	"/v0/listeners/close",
 	"/v0/streams/close",
+	"/v0/share",
 }
 
 // fuzzPeerID is the peer that FuzzRequestBody starts beside the node under
@@ -90,8 +91,11 @@ func FuzzRequestBody(f *testing.F) {
 		t.Logf("%s %q -> %d %s", path, body, resp.StatusCode, out)
 		if resp.StatusCode == http.StatusOK {
 			var v any = &Closed{}
-			if strings.HasSuffix(path, "/listen") || strings.HasSuffix(path, "/forward") {
+			switch {
+			case strings.HasSuffix(path, "/listen") || strings.HasSuffix(path, "/forward"):
 				v = &Listener{}
+			case strings.HasSuffix(path, "/share"):
+				v = &node.Share{}
 			}
 			if err := json.Unmarshal(out, v); err != nil {
 				t.Fatalf("%s: 200 with a body that is not its JSON reply (%v): %q", path, err, out)
@@ -176,6 +180,15 @@ func offLoopback(body []byte) string {
 		return ""
 	}
 	for _, a := range pi.Addrs {
+		if !loopbackOnly(a) {
+			return "peer address is not loopback-only: " + a.String()
+		}
+	}
+	for _, s := range r.Addrs {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			continue // refused before any dial
+		}
 		if !loopbackOnly(a) {
 			return "peer address is not loopback-only: " + a.String()
 		}

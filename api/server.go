@@ -235,6 +235,17 @@ func (s *Server) routes() http.Handler {
 		n, err := s.node.CloseListeners(r.Context(), req)
 		reply(w, Closed{Closed: n}, err)
 	})
+	mux.HandleFunc("POST /v0/share", func(w http.ResponseWriter, r *http.Request) {
+		var req node.ShareRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		sh, err := s.node.Share(r.Context(), req)
+		if sh.Addresses == nil {
+			sh.Addresses = []string{}
+		}
+		reply(w, sh, err)
+	})
 	mux.HandleFunc("POST /v0/ping", func(w http.ResponseWriter, r *http.Request) {
 		var req PingRequest
 		if !decode(w, r, &req) {

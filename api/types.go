@@ -19,6 +19,7 @@ type Listener struct {
 	Peer          string   `json:",omitempty"` // forward: the remote peer
 	AllowedPeers  []string `json:",omitempty"` // listen: who may connect
 	AllowAll      bool     `json:",omitempty"`
+	InviteOnly    bool     `json:",omitempty"` // listen: peers join by invites
 	ReportPeerID  bool     `json:",omitempty"`
 }
 
@@ -90,7 +91,7 @@ func listenerFrom(l node.Listener) Listener {
 	return Listener{
 		Protocol: l.Protocol, ListenAddress: l.ListenAddress, TargetAddress: l.TargetAddress,
 		ID: l.ID, Name: l.Name, Kind: string(l.Kind), Peer: l.Peer, AllowedPeers: l.AllowedPeers,
-		AllowAll: l.AllowAll, ReportPeerID: l.ReportPeerID,
+		AllowAll: l.AllowAll, InviteOnly: l.InviteOnly, ReportPeerID: l.ReportPeerID,
 	}
 }
 

@@ -41,7 +41,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			jsonFlag(),
 		},
 		Commands: []*ucli.Command{
-			initCommand(), daemonCommand(), idCommand(), listenCommand(), forwardCommand(),
+			initCommand(), daemonCommand(), idCommand(), listenCommand(), forwardCommand(), shareCommand(),
 			lsCommand(), closeCommand(), streamCommand(), accessCommand(), configCommand(), pingCommand(), relayCommand(), eventsCommand(), topCommand(),
 			reloadCommand(), waitCommand(), versionCommand(),
 		},

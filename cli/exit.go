@@ -19,7 +19,7 @@ const (
 	ExitUnreachable      = 5 // the peer cannot be reached, or serves no such protocol
 	ExitConflict         = 6 // already exists: listener, port in use, running daemon, identity
 	ExitNotFound         = 7 // no listener or stream matched
-	ExitDenied           = 8 // this node's access policy refuses the peer
+	ExitDenied           = 8 // this node's access policy refuses the peer, or the peer refuses an invite
 	ExitTimeout          = 9 // a wait (`p2ptun wait --timeout`) ran out before the daemon was ready
 )
 

@@ -2,21 +2,27 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/p2ptun/p2ptun/node"
+	"github.com/p2ptun/p2ptun/ticket"
 )
+
+// forwardForms names forward's two forms, for usage errors.
+const forwardForms = "PROTO LISTEN-ADDR PEER-ADDR, or TICKET LISTEN-ADDR"
 
 func forwardCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "forward",
 		Usage:     "bind a local port whose connections are tunnelled to a peer's protocol",
-		ArgsUsage: "PROTO LISTEN-ADDR PEER-ADDR",
+		ArgsUsage: "PROTO LISTEN-ADDR PEER-ADDR | TICKET LISTEN-ADDR",
 		Description: "Binds LISTEN-ADDR (e.g. /ip4/127.0.0.1/tcp/9000; port 0 picks a free port) and\n" +
 			"opens a PROTO stream to PEER-ADDR (/p2p/ID, a bare ID, or /ip4/…/tcp/…/p2p/ID) for\n" +
-			"each connection. Prints the bound address. Fails if the peer cannot be reached\n" +
-			"now, unless --lazy.",
+			"each connection. A TICKET from `p2ptun share` gives the peer, its addresses and the\n" +
+			"protocol instead, and presents its invite, if any, before binding. Prints the bound\n" +
+			"address. Fails if the peer cannot be reached now, unless --lazy.",
 		Flags: []ucli.Flag{
 			&ucli.BoolFlag{Name: "allow-custom-protocol", Usage: "allow a protocol outside the /x/ namespace"},
 			&ucli.BoolFlag{Name: "lazy", Usage: "do not connect to the peer now; connect on the first client connection"},
@@ -26,16 +32,12 @@ func forwardCommand() *ucli.Command {
 			jsonFlag(),
 		},
 		Action: func(c *ucli.Context) error {
-			a, err := args(c, 3, "PROTO LISTEN-ADDR PEER-ADDR")
+			req, err := forwardRequest(c)
 			if err != nil {
 				return err
 			}
-			req := node.ForwardRequest{
-				Protocol: a[0], ListenAddress: a[1], Peer: a[2],
-				AllowCustomProtocol: c.Bool("allow-custom-protocol"), Lazy: c.Bool("lazy"),
-				AllowLimited: c.Bool("allow-limited"),
-				Save:         c.Bool("save"), Name: c.String("name"),
-			}
+			req.AllowCustomProtocol, req.Lazy, req.AllowLimited = c.Bool("allow-custom-protocol"), c.Bool("lazy"), c.Bool("allow-limited")
+			req.Save, req.Name = c.Bool("save"), c.String("name")
 			if _, err := node.ParseProtocol(req.Protocol, req.AllowCustomProtocol); err != nil {
 				return err
 			}
@@ -56,4 +58,27 @@ func forwardCommand() *ucli.Command {
 			return nil
 		},
 	}
+}
+
+// forwardRequest reads forward's arguments in either form: PROTO
+// LISTEN-ADDR PEER-ADDR, or TICKET LISTEN-ADDR. A protocol starts with
+// "/", a ticket never does.
+func forwardRequest(c *ucli.Context) (node.ForwardRequest, error) {
+	a := c.Args().Slice()
+	switch {
+	case len(a) > 0 && len(a) != 2 && ticket.IsTicket(a[0]):
+		return node.ForwardRequest{}, usagef(fmt.Errorf("with a ticket, forward takes TICKET LISTEN-ADDR (got %d argument(s)); see `p2ptun forward --help`", len(a)))
+	case len(a) == 3:
+		return node.ForwardRequest{Protocol: a[0], ListenAddress: a[1], Peer: a[2]}, nil
+	case len(a) == 2 && !strings.HasPrefix(a[0], "/"):
+		t, err := ticket.Decode(a[0])
+		if err != nil {
+			if !ticket.IsTicket(a[0]) {
+				err = fmt.Errorf("%w; forward takes %s", err, forwardForms)
+			}
+			return node.ForwardRequest{}, usagef(err)
+		}
+		return node.ForwardTicket(t, a[1]), nil
+	}
+	return node.ForwardRequest{}, usagef(fmt.Errorf("forward takes %s (got %d argument(s)); see `p2ptun forward --help`", forwardForms, len(a)))
 }

@@ -13,10 +13,12 @@ func listenCommand() *ucli.Command {
 		ArgsUsage: "PROTO TARGET",
 		Description: "Registers PROTO (e.g. /x/web) on the daemon; each stream an allowed peer opens\n" +
 			"is bridged to a new connection to TARGET (e.g. /ip4/127.0.0.1/tcp/8080 or 127.0.0.1:8080).\n" +
-			"Only peers named with --allow may connect, unless --allow-all is given.",
+			"Only peers named with --allow may connect, unless --allow-all is given; with\n" +
+			"--invite-only, none may until they redeem an invite from `p2ptun share PROTO --invite`.",
 		Flags: []ucli.Flag{
 			&ucli.StringSliceFlag{Name: "allow", Usage: "peer ID allowed to connect (repeatable)"},
 			&ucli.BoolFlag{Name: "allow-all", Usage: "accept streams from any peer that can reach this node"},
+			&ucli.BoolFlag{Name: "invite-only", Usage: "allow no peer yet: peers join by redeeming invites (`p2ptun share PROTO --invite`)"},
 			&ucli.BoolFlag{Name: "report-peer-id", Aliases: []string{"r"}, Usage: "send the caller's peer ID and a newline to the target first (as kubo does)"},
 			&ucli.BoolFlag{Name: "allow-custom-protocol", Usage: "allow a protocol outside the /x/ namespace"},
 			&ucli.BoolFlag{Name: "save", Usage: "also add it to the config file as a [[listen]], so the daemon starts it at boot"},
@@ -30,7 +32,7 @@ func listenCommand() *ucli.Command {
 			}
 			req := node.ListenRequest{
 				Protocol: a[0], Target: a[1], Allow: c.StringSlice("allow"),
-				AllowAll: c.Bool("allow-all"), ReportPeerID: c.Bool("report-peer-id"),
+				AllowAll: c.Bool("allow-all"), InviteOnly: c.Bool("invite-only"), ReportPeerID: c.Bool("report-peer-id"),
 				AllowCustomProtocol: c.Bool("allow-custom-protocol"),
 				Save:                c.Bool("save"), Name: c.String("name"),
 			}

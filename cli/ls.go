@@ -39,14 +39,17 @@ func lsCommand() *ucli.Command {
 	}
 }
 
-// allowed describes who may use a listener: "all", or its allowlist; a
-// forward has none ("-").
+// allowed describes who may use a listener: "all", its allowlist, or
+// "none" (an invite-only listener nobody has joined yet); a forward has
+// none ("-").
 func allowed(l api.Listener) string {
 	switch {
 	case l.Kind != "listen":
 		return "-"
 	case l.AllowAll:
 		return "all"
+	case len(l.AllowedPeers) == 0:
+		return "none"
 	}
 	return strings.Join(l.AllowedPeers, ",")
 }

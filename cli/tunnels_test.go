@@ -240,3 +240,47 @@ func TestEventsJSON(t *testing.T) {
 	for range lines {
 	}
 }
+
+func TestSavedInviteForwardKeepsAddressesNotTheSecret(t *testing.T) {
+	b := startDaemon(t)
+	if _, errOut, code := b.cli(t, "listen", "/x/echo", echoTarget(t), "--invite-only", "--save"); code != 0 {
+		t.Fatalf("listen --invite-only --save: %d %s", code, errOut)
+	}
+	if out, errOut, code := b.cli(t, "config", "check"); code != 0 {
+		t.Fatalf("b's config after saving an invite-only listener: %d %q %q", code, out, errOut)
+	}
+	out, errOut, code := b.cli(t, "share", "/x/echo", "--invite")
+	if code != 0 {
+		t.Fatalf("share --invite: %d %s", code, errOut)
+	}
+	tkt := strings.TrimSpace(out)
+
+	aHome, _ := initHome(t)
+	a := startIn(t, aHome, "daemon")
+	if _, errOut, code := a.cli(t, "forward", tkt, "127.0.0.1:0", "--save", "--name", "inv"); code != 0 {
+		t.Fatalf("forward TICKET --save: %d %s", code, errOut)
+	}
+	c, err := net.Dial("tcp", a.named(t, "inv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	echoes(t, c, "invited")
+
+	saved, err := os.ReadFile(filepath.Join(aHome, "config.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(saved), "peer = '"+b.id+"'") || !strings.Contains(string(saved), strings.TrimSuffix(b.addrs[0], "/p2p/"+b.id)) {
+		t.Errorf("saved [[forward]] lacks the peer or its addresses:\n%s", saved)
+	}
+	if strings.Contains(string(saved), "\ninvite") || strings.Contains(string(saved), tkt) {
+		t.Errorf("the invite was saved:\n%s", saved)
+	}
+	// The saved table is what runs: a reload leaves it (and c) alone.
+	out, errOut, code = a.cli(t, "reload")
+	if code != 0 || !strings.Contains(out, "0 added, 0 removed, 1 unchanged") {
+		t.Fatalf("reload = %d %q %q", code, out, errOut)
+	}
+	echoes(t, c, "still")
+}

@@ -632,7 +632,7 @@ reservation_ttl = "1h"
 # name = "web"                          # optional label
 # protocol = "/x/web"
 # target = "/ip4/127.0.0.1/tcp/8080"    # or "127.0.0.1:8080"
-# allow = ["12D3KooW..."]               # or allow_all = true
+# allow = ["12D3KooW..."]               # or allow_all = true, or invite_only = true
 # report_peer_id = false
 # allow_custom_protocol = false
 #
@@ -641,6 +641,7 @@ reservation_ttl = "1h"
 # protocol = "/x/db"
 # listen = "/ip4/127.0.0.1/tcp/5432"
 # peer = "/p2p/12D3KooW..."             # or a full multiaddr ending in /p2p/ID
+# addrs = []                            # more addresses of the peer
 # lazy = false                          # true: bind now, reach the peer on first use
 # allow_limited = false
 # allow_custom_protocol = false

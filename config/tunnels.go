@@ -25,6 +25,9 @@ type ListenTunnel struct {
 	// peer. One of them is required.
 	Allow    []string `toml:"allow,omitempty" json:",omitempty"`
 	AllowAll bool     `toml:"allow_all,omitempty" json:",omitempty"`
+	// InviteOnly lets Allow be empty: peers join it by redeeming an
+	// invite from `p2ptun share --invite` (until the daemon restarts).
+	InviteOnly bool `toml:"invite_only,omitempty" json:",omitempty"`
 	// ReportPeerID writes the remote peer ID and a newline to the target
 	// before any data.
 	ReportPeerID bool `toml:"report_peer_id,omitempty" json:",omitempty"`
@@ -44,6 +47,8 @@ type ForwardTunnel struct {
 	Listen string `toml:"listen"`
 	// Peer is /p2p/ID, a bare ID, or a full multiaddr ending in /p2p/ID.
 	Peer string `toml:"peer"`
+	// Addrs are more addresses of the peer (as a ticket lists them).
+	Addrs []string `toml:"addrs,omitempty" json:",omitempty"`
 	// Lazy binds at once and connects on the first client connection;
 	// otherwise the tunnel is up only once the peer has been reached
 	// (and is retried until it is).
@@ -113,8 +118,11 @@ func (c *Config) validateTunnels() error {
 		if t.Target == "" {
 			return tunnelErr("listen", i, t.Line, label, `target is required, e.g. target = "/ip4/127.0.0.1/tcp/8080"`)
 		}
-		if !t.AllowAll && len(t.Allow) == 0 {
-			return tunnelErr("listen", i, t.Line, label, "allow is empty: list the peers that may use it, or set allow_all = true")
+		if !t.AllowAll && !t.InviteOnly && len(t.Allow) == 0 {
+			return tunnelErr("listen", i, t.Line, label, "allow is empty: list the peers that may use it, or set allow_all = true (or invite_only = true)")
+		}
+		if t.AllowAll && t.InviteOnly {
+			return tunnelErr("listen", i, t.Line, label, "allow_all and invite_only contradict each other: keep one")
 		}
 		for _, p := range t.Allow {
 			if _, err := peer.Decode(strings.TrimPrefix(p, "/p2p/")); err != nil {
@@ -148,6 +156,11 @@ func (c *Config) validateTunnels() error {
 			return tunnelErr("forward", i, t.Line, label, "peer %q is not a multiaddr: %v", t.Peer, err)
 		} else if _, err := m.ValueForProtocol(ma.P_P2P); err != nil {
 			return tunnelErr("forward", i, t.Line, label, "peer %q does not end in /p2p/ID", t.Peer)
+		}
+		for _, a := range t.Addrs {
+			if _, err := ma.NewMultiaddr(a); err != nil {
+				return tunnelErr("forward", i, t.Line, label, "addrs: %q is not a multiaddr", a)
+			}
 		}
 		if prev, ok := binds[t.Listen]; ok && !strings.HasSuffix(t.Listen, "/tcp/0") && !strings.HasSuffix(t.Listen, ":0") {
 			return tunnelErr("forward", i, t.Line, label, "listen address %s is already bound by the [[forward]] on line %d", t.Listen, prev)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"slices"
 	"sync"
 	"time"
 
@@ -36,6 +35,9 @@ type Config struct {
 	Allow []peer.ID
 	// AllowAll accepts every peer that can reach the node.
 	AllowAll bool
+	// InviteOnly lets Allow start empty: peers are added at runtime with
+	// Listener.Allow (when they redeem an invite).
+	InviteOnly bool
 	// ReportPeerID writes "<base58 peer ID>\n" to the target before any
 	// stream data, as kubo's `ipfs p2p listen --report-peer-id` does.
 	ReportPeerID bool
@@ -61,7 +63,7 @@ type Config struct {
 
 // ErrNoAllowlist is returned by Validate for a listener that names no
 // allowed peer and does not allow all.
-var ErrNoAllowlist = errors.New("listener allows no peer: pass --allow PEER (repeatable) or --allow-all")
+var ErrNoAllowlist = errors.New("listener allows no peer: pass --allow PEER (repeatable), --allow-all, or --invite-only")
 
 // Validate checks c and fills in defaults.
 func (c *Config) Validate() error {
@@ -74,7 +76,7 @@ func (c *Config) Validate() error {
 	if _, _, err := manet.DialArgs(c.Target); err != nil {
 		return fmt.Errorf("listen: target %s: %w", c.Target, err)
 	}
-	if !c.AllowAll && len(c.Allow) == 0 {
+	if !c.AllowAll && len(c.Allow) == 0 && !c.InviteOnly {
 		return ErrNoAllowlist
 	}
 	if c.Streams == nil {
@@ -107,6 +109,9 @@ type Listener struct {
 	ctx    context.Context // lifetime of the listener, cancelled by Close
 	cancel context.CancelFunc
 
+	allowMu sync.RWMutex
+	allow   map[peer.ID]bool // Config.Allow, and the peers Allow adds
+
 	mu      sync.Mutex
 	started bool
 	closed  bool
@@ -119,11 +124,16 @@ func New(h host.Host, cfg Config) (*Listener, error) {
 		return nil, err
 	}
 	network, addr, _ := manet.DialArgs(cfg.Target)
+	allow := make(map[peer.ID]bool, len(cfg.Allow))
+	for _, p := range cfg.Allow {
+		allow[p] = true
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Listener{
 		h: h, cfg: cfg, net: network, addr: addr, ctx: ctx, cancel: cancel,
 		rates: newPeerRates(cfg.PeerRate, cfg.PeerBurst),
 		log:   cfg.Logger.With("proto", string(cfg.Protocol), "target", cfg.Target.String()),
+		allow: allow,
 	}, nil
 }
 
@@ -169,8 +179,25 @@ func (l *Listener) enter() bool {
 	return true
 }
 
+// Allow adds p to the allowlist, for the streams it opens from now on. It
+// reports whether p was not on it yet. It is safe to call at any time.
+func (l *Listener) Allow(p peer.ID) bool {
+	l.allowMu.Lock()
+	defer l.allowMu.Unlock()
+	if l.allow[p] {
+		return false
+	}
+	l.allow[p] = true
+	return true
+}
+
 func (l *Listener) allowed(p peer.ID) bool {
-	return l.cfg.AllowAll || slices.Contains(l.cfg.Allow, p)
+	if l.cfg.AllowAll {
+		return true
+	}
+	l.allowMu.RLock()
+	defer l.allowMu.RUnlock()
+	return l.allow[p]
 }
 
 func (l *Listener) handle(s network.Stream) {

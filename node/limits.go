@@ -5,10 +5,17 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/peerlog"
+)
+
+// Caps on open invite streams, node-wide and per peer.
+const (
+	maxInviteStreams        = 64
+	maxInviteStreamsPerPeer = 2
 )
 
 // newResourceManager builds go-libp2p's resource manager from the config's
@@ -38,6 +45,11 @@ func newResourceManager(l config.Limits, plog *peerlog.Logger, metrics bool) (ne
 		PeerDefault:         peerLimits,
 		ProtocolDefault:     streams(l.ListenerStreams),
 		ProtocolPeerDefault: streams(l.ListenerPeerStreams),
+		// Any peer may present an invite; a legitimate one presents one
+		// at a time, so a few open streams each, and a few dozen in all,
+		// are plenty.
+		Protocol:     map[protocol.ID]rcmgr.ResourceLimits{InviteProtocol: streams(maxInviteStreams)},
+		ProtocolPeer: map[protocol.ID]rcmgr.ResourceLimits{InviteProtocol: streams(maxInviteStreamsPerPeer)},
 	}
 	limits := partial.Build(scaling.AutoScale())
 	opts := []rcmgr.Option{rcmgr.WithTraceReporter(blockReporter{plog})}

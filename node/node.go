@@ -33,6 +33,7 @@ import (
 	"github.com/p2ptun/p2ptun/listen"
 	"github.com/p2ptun/p2ptun/peerlog"
 	"github.com/p2ptun/p2ptun/registry"
+	"github.com/p2ptun/p2ptun/ticket"
 )
 
 // Listener and StreamInfo are the records Listeners and Streams return;
@@ -107,6 +108,8 @@ type Options struct {
 	// go-libp2p's (libp2p_*, including the resource manager's). Give each
 	// node its own registry. nil turns metrics off.
 	Metrics prometheus.Registerer
+	// Now tells the time for invite expiry; default time.Now.
+	Now func() time.Time
 }
 
 // Node is a running libp2p host with its tunnels. Create it with New, then
@@ -138,6 +141,12 @@ type Node struct {
 	tunnels tunnelSet // config-file tunnels
 	bgCtx   context.Context
 
+	invMu   sync.Mutex
+	served  map[uint64]*listen.Listener // running listeners, by registry ID
+	invites map[[32]byte]*invite        // by SHA-256 of the secret
+
+	handlers sync.WaitGroup // running internal protocol handlers (invites)
+
 	mu     sync.Mutex
 	closed bool
 }
@@ -162,6 +171,9 @@ func New(opts Options) (*Node, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	if opts.Access == nil {
 		opts.Access = access.New(opts.Allow, opts.Deny)
 	}
@@ -172,7 +184,10 @@ func New(opts Options) (*Node, error) {
 			}
 		}
 	}
-	n := &Node{opts: opts, log: opts.Logger, reserved: make(map[peer.ID]bool)}
+	n := &Node{
+		opts: opts, log: opts.Logger, reserved: make(map[peer.ID]bool),
+		served: make(map[uint64]*listen.Listener), invites: make(map[[32]byte]*invite),
+	}
 	n.limited = peerlog.New(opts.Logger, opts.Limits.LogInterval.Std(), nil)
 	if opts.Metrics != nil {
 		m, err := nodeMetrics(n, opts.Metrics)
@@ -270,6 +285,7 @@ func (n *Node) Start(context.Context) error {
 	}
 	n.host = h
 	n.started.Store(h)
+	h.SetStreamHandler(InviteProtocol, n.handleInvite)
 	ctx, stop := context.WithCancel(context.Background())
 	n.stop, n.bgCtx = stop, ctx
 	n.bg.Go(func() { n.sampleRTT(ctx, n.opts.RTTInterval) })
@@ -329,6 +345,9 @@ func (n *Node) Close() error {
 		err = errors.Join(err, n.host.Close())
 	}
 	n.closeSubscribers()
+
+	// Closing the host ended their streams.
+	n.handlers.Wait()
 	n.log.Info("node stopped")
 	return err
 }
@@ -369,6 +388,9 @@ type ListenRequest struct {
 	AllowAll            bool     `json:",omitempty"`
 	ReportPeerID        bool     `json:",omitempty"`
 	AllowCustomProtocol bool     `json:",omitempty"`
+	// InviteOnly lets Allow be empty: peers join the allowlist by
+	// redeeming invites (Share with Invite).
+	InviteOnly bool `json:",omitempty"`
 	// Save also appends the tunnel to the config file, so the daemon
 	// starts it at boot and a reload keeps it.
 	Save bool `json:",omitempty"`
@@ -382,28 +404,23 @@ func (n *Node) Listen(ctx context.Context, r ListenRequest) (registry.Listener, 
 	}
 	t := config.ListenTunnel{
 		Name: r.Name, Protocol: r.Protocol, Target: r.Target, Allow: r.Allow, AllowAll: r.AllowAll,
-		ReportPeerID: r.ReportPeerID, AllowCustomProtocol: r.AllowCustomProtocol,
+		InviteOnly: r.InviteOnly, ReportPeerID: r.ReportPeerID, AllowCustomProtocol: r.AllowCustomProtocol,
 	}
-	return n.saved(ctx, listenSpec(t), n.opts.SaveListen != nil, func() error { return n.opts.SaveListen(t) })
+	s := listenSpec(t)
+	return n.saved(ctx, s, n.opts.SaveListen != nil,
+		func() (registry.Listener, error) { return n.listen(ctx, *s.listen) },
+		func() error { return n.opts.SaveListen(t) })
 }
 
-// saved starts s as a config tunnel and saves it with save; if saving
-// fails, the tunnel is closed again.
-func (n *Node) saved(ctx context.Context, s spec, canSave bool, save func() error) (registry.Listener, error) {
+// saved starts a tunnel with start, records it as the config tunnel s and
+// saves it with save; if saving fails, the tunnel is closed again.
+func (n *Node) saved(ctx context.Context, s spec, canSave bool, start func() (registry.Listener, error), save func() error) (registry.Listener, error) {
 	if !canSave {
 		return registry.Listener{}, fmt.Errorf("%w: --save needs a daemon with a config file; this one is --ephemeral", ErrUsage)
 	}
 	n.tunnels.applyMu.Lock()
 	defer n.tunnels.applyMu.Unlock()
-	var (
-		l   registry.Listener
-		err error
-	)
-	if s.listen != nil {
-		l, err = n.listen(ctx, *s.listen)
-	} else {
-		l, err = n.forward(ctx, *s.fwd)
-	}
+	l, err := start()
 	if err != nil {
 		return l, err
 	}
@@ -440,7 +457,10 @@ func (n *Node) listen(ctx context.Context, r ListenRequest) (registry.Listener, 
 			allowStr = append(allowStr, id.String())
 		}
 	}
-	if !r.AllowAll && len(allow) == 0 {
+	if r.InviteOnly && r.AllowAll {
+		return registry.Listener{}, fmt.Errorf("%w: --invite-only and --allow-all contradict each other: choose one", ErrUsage)
+	}
+	if !r.AllowAll && len(allow) == 0 && !r.InviteOnly {
 		return registry.Listener{}, fmt.Errorf("%w: %w", ErrUsage, listen.ErrNoAllowlist)
 	}
 
@@ -452,6 +472,7 @@ func (n *Node) listen(ctx context.Context, r ListenRequest) (registry.Listener, 
 		TargetAddress: target.String(),
 		AllowedPeers:  allowStr,
 		AllowAll:      r.AllowAll,
+		InviteOnly:    r.InviteOnly,
 		ReportPeerID:  r.ReportPeerID,
 	}
 	if err := n.listeners.Reserve(rec); err != nil {
@@ -462,6 +483,7 @@ func (n *Node) listen(ctx context.Context, r ListenRequest) (registry.Listener, 
 		Target:       target,
 		Allow:        allow,
 		AllowAll:     r.AllowAll,
+		InviteOnly:   r.InviteOnly,
 		ReportPeerID: r.ReportPeerID,
 		DialTimeout:  n.opts.Timeouts.TargetDial.Std(),
 		PeerRate:     n.opts.Limits.PeerStreamRate,
@@ -481,9 +503,9 @@ func (n *Node) listen(ctx context.Context, r ListenRequest) (registry.Listener, 
 		}
 		return registry.Listener{}, err
 	}
-	rec.Close = l.Close
+	rec.Close = n.serve(rec.ID, l)
 	n.listeners.Commit(rec)
-	n.log.Info("listener opened", "proto", rec.Protocol, "target", rec.TargetAddress, "allow", allowStr, "allow_all", r.AllowAll)
+	n.log.Info("listener opened", "proto", rec.Protocol, "target", rec.TargetAddress, "allow", allowStr, "allow_all", r.AllowAll, "invite_only", r.InviteOnly)
 	return snapshot(rec), nil
 }
 
@@ -504,6 +526,14 @@ type ForwardRequest struct {
 	AllowLimited bool `json:",omitempty"`
 	// Save also appends the tunnel to the config file.
 	Save bool `json:",omitempty"`
+
+	// Addrs are more addresses of Peer (multiaddrs, with or without
+	// /p2p/ID), as a ticket lists them.
+	Addrs []string `json:",omitempty"`
+	// Invite is an invite's secret, presented to the peer after connecting
+	// and before anything is bound; a refused invite fails the forward
+	// with ErrDenied. It cannot be Lazy.
+	Invite []byte `json:",omitempty"`
 }
 
 // Forward binds a local listener whose connections become streams to the
@@ -513,11 +543,20 @@ func (n *Node) Forward(ctx context.Context, r ForwardRequest) (registry.Listener
 	if !r.Save {
 		return n.forward(ctx, r)
 	}
+	// The table keeps the peer and its addresses but never an invite's
+	// secret: once redeemed, the peer is on the listener's allowlist.
 	t := config.ForwardTunnel{
-		Name: r.Name, Protocol: r.Protocol, Listen: r.ListenAddress, Peer: r.Peer, Lazy: r.Lazy,
+		Name: r.Name, Protocol: r.Protocol, Listen: r.ListenAddress, Peer: r.Peer, Addrs: r.Addrs, Lazy: r.Lazy,
 		AllowLimited: r.AllowLimited, AllowCustomProtocol: r.AllowCustomProtocol,
 	}
-	return n.saved(ctx, forwardSpec(t), n.opts.SaveForward != nil, func() error { return n.opts.SaveForward(t) })
+	s := forwardSpec(t)
+	return n.saved(ctx, s, n.opts.SaveForward != nil,
+		func() (registry.Listener, error) {
+			req := *s.fwd
+			req.Invite = r.Invite
+			return n.forward(ctx, req)
+		},
+		func() error { return n.opts.SaveForward(t) })
 }
 
 func (n *Node) forward(ctx context.Context, r ForwardRequest) (registry.Listener, error) {
@@ -539,6 +578,17 @@ func (n *Node) forward(ctx context.Context, r ForwardRequest) (registry.Listener
 	if pi.ID == n.host.ID() {
 		return registry.Listener{}, fmt.Errorf("%w: %s is this node's own peer ID; forward to another peer", ErrUsage, pi.ID)
 	}
+	if pi, err = withAddrs(pi, r.Addrs); err != nil {
+		return registry.Listener{}, err
+	}
+	if len(r.Invite) > 0 {
+		if len(r.Invite) < ticket.MinSecretLen || len(r.Invite) > ticket.MaxSecretLen {
+			return registry.Listener{}, fmt.Errorf("%w: an invite secret is %d to %d bytes, not %d", ErrUsage, ticket.MinSecretLen, ticket.MaxSecretLen, len(r.Invite))
+		}
+		if r.Lazy {
+			return registry.Listener{}, fmt.Errorf("%w: an invite is presented when the forward opens, so the forward cannot be --lazy; drop --lazy", ErrUsage)
+		}
+	}
 	if !n.opts.Access.Allowed(pi.ID) {
 		return registry.Listener{}, fmt.Errorf("%w: peer %s is refused by this node's access policy; see `p2ptun access ls`, or run `p2ptun access allow %s`", ErrDenied, pi.ID, pi.ID)
 	}
@@ -548,6 +598,11 @@ func (n *Node) forward(ctx context.Context, r ForwardRequest) (registry.Listener
 			if viaRelay(pi) {
 				err = fmt.Errorf("%w; through a relay, both peers must be on the relay's allow list and %s must hold a reservation on it (it logs \"relay reservation held\")", err, pi.ID)
 			}
+			return registry.Listener{}, err
+		}
+	}
+	if len(r.Invite) > 0 {
+		if err := n.presentInvite(ctx, pi.ID, r.Invite, r.AllowLimited); err != nil {
 			return registry.Listener{}, err
 		}
 	}
@@ -589,6 +644,30 @@ func (n *Node) forward(ctx context.Context, r ForwardRequest) (registry.Listener
 	n.listeners.Commit(rec)
 	n.log.Info("forward opened", "proto", rec.Protocol, "laddr", rec.ListenAddress, "peer", rec.Peer)
 	return snapshot(rec), nil
+}
+
+// withAddrs adds addrs, multiaddrs of pi's peer with or without /p2p/ID,
+// to pi.
+func withAddrs(pi peer.AddrInfo, addrs []string) (peer.AddrInfo, error) {
+	if len(addrs) > ticket.MaxAddrs {
+		return pi, fmt.Errorf("%w: %d peer addresses, more than %d", ErrUsage, len(addrs), ticket.MaxAddrs)
+	}
+	pi.Addrs = slices.Clone(pi.Addrs)
+	for _, s := range addrs {
+		m, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return pi, fmt.Errorf("%w: peer address %q is not a valid multiaddr (%s)", ErrUsage, s, forward.OneLine(err))
+		}
+		transport, id := peer.SplitAddr(m)
+		if id != "" && id != pi.ID {
+			return pi, fmt.Errorf("%w: peer address %s is for peer %s, not %s", ErrUsage, m, id, pi.ID)
+		}
+		if len(transport) == 0 {
+			return pi, fmt.Errorf("%w: peer address %s has no transport, like /ip4/HOST/tcp/PORT", ErrUsage, m)
+		}
+		pi.Addrs = append(pi.Addrs, transport)
+	}
+	return pi, nil
 }
 
 // viaRelay reports whether the user addressed the peer through a relay.

@@ -21,6 +21,10 @@ const ProtocolPrefix = "/x/"
 // reservedPrefixes are libp2p's own protocols; no tunnel may take them over.
 var reservedPrefixes = []string{"/ipfs/", "/libp2p/", "/p2p/", "/multistream/", "/meshsub/", "/floodsub/", "/yamux/", "/noise", "/tls/"}
 
+// ownPrefix is p2ptun's own namespace (invites, the DHT); no tunnel may
+// take it over either.
+const ownPrefix = "/p2ptun/"
+
 // ParseProtocol validates a tunnel protocol name.
 func ParseProtocol(s string, allowCustom bool) (protocol.ID, error) {
 	if s == "" || s[0] != '/' || strings.ContainsAny(s, " \t\r\n") {
@@ -36,6 +40,9 @@ func ParseProtocol(s string, allowCustom bool) (protocol.ID, error) {
 		if strings.HasPrefix(s, r) {
 			return "", fmt.Errorf("%w: protocol %q is reserved by libp2p; use /x/NAME", ErrUsage, s)
 		}
+	}
+	if strings.HasPrefix(s, ownPrefix) {
+		return "", fmt.Errorf("%w: protocol %q is reserved by p2ptun; use /x/NAME", ErrUsage, s)
 	}
 	if !allowCustom {
 		return "", fmt.Errorf("%w: protocol %q must start with /x/ (or pass --allow-custom-protocol)", ErrUsage, s)

@@ -99,7 +99,7 @@ func listenSpec(t config.ListenTunnel) spec {
 		key: string(key), label: t.Label(), kind: registry.KindListen, proto: t.Protocol,
 		listen: &ListenRequest{
 			Name: t.Label(), Protocol: t.Protocol, Target: t.Target, Allow: t.Allow, AllowAll: t.AllowAll,
-			ReportPeerID: t.ReportPeerID, AllowCustomProtocol: t.AllowCustomProtocol,
+			InviteOnly: t.InviteOnly, ReportPeerID: t.ReportPeerID, AllowCustomProtocol: t.AllowCustomProtocol,
 		},
 	}
 }
@@ -112,7 +112,7 @@ func forwardSpec(t config.ForwardTunnel) spec {
 	return spec{
 		key: string(key), label: t.Label(), kind: registry.KindForward, proto: t.Protocol,
 		fwd: &ForwardRequest{
-			Name: t.Label(), Protocol: t.Protocol, ListenAddress: t.Listen, Peer: t.Peer, Lazy: t.Lazy,
+			Name: t.Label(), Protocol: t.Protocol, ListenAddress: t.Listen, Peer: t.Peer, Addrs: t.Addrs, Lazy: t.Lazy,
 			AllowLimited: t.AllowLimited, AllowCustomProtocol: t.AllowCustomProtocol,
 		},
 	}
@@ -156,7 +156,11 @@ func specs(file string, c config.Config) ([]spec, error) {
 		if _, err := ParseListenAddr(t.Listen); err != nil {
 			return nil, bad(t.Line, s.label, err)
 		}
-		if _, err := ParsePeerAddr(t.Peer); err != nil {
+		pi, err := ParsePeerAddr(t.Peer)
+		if err != nil {
+			return nil, bad(t.Line, s.label, err)
+		}
+		if _, err := withAddrs(pi, t.Addrs); err != nil {
 			return nil, bad(t.Line, s.label, err)
 		}
 		out = append(out, s)

@@ -28,6 +28,7 @@ type Listener struct {
 	Peer          string // forward: the remote peer ID
 	AllowedPeers  []string
 	AllowAll      bool
+	InviteOnly    bool // listen: the allowlist may start empty and grow by invites
 	ReportPeerID  bool
 
 	// Close stops the listener and ends its streams; it blocks until they
@@ -115,6 +116,22 @@ func (r *Listeners) Release(l *Listener) {
 	defer r.mu.Unlock()
 	delete(r.keys, l.key())
 	delete(r.entries, l.ID)
+}
+
+// AllowPeer adds p to the AllowedPeers of the committed listener id, if it
+// is not there yet. It returns ErrNotFound if no such listener is
+// committed (it was closed, or never opened).
+func (r *Listeners) AllowPeer(id uint64, p string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l, ok := r.entries[id]
+	if !ok {
+		return fmt.Errorf("%w: listener %d is closed", ErrNotFound, id)
+	}
+	if !slices.Contains(l.AllowedPeers, p) {
+		l.AllowedPeers = append(l.AllowedPeers, p)
+	}
+	return nil
 }
 
 // List returns a snapshot of the committed listeners ordered by ID.

@@ -174,6 +174,50 @@ func TestListenersList(t *testing.T) {
 	}
 }
 
+func TestListenersAllowPeer(t *testing.T) {
+	var r registry.Listeners
+	l := addListener(t, &r, &registry.Listener{Kind: registry.KindListen, Protocol: "/x/a", AllowedPeers: []string{"peerA"}, InviteOnly: true})
+	other := addListener(t, &r, &registry.Listener{Kind: registry.KindListen, Protocol: "/x/b"})
+	before := r.List()
+
+	// Concurrent additions of the same peers leave each once.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for _, p := range []string{"peerB", "peerA", "peerC"} {
+				if err := r.AllowPeer(l.ID, p); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	got := r.List()
+	if !slices.Equal(got[0].AllowedPeers, []string{"peerA", "peerB", "peerC"}) {
+		t.Errorf("AllowedPeers = %q, want peerA, peerB, peerC once each", got[0].AllowedPeers)
+	}
+	if len(got[1].AllowedPeers) != 0 {
+		t.Errorf("the other listener's AllowedPeers = %q, want none", got[1].AllowedPeers)
+	}
+	if !slices.Equal(before[0].AllowedPeers, []string{"peerA"}) {
+		t.Errorf("an earlier snapshot changed: %q", before[0].AllowedPeers)
+	}
+
+	if _, err := r.CloseMatching(func(x *registry.Listener) bool { return x.ID == other.ID }); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AllowPeer(other.ID, "peerB"); !errors.Is(err, registry.ErrNotFound) {
+		t.Errorf("AllowPeer on a closed listener: %v, want ErrNotFound", err)
+	}
+	uncommitted := &registry.Listener{Kind: registry.KindListen, Protocol: "/x/c"}
+	if err := r.Reserve(uncommitted); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AllowPeer(uncommitted.ID, "peerB"); !errors.Is(err, registry.ErrNotFound) {
+		t.Errorf("AllowPeer on an uncommitted listener: %v, want ErrNotFound", err)
+	}
+}
+
 func TestListenersCloseMatching(t *testing.T) {
 	var r registry.Listeners
 	var order []uint64
