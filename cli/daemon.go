@@ -37,6 +37,7 @@ func daemonFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "dht", Usage: "Kademlia DHT mode: off, client, server or auto; overrides discovery.dht"},
 		&ucli.StringSliceFlag{Name: "bootstrap", Usage: "DHT bootstrap peer, /ip4/…/tcp/…/p2p/ID (repeatable; replaces discovery.bootstrap)", EnvVars: []string{"P2PTUN_BOOTSTRAP"}},
 		&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"P2PTUN_LOG_LEVEL"}},
+		&ucli.StringFlag{Name: "log-format", Value: "text", Usage: "text (key=value) or json (one object a line, for journald and log shippers)", EnvVars: []string{"P2PTUN_LOG_FORMAT"}},
 	}
 }
 
@@ -78,18 +79,16 @@ func runDaemon(c *ucli.Context, relay bool) error {
 	if _, err := args(c, 0, "none"); err != nil {
 		return err
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
-		return usagef(fmt.Errorf("--log-level %q: use debug, info, warn or error", c.String("log-level")))
+	log, err := daemonLogger(c)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
 
 	home := homeDir(c)
 	sockPath := apiPath(c)
 	var (
 		cfg = config.Default()
 		sk  crypto.PrivKey
-		err error
 	)
 	if c.Bool("ephemeral") {
 		if !c.IsSet("home") && !c.IsSet("api") {
@@ -256,6 +255,23 @@ func runDaemon(c *ucli.Context, relay bool) error {
 	<-c.Context.Done()
 	log.Info("shutting down", "timeout", shutdown.String())
 	return nil
+}
+
+// daemonLogger builds the daemon's logger from --log-level and --log-format.
+func daemonLogger(c *ucli.Context) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return nil, usagef(fmt.Errorf("--log-level %q: use debug, info, warn or error", c.String("log-level")))
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch f := c.String("log-format"); f {
+	case "text":
+		return slog.New(slog.NewTextHandler(c.App.ErrWriter, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(c.App.ErrWriter, opts)), nil
+	default:
+		return nil, usagef(fmt.Errorf("--log-format %q: use text or json", f))
+	}
 }
 
 // accessLists combines the config's lists with the daemon's flags.
