@@ -63,7 +63,8 @@ func daemonCommand() *ucli.Command {
 		Description: "Runs `init` first if HOME has no identity. --listen-addr replaces the config's\n" +
 			"swarm addresses. Once the API answers, writes the `id --json` document (plus the\n" +
 			"API socket path) to --ready-file. On SIGINT/SIGTERM it stops accepting, closes\n" +
-			"listeners, ends streams, removes the socket and the ready file, and exits 0.",
+			"listeners, ends streams, removes the socket and the ready file, and exits 0.\n" +
+			"SIGHUP never stops it.",
 		Flags:  daemonFlags(),
 		Action: func(c *ucli.Context) error { return runDaemon(c, false) },
 	}
@@ -252,7 +253,7 @@ func runDaemon(c *ucli.Context, relay bool) error {
 	id := n.Identity()
 	log.Info("daemon ready", "peer", id.ID, "api", sockPath, "addrs", strings.Join(id.Addresses, " "))
 
-	<-c.Context.Done()
+	waitForStop(c.Context, log)
 	log.Info("shutting down", "timeout", shutdown.String())
 	return nil
 }

@@ -1,0 +1,37 @@
+package cli
+
+import (
+	"context"
+	"log/slog"
+	"os"
+)
+
+type reloadKey struct{}
+
+// WithReload returns a copy of ctx carrying reload: each value received on
+// it asks a running daemon to reload. main sends SIGHUP there, so that a
+// SIGHUP (systemctl reload, a closed terminal) never kills the daemon.
+func WithReload(ctx context.Context, reload <-chan os.Signal) context.Context {
+	return context.WithValue(ctx, reloadKey{}, reload)
+}
+
+// reloadRequests returns the channel given to WithReload, or nil (which
+// never delivers) if there is none.
+func reloadRequests(ctx context.Context) <-chan os.Signal {
+	ch, _ := ctx.Value(reloadKey{}).(<-chan os.Signal)
+	return ch
+}
+
+// waitForStop returns when ctx ends. Until then a reload request (SIGHUP,
+// see WithReload) is logged and ignored: it must never stop the daemon.
+func waitForStop(ctx context.Context, log *slog.Logger) {
+	reload := reloadRequests(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-reload:
+			log.Warn("reload requested (SIGHUP), but this daemon cannot reload yet; ignoring")
+		}
+	}
+}
