@@ -18,19 +18,20 @@ const module = "github.com/p2ptun/p2ptun"
 // added since (access and peerlog, which import nothing of ours), and node
 // → streams for streams.Path (still downward).
 var allowedImports = map[string][]string{
-	".":                 {"cli"},
-	"cli":               {"api", "node", "config"},
-	"api":               {"node"},
-	"node":              {"config", "listen", "forward", "registry", "streams", "access", "peerlog"},
-	"listen":            {"streams", "registry", "peerlog"},
-	"forward":           {"streams", "registry"},
-	"streams":           nil,
-	"registry":          nil,
-	"config":            nil,
-	"access":            nil,
-	"peerlog":           nil,
-	"contrib/demo/echo": nil,
-	"internal/logbuf":   nil,
+	".":                   {"cli"},
+	"cli":                 {"api", "node", "config"},
+	"api":                 {"node"},
+	"node":                {"config", "listen", "forward", "registry", "streams", "access", "peerlog"},
+	"listen":              {"streams", "registry", "peerlog"},
+	"forward":             {"streams", "registry"},
+	"streams":             nil,
+	"registry":            nil,
+	"config":              nil,
+	"access":              nil,
+	"peerlog":             nil,
+	"contrib/demo/echo":   nil,
+	"internal/logbuf":     nil,
+	"internal/notifysock": nil,
 }
 
 // TestImportDirections fails when a package imports one of ours that the

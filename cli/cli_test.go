@@ -31,6 +31,8 @@ func TestMain(m *testing.M) {
 	// Test daemons never announce themselves on the host's network (mDNS
 	// multicasts on every interface): they stay on loopback.
 	os.Setenv("P2PTUN_NO_MDNS", "1")
+	// Nor do they report to a service manager the tests may run under.
+	os.Unsetenv("NOTIFY_SOCKET")
 	goleak.VerifyTestMain(m)
 }
 

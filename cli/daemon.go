@@ -62,8 +62,9 @@ func daemonCommand() *ucli.Command {
 		Usage: "run the node and its control API until SIGINT or SIGTERM",
 		Description: "Runs `init` first if HOME has no identity. --listen-addr replaces the config's\n" +
 			"swarm addresses. Once the API answers, writes the `id --json` document (plus the\n" +
-			"API socket path) to --ready-file. On SIGINT/SIGTERM it stops accepting, closes\n" +
-			"listeners, ends streams, removes the socket and the ready file, and exits 0.\n" +
+			"API socket path) to --ready-file and, under systemd (NOTIFY_SOCKET), sends READY=1.\n" +
+			"On SIGINT/SIGTERM it sends STOPPING=1, stops accepting, closes listeners, ends\n" +
+			"streams, removes the socket and the ready file, and exits 0.\n" +
 			"SIGHUP never stops it.",
 		Flags:  daemonFlags(),
 		Action: func(c *ucli.Context) error { return runDaemon(c, false) },
@@ -252,8 +253,11 @@ func runDaemon(c *ucli.Context, relay bool) error {
 	}
 	id := n.Identity()
 	log.Info("daemon ready", "peer", id.ID, "api", sockPath, "addrs", strings.Join(id.Addresses, " "))
+	sd := notifier{log}
+	sd.ready(fmt.Sprintf("serving peer %s on %d addresses; API %s", id.ID, len(id.Addresses), sockPath))
 
 	waitForStop(c.Context, log)
+	sd.stopping()
 	log.Info("shutting down", "timeout", shutdown.String())
 	return nil
 }
