@@ -248,7 +248,8 @@ func testDaemonSignal(t *testing.T, sig syscall.Signal) {
 func TestDaemonBinaryUnderSystemd(t *testing.T) {
 	t.Parallel()
 	sock := notifysock.Listen(t, filepath.Join(filepath.Dir(tempHome(t)), "notify.sock"))
-	d := startBinary(t, []string{"NOTIFY_SOCKET=" + sock.Addr, "P2PTUN_LOG_FORMAT=json"})
+	// The environment the unit suggests for JSON logs.
+	d := startBinary(t, []string{"NOTIFY_SOCKET=" + sock.Addr, "P2PTUN_LOG_FORMAT=json", "GOLOG_LOG_FMT=json"})
 
 	m := sock.Next(t, d.exited)
 	if m["READY"] != "1" || m["MAINPID"] != strconv.Itoa(d.cmd.Process.Pid) || !strings.Contains(m["STATUS"], d.id) {
@@ -290,7 +291,11 @@ func TestDaemonBinaryUnderSystemd(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &rec); err != nil {
 			t.Fatalf("stderr line is not JSON (%v): %q", err, l)
 		}
-		for _, k := range []string{"time", "level", "msg"} {
+		timeKey := "time"
+		if _, ok := rec["logger"]; ok {
+			timeKey = "ts" // go-libp2p's own (errors only), in go-log's format
+		}
+		for _, k := range []string{timeKey, "level", "msg"} {
 			if _, ok := rec[k].(string); !ok {
 				t.Errorf("log line lacks %q: %q", k, l)
 			}
