@@ -1,9 +1,10 @@
 package notifysock
 
 import (
+	"errors"
 	"net"
+	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -14,64 +15,62 @@ type Socket struct {
 	// Addr is the value for NOTIFY_SOCKET.
 	Addr string
 
-	msgs chan map[string]string
+	conn *net.UnixConn
 }
 
 // Listen listens at addr, a path or an abstract name starting with '@',
-// until the test ends; its cleanup closes the socket and waits for the
-// reader to exit.
+// until the test ends.
 func Listen(t testing.TB, addr string) *Socket {
 	t.Helper()
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: addr, Net: "unixgram"})
 	if err != nil {
 		t.Fatalf("listening for notifications: %v", err)
 	}
-	s := &Socket{Addr: addr, msgs: make(chan map[string]string)}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() { s.read(conn, done) })
-	t.Cleanup(func() {
-		close(done)
-		conn.Close()
-		wg.Wait()
-	})
-	return s
-}
-
-// read delivers datagrams until conn is closed.
-func (s *Socket) read(conn *net.UnixConn, done <-chan struct{}) {
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := conn.Read(buf)
-		if err != nil {
-			return
-		}
-		fields := map[string]string{}
-		for line := range strings.SplitSeq(string(buf[:n]), "\n") {
-			if k, v, ok := strings.Cut(line, "="); ok {
-				fields[k] = v
-			}
-		}
-		select {
-		case s.msgs <- fields:
-		case <-done:
-			return
-		}
-	}
+	t.Cleanup(func() { conn.Close() })
+	return &Socket{Addr: addr, conn: conn}
 }
 
 // Next returns the next notification's fields. It fails the test if none
-// arrives within 30 seconds, or if exited (which may be nil) delivers
-// first: the daemon ended without sending it.
+// arrives within 30 seconds, or if exited (which may be nil) is closed
+// and none is queued: the daemon ended without sending one. A daemon's
+// datagrams are queued on the socket by the time its send returns, so a
+// notification sent just before exiting is never missed.
 func (s *Socket) Next(t testing.TB, exited <-chan struct{}) map[string]string {
 	t.Helper()
-	select {
-	case m := <-s.msgs:
-		return m
-	case <-exited:
-		t.Fatal("the daemon exited before notifying")
-	case <-time.After(30 * time.Second):
-		t.Fatal("no notification within 30s")
+	buf := make([]byte, 64<<10)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		gone := false
+		select {
+		case <-exited:
+			gone = true
+		default:
+		}
+		// Wait in short slices so that an exit is noticed; once the
+		// sender is gone, one more read collects what it queued.
+		if err := s.conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.conn.Read(buf)
+		switch {
+		case err == nil:
+			return parse(string(buf[:n]))
+		case !errors.Is(err, os.ErrDeadlineExceeded):
+			t.Fatalf("reading a notification: %v", err)
+		case gone:
+			t.Fatal("the daemon exited before notifying")
+		case time.Now().After(deadline):
+			t.Fatal("no notification within 30s")
+		}
 	}
-	return nil
+}
+
+func parse(msg string) map[string]string {
+	fields := map[string]string{}
+	for line := range strings.SplitSeq(msg, "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			fields[k] = v
+		}
+	}
+	return fields
 }
