@@ -32,15 +32,17 @@ func (n notifier) stopping() {
 // reload brackets a configuration reload as systemd's Type=notify-reload
 // expects: RELOADING=1 with the monotonic time before reload runs, then
 // READY=1 once it returns, whether it failed or not (a daemon whose reload
-// fails keeps running as it was). status is the line to show afterwards;
-// reload's error, if any, is prefixed to it. It returns reload's error.
-func (n notifier) reload(reload func() error, status string) error {
+// fails keeps running as it was). status gives the line to show
+// afterwards; reload's error, if any, is prefixed to it. It returns
+// reload's error.
+func (n notifier) reload(reload func() error, status func() string) error {
 	n.send(sddaemon.SdNotifyReloading, strings.TrimSuffix(sddaemon.SdNotifyMonotonicUsec(), "\n"), "STATUS=reloading")
 	err := reload()
+	st := status()
 	if err != nil {
-		status = fmt.Sprintf("reload failed (%v); %s", err, status)
+		st = fmt.Sprintf("reload failed (%v); %s", err, st)
 	}
-	n.send(sddaemon.SdNotifyReady, "STATUS="+status)
+	n.send(sddaemon.SdNotifyReady, "STATUS="+st)
 	return err
 }
 

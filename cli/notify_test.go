@@ -82,7 +82,7 @@ func TestNotifierReload(t *testing.T) {
 					t.Errorf("before the reload ran: %q, want RELOADING=1 and MONOTONIC_USEC in [%d, %d]", m, before, after)
 				}
 				return nil
-			}, "serving")
+			}, func() string { return "serving" })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -92,7 +92,7 @@ func TestNotifierReload(t *testing.T) {
 
 			// A failed reload still ends with READY=1: the daemon runs on.
 			boom := errors.New("bad config")
-			err = n.reload(func() error { sock.Next(t, nil); return boom }, "serving")
+			err = n.reload(func() error { sock.Next(t, nil); return boom }, func() string { return "serving" })
 			if !errors.Is(err, boom) {
 				t.Fatalf("reload returned %v, want %v", err, boom)
 			}
