@@ -19,20 +19,21 @@ const module = "github.com/p2ptun/p2ptun"
 // and node → streams for streams.Path (still downward). cli and node read
 // tickets; only node makes them.
 var allowedImports = map[string][]string{
-	".":                 {"cli"},
-	"cli":               {"api", "node", "config", "ticket"},
-	"api":               {"node"},
-	"node":              {"config", "listen", "forward", "registry", "streams", "access", "peerlog", "ticket"},
-	"listen":            {"streams", "registry", "peerlog"},
-	"forward":           {"streams", "registry"},
-	"streams":           nil,
-	"registry":          nil,
-	"config":            nil,
-	"access":            nil,
-	"peerlog":           nil,
-	"ticket":            nil,
-	"contrib/demo/echo": nil,
-	"internal/logbuf":   nil,
+	".":                   {"cli"},
+	"cli":                 {"api", "node", "config", "ticket"},
+	"api":                 {"node"},
+	"node":                {"config", "listen", "forward", "registry", "streams", "access", "peerlog", "ticket"},
+	"listen":              {"streams", "registry", "peerlog"},
+	"forward":             {"streams", "registry"},
+	"streams":             nil,
+	"registry":            nil,
+	"config":              nil,
+	"access":              nil,
+	"peerlog":             nil,
+	"ticket":              nil,
+	"contrib/demo/echo":   nil,
+	"internal/logbuf":     nil,
+	"internal/notifysock": nil,
 }
 
 // TestImportDirections fails when a package imports one of ours that the

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/p2ptun/p2ptun/internal/logbuf"
+	"github.com/p2ptun/p2ptun/internal/notifysock"
 )
 
 var (
@@ -72,9 +74,13 @@ type buildError struct {
 func (e *buildError) Error() string { return e.err.Error() + "\n" + string(e.output) }
 
 // env is the test's environment without P2PTUN_* variables, so that the
-// developer's settings cannot change what the binary does.
+// developer's settings cannot change what the binary does, and without
+// NOTIFY_SOCKET, so that a test daemon never reports to the service manager
+// the tests may run under.
 func env() []string {
-	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "P2PTUN_") })
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "P2PTUN_") || strings.HasPrefix(kv, "NOTIFY_SOCKET=")
+	})
 	// Test daemons never announce themselves on the host's network.
 	return append(env, "P2PTUN_NO_MDNS=1")
 }
@@ -121,31 +127,44 @@ func TestDaemonBinarySIGINT(t *testing.T) {
 	testDaemonSignal(t, syscall.SIGINT)
 }
 
-// testDaemonSignal runs the daemon binary, checks that the CLI can talk to
-// it, then sends sig and checks that it shuts down cleanly.
-func testDaemonSignal(t *testing.T, sig syscall.Signal) {
-	bin := binary(t)
-	home := tempHome(t)
-	ready := filepath.Join(filepath.Dir(home), "ready.json")
+// binDaemon is a daemon binary started by startBinary.
+type binDaemon struct {
+	cmd          *exec.Cmd
+	home, ready  string
+	id, api      string
+	stdout, logs *syncBuf
+	exited       chan struct{} // closed once cmd.Wait returns
+	err          error         // cmd.Wait's error, set before exited closes
+}
 
+// startBinary runs `p2ptun daemon` from the built binary with extraEnv
+// added to env() and waits for its ready file. At cleanup it kills the
+// daemon if the test has not stopped it.
+func startBinary(t *testing.T, extraEnv []string, extra ...string) *binDaemon {
+	t.Helper()
+	home := tempHome(t)
+	d := &binDaemon{
+		home: home, ready: filepath.Join(filepath.Dir(home), "ready.json"),
+		stdout: &syncBuf{}, logs: &syncBuf{}, exited: make(chan struct{}),
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	logs := &syncBuf{}
-	cmd := exec.CommandContext(ctx, bin, "--home", home, "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0", "--ready-file", ready)
-	cmd.Env = env()
-	cmd.Stdout, cmd.Stderr = logs, logs
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
+	args := append([]string{"--home", home, "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0", "--ready-file", d.ready}, extra...)
+	d.cmd = exec.CommandContext(ctx, binary(t), args...)
+	d.cmd.Env = append(env(), extraEnv...)
+	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.logs
+	d.cmd.WaitDelay = 5 * time.Second
+	if err := d.cmd.Start(); err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	waited := false
+	go func() {
+		d.err = d.cmd.Wait()
+		close(d.exited)
+	}()
 	t.Cleanup(func() {
-		if !waited {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
+		_ = d.cmd.Process.Kill()
+		<-d.exited
+		cancel()
 	})
 
 	var doc struct {
@@ -154,42 +173,71 @@ func testDaemonSignal(t *testing.T, sig syscall.Signal) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		b, err := os.ReadFile(ready)
+		b, err := os.ReadFile(d.ready)
 		if err == nil && json.Unmarshal(b, &doc) == nil {
 			break
 		}
 		select {
-		case err := <-exited:
-			waited = true
-			t.Fatalf("daemon exited before it was ready (%v):\n%s", err, logs)
+		case <-d.exited:
+			t.Fatalf("daemon exited before it was ready (%v):\n%s", d.err, d.logs)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("daemon not ready after 30s:\n%s", logs)
+			t.Fatalf("daemon not ready after 30s:\n%s", d.logs)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	if doc.ID == "" || doc.API == "" {
 		t.Fatalf("ready file lacks ID or API: %+v", doc)
 	}
-	if _, err := os.Lstat(doc.API); err != nil {
+	d.id, d.api = doc.ID, doc.API
+	return d
+}
+
+// stop sends sig and checks that the daemon exits 0 within 15s and
+// removes its socket and ready file.
+func (d *binDaemon) stop(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := d.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-d.exited:
+		if d.err != nil {
+			t.Errorf("daemon exited with %v after %v, want status 0:\n%s", d.err, sig, d.logs)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("daemon still running 15s after %v:\n%s", sig, d.logs)
+	}
+	for _, p := range []string{d.api, d.ready} {
+		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s still exists after %v (Lstat: %v)", p, sig, err)
+		}
+	}
+}
+
+// testDaemonSignal runs the daemon binary, checks that the CLI can talk to
+// it, then sends sig and checks that it shuts down cleanly.
+func testDaemonSignal(t *testing.T, sig syscall.Signal) {
+	d := startBinary(t, nil)
+	if _, err := os.Lstat(d.api); err != nil {
 		t.Fatalf("API socket: %v", err)
 	}
 
-	if out, errOut, code := run(t, "--home", home, "ls"); code != 0 {
+	if out, errOut, code := run(t, "--home", d.home, "ls"); code != 0 {
 		t.Errorf("ls exited %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
-	out, errOut, code := run(t, "--home", home, "id", "--json")
+	out, errOut, code := run(t, "--home", d.home, "id", "--json")
 	if code != 0 {
 		t.Errorf("id --json exited %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
 	var id struct{ ID string }
-	if err := json.Unmarshal([]byte(out), &id); err != nil || id.ID != doc.ID {
-		t.Errorf("id --json = %q (%v), want ID %s", out, err, doc.ID)
+	if err := json.Unmarshal([]byte(out), &id); err != nil || id.ID != d.id {
+		t.Errorf("id --json = %q (%v), want ID %s", out, err, d.id)
 	}
 
 	// SIGHUP reloads the config file: a [[listen]] added to it starts.
-	f, err := os.OpenFile(filepath.Join(home, "config.toml"), os.O_APPEND|os.O_WRONLY, 0)
+	f, err := os.OpenFile(filepath.Join(d.home, "config.toml"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,37 +248,84 @@ func testDaemonSignal(t *testing.T, sig syscall.Signal) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if out, _, _ := run(t, "--home", home, "ls"); strings.Contains(out, "/x/hup") {
+		if out, _, _ := run(t, "--home", d.home, "ls"); strings.Contains(out, "/x/hup") {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the [[listen]] added before SIGHUP is not running after 15s:\n%s", logs)
+			t.Fatalf("the [[listen]] added before SIGHUP is not running after 15s:\n%s", d.logs)
 		}
 	}
 
-	if err := cmd.Process.Signal(sig); err != nil {
+	d.stop(t, sig)
+	if !strings.Contains(d.logs.String(), "shutting down") {
+		t.Errorf("log does not say it is shutting down:\n%s", d.logs)
+	}
+}
+
+// TestDaemonBinaryUnderSystemd runs the binary as the unit in
+// contrib/systemd does: it reports READY=1, RELOADING=1 on SIGHUP
+// (ExecReload) and STOPPING=1 on NOTIFY_SOCKET, and logs JSON lines only.
+func TestDaemonBinaryUnderSystemd(t *testing.T) {
+	t.Parallel()
+	sock := notifysock.Listen(t, filepath.Join(filepath.Dir(tempHome(t)), "notify.sock"))
+	// The environment the unit suggests for JSON logs.
+	d := startBinary(t, []string{"NOTIFY_SOCKET=" + sock.Addr, "P2PTUN_LOG_FORMAT=json", "GOLOG_LOG_FMT=json"})
+
+	m := sock.Next(t, d.exited)
+	if m["READY"] != "1" || m["MAINPID"] != strconv.Itoa(d.cmd.Process.Pid) || !strings.Contains(m["STATUS"], d.id) {
+		t.Fatalf("notification = %q, want READY=1, MAINPID=%d and a STATUS naming %s", m, d.cmd.Process.Pid, d.id)
+	}
+	if _, errOut, code := run(t, "--home", d.home, "ls"); code != 0 {
+		t.Fatalf("ls after READY=1: exit %d: %s", code, errOut)
+	}
+
+	// SIGHUP (ExecReload) reloads: RELOADING=1, then READY=1 again.
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-exited:
-		waited = true
-		if err != nil {
-			t.Errorf("daemon exited with %v after %v, want status 0:\n%s", err, sig, logs)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatalf("daemon still running 15s after %v:\n%s", sig, logs)
+	if m := sock.Next(t, d.exited); m["RELOADING"] != "1" || m["MONOTONIC_USEC"] == "" {
+		t.Fatalf("notification after SIGHUP = %q, want RELOADING=1 with MONOTONIC_USEC", m)
 	}
-	for _, p := range []string{doc.API, ready} {
-		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("%s still exists after %v (Lstat: %v)", p, sig, err)
-		}
+	if m := sock.Next(t, d.exited); m["READY"] != "1" || !strings.Contains(m["STATUS"], d.id) {
+		t.Fatalf("notification after the reload = %q, want READY=1 and a STATUS", m)
 	}
-	if !strings.Contains(logs.String(), "shutting down") {
-		t.Errorf("log does not say it is shutting down:\n%s", logs)
+	if _, errOut, code := run(t, "--home", d.home, "ls"); code != 0 {
+		t.Fatalf("ls after SIGHUP: exit %d: %s", code, errOut)
+	}
+
+	d.stop(t, syscall.SIGTERM)
+	if m := sock.Next(t, nil); m["STOPPING"] != "1" {
+		t.Fatalf("notification after SIGTERM = %q, want STOPPING=1", m)
+	}
+	if out := d.stdout.String(); out != "" {
+		t.Errorf("stdout = %q, want nothing", out)
+	}
+	var msgs []string
+	for _, l := range strings.Split(strings.TrimSpace(d.logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("stderr line is not JSON (%v): %q", err, l)
+		}
+		timeKey := "time"
+		if _, ok := rec["logger"]; ok {
+			timeKey = "ts" // go-libp2p's own (errors only), in go-log's format
+		}
+		for _, k := range []string{timeKey, "level", "msg"} {
+			if _, ok := rec[k].(string); !ok {
+				t.Errorf("log line lacks %q: %q", k, l)
+			}
+		}
+		msg, _ := rec["msg"].(string)
+		msgs = append(msgs, msg)
+	}
+	for _, want := range []string{"daemon ready", "shutting down"} {
+		if !slices.Contains(msgs, want) {
+			t.Errorf("no %q record among %q", want, msgs)
+		}
 	}
 }
 

@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -43,6 +41,7 @@ func daemonFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics on http://ADDR/metrics (host:port or /ip4/…/tcp/…; \":9464\" is loopback only); overrides metrics.listen", EnvVars: []string{"P2PTUN_METRICS"}},
 		&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"P2PTUN_LOG_LEVEL"}},
 		&ucli.BoolFlag{Name: "strict", Usage: "exit if a config-file tunnel fails to start (default: log it and retry with backoff)", EnvVars: []string{"P2PTUN_STRICT"}},
+		&ucli.StringFlag{Name: "log-format", Value: "text", Usage: "text (key=value) or json (one object a line, for journald and log shippers)", EnvVars: []string{"P2PTUN_LOG_FORMAT"}},
 	}
 }
 
@@ -67,8 +66,10 @@ func daemonCommand() *ucli.Command {
 		Usage: "run the node and its control API until SIGINT or SIGTERM",
 		Description: "Runs `init` first if HOME has no identity. --listen-addr replaces the config's\n" +
 			"swarm addresses. Once the API answers, writes the `id --json` document (plus the\n" +
-			"API socket path) to --ready-file. On SIGINT/SIGTERM it stops accepting, closes\n" +
-			"listeners, ends streams, removes the socket and the ready file, and exits 0.",
+			"API socket path) to --ready-file and, under systemd (NOTIFY_SOCKET), sends READY=1.\n" +
+			"On SIGINT/SIGTERM it sends STOPPING=1, stops accepting, closes listeners, ends\n" +
+			"streams, removes the socket and the ready file, and exits 0.\n" +
+			"SIGHUP never stops it.",
 		Flags:  daemonFlags(),
 		Action: func(c *ucli.Context) error { return runDaemon(c, false) },
 	}
@@ -86,18 +87,16 @@ func runDaemon(c *ucli.Context, relay bool) error {
 	if _, err := args(c, 0, "none"); err != nil {
 		return err
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
-		return usagef(fmt.Errorf("--log-level %q: use debug, info, warn or error", c.String("log-level")))
+	log, err := daemonLogger(c)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
 
 	home := homeDir(c)
 	sockPath := apiPath(c)
 	var (
 		cfg = config.Default()
 		sk  crypto.PrivKey
-		err error
 	)
 	if c.Bool("ephemeral") {
 		if !c.IsSet("home") && !c.IsSet("api") {
@@ -273,9 +272,19 @@ func runDaemon(c *ucli.Context, relay bool) error {
 		return err
 	}
 	srv := api.NewServer(n, sockPath, log)
+	sd := notifier{log}
+	status := func() string {
+		id := n.Identity()
+		return fmt.Sprintf("serving peer %s on %d addresses with %d config tunnels; API %s", id.ID, len(id.Addresses), len(n.Tunnels()), sockPath)
+	}
 	var reload func(context.Context) (api.ReloadReply, error)
 	if !c.Bool("ephemeral") {
-		reload = reloader(n, cfg, cfgPath, c.StringSlice("allow-peer"), c.StringSlice("deny-peer"), log)
+		apply := reloader(n, cfg, cfgPath, c.StringSlice("allow-peer"), c.StringSlice("deny-peer"), log)
+		// Reloads from SIGHUP and from `p2ptun reload` both tell systemd.
+		reload = func(ctx context.Context) (out api.ReloadReply, err error) {
+			err = sd.reload(func() error { out, err = apply(ctx); return err }, status)
+			return out, err
+		}
 		srv.Reload = reload
 	}
 	if err := srv.Start(c.Context); err != nil {
@@ -326,13 +335,15 @@ func runDaemon(c *ucli.Context, relay bool) error {
 		attrs = append(attrs, "metrics", metricsURL)
 	}
 	log.Info("daemon ready", attrs...)
+	sd.ready(status())
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	// main hands SIGHUP to the daemon (WithReload) so that it reloads
+	// rather than dies, from the moment the process starts.
+	hup := reloadRequests(c.Context)
 	for {
 		select {
 		case <-c.Context.Done():
+			sd.stopping()
 			log.Info("shutting down", "timeout", shutdown.String())
 			return nil
 		case <-hup:
@@ -398,6 +409,23 @@ func needsRestart(boot, next config.Config) []string {
 		}
 	}
 	return out
+}
+
+// daemonLogger builds the daemon's logger from --log-level and --log-format.
+func daemonLogger(c *ucli.Context) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return nil, usagef(fmt.Errorf("--log-level %q: use debug, info, warn or error", c.String("log-level")))
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch f := c.String("log-format"); f {
+	case "text":
+		return slog.New(slog.NewTextHandler(c.App.ErrWriter, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(c.App.ErrWriter, opts)), nil
+	default:
+		return nil, usagef(fmt.Errorf("--log-format %q: use text or json", f))
+	}
 }
 
 // accessLists combines the config's lists with the daemon's flags.

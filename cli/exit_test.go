@@ -1,0 +1,164 @@
+package cli
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// checkOneLineError fails the test unless a failed command printed nothing
+// on stdout and exactly one line on stderr, starting with "p2ptun: ".
+func checkOneLineError(t *testing.T, out, errOut string) {
+	t.Helper()
+	if out != "" {
+		t.Errorf("stdout %q, want nothing", out)
+	}
+	if !strings.HasPrefix(errOut, "p2ptun: ") || strings.Count(errOut, "\n") != 1 || !strings.HasSuffix(errOut, "\n") {
+		t.Errorf("stderr should be one line starting with \"p2ptun: \", got %q", errOut)
+	}
+}
+
+// TestExitCodes is the exit-code contract (exit.go, README "Exit codes"):
+// real commands, on loopback only, for each code, in order, each failure
+// with one line on stderr that says what to do. Code 9 (ExitTimeout) is
+// not here: only `p2ptun wait --timeout` returns it, and its own tests
+// cover it (TestWaitWithoutDaemonTimesOut, TestConfigTunnelsSaveBootReloadAndWait).
+func TestExitCodes(t *testing.T) {
+	d := startDaemon(t)
+	other := startDaemon(t)
+	target := echoTarget(t)
+	n := &normalizer{}
+	n.add(d.id, "<PEER>")
+	n.add(other.id, "<OTHER>")
+
+	// Homes where something is wrong.
+	noDaemon := tempHome(t)
+	n.add(noDaemon, "<NO-DAEMON-HOME>")
+	badConfig := tempHome(t)
+	n.add(badConfig, "<BAD-CONFIG-HOME>")
+	if err := os.MkdirAll(badConfig, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(badConfig, "config.toml"), []byte("[network]\nlisten_adrs = []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notADir := filepath.Join(filepath.Dir(tempHome(t)), "file")
+	n.add(notADir, "<FILE>")
+	if err := os.WriteFile(notADir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// A port that is in use, a peer that nothing listens for, a peer to deny.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ghost, foe := newPeerID(t), newPeerID(t)
+	n.add(ghost, "<GHOST>")
+	n.add(foe, "<FOE>")
+	_, deadPort, _ := net.SplitHostPort(dead.Addr().String())
+	deadAddr := "/ip4/127.0.0.1/tcp/" + deadPort + "/p2p/" + ghost
+	dead.Close()
+
+	cases := []struct {
+		name string
+		home string // "" for d's
+		args []string
+		code int
+		want string // in stderr: what to do
+	}{
+		{"listen", "", []string{"listen", "/x/taken", target, "--allow-all"}, ExitOK, ""},
+		{"init under a file", filepath.Join(notADir, "home"), []string{"init"}, ExitFailure, "not a directory"},
+		{"stray argument", "", []string{"id", "now"}, ExitUsage, "see `p2ptun id --help`"},
+		{"no daemon: ls", noDaemon, []string{"ls"}, ExitDaemonNotRunning, "start one with `p2ptun daemon`"},
+		{"no daemon: stream ls", noDaemon, []string{"stream", "ls"}, ExitDaemonNotRunning, "start one with `p2ptun daemon`"},
+		{"no daemon: listen", noDaemon, []string{"listen", "/x/a", "127.0.0.1:1", "--allow-all"}, ExitDaemonNotRunning, "start one with `p2ptun daemon`"},
+		{"no daemon: close", noDaemon, []string{"close", "-a"}, ExitDaemonNotRunning, "start one with `p2ptun daemon`"},
+		{"config typo", badConfig, []string{"config", "show"}, ExitConfig, "config.toml:2"},
+		{"forward unreachable peer", "", []string{"forward", "/x/web", "127.0.0.1:0", deadAddr}, ExitUnreachable, "is its daemon running?"},
+		{"listen again", "", []string{"listen", "/x/taken", target, "--allow-all"}, ExitConflict, "/x/taken"},
+		{"forward port in use", "", []string{"forward", "/x/web", busy.Addr().String(), other.addrs[0]}, ExitConflict, "pick another port"},
+		{"close nothing matches", "", []string{"close", "-p", "/x/none"}, ExitNotFound, "see `p2ptun ls`"},
+		{"stream close unknown ID", "", []string{"stream", "close", "42"}, ExitNotFound, "see `p2ptun stream ls`"},
+		{"deny", "", []string{"access", "deny", foe}, ExitOK, ""},
+		{"forward to a denied peer", "", []string{"forward", "/x/web", "127.0.0.1:0", "/p2p/" + foe}, ExitDenied, "access"},
+		// ExitTimeout: see the doc comment.
+	}
+	var all strings.Builder
+	covered := map[int]bool{}
+	for _, tc := range cases {
+		covered[tc.code] = true
+		t.Run(tc.name, func(t *testing.T) {
+			home := tc.home
+			if home == "" {
+				home = d.home
+			}
+			out, errOut, code := run(t, append([]string{"--home", home}, tc.args...)...)
+			if code != tc.code {
+				t.Errorf("exit code %d, want %d (stderr %q)", code, tc.code, errOut)
+			}
+			if tc.code == ExitOK {
+				if errOut != "" {
+					t.Errorf("stderr %q, want nothing", errOut)
+				}
+				return
+			}
+			checkOneLineError(t, out, errOut)
+			if !strings.Contains(errOut, tc.want) {
+				t.Errorf("stderr %q does not say %q", errOut, tc.want)
+			}
+			fmt.Fprintf(&all, "# %s (exit %d)\n%s", tc.name, code, n.apply(errOut))
+		})
+	}
+	golden(t, "exit-codes.golden", all.String())
+
+	// Every documented code but ExitTimeout has a row.
+	for _, c := range documentedExitCodes(t) {
+		if !covered[c] && c != ExitTimeout {
+			t.Errorf("README documents exit code %d, which no row here produces", c)
+		}
+	}
+
+	// The failures left nothing behind: only the one listener, and the
+	// busy port's owner is untouched.
+	if out, _, _ := d.cli(t, "ls"); strings.Count(out, "\n") != 1 || !strings.Contains(out, "/x/taken") {
+		t.Fatalf("listeners after the failures:\n%s", out)
+	}
+	if _, err := os.Lstat(noDaemon); !os.IsNotExist(err) {
+		t.Errorf("commands without a daemon created its home (%v)", err)
+	}
+}
+
+// documentedExitCodes returns the codes in README.md's "Exit codes" table.
+func documentedExitCodes(t *testing.T) []int {
+	t.Helper()
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n## Exit codes\n")
+	if !ok {
+		t.Fatal(`README.md has no "## Exit codes" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	var codes []int
+	for _, m := range regexp.MustCompile(`(?m)^\| ([0-9]+) \|`).FindAllStringSubmatch(section, -1) {
+		c, _ := strconv.Atoi(m[1])
+		codes = append(codes, c)
+	}
+	if !slices.Contains(codes, ExitTimeout) {
+		t.Fatalf("README's exit code table lists %v; it has changed shape", codes)
+	}
+	return codes
+}
