@@ -103,22 +103,32 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-			return fmt.Errorf("%w (api socket %s): start one with `p2ptun daemon`", ErrDaemonNotRunning, c.path)
-		}
-		return fmt.Errorf("calling the daemon on %s: %w", c.path, err)
+		return c.callError(err)
 	}
 	defer resp.Body.Close()
-	dec := json.NewDecoder(io.LimitReader(resp.Body, 64<<20))
 	if resp.StatusCode != http.StatusOK {
-		var eb errorBody
-		if err := dec.Decode(&eb); err != nil || eb.Error == "" {
-			return fmt.Errorf("daemon answered %s", resp.Status)
-		}
-		return &Error{Code: eb.Code, Message: eb.Error}
+		return replyError(resp)
 	}
+	dec := json.NewDecoder(io.LimitReader(resp.Body, 64<<20))
 	if err := dec.Decode(out); err != nil {
 		return fmt.Errorf("decoding daemon reply: %w", err)
 	}
 	return nil
+}
+
+// callError describes a failure to reach the daemon.
+func (c *Client) callError(err error) error {
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("%w (api socket %s): start one with `p2ptun daemon`", ErrDaemonNotRunning, c.path)
+	}
+	return fmt.Errorf("calling the daemon on %s: %w", c.path, err)
+}
+
+// replyError decodes the error body of a failed request.
+func replyError(resp *http.Response) error {
+	var eb errorBody
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&eb); err != nil || eb.Error == "" {
+		return fmt.Errorf("daemon answered %s", resp.Status)
+	}
+	return &Error{Code: eb.Code, Message: eb.Error}
 }
