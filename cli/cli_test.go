@@ -64,6 +64,9 @@ type daemon struct {
 	id        string
 	addrs     []string
 	logs      *syncBuf
+	// stop shuts the daemon down as SIGTERM does and checks that it exits
+	// 0 and cleans up; it runs at cleanup if the test did not call it.
+	stop func()
 }
 
 // cli runs a command against this daemon.
@@ -115,17 +118,21 @@ func startCommand(t *testing.T, command string, extra ...string) *daemon {
 		time.Sleep(10 * time.Millisecond)
 	}
 	d := &daemon{home: home, api: doc.API, id: doc.ID, addrs: doc.Addresses, logs: logs}
-	t.Cleanup(func() {
-		cancel()
-		if code := <-exited; code != 0 {
-			t.Errorf("daemon exited with %d on shutdown:\n%s", code, logs)
-		}
-		for _, p := range []string{d.api, ready} {
-			if _, err := os.Lstat(p); !os.IsNotExist(err) {
-				t.Errorf("%s still exists after shutdown", p)
+	var once sync.Once
+	d.stop = func() {
+		once.Do(func() {
+			cancel()
+			if code := <-exited; code != 0 {
+				t.Errorf("daemon exited with %d on shutdown:\n%s", code, logs)
 			}
-		}
-	})
+			for _, p := range []string{d.api, ready} {
+				if _, err := os.Lstat(p); !os.IsNotExist(err) {
+					t.Errorf("%s still exists after shutdown", p)
+				}
+			}
+		})
+	}
+	t.Cleanup(d.stop)
 	return d
 }
 
