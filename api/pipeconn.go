@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"time"
 )
 
 // After the 101 Switching Protocols of POST /v0/pipe, both ends of the API
@@ -159,9 +160,11 @@ func (f *frameConn) CloseWrite() error {
 type daemonPipe struct{ frameConn }
 
 // Close tells the client that the stream ended cleanly, then closes the
-// connection. Call it only after both directions ended with 'e'.
+// connection. Call it only after both directions ended with 'e'. A client
+// that does not read the last byte in time gets a reset instead.
 func (d *daemonPipe) Close() error {
 	d.wmu.Lock()
+	_ = d.conn.SetWriteDeadline(time.Now().Add(handshakeWrite))
 	_, werr := d.conn.Write([]byte{frameClean})
 	d.wmu.Unlock()
 	return errors.Join(werr, d.conn.Close())
