@@ -123,18 +123,28 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-			return nil, fmt.Errorf("%w (api socket %s): start one with `p2ptun daemon`", ErrDaemonNotRunning, c.path)
-		}
-		return nil, fmt.Errorf("calling the daemon on %s: %w", c.path, err)
+		return nil, c.callError(err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()
-		var eb errorBody
-		if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&eb); err != nil || eb.Error == "" {
-			return nil, fmt.Errorf("daemon answered %s", resp.Status)
-		}
-		return nil, &Error{Code: eb.Code, Message: eb.Error}
+		return nil, replyError(resp)
 	}
 	return resp, nil
+}
+
+// callError describes a failure to reach the daemon.
+func (c *Client) callError(err error) error {
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("%w (api socket %s): start one with `p2ptun daemon`", ErrDaemonNotRunning, c.path)
+	}
+	return fmt.Errorf("calling the daemon on %s: %w", c.path, err)
+}
+
+// replyError decodes the error body of a failed request.
+func replyError(resp *http.Response) error {
+	var eb errorBody
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&eb); err != nil || eb.Error == "" {
+		return fmt.Errorf("daemon answered %s", resp.Status)
+	}
+	return &Error{Code: eb.Code, Message: eb.Error}
 }

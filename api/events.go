@@ -41,7 +41,7 @@ func (s *Server) eventRoutes(mux *http.ServeMux) {
 				}
 			case <-r.Context().Done():
 				return
-			case <-s.stopping:
+			case <-s.life.Done():
 				return
 			}
 		}

@@ -41,15 +41,18 @@ type Server struct {
 	path string
 	log  *slog.Logger
 
-	// stopping is closed when Close begins, ending long-lived responses
-	// (event streams) that Shutdown would otherwise wait for.
-	stopping chan struct{}
+	// life ends when Close begins; it bounds every pipe, whose
+	// connections http.Server no longer tracks once hijacked, and every
+	// event stream, which Shutdown would otherwise wait for.
+	life    context.Context
+	endLife context.CancelFunc
 
 	mu      sync.Mutex
 	srv     *http.Server
 	ln      net.Listener
 	closed  bool
 	serving sync.WaitGroup
+	pipes   sync.WaitGroup // one per pipe request, from decode to the end of its bridge
 }
 
 // NewServer returns a server for n on the Unix socket at path.
@@ -57,7 +60,8 @@ func NewServer(n *node.Node, path string, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{AllowedUID: os.Getuid(), node: n, path: path, log: log, stopping: make(chan struct{})}
+	life, end := context.WithCancel(context.Background())
+	return &Server{AllowedUID: os.Getuid(), node: n, path: path, log: log, life: life, endLife: end}
 }
 
 // Start binds the socket with mode 0600 and starts serving connections
@@ -101,8 +105,9 @@ func (s *Server) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops accepting requests, waits up to the context's deadline for
-// running ones, and removes the socket. It is idempotent.
+// Close stops accepting requests, aborts pipes (their streams are reset),
+// waits up to the context's deadline for running requests, and removes the
+// socket. It is idempotent.
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
@@ -112,13 +117,15 @@ func (s *Server) Close(ctx context.Context) error {
 	s.closed = true
 	srv := s.srv
 	s.mu.Unlock()
-	close(s.stopping)
+	s.endLife()
 	var err error
 	if srv != nil {
 		if err = srv.Shutdown(ctx); err != nil {
 			_ = srv.Close()
 		}
 		s.serving.Wait()
+		// Pipes were aborted above; their bridges end at once.
+		s.pipes.Wait()
 		if rerr := os.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 			err = errors.Join(err, rerr)
 		}
@@ -201,6 +208,7 @@ func (s *Server) routes() http.Handler {
 	s.accessRoutes(mux)
 	s.eventRoutes(mux)
 	s.tunnelRoutes(mux)
+	mux.HandleFunc("POST /v0/pipe", s.pipe)
 	mux.HandleFunc("GET /v0/id", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, s.node.Identity(), nil)
 	})

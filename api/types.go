@@ -36,7 +36,7 @@ type Stream struct {
 	OriginAddress string
 	TargetAddress string
 	Peer          string
-	Kind          string // "listen" (inbound) or "forward" (outbound)
+	Kind          string // "listen" (inbound), "forward" or "pipe" (outbound)
 	ListenerID    uint64
 	BytesIn       int64 // from the peer to the local side
 	BytesOut      int64 // from the local side to the peer

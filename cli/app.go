@@ -18,8 +18,15 @@ import (
 // Run runs the p2ptun command line with args (without the program name),
 // writing to stdout and stderr, and returns the process exit code. ctx
 // ends the daemon when cancelled (main cancels it on SIGINT/SIGTERM).
+// Commands that read standard input (pipe) read os.Stdin.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return RunStdin(ctx, args, os.Stdin, stdout, stderr)
+}
+
+// RunStdin is Run with standard input read from stdin.
+func RunStdin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
+	app.Reader = stdin
 	err := app.RunContext(ctx, append([]string{"p2ptun"}, permute(app, args)...))
 	if err != nil {
 		msg := strings.ReplaceAll(err.Error(), "\n", " ")
@@ -41,7 +48,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			jsonFlag(),
 		},
 		Commands: []*ucli.Command{
-			initCommand(), daemonCommand(), idCommand(), listenCommand(), forwardCommand(), shareCommand(),
+			initCommand(), daemonCommand(), idCommand(), listenCommand(), forwardCommand(), shareCommand(), pipeCommand(),
 			lsCommand(), closeCommand(), streamCommand(), accessCommand(), configCommand(), pingCommand(), relayCommand(), eventsCommand(), topCommand(),
 			reloadCommand(), waitCommand(), versionCommand(),
 		},

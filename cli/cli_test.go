@@ -65,6 +65,9 @@ type daemon struct {
 	addrs     []string
 	metrics   string // the ready file's metrics URL, with --metrics
 	logs      *syncBuf
+	// stop shuts the daemon down as SIGTERM does and checks that it exits
+	// 0 and cleans up; it runs at cleanup if the test did not call it.
+	stop func()
 }
 
 // cli runs a command against this daemon.
@@ -122,17 +125,21 @@ func startIn(t *testing.T, home, command string, extra ...string) *daemon {
 		time.Sleep(10 * time.Millisecond)
 	}
 	d := &daemon{home: home, api: doc.API, id: doc.ID, addrs: doc.Addresses, metrics: doc.Metrics, logs: logs}
-	t.Cleanup(func() {
-		cancel()
-		if code := <-exited; code != 0 {
-			t.Errorf("daemon exited with %d on shutdown:\n%s", code, logs)
-		}
-		for _, p := range []string{d.api, ready} {
-			if _, err := os.Lstat(p); !os.IsNotExist(err) {
-				t.Errorf("%s still exists after shutdown", p)
+	var once sync.Once
+	d.stop = func() {
+		once.Do(func() {
+			cancel()
+			if code := <-exited; code != 0 {
+				t.Errorf("daemon exited with %d on shutdown:\n%s", code, logs)
 			}
-		}
-	})
+			for _, p := range []string{d.api, ready} {
+				if _, err := os.Lstat(p); !os.IsNotExist(err) {
+					t.Errorf("%s still exists after shutdown", p)
+				}
+			}
+		})
+	}
+	t.Cleanup(d.stop)
 	return d
 }
 

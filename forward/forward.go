@@ -279,7 +279,7 @@ func OpenStream(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, 
 	// for a direct one until it times out; say why at once instead.
 	if h.Network().Connectedness(p) == network.Limited {
 		if ok, _ := network.GetAllowLimitedConn(ctx); !ok {
-			return nil, fmt.Errorf("%w: %s is reachable only through a relay that limits relayed connections (time or data); forward with --allow-limited to use it anyway", ErrUnreachable, p)
+			return nil, fmt.Errorf("%w: %s is reachable only through a relay that limits relayed connections (time or data); pass --allow-limited to use it anyway", ErrUnreachable, p)
 		}
 	}
 	octx, cancel := context.WithTimeout(ctx, openTimeout)
@@ -288,10 +288,15 @@ func OpenStream(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, 
 	if err != nil {
 		var ns msmux.ErrNotSupported[protocol.ID]
 		if errors.As(err, &ns) {
-			return nil, fmt.Errorf("peer %s %w %s", p, ErrNoListener, proto)
+			return nil, fmt.Errorf("%s: %w %s", p, ErrNoListener, proto)
 		}
 		if errors.Is(err, network.ErrLimitedConn) {
-			return nil, fmt.Errorf("%w: %s is reachable only through a relay that limits relayed connections (time or data); forward with --allow-limited to use it anyway", ErrUnreachable, p)
+			return nil, fmt.Errorf("%w: %s is reachable only through a relay that limits relayed connections (time or data); pass --allow-limited to use it anyway", ErrUnreachable, p)
+		}
+		var se *network.StreamError
+		if errors.As(err, &se) && se.Remote && se.ErrorCode != network.StreamResourceLimitExceeded {
+			// The peer took the protocol, then refused the stream.
+			return nil, fmt.Errorf("opening %s stream to peer %s: the peer reset it (is this node's peer ID on its listener's --allow list? does its target accept connections? is this node over its stream rate?)", proto, p)
 		}
 		return nil, fmt.Errorf("opening %s stream to peer %s: %s", proto, p, OneLine(err))
 	}

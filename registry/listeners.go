@@ -14,6 +14,9 @@ const (
 	KindListen Kind = "listen"
 	// KindForward is a local TCP listener that opens streams to a peer.
 	KindForward Kind = "forward"
+	// KindPipe marks a stream that `p2ptun pipe` opened through the API:
+	// no listener made it, and its ListenerID is 0.
+	KindPipe Kind = "pipe"
 )
 
 // Listener describes one registered listener. The exported fields are a

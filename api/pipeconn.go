@@ -1,0 +1,213 @@
+package api
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// After the 101 Switching Protocols of POST /v0/pipe, both ends of the API
+// connection speak frames. A Unix socket has no reset: a daemon that
+// aborts a pipe and one that ends it cleanly would both look like end of
+// file to the client, and so would a killed client to the daemon. The
+// frames carry what the socket cannot:
+//
+//	'd' len:uint32be data   len bytes of the stream
+//	'e'                     the sender's half-close: it sends no more data
+//	'c'                     daemon only, after both 'e's: the stream ended
+//	                        cleanly both ways; the daemon then closes
+//
+// A connection that ends anywhere else (no 'e' before the end, or no 'c'
+// after the daemon's 'e') was aborted: the daemon resets the libp2p
+// stream, the client reports a reset.
+const (
+	frameData  = 'd'
+	frameEOF   = 'e'
+	frameClean = 'c'
+
+	// maxFrameData bounds the data in each frame written; any length is
+	// accepted on read.
+	maxFrameData = 64 << 10
+)
+
+// PipeUpgrade is the Upgrade header value that asks for a pipe.
+const PipeUpgrade = "p2ptun-pipe"
+
+// ErrPipeReset means the pipe ended without both directions finishing
+// cleanly: the stream was reset (by the peer, `p2ptun stream close` or a
+// failure), the daemon stopped, or the other end of the API connection
+// went away.
+var ErrPipeReset = errors.New("pipe reset")
+
+// frameConn reads and writes frames on an API connection.
+type frameConn struct {
+	conn net.Conn
+	r    io.Reader // conn, or a reader holding bytes read with the handshake
+
+	left  int  // data bytes left in the frame being read
+	rdone bool // read the peer's 'e'
+
+	wmu    sync.Mutex
+	wdone  bool // wrote our 'e'
+	header [5]byte
+}
+
+func newFrameConn(conn net.Conn, r io.Reader) frameConn {
+	if r == nil {
+		r = conn
+	}
+	return frameConn{conn: conn, r: r}
+}
+
+// Read returns the data of the peer's frames; io.EOF after its 'e'. A
+// connection that ends before then fails with ErrPipeReset.
+func (f *frameConn) Read(p []byte) (int, error) {
+	for f.left == 0 {
+		if f.rdone {
+			return 0, io.EOF
+		}
+		t, n, err := f.readHeader()
+		if err != nil {
+			return 0, err
+		}
+		switch t {
+		case frameData:
+			f.left = n
+		case frameEOF:
+			f.rdone = true
+			return 0, io.EOF
+		default:
+			return 0, fmt.Errorf("%w: unexpected frame type %q on the pipe", ErrPipeReset, t)
+		}
+	}
+	if len(p) > f.left {
+		p = p[:f.left]
+	}
+	n, err := f.r.Read(p)
+	f.left -= n
+	if err == io.EOF {
+		err = fmt.Errorf("%w: the connection ended inside a frame", ErrPipeReset)
+	}
+	return n, err
+}
+
+// readHeader reads a frame's type and, for a data frame, its length.
+func (f *frameConn) readHeader() (byte, int, error) {
+	var h [5]byte
+	if _, err := io.ReadFull(f.r, h[:1]); err != nil {
+		return 0, 0, cut(err)
+	}
+	if h[0] != frameData {
+		return h[0], 0, nil
+	}
+	if _, err := io.ReadFull(f.r, h[1:]); err != nil {
+		return 0, 0, cut(err)
+	}
+	return frameData, int(binary.BigEndian.Uint32(h[1:])), nil
+}
+
+// cut names the end of the connection where a frame should have been.
+func cut(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: the connection closed before the pipe ended", ErrPipeReset)
+	}
+	return fmt.Errorf("%w: %w", ErrPipeReset, err)
+}
+
+// Write sends p as data frames.
+func (f *frameConn) Write(p []byte) (int, error) {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	if f.wdone {
+		return 0, fmt.Errorf("pipe: write after CloseWrite: %w", net.ErrClosed)
+	}
+	written := 0
+	for len(p) > 0 {
+		chunk := p[:min(len(p), maxFrameData)]
+		f.header[0] = frameData
+		binary.BigEndian.PutUint32(f.header[1:], uint32(len(chunk)))
+		bufs := net.Buffers{f.header[:], chunk}
+		n, err := bufs.WriteTo(f.conn)
+		written += max(0, int(n)-len(f.header))
+		if err != nil {
+			return written, err
+		}
+		p = p[len(chunk):]
+	}
+	return written, nil
+}
+
+// CloseWrite sends 'e': the other end reads io.EOF once it has read the
+// data before it. The connection stays open both ways.
+func (f *frameConn) CloseWrite() error {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	if f.wdone {
+		return nil
+	}
+	f.wdone = true
+	_, err := f.conn.Write([]byte{frameEOF})
+	return err
+}
+
+// daemonPipe is the daemon's end of a pipe, bridged to the libp2p stream
+// by streams.Bridge, which calls Close after a clean end in both
+// directions and Reset otherwise.
+type daemonPipe struct{ frameConn }
+
+// Close tells the client that the stream ended cleanly, then closes the
+// connection. Call it only after both directions ended with 'e'. A client
+// that does not read the last byte in time gets a reset instead.
+func (d *daemonPipe) Close() error {
+	d.wmu.Lock()
+	_ = d.conn.SetWriteDeadline(time.Now().Add(handshakeWrite))
+	_, werr := d.conn.Write([]byte{frameClean})
+	d.wmu.Unlock()
+	return errors.Join(werr, d.conn.Close())
+}
+
+// Reset closes the connection with no final frame, which the client
+// reports as a reset.
+func (d *daemonPipe) Reset() error { return d.conn.Close() }
+
+// PipeConn is the client's end of a pipe that Client.Pipe opened: Write
+// sends to the peer's stream, Read returns what it sends. It is safe to
+// read and write from two goroutines.
+type PipeConn struct{ frameConn }
+
+// Read reads what the peer sends; io.EOF once it has half-closed, an
+// error wrapping ErrPipeReset if the stream was reset first.
+func (p *PipeConn) Read(b []byte) (int, error) { return p.frameConn.Read(b) }
+
+// Write sends b to the peer.
+func (p *PipeConn) Write(b []byte) (int, error) { return p.frameConn.Write(b) }
+
+// CloseWrite half-closes the stream: the peer reads end of file, and
+// Read goes on returning what the peer sends.
+func (p *PipeConn) CloseWrite() error { return p.frameConn.CloseWrite() }
+
+// Wait returns, once Read has returned io.EOF, how the stream ended: nil
+// when both directions ended cleanly, an error wrapping ErrPipeReset when
+// it was reset. It blocks until the daemon is done with the stream, which
+// needs CloseWrite to have been called.
+func (p *PipeConn) Wait() error {
+	if !p.rdone || p.left != 0 {
+		return errors.New("pipe: Wait before Read returned io.EOF")
+	}
+	t, _, err := p.readHeader()
+	if err != nil {
+		return err
+	}
+	if t != frameClean {
+		return fmt.Errorf("%w: unexpected frame type %q after the end of the data", ErrPipeReset, t)
+	}
+	return nil
+}
+
+// Close closes the connection. Before Wait returned nil, that aborts the
+// pipe: the daemon resets the stream.
+func (p *PipeConn) Close() error { return p.conn.Close() }

@@ -1,0 +1,111 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/p2ptun/p2ptun/forward"
+	"github.com/p2ptun/p2ptun/registry"
+	"github.com/p2ptun/p2ptun/streams"
+)
+
+// PipeRequest asks the node for one stream to a peer's protocol, to be
+// bridged to a connection of the caller's (`p2ptun pipe`).
+type PipeRequest struct {
+	Peer                string
+	Protocol            string
+	AllowCustomProtocol bool `json:",omitempty"`
+	// AllowLimited lets the stream use a relayed connection that the relay
+	// limits in time or data.
+	AllowLimited bool `json:",omitempty"`
+}
+
+// Pipe is a stream that OpenPipe opened and that is waiting for its local
+// end. Exactly one of Run or Abort must be called.
+type Pipe struct {
+	n     *Node
+	s     network.Stream
+	peer  peer.ID
+	proto string
+	start time.Time // when OpenPipe began, for the stream's setup time
+}
+
+// OpenPipe validates r the way Forward does, connects to the peer with the
+// configured dial timeout and opens a stream for the protocol with the
+// configured stream-open timeout. Errors wrap ErrUsage, ErrDenied,
+// ErrUnreachable, ErrNoListener or ErrClosed when they apply. Nothing is
+// registered until Run.
+func (n *Node) OpenPipe(ctx context.Context, r PipeRequest) (*Pipe, error) {
+	start := time.Now()
+	if n.isClosed() {
+		return nil, ErrClosed
+	}
+	proto, err := ParseProtocol(r.Protocol, r.AllowCustomProtocol)
+	if err != nil {
+		return nil, err
+	}
+	pi, err := ParsePeerAddr(r.Peer)
+	if err != nil {
+		return nil, err
+	}
+	if pi.ID == n.host.ID() {
+		return nil, fmt.Errorf("%w: %s is this node's own peer ID; pipe to another peer", ErrUsage, pi.ID)
+	}
+	if !n.opts.Access.Allowed(pi.ID) {
+		return nil, fmt.Errorf("%w: peer %s is refused by this node's access policy; see `p2ptun access ls`, or run `p2ptun access allow %s`", ErrDenied, pi.ID, pi.ID)
+	}
+	n.addAddrs(pi)
+	dial := n.opts.Timeouts.Dial.Std()
+	if err := forward.Connect(ctx, n.host, pi.ID, dial); err != nil {
+		hint := fmt.Sprintf("is its daemon running? pass a full address like /ip4/HOST/tcp/PORT/p2p/%s", pi.ID)
+		if viaRelay(pi) {
+			hint = fmt.Sprintf("through a relay, both peers must be on the relay's allow list and %s must hold a reservation on it (it logs \"relay reservation held\")", pi.ID)
+		}
+		return nil, fmt.Errorf("%w (%s)", err, hint)
+	}
+	if r.AllowLimited {
+		ctx = network.WithAllowLimitedConn(ctx, "p2ptun pipe --allow-limited")
+	}
+	s, err := forward.OpenStream(ctx, n.host, pi.ID, proto, dial, n.opts.Timeouts.StreamOpen.Std())
+	if err != nil {
+		return nil, err
+	}
+	return &Pipe{n: n, s: s, peer: pi.ID, proto: string(proto), start: start}, nil
+}
+
+// Run records the pipe in the stream registry (Kind "pipe", so that
+// `stream ls` shows it and `stream close` ends it) and bridges the stream
+// with local until both directions end, ctx is cancelled or the stream is
+// closed through the registry. It takes ownership of local and of the
+// stream, and returns streams.Bridge's error: nil only for a clean end in
+// both directions. origin names the local end in listings.
+func (p *Pipe) Run(ctx context.Context, local streams.HalfCloser, origin string) error {
+	rec := &registry.Stream{
+		Kind:          registry.KindPipe,
+		Protocol:      p.proto,
+		OriginAddress: origin,
+		TargetAddress: "/p2p/" + p.peer.String(),
+		Peer:          p.peer.String(),
+		Path:          streams.Path(p.s.Conn()),
+		OpenedAt:      time.Now(),
+	}
+	rec.Setup = rec.OpenedAt.Sub(p.start)
+	log := p.n.log.With("proto", p.proto, "peer", rec.Peer)
+	var err error
+	p.n.streams.Run(ctx, rec, func(ctx context.Context, id uint64) error {
+		log.Debug("pipe open", "stream", id)
+		// a = the remote stream, b = the local end: a→b is "in".
+		var nin, nout int64
+		nin, nout, err = streams.Bridge(ctx, p.s, local, streams.Counters{AtoB: rec.BytesIn, BtoA: rec.BytesOut})
+		log.Debug("pipe ended", "stream", id, "in", nin, "out", nout, "err", err)
+		return err
+	})
+	return err
+}
+
+// Abort resets the stream of a pipe that will not be run.
+func (p *Pipe) Abort() { _ = p.s.Reset() }
