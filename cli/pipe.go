@@ -10,28 +10,26 @@ import (
 
 	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/node"
+	"github.com/p2ptun/p2ptun/ticket"
 )
 
 func pipeCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "pipe",
 		Usage:     "connect stdin and stdout to one stream to a peer's protocol (ssh ProxyCommand)",
-		ArgsUsage: "PEER-ADDR PROTO",
+		ArgsUsage: "PEER-ADDR PROTO | TICKET",
 		Description: "Asks the running daemon for one PROTO stream to PEER-ADDR (/p2p/ID, a bare ID, or\n" +
 			"/ip4/…/tcp/…/p2p/ID), so the peer sees the daemon's identity, then copies stdin to the\n" +
 			"stream and the stream to stdout. End of stdin half-closes the stream; the command\n" +
 			"exits 0 once both directions have ended cleanly, 1 if the stream was reset.\n" +
+			"A TICKET from `p2ptun share` names the peer, its addresses and the protocol.\n" +
 			"  ssh -o ProxyCommand='p2ptun pipe PEER /x/ssh' HOST",
 		Flags: []ucli.Flag{
 			&ucli.BoolFlag{Name: "allow-custom-protocol", Usage: "allow a protocol outside the /x/ namespace"},
 			&ucli.BoolFlag{Name: "allow-limited", Usage: "also use a relayed connection that the relay limits in time or data"},
 		},
 		Action: func(c *ucli.Context) error {
-			a, err := args(c, 2, "PEER-ADDR PROTO")
-			if err != nil {
-				return err
-			}
-			req, err := pipeRequest(c, a[0], a[1])
+			req, err := pipeArgs(c)
 			if err != nil {
 				return err
 			}
@@ -45,6 +43,29 @@ func pipeCommand() *ucli.Command {
 			return nil
 		},
 	}
+}
+
+// pipeArgs reads pipe's arguments in either form: PEER-ADDR PROTO, or a
+// TICKET (without an invite: redeem one with `forward` first).
+func pipeArgs(c *ucli.Context) (node.PipeRequest, error) {
+	if c.NArg() == 1 && ticket.IsTicket(c.Args().First()) {
+		t, err := ticket.Decode(c.Args().First())
+		if err != nil {
+			return node.PipeRequest{}, usagef(err)
+		}
+		if len(t.Secret) > 0 {
+			return node.PipeRequest{}, usagef(errors.New("this ticket is an invite: redeem it once with `p2ptun forward TICKET 127.0.0.1:0`, then pipe with `p2ptun share`'s plain ticket or the peer ID"))
+		}
+		fr := node.ForwardTicket(t, "")
+		req, err := pipeRequest(c, fr.Peer, fr.Protocol)
+		req.Addrs = fr.Addrs
+		return req, err
+	}
+	a, err := args(c, 2, "PEER-ADDR PROTO (or one TICKET)")
+	if err != nil {
+		return node.PipeRequest{}, err
+	}
+	return pipeRequest(c, a[0], a[1])
 }
 
 // pipeRequest turns pipe's arguments into the daemon's request, checking

@@ -380,3 +380,33 @@ func TestPipeListedClosedAndShutdown(t *testing.T) {
 	b.stop()
 	goleak.VerifyNone(t, before)
 }
+
+func TestPipeTakesATicket(t *testing.T) {
+	a, b := startDaemon(t), startDaemon(t)
+	if _, errOut, code := b.cli(t, "listen", "/x/echo", echoTarget(t), "--allow", a.id); code != 0 {
+		t.Fatalf("listen: %s", errOut)
+	}
+	out, errOut, code := b.cli(t, "share", "/x/echo")
+	if code != 0 {
+		t.Fatalf("share: %s", errOut)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var got, stderr bytes.Buffer
+	// a has never met b: the ticket's addresses are all it has.
+	code = RunStdin(ctx, []string{"--home", a.home, "pipe", strings.TrimSpace(out)}, strings.NewReader("ticket"), &got, &stderr)
+	if code != 0 || got.String() != "ticket" {
+		t.Fatalf("pipe TICKET = %d, %q, %s; want the echo", code, got.String(), stderr.String())
+	}
+
+	// An invite is refused: it is for forward, which redeems it.
+	if _, errOut, code := b.cli(t, "listen", "/x/inv", echoTarget(t), "--invite-only"); code != 0 {
+		t.Fatalf("listen: %s", errOut)
+	}
+	out, _, _ = b.cli(t, "share", "/x/inv", "--invite")
+	stderr.Reset()
+	code = RunStdin(ctx, []string{"--home", a.home, "pipe", strings.TrimSpace(out)}, strings.NewReader(""), io.Discard, &stderr)
+	if code != ExitUsage || !strings.Contains(stderr.String(), "redeem it once with `p2ptun forward") {
+		t.Fatalf("pipe INVITE = %d %q; want exit 2 saying to redeem it with forward", code, stderr.String())
+	}
+}

@@ -22,6 +22,8 @@ type PipeRequest struct {
 	// AllowLimited lets the stream use a relayed connection that the relay
 	// limits in time or data.
 	AllowLimited bool `json:",omitempty"`
+	// Addrs are more addresses of Peer, as a ticket lists them.
+	Addrs []string `json:",omitempty"`
 }
 
 // Pipe is a stream that OpenPipe opened and that is waiting for its local
@@ -50,6 +52,9 @@ func (n *Node) OpenPipe(ctx context.Context, r PipeRequest) (*Pipe, error) {
 	}
 	pi, err := ParsePeerAddr(r.Peer)
 	if err != nil {
+		return nil, err
+	}
+	if pi, err = withAddrs(pi, r.Addrs); err != nil {
 		return nil, err
 	}
 	if pi.ID == n.host.ID() {
