@@ -95,9 +95,10 @@ func TestEventsReportFailuresWithTheirCause(t *testing.T) {
 	addr := tunnel(t, a, b, "/x/refused", freePort(t))
 	expectReset(t, addr)
 	ev := next(t, events, EventStreamClose, EventStreamFailed)
-	// The stream opens, then b's target refuses: a sees its stream reset.
-	if ev.Type != EventStreamClose || ev.Reason != "reset" || ev.Error == "" {
-		t.Errorf("a's event = %+v, want stream_close with reason reset and the error", ev)
+	// b's target refuses and b resets the stream: a sees that while it is
+	// still opening the stream, or once it runs. Which comes first is a race.
+	if !(ev.Type == EventStreamClose && ev.Reason == "reset" || ev.Type == EventStreamFailed && ev.Reason == "stream_open") || ev.Error == "" {
+		t.Errorf("a's event = %+v, want stream_close (reset) or stream_failed (stream_open), with the error", ev)
 	}
 
 	bEvents, cancelB := b.Subscribe()
