@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -63,23 +62,9 @@ func TestDaemonServesMetrics(t *testing.T) {
 		t.Errorf("daemon without --metrics has a metrics URL %q", b.metrics)
 	}
 
-	if _, errOut, code := b.cli(t, "listen", "/x/m", echoTarget(t), "--allow", a.id); code != 0 {
-		t.Fatal(errOut)
-	}
-	out, errOut, code := a.cli(t, "forward", "/x/m", "127.0.0.1:0", b.addrs[0])
-	if code != 0 {
-		t.Fatal(errOut)
-	}
-	c, err := net.Dial("tcp", hostPortOf(t, out))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := tunnelled(t, a, b, "/x/m")
 	msg := strings.Repeat("x", 4321)
-	io.WriteString(c, msg)
-	if _, err := io.ReadFull(c, make([]byte, len(msg))); err != nil {
-		t.Fatal(err)
-	}
+	echoes(t, c, msg)
 	var fams map[string]*dto.MetricFamily
 	waitUntil(t, "the live stream's bytes in the metrics", func() bool {
 		fams = scrapeURL(t, a.metrics)

@@ -3,8 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"io"
-	"net"
 	"regexp"
 	"strings"
 	"testing"
@@ -144,23 +142,9 @@ func streamRow(out, id string) []string {
 
 func TestTopShowsALiveStream(t *testing.T) {
 	a, b := startDaemon(t), startDaemon(t)
-	if _, errOut, code := b.cli(t, "listen", "/x/top", echoTarget(t), "--allow", a.id); code != 0 {
-		t.Fatal(errOut)
-	}
-	out, errOut, code := a.cli(t, "forward", "/x/top", "127.0.0.1:0", b.addrs[0])
-	if code != 0 {
-		t.Fatal(errOut)
-	}
-	c, err := net.Dial("tcp", hostPortOf(t, out))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := tunnelled(t, a, b, "/x/top")
 	msg := strings.Repeat("t", 2345)
-	io.WriteString(c, msg)
-	if _, err := io.ReadFull(c, make([]byte, len(msg))); err != nil {
-		t.Fatal(err)
-	}
+	echoes(t, c, msg)
 	rate := regexp.MustCompile(`^[0-9]+(\.[0-9])?(B|KiB|MiB|GiB|TiB)/s$`)
 	var row []string
 	waitUntil(t, "top to show the stream's bytes", func() bool {
@@ -175,7 +159,7 @@ func TestTopShowsALiveStream(t *testing.T) {
 	if row[2] != shortPeer(b.id) || row[3] != "direct" || !rate.MatchString(row[7]) || !rate.MatchString(row[8]) {
 		t.Errorf("stream row = %q, want peer %s, direct, and two rates", row, shortPeer(b.id))
 	}
-	out, errOut, code = a.cli(t, "top", "--once", "--interval", "10ms")
+	out, errOut, code := a.cli(t, "top", "--once", "--interval", "10ms")
 	if code != 0 || streamRow(out, "1") == nil || !strings.Contains(out, "/x/top") {
 		t.Fatalf("top --once: %d %q\n%s", code, errOut, out)
 	}

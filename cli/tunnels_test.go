@@ -64,6 +64,26 @@ func (d *daemon) named(t *testing.T, name string) string {
 	return ""
 }
 
+// tunnelled makes b listen on proto (an echo service) for a, makes a
+// forward to it, and returns a client connection through the tunnel.
+func tunnelled(t *testing.T, a, b *daemon, proto string) net.Conn {
+	t.Helper()
+	if _, errOut, code := b.cli(t, "listen", proto, echoTarget(t), "--allow", a.id); code != 0 {
+		t.Fatal(errOut)
+	}
+	out, errOut, code := a.cli(t, "forward", proto, "127.0.0.1:0", b.addrs[0])
+	if code != 0 {
+		t.Fatal(errOut)
+	}
+	c, err := net.Dial("tcp", hostPortOf(t, out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// echoes writes msg on c and checks that the same bytes come back.
 func echoes(t *testing.T, c net.Conn, msg string) {
 	t.Helper()
 	if _, err := io.WriteString(c, msg); err != nil {
