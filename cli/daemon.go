@@ -298,6 +298,13 @@ func runDaemon(c *ucli.Context, relay bool) error {
 		if err := srv.Close(sctx); err != nil {
 			log.Warn("closing the API", "err", err)
 		}
+		// New connections are refused from here; live ones get
+		// timeouts.drain to finish, then Close resets them.
+		dctx, cancelDrain := context.WithTimeout(context.Background(), cfg.Timeouts.Drain.Std())
+		if left := n.Drain(dctx); left > 0 {
+			log.Warn("drain time is over; resetting the streams still open", "streams", left, "drain", cfg.Timeouts.Drain.Std().String())
+		}
+		cancelDrain()
 		if err := n.Close(); err != nil {
 			log.Warn("closing the node", "err", err)
 		}

@@ -193,9 +193,17 @@ type Timeouts struct {
 	// TargetDial bounds a listener's dial of its local target. Default 5s.
 	TargetDial Duration `toml:"target_dial"`
 	// Shutdown bounds how long the daemon waits for in-flight API requests
-	// when it stops; listeners and streams are then closed at once.
-	// Default 10s.
+	// when it stops. Default 10s.
 	Shutdown Duration `toml:"shutdown"`
+	// Drain is how long live streams may go on finishing when the daemon
+	// stops, after it has stopped accepting new ones; those still open
+	// then are reset. Default 5s.
+	Drain Duration `toml:"drain"`
+	// Keepalive bounds how long a peer that stops answering keeps its
+	// connections: one with live streams is pinged every half of it, and
+	// cut off (its streams reset) when a ping gets no answer within the
+	// other half. Default 15s.
+	Keepalive Duration `toml:"keepalive"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("15s").
@@ -261,6 +269,8 @@ func Default() Config {
 			StreamOpen: D(10 * time.Second),
 			TargetDial: D(5 * time.Second),
 			Shutdown:   D(10 * time.Second),
+			Drain:      D(5 * time.Second),
+			Keepalive:  D(15 * time.Second),
 		},
 	}
 }
@@ -366,6 +376,8 @@ func (t *Timeouts) Validate() error {
 		{"timeouts.stream_open", &t.StreamOpen, d.StreamOpen},
 		{"timeouts.target_dial", &t.TargetDial, d.TargetDial},
 		{"timeouts.shutdown", &t.Shutdown, d.Shutdown},
+		{"timeouts.drain", &t.Drain, d.Drain},
+		{"timeouts.keepalive", &t.Keepalive, d.Keepalive},
 	} {
 		if f.v.Duration < 0 {
 			return fmt.Errorf("%s must not be negative", f.name)
@@ -655,6 +667,12 @@ stream_open = "10s"
 target_dial = "5s"
 # Waiting for in-flight API requests when the daemon stops.
 shutdown = "10s"
+# When the daemon stops, how long live connections may go on finishing
+# (after it stops accepting new ones) before they are reset.
+drain = "5s"
+# A peer with live connections that answers no ping for this long is cut
+# off and its connections reset (pinged every half of it).
+keepalive = "15s"
 
 [metrics]
 # Serve Prometheus metrics on http://LISTEN/metrics, e.g. "127.0.0.1:9464"

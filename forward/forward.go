@@ -145,6 +145,18 @@ func (f *Forward) Addr() ma.Multiaddr {
 	return f.ln.Multiaddr()
 }
 
+// StopAccepting unbinds the listen address, so that new connections are
+// refused, and leaves live streams running (a graceful shutdown drains
+// them).
+func (f *Forward) StopAccepting() {
+	f.mu.Lock()
+	ln := f.ln
+	f.mu.Unlock()
+	if ln != nil {
+		_ = ln.Close()
+	}
+}
+
 // Close stops accepting, aborts live streams and waits for every goroutine
 // of the forward to return. It is idempotent.
 func (f *Forward) Close() error {

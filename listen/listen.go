@@ -150,6 +150,16 @@ func (l *Listener) Start(context.Context) error {
 	return nil
 }
 
+// StopAccepting removes the handler, so that new streams are refused,
+// and leaves live streams running (a graceful shutdown drains them).
+func (l *Listener) StopAccepting() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.started && !l.closed {
+		l.h.RemoveStreamHandler(l.cfg.Protocol)
+	}
+}
+
 // Close removes the handler, aborts every live stream and waits for the
 // handlers to return. It is idempotent.
 func (l *Listener) Close() error {

@@ -21,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/pnet"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ws "github.com/libp2p/go-libp2p/p2p/transport/websocket"
@@ -102,7 +103,8 @@ type Options struct {
 	// (loaded at Start, saved every minute and at Close); "" disables it.
 	PeerCache string
 	// RTTInterval is how often peers with live streams are pinged for
-	// `stream ls`; default 10s.
+	// `stream ls`'s RTT; default 10s. They are pinged at least every half
+	// of Timeouts.Keepalive too, to find dead ones.
 	RTTInterval time.Duration
 	// Metrics, when set, receives p2ptun's metrics (p2ptun_*) and
 	// go-libp2p's (libp2p_*, including the resource manager's). Give each
@@ -231,6 +233,7 @@ func (n *Node) Start(context.Context) error {
 		libp2p.EnableRelay(),
 		libp2p.UserAgent(n.opts.UserAgent),
 		libp2p.WithDialTimeout(n.opts.Timeouts.Dial.Std()),
+		libp2p.Muxer(yamux.ID, n.yamux()),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionGater(n.opts.Access),
 	}
@@ -288,7 +291,8 @@ func (n *Node) Start(context.Context) error {
 	h.SetStreamHandler(InviteProtocol, n.handleInvite)
 	ctx, stop := context.WithCancel(context.Background())
 	n.stop, n.bgCtx = stop, ctx
-	n.bg.Go(func() { n.sampleRTT(ctx, n.opts.RTTInterval) })
+	keepalive := n.opts.Timeouts.Keepalive.Std()
+	n.bg.Go(func() { n.probePeers(ctx, min(n.opts.RTTInterval, keepalive/2), keepalive/2) })
 	if sub, err := h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged)); err != nil {
 		n.log.Warn("peer events unavailable", "err", err)
 	} else {
@@ -309,6 +313,16 @@ func (n *Node) Start(context.Context) error {
 	}
 	n.log.Info("node started", "peer", h.ID().String(), "addrs", fmt.Sprint(h.Addrs()))
 	return nil
+}
+
+// yamux is go-libp2p's yamux configuration with the keepalive: a TCP
+// connection that sends nothing back for half of it is pinged, and closed
+// if the ping (or any write) takes longer than the other half.
+func (n *Node) yamux() *yamux.Transport {
+	t := *yamux.DefaultTransport
+	half := n.opts.Timeouts.Keepalive.Std() / 2
+	t.KeepAliveInterval, t.ConnectionWriteTimeout = half, half
+	return &t
 }
 
 // Host returns the libp2p host (nil before Start).
@@ -350,6 +364,22 @@ func (n *Node) Close() error {
 	n.handlers.Wait()
 	n.log.Info("node stopped")
 	return err
+}
+
+// Drain is the first half of a graceful shutdown: every listener and
+// forward stops accepting, and Drain waits until the live streams have
+// ended or ctx is done. It returns how many streams were still live then;
+// Close resets them.
+func (n *Node) Drain(ctx context.Context) int {
+	n.listeners.StopAccepting()
+	live := len(n.streams.List())
+	if live > 0 {
+		n.log.Info("draining live streams", "streams", live)
+	}
+	if n.streams.WaitIdle(ctx) == nil {
+		return 0
+	}
+	return len(n.streams.List())
 }
 
 func (n *Node) isClosed() bool {
@@ -503,7 +533,7 @@ func (n *Node) listen(ctx context.Context, r ListenRequest) (registry.Listener, 
 		}
 		return registry.Listener{}, err
 	}
-	rec.Close = n.serve(rec.ID, l)
+	rec.Close, rec.StopAccepting = n.serve(rec.ID, l), l.StopAccepting
 	n.listeners.Commit(rec)
 	n.log.Info("listener opened", "proto", rec.Protocol, "target", rec.TargetAddress, "allow", allowStr, "allow_all", r.AllowAll, "invite_only", r.InviteOnly)
 	return snapshot(rec), nil
@@ -635,6 +665,7 @@ func (n *Node) forward(ctx context.Context, r ForwardRequest) (registry.Listener
 		TargetAddress: "/p2p/" + pi.ID.String(),
 		Peer:          pi.ID.String(),
 		Close:         f.Close,
+		StopAccepting: f.StopAccepting,
 	}
 	if err := n.listeners.Reserve(rec); err != nil {
 		_ = f.Close()

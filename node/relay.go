@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -293,32 +294,49 @@ func (n *Node) RTT(p string) time.Duration {
 	return n.host.Peerstore().LatencyEWMA(id)
 }
 
-// sampleRTT pings, every interval, each peer that has live streams, so
-// that `stream ls` can show a current RTT. It returns when ctx ends.
-func (n *Node) sampleRTT(ctx context.Context, interval time.Duration) {
+// probePeers pings, every interval, each peer that has live streams. The
+// samples feed `stream ls`'s RTT; and a peer that answers no ping within
+// timeout is cut off (the keepalive), so that its streams end with a reset
+// rather than hang on a connection that is dead but not closed (a
+// partition, a peer that lost power, QUIC's 30s idle timeout).
+func (n *Node) probePeers(ctx context.Context, interval, timeout time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		seen := map[string]bool{}
+		seen := map[peer.ID]bool{}
+		var wg sync.WaitGroup
 		for _, s := range n.streams.List() {
-			if seen[s.Peer] {
-				continue
-			}
-			seen[s.Peer] = true
 			id, err := peer.Decode(s.Peer)
-			if err != nil {
+			if err != nil || seen[id] {
 				continue
 			}
-			pctx, cancel := context.WithTimeout(network.WithAllowLimitedConn(ctx, "rtt"), interval)
-			for range ping.Ping(pctx, n.host, id) {
-				break // one sample; Ping records it in the peerstore
-			}
-			cancel()
+			seen[id] = true
+			wg.Go(func() { n.probe(ctx, id, timeout) })
 		}
+		wg.Wait()
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// probe pings p once; Ping records the RTT in the peerstore. If no answer
+// comes within timeout, p's connections are closed.
+func (n *Node) probe(ctx context.Context, p peer.ID, timeout time.Duration) {
+	pctx, cancel := context.WithTimeout(network.WithAllowLimitedConn(ctx, "keepalive"), timeout)
+	defer cancel()
+	res, ok := <-ping.Ping(pctx, n.host, p)
+	if ok && res.Error == nil {
+		return
+	}
+	// Only silence is the keepalive's business: a quick refusal (no ping
+	// protocol, a connection already gone) is not a dead peer.
+	if ctx.Err() != nil || pctx.Err() == nil {
+		return
+	}
+	n.log.Warn("peer answered no ping within the keepalive; closing its connections (their streams are reset)",
+		"peer", p.String(), "keepalive", n.opts.Timeouts.Keepalive.Std().String())
+	_ = n.host.Network().ClosePeer(p)
 }

@@ -37,6 +37,9 @@ type Listener struct {
 	// Close stops the listener and ends its streams; it blocks until they
 	// are gone. Called at most once, outside the registry lock.
 	Close func() error
+	// StopAccepting, if set, makes the listener refuse new connections
+	// while its live streams go on (a graceful shutdown).
+	StopAccepting func()
 }
 
 // key is what makes two listeners conflict: one handler per protocol, one
@@ -109,8 +112,24 @@ func (r *Listeners) Commit(l *Listener) {
 func snapshot(l *Listener) Listener {
 	c := *l
 	c.AllowedPeers = slices.Clone(l.AllowedPeers)
-	c.Close = nil
+	c.Close, c.StopAccepting = nil, nil
 	return c
+}
+
+// StopAccepting makes every committed listener refuse new connections,
+// leaving live streams alone.
+func (r *Listeners) StopAccepting() {
+	r.mu.Lock()
+	var stops []func()
+	for _, l := range r.entries {
+		if l.StopAccepting != nil {
+			stops = append(stops, l.StopAccepting)
+		}
+	}
+	r.mu.Unlock()
+	for _, stop := range stops {
+		stop()
+	}
 }
 
 // Release drops a reservation whose start failed.

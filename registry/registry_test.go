@@ -652,3 +652,34 @@ func TestListenerHooks(t *testing.T) {
 		t.Fatalf("up %v, down %v; want up [/x/a /x/b], down [/x/a] (a released reservation is neither)", ups, downs)
 	}
 }
+
+func TestWaitIdle(t *testing.T) {
+	var r registry.Streams
+	if err := r.WaitIdle(context.Background()); err != nil {
+		t.Fatalf("WaitIdle with no streams = %v, want nil at once", err)
+	}
+	release := make(chan struct{})
+	started := make(chan struct{})
+	returned := make(chan struct{})
+	go func() {
+		defer close(returned)
+		r.Run(context.Background(), &registry.Stream{}, func(context.Context, uint64) error {
+			close(started)
+			<-release
+			return nil
+		})
+	}()
+	<-started
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := r.WaitIdle(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("WaitIdle with a live stream and a done context = %v, want context.Canceled", err)
+	}
+	idle := make(chan error, 1)
+	go func() { idle <- r.WaitIdle(context.Background()) }()
+	close(release)
+	if err := <-idle; err != nil {
+		t.Fatalf("WaitIdle after the last stream ended = %v", err)
+	}
+	<-returned
+}

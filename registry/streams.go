@@ -83,6 +83,27 @@ type Streams struct {
 	nextID  uint64
 	entries map[uint64]*Stream
 	hooks   Hooks
+	idle    chan struct{} // closed when the last stream ends; nil when none waits
+}
+
+// WaitIdle returns once no stream is live, or with ctx's error.
+func (r *Streams) WaitIdle(ctx context.Context) error {
+	r.mu.Lock()
+	if len(r.entries) == 0 {
+		r.mu.Unlock()
+		return nil
+	}
+	if r.idle == nil {
+		r.idle = make(chan struct{})
+	}
+	idle := r.idle
+	r.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // SetHooks installs h; call it before the first stream runs.
@@ -163,6 +184,10 @@ func info(s *Stream) StreamInfo {
 func (r *Streams) Deregister(id uint64) {
 	r.mu.Lock()
 	delete(r.entries, id)
+	if len(r.entries) == 0 && r.idle != nil {
+		close(r.idle)
+		r.idle = nil
+	}
 	r.mu.Unlock()
 }
 
