@@ -186,4 +186,3 @@ func TestDrainLetsLiveStreamsFinishThenResets(t *testing.T) {
 		t.Fatalf("the idle stream after the drain: err = %v, want a reset", err)
 	}
 }
-
