@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -21,6 +22,7 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+	"golang.org/x/sys/unix"
 )
 
 // The NAT lab's "internet" is a bridge in the pub namespace joining the
@@ -579,9 +581,9 @@ type natLine struct {
 	at   time.Time
 }
 
-// natStartClient runs a client helper (mode: see TestNATHelperProcess) in
-// namespace ns, connecting to addr and sending payload. Its output lines
-// arrive on c.lines. Cleanup releases it.
+// natStartClient runs a client helper (mode: client, hold or stream; see
+// TestNATHelperProcess) in namespace ns, connecting to addr and sending
+// payload. Its output lines arrive on c.lines. Cleanup releases it.
 func natStartClient(t *testing.T, ctx context.Context, ns, mode, addr, payload, self string) *natConn {
 	t.Helper()
 	c := &natConn{err: &syncBuf{}, lines: make(chan natLine, 4)}
@@ -629,8 +631,25 @@ func natClient(t *testing.T, ctx context.Context, ns, addr, payload, self string
 	return c
 }
 
+// next returns the client's next output line, or fails the test if none
+// comes before deadline.
+func (c *natConn) next(t *testing.T, what string, deadline time.Time) natLine {
+	t.Helper()
+	select {
+	case l, ok := <-c.lines:
+		if ok {
+			return l
+		}
+		t.Fatalf("%s: the client ended without saying how (stderr: %s)", what, c.err)
+	case <-time.After(time.Until(deadline)):
+		t.Fatalf("%s: the connection had neither ended nor answered by the deadline (client stderr: %q)", what, c.err)
+	}
+	return natLine{}
+}
+
 // release closes the client's stdin and waits for it to end cleanly: the
-// client mode half-closes its connection and expects EOF.
+// client mode half-closes its connection and expects EOF; hold and stream
+// exit.
 func (c *natConn) release(t *testing.T) {
 	c.once.Do(func() {
 		c.stdin.Close()
@@ -655,8 +674,8 @@ func natClientOnce(ctx context.Context, ns, addr, payload, self string) (string,
 	return string(out), nil
 }
 
-// TestNATHelperProcess is not a test: TestNATRelayAndHolePunch runs the
-// test binary as a small TCP tool inside its namespaces, selected by
+// TestNATHelperProcess is not a test: the namespace tests run the test
+// binary as a small TCP tool inside their namespaces, selected by
 // P2PTUN_NATTEST_HELPER:
 //
 //   - echo: listen on ADDR, write the bound address to ADDR_FILE, echo
@@ -666,6 +685,13 @@ func natClientOnce(ctx context.Context, ns, addr, payload, self string) (string,
 //   - client: connect to ADDR, send PAYLOAD, print the reply (as many bytes
 //     as were sent, or all of it when PAYLOAD is empty) and a newline,
 //     then wait for stdin to close before half-closing and expecting EOF.
+//   - hold: connect to ADDR, send PAYLOAD, print "echoed" once it is back,
+//     then hold the connection, sending nothing, until it ends, and print
+//     how: "end: reset", "end: eof" or "end: " and the error. It exits
+//     when stdin closes.
+//   - stream: like hold, but after the echo keep sending data (16 KiB
+//     every 10ms), check that the same bytes come back, print "flowing"
+//     after the first 256 KiB, and then how the connection ended.
 func TestNATHelperProcess(*testing.T) {
 	mode := os.Getenv(natHelperEnv)
 	if mode == "" {
@@ -742,6 +768,111 @@ func natHelperMain(mode, addr, addrFile, payload string) error {
 			err = fmt.Errorf("%d unexpected bytes after the echo", len(rest))
 		}
 		return err
+	case "hold", "stream":
+		return natHold(mode == "stream", addr, payload)
 	}
 	return fmt.Errorf("unknown mode %q", mode)
+}
+
+// natHold is the hold and stream helper modes.
+func natHold(stream bool, addr, payload string) error {
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		os.Exit(0) // the test is done with this client
+	}()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	echo := make([]byte, len(payload))
+	if _, err = io.WriteString(c, payload); err == nil {
+		_, err = io.ReadFull(c, echo)
+	}
+	if err != nil {
+		fmt.Printf("end: %s\n", natEnd(c, err))
+		return nil
+	}
+	if string(echo) != payload {
+		return fmt.Errorf("sent %q, got back %q", payload, echo)
+	}
+	_ = c.SetDeadline(time.Time{})
+	fmt.Println("echoed")
+	if !stream {
+		n, err := c.Read(make([]byte, 1))
+		if n > 0 {
+			return errors.New("the server sent bytes nobody asked for")
+		}
+		fmt.Printf("end: %s\n", natEnd(c, err))
+		return nil
+	}
+	// The data is a counter modulo 251, so that a lost or reordered
+	// chunk shows.
+	go func() {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		buf := make([]byte, 16<<10)
+		var sent int
+		for range tick.C {
+			for i := range buf {
+				buf[i] = byte((sent + i) % 251)
+			}
+			if _, err := c.Write(buf); err != nil {
+				return // the reader says how the connection ended
+			}
+			sent += len(buf)
+		}
+	}()
+	buf := make([]byte, 32<<10)
+	var got int
+	for {
+		n, err := c.Read(buf)
+		for i, b := range buf[:n] {
+			if b != byte((got+i)%251) {
+				return fmt.Errorf("byte %d came back as %d, want %d", got+i, b, (got+i)%251)
+			}
+		}
+		if got < 256<<10 && got+n >= 256<<10 {
+			fmt.Println("flowing")
+		}
+		got += n
+		if err != nil {
+			fmt.Printf("end: %s (%d bytes echoed)\n", natEnd(c, err), got)
+			return nil
+		}
+	}
+}
+
+// natEnd says how connection c ended, given the error that reading it
+// returned: "reset", "eof" or the error. Linux reports a reset's
+// ECONNRESET once, to whichever call on the socket comes first: when a
+// concurrent write took it, the read returns a bare EOF. So an EOF counts
+// as a reset if the kernel has closed the socket (TCP_CLOSE), which a FIN
+// alone does not do: it leaves the socket in CLOSE_WAIT until we close it.
+func natEnd(c net.Conn, err error) string {
+	switch {
+	case errors.Is(err, syscall.ECONNRESET):
+		return "reset"
+	case errors.Is(err, io.EOF):
+		if natTCPState(c) == unix.BPF_TCP_CLOSE {
+			return "reset"
+		}
+		return "eof"
+	}
+	return err.Error()
+}
+
+// natTCPState returns the kernel's state of TCP connection c (a
+// unix.BPF_TCP_* constant), or 0 if it cannot say.
+func natTCPState(c net.Conn) uint8 {
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return 0
+	}
+	var info *unix.TCPInfo
+	if err := rc.Control(func(fd uintptr) { info, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) }); err != nil || info == nil {
+		return 0
+	}
+	return info.State
 }
