@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 )
@@ -17,25 +14,8 @@ import (
 // every other test daemon has P2PTUN_NO_MDNS set, so none multicasts on
 // the host's network.
 func TestMDNSFindsALANPeerByID(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: creating network namespaces needs root (CI runs as root)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("skipping: needs ip from iproute2 (apt-get install -y iproute2)")
-	}
-	ns := map[string]string{}
-	for _, role := range []string{"lanA", "lanB"} {
-		name := fmt.Sprintf("p2pt-%d-%s", os.Getpid(), role)
-		if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-			if role == "lanA" {
-				t.Skipf("skipping: network namespaces are not permitted here: ip netns add: %v: %s", err, bytes.TrimSpace(out))
-			}
-			t.Fatalf("ip netns add %s: %v: %s", name, err, out)
-		}
-		t.Cleanup(func() { natRemoveNS(t, name) })
-		ns[role] = name
-		natCmd(t, "", "ip", "-n", name, "link", "set", "lo", "up")
-	}
+	natRequire(t, "")
+	ns := natNamespaces(t, "lanA", "lanB")
 	// One veth pair, created inside the namespaces: a two-host LAN.
 	natCmd(t, "", "ip", "-n", ns["lanA"], "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", ns["lanB"])
 	for i, role := range []string{"lanA", "lanB"} {

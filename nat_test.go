@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -21,6 +22,7 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+	"golang.org/x/sys/unix"
 )
 
 // The NAT lab's "internet" is a bridge in the pub namespace joining the
@@ -114,7 +116,7 @@ func TestNATRelayAndHolePunch(t *testing.T) {
 	who := natStart(t, ctx, ns["pub"], "whoami", natHelper("whoami", "0.0.0.0:0", whoFile, ""), self, "-test.run=^TestNATHelperProcess$")
 	whoAddr := net.JoinHostPort(natRelayIP, natPortOf(t, natWaitAddrFile(t, whoFile, who)))
 	for _, r := range natRouters {
-		out, err := natClientOnce(ctx, ns[r.host], whoAddr, self)
+		out, err := natClientOnce(ctx, ns[r.host], whoAddr, "", self)
 		if host, _, _ := net.SplitHostPort(strings.TrimSpace(out)); err != nil || host != r.wan {
 			t.Fatalf("host %s sees the public network as %q (%v), want it masqueraded as %s", r.host, out, err, r.wan)
 		}
@@ -152,7 +154,7 @@ func TestNATRelayAndHolePunch(t *testing.T) {
 	t.Logf("hole-punching services ready %v after the daemons were", time.Since(start).Round(time.Millisecond))
 
 	// Nor can a reach b's private address (b's daemon listens there).
-	if out, err := natClientOnce(ctx, ns["a"], net.JoinHostPort(natRouters[1].hostIP, natPort), self); err == nil || !strings.Contains(err.Error(), "dial tcp") {
+	if out, err := natClientOnce(ctx, ns["a"], net.JoinHostPort(natRouters[1].hostIP, natPort), "", self); err == nil || !strings.Contains(err.Error(), "dial tcp") {
 		t.Fatalf("a dialing b's private address: %q, %v; want a dial error: the NATs must separate them", out, err)
 	}
 
@@ -210,30 +212,8 @@ func TestNATRelayAndHolePunch(t *testing.T) {
 // kills whatever still runs in them and deletes them.
 func natLab(t *testing.T) map[string]string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: creating network namespaces needs root (CI runs as root)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("skipping: needs ip from iproute2 to create network namespaces (apt-get install -y iproute2)")
-	}
-	if _, err := exec.LookPath("nft"); err != nil {
-		t.Skip("skipping: needs nft for the NAT routers: install nftables (apt-get install -y nftables)")
-	}
-	natSweep(t)
-	ns := make(map[string]string)
-	for i, role := range natRoles {
-		name := fmt.Sprintf("p2pt-%d-%s", os.Getpid(), role)
-		out, err := exec.Command("ip", "netns", "add", name).CombinedOutput()
-		if err != nil {
-			if i == 0 && !bytes.Contains(out, []byte("exists")) {
-				t.Skipf("skipping: network namespaces are not permitted here: ip netns add: %v: %s", err, bytes.TrimSpace(out))
-			}
-			t.Fatalf("ip netns add %s: %v: %s", name, err, out)
-		}
-		t.Cleanup(func() { natRemoveNS(t, name) })
-		ns[role] = name
-		natCmd(t, "", "ip", "-n", name, "link", "set", "lo", "up")
-	}
+	natRequire(t, "for the NAT routers")
+	ns := natNamespaces(t, natRoles...)
 
 	pub := ns["pub"]
 	natCmd(t, "", "ip", "-n", pub, "link", "add", "br0", "type", "bridge")
@@ -259,9 +239,50 @@ func natLab(t *testing.T) map[string]string {
 	return ns
 }
 
+// natRequire skips the test unless it can build network namespaces: it
+// must run as root and have ip (iproute2), and nft (nftables) too when
+// nftFor says what for.
+func natRequire(t *testing.T, nftFor string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: creating network namespaces needs root (CI runs as root)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("skipping: needs ip from iproute2 to create network namespaces (apt-get install -y iproute2)")
+	}
+	if _, err := exec.LookPath("nft"); nftFor != "" && err != nil {
+		t.Skipf("skipping: needs nft %s: install nftables (apt-get install -y nftables)", nftFor)
+	}
+}
+
+// natNamespaces creates an empty network namespace (loopback up) for
+// each role and returns their names by role: p2pt-PID-ROLE, so that
+// natSweep can tell those of a dead test binary. It skips the test where
+// namespaces are not permitted. Cleanup kills whatever still runs in them
+// and deletes them.
+func natNamespaces(t *testing.T, roles ...string) map[string]string {
+	t.Helper()
+	natSweep(t)
+	ns := make(map[string]string)
+	for i, role := range roles {
+		name := fmt.Sprintf("p2pt-%d-%s", os.Getpid(), role)
+		out, err := exec.Command("ip", "netns", "add", name).CombinedOutput()
+		if err != nil {
+			if i == 0 && !bytes.Contains(out, []byte("exists")) {
+				t.Skipf("skipping: network namespaces are not permitted here: ip netns add: %v: %s", err, bytes.TrimSpace(out))
+			}
+			t.Fatalf("ip netns add %s: %v: %s", name, err, out)
+		}
+		t.Cleanup(func() { natRemoveNS(t, name) })
+		ns[role] = name
+		natCmd(t, "", "ip", "-n", name, "link", "set", "lo", "up")
+	}
+	return ns
+}
+
 // natSweep deletes the namespaces that an earlier run of this test left
 // behind when it died before its cleanup ran (a test binary timeout): those
-// named by natLab for a process that no longer exists.
+// named by natNamespaces for a process that no longer exists.
 func natSweep(t *testing.T) {
 	out, err := exec.Command("ip", "netns", "list").Output()
 	if err != nil {
@@ -271,7 +292,7 @@ func natSweep(t *testing.T) {
 		name, _, _ := strings.Cut(strings.TrimSpace(l), " ")
 		owner, role, ok := strings.Cut(strings.TrimPrefix(name, "p2pt-"), "-")
 		pid, err := strconv.Atoi(owner)
-		if !strings.HasPrefix(name, "p2pt-") || !ok || err != nil || !slices.Contains(natRoles, role) {
+		if !strings.HasPrefix(name, "p2pt-") || !ok || err != nil || role == "" {
 			continue
 		}
 		if syscall.Kill(pid, 0) == syscall.ESRCH {
@@ -371,10 +392,29 @@ type natReady struct {
 // F --log-level debug` in namespace ns.
 func natStartDaemon(t *testing.T, ctx context.Context, ns, bin string, extraEnv []string, args ...string) *natDaemon {
 	t.Helper()
+	return natStartDaemonWith(t, ctx, ns, bin, "", extraEnv, args...)
+}
+
+// natStartDaemonWith is natStartDaemon with cfg as HOME/config.toml if it
+// is not empty. Then the daemon runs without --ephemeral, which would
+// ignore the file, and makes its identity in the throwaway HOME as it
+// starts.
+func natStartDaemonWith(t *testing.T, ctx context.Context, ns, bin, cfg string, extraEnv []string, args ...string) *natDaemon {
+	t.Helper()
 	home := tempHome(t)
 	d := &natDaemon{home: home, ready: filepath.Join(filepath.Dir(home), "ready.json")}
 	argv := append([]string{bin, "--home", home}, args...)
-	argv = append(argv, "--ephemeral", "--ready-file", d.ready, "--log-level", "debug")
+	if cfg == "" {
+		argv = append(argv, "--ephemeral")
+	} else {
+		if err := os.MkdirAll(home, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(home, "config.toml"), []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	argv = append(argv, "--ready-file", d.ready, "--log-level", "debug")
 	d.natProc = natStart(t, ctx, ns, args[0]+" in "+ns, append(env(), extraEnv...), argv...)
 	return d
 }
@@ -467,6 +507,13 @@ func natHostPort(t *testing.T, s string) string {
 // in the order they were opened.
 func natEchoPaths(t *testing.T, home string) []string {
 	t.Helper()
+	return natStreamPaths(t, home, "/x/echo")
+}
+
+// natStreamPaths returns the paths of the daemon's live streams of
+// protocol proto, in the order they were opened.
+func natStreamPaths(t *testing.T, home, proto string) []string {
+	t.Helper()
 	out, errOut, code := run(t, "--home", home, "stream", "ls", "--json")
 	var l struct {
 		Streams []struct{ Protocol, Path string }
@@ -476,7 +523,7 @@ func natEchoPaths(t *testing.T, home string) []string {
 	}
 	var paths []string
 	for _, s := range l.Streams {
-		if s.Protocol == "/x/echo" {
+		if s.Protocol == proto {
 			paths = append(paths, s.Path)
 		}
 	}
@@ -522,17 +569,26 @@ func natHelper(mode, addr, addrFile, payload string) []string {
 type natConn struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
+	lines chan natLine // the client's output, closed when it ends
 	err   *syncBuf
 	once  sync.Once
 }
 
-// natClient connects from namespace ns to addr, sends payload and checks
-// that it is echoed. The connection stays open until release.
-func natClient(t *testing.T, ctx context.Context, ns, addr, payload, self string) *natConn {
+// natLine is a line a client printed, without its newline, and when it
+// was read.
+type natLine struct {
+	text string
+	at   time.Time
+}
+
+// natStartClient runs a client helper (mode: client, hold or stream; see
+// TestNATHelperProcess) in namespace ns, connecting to addr and sending
+// payload. Its output lines arrive on c.lines. Cleanup releases it.
+func natStartClient(t *testing.T, ctx context.Context, ns, mode, addr, payload, self string) *natConn {
 	t.Helper()
-	c := &natConn{err: &syncBuf{}}
+	c := &natConn{err: &syncBuf{}, lines: make(chan natLine, 4)}
 	c.cmd = exec.CommandContext(ctx, "ip", "netns", "exec", ns, self, "-test.run=^TestNATHelperProcess$")
-	c.cmd.Env = natHelper("client", addr, "", payload)
+	c.cmd.Env = natHelper(mode, addr, "", payload)
 	c.cmd.Stderr = c.err
 	c.cmd.WaitDelay = 5 * time.Second
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -548,16 +604,26 @@ func natClient(t *testing.T, ctx context.Context, ns, addr, payload, self string
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.release(t) })
-	line := make(chan string, 1)
 	go func() {
-		l, _ := bufio.NewReader(stdout).ReadString('\n')
-		line <- l
+		defer close(c.lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			c.lines <- natLine{sc.Text(), time.Now()}
+		}
 	}()
+	return c
+}
+
+// natClient connects from namespace ns to addr, sends payload and checks
+// that it is echoed. The connection stays open until release.
+func natClient(t *testing.T, ctx context.Context, ns, addr, payload, self string) *natConn {
+	t.Helper()
+	c := natStartClient(t, ctx, ns, "client", addr, payload, self)
 	select {
-	case l := <-line:
-		if got := strings.TrimSuffix(l, "\n"); got != payload {
+	case l := <-c.lines:
+		if l.text != payload {
 			c.release(t)
-			t.Fatalf("client in %s sent %q to %s and got back %q; stderr: %s", ns, payload, addr, got, c.err)
+			t.Fatalf("client in %s sent %q to %s and got back %q; stderr: %s", ns, payload, addr, l.text, c.err)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatalf("client in %s: no echo from %s after 30s; stderr: %s", ns, addr, c.err)
@@ -565,8 +631,25 @@ func natClient(t *testing.T, ctx context.Context, ns, addr, payload, self string
 	return c
 }
 
-// release half-closes the client's connection and waits for it to end
-// cleanly.
+// next returns the client's next output line, or fails the test if none
+// comes before deadline.
+func (c *natConn) next(t *testing.T, what string, deadline time.Time) natLine {
+	t.Helper()
+	select {
+	case l, ok := <-c.lines:
+		if ok {
+			return l
+		}
+		t.Fatalf("%s: the client ended without saying how (stderr: %s)", what, c.err)
+	case <-time.After(time.Until(deadline)):
+		t.Fatalf("%s: the connection had neither ended nor answered by the deadline (client stderr: %q)", what, c.err)
+	}
+	return natLine{}
+}
+
+// release closes the client's stdin and waits for it to end cleanly: the
+// client mode half-closes its connection and expects EOF; hold and stream
+// exit.
 func (c *natConn) release(t *testing.T) {
 	c.once.Do(func() {
 		c.stdin.Close()
@@ -576,11 +659,12 @@ func (c *natConn) release(t *testing.T) {
 	})
 }
 
-// natClientOnce connects from namespace ns to addr, half-closes at once
-// and returns what the server sent.
-func natClientOnce(ctx context.Context, ns, addr, self string) (string, error) {
+// natClientOnce connects from namespace ns to addr, sends payload and
+// half-closes (at once if payload is empty), and returns what the server
+// sent: the echo of payload, or all of it.
+func natClientOnce(ctx context.Context, ns, addr, payload, self string) (string, error) {
 	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, self, "-test.run=^TestNATHelperProcess$")
-	cmd.Env = natHelper("client", addr, "", "")
+	cmd.Env = natHelper("client", addr, "", payload)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -590,8 +674,8 @@ func natClientOnce(ctx context.Context, ns, addr, self string) (string, error) {
 	return string(out), nil
 }
 
-// TestNATHelperProcess is not a test: TestNATRelayAndHolePunch runs the
-// test binary as a small TCP tool inside its namespaces, selected by
+// TestNATHelperProcess is not a test: the namespace tests run the test
+// binary as a small TCP tool inside their namespaces, selected by
 // P2PTUN_NATTEST_HELPER:
 //
 //   - echo: listen on ADDR, write the bound address to ADDR_FILE, echo
@@ -601,6 +685,13 @@ func natClientOnce(ctx context.Context, ns, addr, self string) (string, error) {
 //   - client: connect to ADDR, send PAYLOAD, print the reply (as many bytes
 //     as were sent, or all of it when PAYLOAD is empty) and a newline,
 //     then wait for stdin to close before half-closing and expecting EOF.
+//   - hold: connect to ADDR, send PAYLOAD, print "echoed" once it is back,
+//     then hold the connection, sending nothing, until it ends, and print
+//     how: "end: reset", "end: eof" or "end: " and the error. It exits
+//     when stdin closes.
+//   - stream: like hold, but after the echo keep sending data (16 KiB
+//     every 10ms), check that the same bytes come back, print "flowing"
+//     after the first 256 KiB, and then how the connection ended.
 func TestNATHelperProcess(*testing.T) {
 	mode := os.Getenv(natHelperEnv)
 	if mode == "" {
@@ -677,6 +768,111 @@ func natHelperMain(mode, addr, addrFile, payload string) error {
 			err = fmt.Errorf("%d unexpected bytes after the echo", len(rest))
 		}
 		return err
+	case "hold", "stream":
+		return natHold(mode == "stream", addr, payload)
 	}
 	return fmt.Errorf("unknown mode %q", mode)
+}
+
+// natHold is the hold and stream helper modes.
+func natHold(stream bool, addr, payload string) error {
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		os.Exit(0) // the test is done with this client
+	}()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	echo := make([]byte, len(payload))
+	if _, err = io.WriteString(c, payload); err == nil {
+		_, err = io.ReadFull(c, echo)
+	}
+	if err != nil {
+		fmt.Printf("end: %s\n", natEnd(c, err))
+		return nil
+	}
+	if string(echo) != payload {
+		return fmt.Errorf("sent %q, got back %q", payload, echo)
+	}
+	_ = c.SetDeadline(time.Time{})
+	fmt.Println("echoed")
+	if !stream {
+		n, err := c.Read(make([]byte, 1))
+		if n > 0 {
+			return errors.New("the server sent bytes nobody asked for")
+		}
+		fmt.Printf("end: %s\n", natEnd(c, err))
+		return nil
+	}
+	// The data is a counter modulo 251, so that a lost or reordered
+	// chunk shows.
+	go func() {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		buf := make([]byte, 16<<10)
+		var sent int
+		for range tick.C {
+			for i := range buf {
+				buf[i] = byte((sent + i) % 251)
+			}
+			if _, err := c.Write(buf); err != nil {
+				return // the reader says how the connection ended
+			}
+			sent += len(buf)
+		}
+	}()
+	buf := make([]byte, 32<<10)
+	var got int
+	for {
+		n, err := c.Read(buf)
+		for i, b := range buf[:n] {
+			if b != byte((got+i)%251) {
+				return fmt.Errorf("byte %d came back as %d, want %d", got+i, b, (got+i)%251)
+			}
+		}
+		if got < 256<<10 && got+n >= 256<<10 {
+			fmt.Println("flowing")
+		}
+		got += n
+		if err != nil {
+			fmt.Printf("end: %s (%d bytes echoed)\n", natEnd(c, err), got)
+			return nil
+		}
+	}
+}
+
+// natEnd says how connection c ended, given the error that reading it
+// returned: "reset", "eof" or the error. Linux reports a reset's
+// ECONNRESET once, to whichever call on the socket comes first: when a
+// concurrent write took it, the read returns a bare EOF. So an EOF counts
+// as a reset if the kernel has closed the socket (TCP_CLOSE), which a FIN
+// alone does not do: it leaves the socket in CLOSE_WAIT until we close it.
+func natEnd(c net.Conn, err error) string {
+	switch {
+	case errors.Is(err, syscall.ECONNRESET):
+		return "reset"
+	case errors.Is(err, io.EOF):
+		if natTCPState(c) == unix.BPF_TCP_CLOSE {
+			return "reset"
+		}
+		return "eof"
+	}
+	return err.Error()
+}
+
+// natTCPState returns the kernel's state of TCP connection c (a
+// unix.BPF_TCP_* constant), or 0 if it cannot say.
+func natTCPState(c net.Conn) uint8 {
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return 0
+	}
+	var info *unix.TCPInfo
+	if err := rc.Control(func(fd uintptr) { info, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) }); err != nil || info == nil {
+		return 0
+	}
+	return info.State
 }

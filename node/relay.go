@@ -323,9 +323,19 @@ func (n *Node) probePeers(ctx context.Context, interval, timeout time.Duration) 
 }
 
 // probe pings p once; Ping records the RTT in the peerstore. If no answer
-// comes within timeout, p's connections are closed.
+// comes within timeout, p's connections are closed: those open when the
+// probe began, not one that opened while it waited (the path came back
+// and a forward dialed again). It pings only an existing connection:
+// right after a cut, p's streams are still listed, and a dial then would
+// reconnect to p or, across a partition, leave the swarm's dial backoff on
+// p's addresses once the path is back.
 func (n *Node) probe(ctx context.Context, p peer.ID, timeout time.Duration) {
-	pctx, cancel := context.WithTimeout(network.WithAllowLimitedConn(ctx, "keepalive"), timeout)
+	conns := n.host.Network().ConnsToPeer(p)
+	if len(conns) == 0 {
+		return
+	}
+	pctx := network.WithNoDial(network.WithAllowLimitedConn(ctx, "keepalive"), "keepalive")
+	pctx, cancel := context.WithTimeout(pctx, timeout)
 	defer cancel()
 	res, ok := <-ping.Ping(pctx, n.host, p)
 	if ok && res.Error == nil {
@@ -338,5 +348,7 @@ func (n *Node) probe(ctx context.Context, p peer.ID, timeout time.Duration) {
 	}
 	n.log.Warn("peer answered no ping within the keepalive; closing its connections (their streams are reset)",
 		"peer", p.String(), "keepalive", n.opts.Timeouts.Keepalive.Std().String())
-	_ = n.host.Network().ClosePeer(p)
+	for _, c := range conns {
+		_ = c.Close()
+	}
 }
