@@ -323,8 +323,11 @@ func (n *Node) probePeers(ctx context.Context, interval, timeout time.Duration) 
 }
 
 // probe pings p once; Ping records the RTT in the peerstore. If no answer
-// comes within timeout, p's connections are closed.
+// comes within timeout, the connections p had when the probe began are
+// closed: not one made meanwhile, such as the peer's own redial after its
+// keepalive cut the silent connection first.
 func (n *Node) probe(ctx context.Context, p peer.ID, timeout time.Duration) {
+	conns := n.host.Network().ConnsToPeer(p)
 	pctx, cancel := context.WithTimeout(network.WithAllowLimitedConn(ctx, "keepalive"), timeout)
 	defer cancel()
 	res, ok := <-ping.Ping(pctx, n.host, p)
@@ -338,5 +341,7 @@ func (n *Node) probe(ctx context.Context, p peer.ID, timeout time.Duration) {
 	}
 	n.log.Warn("peer answered no ping within the keepalive; closing its connections (their streams are reset)",
 		"peer", p.String(), "keepalive", n.opts.Timeouts.Keepalive.Std().String())
-	_ = n.host.Network().ClosePeer(p)
+	for _, c := range conns {
+		_ = c.Close()
+	}
 }
