@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -64,8 +66,8 @@ type Config struct {
 	// Logger receives one line per failed stream open; default slog.Default().
 	Logger *slog.Logger
 	// Limited logs what may repeat for every client (resets during the
-	// redial backoff) at most once per interval; default once a minute to
-	// Logger.
+	// redial backoff, running out of file descriptors) at most once per
+	// interval; default once a minute to Logger.
 	Limited *peerlog.Logger
 	// Streams records each live connection; required.
 	Streams *registry.Streams
@@ -238,16 +240,48 @@ func (f *Forward) Close() error {
 }
 
 func (f *Forward) acceptLoop() {
+	// A descriptor held in reserve: out of descriptors, the loop gives it
+	// up to take the waiting client and reset it, rather than leave the
+	// client hanging in the kernel's accept queue until one is free.
+	spare, _ := os.Open(os.DevNull)
+	defer func() {
+		if spare != nil {
+			spare.Close()
+		}
+	}()
 	var backoff time.Duration
 	for {
 		c, err := f.ln.Accept()
+		if err != nil && outOfFDs(err) {
+			if spare == nil {
+				spare, _ = os.Open(os.DevNull)
+			}
+			if spare != nil {
+				spare.Close()
+				c, err = f.ln.Accept() // blocks until a client comes
+				spare, _ = os.Open(os.DevNull)
+				if err == nil && spare == nil {
+					// Still none to spare: refuse this client now.
+					abortConn(c)
+					spare, _ = os.Open(os.DevNull)
+					f.cfg.Limited.Warn("fds "+f.laddr(), "out of file descriptors: client connection reset; raise the daemon's open-file limit (ulimit -n, or LimitNOFILE= in its systemd unit)",
+						"proto", string(f.cfg.Protocol), "laddr", f.laddr(), "client", c.RemoteMultiaddr().String())
+					continue
+				}
+			}
+		}
 		if err != nil {
 			if f.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
 			// Out of file descriptors and the like: log, back off, retry.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			f.log.Error("accept failed; retrying", "err", err, "backoff", backoff)
+			if outOfFDs(err) {
+				f.cfg.Limited.Warn("fds "+f.laddr(), "accept failed: out of file descriptors; retrying (raise the daemon's open-file limit: ulimit -n, or LimitNOFILE= in its systemd unit)",
+					"proto", string(f.cfg.Protocol), "laddr", f.laddr(), "err", err)
+			} else {
+				f.log.Error("accept failed; retrying", "err", err, "backoff", backoff)
+			}
 			select {
 			case <-time.After(backoff):
 				continue
@@ -262,6 +296,12 @@ func (f *Forward) acceptLoop() {
 		}
 		f.wg.Go(func() { f.handle(c) })
 	}
+}
+
+// outOfFDs reports whether err is the process or the system running out
+// of file descriptors.
+func outOfFDs(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }
 
 // laddr is the bound address, for logs.
