@@ -15,7 +15,8 @@ const module = "github.com/p2ptun/p2ptun"
 
 // allowedImports is DESIGN.md's package table: the one-way flow
 // cli → api → node → listen/forward → streams/registry, plus the packages
-// added since (access, peerlog and ticket, which import nothing of ours),
+// added since (access, peerlog and ticket, which import nothing of ours;
+// listen and forward log repeated events through peerlog),
 // and node → streams for streams.Path (still downward). cli and node read
 // tickets; only node makes them.
 var allowedImports = map[string][]string{
@@ -24,7 +25,7 @@ var allowedImports = map[string][]string{
 	"api":                 {"node"},
 	"node":                {"config", "listen", "forward", "registry", "streams", "access", "peerlog", "ticket"},
 	"listen":              {"streams", "registry", "peerlog"},
-	"forward":             {"streams", "registry"},
+	"forward":             {"streams", "registry", "peerlog"},
 	"streams":             nil,
 	"registry":            nil,
 	"config":              nil,

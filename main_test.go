@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"go/parser"
 	"go/token"
 	"io/fs"
@@ -18,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/p2ptun/p2ptun/internal/logbuf"
 	"github.com/p2ptun/p2ptun/internal/notifysock"
@@ -34,6 +37,12 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
 	}
 	os.Exit(code)
 }
@@ -129,12 +138,22 @@ func TestDaemonBinarySIGINT(t *testing.T) {
 
 // binDaemon is a daemon binary started by startBinary.
 type binDaemon struct {
+	spec         binSpec
 	cmd          *exec.Cmd
 	home, ready  string
 	id, api      string
+	addrs        []string // from the ready file, each ending in /p2p/ID
 	stdout, logs *syncBuf
 	exited       chan struct{} // closed once cmd.Wait returns
 	err          error         // cmd.Wait's error, set before exited closes
+}
+
+// binSpec says how startBinaryWith runs a daemon.
+type binSpec struct {
+	home       string   // an existing HOME (see restart), or "" for a fresh one
+	listenAddr string   // --listen-addr; default /ip4/127.0.0.1/tcp/0
+	env        []string // added to env()
+	args       []string // more daemon flags
 }
 
 // startBinary runs `p2ptun daemon` from the built binary with extraEnv
@@ -142,15 +161,31 @@ type binDaemon struct {
 // daemon if the test has not stopped it.
 func startBinary(t *testing.T, extraEnv []string, extra ...string) *binDaemon {
 	t.Helper()
-	home := tempHome(t)
+	return startBinaryWith(t, binSpec{env: extraEnv, args: extra})
+}
+
+// startBinaryWith is startBinary as spec says.
+func startBinaryWith(t *testing.T, spec binSpec) *binDaemon {
+	t.Helper()
+	if spec.home == "" {
+		spec.home = tempHome(t)
+	}
+	if spec.listenAddr == "" {
+		spec.listenAddr = "/ip4/127.0.0.1/tcp/0"
+	}
+	home := spec.home
 	d := &binDaemon{
-		home: home, ready: filepath.Join(filepath.Dir(home), "ready.json"),
+		spec: spec, home: home, ready: filepath.Join(filepath.Dir(home), "ready.json"),
 		stdout: &syncBuf{}, logs: &syncBuf{}, exited: make(chan struct{}),
 	}
+	// A daemon killed before it could remove its ready file left it.
+	if err := os.Remove(d.ready); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	args := append([]string{"--home", home, "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0", "--ready-file", d.ready}, extra...)
+	args := append([]string{"--home", home, "daemon", "--listen-addr", spec.listenAddr, "--ready-file", d.ready}, spec.args...)
 	d.cmd = exec.CommandContext(ctx, binary(t), args...)
-	d.cmd.Env = append(env(), extraEnv...)
+	d.cmd.Env = append(env(), spec.env...)
 	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.logs
 	d.cmd.WaitDelay = 5 * time.Second
 	if err := d.cmd.Start(); err != nil {
@@ -168,8 +203,9 @@ func startBinary(t *testing.T, extraEnv []string, extra ...string) *binDaemon {
 	})
 
 	var doc struct {
-		ID  string
-		API string
+		ID        string
+		API       string
+		Addresses []string
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -190,8 +226,39 @@ func startBinary(t *testing.T, extraEnv []string, extra ...string) *binDaemon {
 	if doc.ID == "" || doc.API == "" {
 		t.Fatalf("ready file lacks ID or API: %+v", doc)
 	}
-	d.id, d.api = doc.ID, doc.API
+	d.id, d.api, d.addrs = doc.ID, doc.API, doc.Addresses
 	return d
+}
+
+// restart starts the daemon again, as before and in the same HOME, once
+// it has exited.
+func (d *binDaemon) restart(t *testing.T) *binDaemon {
+	t.Helper()
+	select {
+	case <-d.exited:
+	default:
+		t.Fatal("restart of a daemon that is still running")
+	}
+	return startBinaryWith(t, d.spec)
+}
+
+// kill sends SIGKILL and waits for the daemon to be gone.
+func (d *binDaemon) kill(t *testing.T) {
+	t.Helper()
+	if err := d.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-d.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("daemon still running 15s after SIGKILL")
+	}
+}
+
+// cli runs the binary with --home set to the daemon's.
+func (d *binDaemon) cli(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	return run(t, append([]string{"--home", d.home}, args...)...)
 }
 
 // stop sends sig and checks that the daemon exits 0 within 15s and
@@ -201,6 +268,13 @@ func (d *binDaemon) stop(t *testing.T, sig syscall.Signal) {
 	if err := d.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
+	d.waitExit(t, sig)
+}
+
+// waitExit checks that the daemon, sent sig, exits 0 within 15s and
+// removes its socket and ready file.
+func (d *binDaemon) waitExit(t *testing.T, sig syscall.Signal) {
+	t.Helper()
 	select {
 	case <-d.exited:
 		if d.err != nil {

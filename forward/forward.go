@@ -6,18 +6,22 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 	msmux "github.com/multiformats/go-multistream"
 
+	"github.com/p2ptun/p2ptun/peerlog"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/streams"
 )
@@ -26,6 +30,8 @@ import (
 const (
 	DefaultDialTimeout       = 15 * time.Second
 	DefaultStreamOpenTimeout = 10 * time.Second
+	DefaultRedialMin         = time.Second
+	DefaultRedialMax         = 10 * time.Second
 )
 
 // Config describes one forward.
@@ -49,8 +55,20 @@ type Config struct {
 	AllowLimited bool
 	// Listen binds ListenAddr; default manet.Listen.
 	Listen func(ma.Multiaddr) (manet.Listener, error)
+	// RedialMin and RedialMax bound the redial backoff. A client that
+	// finds no connection to Peer makes the forward dial it, one dial at a
+	// time: clients arriving meanwhile share its outcome. After a failed
+	// dial, clients are reset at once, without a dial, for RedialMin,
+	// doubling with each failed dial up to RedialMax; the first client
+	// after that dials again. A successful dial ends the backoff. Defaults
+	// DefaultRedialMin and DefaultRedialMax.
+	RedialMin, RedialMax time.Duration
 	// Logger receives one line per failed stream open; default slog.Default().
 	Logger *slog.Logger
+	// Limited logs what may repeat for every client (resets during the
+	// redial backoff, running out of file descriptors) at most once per
+	// interval; default once a minute to Logger.
+	Limited *peerlog.Logger
 	// Streams records each live connection; required.
 	Streams *registry.Streams
 	// ListenerID is stored in each stream record.
@@ -77,11 +95,21 @@ func (c *Config) Validate() error {
 	if c.StreamOpenTimeout <= 0 {
 		c.StreamOpenTimeout = DefaultStreamOpenTimeout
 	}
+	if c.RedialMin <= 0 {
+		c.RedialMin = DefaultRedialMin
+	}
+	if c.RedialMax <= 0 {
+		c.RedialMax = DefaultRedialMax
+	}
+	c.RedialMax = max(c.RedialMax, c.RedialMin)
 	if c.Listen == nil {
 		c.Listen = manet.Listen
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Limited == nil {
+		c.Limited = peerlog.New(c.Logger, time.Minute, nil)
 	}
 	return nil
 }
@@ -99,7 +127,38 @@ type Forward struct {
 	ln     manet.Listener
 	closed bool
 	wg     sync.WaitGroup // the accept loop and one per connection
+
+	redial redial
 }
+
+// redial is a forward's dial gate (see Config.RedialMin).
+type redial struct {
+	mu      sync.Mutex
+	dialing *dialCall     // the dial in flight, if any
+	next    time.Time     // after a failed dial, no other before this
+	wait    time.Duration // the current backoff
+	last    error         // why the last dial failed
+}
+
+// dialCall is one dial of the peer; done closes once err is set.
+type dialCall struct {
+	done chan struct{}
+	err  error
+}
+
+// backoffError resets a client that arrives during the redial backoff.
+type backoffError struct {
+	last error         // the failed dial's error
+	left time.Duration // until the next dial is allowed
+}
+
+func (e *backoffError) Error() string {
+	return fmt.Sprintf("not redialing for %v after a failed dial: %v", e.left.Round(time.Millisecond), e.last)
+}
+
+// Unwrap returns the failed dial's error, so that errors.Is finds
+// ErrUnreachable.
+func (e *backoffError) Unwrap() error { return e.last }
 
 // New validates cfg and returns a forward that is not yet bound.
 func New(h host.Host, cfg Config) (*Forward, error) {
@@ -181,16 +240,48 @@ func (f *Forward) Close() error {
 }
 
 func (f *Forward) acceptLoop() {
+	// A descriptor held in reserve: out of descriptors, the loop gives it
+	// up to take the waiting client and reset it, rather than leave the
+	// client hanging in the kernel's accept queue until one is free.
+	spare, _ := os.Open(os.DevNull)
+	defer func() {
+		if spare != nil {
+			spare.Close()
+		}
+	}()
 	var backoff time.Duration
 	for {
 		c, err := f.ln.Accept()
+		if err != nil && outOfFDs(err) {
+			if spare == nil {
+				spare, _ = os.Open(os.DevNull)
+			}
+			if spare != nil {
+				spare.Close()
+				c, err = f.ln.Accept() // blocks until a client comes
+				spare, _ = os.Open(os.DevNull)
+				if err == nil && spare == nil {
+					// Still none to spare: refuse this client now.
+					abortConn(c)
+					spare, _ = os.Open(os.DevNull)
+					f.cfg.Limited.Warn("fds "+f.laddr(), "out of file descriptors: client connection reset; raise the daemon's open-file limit (ulimit -n, or LimitNOFILE= in its systemd unit)",
+						"proto", string(f.cfg.Protocol), "laddr", f.laddr(), "client", c.RemoteMultiaddr().String())
+					continue
+				}
+			}
+		}
 		if err != nil {
 			if f.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
 			// Out of file descriptors and the like: log, back off, retry.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			f.log.Error("accept failed; retrying", "err", err, "backoff", backoff)
+			if outOfFDs(err) {
+				f.cfg.Limited.Warn("fds "+f.laddr(), "accept failed: out of file descriptors; retrying (raise the daemon's open-file limit: ulimit -n, or LimitNOFILE= in its systemd unit)",
+					"proto", string(f.cfg.Protocol), "laddr", f.laddr(), "err", err)
+			} else {
+				f.log.Error("accept failed; retrying", "err", err, "backoff", backoff)
+			}
 			select {
 			case <-time.After(backoff):
 				continue
@@ -205,6 +296,20 @@ func (f *Forward) acceptLoop() {
 		}
 		f.wg.Go(func() { f.handle(c) })
 	}
+}
+
+// outOfFDs reports whether err is the process or the system running out
+// of file descriptors.
+func outOfFDs(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
+
+// laddr is the bound address, for logs.
+func (f *Forward) laddr() string {
+	if a := f.Addr(); a != nil {
+		return a.String()
+	}
+	return f.cfg.ListenAddr.String()
 }
 
 // enter reports whether a new connection may be served.
@@ -227,7 +332,13 @@ func (f *Forward) handle(c manet.Conn) {
 
 	s, err := f.openStream()
 	if err != nil {
-		log.Warn("stream open failed; client connection reset", "err", err)
+		var bo *backoffError
+		if errors.As(err, &bo) {
+			f.cfg.Limited.Warn("redial "+f.laddr(), "client connection reset: the peer could not be reached moments ago, and the forward redials it only once its backoff is over",
+				"proto", string(f.cfg.Protocol), "peer", f.cfg.Peer.String(), "laddr", f.laddr(), "err", err)
+		} else {
+			log.Warn("stream open failed; client connection reset", "err", err)
+		}
 		abortConn(c)
 		cause := "stream_open"
 		switch {
@@ -277,7 +388,54 @@ func (f *Forward) openStream() (network.Stream, error) {
 	if f.cfg.AllowLimited {
 		ctx = network.WithAllowLimitedConn(ctx, "p2ptun forward --allow-limited")
 	}
-	return OpenStream(ctx, f.h, f.cfg.Peer, f.cfg.Protocol, f.cfg.DialTimeout, f.cfg.StreamOpenTimeout)
+	if err := f.connect(ctx); err != nil {
+		return nil, err
+	}
+	return newStream(ctx, f.h, f.cfg.Peer, f.cfg.Protocol, f.cfg.StreamOpenTimeout)
+}
+
+// connect makes sure there is a connection to the peer, through the
+// redial gate: one dial at a time, whose outcome the clients arriving
+// meanwhile share, and none during the backoff after a failed one.
+func (f *Forward) connect(ctx context.Context) error {
+	switch f.h.Network().Connectedness(f.cfg.Peer) {
+	case network.Connected, network.Limited:
+		return nil
+	}
+	g := &f.redial
+	g.mu.Lock()
+	if call := g.dialing; call != nil {
+		g.mu.Unlock()
+		select {
+		case <-call.done:
+			return call.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if left := time.Until(g.next); left > 0 {
+		err := &backoffError{last: g.last, left: left}
+		g.mu.Unlock()
+		return err
+	}
+	call := &dialCall{done: make(chan struct{})}
+	g.dialing = call
+	g.mu.Unlock()
+
+	call.err = Connect(ctx, f.h, f.cfg.Peer, f.cfg.DialTimeout)
+
+	g.mu.Lock()
+	g.dialing = nil
+	switch {
+	case call.err == nil:
+		g.wait, g.next, g.last = 0, time.Time{}, nil
+	case ctx.Err() == nil: // not cut short by Close: the peer failed
+		g.wait = min(max(2*g.wait, f.cfg.RedialMin), f.cfg.RedialMax)
+		g.next, g.last = time.Now().Add(g.wait), call.err
+	}
+	g.mu.Unlock()
+	close(call.done)
+	return call.err
 }
 
 // OpenStream connects to p if needed (bounded by dialTimeout) and opens a
@@ -287,6 +445,11 @@ func OpenStream(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, 
 	if err := Connect(ctx, h, p, dialTimeout); err != nil {
 		return nil, err
 	}
+	return newStream(ctx, h, p, proto, openTimeout)
+}
+
+// newStream opens a stream for proto on an existing connection to p.
+func newStream(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, openTimeout time.Duration) (network.Stream, error) {
 	// With only a limited (capped relay) connection, NewStream would wait
 	// for a direct one until it times out; say why at once instead.
 	if h.Network().Connectedness(p) == network.Limited {
@@ -316,11 +479,19 @@ func OpenStream(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, 
 }
 
 // Connect makes sure h has a connection to p, dialing with the addresses in
-// its peerstore, bounded by timeout. Errors wrap ErrUnreachable.
+// its peerstore, bounded by timeout, now: it clears libp2p's dial backoff
+// for p first. Errors wrap ErrUnreachable.
 func Connect(ctx context.Context, h host.Host, p peer.ID, timeout time.Duration) error {
 	switch h.Network().Connectedness(p) {
 	case network.Connected, network.Limited:
 		return nil
+	}
+	// The caller decides when to dial again (the forward's redial backoff,
+	// a tunnel's retries, a user's command). libp2p's own backoff, per
+	// address, 5s and growing to 5 minutes with every failure, would go on
+	// refusing to dial a peer that is back.
+	if sw, ok := h.Network().(*swarm.Swarm); ok {
+		sw.Backoff().Clear(p)
 	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

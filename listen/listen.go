@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -247,7 +248,14 @@ func (l *Listener) handle(s network.Stream) {
 	conn, err := l.cfg.Dial(dctx, l.net, l.addr)
 	cancel()
 	if err != nil {
-		log.Warn("target dial failed; stream reset", "err", err)
+		if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+			// Likely for every stream until descriptors are freed.
+			l.cfg.Limited.Warn("fds "+string(l.cfg.Protocol),
+				"target dial failed: out of file descriptors; stream reset (raise the daemon's open-file limit: ulimit -n, or LimitNOFILE= in its systemd unit)",
+				"proto", string(l.cfg.Protocol), "target", l.addr, "peer", remote.String(), "err", err)
+		} else {
+			log.Warn("target dial failed; stream reset", "err", err)
+		}
 		_ = s.Reset()
 		fail("target_dial", err)
 		return

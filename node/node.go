@@ -645,6 +645,7 @@ func (n *Node) forward(ctx context.Context, r ForwardRequest) (registry.Listener
 		StreamOpenTimeout: n.opts.Timeouts.StreamOpen.Std(),
 		AllowLimited:      r.AllowLimited,
 		Logger:            n.log,
+		Limited:           n.limited,
 		Streams:           &n.streams,
 	})
 	if err != nil {
