@@ -132,6 +132,8 @@ type binDaemon struct {
 	cmd          *exec.Cmd
 	home, ready  string
 	id, api      string
+	addrs        []string // from the ready file, each ending in /p2p/ID
+	metrics      string   // the metrics URL when started with --metrics
 	stdout, logs *syncBuf
 	exited       chan struct{} // closed once cmd.Wait returns
 	err          error         // cmd.Wait's error, set before exited closes
@@ -142,12 +144,19 @@ type binDaemon struct {
 // daemon if the test has not stopped it.
 func startBinary(t *testing.T, extraEnv []string, extra ...string) *binDaemon {
 	t.Helper()
-	home := tempHome(t)
+	return startBinaryIn(t, tempHome(t), time.Minute, extraEnv, extra...)
+}
+
+// startBinaryIn is startBinary with a home from tempHome that the test
+// may have prepared (a config.toml, say), and a lifetime after which the
+// daemon is killed, whatever the test is doing.
+func startBinaryIn(t *testing.T, home string, life time.Duration, extraEnv []string, extra ...string) *binDaemon {
+	t.Helper()
 	d := &binDaemon{
 		home: home, ready: filepath.Join(filepath.Dir(home), "ready.json"),
 		stdout: &syncBuf{}, logs: &syncBuf{}, exited: make(chan struct{}),
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), life)
 	args := append([]string{"--home", home, "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0", "--ready-file", d.ready}, extra...)
 	d.cmd = exec.CommandContext(ctx, binary(t), args...)
 	d.cmd.Env = append(env(), extraEnv...)
@@ -168,8 +177,8 @@ func startBinary(t *testing.T, extraEnv []string, extra ...string) *binDaemon {
 	})
 
 	var doc struct {
-		ID  string
-		API string
+		ID, API, Metrics string
+		Addresses        []string
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -190,7 +199,7 @@ func startBinary(t *testing.T, extraEnv []string, extra ...string) *binDaemon {
 	if doc.ID == "" || doc.API == "" {
 		t.Fatalf("ready file lacks ID or API: %+v", doc)
 	}
-	d.id, d.api = doc.ID, doc.API
+	d.id, d.api, d.addrs, d.metrics = doc.ID, doc.API, doc.Addresses, doc.Metrics
 	return d
 }
 
