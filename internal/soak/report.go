@@ -30,7 +30,7 @@ func WriteTable(w io.Writer, procs []ProcReport) error {
 
 // WriteStats prints what a load moved and checked.
 func WriteStats(w io.Writer, workers int, st Stats) {
-	fmt.Fprintf(w, "%d workers for %v: %d connections verified both ways (%s), %d failed\n",
+	fmt.Fprintf(w, "%d at a time for %v: %d connections verified both ways (%s), %d failed\n",
 		workers, st.Elapsed.Round(100e6), st.Conns, st.ModeCounts(), st.Failed)
 	fmt.Fprintf(w, "verified bytes: %s up (client → target), %s down (target → client)\n", MiB(st.BytesUp), MiB(st.BytesDown))
 }
