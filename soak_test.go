@@ -82,6 +82,13 @@ func (d *soakDaemon) sample(t *testing.T) soak.Usage {
 	return u
 }
 
+// logTail returns the last n lines of the daemon's log, headed by its
+// name.
+func (d *soakDaemon) logTail(n int) string {
+	lines := strings.SplitAfter(d.logs.String(), "\n")
+	return fmt.Sprintf("daemon %s, last lines of its log:\n%s", d.name, strings.Join(lines[max(len(lines)-n-1, 0):], ""))
+}
+
 // streams is how many live streams `stream ls` lists.
 func (d *soakDaemon) streams(t *testing.T) int {
 	t.Helper()
@@ -167,6 +174,9 @@ func settle(t *testing.T, tol soak.Tolerance, ds ...*soakDaemon) []soak.ProcRepo
 		if time.Now().After(deadline) {
 			var b strings.Builder
 			_ = soak.WriteTable(&b, reports)
+			for _, d := range ds {
+				b.WriteString(d.logTail(20))
+			}
 			t.Fatalf("%v after the load, the daemons have not returned to their baselines:\n%s\n%s", soakSettle, strings.Join(over, "\n"), b.String())
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -257,7 +267,7 @@ func TestSoak(t *testing.T) {
 	var sum strings.Builder
 	soak.WriteStats(&sum, workers, st)
 	if err := st.Err(); err != nil {
-		t.Fatalf("%s%v", sum.String(), err)
+		t.Fatalf("%s%v\n%s%s", sum.String(), err, a.logTail(20), b.logTail(20))
 	}
 	if st.Conns == 0 {
 		t.Fatalf("%sno connection was verified", sum.String())
@@ -335,7 +345,7 @@ func TestSoakThousandConnections(t *testing.T) {
 
 	held, err := soak.OpenAll(t.Context(), n, dial, 0)
 	if err != nil {
-		t.Fatalf("opening %d connections at once through the tunnel: %v\ndaemon a:\n%s\ndaemon b:\n%s", n, err, a.logs, b.logs)
+		t.Fatalf("opening %d connections at once through the tunnel: %v\n%s%s", n, err, a.logTail(20), b.logTail(20))
 	}
 	defer held.Close()
 	for _, d := range []*soakDaemon{a, b} {
@@ -347,7 +357,7 @@ func TestSoakThousandConnections(t *testing.T) {
 	const size = 64 << 10
 	verified, err := held.EchoAll(t.Context(), size)
 	if err != nil {
-		t.Fatalf("echoing %d KiB on each of %d connections: %v", size>>10, n, err)
+		t.Fatalf("echoing %d KiB on each of %d connections: %v\n%s%s", size>>10, n, err, a.logTail(20), b.logTail(20))
 	}
 	// Go keeps the memory that held the connections until a later GC, so
 	// RSS may stay near its peak; it must not exceed 256 KiB a connection

@@ -116,8 +116,8 @@ func OpenAll(ctx context.Context, n int, dial func(context.Context) (net.Conn, e
 				return
 			}
 			got := make([]byte, len(g))
-			if _, err := io.ReadFull(cc, got); err != nil {
-				errs[i] = fmt.Errorf("held conn %d: greeting %q echoed as %q, then: %w", i, g, got, err)
+			if n, err := io.ReadFull(cc, got); err != nil {
+				errs[i] = fmt.Errorf("held conn %d: greeting %q echoed as %q, then: %w", i, g, got[:n], err)
 				return
 			}
 			if string(got) != string(g) {
