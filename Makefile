@@ -2,11 +2,12 @@
 GO       ?= go
 BIN      ?= bin
 FUZZTIME ?= 10s
+SOAK     ?= 2m
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.1.0-dev)
 LDFLAGS  := -X github.com/p2ptun/p2ptun/cli.Version=$(VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help build demo test test-short lint fmt fuzz bench clean
+.PHONY: help build demo test test-short soak lint fmt fuzz bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -22,6 +23,13 @@ test: ## run every test with the race detector (kubo interop runs when ipfs is o
 
 test-short: ## run the tests without the race detector
 	P2PTUN_NO_MDNS=1 $(GO) test -count=1 ./...
+
+# Without -race: the daemons under load are the plain binary either way, and
+# the detector would only slow the load generator (make test runs the same
+# code with -race, briefly). "$(SOAK)10m" is SOAK plus 10 minutes: Go adds
+# the parts of a duration ("2m10m" is 12m).
+soak: ## checked traffic through two real daemons for SOAK (default 2m; SOAK=30m), then back to baseline
+	SOAK=$(SOAK) P2PTUN_NO_MDNS=1 $(GO) test -count=1 -v -run '^TestSoak' -timeout $(SOAK)10m .
 
 lint: ## gofmt check, go vet and staticcheck
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo 'run: gofmt -w .'; exit 1; }

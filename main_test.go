@@ -143,6 +143,7 @@ type binDaemon struct {
 	home, ready  string
 	id, api      string
 	addrs        []string // from the ready file, each ending in /p2p/ID
+	metrics      string   // the metrics URL when started with --metrics
 	stdout, logs *syncBuf
 	exited       chan struct{} // closed once cmd.Wait returns
 	err          error         // cmd.Wait's error, set before exited closes
@@ -154,6 +155,9 @@ type binSpec struct {
 	listenAddr string   // --listen-addr; default /ip4/127.0.0.1/tcp/0
 	env        []string // added to env()
 	args       []string // more daemon flags
+	// life bounds the daemon's run: it is killed then, whatever the test
+	// is doing. Default one minute.
+	life time.Duration
 }
 
 // startBinary runs `p2ptun daemon` from the built binary with extraEnv
@@ -162,6 +166,14 @@ type binSpec struct {
 func startBinary(t *testing.T, extraEnv []string, extra ...string) *binDaemon {
 	t.Helper()
 	return startBinaryWith(t, binSpec{env: extraEnv, args: extra})
+}
+
+// startBinaryIn is startBinary with a home from tempHome that the test
+// may have prepared (a config.toml, say), and a lifetime after which the
+// daemon is killed, whatever the test is doing.
+func startBinaryIn(t *testing.T, home string, life time.Duration, extraEnv []string, extra ...string) *binDaemon {
+	t.Helper()
+	return startBinaryWith(t, binSpec{home: home, life: life, env: extraEnv, args: extra})
 }
 
 // startBinaryWith is startBinary as spec says.
@@ -173,6 +185,9 @@ func startBinaryWith(t *testing.T, spec binSpec) *binDaemon {
 	if spec.listenAddr == "" {
 		spec.listenAddr = "/ip4/127.0.0.1/tcp/0"
 	}
+	if spec.life == 0 {
+		spec.life = time.Minute
+	}
 	home := spec.home
 	d := &binDaemon{
 		spec: spec, home: home, ready: filepath.Join(filepath.Dir(home), "ready.json"),
@@ -182,7 +197,7 @@ func startBinaryWith(t *testing.T, spec binSpec) *binDaemon {
 	if err := os.Remove(d.ready); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), spec.life)
 	args := append([]string{"--home", home, "daemon", "--listen-addr", spec.listenAddr, "--ready-file", d.ready}, spec.args...)
 	d.cmd = exec.CommandContext(ctx, binary(t), args...)
 	d.cmd.Env = append(env(), spec.env...)
@@ -203,9 +218,8 @@ func startBinaryWith(t *testing.T, spec binSpec) *binDaemon {
 	})
 
 	var doc struct {
-		ID        string
-		API       string
-		Addresses []string
+		ID, API, Metrics string
+		Addresses        []string
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -226,7 +240,7 @@ func startBinaryWith(t *testing.T, spec binSpec) *binDaemon {
 	if doc.ID == "" || doc.API == "" {
 		t.Fatalf("ready file lacks ID or API: %+v", doc)
 	}
-	d.id, d.api, d.addrs = doc.ID, doc.API, doc.Addresses
+	d.id, d.api, d.addrs, d.metrics = doc.ID, doc.API, doc.Addresses, doc.Metrics
 	return d
 }
 
