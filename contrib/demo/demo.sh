@@ -43,7 +43,7 @@ for n in a b; do
 done
 wait_for "$work/a.ready"
 wait_for "$work/b.ready"
-a_id=$("$p2ptun" --home "$work/a" id | head -n1)
+a_id=$("$p2ptun" --home "$work/a" id | sed -n 1p)
 b_addr=$("$p2ptun" --home "$work/b" id | sed -n 2p)
 echo "A is $a_id"
 echo "B is reachable at $b_addr"
