@@ -257,6 +257,9 @@ func (r *RowResult) heldCell(n int) string {
 }
 
 func (r *RowResult) median(metric string) (float64, bool) {
+	if r == nil || r.Skip != "" {
+		return 0, false
+	}
 	if s := r.Metrics[metric]; s != nil && s.Median > 0 {
 		return s.Median, true
 	}
@@ -390,16 +393,28 @@ func svgChart(res *Results) []byte {
 		label string
 		value float64
 		ok    bool
-		note  string
-		color string
+		note   string
+		color  string
+		suffix string
 	}
 	colors := map[string]string{"raw": "#9e9e9e", "socat": "#f28e2b", "p2ptun-tcp": "#4e79a7", "p2ptun-quic": "#59a14f"}
-	rowBars := func(metric string) []bar {
+	var socat *RowResult
+	for _, r := range res.Rows {
+		if r.Key == "socat" {
+			socat = r
+		}
+	}
+	// rowBars has one bar per row; with ratio, p2ptun's bars also say
+	// how they compare with socat's.
+	rowBars := func(metric string, ratio bool) []bar {
 		var out []bar
 		for _, r := range res.Rows {
 			b := bar{label: r.Name, color: colors[r.Key]}
 			if s := r.Metrics[metric]; s != nil {
 				b.value, b.ok = s.Median, true
+				if sv, ok := socat.median(metric); ok && ratio && strings.HasPrefix(r.Key, "p2ptun") {
+					b.suffix = fmt.Sprintf(" (%.2f× socat)", s.Median/sv)
+				}
 			} else {
 				b.note = r.missing(metric)
 			}
@@ -438,18 +453,18 @@ func svgChart(res *Results) []byte {
 		title string
 		bars  []bar
 	}{
-		{"MB/s, 1 connection, upload", rowBars("mbps_up_1")},
-		{"MB/s, 1 connection, download", rowBars("mbps_down_1")},
-		{"MB/s, 8 connections, upload", rowBars("mbps_up_8")},
-		{"MB/s, 8 connections, download", rowBars("mbps_down_8")},
-		{"new connections/s", rowBars("conns_per_s")},
-		{"time to first byte p99, ms (lower is better)", rowBars("ttfb_p99_ms")},
+		{"MB/s, 1 connection, upload", rowBars("mbps_up_1", true)},
+		{"MB/s, 1 connection, download", rowBars("mbps_down_1", true)},
+		{"MB/s, 8 connections, upload", rowBars("mbps_up_8", true)},
+		{"MB/s, 8 connections, download", rowBars("mbps_down_8", true)},
+		{"new connections/s", rowBars("conns_per_s", true)},
+		{"time to first byte p99, ms (lower is better)", rowBars("ttfb_p99_ms", false)},
 		{"CPU-s per GB, 1 connection (lower is better)", daemonBars("cpu_s_per_gb_1")},
 		{fmt.Sprintf("KiB RSS per connection, %d held (lower is better)", maxHeld), daemonBars(fmt.Sprintf("rss_kib_per_conn_%d", maxHeld))},
 		{"idle RSS, MiB (lower is better)", daemonBars("idle_rss_mib")},
 	}
 	const (
-		cols, panelW, labelW, barH, gap, titleH, pad = 3, 330, 130, 16, 5, 24, 14
+		cols, panelW, labelW, barH, gap, titleH, pad = 3, 360, 130, 16, 5, 24, 14
 	)
 	maxBars := 0
 	for _, p := range panels {
@@ -478,7 +493,7 @@ func svgChart(res *Results) []byte {
 				top = max(top, bb.value)
 			}
 		}
-		barMax := float64(panelW - labelW - 60)
+		barMax := float64(panelW - labelW - 100)
 		for j, bb := range p.bars {
 			y := y0 + titleH + j*(barH+gap)
 			fmt.Fprintf(w, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", x0+labelW-6, y+barH-4, esc(bb.label))
@@ -491,7 +506,7 @@ func svgChart(res *Results) []byte {
 				l = bb.value / top * barMax
 			}
 			fmt.Fprintf(w, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", x0+labelW, y, max(l, 1), barH, bb.color)
-			fmt.Fprintf(w, `<text x="%.1f" y="%d">%s</text>`+"\n", float64(x0+labelW)+max(l, 1)+4, y+barH-4, num(bb.value))
+			fmt.Fprintf(w, `<text x="%.1f" y="%d">%s</text>`+"\n", float64(x0+labelW)+max(l, 1)+4, y+barH-4, esc(num(bb.value)+bb.suffix))
 		}
 	}
 	fmt.Fprintln(w, "</svg>")
