@@ -390,9 +390,9 @@ func writeOutputs(dir string, res *Results, table string) error {
 // svgChart draws one small bar chart per headline metric, rows as bars.
 func svgChart(res *Results) []byte {
 	type bar struct {
-		label string
-		value float64
-		ok    bool
+		label  string
+		value  float64
+		ok     bool
 		note   string
 		color  string
 		suffix string
