@@ -91,6 +91,20 @@ func TestQuickRun(t *testing.T) {
 		checkRow(t, r, cfg.Held)
 	}
 
+	bases := []string{"raw"}
+	if socatErr == nil {
+		bases = append(bases, "socat")
+	}
+	for _, base := range bases {
+		for _, row := range []string{"p2ptun-tcp", "p2ptun-quic"} {
+			for _, m := range ratioMetrics {
+				if v, ok := res.ratio(row, base, m.key); !ok || !(v > 0) {
+					t.Errorf("ratio %s / %s of %s = %v, %v; want a positive value", row, base, m.key, v, ok)
+				}
+			}
+		}
+	}
+
 	txt, err := os.ReadFile(filepath.Join(cfg.Out, "results.txt"))
 	if err != nil {
 		t.Fatal(err)
@@ -230,8 +244,8 @@ func TestStatMedian(t *testing.T) {
 		{[]float64{4, 1, 3, 2}, 2.5, 1, 4},
 	} {
 		var s *Stat
-		for _, v := range tc.in {
-			s = s.add(v)
+		for i, v := range tc.in {
+			s = s.add(i, v)
 		}
 		s.summarize()
 		if s.Median != tc.med || s.Min != tc.min || s.Max != tc.max_ {

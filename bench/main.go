@@ -115,6 +115,7 @@ type active struct {
 	// count, per round, per daemon: CPU-s/GB is computed per round.
 	cpu   map[int][]map[string]float64
 	bytes map[int][]float64
+	round int // of the samples being taken
 }
 
 // run measures every row and writes the results; it returns them too.
@@ -191,6 +192,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (*Results, e
 				if a.Skip != "" {
 					continue
 				}
+				a.round = round
 				if err := m.f(a, round); err != nil {
 					a.res.addError(fmt.Sprintf("round %d, %s: %v", round+1, m.name, err))
 				}
@@ -221,6 +223,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (*Results, e
 					a.res.Notes[heldKey(n)] = why
 					continue
 				}
+				a.round = round
 				if err := a.hold(ctx, cfg, tgt.addr, n); err != nil {
 					a.res.addError(fmt.Sprintf("round %d, hold %d: %v", round+1, n, err))
 				}
@@ -230,6 +233,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (*Results, e
 	for _, a := range rs {
 		a.res.summarize()
 	}
+	res.computeRatios()
 	res.Machine.LoadEnd = loadavg()
 	res.Settings.Seconds = time.Since(started).Round(time.Second).Seconds()
 
@@ -262,11 +266,14 @@ func raiseFDLimit() uint64 {
 }
 
 // daemonMetric returns the daemon's entry of metric name.
-func (a *active) sample(name string, v float64) { a.res.Metrics[name] = a.res.Metrics[name].add(v) }
+// sample records a row metric's value in the current round.
+func (a *active) sample(name string, v float64) {
+	a.res.Metrics[name] = a.res.Metrics[name].add(a.round, v)
+}
 
 func (a *active) daemonSample(daemon, name string, v float64) {
 	d := a.res.daemon(daemon)
-	d.Metrics[name] = d.Metrics[name].add(v)
+	d.Metrics[name] = d.Metrics[name].add(a.round, v)
 }
 
 // memKiB is a daemon's memory: VmRSS, or for a forking daemon the PSS of
@@ -349,6 +356,7 @@ func (a *active) cpuPerGB() {
 			if a.bytes[n][i] == 0 {
 				continue
 			}
+			a.round = i
 			for name, sec := range cpu {
 				a.daemonSample(name, fmt.Sprintf("cpu_s_per_gb_%d", n), sec/(a.bytes[n][i]/1e9))
 			}
@@ -387,7 +395,8 @@ func (a *active) hold(ctx context.Context, cfg config, target string, n int) err
 	defer h.Close()
 	alive := h.echoAll(cfg.HeldConc)
 	a.sample(heldKey(n), float64(alive))
-	if alive > 0 {
+	// Memory per connection means something only when all are there.
+	if alive == n {
 		for _, p := range s.Daemons {
 			if v, err := memKiB(p); err == nil {
 				a.daemonSample(p.Name, fmt.Sprintf("rss_kib_per_conn_%d", n), (v-idle[p.Name])/float64(alive))
@@ -400,7 +409,7 @@ func (a *active) hold(ctx context.Context, cfg config, target string, n int) err
 			why += "; " + h.Stopped
 		}
 		why += "), then " + fmt.Sprint(alive) + " echoed"
-		if logs := s.logTail(3); logs != "" {
+		if logs := s.logSummary(); logs != "" {
 			why += "; daemon logs: " + logs
 		}
 		return errors.New(why)

@@ -21,6 +21,71 @@ type Results struct {
 	Machine  Machine      `json:"machine"`
 	Settings Settings     `json:"settings"`
 	Rows     []*RowResult `json:"rows"`
+	Ratios   []*Ratio     `json:"ratios"`
+}
+
+// Ratio compares a row with a baseline row on one metric, round by
+// round: each sample is row / base in the same round, so that a machine
+// that slowed down in one round slowed both sides of the ratio.
+type Ratio struct {
+	Row    string `json:"row"`
+	Base   string `json:"base"`
+	Metric string `json:"metric"`
+	Stat   *Stat  `json:"stat"`
+}
+
+// ratioMetrics are the row metrics compared with the baselines.
+var ratioMetrics = []struct{ key, title string }{
+	{"mbps_up_1", "1 conn up"}, {"mbps_down_1", "1 conn down"}, {"mbps_up_8", "8 conns up"},
+	{"mbps_down_8", "8 conns down"}, {"conns_per_s", "new conns/s"},
+}
+
+// computeRatios fills res.Ratios: every row against socat, and every
+// row but raw against raw loopback.
+func (res *Results) computeRatios() {
+	rowByKey := map[string]*RowResult{}
+	for _, r := range res.Rows {
+		rowByKey[r.Key] = r
+	}
+	for _, base := range []string{"socat", "raw"} {
+		b := rowByKey[base]
+		if b == nil || b.Skip != "" {
+			continue
+		}
+		for _, r := range res.Rows {
+			if r.Key == base || r.Key == "raw" || r.Skip != "" {
+				continue
+			}
+			for _, m := range ratioMetrics {
+				rs, bs := r.Metrics[m.key], b.Metrics[m.key]
+				if rs == nil || bs == nil {
+					continue
+				}
+				var st *Stat
+				for i, round := range rs.Rounds {
+					for j, bround := range bs.Rounds {
+						if round == bround && bs.Samples[j] > 0 {
+							st = st.add(round, rs.Samples[i]/bs.Samples[j])
+						}
+					}
+				}
+				if st != nil {
+					st.summarize()
+					res.Ratios = append(res.Ratios, &Ratio{Row: r.Key, Base: base, Metric: m.key, Stat: st})
+				}
+			}
+		}
+	}
+}
+
+// ratio returns the median of row / base for metric.
+func (res *Results) ratio(row, base, metric string) (float64, bool) {
+	for _, r := range res.Ratios {
+		if r.Row == row && r.Base == base && r.Metric == metric {
+			return r.Stat.Median, true
+		}
+	}
+	return 0, false
 }
 
 // Machine describes where the run happened.
@@ -80,6 +145,7 @@ type Stat struct {
 	Min     float64   `json:"min"`
 	Max     float64   `json:"max"`
 	Samples []float64 `json:"samples"`
+	Rounds  []int     `json:"rounds"` // the round of each sample, from 0
 }
 
 const units = "mbps_*: 10^6 bytes/s through the row (up: client to target, down: target to client; _1 one connection, _8 eight at once); " +
@@ -88,11 +154,12 @@ const units = "mbps_*: 10^6 bytes/s through the row (up: client to target, down:
 	"(upload and download, N connections); idle_rss_mib: VmRSS of a fresh daemon with its tunnel up and one echo made through it; rss_kib_per_conn_N: (VmRSS holding N - idle) / N, in KiB. " +
 	"socat forks per connection: its CPU includes its children, and its memory is the PSS of it and its children."
 
-func (s *Stat) add(v float64) *Stat {
+func (s *Stat) add(round int, v float64) *Stat {
 	if s == nil {
 		s = &Stat{}
 	}
 	s.Samples = append(s.Samples, v)
+	s.Rounds = append(s.Rounds, round)
 	return s
 }
 
@@ -256,16 +323,6 @@ func (r *RowResult) heldCell(n int) string {
 	return fmt.Sprintf("%.0f of %d", s.Median, n)
 }
 
-func (r *RowResult) median(metric string) (float64, bool) {
-	if r == nil || r.Skip != "" {
-		return 0, false
-	}
-	if s := r.Metrics[metric]; s != nil && s.Median > 0 {
-		return s.Median, true
-	}
-	return 0, false
-}
-
 // formatTables renders the results as plain text.
 func formatTables(res *Results) string {
 	var b bytes.Buffer
@@ -309,39 +366,32 @@ func formatTables(res *Results) string {
 	w.Flush()
 	b.WriteString("\n")
 
-	ratioMetrics := []struct{ key, title string }{
-		{"mbps_up_1", "1 conn up"}, {"mbps_down_1", "1 conn down"}, {"mbps_up_8", "8 conns up"},
-		{"mbps_down_8", "8 conns down"}, {"conns_per_s", "new conns/s"},
-	}
 	w = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprint(w, pad("Ratios")+"\t")
+	fmt.Fprint(w, pad("Ratios, per round")+"\t")
 	for _, rm := range ratioMetrics {
 		fmt.Fprintf(w, "%s\t", rm.title)
 	}
 	fmt.Fprintln(w)
-	for _, base := range []string{"socat", "raw"} {
-		var baseRow *RowResult
-		for _, r := range res.Rows {
-			if r.Key == base {
-				baseRow = r
+	names := map[string]string{}
+	for _, r := range res.Rows {
+		names[r.Key] = r.Name
+	}
+	var pairs [][2]string
+	for _, rt := range res.Ratios {
+		if p := [2]string{rt.Row, rt.Base}; !slices.Contains(pairs, p) {
+			pairs = append(pairs, p)
+		}
+	}
+	for _, p := range pairs {
+		fmt.Fprintf(w, "%s\t", pad(names[p[0]]+" / "+names[p[1]]))
+		for _, rm := range ratioMetrics {
+			if v, ok := res.ratio(p[0], p[1], rm.key); ok {
+				fmt.Fprintf(w, "%.2f×\t", v)
+			} else {
+				fmt.Fprintf(w, "%s\t", none)
 			}
 		}
-		for _, r := range res.Rows {
-			if r.Key == base || r.Key == "raw" || baseRow == nil {
-				continue
-			}
-			fmt.Fprintf(w, "%s\t", pad(r.Name+" / "+baseRow.Name))
-			for _, rm := range ratioMetrics {
-				v, ok1 := r.median(rm.key)
-				bv, ok2 := baseRow.median(rm.key)
-				if ok1 && ok2 {
-					fmt.Fprintf(w, "%.2f×\t", v/bv)
-				} else {
-					fmt.Fprintf(w, "%s\t", none)
-				}
-			}
-			fmt.Fprintln(w)
-		}
+		fmt.Fprintln(w)
 	}
 	w.Flush()
 
@@ -356,6 +406,8 @@ func formatTables(res *Results) string {
 			fmt.Fprintf(&b, "%s, %s: %s\n", r.Name, k, r.Notes[k])
 		}
 		for _, e := range r.Errors {
+			// The daemons' log summary is in results.json.
+			e, _, _ = strings.Cut(e, "; daemon logs:")
 			fmt.Fprintf(&b, "%s: error: %s\n", r.Name, e)
 		}
 	}
@@ -398,12 +450,6 @@ func svgChart(res *Results) []byte {
 		suffix string
 	}
 	colors := map[string]string{"raw": "#9e9e9e", "socat": "#f28e2b", "p2ptun-tcp": "#4e79a7", "p2ptun-quic": "#59a14f"}
-	var socat *RowResult
-	for _, r := range res.Rows {
-		if r.Key == "socat" {
-			socat = r
-		}
-	}
 	// rowBars has one bar per row; with ratio, p2ptun's bars also say
 	// how they compare with socat's.
 	rowBars := func(metric string, ratio bool) []bar {
@@ -412,8 +458,8 @@ func svgChart(res *Results) []byte {
 			b := bar{label: r.Name, color: colors[r.Key]}
 			if s := r.Metrics[metric]; s != nil {
 				b.value, b.ok = s.Median, true
-				if sv, ok := socat.median(metric); ok && ratio && strings.HasPrefix(r.Key, "p2ptun") {
-					b.suffix = fmt.Sprintf(" (%.2f× socat)", s.Median/sv)
+				if v, ok := res.ratio(r.Key, "socat", metric); ok && ratio && strings.HasPrefix(r.Key, "p2ptun") {
+					b.suffix = fmt.Sprintf(" (%.2f× socat)", v)
 				}
 			} else {
 				b.note = r.missing(metric)

@@ -34,17 +34,31 @@ type setup struct {
 	logs    []string // the daemons' log files
 }
 
-// logTail returns the last n lines of each daemon's log, on one line.
-func (s *setup) logTail(n int) string {
+// logSummary counts the distinct messages in each daemon's log, in the
+// order they first appear: `forward: 114× "stream open failed", 1× "…"`.
+func (s *setup) logSummary() string {
 	var out []string
 	for _, path := range s.logs {
 		b, _ := os.ReadFile(path)
-		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-		if len(lines) > n {
-			lines = lines[len(lines)-n:]
+		var order []string
+		count := map[string]int{}
+		for _, line := range strings.Split(string(b), "\n") {
+			_, msg, ok := strings.Cut(line, ` msg="`)
+			if !ok {
+				continue
+			}
+			msg, _, _ = strings.Cut(msg, `"`)
+			if count[msg] == 0 {
+				order = append(order, msg)
+			}
+			count[msg]++
 		}
-		if len(lines) > 0 && lines[0] != "" {
-			out = append(out, filepath.Base(filepath.Dir(path))+": "+strings.Join(lines, " | "))
+		var parts []string
+		for _, m := range order {
+			parts = append(parts, fmt.Sprintf("%d× %q", count[m], m))
+		}
+		if len(parts) > 0 {
+			out = append(out, filepath.Base(filepath.Dir(path))+": "+strings.Join(parts, ", "))
 		}
 	}
 	return strings.Join(out, "; ")
