@@ -118,6 +118,23 @@ func TestQuickRun(t *testing.T) {
 		}
 	}
 	checkSVG(t, filepath.Join(cfg.Out, "results.svg"), res.Rows)
+
+	// -render draws the same table and chart again from results.json.
+	again := t.TempDir()
+	var rendered bytes.Buffer
+	if err := render(filepath.Join(cfg.Out, "results.json"), again, &rendered); err != nil {
+		t.Fatalf("render: %v", err)
+	}
+	if rendered.String() != stdout.String() {
+		t.Errorf("-render printed a different table:\n%s\nwant:\n%s", rendered.String(), stdout.String())
+	}
+	for _, name := range []string{"results.json", "results.txt", "results.svg"} {
+		a, _ := os.ReadFile(filepath.Join(cfg.Out, name))
+		b, _ := os.ReadFile(filepath.Join(again, name))
+		if !bytes.Equal(a, b) {
+			t.Errorf("-render wrote a different %s", name)
+		}
+	}
 }
 
 func checkRow(t *testing.T, r *RowResult, held []int) {

@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -34,6 +35,7 @@ type config struct {
 	Held     []int
 	HeldConc int
 	Quick    bool
+	Render   string
 }
 
 func main() {
@@ -50,7 +52,12 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if _, err := run(ctx, cfg, os.Stdout, os.Stderr); err != nil {
+	if cfg.Render != "" {
+		err = render(cfg.Render, cfg.Out, os.Stdout)
+	} else {
+		_, err = run(ctx, cfg, os.Stdout, os.Stderr)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -70,6 +77,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.Clients, "clients", 4, "concurrent clients opening new connections")
 	fs.StringVar(&held, "held", "1000,10000", "numbers of connections to hold open, comma-separated")
 	fs.IntVar(&cfg.HeldConc, "held-conc", 64, "connections being opened at once while filling the held ones")
+	fs.StringVar(&cfg.Render, "render", "", "measure nothing: rewrite results.txt and results.svg in -out from this results.json")
 	fs.BoolVar(&cfg.Quick, "quick", false, "a smoke run of a few seconds: 1 round, short measurements, 20 and 100 held connections")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -240,6 +248,24 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (*Results, e
 	table := formatTables(res)
 	fmt.Fprint(stdout, table)
 	return res, writeOutputs(cfg.Out, res, table)
+}
+
+// render rewrites the table and the chart from a results.json.
+func render(from, out string, stdout io.Writer) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	var res Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		return fmt.Errorf("%s: %w", from, err)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	table := formatTables(&res)
+	fmt.Fprint(stdout, table)
+	return writeOutputs(out, &res, table)
 }
 
 // heldSkip says why n held connections are not measured on r, if so.

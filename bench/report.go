@@ -307,6 +307,9 @@ func (r *RowResult) missingDaemon(metric string) string {
 		return r.Skip
 	}
 	if m, ok := strings.CutPrefix(metric, "rss_kib_per_conn_"); ok {
+		if s := r.Metrics["held_"+m]; s != nil && fmt.Sprint(s.Median) != m {
+			return fmt.Sprintf("%.0f of %s held", s.Median, m)
+		}
 		return r.missing("held_" + m)
 	}
 	return none
