@@ -288,7 +288,7 @@ func (r *RowResult) missing(metric string) string {
 // forward / listen.
 func (r *RowResult) daemonCell(metric string, scale float64) string {
 	if len(r.Daemons) == 0 {
-		return r.missingDaemon(metric)
+		return r.missingDaemon(metric, false)
 	}
 	var parts []string
 	for _, d := range r.Daemons {
@@ -297,17 +297,23 @@ func (r *RowResult) daemonCell(metric string, scale float64) string {
 		}
 	}
 	if len(parts) == 0 {
-		return r.missingDaemon(metric)
+		return r.missingDaemon(metric, false)
 	}
 	return strings.Join(parts, " / ")
 }
 
-func (r *RowResult) missingDaemon(metric string) string {
+// missingDaemon says why a daemon metric is missing; long, for the chart,
+// it also says when memory per connection is missing because not all
+// connections were held (the table has a column for that).
+func (r *RowResult) missingDaemon(metric string, long bool) string {
 	if r.Skip != "" {
 		return r.Skip
 	}
 	if m, ok := strings.CutPrefix(metric, "rss_kib_per_conn_"); ok {
 		if s := r.Metrics["held_"+m]; s != nil && fmt.Sprint(s.Median) != m {
+			if !long {
+				return none
+			}
 			return fmt.Sprintf("%.0f of %s held", s.Median, m)
 		}
 		return r.missing("held_" + m)
@@ -478,7 +484,7 @@ func svgChart(res *Results) []byte {
 				continue
 			}
 			if len(r.Daemons) == 0 {
-				out = append(out, bar{label: r.Name, color: colors[r.Key], note: r.missingDaemon(metric)})
+				out = append(out, bar{label: r.Name, color: colors[r.Key], note: r.missingDaemon(metric, true)})
 				continue
 			}
 			for _, d := range r.Daemons {
@@ -490,7 +496,7 @@ func svgChart(res *Results) []byte {
 				if s := d.Metrics[metric]; s != nil {
 					b.value, b.ok = s.Median, true
 				} else {
-					b.note = r.missingDaemon(metric)
+					b.note = r.missingDaemon(metric, true)
 				}
 				out = append(out, b)
 			}
