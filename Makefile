@@ -3,14 +3,16 @@ GO       ?= go
 BIN      ?= bin
 FUZZTIME ?= 10s
 SOAK     ?= 2m
+BENCHOUT ?= docs/bench
+BENCHFLAGS ?=
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.1.0-dev)
 LDFLAGS  := -X github.com/p2ptun/p2ptun/cli.Version=$(VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help build demo test test-short soak lint fmt fuzz bench clean
+.PHONY: help build demo test test-short soak lint fmt fuzz bench bench-micro clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 build: ## build bin/p2ptun
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/p2ptun .
@@ -41,7 +43,10 @@ fmt: ## apply gofmt
 fuzz: ## run every fuzz target for FUZZTIME each (default 10s; or a count like 3000x)
 	@for p in $$($(GO) list ./...); do for f in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz'); do echo "fuzz $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p || exit 1; done; done
 
-bench: ## run the benchmarks
+bench: build ## p2ptun vs socat vs raw loopback, ~7 min: prints a table, writes BENCHOUT (BENCHFLAGS=-quick: seconds)
+	$(GO) run ./bench -p2ptun $(BIN)/p2ptun -out $(BENCHOUT) $(BENCHFLAGS)
+
+bench-micro: ## run the go test -bench micro-benchmarks (streams.Bridge alone)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 clean: ## remove build output

@@ -218,3 +218,25 @@ func BenchmarkBridgeTCP(b *testing.B) {
 	<-bridged
 	<-drained
 }
+
+// eofEnd is an in-memory bridge end with nothing to send: Read returns
+// EOF at once, writes and closes succeed.
+type eofEnd struct{}
+
+func (eofEnd) Read([]byte) (int, error)    { return 0, io.EOF }
+func (eofEnd) Write(p []byte) (int, error) { return len(p), nil }
+func (eofEnd) Close() error                { return nil }
+func (eofEnd) CloseWrite() error           { return nil }
+
+// BenchmarkBridgeSetup measures what one Bridge costs apart from the
+// bytes: its goroutines, buffers and bookkeeping (see allocs/op), the
+// per-tunnel price paid by every new connection.
+func BenchmarkBridgeSetup(b *testing.B) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	for range b.N {
+		if _, _, err := Bridge(ctx, eofEnd{}, eofEnd{}, Counters{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,313 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	// startTarget runs this test binary again as the target.
+	if os.Getenv(roleEnv) == "target" {
+		if err := serveTarget(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench target:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// buildP2ptun builds the p2ptun binary the benchmark drives.
+func buildP2ptun(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "p2ptun")
+	cmd := exec.Command("go", "build", "-o", out, "..")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building p2ptun: %v\n%s", err, b)
+	}
+	return out
+}
+
+// TestQuickRun runs the whole benchmark in -quick mode and checks that
+// every row has every column, with sane values. It never looks at speeds.
+func TestQuickRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds p2ptun and starts daemons")
+	}
+	cfg, err := parseFlags([]string{"-quick", "-out", t.TempDir(), "-p2ptun", buildP2ptun(t)}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	if _, err := run(ctx, cfg, &stdout, &stderr); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+
+	b, err := os.ReadFile(filepath.Join(cfg.Out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatalf("results.json: %v", err)
+	}
+	if res.Machine.Cores < 1 || res.Machine.Kernel == "" || res.Machine.P2ptun["Version"] == nil || len(res.Machine.LoadEnd) != 3 {
+		t.Errorf("machine info incomplete: %+v", res.Machine)
+	}
+	_, socatErr := exec.LookPath("socat")
+	wantRows := []string{"raw", "socat", "p2ptun-tcp", "p2ptun-quic"}
+	if len(res.Rows) != len(wantRows) {
+		t.Fatalf("%d rows, want %v", len(res.Rows), wantRows)
+	}
+	for i, r := range res.Rows {
+		if r.Key != wantRows[i] {
+			t.Errorf("row %d is %q, want %q", i, r.Key, wantRows[i])
+		}
+		if len(r.Errors) > 0 {
+			t.Errorf("%s: errors: %q", r.Key, r.Errors)
+		}
+		if r.Key == "socat" && socatErr != nil {
+			if r.Skip != "not installed" || len(r.Metrics) > 0 {
+				t.Errorf("socat is not installed, yet its row is %+v", r)
+			}
+			continue
+		}
+		checkRow(t, r, cfg.Held)
+	}
+
+	bases := []string{"raw"}
+	if socatErr == nil {
+		bases = append(bases, "socat")
+	}
+	for _, base := range bases {
+		for _, row := range []string{"p2ptun-tcp", "p2ptun-quic"} {
+			for _, m := range ratioMetrics {
+				if v, ok := res.ratio(row, base, m.key); !ok || !(v > 0) {
+					t.Errorf("ratio %s / %s of %s = %v, %v; want a positive value", row, base, m.key, v, ok)
+				}
+			}
+		}
+	}
+
+	txt, err := os.ReadFile(filepath.Join(cfg.Out, "results.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(txt) != stdout.String() {
+		t.Errorf("results.txt differs from what was printed")
+	}
+	for _, r := range res.Rows {
+		if !strings.Contains(stdout.String(), r.Name) {
+			t.Errorf("the table does not name %s:\n%s", r.Name, stdout.String())
+		}
+	}
+	checkSVG(t, filepath.Join(cfg.Out, "results.svg"), res.Rows)
+
+	// -render draws the same table and chart again from results.json.
+	again := t.TempDir()
+	var rendered bytes.Buffer
+	if err := render(filepath.Join(cfg.Out, "results.json"), again, &rendered); err != nil {
+		t.Fatalf("render: %v", err)
+	}
+	if rendered.String() != stdout.String() {
+		t.Errorf("-render printed a different table:\n%s\nwant:\n%s", rendered.String(), stdout.String())
+	}
+	for _, name := range []string{"results.json", "results.txt", "results.svg"} {
+		a, _ := os.ReadFile(filepath.Join(cfg.Out, name))
+		b, _ := os.ReadFile(filepath.Join(again, name))
+		if !bytes.Equal(a, b) {
+			t.Errorf("-render wrote a different %s", name)
+		}
+	}
+}
+
+func checkRow(t *testing.T, r *RowResult, held []int) {
+	t.Helper()
+	want := []string{"mbps_up_1", "mbps_down_1", "mbps_up_8", "mbps_down_8", "conns_per_s", "ttfb_p50_ms", "ttfb_p99_ms"}
+	for _, n := range held {
+		want = append(want, heldKey(n))
+	}
+	for _, m := range want {
+		s := r.Metrics[m]
+		if s == nil || len(s.Samples) != 1 || !(s.Median > 0) || s.Min > s.Median || s.Median > s.Max {
+			t.Errorf("%s: metric %s = %+v, want one positive sample", r.Key, m, s)
+		}
+	}
+	for _, n := range held {
+		if s := r.Metrics[heldKey(n)]; s != nil && s.Median != float64(n) {
+			t.Errorf("%s: held %v of %d connections", r.Key, s.Median, n)
+		}
+	}
+	if r.Metrics["ttfb_p99_ms"] != nil && r.Metrics["ttfb_p50_ms"] != nil && r.Metrics["ttfb_p99_ms"].Median < r.Metrics["ttfb_p50_ms"].Median {
+		t.Errorf("%s: p99 below p50", r.Key)
+	}
+
+	wantDaemons := map[string][]string{"raw": nil, "socat": {"socat"}, "p2ptun-tcp": {"forward", "listen"}, "p2ptun-quic": {"forward", "listen"}}[r.Key]
+	var got []string
+	for _, d := range r.Daemons {
+		got = append(got, d.Name)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(wantDaemons) {
+		t.Fatalf("%s: daemons %v, want %v", r.Key, got, wantDaemons)
+	}
+	for _, d := range r.Daemons {
+		for _, m := range []string{"cpu_s_per_gb_1", "cpu_s_per_gb_8", "idle_rss_mib"} {
+			if s := d.Metrics[m]; s == nil || !(s.Median > 0) {
+				t.Errorf("%s %s: %s = %+v, want a positive value", r.Key, d.Name, m, s)
+			}
+		}
+		// Memory per connection is a difference of two RSS readings: with
+		// few connections it may be noise, even negative; it must exist.
+		for _, n := range held {
+			m := fmt.Sprintf("rss_kib_per_conn_%d", n)
+			if s := d.Metrics[m]; s == nil || math.IsNaN(s.Median) || math.IsInf(s.Median, 0) {
+				t.Errorf("%s %s: %s = %+v, want a number", r.Key, d.Name, m, s)
+			}
+		}
+	}
+}
+
+// checkSVG parses the chart as XML and looks for every row's name.
+func checkSVG(t *testing.T, path string, rows []*RowResult) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := xml.NewDecoder(bytes.NewReader(b))
+	var text strings.Builder
+	root := ""
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("results.svg is not well-formed XML: %v", err)
+		}
+		switch v := tok.(type) {
+		case xml.StartElement:
+			if root == "" {
+				root = v.Name.Local
+			}
+		case xml.CharData:
+			text.Write(v)
+		}
+	}
+	if root != "svg" {
+		t.Errorf("results.svg's root element is %q, want svg", root)
+	}
+	for _, r := range rows {
+		if !strings.Contains(text.String(), r.Name) {
+			t.Errorf("results.svg does not name %s", r.Name)
+		}
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string // fmt of Held, or "error"
+	}{
+		{"defaults", nil, "[1000 10000]"},
+		{"quick", []string{"-quick"}, "[20 100]"},
+		{"held list", []string{"-held", "5, 7"}, "[5 7]"},
+		{"held not a number", []string{"-held", "1000,lots"}, "error"},
+		{"held zero", []string{"-held", "0"}, "error"},
+		{"zero rounds", []string{"-rounds", "0"}, "error"},
+		{"stray argument", []string{"now"}, "error"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			cfg, err := parseFlags(tc.args, &stderr)
+			got := fmt.Sprint(cfg.Held)
+			if err != nil {
+				got = "error"
+				if strings.Count(strings.TrimSpace(stderr.String()), "\n") != 0 {
+					t.Errorf("the error is not one line: %q", stderr.String())
+				}
+			}
+			if got != tc.want {
+				t.Errorf("parseFlags(%q) held = %s, want %s", tc.args, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestStatMedian(t *testing.T) {
+	for _, tc := range []struct {
+		in             []float64
+		med, min, max_ float64
+	}{
+		{[]float64{3}, 3, 3, 3},
+		{[]float64{5, 1, 3}, 3, 1, 5},
+		{[]float64{4, 1, 3, 2}, 2.5, 1, 4},
+	} {
+		var s *Stat
+		for i, v := range tc.in {
+			s = s.add(i, v)
+		}
+		s.summarize()
+		if s.Median != tc.med || s.Min != tc.min || s.Max != tc.max_ {
+			t.Errorf("%v: median %v min %v max %v, want %v %v %v", tc.in, s.Median, s.Min, s.Max, tc.med, tc.min, tc.max_)
+		}
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	if got := percentile(d, 0.50); got != 51 {
+		t.Errorf("p50 = %v, want 51", got)
+	}
+	if got := percentile(d, 0.99); got != 100 {
+		t.Errorf("p99 = %v, want 100", got)
+	}
+	if got := percentile(nil, 0.99); got != 0 {
+		t.Errorf("p99 of nothing = %v, want 0", got)
+	}
+}
+
+// TestCPUTimesCountReapedChildren: a forking server's children's CPU is
+// in its own counters once it has waited for them (socat's row relies on
+// it).
+func TestCPUTimesCountReapedChildren(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	// The child burns CPU for a moment; the shell waits for it, then idles.
+	cmd := exec.Command(sh, "-c", `sh -c 'i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done'; sleep 30`)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	err = poll(context.Background(), 30*time.Second, func() error {
+		if _, reaped, err := cpuTimes(cmd.Process.Pid); err != nil || reaped == 0 {
+			return fmt.Errorf("reaped children's CPU = %v, %v", reaped, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,574 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+)
+
+// Results is what results.json holds.
+type Results struct {
+	Machine  Machine      `json:"machine"`
+	Settings Settings     `json:"settings"`
+	Rows     []*RowResult `json:"rows"`
+	Ratios   []*Ratio     `json:"ratios"`
+}
+
+// Ratio compares a row with a baseline row on one metric, round by
+// round: each sample is row / base in the same round, so that a machine
+// that slowed down in one round slowed both sides of the ratio.
+type Ratio struct {
+	Row    string `json:"row"`
+	Base   string `json:"base"`
+	Metric string `json:"metric"`
+	Stat   *Stat  `json:"stat"`
+}
+
+// ratioMetrics are the row metrics compared with the baselines.
+var ratioMetrics = []struct{ key, title string }{
+	{"mbps_up_1", "1 conn up"}, {"mbps_down_1", "1 conn down"}, {"mbps_up_8", "8 conns up"},
+	{"mbps_down_8", "8 conns down"}, {"conns_per_s", "new conns/s"},
+}
+
+// computeRatios fills res.Ratios: every row against socat, and every
+// row but raw against raw loopback.
+func (res *Results) computeRatios() {
+	rowByKey := map[string]*RowResult{}
+	for _, r := range res.Rows {
+		rowByKey[r.Key] = r
+	}
+	for _, base := range []string{"socat", "raw"} {
+		b := rowByKey[base]
+		if b == nil || b.Skip != "" {
+			continue
+		}
+		for _, r := range res.Rows {
+			if r.Key == base || r.Key == "raw" || r.Skip != "" {
+				continue
+			}
+			for _, m := range ratioMetrics {
+				rs, bs := r.Metrics[m.key], b.Metrics[m.key]
+				if rs == nil || bs == nil {
+					continue
+				}
+				var st *Stat
+				for i, round := range rs.Rounds {
+					for j, bround := range bs.Rounds {
+						if round == bround && bs.Samples[j] > 0 {
+							st = st.add(round, rs.Samples[i]/bs.Samples[j])
+						}
+					}
+				}
+				if st != nil {
+					st.summarize()
+					res.Ratios = append(res.Ratios, &Ratio{Row: r.Key, Base: base, Metric: m.key, Stat: st})
+				}
+			}
+		}
+	}
+}
+
+// ratio returns the median of row / base for metric.
+func (res *Results) ratio(row, base, metric string) (float64, bool) {
+	for _, r := range res.Ratios {
+		if r.Row == row && r.Base == base && r.Metric == metric {
+			return r.Stat.Median, true
+		}
+	}
+	return 0, false
+}
+
+// Machine describes where the run happened.
+type Machine struct {
+	CPU       string         `json:"cpu"`
+	Cores     int            `json:"cores"`
+	AESNI     bool           `json:"aes_ni"`
+	MemGiB    float64        `json:"mem_gib"`
+	Kernel    string         `json:"kernel"`
+	Go        string         `json:"go"` // the benchmark's own Go
+	P2ptun    map[string]any `json:"p2ptun"`
+	Socat     string         `json:"socat,omitempty"`
+	LoadStart []float64      `json:"load_start"` // 1, 5 and 15 minute load averages
+	LoadEnd   []float64      `json:"load_end"`
+	Date      string         `json:"date"`
+}
+
+// Settings are the knobs of the run, and the units.
+type Settings struct {
+	Rounds    int     `json:"rounds"`
+	DurationS float64 `json:"duration_s"`
+	Clients   int     `json:"new_conn_clients"`
+	Parallel  int     `json:"parallel_conns"`
+	Held      []int   `json:"held"`
+	HeldConc  int     `json:"held_concurrency"`
+	FDLimit   uint64  `json:"fd_limit"`
+	Quick     bool    `json:"quick"`
+	ChunkKiB  int     `json:"chunk_kib"`
+	Seconds   float64 `json:"run_seconds"`
+	Limits    string  `json:"p2ptun_config"`
+	Units     string  `json:"units"`
+}
+
+// RowResult is one row's measurements. Metrics and each daemon's
+// Metrics are keyed by the names in Units; a metric that was not measured
+// is absent, with the reason in Notes when there is one.
+type RowResult struct {
+	Key     string            `json:"key"`
+	Name    string            `json:"name"`
+	Skip    string            `json:"skip,omitempty"`
+	Metrics map[string]*Stat  `json:"metrics"`
+	Daemons []*DaemonResult   `json:"daemons"`
+	Notes   map[string]string `json:"notes,omitempty"`
+	Errors  []string          `json:"errors,omitempty"`
+}
+
+// DaemonResult holds the measurements of one process that carries the
+// bytes (socat, or one of the two p2ptun daemons).
+type DaemonResult struct {
+	Name    string           `json:"name"`
+	Metrics map[string]*Stat `json:"metrics"`
+}
+
+// Stat is one metric over the rounds.
+type Stat struct {
+	Median  float64   `json:"median"`
+	Min     float64   `json:"min"`
+	Max     float64   `json:"max"`
+	Samples []float64 `json:"samples"`
+	Rounds  []int     `json:"rounds"` // the round of each sample, from 0
+}
+
+const units = "mbps_*: 10^6 bytes/s through the row (up: client to target, down: target to client; _1 one connection, _8 eight at once); " +
+	"conns_per_s: connections opened, echoed one byte, half-closed and closed, per second; ttfb_*_ms: from before dial to the echoed byte; " +
+	"held_N: connections of N still echoing when all were open; daemons' cpu_s_per_gb_N: user+system CPU seconds per 10^9 bytes moved " +
+	"(upload and download, N connections); idle_rss_mib: VmRSS of a fresh daemon with its tunnel up and one echo made through it; rss_kib_per_conn_N: (VmRSS holding N - idle) / N, in KiB. " +
+	"socat forks per connection: its CPU includes its children, and its memory is the PSS of it and its children."
+
+func (s *Stat) add(round int, v float64) *Stat {
+	if s == nil {
+		s = &Stat{}
+	}
+	s.Samples = append(s.Samples, v)
+	s.Rounds = append(s.Rounds, round)
+	return s
+}
+
+func (s *Stat) summarize() {
+	v := slices.Clone(s.Samples)
+	slices.Sort(v)
+	s.Min, s.Max = v[0], v[len(v)-1]
+	if len(v)%2 == 1 {
+		s.Median = v[len(v)/2]
+	} else {
+		s.Median = (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+}
+
+func (r *RowResult) summarize() {
+	for _, s := range r.Metrics {
+		s.summarize()
+	}
+	for _, d := range r.Daemons {
+		for _, s := range d.Metrics {
+			s.summarize()
+		}
+	}
+}
+
+func (r *RowResult) daemon(name string) *DaemonResult {
+	for _, d := range r.Daemons {
+		if d.Name == name {
+			return d
+		}
+	}
+	d := &DaemonResult{Name: name, Metrics: map[string]*Stat{}}
+	r.Daemons = append(r.Daemons, d)
+	return d
+}
+
+func (r *RowResult) addError(e string) { r.Errors = append(r.Errors, e) }
+
+func machine(p2ptun string) Machine {
+	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version(), LoadStart: loadavg(),
+		Date: time.Now().UTC().Format(time.RFC3339)}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, _ := strings.Cut(line, ":")
+			switch strings.TrimSpace(k) {
+			case "model name":
+				if m.CPU == "" {
+					m.CPU = strings.TrimSpace(v)
+				}
+			case "flags":
+				m.AESNI = m.AESNI || slices.Contains(strings.Fields(v), "aes")
+			}
+		}
+	}
+	if v, err := statusKiB("/proc/meminfo", "MemTotal"); err == nil {
+		m.MemGiB = float64(int(v/(1<<20)*10)) / 10
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	if out, err := exec.Command(p2ptun, "version", "--json").Output(); err == nil {
+		json.Unmarshal(out, &m.P2ptun)
+	}
+	if out, err := exec.Command("socat", "-V").Output(); err == nil {
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(line, "socat version") {
+				m.Socat = strings.TrimSpace(line)
+			}
+		}
+	}
+	return m
+}
+
+func loadavg() []float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return nil
+	}
+	var l [3]float64
+	fmt.Sscan(string(b), &l[0], &l[1], &l[2])
+	return l[:]
+}
+
+func settings(cfg config, fdLimit uint64) Settings {
+	return Settings{Rounds: cfg.Rounds, DurationS: cfg.Duration.Seconds(), Clients: cfg.Clients,
+		Parallel: parallel, Held: cfg.Held, HeldConc: cfg.HeldConc, FDLimit: fdLimit, Quick: cfg.Quick,
+		ChunkKiB: chunk >> 10, Limits: limitsTOML, Units: units}
+}
+
+// num formats a value with three significant digits or so.
+func num(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+const none = "—"
+
+// cell is a row metric's median, or a short reason it is missing.
+func (r *RowResult) cell(metric string) string {
+	if s := r.Metrics[metric]; s != nil {
+		return num(s.Median)
+	}
+	return r.missing(metric)
+}
+
+func (r *RowResult) missing(metric string) string {
+	if r.Skip != "" {
+		return r.Skip
+	}
+	if n, ok := r.Notes[metric]; ok {
+		if strings.HasPrefix(n, "fd limit") {
+			return "fd limit"
+		}
+		return "not run"
+	}
+	return none
+}
+
+// daemonCell joins the daemons' medians of metric: "1.20 / 1.35" for
+// forward / listen.
+func (r *RowResult) daemonCell(metric string, scale float64) string {
+	if len(r.Daemons) == 0 {
+		return r.missingDaemon(metric, false)
+	}
+	var parts []string
+	for _, d := range r.Daemons {
+		if s := d.Metrics[metric]; s != nil {
+			parts = append(parts, num(s.Median*scale))
+		}
+	}
+	if len(parts) == 0 {
+		return r.missingDaemon(metric, false)
+	}
+	return strings.Join(parts, " / ")
+}
+
+// missingDaemon says why a daemon metric is missing; long, for the chart,
+// it also says when memory per connection is missing because not all
+// connections were held (the table has a column for that).
+func (r *RowResult) missingDaemon(metric string, long bool) string {
+	if r.Skip != "" {
+		return r.Skip
+	}
+	if m, ok := strings.CutPrefix(metric, "rss_kib_per_conn_"); ok {
+		if s := r.Metrics["held_"+m]; s != nil && fmt.Sprint(s.Median) != m {
+			if !long {
+				return none
+			}
+			return fmt.Sprintf("%.0f of %s held", s.Median, m)
+		}
+		return r.missing("held_" + m)
+	}
+	return none
+}
+
+func (r *RowResult) heldCell(n int) string {
+	s := r.Metrics[heldKey(n)]
+	if s == nil {
+		return r.missing(heldKey(n))
+	}
+	if int(s.Median) == n {
+		return fmt.Sprint(n)
+	}
+	return fmt.Sprintf("%.0f of %d", s.Median, n)
+}
+
+// formatTables renders the results as plain text.
+func formatTables(res *Results) string {
+	var b bytes.Buffer
+	m, st := res.Machine, res.Settings
+	fmt.Fprintf(&b, "p2ptun %v (go-libp2p %v) on %s, %d cores, Linux %s, %s\n",
+		m.P2ptun["Version"], m.P2ptun["Libp2p"], m.CPU, m.Cores, m.Kernel, m.Go)
+	fmt.Fprintf(&b, "%d rounds, interleaved; medians. %.1fs per measurement. Load average %s at the start, %s at the end.\n\n",
+		st.Rounds, st.DurationS, loadString(m.LoadStart), loadString(m.LoadEnd))
+
+	longest := 0
+	for _, r := range res.Rows {
+		longest = max(longest, len(r.Name))
+	}
+	nameW := 2*longest + len(" / ") // a ratio row names two rows
+	// Every first cell is padded to one width, so that the names read
+	// left-aligned while the numbers are right-aligned.
+	pad := func(s string) string { return s + strings.Repeat(" ", max(0, nameW-utf8.RuneCountInString(s))) }
+
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, pad("Throughput, MB/s")+"\t1 conn up\t1 conn down\t8 conns up\t8 conns down\tCPU-s/GB, 1 conn\tCPU-s/GB, 8 conns\t")
+	for _, r := range res.Rows {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", pad(r.Name), r.cell("mbps_up_1"), r.cell("mbps_down_1"),
+			r.cell("mbps_up_8"), r.cell("mbps_down_8"), r.daemonCell("cpu_s_per_gb_1", 1), r.daemonCell("cpu_s_per_gb_8", 1))
+	}
+	w.Flush()
+	b.WriteString("\n")
+
+	w = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(w, pad("Connections")+"\tnew/s\tTTFB p50 ms\tTTFB p99 ms\t")
+	for _, n := range st.Held {
+		fmt.Fprintf(w, "held %d\tKiB/conn\t", n)
+	}
+	fmt.Fprintln(w, "idle RSS MiB\t")
+	for _, r := range res.Rows {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t", pad(r.Name), r.cell("conns_per_s"), r.cell("ttfb_p50_ms"), r.cell("ttfb_p99_ms"))
+		for _, n := range st.Held {
+			fmt.Fprintf(w, "%s\t%s\t", r.heldCell(n), r.daemonCell(fmt.Sprintf("rss_kib_per_conn_%d", n), 1))
+		}
+		fmt.Fprintf(w, "%s\t\n", r.daemonCell("idle_rss_mib", 1))
+	}
+	w.Flush()
+	b.WriteString("\n")
+
+	w = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(w, pad("Ratios, per round")+"\t")
+	for _, rm := range ratioMetrics {
+		fmt.Fprintf(w, "%s\t", rm.title)
+	}
+	fmt.Fprintln(w)
+	names := map[string]string{}
+	for _, r := range res.Rows {
+		names[r.Key] = r.Name
+	}
+	var pairs [][2]string
+	for _, rt := range res.Ratios {
+		if p := [2]string{rt.Row, rt.Base}; !slices.Contains(pairs, p) {
+			pairs = append(pairs, p)
+		}
+	}
+	for _, p := range pairs {
+		fmt.Fprintf(w, "%s\t", pad(names[p[0]]+" / "+names[p[1]]))
+		for _, rm := range ratioMetrics {
+			if v, ok := res.ratio(p[0], p[1], rm.key); ok {
+				fmt.Fprintf(w, "%.2f×\t", v)
+			} else {
+				fmt.Fprintf(w, "%s\t", none)
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	w.Flush()
+
+	b.WriteString("\nCPU-s/GB, KiB/conn and idle RSS are per daemon: forward / listen for p2ptun.\n")
+	for _, r := range res.Rows {
+		var keys []string
+		for k := range r.Notes {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			fmt.Fprintf(&b, "%s, %s: %s\n", r.Name, k, r.Notes[k])
+		}
+		for _, e := range r.Errors {
+			// The daemons' log summary is in results.json.
+			e, _, _ = strings.Cut(e, "; daemon logs:")
+			fmt.Fprintf(&b, "%s: error: %s\n", r.Name, e)
+		}
+	}
+	return b.String()
+}
+
+func loadString(l []float64) string {
+	if len(l) < 3 {
+		return "unknown"
+	}
+	return fmt.Sprintf("%.2f %.2f %.2f", l[0], l[1], l[2])
+}
+
+func writeOutputs(dir string, res *Results, table string) error {
+	j, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	files := map[string][]byte{
+		"results.json": append(j, '\n'),
+		"results.txt":  []byte(table),
+		"results.svg":  svgChart(res),
+	}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// svgChart draws one small bar chart per headline metric, rows as bars.
+func svgChart(res *Results) []byte {
+	type bar struct {
+		label  string
+		value  float64
+		ok     bool
+		note   string
+		color  string
+		suffix string
+	}
+	colors := map[string]string{"raw": "#9e9e9e", "socat": "#f28e2b", "p2ptun-tcp": "#4e79a7", "p2ptun-quic": "#59a14f"}
+	// rowBars has one bar per row; with ratio, p2ptun's bars also say
+	// how they compare with socat's.
+	rowBars := func(metric string, ratio bool) []bar {
+		var out []bar
+		for _, r := range res.Rows {
+			b := bar{label: r.Name, color: colors[r.Key]}
+			if s := r.Metrics[metric]; s != nil {
+				b.value, b.ok = s.Median, true
+				if v, ok := res.ratio(r.Key, "socat", metric); ok && ratio && strings.HasPrefix(r.Key, "p2ptun") {
+					b.suffix = fmt.Sprintf(" (%.2f× socat)", v)
+				}
+			} else {
+				b.note = r.missing(metric)
+			}
+			out = append(out, b)
+		}
+		return out
+	}
+	daemonBars := func(metric string) []bar {
+		var out []bar
+		for _, r := range res.Rows {
+			if r.Key == "raw" {
+				continue
+			}
+			if len(r.Daemons) == 0 {
+				out = append(out, bar{label: r.Name, color: colors[r.Key], note: r.missingDaemon(metric, true)})
+				continue
+			}
+			for _, d := range r.Daemons {
+				label := r.Name
+				if len(r.Daemons) > 1 {
+					label += " " + d.Name
+				}
+				b := bar{label: label, color: colors[r.Key]}
+				if s := d.Metrics[metric]; s != nil {
+					b.value, b.ok = s.Median, true
+				} else {
+					b.note = r.missingDaemon(metric, true)
+				}
+				out = append(out, b)
+			}
+		}
+		return out
+	}
+	maxHeld := slices.Max(res.Settings.Held)
+	panels := []struct {
+		title string
+		bars  []bar
+	}{
+		{"MB/s, 1 connection, upload", rowBars("mbps_up_1", true)},
+		{"MB/s, 1 connection, download", rowBars("mbps_down_1", true)},
+		{"MB/s, 8 connections, upload", rowBars("mbps_up_8", true)},
+		{"MB/s, 8 connections, download", rowBars("mbps_down_8", true)},
+		{"new connections/s", rowBars("conns_per_s", true)},
+		{"time to first byte p99, ms (lower is better)", rowBars("ttfb_p99_ms", false)},
+		{"CPU-s per GB, 1 connection (lower is better)", daemonBars("cpu_s_per_gb_1")},
+		{fmt.Sprintf("KiB RSS per connection, %d held (lower is better)", maxHeld), daemonBars(fmt.Sprintf("rss_kib_per_conn_%d", maxHeld))},
+		{"idle RSS, MiB (lower is better)", daemonBars("idle_rss_mib")},
+	}
+	const (
+		cols, panelW, labelW, barH, gap, titleH, pad = 3, 360, 130, 16, 5, 24, 14
+	)
+	maxBars := 0
+	for _, p := range panels {
+		maxBars = max(maxBars, len(p.bars))
+	}
+	panelH := titleH + maxBars*(barH+gap) + pad
+	headH := 44
+	width := cols*panelW + pad
+	height := headH + (len(panels)+cols-1)/cols*panelH + pad
+
+	var b bytes.Buffer
+	w := bufio.NewWriter(&b)
+	fmt.Fprintf(w, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="11">`+"\n", width, height, width, height)
+	fmt.Fprintf(w, `<rect width="100%%" height="100%%" fill="#ffffff"/>`+"\n")
+	m := res.Machine
+	fmt.Fprintf(w, `<text x="%d" y="18" font-size="14" font-weight="bold">p2ptun %v vs socat vs raw loopback</text>`+"\n", pad, esc(fmt.Sprint(m.P2ptun["Version"])))
+	fmt.Fprintf(w, `<text x="%d" y="34" fill="#555">%s, %d cores, Linux %s; medians of %d interleaved rounds; load %s</text>`+"\n",
+		pad, esc(m.CPU), m.Cores, esc(m.Kernel), res.Settings.Rounds, loadString(m.LoadStart))
+	for i, p := range panels {
+		x0 := pad + (i%cols)*panelW
+		y0 := headH + (i/cols)*panelH
+		fmt.Fprintf(w, `<text x="%d" y="%d" font-weight="bold">%s</text>`+"\n", x0, y0+14, esc(p.title))
+		top := 0.0
+		for _, bb := range p.bars {
+			if bb.ok {
+				top = max(top, bb.value)
+			}
+		}
+		barMax := float64(panelW - labelW - 100)
+		for j, bb := range p.bars {
+			y := y0 + titleH + j*(barH+gap)
+			fmt.Fprintf(w, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", x0+labelW-6, y+barH-4, esc(bb.label))
+			if !bb.ok {
+				fmt.Fprintf(w, `<text x="%d" y="%d" fill="#888">%s</text>`+"\n", x0+labelW, y+barH-4, esc(bb.note))
+				continue
+			}
+			l := 0.0
+			if top > 0 {
+				l = bb.value / top * barMax
+			}
+			fmt.Fprintf(w, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", x0+labelW, y, max(l, 1), barH, bb.color)
+			fmt.Fprintf(w, `<text x="%.1f" y="%d">%s</text>`+"\n", float64(x0+labelW)+max(l, 1)+4, y+barH-4, esc(num(bb.value)+bb.suffix))
+		}
+	}
+	fmt.Fprintln(w, "</svg>")
+	w.Flush()
+	return b.Bytes()
+}
+
+func esc(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
+}

@@ -1,0 +1,355 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// A row is one way for the client to reach the target: directly, through
+// socat, or through a pair of p2ptun daemons.
+type row struct {
+	Key, Name string
+	// Skip, when set, says why the row is not measured ("not installed").
+	Skip  string
+	start func(ctx context.Context, cfg config, target string) (*setup, error)
+}
+
+// A setup is a started row: the address clients dial and the processes
+// that carry the bytes (none for raw loopback).
+type setup struct {
+	Addr    string
+	Daemons []proc
+	stop    func()
+	logs    []string // the daemons' log files
+}
+
+// logSummary counts the distinct messages in each daemon's log, in the
+// order they first appear: `forward: 114× "stream open failed", 1× "…"`.
+func (s *setup) logSummary() string {
+	var out []string
+	for _, path := range s.logs {
+		b, _ := os.ReadFile(path)
+		var order []string
+		count := map[string]int{}
+		for _, line := range strings.Split(string(b), "\n") {
+			_, msg, ok := strings.Cut(line, ` msg="`)
+			if !ok {
+				continue
+			}
+			msg, _, _ = strings.Cut(msg, `"`)
+			if count[msg] == 0 {
+				order = append(order, msg)
+			}
+			count[msg]++
+		}
+		var parts []string
+		for _, m := range order {
+			parts = append(parts, fmt.Sprintf("%d× %q", count[m], m))
+		}
+		if len(parts) > 0 {
+			out = append(out, filepath.Base(filepath.Dir(path))+": "+strings.Join(parts, ", "))
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// proc is a process whose CPU and memory the benchmark reads. A tree
+// process (socat) forks a child per connection, which is counted with it.
+type proc struct {
+	Name string
+	PID  int
+	Tree bool
+}
+
+func (s *setup) Close() {
+	if s.stop != nil {
+		s.stop()
+	}
+}
+
+func rows(cfg config) []row {
+	socat := row{Key: "socat", Name: "socat", start: startSocat}
+	if _, err := exec.LookPath("socat"); err != nil {
+		socat.Skip = "not installed"
+	}
+	return []row{
+		{Key: "raw", Name: "raw loopback", start: func(context.Context, config, string) (*setup, error) { return &setup{}, nil }},
+		socat,
+		{Key: "p2ptun-tcp", Name: "p2ptun TCP", start: p2ptunStarter("/ip4/127.0.0.1/tcp/0")},
+		{Key: "p2ptun-quic", Name: "p2ptun QUIC", start: p2ptunStarter("/ip4/127.0.0.1/udp/0/quic-v1")},
+	}
+}
+
+// startRow starts r and fills in the address to dial for raw loopback.
+func startRow(ctx context.Context, cfg config, r row, target string) (*setup, error) {
+	s, err := r.start(ctx, cfg, target)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", r.Name, err)
+	}
+	if s.Addr == "" {
+		s.Addr = target
+	}
+	return s, nil
+}
+
+// startSocat runs socat as a forking TCP forwarder, as its manual shows.
+// backlog is raised from socat's 5 to the kernel's usual cap, so that
+// opening many connections at once measures socat, not SYN retries.
+func startSocat(ctx context.Context, _ config, target string) (*setup, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("socat",
+		fmt.Sprintf("TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr,backlog=4096", port), "TCP:"+target)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	r, err := startProc(cmd)
+	if err != nil {
+		return nil, err
+	}
+	s := &setup{
+		Addr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		Daemons: []proc{{Name: "socat", PID: cmd.Process.Pid, Tree: true}},
+		stop:    func() { r.stop(5 * time.Second) },
+	}
+	// Ready once it accepts; a probe connection is a full echo.
+	err = poll(ctx, 10*time.Second, func() error {
+		if r.exited() {
+			return errStop
+		}
+		return echoOnce(s.Addr, time.Second)
+	})
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("socat did not start: %v %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return s, nil
+}
+
+// benchProto is the protocol of the benchmark's tunnel.
+const benchProto = "/x/bench"
+
+// p2ptunStarter starts two daemons on loopback with swarm address listen
+// (one transport): B exposes the target as /x/bench to A only, and A
+// forwards a free local port to it. They run as users run them: the
+// p2ptun binary, a home made by `p2ptun init`, the CLI for the tunnel.
+func p2ptunStarter(listen string) func(context.Context, config, string) (*setup, error) {
+	return func(ctx context.Context, cfg config, target string) (_ *setup, err error) {
+		dir, err := os.MkdirTemp("", "p2ptun-bench-")
+		if err != nil {
+			return nil, err
+		}
+		var ds []*daemonProc
+		s := &setup{stop: func() {
+			for _, d := range ds {
+				d.stop(15 * time.Second)
+			}
+			os.RemoveAll(dir)
+		}}
+		defer func() {
+			if err != nil {
+				s.Close()
+			}
+		}()
+		for _, name := range []string{"forward", "listen"} {
+			d, err := startDaemon(ctx, cfg.P2ptun, filepath.Join(dir, name), listen)
+			if err != nil {
+				return nil, err
+			}
+			ds = append(ds, d)
+			s.logs = append(s.logs, filepath.Join(d.home, "daemon.log"))
+			s.Daemons = append(s.Daemons, proc{Name: name, PID: d.cmd.Process.Pid})
+		}
+		fwd, lis := ds[0], ds[1]
+		if _, err := lis.cli(ctx, "listen", benchProto, target, "--allow", fwd.id.ID); err != nil {
+			return nil, err
+		}
+		out, err := fwd.cli(ctx, "forward", benchProto, "/ip4/127.0.0.1/tcp/0", lis.id.Addresses[0])
+		if err != nil {
+			return nil, err
+		}
+		// forward prints /ip4/127.0.0.1/tcp/PORT.
+		parts := strings.Split(strings.TrimSpace(out), "/")
+		if len(parts) != 5 {
+			return nil, fmt.Errorf("forward printed %q, want /ip4/127.0.0.1/tcp/PORT", out)
+		}
+		s.Addr = net.JoinHostPort(parts[2], parts[4])
+		return s, echoOnce(s.Addr, 10*time.Second)
+	}
+}
+
+// daemonProc is one running p2ptun daemon.
+type daemonProc struct {
+	*running
+	bin, home string
+	id        struct {
+		ID        string
+		Addresses []string
+	}
+}
+
+// limitsTOML is the benchmark daemons' whole config file. It raises the
+// limits that the defaults keep low against a hostile peer, so that one
+// trusted peer may hold 10,000 tunnels and open them as fast as it can.
+// The defaults are unchanged (see config.toml written by `p2ptun init`).
+const limitsTOML = `# Written by p2ptun's benchmark (bench/): limits for one trusted peer
+# holding 10,000 tunnels and opening them as fast as it can.
+[limits]
+connections = 1024
+streams = 65536
+peer_streams = 65536
+listener_streams = 65536
+listener_peer_streams = 65536
+peer_stream_rate = 1000000.0
+peer_stream_burst = 1000000
+memory_mib = 16384
+peer_memory_mib = 16384
+`
+
+// childEnv is this process's environment without the P2PTUN_* variables
+// (a developer's settings must not change the measurement) and without
+// NOTIFY_SOCKET, plus P2PTUN_NO_MDNS=1: nothing announces itself on the
+// host's network.
+func childEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "P2PTUN_") || strings.HasPrefix(kv, "NOTIFY_SOCKET=") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "P2PTUN_NO_MDNS=1")
+}
+
+func startDaemon(ctx context.Context, bin, home, listen string) (*daemonProc, error) {
+	d := &daemonProc{bin: bin, home: home}
+	if _, err := d.cli(ctx, "init"); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(home, "config.toml"), []byte(limitsTOML), 0o600); err != nil {
+		return nil, err
+	}
+	ready := filepath.Join(home, "ready.json")
+	logf, err := os.Create(filepath.Join(home, "daemon.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "--home", home, "daemon", "--listen-addr", listen,
+		"--no-mdns", "--ready-file", ready, "--log-level", "warn")
+	cmd.Env = childEnv()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if d.running, err = startProc(cmd); err != nil {
+		return nil, err
+	}
+	err = poll(ctx, 20*time.Second, func() error {
+		if d.exited() {
+			return errStop
+		}
+		b, err := os.ReadFile(ready)
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(b, &d.id)
+	})
+	if err == nil && len(d.id.Addresses) == 0 {
+		err = errors.New("the daemon has no address")
+	}
+	if err != nil {
+		d.stop(5 * time.Second)
+		logb, _ := os.ReadFile(filepath.Join(home, "daemon.log"))
+		return nil, fmt.Errorf("daemon in %s did not become ready: %v\n%s", home, err, logb)
+	}
+	return d, nil
+}
+
+func (d *daemonProc) cli(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, d.bin, append([]string{"--home", d.home}, args...)...)
+	cmd.Env = childEnv()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("p2ptun %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// running is a started process that a goroutine waits for.
+type running struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func startProc(cmd *exec.Cmd) (*running, error) {
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	r := &running{cmd: cmd, done: make(chan struct{})}
+	go func() { cmd.Wait(); close(r.done) }()
+	return r, nil
+}
+
+func (r *running) exited() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop sends SIGTERM, and SIGKILL if the process is still there after
+// grace; it returns once the process has exited.
+func (r *running) stop(grace time.Duration) {
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-r.done:
+	case <-time.After(grace):
+		r.cmd.Process.Kill()
+		<-r.done
+	}
+}
+
+// errStop ends a poll at once.
+var errStop = errors.New("the process exited")
+
+// poll calls f until it returns nil, errStop or the timeout passes.
+func poll(ctx context.Context, timeout time.Duration, f func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		err := f()
+		if err == nil || errors.Is(err, errStop) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
