@@ -12,6 +12,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/p2ptun/p2ptun/config"
 )
 
@@ -210,5 +212,47 @@ func TestDrainLetsLiveStreamsFinishThenResets(t *testing.T) {
 	}
 	if _, err := io.ReadAll(idle); !isReset(err) {
 		t.Fatalf("the idle stream after the drain: err = %v, want a reset", err)
+	}
+}
+
+// A QUIC connection holds at most 256 streams; the keepalive's ping then
+// cannot open one. That is not silence: the tunnels must live on.
+func TestKeepaliveSparesAQUICConnectionAtItsStreamLimit(t *testing.T) {
+	unopened := make(chan struct{}, 64)
+	quicOnly := func(o *Options) {
+		o.ListenAddrs = []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/udp/0/quic-v1")}
+		o.Timeouts.Keepalive = config.D(time.Second)
+	}
+	a := newNodeWith(t, quicOnly)
+	a.unopenedProbe = func(peer.ID) {
+		select {
+		case unopened <- struct{}{}:
+		default:
+		}
+	}
+	b := newNodeWith(t, quicOnly)
+	addr := tunnel(t, a, b, "/x/full", server(t, echo))
+	conns := make([]*net.TCPConn, 256)
+	for i := range conns {
+		conns[i] = dial(t, addr)
+		echoesOn(t, conns[i], "open")
+	}
+	// Two probes in a row found no stream to ping with...
+	for range 2 {
+		select {
+		case <-unopened:
+		case <-time.After(30 * time.Second):
+			t.Fatal("no keepalive probe within 30s")
+		}
+	}
+	// ...and every tunnel still works.
+	for i, c := range conns {
+		if _, err := io.WriteString(c, "still"); err != nil {
+			t.Fatalf("conn %d: %v", i, err)
+		}
+		buf := make([]byte, 5)
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatalf("conn %d after the probes: %v (the keepalive cut a busy QUIC connection)", i, err)
+		}
 	}
 }

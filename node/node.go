@@ -138,6 +138,10 @@ type Node struct {
 
 	accessMu sync.Mutex // serialises policy edits and their persistence
 
+	// unopenedProbe, set by tests, is told when a keepalive probe could
+	// not open its stream.
+	unopenedProbe func(peer.ID)
+
 	events  bus       // lifecycle events for subscribers
 	metrics *metrics  // nil when metrics are off
 	tunnels tunnelSet // config-file tunnels

@@ -1,9 +1,12 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"time"
@@ -322,28 +325,49 @@ func (n *Node) probePeers(ctx context.Context, interval, timeout time.Duration) 
 	}
 }
 
-// probe pings p once; Ping records the RTT in the peerstore. If no answer
-// comes within timeout, p's connections are closed: those open when the
-// probe began, not one that opened while it waited (the path came back
-// and a forward dialed again). It pings only an existing connection:
-// right after a cut, p's streams are still listed, and a dial then would
-// reconnect to p or, across a partition, leave the swarm's dial backoff on
-// p's addresses once the path is back.
+// probe pings p once and records the RTT in the peerstore. If the ping
+// stream opens but no answer comes within timeout, p's connections are
+// closed: those open when the probe began, not one that opened while it
+// waited (the path came back and a forward dialed again). A stream that
+// cannot even be opened in time is not taken as silence: a QUIC
+// connection holding its 256 streams makes the next one wait, and cutting
+// it would reset every tunnel on it (QUIC's own idle timeout still ends a
+// dead one). It pings only an existing connection: right after a cut, p's
+// streams are still listed, and a dial then would reconnect to p or,
+// across a partition, leave the swarm's dial backoff on p's addresses once
+// the path is back.
 func (n *Node) probe(ctx context.Context, p peer.ID, timeout time.Duration) {
 	conns := n.host.Network().ConnsToPeer(p)
 	if len(conns) == 0 {
 		return
 	}
+	deadline := time.Now().Add(timeout)
 	pctx := network.WithNoDial(network.WithAllowLimitedConn(ctx, "keepalive"), "keepalive")
-	pctx, cancel := context.WithTimeout(pctx, timeout)
+	pctx, cancel := context.WithDeadline(pctx, deadline)
 	defer cancel()
-	res, ok := <-ping.Ping(pctx, n.host, p)
-	if ok && res.Error == nil {
+	s, err := n.host.NewStream(pctx, p, ping.ID)
+	if err != nil {
+		if n.unopenedProbe != nil {
+			n.unopenedProbe(p)
+		}
+		return
+	}
+	defer s.Reset()
+	_ = s.SetDeadline(deadline)
+	out := make([]byte, ping.PingSize)
+	rand.Read(out)
+	start := time.Now()
+	in := make([]byte, ping.PingSize)
+	if _, err = s.Write(out); err == nil {
+		_, err = io.ReadFull(s, in)
+	}
+	if err == nil && bytes.Equal(in, out) {
+		n.host.Peerstore().RecordLatency(p, time.Since(start))
 		return
 	}
 	// Only silence is the keepalive's business: a quick refusal (no ping
 	// protocol, a connection already gone) is not a dead peer.
-	if ctx.Err() != nil || pctx.Err() == nil {
+	if ctx.Err() != nil || time.Now().Before(deadline) {
 		return
 	}
 	n.log.Warn("peer answered no ping within the keepalive; closing its connections (their streams are reset)",
