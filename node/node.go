@@ -22,6 +22,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/pnet"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ws "github.com/libp2p/go-libp2p/p2p/transport/websocket"
@@ -238,6 +239,7 @@ func (n *Node) Start(context.Context) error {
 		libp2p.UserAgent(n.opts.UserAgent),
 		libp2p.WithDialTimeout(n.opts.Timeouts.Dial.Std()),
 		libp2p.Muxer(yamux.ID, n.yamux()),
+		libp2p.SwarmOpts(swarm.WithDialRanker(preferTCP)),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionGater(n.opts.Access),
 	}

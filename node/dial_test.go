@@ -1,0 +1,53 @@
+package node
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+func TestTunnelsPreferTCPWhenThePeerHasBoth(t *testing.T) {
+	both := func(o *Options) {
+		o.ListenAddrs = []ma.Multiaddr{
+			ma.StringCast("/ip4/127.0.0.1/udp/0/quic-v1"),
+			ma.StringCast("/ip4/127.0.0.1/tcp/0"),
+		}
+	}
+	a, b := newNodeWith(t, both), newNodeWith(t, both)
+	ctx := context.Background()
+	if _, err := b.Listen(ctx, ListenRequest{Protocol: "/x/pref", Target: server(t, echo), Allow: []string{a.id()}}); err != nil {
+		t.Fatal(err)
+	}
+	addrs := b.Identity().Addresses
+	if len(addrs) != 2 {
+		t.Fatalf("b's addresses = %q, want a QUIC and a TCP one", addrs)
+	}
+	l, err := a.Forward(ctx, ForwardRequest{Protocol: "/x/pref", ListenAddress: "/ip4/127.0.0.1/tcp/0", Peer: "/p2p/" + b.id(), Addrs: addrs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoesOn(t, dial(t, hostPort(t, l.ListenAddress)), "tcp please")
+	for _, c := range a.Host().Network().ConnsToPeer(b.Host().ID()) {
+		if !strings.Contains(c.RemoteMultiaddr().String(), "/tcp/") {
+			t.Errorf("a reached b over %s, want TCP (go-libp2p's default ranker prefers QUIC)", c.RemoteMultiaddr())
+		}
+	}
+	for _, s := range a.Streams() {
+		t.Logf("stream %d path %s", s.ID, s.Path)
+	}
+}
+
+func TestPreferTCPKeepsQUICOnlyPeersReachable(t *testing.T) {
+	quic := ma.StringCast("/ip4/127.0.0.1/udp/4141/quic-v1")
+	got := preferTCP([]ma.Multiaddr{quic})
+	if len(got) != 1 || got[0].Delay != 0 {
+		t.Fatalf("a QUIC-only peer ranks as %v, want its address at once", got)
+	}
+	tcp := ma.StringCast("/ip4/127.0.0.1/tcp/4141")
+	got = preferTCP([]ma.Multiaddr{quic, tcp})
+	if len(got) != 2 || !got[0].Addr.Equal(tcp) || got[1].Delay < quicAfterTCP {
+		t.Fatalf("ranking = %v, want TCP first and QUIC at least %v later", got, quicAfterTCP)
+	}
+}
