@@ -50,9 +50,20 @@ type Counters struct {
 // directions finished.
 var ErrAborted = errors.New("bridge aborted")
 
-const bufSize = 32 << 10
+// Copy buffers: a connection starts with a small one and moves to a big
+// one when a read fills the small one (a bulk transfer); it goes back to
+// the small one when reads come in small again. An idle tunnel, the
+// common case when thousands are held open, then ties up 2×smallSize
+// instead of 2×bufSize.
+const (
+	bufSize   = 32 << 10
+	smallSize = 2 << 10
+)
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+var (
+	bufPool   = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+	smallPool = sync.Pool{New: func() any { b := make([]byte, smallSize); return &b }}
+)
 
 // Bridge copies a→b and b→a until both directions have finished, then
 // closes both ends. Bridge takes ownership of a and b and returns only after
@@ -112,9 +123,15 @@ func Bridge(ctx context.Context, a, b HalfCloser, c Counters) (aToB, bToA int64,
 // It is a named function so that goroutine dumps show what each bridge
 // goroutine is doing.
 func proxyCopy(dst, src HalfCloser, counter *atomic.Int64) (int64, error) {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
+	sp := smallPool.Get().(*[]byte)
+	defer smallPool.Put(sp)
+	var bp *[]byte // the big buffer, while the transfer is bulk
+	defer func() {
+		if bp != nil {
+			bufPool.Put(bp)
+		}
+	}()
+	buf := *sp
 	var written int64
 	for {
 		nr, rerr := src.Read(buf)
@@ -141,6 +158,19 @@ func proxyCopy(dst, src HalfCloser, counter *atomic.Int64) (int64, error) {
 		}
 		if rerr != nil {
 			return written, fmt.Errorf("read: %w", rerr)
+		}
+		// buf has been written out: the next read may use another.
+		switch {
+		case bp == nil && nr == len(buf):
+			bp = bufPool.Get().(*[]byte)
+		case bp != nil && nr < smallSize:
+			bufPool.Put(bp)
+			bp = nil
+		}
+		if bp != nil {
+			buf = *bp
+		} else {
+			buf = *sp
 		}
 	}
 }

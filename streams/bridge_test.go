@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -239,4 +240,37 @@ func BenchmarkBridgeSetup(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// Mixed small and large writes make the copy move between its small and
+// big buffers; many bridges at once share the pools. Every byte must
+// arrive in order.
+func TestBridgeBufferSwitchingKeepsBytesIntact(t *testing.T) {
+	var wg sync.WaitGroup
+	for i := range 16 {
+		left, right, done := bridged(t, context.Background(), Counters{})
+		data := randBytes(t, 1<<20)
+		sizes := []int{1, smallSize, smallSize - 1, 40000, 10, 70000, 3, bufSize, smallSize + 1}
+		wg.Go(func() {
+			off := 0
+			for k := 0; off < len(data); k++ {
+				n := min(sizes[(k+i)%len(sizes)], len(data)-off)
+				if _, err := left.Write(data[off : off+n]); err != nil {
+					t.Errorf("bridge %d: write: %v", i, err)
+					return
+				}
+				off += n
+			}
+			left.CloseWrite()
+		})
+		wg.Go(func() {
+			got, err := io.ReadAll(right)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Errorf("bridge %d: got %d bytes (err %v), want the %d sent, in order", i, len(got), err, len(data))
+			}
+			right.CloseWrite()
+			<-done
+		})
+	}
+	wg.Wait()
 }
