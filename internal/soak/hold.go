@@ -13,13 +13,8 @@ import (
 // Echo is a TCP server that writes back what it reads; when the client
 // half-closes, it half-closes too.
 type Echo struct {
-	ln   net.Listener
+	tracked
 	idle time.Duration
-
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
-	wg     sync.WaitGroup
 }
 
 // NewEcho serves on ln until Close, which it takes ownership of. A read or
@@ -29,59 +24,18 @@ func NewEcho(ln net.Listener, idle time.Duration) *Echo {
 	if idle <= 0 {
 		idle = DefaultIdle
 	}
-	e := &Echo{ln: ln, idle: idle, conns: map[net.Conn]struct{}{}}
-	e.wg.Go(e.accept)
+	e := &Echo{idle: idle}
+	e.serve(ln, e.echo, nil)
 	return e
 }
 
-// Addr is where the server listens.
-func (e *Echo) Addr() net.Addr { return e.ln.Addr() }
-
-func (e *Echo) accept() {
-	for {
-		c, err := e.ln.Accept()
-		if err != nil {
-			return // closed; a real accept error also ends the test's clients
-		}
-		e.mu.Lock()
-		if e.closed {
-			e.mu.Unlock()
-			c.Close()
-			return
-		}
-		e.conns[c] = struct{}{}
-		e.wg.Go(func() { e.echo(c) })
-		e.mu.Unlock()
-	}
-}
-
 func (e *Echo) echo(c net.Conn) {
-	defer func() {
-		e.mu.Lock()
-		delete(e.conns, c)
-		e.mu.Unlock()
-		c.Close()
-	}()
 	cc, stop := watch(context.Background(), c, e.idle)
 	defer stop()
 	buf := make([]byte, 8<<10)
 	if _, err := io.CopyBuffer(cc, cc, buf); err == nil {
 		_ = cc.closeWrite()
 	}
-}
-
-// Close stops accepting, closes the connections in progress and waits
-// for their goroutines.
-func (e *Echo) Close() error {
-	e.mu.Lock()
-	e.closed = true
-	err := e.ln.Close()
-	for c := range e.conns {
-		c.Close()
-	}
-	e.mu.Unlock()
-	e.wg.Wait()
-	return err
 }
 
 // Held is a set of connections to an Echo that are all open at once.

@@ -2,7 +2,6 @@ package soak
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,16 +15,12 @@ import (
 // the download, and reports the upload's SHA-256 (or what was wrong)
 // through the Ticket.
 type Server struct {
-	ln   net.Listener
+	tracked
 	idle time.Duration
 
 	mu       sync.Mutex
 	expect   map[uint64]*Ticket
-	conns    map[net.Conn]struct{}
 	failures []error // failures not tied to an expected connection
-	closed   bool
-
-	wg sync.WaitGroup
 }
 
 // Ticket is one expected connection.
@@ -45,33 +40,9 @@ func NewServer(ln net.Listener, idle time.Duration) *Server {
 	if idle <= 0 {
 		idle = DefaultIdle
 	}
-	s := &Server{ln: ln, idle: idle, expect: map[uint64]*Ticket{}, conns: map[net.Conn]struct{}{}}
-	s.wg.Go(s.accept)
+	s := &Server{idle: idle, expect: map[uint64]*Ticket{}}
+	s.serve(ln, s.handle, func(err error) { s.fail(fmt.Errorf("accept: %w", err)) })
 	return s
-}
-
-// Addr is where the server listens.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
-
-func (s *Server) accept() {
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				s.fail(fmt.Errorf("accept: %w", err))
-			}
-			return
-		}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			c.Close()
-			return
-		}
-		s.conns[c] = struct{}{}
-		s.wg.Go(func() { s.handle(c) })
-		s.mu.Unlock()
-	}
 }
 
 func (s *Server) fail(err error) {
@@ -81,12 +52,6 @@ func (s *Server) fail(err error) {
 }
 
 func (s *Server) handle(c net.Conn) {
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		c.Close()
-	}()
 	cc, stop := watch(context.Background(), c, s.idle)
 	defer stop()
 	h := make([]byte, headerLen)
@@ -173,18 +138,4 @@ func (s *Server) Failures() []error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]error(nil), s.failures...)
-}
-
-// Close stops accepting, closes the connections in progress and waits
-// for their goroutines.
-func (s *Server) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	err := s.ln.Close()
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-	return err
 }
