@@ -80,18 +80,21 @@ func (t ForwardTunnel) Label() string {
 // fieldError is a validation error about one key or table, located in the
 // file once Parse knows the line.
 type fieldError struct {
-	path string // "listen[2].target", "network.listen_addrs"
+	path string // "listen[2] (web)", "network.listen_addrs"
 	line int    // 0 if not known from the value itself
-	msg  string
+	err  error  // the message, which names the path itself
 }
 
-func (e *fieldError) Error() string { return e.path + ": " + e.msg }
+func (e *fieldError) Error() string { return e.err.Error() }
+func (e *fieldError) Unwrap() error { return e.err }
+
+// keyErr marks err as being about the key at path ("table.key"), so that
+// Parse can give its line.
+func keyErr(path string, err error) error { return &fieldError{path: path, err: err} }
 
 func tunnelErr(kind string, i, line int, label, format string, a ...any) error {
-	return &fieldError{
-		path: fmt.Sprintf("%s[%d] (%s)", kind, i+1, label),
-		line: line, msg: fmt.Sprintf(format, a...),
-	}
+	path := fmt.Sprintf("%s[%d] (%s)", kind, i+1, label)
+	return &fieldError{path: path, line: line, err: fmt.Errorf("%s: "+format, append([]any{path}, a...)...)}
 }
 
 // validateTunnels checks what can be checked without the node: required
@@ -227,13 +230,14 @@ func keyLine(doc, path string) int {
 // key or table it is about can be found.
 func locate(name, doc string, err error) string {
 	var fe *fieldError
-	if errors.As(err, &fe) && fe.line > 0 {
-		return fmt.Sprintf("%s:%d: %s", name, fe.line, err)
-	}
-	path, _, _ := strings.Cut(err.Error(), ":")
-	path, _, _ = strings.Cut(path, " ")
-	if line := keyLine(doc, path); line > 0 {
-		return fmt.Sprintf("%s:%d: %s", name, line, err)
+	if errors.As(err, &fe) {
+		line := fe.line
+		if line == 0 {
+			line = keyLine(doc, fe.path)
+		}
+		if line > 0 {
+			return fmt.Sprintf("%s:%d: %s", name, line, err)
+		}
 	}
 	return fmt.Sprintf("%s: %s", name, err)
 }

@@ -119,6 +119,7 @@ func (c *Config) Validate() error {
 type Forward struct {
 	h      host.Host
 	cfg    Config
+	peer   string // cfg.Peer as text, encoded once for every stream record
 	log    *slog.Logger
 	ctx    context.Context // lifetime of the forward, cancelled by Close
 	cancel context.CancelFunc
@@ -168,7 +169,8 @@ func New(h host.Host, cfg Config) (*Forward, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Forward{
 		h: h, cfg: cfg, ctx: ctx, cancel: cancel,
-		log: cfg.Logger.With("proto", string(cfg.Protocol), "peer", cfg.Peer.String()),
+		log:  cfg.Logger.With("proto", string(cfg.Protocol), "peer", cfg.Peer.String()),
+		peer: cfg.Peer.String(),
 	}, nil
 }
 
@@ -335,7 +337,7 @@ func (f *Forward) handle(c manet.Conn) {
 		var bo *backoffError
 		if errors.As(err, &bo) {
 			f.cfg.Limited.Warn("redial "+f.laddr(), "client connection reset: the peer could not be reached moments ago, and the forward redials it only once its backoff is over",
-				"proto", string(f.cfg.Protocol), "peer", f.cfg.Peer.String(), "laddr", f.laddr(), "err", err)
+				"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "err", err)
 		} else {
 			log.Warn("stream open failed; client connection reset", "err", err)
 		}
@@ -349,7 +351,7 @@ func (f *Forward) handle(c manet.Conn) {
 		}
 		f.cfg.Streams.Fail(registry.Failure{
 			ListenerID: f.listenerID(), Kind: registry.KindForward, Protocol: string(f.cfg.Protocol),
-			Peer: f.cfg.Peer.String(), Cause: cause, Err: err,
+			Peer: f.peer, Cause: cause, Err: err,
 		})
 		return
 	}
@@ -359,8 +361,8 @@ func (f *Forward) handle(c manet.Conn) {
 		Kind:          registry.KindForward,
 		Protocol:      string(f.cfg.Protocol),
 		OriginAddress: origin,
-		TargetAddress: "/p2p/" + f.cfg.Peer.String(),
-		Peer:          f.cfg.Peer.String(),
+		TargetAddress: "/p2p/" + f.peer,
+		Peer:          f.peer,
 		Path:          streams.Path(s.Conn()),
 		OpenedAt:      time.Now(),
 	}

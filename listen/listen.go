@@ -220,25 +220,26 @@ func (l *Listener) handle(s network.Stream) {
 
 	arrived := time.Now()
 	remote := s.Conn().RemotePeer()
-	log := l.log.With("peer", remote.String())
+	who := remote.String() // encoded once for the logs, the record and the hooks
+	log := l.log.With("peer", who)
 	fail := func(cause string, err error) {
 		l.cfg.Streams.Fail(registry.Failure{
 			ListenerID: l.cfg.ListenerID, Kind: registry.KindListen, Protocol: string(l.cfg.Protocol),
-			Peer: remote.String(), Cause: cause, Err: err,
+			Peer: who, Cause: cause, Err: err,
 		})
 	}
 	if !l.allowed(remote) {
-		l.cfg.Limited.Warn("refused "+string(l.cfg.Protocol)+" "+remote.String(),
+		l.cfg.Limited.Warn("refused "+string(l.cfg.Protocol)+" "+who,
 			"refused stream: peer is not on this listener's allowlist",
-			"peer", remote.String(), "proto", string(l.cfg.Protocol))
+			"peer", who, "proto", string(l.cfg.Protocol))
 		_ = s.Reset()
 		fail("denied", nil)
 		return
 	}
 	if !l.rates.allow(remote) {
-		l.cfg.Limited.Warn("rate "+string(l.cfg.Protocol)+" "+remote.String(),
+		l.cfg.Limited.Warn("rate "+string(l.cfg.Protocol)+" "+who,
 			"refused stream: peer opens streams faster than limits.peer_stream_rate",
-			"peer", remote.String(), "proto", string(l.cfg.Protocol))
+			"peer", who, "proto", string(l.cfg.Protocol))
 		_ = s.Reset()
 		fail("rate_limited", nil)
 		return
@@ -252,7 +253,7 @@ func (l *Listener) handle(s network.Stream) {
 			// Likely for every stream until descriptors are freed.
 			l.cfg.Limited.Warn("fds "+string(l.cfg.Protocol),
 				"target dial failed: out of file descriptors; stream reset (raise the daemon's open-file limit: ulimit -n, or LimitNOFILE= in its systemd unit)",
-				"proto", string(l.cfg.Protocol), "target", l.addr, "peer", remote.String(), "err", err)
+				"proto", string(l.cfg.Protocol), "target", l.addr, "peer", who, "err", err)
 		} else {
 			log.Warn("target dial failed; stream reset", "err", err)
 		}
@@ -281,9 +282,9 @@ func (l *Listener) handle(s network.Stream) {
 		ListenerID:    l.cfg.ListenerID,
 		Kind:          registry.KindListen,
 		Protocol:      string(l.cfg.Protocol),
-		OriginAddress: "/p2p/" + remote.String(),
+		OriginAddress: "/p2p/" + who,
 		TargetAddress: l.cfg.Target.String(),
-		Peer:          remote.String(),
+		Peer:          who,
 		Path:          streams.Path(s.Conn()),
 		OpenedAt:      time.Now(),
 	}

@@ -327,7 +327,7 @@ func (n *Node) status(m *managed) TunnelStatus {
 		st.Error, st.Err = m.err.Error(), m.err
 	}
 	m.mu.Unlock()
-	if st.State == TunnelUp && !slices.ContainsFunc(n.listeners.List(), func(l registry.Listener) bool { return l.ID == st.ListenerID }) {
+	if st.State == TunnelUp && !n.listeners.Has(st.ListenerID) {
 		st.State, st.ListenerID = TunnelClosed, 0
 	}
 	return st

@@ -116,6 +116,14 @@ func snapshot(l *Listener) Listener {
 	return c
 }
 
+// Has reports whether a committed listener has id.
+func (r *Listeners) Has(id uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.entries[id]
+	return ok
+}
+
 // StopAccepting makes every committed listener refuse new connections,
 // leaving live streams alone.
 func (r *Listeners) StopAccepting() {
