@@ -36,6 +36,7 @@ var allowedImports = map[string][]string{
 	"contrib/demo/echo":   nil,
 	"bench":               nil, // drives the p2ptun binary, as users run it
 	"internal/logbuf":     nil,
+	"internal/testnet":    nil,
 	"internal/notifysock": nil,
 	"internal/soak":       nil,
 }

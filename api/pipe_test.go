@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/p2ptun/p2ptun/internal/testnet"
 	"github.com/p2ptun/p2ptun/node"
 )
 
@@ -156,28 +157,10 @@ func FuzzPipeFrames(f *testing.F) {
 // and the first node's full address.
 func pipeSetup(t *testing.T) (*node.Node, *Server, *Client, string) {
 	t.Helper()
-	echo, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				io.Copy(c, c)
-				c.(*net.TCPConn).CloseWrite()
-			})
-		}
-	})
-	t.Cleanup(func() { echo.Close(); wg.Wait() })
+	echo := testnet.Serve(t, testnet.Echo)
 
 	remote, local := newNode(t), newNode(t)
-	if _, err := remote.Listen(testContext(t), node.ListenRequest{Protocol: "/x/echo", Target: echo.Addr().String(), AllowAll: true}); err != nil {
+	if _, err := remote.Listen(testContext(t), node.ListenRequest{Protocol: "/x/echo", Target: echo, AllowAll: true}); err != nil {
 		t.Fatal(err)
 	}
 	p := sockPath(t)

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/p2ptun/p2ptun/internal/logbuf"
+	"github.com/p2ptun/p2ptun/internal/testnet"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in ../testdata/golden")
@@ -190,29 +191,7 @@ func golden(t *testing.T, name, got string) {
 	}
 }
 
-func echoTarget(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				io.Copy(c, c)
-				c.(*net.TCPConn).CloseWrite()
-			})
-		}
-	})
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return ln.Addr().String()
-}
+func echoTarget(t *testing.T) string { return testnet.Serve(t, testnet.Echo) }
 
 func hostPortOf(t *testing.T, multiaddr string) string {
 	t.Helper()

@@ -21,6 +21,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/internal/logbuf"
+	"github.com/p2ptun/p2ptun/internal/testnet"
 )
 
 func TestMain(m *testing.M) {
@@ -81,34 +82,11 @@ func newNodeWith(t *testing.T, tweak func(*Options)) testNode {
 
 // server runs handle for every connection accepted on a loopback port and
 // stops (waiting for its handlers) at cleanup.
-func server(t *testing.T, handle func(*net.TCPConn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				handle(c.(*net.TCPConn))
-			})
-		}
-	})
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return ln.Addr().String()
-}
-
-// echo copies until EOF, then half-closes.
-func echo(c *net.TCPConn) {
-	io.Copy(c, c)
-	c.CloseWrite()
-}
+// server and echo are the shared loopback test servers.
+var (
+	server = func(t *testing.T, handle func(*net.TCPConn)) string { return testnet.Serve(t, handle) }
+	echo   = testnet.Echo
+)
 
 // freePort returns a loopback TCP port that nothing listens on.
 func freePort(t *testing.T) string {

@@ -1,0 +1,40 @@
+package testnet
+
+import (
+	"io"
+	"net"
+	"sync"
+	"testing"
+)
+
+// Serve listens on a free loopback port and runs handle for each
+// connection, closing it when handle returns. At cleanup it stops
+// accepting and waits for every handler. It returns the host:port.
+func Serve(t testing.TB, handle func(*net.TCPConn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				handle(c.(*net.TCPConn))
+			})
+		}
+	})
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	return ln.Addr().String()
+}
+
+// Echo copies what it reads back until EOF, then half-closes.
+func Echo(c *net.TCPConn) {
+	io.Copy(c, c)
+	c.CloseWrite()
+}
