@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"net/netip"
 	"syscall"
 	"time"
 
@@ -35,7 +37,7 @@ type metricsServer struct {
 }
 
 // startMetrics binds addr (a host:port from config.MetricsAddr) and serves
-// g on /metrics. A port in use is node.ErrAddrInUse (exit 6).
+// g on /metrics, and Go's profiles on /debug/pprof/ when addr is loopback. A port in use is node.ErrAddrInUse (exit 6).
 func startMetrics(addr string, g prometheus.Gatherer, log *slog.Logger) (*metricsServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -49,6 +51,11 @@ func startMetrics(addr string, g prometheus.Gatherer, log *slog.Logger) (*metric
 		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		ErrorHandling: promhttp.ContinueOnError,
 	}))
+	if loopbackOnly(ln.Addr()) {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	s := &metricsServer{
 		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second},
 		done: make(chan struct{}),
@@ -72,4 +79,12 @@ func (s *metricsServer) Close(ctx context.Context) error {
 	}
 	<-s.done
 	return err
+}
+
+// loopbackOnly reports whether a bound address is reachable from this host
+// only. Profiles are served only there: a CPU profile costs the daemon CPU,
+// and a heap or goroutine dump shows its peers.
+func loopbackOnly(a net.Addr) bool {
+	ap, err := netip.ParseAddrPort(a.String())
+	return err == nil && ap.Addr().IsLoopback()
 }

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -147,5 +149,39 @@ func TestMetricsPortInUseOrBadAddress(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestProfilesOnlyOnLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:9464": true,
+		"127.3.0.1:9464": true,
+		"[::1]:9464":     true,
+		"0.0.0.0:9464":   false,
+		"[::]:9464":      false,
+		"10.0.0.1:9464":  false,
+	} {
+		a, err := net.ResolveTCPAddr("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := loopbackOnly(a); got != want {
+			t.Errorf("loopbackOnly(%s) = %v, want %v", addr, got, want)
+		}
+	}
+	s, err := startMetrics("127.0.0.1:0", newMetricsRegistry(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(t.Context())
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := hc.Get(strings.TrimSuffix(s.URL, "/metrics") + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile:") {
+		t.Fatalf("GET /debug/pprof/goroutine: %s\n%.200s", resp.Status, body)
 	}
 }
