@@ -324,11 +324,10 @@ func (f *Forward) enter() bool {
 func (f *Forward) handle(c manet.Conn) {
 	accepted := time.Now()
 	origin := c.RemoteMultiaddr().String()
-	log := f.log.With("client", origin)
 	conn, ok := c.(streams.HalfCloser)
 	if !ok {
 		_ = c.Close()
-		log.Error("accepted connection cannot half-close")
+		f.log.Error("accepted connection cannot half-close", "client", origin)
 		return
 	}
 
@@ -339,7 +338,7 @@ func (f *Forward) handle(c manet.Conn) {
 			f.cfg.Limited.Warn("redial "+f.laddr(), "client connection reset: the peer could not be reached moments ago, and the forward redials it only once its backoff is over",
 				"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "err", err)
 		} else {
-			log.Warn("stream open failed; client connection reset", "err", err)
+			f.log.Warn("stream open failed; client connection reset", "client", origin, "err", err)
 		}
 		abortConn(c)
 		cause := "stream_open"
@@ -367,12 +366,16 @@ func (f *Forward) handle(c manet.Conn) {
 		OpenedAt:      time.Now(),
 	}
 	rec.Setup = rec.OpenedAt.Sub(accepted)
-	f.cfg.Streams.Run(f.ctx, rec, func(ctx context.Context, id uint64) error {
-		log.Debug("stream open", "stream", id)
-		// a = the remote stream, b = the local client: a→b is "in".
-		nin, nout, err := streams.Bridge(ctx, s, conn, streams.Counters{AtoB: rec.BytesIn, BtoA: rec.BytesOut})
-		log.Debug("stream ended", "stream", id, "in", nin, "out", nout, "err", err)
-		return err
+	ctx, id, finish := f.cfg.Streams.Open(f.ctx, rec)
+	f.log.Debug("stream open", "client", origin, "stream", id)
+	// The bridge's goroutines outlive this one (Start): Close waits for
+	// them through f.wg too.
+	f.wg.Add(1)
+	// a = the remote stream, b = the local client: a→b is "in".
+	streams.Start(ctx, s, conn, streams.Counters{AtoB: rec.BytesIn, BtoA: rec.BytesOut}, func(nin, nout int64, err error) {
+		defer f.wg.Done()
+		f.log.Debug("stream ended", "client", origin, "stream", id, "in", nin, "out", nout, "err", err)
+		finish(err)
 	})
 }
 

@@ -216,12 +216,16 @@ func (l *Listener) handle(s network.Stream) {
 		_ = s.Reset()
 		return
 	}
-	defer l.wg.Done()
+	bridged := false
+	defer func() {
+		if !bridged {
+			l.wg.Done()
+		}
+	}()
 
 	arrived := time.Now()
 	remote := s.Conn().RemotePeer()
 	who := remote.String() // encoded once for the logs, the record and the hooks
-	log := l.log.With("peer", who)
 	fail := func(cause string, err error) {
 		l.cfg.Streams.Fail(registry.Failure{
 			ListenerID: l.cfg.ListenerID, Kind: registry.KindListen, Protocol: string(l.cfg.Protocol),
@@ -255,7 +259,7 @@ func (l *Listener) handle(s network.Stream) {
 				"target dial failed: out of file descriptors; stream reset (raise the daemon's open-file limit: ulimit -n, or LimitNOFILE= in its systemd unit)",
 				"proto", string(l.cfg.Protocol), "target", l.addr, "peer", who, "err", err)
 		} else {
-			log.Warn("target dial failed; stream reset", "err", err)
+			l.log.Warn("target dial failed; stream reset", "peer", who, "err", err)
 		}
 		_ = s.Reset()
 		fail("target_dial", err)
@@ -265,7 +269,7 @@ func (l *Listener) handle(s network.Stream) {
 	if !ok {
 		_ = conn.Close()
 		_ = s.Reset()
-		log.Error("target connection cannot half-close; stream reset", "type", fmt.Sprintf("%T", conn))
+		l.log.Error("target connection cannot half-close; stream reset", "peer", who, "type", fmt.Sprintf("%T", conn))
 		return
 	}
 
@@ -273,7 +277,7 @@ func (l *Listener) handle(s network.Stream) {
 		if _, err := fmt.Fprintf(local, "%s\n", remote); err != nil {
 			_ = local.Close()
 			_ = s.Reset()
-			log.Warn("writing peer ID to target failed; stream reset", "err", err)
+			l.log.Warn("writing peer ID to target failed; stream reset", "peer", who, "err", err)
 			return
 		}
 	}
@@ -289,11 +293,15 @@ func (l *Listener) handle(s network.Stream) {
 		OpenedAt:      time.Now(),
 	}
 	rec.Setup = rec.OpenedAt.Sub(arrived)
-	l.cfg.Streams.Run(l.ctx, rec, func(ctx context.Context, id uint64) error {
-		log.Debug("stream open", "stream", id)
-		// a = the remote stream, b = the local target: a→b is "in".
-		nin, nout, err := streams.Bridge(ctx, s, local, streams.Counters{AtoB: rec.BytesIn, BtoA: rec.BytesOut})
-		log.Debug("stream ended", "stream", id, "in", nin, "out", nout, "err", err)
-		return err
+	ctx, id, finish := l.cfg.Streams.Open(l.ctx, rec)
+	l.log.Debug("stream open", "peer", who, "stream", id)
+	// The bridge's goroutines outlive this one (Start) and take over its
+	// place in l.wg.
+	bridged = true
+	// a = the remote stream, b = the local target: a→b is "in".
+	streams.Start(ctx, s, local, streams.Counters{AtoB: rec.BytesIn, BtoA: rec.BytesOut}, func(nin, nout int64, err error) {
+		defer l.wg.Done()
+		l.log.Debug("stream ended", "peer", who, "stream", id, "in", nin, "out", nout, "err", err)
+		finish(err)
 	})
 }

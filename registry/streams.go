@@ -143,6 +143,17 @@ func (r *Streams) Register(s *Stream) uint64 {
 // any nil counter, and blocks until run returns. parent bounds the stream's
 // life (its listener's lifetime).
 func (r *Streams) Run(parent context.Context, s *Stream, run func(ctx context.Context, id uint64) error) {
+	ctx, id, finish := r.Open(parent, s)
+	var err error
+	defer func() { finish(err) }()
+	err = run(ctx, id)
+}
+
+// Open is Run for a stream served by goroutines of the caller's own: it
+// registers s, tells the Opened hook, and returns the stream's context and
+// ID and the finish to call exactly once when the stream has ended, with
+// its error. finish deregisters s, tells the Closed hook, and closes s.Done.
+func (r *Streams) Open(parent context.Context, s *Stream) (ctx context.Context, id uint64, finish func(error)) {
 	ctx, cancel := context.WithCancel(parent)
 	done := make(chan struct{})
 	s.Close, s.Done = cancel, done
@@ -152,23 +163,21 @@ func (r *Streams) Run(parent context.Context, s *Stream, run func(ctx context.Co
 	if s.BytesOut == nil {
 		s.BytesOut = new(atomic.Int64)
 	}
-	id := r.Register(s)
+	id = r.Register(s)
 	r.mu.Lock()
 	hooks := r.hooks
 	r.mu.Unlock()
 	if hooks.Opened != nil {
 		hooks.Opened(info(s))
 	}
-	var err error
-	defer func() {
+	return ctx, id, func(err error) {
 		r.Deregister(id)
 		if hooks.Closed != nil {
 			hooks.Closed(info(s), err)
 		}
 		close(done)
 		cancel()
-	}()
-	err = run(ctx, id)
+	}
 }
 
 func info(s *Stream) StreamInfo {

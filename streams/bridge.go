@@ -50,14 +50,16 @@ type Counters struct {
 // directions finished.
 var ErrAborted = errors.New("bridge aborted")
 
-// Copy buffers: a connection starts with a small one and moves to a big
-// one when a read fills the small one (a bulk transfer); it goes back to
-// the small one when reads come in small again. An idle tunnel, the
-// common case when thousands are held open, then ties up 2×smallSize
-// instead of 2×bufSize.
+// Copy buffers. A socket source (rawCopy) takes the big one from the pool
+// only once it is readable and gives it back after each write, so an idle
+// socket holds none. Any other source (a libp2p stream) must hold a buffer
+// while it waits in Read: it starts with a small one and moves to the big
+// one when a read fills the small one (a bulk transfer), and back when reads
+// come in small again. An idle tunnel, the common case when thousands are
+// held open, then ties up smallSize in each daemon instead of 2×bufSize.
 const (
 	bufSize   = 32 << 10
-	smallSize = 2 << 10
+	smallSize = 512
 )
 
 var (
@@ -76,53 +78,79 @@ var (
 // close. The returned error is nil when both directions ended cleanly, the
 // first copy error otherwise, or ErrAborted when ctx ended the bridge.
 func Bridge(ctx context.Context, a, b HalfCloser, c Counters) (aToB, bToA int64, err error) {
-	var (
-		once     sync.Once
-		firstErr error
-		aborted  atomic.Bool
-	)
-	abort := func(cause error) {
-		once.Do(func() {
-			firstErr = cause
-			aborted.Store(true)
-			hardClose(a)
-			hardClose(b)
-		})
+	done := make(chan struct{})
+	Start(ctx, a, b, c, func(x, y int64, e error) {
+		aToB, bToA, err = x, y, e
+		close(done)
+	})
+	<-done
+	return aToB, bToA, err
+}
+
+// Start is Bridge without the wait: it returns at once, and the copying
+// goroutine that finishes last calls done with what Bridge would return,
+// after both ends are closed. The caller's goroutine is free to exit, so a
+// held tunnel costs two small goroutine stacks rather than those plus the
+// deep stack of whatever accepted it.
+func Start(ctx context.Context, a, b HalfCloser, c Counters, done func(aToB, bToA int64, err error)) {
+	br := &bridge{a: a, b: b, done: done}
+	br.left.Store(2)
+	br.stop = context.AfterFunc(ctx, func() { br.abort(ErrAborted) })
+	go br.copy(b, a, c.AtoB, &br.aToB)
+	go br.copy(a, b, c.BtoA, &br.bToA)
+}
+
+// bridge is the state of one Start.
+type bridge struct {
+	a, b       HalfCloser
+	done       func(aToB, bToA int64, err error)
+	stop       func() bool // the ctx.AfterFunc
+	left       atomic.Int32
+	aToB, bToA int64 // each written by its copy; read by the last one
+
+	once     sync.Once
+	firstErr error
+	aborted  atomic.Bool
+}
+
+func (br *bridge) abort(cause error) {
+	br.once.Do(func() {
+		br.firstErr = cause
+		br.aborted.Store(true)
+		hardClose(br.a)
+		hardClose(br.b)
+	})
+}
+
+// copy runs one direction; the last to finish closes up and calls done.
+func (br *bridge) copy(dst, src HalfCloser, counter *atomic.Int64, n *int64) {
+	var err error
+	*n, err = proxyCopy(dst, src, counter)
+	if err != nil {
+		br.abort(err)
 	}
-	stop := context.AfterFunc(ctx, func() { abort(ErrAborted) })
-	defer stop()
-
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		var cerr error
-		aToB, cerr = proxyCopy(b, a, c.AtoB)
-		if cerr != nil {
-			abort(cerr)
-		}
-	})
-	wg.Go(func() {
-		var cerr error
-		bToA, cerr = proxyCopy(a, b, c.BtoA)
-		if cerr != nil {
-			abort(cerr)
-		}
-	})
-	wg.Wait()
-
-	if aborted.Load() {
-		return aToB, bToA, firstErr
+	if br.left.Add(-1) != 0 {
+		return
+	}
+	br.stop()
+	if br.aborted.Load() {
+		br.done(br.aToB, br.bToA, br.firstErr)
+		return
 	}
 	// Both directions saw EOF and half-closed their destination. Close
 	// frees the ends; on a libp2p stream it only releases resources.
-	_ = a.Close()
-	_ = b.Close()
-	return aToB, bToA, nil
+	_ = br.a.Close()
+	_ = br.b.Close()
+	br.done(br.aToB, br.bToA, nil)
 }
 
 // proxyCopy copies src to dst until src reports EOF, then half-closes dst.
 // It is a named function so that goroutine dumps show what each bridge
 // goroutine is doing.
 func proxyCopy(dst, src HalfCloser, counter *atomic.Int64) (int64, error) {
+	if rc := rawReader(src); rc != nil {
+		return rawCopy(dst, src, rc, counter)
+	}
 	sp := smallPool.Get().(*[]byte)
 	defer smallPool.Put(sp)
 	var bp *[]byte // the big buffer, while the transfer is bulk

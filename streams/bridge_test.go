@@ -43,17 +43,40 @@ type result struct {
 }
 
 // bridged starts Bridge between two TCP pairs and returns the outer ends:
-// left talks to the bridge's a, right to its b.
+// left talks to the bridge's a, right to its b. The bridge reads its ends
+// as sockets (rawCopy).
 func bridged(t *testing.T, ctx context.Context, c Counters) (left, right *net.TCPConn, done <-chan result) {
+	t.Helper()
+	return bridgedAs(t, ctx, c, func(c *net.TCPConn) HalfCloser { return c })
+}
+
+// plainEnd hides a socket's SyscallConn, so that the bridge reads it as it
+// reads a libp2p stream: into a buffer held across Read.
+type plainEnd struct{ HalfCloser }
+
+func (p plainEnd) SetLinger(sec int) error { return p.HalfCloser.(*net.TCPConn).SetLinger(sec) }
+
+func bridgedPlain(t *testing.T, ctx context.Context, c Counters) (left, right *net.TCPConn, done <-chan result) {
+	t.Helper()
+	return bridgedAs(t, ctx, c, func(c *net.TCPConn) HalfCloser { return plainEnd{c} })
+}
+
+func bridgedAs(t *testing.T, ctx context.Context, c Counters, end func(*net.TCPConn) HalfCloser) (left, right *net.TCPConn, done <-chan result) {
 	t.Helper()
 	left, a := tcpPair(t)
 	right, b := tcpPair(t)
 	ch := make(chan result, 1)
 	go func() {
-		x, y, err := Bridge(ctx, a, b, c)
+		x, y, err := Bridge(ctx, end(a), end(b), c)
 		ch <- result{x, y, err}
 	}()
 	return left, right, ch
+}
+
+// bothReads runs a test once with each way of reading an end.
+func bothReads(t *testing.T, test func(*testing.T, func(*testing.T, context.Context, Counters) (*net.TCPConn, *net.TCPConn, <-chan result))) {
+	t.Run("socket", func(t *testing.T) { test(t, bridged) })
+	t.Run("stream", func(t *testing.T) { test(t, bridgedPlain) })
 }
 
 func randBytes(t *testing.T, n int) []byte {
@@ -66,78 +89,82 @@ func randBytes(t *testing.T, n int) []byte {
 }
 
 func TestBridgeCopiesBothWaysAndCounts(t *testing.T) {
-	in, out := new(atomic.Int64), new(atomic.Int64)
-	left, right, done := bridged(t, context.Background(), Counters{AtoB: out, BtoA: in})
-	x, y := randBytes(t, 1<<20+7), randBytes(t, 300<<10)
+	bothReads(t, func(t *testing.T, bridged func(*testing.T, context.Context, Counters) (*net.TCPConn, *net.TCPConn, <-chan result)) {
+		in, out := new(atomic.Int64), new(atomic.Int64)
+		left, right, done := bridged(t, context.Background(), Counters{AtoB: out, BtoA: in})
+		x, y := randBytes(t, 1<<20+7), randBytes(t, 300<<10)
 
-	errc := make(chan error, 2)
-	go func() { _, err := left.Write(x); errc <- errors.Join(err, left.CloseWrite()) }()
-	go func() { _, err := right.Write(y); errc <- errors.Join(err, right.CloseWrite()) }()
-	gotAtRight, err := io.ReadAll(right)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gotAtLeft, err := io.ReadAll(left)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		if err := <-errc; err != nil {
+		errc := make(chan error, 2)
+		go func() { _, err := left.Write(x); errc <- errors.Join(err, left.CloseWrite()) }()
+		go func() { _, err := right.Write(y); errc <- errors.Join(err, right.CloseWrite()) }()
+		gotAtRight, err := io.ReadAll(right)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	if !bytes.Equal(gotAtRight, x) || !bytes.Equal(gotAtLeft, y) {
-		t.Fatalf("bytes differ: right got %d/%d, left got %d/%d", len(gotAtRight), len(x), len(gotAtLeft), len(y))
-	}
-	r := <-done
-	if r.err != nil {
-		t.Fatalf("Bridge error = %v, want nil after clean EOFs", r.err)
-	}
-	if r.aToB != int64(len(x)) || r.bToA != int64(len(y)) {
-		t.Fatalf("Bridge counts = %d, %d; want %d, %d", r.aToB, r.bToA, len(x), len(y))
-	}
-	if out.Load() != int64(len(x)) || in.Load() != int64(len(y)) {
-		t.Fatalf("counters = %d, %d; want %d, %d", out.Load(), in.Load(), len(x), len(y))
-	}
+		gotAtLeft, err := io.ReadAll(left)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !bytes.Equal(gotAtRight, x) || !bytes.Equal(gotAtLeft, y) {
+			t.Fatalf("bytes differ: right got %d/%d, left got %d/%d", len(gotAtRight), len(x), len(gotAtLeft), len(y))
+		}
+		r := <-done
+		if r.err != nil {
+			t.Fatalf("Bridge error = %v, want nil after clean EOFs", r.err)
+		}
+		if r.aToB != int64(len(x)) || r.bToA != int64(len(y)) {
+			t.Fatalf("Bridge counts = %d, %d; want %d, %d", r.aToB, r.bToA, len(x), len(y))
+		}
+		if out.Load() != int64(len(x)) || in.Load() != int64(len(y)) {
+			t.Fatalf("counters = %d, %d; want %d, %d", out.Load(), in.Load(), len(x), len(y))
+		}
+	})
 }
 
 // The case kubo's startStreaming and chisel's Pipe get wrong: the client
 // half-closes after its request and must still receive the whole reply.
 func TestBridgeHalfCloseKeepsReplyFlowing(t *testing.T) {
-	left, right, done := bridged(t, context.Background(), Counters{})
-	req := []byte("GET / HTTP/1.0\r\n\r\n")
-	reply := randBytes(t, 4<<20)
+	bothReads(t, func(t *testing.T, bridged func(*testing.T, context.Context, Counters) (*net.TCPConn, *net.TCPConn, <-chan result)) {
+		left, right, done := bridged(t, context.Background(), Counters{})
+		req := []byte("GET / HTTP/1.0\r\n\r\n")
+		reply := randBytes(t, 4<<20)
 
-	if _, err := left.Write(req); err != nil {
-		t.Fatal(err)
-	}
-	if err := left.CloseWrite(); err != nil {
-		t.Fatal(err)
-	}
-	// The server sees the request and then EOF...
-	got, err := io.ReadAll(right)
-	if err != nil || !bytes.Equal(got, req) {
-		t.Fatalf("server read %q, %v; want the request then EOF", got, err)
-	}
-	// ...and only then writes its reply.
-	wrote := make(chan error, 1)
-	go func() {
-		_, err := right.Write(reply)
-		wrote <- errors.Join(err, right.CloseWrite())
-	}()
-	gotReply, err := io.ReadAll(left)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := <-wrote; err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(gotReply, reply) {
-		t.Fatalf("client got %d of %d reply bytes", len(gotReply), len(reply))
-	}
-	if r := <-done; r.err != nil {
-		t.Fatalf("Bridge error = %v", r.err)
-	}
+		if _, err := left.Write(req); err != nil {
+			t.Fatal(err)
+		}
+		if err := left.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		// The server sees the request and then EOF...
+		got, err := io.ReadAll(right)
+		if err != nil || !bytes.Equal(got, req) {
+			t.Fatalf("server read %q, %v; want the request then EOF", got, err)
+		}
+		// ...and only then writes its reply.
+		wrote := make(chan error, 1)
+		go func() {
+			_, err := right.Write(reply)
+			wrote <- errors.Join(err, right.CloseWrite())
+		}()
+		gotReply, err := io.ReadAll(left)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := <-wrote; err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(gotReply, reply) {
+			t.Fatalf("client got %d of %d reply bytes", len(gotReply), len(reply))
+		}
+		if r := <-done; r.err != nil {
+			t.Fatalf("Bridge error = %v", r.err)
+		}
+	})
 }
 
 func isReset(err error) bool {
@@ -145,48 +172,52 @@ func isReset(err error) bool {
 }
 
 func TestBridgeResetPropagates(t *testing.T) {
-	left, right, done := bridged(t, context.Background(), Counters{})
-	// Move some data first so the bridge is mid-stream.
-	if _, err := left.Write([]byte("ping")); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 4)
-	if _, err := io.ReadFull(right, buf); err != nil {
-		t.Fatal(err)
-	}
-	// The right side aborts.
-	right.SetLinger(0)
-	right.Close()
+	bothReads(t, func(t *testing.T, bridged func(*testing.T, context.Context, Counters) (*net.TCPConn, *net.TCPConn, <-chan result)) {
+		left, right, done := bridged(t, context.Background(), Counters{})
+		// Move some data first so the bridge is mid-stream.
+		if _, err := left.Write([]byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(right, buf); err != nil {
+			t.Fatal(err)
+		}
+		// The right side aborts.
+		right.SetLinger(0)
+		right.Close()
 
-	_, err := io.ReadAll(left)
-	if !isReset(err) {
-		t.Fatalf("left read after remote abort: err = %v, want a connection reset (never a clean EOF)", err)
-	}
-	r := <-done
-	if r.err == nil {
-		t.Fatal("Bridge returned nil after a reset")
-	}
+		_, err := io.ReadAll(left)
+		if !isReset(err) {
+			t.Fatalf("left read after remote abort: err = %v, want a connection reset (never a clean EOF)", err)
+		}
+		r := <-done
+		if r.err == nil {
+			t.Fatal("Bridge returned nil after a reset")
+		}
+	})
 }
 
 func TestBridgeCancelAbortsBothEnds(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	left, right, done := bridged(t, ctx, Counters{})
-	if _, err := left.Write([]byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(right, make([]byte, 1)); err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	r := <-done
-	if !errors.Is(r.err, ErrAborted) {
-		t.Fatalf("Bridge error = %v, want ErrAborted", r.err)
-	}
-	for name, c := range map[string]*net.TCPConn{"left": left, "right": right} {
-		if _, err := io.ReadAll(c); !isReset(err) {
-			t.Errorf("%s read after cancel: err = %v, want a connection reset", name, err)
+	bothReads(t, func(t *testing.T, bridged func(*testing.T, context.Context, Counters) (*net.TCPConn, *net.TCPConn, <-chan result)) {
+		ctx, cancel := context.WithCancel(context.Background())
+		left, right, done := bridged(t, ctx, Counters{})
+		if _, err := left.Write([]byte("x")); err != nil {
+			t.Fatal(err)
 		}
-	}
+		if _, err := io.ReadFull(right, make([]byte, 1)); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		r := <-done
+		if !errors.Is(r.err, ErrAborted) {
+			t.Fatalf("Bridge error = %v, want ErrAborted", r.err)
+		}
+		for name, c := range map[string]*net.TCPConn{"left": left, "right": right} {
+			if _, err := io.ReadAll(c); !isReset(err) {
+				t.Errorf("%s read after cancel: err = %v, want a connection reset", name, err)
+			}
+		}
+	})
 }
 
 func TestBridgeWithCancelledContextReturnsAtOnce(t *testing.T) {
@@ -246,31 +277,33 @@ func BenchmarkBridgeSetup(b *testing.B) {
 // big buffers; many bridges at once share the pools. Every byte must
 // arrive in order.
 func TestBridgeBufferSwitchingKeepsBytesIntact(t *testing.T) {
-	var wg sync.WaitGroup
-	for i := range 16 {
-		left, right, done := bridged(t, context.Background(), Counters{})
-		data := randBytes(t, 1<<20)
-		sizes := []int{1, smallSize, smallSize - 1, 40000, 10, 70000, 3, bufSize, smallSize + 1}
-		wg.Go(func() {
-			off := 0
-			for k := 0; off < len(data); k++ {
-				n := min(sizes[(k+i)%len(sizes)], len(data)-off)
-				if _, err := left.Write(data[off : off+n]); err != nil {
-					t.Errorf("bridge %d: write: %v", i, err)
-					return
+	bothReads(t, func(t *testing.T, bridged func(*testing.T, context.Context, Counters) (*net.TCPConn, *net.TCPConn, <-chan result)) {
+		var wg sync.WaitGroup
+		for i := range 16 {
+			left, right, done := bridged(t, context.Background(), Counters{})
+			data := randBytes(t, 1<<20)
+			sizes := []int{1, smallSize, smallSize - 1, 40000, 10, 70000, 3, bufSize, smallSize + 1}
+			wg.Go(func() {
+				off := 0
+				for k := 0; off < len(data); k++ {
+					n := min(sizes[(k+i)%len(sizes)], len(data)-off)
+					if _, err := left.Write(data[off : off+n]); err != nil {
+						t.Errorf("bridge %d: write: %v", i, err)
+						return
+					}
+					off += n
 				}
-				off += n
-			}
-			left.CloseWrite()
-		})
-		wg.Go(func() {
-			got, err := io.ReadAll(right)
-			if err != nil || !bytes.Equal(got, data) {
-				t.Errorf("bridge %d: got %d bytes (err %v), want the %d sent, in order", i, len(got), err, len(data))
-			}
-			right.CloseWrite()
-			<-done
-		})
-	}
-	wg.Wait()
+				left.CloseWrite()
+			})
+			wg.Go(func() {
+				got, err := io.ReadAll(right)
+				if err != nil || !bytes.Equal(got, data) {
+					t.Errorf("bridge %d: got %d bytes (err %v), want the %d sent, in order", i, len(got), err, len(data))
+				}
+				right.CloseWrite()
+				<-done
+			})
+		}
+		wg.Wait()
+	})
 }

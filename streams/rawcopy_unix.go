@@ -1,0 +1,87 @@
+//go:build unix
+
+package streams
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
+	"syscall"
+)
+
+// rawReader returns src's RawConn when src is a socket that can be read
+// through it (TCP, Unix), and nil otherwise (libp2p streams).
+func rawReader(src HalfCloser) syscall.RawConn {
+	sc, ok := src.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
+}
+
+// rawCopy is proxyCopy for a socket source. It waits for the socket to be
+// readable before it takes a buffer from the pool and gives the buffer back
+// once the bytes are written, so an idle connection holds no buffer at all,
+// and a busy one always reads into the big one.
+func rawCopy(dst, src HalfCloser, rc syscall.RawConn, counter *atomic.Int64) (int64, error) {
+	var written int64
+	for {
+		var (
+			bp   *[]byte
+			nr   int
+			rerr error
+		)
+		err := rc.Read(func(fd uintptr) bool {
+			bp = bufPool.Get().(*[]byte)
+			for {
+				nr, rerr = syscall.Read(int(fd), *bp)
+				if !errors.Is(rerr, syscall.EINTR) {
+					break
+				}
+			}
+			if errors.Is(rerr, syscall.EAGAIN) {
+				// Not readable: give the buffer back while Go's poller waits.
+				bufPool.Put(bp)
+				bp = nil
+				return false
+			}
+			return true
+		})
+		if err == nil && rerr != nil {
+			err = os.NewSyscallError("read", rerr)
+		}
+		if err != nil {
+			if bp != nil {
+				bufPool.Put(bp)
+			}
+			return written, fmt.Errorf("read: %w", err)
+		}
+		if nr == 0 {
+			bufPool.Put(bp)
+			if err := dst.CloseWrite(); err != nil {
+				return written, fmt.Errorf("close write: %w", err)
+			}
+			return written, nil
+		}
+		nw, werr := dst.Write((*bp)[:nr])
+		bufPool.Put(bp)
+		if nw > 0 {
+			written += int64(nw)
+			if counter != nil {
+				counter.Add(int64(nw))
+			}
+		}
+		if werr != nil {
+			return written, fmt.Errorf("write: %w", werr)
+		}
+		if nw != nr {
+			return written, fmt.Errorf("write: %w", io.ErrShortWrite)
+		}
+	}
+}
