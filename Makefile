@@ -14,8 +14,12 @@ LDFLAGS  := -X github.com/p2ptun/p2ptun/cli.Version=$(VERSION)
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-build: ## build bin/p2ptun
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/p2ptun .
+# CGO_ENABLED=0: a static binary that runs on any Linux (glibc or musl,
+# distroless); nothing in p2ptun needs cgo. -s -w drops the symbol table
+# and DWARF (stack traces and profiles still name functions): a third
+# smaller, and 1.7 MiB less resident per idle daemon (measured, issue 7).
+build: ## build bin/p2ptun (static, stripped)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(BIN)/p2ptun .
 
 demo: build ## build, then run a working tunnel between two daemons on loopback
 	$(GO) build -o $(BIN)/demo-echo ./contrib/demo/echo && bash contrib/demo/demo.sh $(BIN)
