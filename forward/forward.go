@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -364,15 +365,18 @@ func (f *Forward) handle(c manet.Conn) {
 		Peer:          f.peer,
 		Path:          streams.Path(s.Conn()),
 		OpenedAt:      time.Now(),
+		BytesIn:       new(atomic.Int64),
+		BytesOut:      new(atomic.Int64),
 	}
 	rec.Setup = rec.OpenedAt.Sub(accepted)
-	ctx, id, finish := f.cfg.Streams.Open(f.ctx, rec)
-	f.log.Debug("stream open", "client", origin, "stream", id)
-	// The bridge's goroutines outlive this one (Start): Close waits for
-	// them through f.wg too.
-	f.wg.Add(1)
 	// a = the remote stream, b = the local client: a→b is "in".
-	streams.Start(ctx, s, conn, streams.Counters{AtoB: rec.BytesIn, BtoA: rec.BytesOut}, func(nin, nout int64, err error) {
+	p := streams.New(s, conn, streams.Counters{AtoB: rec.BytesIn, BtoA: rec.BytesOut})
+	id, finish := f.cfg.Streams.Open(f.ctx, rec, p.Abort)
+	f.log.Debug("stream open", "client", origin, "stream", id)
+	// The pipe's goroutines outlive this one: Close waits for them
+	// through f.wg too.
+	f.wg.Add(1)
+	p.Start(func(nin, nout int64, err error) {
 		defer f.wg.Done()
 		f.log.Debug("stream ended", "client", origin, "stream", id, "in", nin, "out", nout, "err", err)
 		finish(err)

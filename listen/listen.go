@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -291,15 +292,18 @@ func (l *Listener) handle(s network.Stream) {
 		Peer:          who,
 		Path:          streams.Path(s.Conn()),
 		OpenedAt:      time.Now(),
+		BytesIn:       new(atomic.Int64),
+		BytesOut:      new(atomic.Int64),
 	}
 	rec.Setup = rec.OpenedAt.Sub(arrived)
-	ctx, id, finish := l.cfg.Streams.Open(l.ctx, rec)
-	l.log.Debug("stream open", "peer", who, "stream", id)
-	// The bridge's goroutines outlive this one (Start) and take over its
-	// place in l.wg.
-	bridged = true
 	// a = the remote stream, b = the local target: a→b is "in".
-	streams.Start(ctx, s, local, streams.Counters{AtoB: rec.BytesIn, BtoA: rec.BytesOut}, func(nin, nout int64, err error) {
+	p := streams.New(s, local, streams.Counters{AtoB: rec.BytesIn, BtoA: rec.BytesOut})
+	id, finish := l.cfg.Streams.Open(l.ctx, rec, p.Abort)
+	l.log.Debug("stream open", "peer", who, "stream", id)
+	// The pipe's goroutines outlive this one and take over its place in
+	// l.wg.
+	bridged = true
+	p.Start(func(nin, nout int64, err error) {
 		defer l.wg.Done()
 		l.log.Debug("stream ended", "peer", who, "stream", id, "in", nin, "out", nout, "err", err)
 		finish(err)

@@ -584,6 +584,41 @@ func TestStreamsRunEndsWithParent(t *testing.T) {
 	}
 }
 
+// Open leaves the stream's goroutines to the caller: Close and the end of
+// parent only call abort, and the stream is listed until finish.
+func TestStreamsOpenAbortsAndFinishes(t *testing.T) {
+	for _, end := range []string{"close", "parent"} {
+		t.Run(end, func(t *testing.T) {
+			var r registry.Streams
+			parent, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			aborted := make(chan struct{})
+			var once sync.Once
+			rec := &registry.Stream{Protocol: "/x/open"}
+			id, finish := r.Open(parent, rec, func() { once.Do(func() { close(aborted) }) })
+			// The caller's goroutine ends the stream when told to.
+			go func() {
+				<-aborted
+				finish(nil)
+			}()
+			if list := r.List(); len(list) != 1 || list[0].ID != id {
+				t.Fatalf("after Open: List = %+v, want the stream", list)
+			}
+			if end == "close" {
+				if err := r.Close(context.Background(), id); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				cancel()
+				<-rec.Done
+			}
+			if n := len(r.List()); n != 0 {
+				t.Fatalf("after the stream finished, %d are still listed", n)
+			}
+		})
+	}
+}
+
 func TestStreamHooks(t *testing.T) {
 	var r registry.Streams
 	type call struct {

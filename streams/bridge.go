@@ -78,8 +78,11 @@ var (
 // close. The returned error is nil when both directions ended cleanly, the
 // first copy error otherwise, or ErrAborted when ctx ended the bridge.
 func Bridge(ctx context.Context, a, b HalfCloser, c Counters) (aToB, bToA int64, err error) {
+	p := New(a, b, c)
+	stop := context.AfterFunc(ctx, p.Abort)
+	defer stop()
 	done := make(chan struct{})
-	Start(ctx, a, b, c, func(x, y int64, e error) {
+	p.Start(func(x, y int64, e error) {
 		aToB, bToA, err = x, y, e
 		close(done)
 	})
@@ -87,24 +90,16 @@ func Bridge(ctx context.Context, a, b HalfCloser, c Counters) (aToB, bToA int64,
 	return aToB, bToA, err
 }
 
-// Start is Bridge without the wait: it returns at once, and the copying
-// goroutine that finishes last calls done with what Bridge would return,
-// after both ends are closed. The caller's goroutine is free to exit, so a
-// held tunnel costs two small goroutine stacks rather than those plus the
-// deep stack of whatever accepted it.
-func Start(ctx context.Context, a, b HalfCloser, c Counters, done func(aToB, bToA int64, err error)) {
-	br := &bridge{a: a, b: b, done: done}
-	br.left.Store(2)
-	br.stop = context.AfterFunc(ctx, func() { br.abort(ErrAborted) })
-	go br.copy(b, a, c.AtoB, &br.aToB)
-	go br.copy(a, b, c.BtoA, &br.bToA)
-}
-
-// bridge is the state of one Start.
-type bridge struct {
+// Pipe is a bridge that runs in goroutines of its own: New prepares it,
+// Start runs it and returns at once, and the copying goroutine that
+// finishes last reports what Bridge would return, after both ends are
+// closed. The caller's goroutine is free to exit, so a held tunnel costs
+// two small goroutine stacks rather than those plus the deep stack of
+// whatever accepted it.
+type Pipe struct {
 	a, b       HalfCloser
+	c          Counters
 	done       func(aToB, bToA int64, err error)
-	stop       func() bool // the ctx.AfterFunc
 	left       atomic.Int32
 	aToB, bToA int64 // each written by its copy; read by the last one
 
@@ -113,35 +108,54 @@ type bridge struct {
 	aborted  atomic.Bool
 }
 
-func (br *bridge) abort(cause error) {
-	br.once.Do(func() {
-		br.firstErr = cause
-		br.aborted.Store(true)
-		hardClose(br.a)
-		hardClose(br.b)
+// New returns a Pipe between a and b that owns both; nothing moves until
+// Start.
+func New(a, b HalfCloser, c Counters) *Pipe {
+	return &Pipe{a: a, b: b, c: c}
+}
+
+// Start runs p; done is called once, from one of p's goroutines, when both
+// directions have ended (see Bridge for the error).
+func (p *Pipe) Start(done func(aToB, bToA int64, err error)) {
+	p.done = done
+	p.left.Store(2)
+	go p.copy(p.b, p.a, p.c.AtoB, &p.aToB)
+	go p.copy(p.a, p.b, p.c.BtoA, &p.bToA)
+}
+
+// Abort ends p at once: both ends are closed hard, and done reports
+// ErrAborted unless a copy had failed first. It may be called at any
+// time, more than once, and before Start.
+func (p *Pipe) Abort() { p.abort(ErrAborted) }
+
+func (p *Pipe) abort(cause error) {
+	p.once.Do(func() {
+		p.firstErr = cause
+		p.aborted.Store(true)
+		hardClose(p.a)
+		hardClose(p.b)
 	})
 }
 
 // copy runs one direction; the last to finish closes up and calls done.
-func (br *bridge) copy(dst, src HalfCloser, counter *atomic.Int64, n *int64) {
+func (p *Pipe) copy(dst, src HalfCloser, counter *atomic.Int64, n *int64) {
 	var err error
 	*n, err = proxyCopy(dst, src, counter)
 	if err != nil {
-		br.abort(err)
+		p.abort(err)
 	}
-	if br.left.Add(-1) != 0 {
+	if p.left.Add(-1) != 0 {
 		return
 	}
-	br.stop()
-	if br.aborted.Load() {
-		br.done(br.aToB, br.bToA, br.firstErr)
+	if p.aborted.Load() {
+		p.done(p.aToB, p.bToA, p.firstErr)
 		return
 	}
 	// Both directions saw EOF and half-closed their destination. Close
 	// frees the ends; on a libp2p stream it only releases resources.
-	_ = br.a.Close()
-	_ = br.b.Close()
-	br.done(br.aToB, br.bToA, nil)
+	_ = p.a.Close()
+	_ = p.b.Close()
+	p.done(p.aToB, p.bToA, nil)
 }
 
 // proxyCopy copies src to dst until src reports EOF, then half-closes dst.

@@ -307,3 +307,22 @@ func TestBridgeBufferSwitchingKeepsBytesIntact(t *testing.T) {
 		wg.Wait()
 	})
 }
+
+// A pipe aborted before it starts (its stream was closed in the instant
+// between registering and starting) ends at once, both ends closed.
+func TestPipeAbortedBeforeStart(t *testing.T) {
+	left, a := tcpPair(t)
+	right, b := tcpPair(t)
+	p := New(a, b, Counters{})
+	p.Abort()
+	done := make(chan error, 1)
+	p.Start(func(_, _ int64, err error) { done <- err })
+	if err := <-done; !errors.Is(err, ErrAborted) {
+		t.Fatalf("done err = %v, want ErrAborted", err)
+	}
+	for _, c := range []*net.TCPConn{left, right} {
+		if _, err := io.ReadAll(c); !isReset(err) {
+			t.Errorf("outer end read: err = %v, want a reset", err)
+		}
+	}
+}
