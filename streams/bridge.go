@@ -57,9 +57,16 @@ var ErrAborted = errors.New("bridge aborted")
 // one when a read fills the small one (a bulk transfer), and back when reads
 // come in small again. An idle tunnel, the common case when thousands are
 // held open, then ties up smallSize in each daemon instead of 2×bufSize.
+//
+// bufSize fills one yamux frame exactly: go-yamux sends at most 64 KiB a
+// frame, 12 of them its header, and go-libp2p's TLS cuts what it is given
+// into 16 KiB records, one write each. A 32 KiB read made a 32,780-byte
+// frame: two full records and a 12-byte one. 64 KiB − 12 makes four full
+// records and half the frames.
 const (
-	bufSize   = 32 << 10
-	smallSize = 512
+	yamuxHeader = 12
+	bufSize     = 64<<10 - yamuxHeader
+	smallSize   = 512
 )
 
 var (
