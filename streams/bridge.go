@@ -185,25 +185,14 @@ func proxyCopy(dst, src HalfCloser, counter *atomic.Int64) (int64, error) {
 	for {
 		nr, rerr := src.Read(buf)
 		if nr > 0 {
-			nw, werr := dst.Write(buf[:nr])
-			if nw > 0 {
-				written += int64(nw)
-				if counter != nil {
-					counter.Add(int64(nw))
-				}
-			}
+			nw, werr := writeCounted(dst, buf[:nr], counter)
+			written += int64(nw)
 			if werr != nil {
-				return written, fmt.Errorf("write: %w", werr)
-			}
-			if nw != nr {
-				return written, fmt.Errorf("write: %w", io.ErrShortWrite)
+				return written, werr
 			}
 		}
 		if rerr == io.EOF {
-			if err := dst.CloseWrite(); err != nil {
-				return written, fmt.Errorf("close write: %w", err)
-			}
-			return written, nil
+			return written, closeWrite(dst)
 		}
 		if rerr != nil {
 			return written, fmt.Errorf("read: %w", rerr)
@@ -222,6 +211,30 @@ func proxyCopy(dst, src HalfCloser, counter *atomic.Int64) (int64, error) {
 			buf = *sp
 		}
 	}
+}
+
+// writeCounted writes p to dst and adds what was written to counter (if
+// any); a short write is an error.
+func writeCounted(dst io.Writer, p []byte, counter *atomic.Int64) (int, error) {
+	nw, err := dst.Write(p)
+	if nw > 0 && counter != nil {
+		counter.Add(int64(nw))
+	}
+	if err == nil && nw != len(p) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		return nw, fmt.Errorf("write: %w", err)
+	}
+	return nw, nil
+}
+
+// closeWrite passes a clean EOF on to dst.
+func closeWrite(dst HalfCloser) error {
+	if err := dst.CloseWrite(); err != nil {
+		return fmt.Errorf("close write: %w", err)
+	}
+	return nil
 }
 
 // hardClose ends x without a clean close: a libp2p stream is reset, a TCP

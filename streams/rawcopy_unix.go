@@ -5,7 +5,6 @@ package streams
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -64,24 +63,13 @@ func rawCopy(dst, src HalfCloser, rc syscall.RawConn, counter *atomic.Int64) (in
 		}
 		if nr == 0 {
 			bufPool.Put(bp)
-			if err := dst.CloseWrite(); err != nil {
-				return written, fmt.Errorf("close write: %w", err)
-			}
-			return written, nil
+			return written, closeWrite(dst)
 		}
-		nw, werr := dst.Write((*bp)[:nr])
+		nw, werr := writeCounted(dst, (*bp)[:nr], counter)
 		bufPool.Put(bp)
-		if nw > 0 {
-			written += int64(nw)
-			if counter != nil {
-				counter.Add(int64(nw))
-			}
-		}
+		written += int64(nw)
 		if werr != nil {
-			return written, fmt.Errorf("write: %w", werr)
-		}
-		if nw != nr {
-			return written, fmt.Errorf("write: %w", io.ErrShortWrite)
+			return written, werr
 		}
 	}
 }
