@@ -139,7 +139,7 @@ func TestQuickRun(t *testing.T) {
 
 func checkRow(t *testing.T, r *RowResult, held []int) {
 	t.Helper()
-	want := []string{"mbps_up_1", "mbps_down_1", "mbps_up_8", "mbps_down_8", "conns_per_s", "ttfb_p50_ms", "ttfb_p99_ms"}
+	want := []string{"mbps_up_1", "mbps_down_1", "mbps_up_8", "mbps_down_8", "conns_per_s", "ttfb_p50_ms", "ttfb_p99_ms", "paced_ttfb_p50_ms", "paced_ttfb_p99_ms"}
 	for _, n := range held {
 		want = append(want, heldKey(n))
 	}

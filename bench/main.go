@@ -32,6 +32,7 @@ type config struct {
 	Rounds   int
 	Duration time.Duration
 	Clients  int
+	Paced    int // new connections a second for the paced time to first byte
 	Held     []int
 	HeldConc int
 	Quick    bool
@@ -75,6 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.Rounds, "rounds", 5, "rounds of every measurement; medians are reported")
 	fs.DurationVar(&cfg.Duration, "duration", 2*time.Second, "length of each throughput and new-connections measurement")
 	fs.IntVar(&cfg.Clients, "clients", 4, "concurrent clients opening new connections")
+	fs.IntVar(&cfg.Paced, "paced", 500, "new connections a second for the time to first byte at a fixed rate")
 	fs.StringVar(&held, "held", "1000,10000", "numbers of connections to hold open, comma-separated")
 	fs.IntVar(&cfg.HeldConc, "held-conc", 64, "connections being opened at once while filling the held ones")
 	fs.StringVar(&cfg.Render, "render", "", "measure nothing: rewrite results.txt and results.svg in -out from this results.json")
@@ -99,8 +101,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		}
 		cfg.Held = append(cfg.Held, n)
 	}
-	if cfg.Rounds < 1 || cfg.Duration <= 0 || cfg.Clients < 1 || cfg.HeldConc < 1 {
-		err := errors.New("-rounds, -duration, -clients and -held-conc must be positive")
+	if cfg.Rounds < 1 || cfg.Duration <= 0 || cfg.Clients < 1 || cfg.HeldConc < 1 || cfg.Paced < 1 {
+		err := errors.New("-rounds, -duration, -clients, -paced and -held-conc must be positive")
 		fmt.Fprintln(stderr, err)
 		return cfg, err
 	}
@@ -189,6 +191,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (*Results, e
 		{"upload, 8 connections", func(a *active, r int) error { return a.bulk(r, parallel, upload, "mbps_up_8", cfg.Duration) }},
 		{"download, 8 connections", func(a *active, r int) error { return a.bulk(r, parallel, download, "mbps_down_8", cfg.Duration) }},
 		{"new connections", func(a *active, r int) error { return a.newConns(cfg.Clients, cfg.Duration) }},
+		{fmt.Sprintf("new connections, %d a second", cfg.Paced), func(a *active, r int) error { return a.pacedConns(cfg.Paced, cfg.Duration) }},
 	}
 	for round := range cfg.Rounds {
 		for _, m := range ms {
@@ -400,6 +403,19 @@ func (a *active) newConns(clients int, d time.Duration) error {
 	a.sample("ttfb_p99_ms", percentile(r.TTFB, 0.99))
 	if r.Errors > 0 {
 		return fmt.Errorf("%d of %d new connections failed", r.Errors, r.Errors+r.Done)
+	}
+	return nil
+}
+
+func (a *active) pacedConns(rate int, d time.Duration) error {
+	r := pacedConns(a.setup.Addr, rate, d)
+	if r.Done == 0 {
+		return fmt.Errorf("no paced connection completed (%d errors)", r.Errors)
+	}
+	a.sample("paced_ttfb_p50_ms", percentile(r.TTFB, 0.50))
+	a.sample("paced_ttfb_p99_ms", percentile(r.TTFB, 0.99))
+	if r.Errors > 0 {
+		return fmt.Errorf("%d of %d paced connections failed", r.Errors, r.Errors+r.Done)
 	}
 	return nil
 }

@@ -235,6 +235,53 @@ func newConns(addr string, clients int, d time.Duration) connRate {
 	return out
 }
 
+// pacedConns opens connections at a fixed rate for d, each in a goroutine
+// of its own (open loop: a slow one does not delay the next), and does
+// with each what newConns does. Unlike newConns' clients, which open as
+// fast as the row answers, this measures the time to first byte at a load
+// the machine can carry, not the queueing of a saturated one.
+func pacedConns(addr string, rate int, d time.Duration) connRate {
+	var (
+		mu  sync.Mutex
+		out connRate
+		wg  sync.WaitGroup
+	)
+	start := time.Now()
+	n := int(d.Seconds() * float64(rate))
+	for i := range n {
+		// Each connection at its own time, so that a late tick does not
+		// bunch the rest.
+		time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
+		wg.Go(func() {
+			t0 := time.Now()
+			c, err := dial(addr, 10*time.Second)
+			if err == nil {
+				c.SetDeadline(t0.Add(10 * time.Second))
+				err = echoByte(c, modeEcho)
+				t1 := time.Now()
+				if err == nil {
+					err = closeClean(c)
+				}
+				c.Close()
+				if err == nil {
+					mu.Lock()
+					out.TTFB = append(out.TTFB, t1.Sub(t0))
+					mu.Unlock()
+					return
+				}
+			}
+			mu.Lock()
+			out.Errors++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	out.Done = len(out.TTFB)
+	out.Rate = float64(out.Done) / time.Since(start).Seconds()
+	slices.Sort(out.TTFB)
+	return out
+}
+
 // percentile of sorted durations, in milliseconds.
 func percentile(sorted []time.Duration, p float64) float64 {
 	if len(sorted) == 0 {

@@ -108,6 +108,7 @@ type Settings struct {
 	Rounds    int     `json:"rounds"`
 	DurationS float64 `json:"duration_s"`
 	Clients   int     `json:"new_conn_clients"`
+	Paced     int     `json:"paced_conns_per_s"`
 	Parallel  int     `json:"parallel_conns"`
 	Held      []int   `json:"held"`
 	HeldConc  int     `json:"held_concurrency"`
@@ -150,6 +151,7 @@ type Stat struct {
 
 const units = "mbps_*: 10^6 bytes/s through the row (up: client to target, down: target to client; _1 one connection, _8 eight at once); " +
 	"conns_per_s: connections opened, echoed one byte, half-closed and closed, per second; ttfb_*_ms: from before dial to the echoed byte; " +
+	"paced_ttfb_*_ms: the same, connections opened at the fixed rate paced_conns_per_s; " +
 	"held_N: connections of N still echoing when all were open; daemons' cpu_s_per_gb_N: user+system CPU seconds per 10^9 bytes moved " +
 	"(upload and download, N connections); idle_rss_mib: VmRSS of a fresh daemon with its tunnel up and one echo made through it; rss_kib_per_conn_N: (VmRSS holding N - idle) / N, in KiB. " +
 	"socat forks per connection: its CPU includes its children, and its memory is the PSS of it and its children."
@@ -244,7 +246,7 @@ func loadavg() []float64 {
 }
 
 func settings(cfg config, fdLimit uint64) Settings {
-	return Settings{Rounds: cfg.Rounds, DurationS: cfg.Duration.Seconds(), Clients: cfg.Clients,
+	return Settings{Rounds: cfg.Rounds, DurationS: cfg.Duration.Seconds(), Clients: cfg.Clients, Paced: cfg.Paced,
 		Parallel: parallel, Held: cfg.Held, HeldConc: cfg.HeldConc, FDLimit: fdLimit, Quick: cfg.Quick,
 		ChunkKiB: chunk >> 10, Limits: limitsTOML, Units: units}
 }
@@ -360,13 +362,13 @@ func formatTables(res *Results) string {
 	b.WriteString("\n")
 
 	w = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprint(w, pad("Connections")+"\tnew/s\tTTFB p50 ms\tTTFB p99 ms\t")
+	fmt.Fprintf(w, pad("Connections")+"\tnew/s\tTTFB p50 ms\tTTFB p99 ms\tp99 at %d/s\t", st.Paced)
 	for _, n := range st.Held {
 		fmt.Fprintf(w, "held %d\tKiB/conn\t", n)
 	}
 	fmt.Fprintln(w, "idle RSS MiB\t")
 	for _, r := range res.Rows {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t", pad(r.Name), r.cell("conns_per_s"), r.cell("ttfb_p50_ms"), r.cell("ttfb_p99_ms"))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t", pad(r.Name), r.cell("conns_per_s"), r.cell("ttfb_p50_ms"), r.cell("ttfb_p99_ms"), r.cell("paced_ttfb_p99_ms"))
 		for _, n := range st.Held {
 			fmt.Fprintf(w, "%s\t%s\t", r.heldCell(n), r.daemonCell(fmt.Sprintf("rss_kib_per_conn_%d", n), 1))
 		}
@@ -513,7 +515,8 @@ func svgChart(res *Results) []byte {
 		{"MB/s, 8 connections, upload", rowBars("mbps_up_8", true)},
 		{"MB/s, 8 connections, download", rowBars("mbps_down_8", true)},
 		{"new connections/s", rowBars("conns_per_s", true)},
-		{"time to first byte p99, ms (lower is better)", rowBars("ttfb_p99_ms", false)},
+		{"time to first byte p99, ms, as fast as it goes (lower is better)", rowBars("ttfb_p99_ms", false)},
+		{fmt.Sprintf("time to first byte p99, ms, %d connections/s (lower is better)", res.Settings.Paced), rowBars("paced_ttfb_p99_ms", false)},
 		{"CPU-s per GB, 1 connection (lower is better)", daemonBars("cpu_s_per_gb_1")},
 		{fmt.Sprintf("KiB RSS per connection, %d held (lower is better)", maxHeld), daemonBars(fmt.Sprintf("rss_kib_per_conn_%d", maxHeld))},
 		{"idle RSS, MiB (lower is better)", daemonBars("idle_rss_mib")},
