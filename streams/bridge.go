@@ -46,8 +46,8 @@ type Counters struct {
 	BtoA *atomic.Int64 // bytes read from b and written to a
 }
 
-// ErrAborted is returned by Bridge when ctx was cancelled before both
-// directions finished.
+// ErrAborted is what Bridge returns when ctx was cancelled, and a Pipe
+// reports when Abort ended it, before both directions finished.
 var ErrAborted = errors.New("bridge aborted")
 
 // Copy buffers. A socket source (rawCopy) takes the big one from the pool
