@@ -172,6 +172,12 @@ func checkRow(t *testing.T, r *RowResult, held []int) {
 				t.Errorf("%s %s: %s = %+v, want a positive value", r.Key, d.Name, m, s)
 			}
 		}
+		if r.Key != "socat" {
+			rss, anon := d.Metrics["idle_rss_mib"], d.Metrics["idle_anon_mib"]
+			if anon == nil || !(anon.Median > 0) || rss == nil || anon.Median > rss.Median {
+				t.Errorf("%s %s: idle anon %+v, want a positive part of idle RSS %+v", r.Key, d.Name, anon, rss)
+			}
+		}
 		// Memory per connection is a difference of two RSS readings: with
 		// few connections it may be noise, even negative; it must exist.
 		for _, n := range held {

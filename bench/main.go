@@ -323,6 +323,14 @@ func (a *active) idle() map[string]float64 {
 			out[p.Name] = v
 			a.daemonSample(p.Name, "idle_rss_mib", v/1024)
 		}
+		if p.Tree {
+			continue
+		}
+		// The daemon's own memory; the rest of VmRSS is its binary's
+		// pages, shared with other processes and the page cache.
+		if v, err := statusKiB(fmt.Sprintf("/proc/%d/status", p.PID), "RssAnon"); err == nil {
+			a.daemonSample(p.Name, "idle_anon_mib", v/1024)
+		}
 	}
 	return out
 }

@@ -153,7 +153,7 @@ const units = "mbps_*: 10^6 bytes/s through the row (up: client to target, down:
 	"conns_per_s: connections opened, echoed one byte, half-closed and closed, per second; ttfb_*_ms: from before dial to the echoed byte; " +
 	"paced_ttfb_*_ms: the same, connections opened at the fixed rate paced_conns_per_s; " +
 	"held_N: connections of N still echoing when all were open; daemons' cpu_s_per_gb_N: user+system CPU seconds per 10^9 bytes moved " +
-	"(upload and download, N connections); idle_rss_mib: VmRSS of a fresh daemon with its tunnel up and one echo made through it; rss_kib_per_conn_N: (VmRSS holding N - idle) / N, in KiB. " +
+	"(upload and download, N connections); idle_rss_mib: VmRSS of a fresh daemon with its tunnel up and one echo made through it; idle_anon_mib: its RssAnon, the daemon's own memory (the rest is its binary's pages); rss_kib_per_conn_N: (VmRSS holding N - idle) / N, in KiB. " +
 	"socat forks per connection: its CPU includes its children, and its memory is the PSS of it and its children."
 
 func (s *Stat) add(round int, v float64) *Stat {
@@ -366,13 +366,13 @@ func formatTables(res *Results) string {
 	for _, n := range st.Held {
 		fmt.Fprintf(w, "held %d\tKiB/conn\t", n)
 	}
-	fmt.Fprintln(w, "idle RSS MiB\t")
+	fmt.Fprintln(w, "idle RSS MiB\tof it anon\t")
 	for _, r := range res.Rows {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t", pad(r.Name), r.cell("conns_per_s"), r.cell("ttfb_p50_ms"), r.cell("ttfb_p99_ms"), r.cell("paced_ttfb_p99_ms"))
 		for _, n := range st.Held {
 			fmt.Fprintf(w, "%s\t%s\t", r.heldCell(n), r.daemonCell(fmt.Sprintf("rss_kib_per_conn_%d", n), 1))
 		}
-		fmt.Fprintf(w, "%s\t\n", r.daemonCell("idle_rss_mib", 1))
+		fmt.Fprintf(w, "%s\t%s\t\n", r.daemonCell("idle_rss_mib", 1), r.daemonCell("idle_anon_mib", 1))
 	}
 	w.Flush()
 	b.WriteString("\n")
