@@ -47,7 +47,7 @@ fmt: ## apply gofmt
 fuzz: ## run every fuzz target for FUZZTIME each (default 10s; or a count like 3000x)
 	@for p in $$($(GO) list ./...); do for f in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz'); do echo "fuzz $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p || exit 1; done; done
 
-bench: build ## p2ptun vs socat vs raw loopback, ~7 min: prints a table, writes BENCHOUT (BENCHFLAGS=-quick: seconds)
+bench: build ## p2ptun vs socat vs raw loopback, ~8 min: prints a table, writes BENCHOUT (BENCHFLAGS=-quick: seconds)
 	$(GO) run ./bench -p2ptun $(BIN)/p2ptun -out $(BENCHOUT) $(BENCHFLAGS)
 
 bench-micro: ## run the go test -bench micro-benchmarks (streams.Bridge alone)
