@@ -187,99 +187,80 @@ type connRate struct {
 	TTFB   []time.Duration
 }
 
-// newConns runs clients loops for d, each opening a connection, sending
-// the echo byte, reading it back (time to first byte, from before the
-// dial), half-closing, reading EOF and closing.
-func newConns(addr string, clients int, d time.Duration) connRate {
-	var (
-		mu  sync.Mutex
-		out connRate
-		wg  sync.WaitGroup
-	)
-	start := time.Now()
-	end := start.Add(d)
-	for range clients {
-		wg.Go(func() {
-			var ttfb []time.Duration
-			errs := 0
-			for time.Now().Before(end) {
-				t0 := time.Now()
-				c, err := dial(addr, 10*time.Second)
-				if err != nil {
-					errs++
-					continue
-				}
-				c.SetDeadline(t0.Add(10 * time.Second))
-				err = echoByte(c, modeEcho)
-				t1 := time.Now()
-				if err == nil {
-					err = closeClean(c)
-				}
-				c.Close()
-				if err != nil {
-					errs++
-					continue
-				}
-				ttfb = append(ttfb, t1.Sub(t0))
-			}
-			mu.Lock()
-			out.TTFB = append(out.TTFB, ttfb...)
-			out.Errors += errs
-			mu.Unlock()
-		})
+// exchange is one new connection: open it, send the echo byte, read it
+// back, half-close, read EOF and close. It returns the time to first
+// byte, from before the dial to the echoed byte.
+func exchange(addr string) (time.Duration, error) {
+	t0 := time.Now()
+	c, err := dial(addr, 10*time.Second)
+	if err != nil {
+		return 0, err
 	}
-	wg.Wait()
-	out.Done = len(out.TTFB)
-	out.Rate = float64(out.Done) / time.Since(start).Seconds()
-	slices.Sort(out.TTFB)
-	return out
+	defer c.Close()
+	c.SetDeadline(t0.Add(10 * time.Second))
+	if err := echoByte(c, modeEcho); err != nil {
+		return 0, err
+	}
+	ttfb := time.Since(t0)
+	return ttfb, closeClean(c)
 }
 
-// pacedConns opens connections at a fixed rate for d, each in a goroutine
-// of its own (open loop: a slow one does not delay the next), and does
-// with each what newConns does. Unlike newConns' clients, which open as
-// fast as the row answers, this measures the time to first byte at a load
-// the machine can carry, not the queueing of a saturated one.
-func pacedConns(addr string, rate int, d time.Duration) connRate {
-	var (
-		mu  sync.Mutex
-		out connRate
-		wg  sync.WaitGroup
-	)
-	start := time.Now()
-	n := int(d.Seconds() * float64(rate))
-	for i := range n {
-		// Each connection at its own time, so that a late tick does not
-		// bunch the rest.
-		time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
+// rates collects exchanges' outcomes from many goroutines.
+type rates struct {
+	mu    sync.Mutex
+	out   connRate
+	start time.Time
+}
+
+func (r *rates) add(ttfb time.Duration, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.out.Errors++
+		return
+	}
+	r.out.TTFB = append(r.out.TTFB, ttfb)
+}
+
+func (r *rates) done() connRate {
+	r.out.Done = len(r.out.TTFB)
+	r.out.Rate = float64(r.out.Done) / time.Since(r.start).Seconds()
+	slices.Sort(r.out.TTFB)
+	return r.out
+}
+
+// newConns runs clients loops of exchanges for d.
+func newConns(addr string, clients int, d time.Duration) connRate {
+	r := &rates{start: time.Now()}
+	end := r.start.Add(d)
+	var wg sync.WaitGroup
+	for range clients {
 		wg.Go(func() {
-			t0 := time.Now()
-			c, err := dial(addr, 10*time.Second)
-			if err == nil {
-				c.SetDeadline(t0.Add(10 * time.Second))
-				err = echoByte(c, modeEcho)
-				t1 := time.Now()
-				if err == nil {
-					err = closeClean(c)
-				}
-				c.Close()
-				if err == nil {
-					mu.Lock()
-					out.TTFB = append(out.TTFB, t1.Sub(t0))
-					mu.Unlock()
-					return
-				}
+			for time.Now().Before(end) {
+				r.add(exchange(addr))
 			}
-			mu.Lock()
-			out.Errors++
-			mu.Unlock()
 		})
 	}
 	wg.Wait()
-	out.Done = len(out.TTFB)
-	out.Rate = float64(out.Done) / time.Since(start).Seconds()
-	slices.Sort(out.TTFB)
-	return out
+	return r.done()
+}
+
+// pacedConns starts exchanges at a fixed rate for d, each in a goroutine
+// of its own (open loop: a slow one does not delay the next). Unlike
+// newConns' clients, which open as fast as the row answers, this measures
+// the time to first byte at a load the machine can carry, not the
+// queueing of a saturated one.
+func pacedConns(addr string, rate int, d time.Duration) connRate {
+	r := &rates{start: time.Now()}
+	var wg sync.WaitGroup
+	for i := range int(d.Seconds() * float64(rate)) {
+		// Each connection at its own time, so that a late one does not
+		// bunch the rest.
+		time.Sleep(time.Until(r.start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
+		wg.Go(func() { r.add(exchange(addr)) })
+	}
+	wg.Wait()
+	return r.done()
 }
 
 // percentile of sorted durations, in milliseconds.
