@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/p2ptun/p2ptun/internal/testnet"
 )
 
 const (
@@ -61,17 +63,6 @@ func writeConfig(t *testing.T, home, text string) {
 	}
 }
 
-// freePort returns a loopback TCP port that nothing listens on now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // faultPair is two daemons on loopback: B serves /x/echo (a [[listen]] in
 // its config) for A, and A forwards fwd to it (a [[forward]]).
 type faultPair struct {
@@ -93,7 +84,7 @@ func startPair(t *testing.T, target string, o pairOpts) *faultPair {
 	t.Helper()
 	aHome, aID := initBinHome(t)
 	bHome, bID := initBinHome(t)
-	p := &faultPair{bSwarm: fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", freePort(t))}
+	p := &faultPair{bSwarm: fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", testnet.FreePort(t))}
 	keepalive := fmt.Sprintf("[timeouts]\nkeepalive = %q\n", faultKeepalive)
 	writeConfig(t, bHome, keepalive+o.bTimeouts+fmt.Sprintf(`
 [[listen]]
@@ -635,34 +626,29 @@ func TestFaultFDExhaustion(t *testing.T) {
 	echo := newTarget(t, echoHandler)
 	p := startPair(t, echo.addr, pairOpts{})
 
-	t.Run("Forward", func(t *testing.T) {
-		restore := limitFDs(t, p.a, 6)
-		defer restore()
-		clients := exhaust(t, p.fwd, 64)
-		running(t, p.a, "out of file descriptors")
-		waitLog(t, p.a, "out of file descriptors: client connection reset; raise the daemon's open-file limit (ulimit -n, or LimitNOFILE=")
-		for _, c := range clients {
-			c.Close()
-		}
-		untilEchoes(t, p.fwd, "clients closed")
-		if _, errOut, code := p.a.cli(t, "ls"); code != 0 {
-			t.Errorf("ls once descriptors are free again: exit %d: %s", code, errOut)
-		}
-	})
-	t.Run("Listener", func(t *testing.T) {
-		restore := limitFDs(t, p.b, 6)
-		defer restore()
-		clients := exhaust(t, p.fwd, 64)
-		running(t, p.b, "out of file descriptors")
-		waitLog(t, p.b, "target dial failed: out of file descriptors; stream reset (raise the daemon's open-file limit")
-		for _, c := range clients {
-			c.Close()
-		}
-		untilEchoes(t, p.fwd, "clients closed")
-		if _, errOut, code := p.a.cli(t, "ls"); code != 0 {
-			t.Errorf("ls once descriptors are free again: exit %d: %s", code, errOut)
-		}
-	})
+	for _, tc := range []struct {
+		name    string
+		starved *binDaemon // the daemon whose descriptors run out
+		log     string     // what it logs
+	}{
+		{"Forward", p.a, "out of file descriptors: client connection reset; raise the daemon's open-file limit (ulimit -n, or LimitNOFILE="},
+		{"Listener", p.b, "target dial failed: out of file descriptors; stream reset (raise the daemon's open-file limit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			restore := limitFDs(t, tc.starved, 6)
+			defer restore()
+			clients := exhaust(t, p.fwd, 64)
+			running(t, tc.starved, "out of file descriptors")
+			waitLog(t, tc.starved, tc.log)
+			for _, c := range clients {
+				c.Close()
+			}
+			untilEchoes(t, p.fwd, "clients closed")
+			if _, errOut, code := p.a.cli(t, "ls"); code != 0 {
+				t.Errorf("ls once descriptors are free again: exit %d: %s", code, errOut)
+			}
+		})
+	}
 }
 
 // limitFDs lowers the daemon's open-file limit to what it uses now plus

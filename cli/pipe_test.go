@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/internal/testnet"
 )
 
 // pipeRun is a `p2ptun pipe` running in-process with its stdin and stdout
@@ -111,42 +112,27 @@ func (p *pipeRun) expectEnd(t *testing.T, code int, msg ...string) {
 // to late once the client ends its input.
 func sessionTarget(t *testing.T) (addr string, late <-chan string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	lateCh := make(chan string, 8)
-	var wg sync.WaitGroup
-	wg.Go(func() {
+	addr = testnet.Serve(t, func(c *net.TCPConn) {
+		io.WriteString(c, "HELLO p2ptun\n")
+		r := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			line, err := r.ReadString('\n')
 			if err != nil {
+				io.WriteString(c, "bye\n")
 				return
 			}
-			wg.Go(func() {
-				defer c.Close()
-				io.WriteString(c, "HELLO p2ptun\n")
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						io.WriteString(c, "bye\n")
-						return
-					}
-					if line == "quit\n" {
-						io.WriteString(c, "bye\n")
-						c.(*net.TCPConn).CloseWrite()
-						rest, _ := io.ReadAll(r)
-						lateCh <- string(rest)
-						return
-					}
-					io.WriteString(c, "echo: "+line)
-				}
-			})
+			if line == "quit\n" {
+				io.WriteString(c, "bye\n")
+				c.CloseWrite()
+				rest, _ := io.ReadAll(r)
+				lateCh <- string(rest)
+				return
+			}
+			io.WriteString(c, "echo: "+line)
 		}
 	})
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return ln.Addr().String(), lateCh
+	return addr, lateCh
 }
 
 // meet makes a learn b's addresses, so that a bare peer ID will do.

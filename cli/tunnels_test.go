@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/p2ptun/p2ptun/api"
+	"github.com/p2ptun/p2ptun/internal/testnet"
 )
 
 // initHome runs `p2ptun init` in a fresh home and returns it with the
@@ -151,7 +152,7 @@ func TestConfigTunnelsSaveBootReloadAndWait(t *testing.T) {
 	// times out naming it.
 	cfgPath := filepath.Join(aHome, "config.toml")
 	good := "[[forward]]\nname = \"one\"\nprotocol = \"/x/echo\"\nlisten = \"/ip4/127.0.0.1/tcp/0\"\npeer = \"" + b.addrs[0] + "\"\n" +
-		forwardTable("ghost", "/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/tcp/"+freeTCPPort(t)+"/p2p/12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf")
+		forwardTable("ghost", "/ip4/127.0.0.1/tcp/0", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", testnet.FreePort(t))+"/p2p/12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf")
 	if err := os.WriteFile(cfgPath, []byte(good), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -171,16 +172,6 @@ func TestConfigTunnelsSaveBootReloadAndWait(t *testing.T) {
 	if code != ExitTimeout || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "tunnel ghost (line 7) failed: peer unreachable") {
 		t.Fatalf("wait = %d %q; want exit 9 naming ghost", code, errOut)
 	}
-}
-
-func freeTCPPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
 }
 
 func TestStrictBootFailsOnATunnelThatCannotStart(t *testing.T) {

@@ -88,16 +88,9 @@ var (
 	echo   = testnet.Echo
 )
 
-// freePort returns a loopback TCP port that nothing listens on.
+// freePort returns a loopback host:port that nothing listens on.
 func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return fmt.Sprintf("127.0.0.1:%d", testnet.FreePort(t))
 }
 
 // tunnel opens B.listen(proto → target) allowing A, and A.forward on a free

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/p2ptun/p2ptun/internal/testnet"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -38,10 +40,10 @@ func newServer(t *testing.T) *Server {
 	return s
 }
 
-func dialer(addr net.Addr) func(context.Context) (net.Conn, error) {
+func dialer(addr string) func(context.Context) (net.Conn, error) {
 	return func(ctx context.Context) (net.Conn, error) {
 		var d net.Dialer
-		return d.DialContext(ctx, "tcp", addr.String())
+		return d.DialContext(ctx, "tcp", addr)
 	}
 }
 
@@ -107,7 +109,7 @@ func TestHeaderRoundTrip(t *testing.T) {
 // sizes at the edges: nothing, one byte, one chunk, a chunk and a byte.
 func TestExchangeModes(t *testing.T) {
 	srv := newServer(t)
-	l := Load{Server: srv, Dial: dialer(srv.Addr())}
+	l := Load{Server: srv, Dial: dialer(srv.Addr().String())}
 	sizes := []int64{0, 1, chunk, chunk + 1, 1 << 20}
 	seed := uint64(1)
 	for m := range Mode(numModes) {
@@ -135,7 +137,7 @@ func TestLoadCount(t *testing.T) {
 	var calls int
 	var mu sync.Mutex
 	st := Load{
-		Server: srv, Dial: dialer(srv.Addr()), Workers: 8, Count: 120, MaxSize: 256 << 10, FirstSeed: 1000,
+		Server: srv, Dial: dialer(srv.Addr().String()), Workers: 8, Count: 120, MaxSize: 256 << 10, FirstSeed: 1000,
 		Progress: func(Stats) { mu.Lock(); calls++; mu.Unlock() },
 	}.Run(t.Context())
 	if err := st.Err(); err != nil {
@@ -275,7 +277,7 @@ func TestCorruptionIsCaught(t *testing.T) {
 				srv := newServer(t)
 				p := newTamper(t, srv.Addr(), tc.up, tc.down)
 				sp := Spec{Seed: 7, Mode: m, Up: up, Down: down}
-				l := Load{Server: srv, Dial: dialer(p.ln.Addr()), Count: 1, FirstSeed: 7}
+				l := Load{Server: srv, Dial: dialer(p.ln.Addr().String()), Count: 1, FirstSeed: 7}
 				_, err := l.One(t.Context(), sp)
 				// What the server saw on its own, e.g. a header that
 				// matches no connection.
@@ -298,7 +300,7 @@ func TestCorruptionIsCaught(t *testing.T) {
 func TestLoadReportsFailures(t *testing.T) {
 	srv := newServer(t)
 	p := newTamper(t, srv.Addr(), edit{}, edit{"drop", 0})
-	st := Load{Server: srv, Dial: dialer(p.ln.Addr()), Workers: 2, Count: 1000, MaxFailures: 3}.Run(t.Context())
+	st := Load{Server: srv, Dial: dialer(p.ln.Addr().String()), Workers: 2, Count: 1000, MaxFailures: 3}.Run(t.Context())
 	if st.Failed < 3 || len(st.Errors) != 3 || st.Conns != 0 {
 		t.Fatalf("stats %+v, want ≥ 3 failures, 3 recorded, none verified", st)
 	}
@@ -336,7 +338,7 @@ func TestStallFails(t *testing.T) {
 func TestHold(t *testing.T) {
 	e := NewEcho(listen(t), 0)
 	defer e.Close()
-	h, err := OpenAll(t.Context(), 50, dialer(e.Addr()), 0)
+	h, err := OpenAll(t.Context(), 50, dialer(e.Addr().String()), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,27 +363,14 @@ func TestHold(t *testing.T) {
 func TestHoldCatchesBadEcho(t *testing.T) {
 	// A server that answers each greeting with one letter changed: OpenAll
 	// fails and names the connections.
-	ln := listen(t)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				line, err := bufio.NewReader(c).ReadString('\n')
-				if err != nil {
-					return
-				}
-				_, _ = io.WriteString(c, strings.Replace(line, "hold", "hald", 1))
-			})
+	bad := testnet.Serve(t, func(c *net.TCPConn) {
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			return
 		}
+		_, _ = io.WriteString(c, strings.Replace(line, "hold", "hald", 1))
 	})
-	defer wg.Wait()
-	defer ln.Close()
-	h, err := OpenAll(t.Context(), 3, dialer(ln.Addr()), 0)
+	h, err := OpenAll(t.Context(), 3, dialer(bad), 0)
 	if err == nil {
 		h.Close()
 		t.Fatal("OpenAll accepted a wrong greeting")
@@ -392,7 +381,7 @@ func TestHoldCatchesBadEcho(t *testing.T) {
 
 	e := NewEcho(listen(t), 0)
 	defer e.Close()
-	h, err = OpenAll(t.Context(), 3, dialer(e.Addr()), 0)
+	h, err = OpenAll(t.Context(), 3, dialer(e.Addr().String()), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,3 +38,14 @@ func Echo(c *net.TCPConn) {
 	io.Copy(c, c)
 	c.CloseWrite()
 }
+
+// FreePort returns a loopback TCP port that nothing listens on now.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
