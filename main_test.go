@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -533,4 +534,58 @@ func packageDocProblems(root string) ([]string, error) {
 		return nil
 	})
 	return problems, err
+}
+
+// Only the daemon catches SIGHUP (to reload). Any other command ends on it:
+// ssh hangs up on its ProxyCommand (p2ptun pipe) with SIGHUP. events is
+// used here because its first line proves it is running, past main.
+func TestCommandsOtherThanTheDaemonEndOnSIGHUP(t *testing.T) {
+	d := startBinary(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	events := exec.CommandContext(ctx, binary(t), "--home", d.home, "events", "--json")
+	events.Env = env()
+	out, err := events.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := events.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Listeners are opened until events shows one: it may subscribe after
+	// the first.
+	seen := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-seen:
+				return
+			case <-ctx.Done():
+				return
+			default:
+			}
+			listen := exec.CommandContext(ctx, binary(t), "--home", d.home, "listen", fmt.Sprintf("/x/hup%d", i),
+				"/ip4/127.0.0.1/tcp/1", "--allow", "12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf")
+			listen.Env = env()
+			_ = listen.Run()
+		}
+	})
+	lines := bufio.NewScanner(out)
+	for !strings.Contains(lines.Text(), "tunnel_up") {
+		if !lines.Scan() {
+			close(seen)
+			t.Fatalf("events ended before it showed a tunnel_up: %v", lines.Err())
+		}
+	}
+	close(seen)
+	if err := events.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	err = events.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGHUP {
+		t.Fatalf("events after SIGHUP: %v, want killed by SIGHUP", err)
+	}
 }

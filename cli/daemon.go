@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -87,6 +89,13 @@ func runDaemon(c *ucli.Context, relay bool) error {
 	if _, err := args(c, 0, "none"); err != nil {
 		return err
 	}
+	// SIGHUP asks the daemon to reload (systemctl reload, a closed
+	// terminal) and must never kill it. Only the daemon catches it: any
+	// other command ends on SIGHUP, as ssh expects of a ProxyCommand
+	// (p2ptun pipe) that it hangs up on.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	log, err := daemonLogger(c)
 	if err != nil {
 		return err
@@ -344,9 +353,6 @@ func runDaemon(c *ucli.Context, relay bool) error {
 	log.Info("daemon ready", attrs...)
 	sd.ready(status())
 
-	// main hands SIGHUP to the daemon (WithReload) so that it reloads
-	// rather than dies, from the moment the process starts.
-	hup := reloadRequests(c.Context)
 	for {
 		select {
 		case <-c.Context.Done():
