@@ -143,7 +143,7 @@ func (c *Client) callError(err error) error {
 // replyError decodes the error body of a failed request.
 func replyError(resp *http.Response) error {
 	var eb errorBody
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&eb); err != nil || eb.Error == "" {
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&eb); err != nil || eb.Error == "" {
 		return fmt.Errorf("daemon answered %s", resp.Status)
 	}
 	return &Error{Code: eb.Code, Message: eb.Error}

@@ -71,7 +71,7 @@ func (s *Server) pipe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The bridge outlives the request's context; the server's ends it.
-	_ = p.Run(s.life, &daemonPipe{newFrameConn(conn, nil)}, s.origin())
+	_ = p.Run(s.life, &daemonPipe{newFrameConn(conn, nil)}, s.origin)
 }
 
 // enterPipe counts a pipe request in, unless the server is closing.
@@ -85,12 +85,13 @@ func (s *Server) enterPipe() bool {
 	return true
 }
 
-// origin names the API socket as a pipe's origin in stream listings.
-func (s *Server) origin() string {
-	if p, err := filepath.Abs(s.path); err == nil {
+// unixOrigin names the API socket at path as a pipe's origin in stream
+// listings; NewServer computes it once.
+func unixOrigin(path string) string {
+	if p, err := filepath.Abs(path); err == nil {
 		return "/unix" + p
 	}
-	return "/unix/" + s.path
+	return "/unix/" + path
 }
 
 // headerHasToken reports whether the comma-separated header name lists

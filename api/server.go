@@ -37,9 +37,10 @@ type Server struct {
 
 	ready atomic.Bool // the daemon has made its first attempt at every tunnel
 
-	node *node.Node
-	path string
-	log  *slog.Logger
+	node   *node.Node
+	path   string
+	origin string // path as the origin of the pipes opened through it
+	log    *slog.Logger
 
 	// life ends when Close begins; it bounds every pipe, whose
 	// connections http.Server no longer tracks once hijacked, and every
@@ -61,7 +62,7 @@ func NewServer(n *node.Node, path string, log *slog.Logger) *Server {
 		log = slog.Default()
 	}
 	life, end := context.WithCancel(context.Background())
-	return &Server{AllowedUID: os.Getuid(), node: n, path: path, log: log, life: life, endLife: end}
+	return &Server{AllowedUID: os.Getuid(), node: n, path: path, origin: unixOrigin(path), log: log, life: life, endLife: end}
 }
 
 // Start binds the socket with mode 0600 and starts serving connections

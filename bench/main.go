@@ -294,7 +294,6 @@ func raiseFDLimit() uint64 {
 	return l.Max
 }
 
-// daemonMetric returns the daemon's entry of metric name.
 // sample records a row metric's value in the current round.
 func (a *active) sample(name string, v float64) {
 	a.res.Metrics[name] = a.res.Metrics[name].add(a.round, v)
@@ -341,12 +340,16 @@ func (a *active) cpuNow() (map[string]float64, error) {
 	out := map[string]float64{}
 	for _, p := range a.setup.Daemons {
 		if p.Tree {
-			poll(context.Background(), 10*time.Second, func() error {
+			err := poll(context.Background(), 10*time.Second, func() error {
 				if len(childPIDs(p.PID)) > 0 {
 					return errors.New("children still running")
 				}
 				return nil
 			})
+			if err != nil {
+				// Their CPU would be missing from the reading.
+				return nil, fmt.Errorf("%s: %w", p.Name, err)
+			}
 		}
 		v, err := treeCPU(p.PID)
 		if err != nil {

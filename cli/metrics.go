@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"net/netip"
 	"syscall"
 	"time"
 
@@ -85,6 +84,6 @@ func (s *metricsServer) Close(ctx context.Context) error {
 // only. Profiles are served only there: a CPU profile costs the daemon CPU,
 // and a heap or goroutine dump shows its peers.
 func loopbackOnly(a net.Addr) bool {
-	ap, err := netip.ParseAddrPort(a.String())
-	return err == nil && ap.Addr().IsLoopback()
+	t, ok := a.(*net.TCPAddr)
+	return ok && t.IP.IsLoopback()
 }

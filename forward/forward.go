@@ -127,6 +127,7 @@ type Forward struct {
 
 	mu     sync.Mutex
 	ln     manet.Listener
+	bound  string // ln's address, for logs; set by Start before it accepts
 	closed bool
 	wg     sync.WaitGroup // the accept loop and one per connection
 
@@ -191,7 +192,8 @@ func (f *Forward) Start(context.Context) error {
 		return err
 	}
 	f.ln = ln
-	f.log = f.log.With("laddr", ln.Multiaddr().String())
+	f.bound = ln.Multiaddr().String()
+	f.log = f.log.With("laddr", f.bound)
 	f.wg.Go(f.acceptLoop)
 	return nil
 }
@@ -307,13 +309,9 @@ func outOfFDs(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }
 
-// laddr is the bound address, for logs.
-func (f *Forward) laddr() string {
-	if a := f.Addr(); a != nil {
-		return a.String()
-	}
-	return f.cfg.ListenAddr.String()
-}
+// laddr is the bound address, for logs: the accept loop and the
+// connections' goroutines call it, after Start has set it.
+func (f *Forward) laddr() string { return f.bound }
 
 // enter reports whether a new connection may be served.
 func (f *Forward) enter() bool {

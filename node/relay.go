@@ -306,14 +306,17 @@ func (n *Node) probePeers(ctx context.Context, interval, timeout time.Duration) 
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		seen := map[peer.ID]bool{}
+		seen := map[string]bool{}
 		var wg sync.WaitGroup
 		for _, s := range n.streams.List() {
-			id, err := peer.Decode(s.Peer)
-			if err != nil || seen[id] {
+			if seen[s.Peer] {
 				continue
 			}
-			seen[id] = true
+			seen[s.Peer] = true
+			id, err := peer.Decode(s.Peer)
+			if err != nil {
+				continue
+			}
 			wg.Go(func() { n.probe(ctx, id, timeout) })
 		}
 		wg.Wait()
