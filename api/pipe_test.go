@@ -82,7 +82,9 @@ func TestPipeFrames(t *testing.T) {
 
 	t.Run("reset before end of data", func(t *testing.T) {
 		d, c := framePair(t)
-		go func() { d.Write([]byte("partial")); d.Reset() }()
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		wg.Go(func() { d.Write([]byte("partial")); d.Reset() })
 		got, err := io.ReadAll(c)
 		if !errors.Is(err, ErrPipeReset) || string(got) != "partial" {
 			t.Fatalf("ReadAll = %q, %v; want the data, then ErrPipeReset", got, err)
@@ -91,7 +93,9 @@ func TestPipeFrames(t *testing.T) {
 
 	t.Run("reset after end of data", func(t *testing.T) {
 		d, c := framePair(t)
-		go func() { d.CloseWrite(); d.Reset() }()
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		wg.Go(func() { d.CloseWrite(); d.Reset() })
 		if got, err := io.ReadAll(c); err != nil || len(got) != 0 {
 			t.Fatalf("ReadAll = %q, %v", got, err)
 		}

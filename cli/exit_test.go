@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/p2ptun/p2ptun/internal/testnet"
 )
 
 // checkOneLineError fails the test unless a failed command printed nothing
@@ -60,16 +62,10 @@ func TestExitCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	dead, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	ghost, foe := newPeerID(t), newPeerID(t)
 	n.add(ghost, "<GHOST>")
 	n.add(foe, "<FOE>")
-	_, deadPort, _ := net.SplitHostPort(dead.Addr().String())
-	deadAddr := "/ip4/127.0.0.1/tcp/" + deadPort + "/p2p/" + ghost
-	dead.Close()
+	deadAddr := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", testnet.FreePort(t), ghost)
 
 	cases := []struct {
 		name string

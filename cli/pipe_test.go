@@ -15,10 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/goleak"
 
-	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/internal/testnet"
 )
 
@@ -190,12 +188,7 @@ func TestPipeSession(t *testing.T) {
 	})
 
 	t.Run("listener refuses us", func(t *testing.T) {
-		sk, err := config.GenerateKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		someoneElse, _ := peer.IDFromPrivateKey(sk)
-		if _, errOut, code := b.cli(t, "listen", "/x/private", target, "--allow", someoneElse.String()); code != 0 {
+		if _, errOut, code := b.cli(t, "listen", "/x/private", target, "--allow", newPeerID(t)); code != 0 {
 			t.Fatalf("listen: %s", errOut)
 		}
 		// The stream opens, then b resets it: pipe exits without
@@ -243,18 +236,9 @@ func TestPipeErrors(t *testing.T) {
 	n.add(other.id, "<OTHER>")
 
 	// A peer no daemon has met, at an address where nothing listens.
-	sk, err := config.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ghost, _ := peer.IDFromPrivateKey(sk)
-	n.add(ghost.String(), "<GHOST>")
-	dead, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadAddr := "/ip4/127.0.0.1/tcp/" + strings.Split(dead.Addr().String(), ":")[1] + "/p2p/" + ghost.String()
-	dead.Close()
+	ghost := newPeerID(t)
+	n.add(ghost, "<GHOST>")
+	deadAddr := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", testnet.FreePort(t), ghost)
 	noHome := tempHome(t)
 	n.add(noHome, "<NOHOME>")
 

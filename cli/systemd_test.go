@@ -106,12 +106,11 @@ func TestSystemdUnit(t *testing.T) {
 	if len(argv) < 2 || !filepath.IsAbs(argv[0]) || filepath.Base(argv[0]) != "p2ptun" {
 		t.Fatalf("ExecStart=%q, want /path/to/p2ptun COMMAND [FLAGS]", strings.Join(argv, " "))
 	}
-	global := true
-	var cmd *ucli.Command
+	var cmd *ucli.Command // nil while the flags are global ones
 	for _, a := range argv[1:] {
 		if isFlag(a) {
 			flags := app.Flags
-			if !global {
+			if cmd != nil {
 				flags = append(slices.Clone(app.Flags), cmd.Flags...)
 			}
 			if !defines(flags, a) {
@@ -123,7 +122,6 @@ func TestSystemdUnit(t *testing.T) {
 			if cmd = app.Command(a); cmd == nil {
 				t.Fatalf("ExecStart runs `p2ptun %s`, which is not a p2ptun command", a)
 			}
-			global = false
 		}
 	}
 	if cmd == nil || (cmd.Name != "daemon" && cmd.Name != "relay") {

@@ -185,39 +185,22 @@ func (e edit) apply(off int64, b []byte) []byte {
 	return b
 }
 
-// tamper is a proxy that applies an edit to each direction as the bytes
-// flow, and passes half-closes on.
-type tamper struct {
-	ln       net.Listener
-	up, down edit
-	wg       sync.WaitGroup
-}
-
-func newTamper(t *testing.T, target net.Addr, up, down edit) *tamper {
-	p := &tamper{ln: listen(t), up: up, down: down}
-	p.wg.Go(func() {
-		for {
-			c, err := p.ln.Accept()
-			if err != nil {
-				return
-			}
-			p.wg.Go(func() {
-				defer c.Close()
-				s, err := net.Dial("tcp", target.String())
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				defer s.Close()
-				var wg sync.WaitGroup
-				wg.Go(func() { pass(s.(*net.TCPConn), c, p.up) })
-				pass(c.(*net.TCPConn), s, p.down)
-				wg.Wait()
-			})
+// newTamper starts a proxy to target that applies an edit to each
+// direction as the bytes flow, and passes half-closes on. It returns the
+// proxy's host:port.
+func newTamper(t *testing.T, target net.Addr, up, down edit) string {
+	return testnet.Serve(t, func(c *net.TCPConn) {
+		s, err := net.Dial("tcp", target.String())
+		if err != nil {
+			t.Error(err)
+			return
 		}
+		defer s.Close()
+		var wg sync.WaitGroup
+		wg.Go(func() { pass(s.(*net.TCPConn), c, up) })
+		pass(c, s, down)
+		wg.Wait()
 	})
-	t.Cleanup(func() { p.ln.Close(); p.wg.Wait() })
-	return p
 }
 
 func pass(dst *net.TCPConn, src net.Conn, e edit) {
@@ -275,9 +258,9 @@ func TestCorruptionIsCaught(t *testing.T) {
 		for m := range Mode(numModes) {
 			t.Run(fmt.Sprintf("%s/%v", tc.name, m), func(t *testing.T) {
 				srv := newServer(t)
-				p := newTamper(t, srv.Addr(), tc.up, tc.down)
+				proxy := newTamper(t, srv.Addr(), tc.up, tc.down)
 				sp := Spec{Seed: 7, Mode: m, Up: up, Down: down}
-				l := Load{Server: srv, Dial: dialer(p.ln.Addr().String()), Count: 1, FirstSeed: 7}
+				l := Load{Server: srv, Dial: dialer(proxy), Count: 1, FirstSeed: 7}
 				_, err := l.One(t.Context(), sp)
 				// What the server saw on its own, e.g. a header that
 				// matches no connection.
@@ -299,8 +282,8 @@ func TestCorruptionIsCaught(t *testing.T) {
 // fails and stops after MaxFailures.
 func TestLoadReportsFailures(t *testing.T) {
 	srv := newServer(t)
-	p := newTamper(t, srv.Addr(), edit{}, edit{"drop", 0})
-	st := Load{Server: srv, Dial: dialer(p.ln.Addr().String()), Workers: 2, Count: 1000, MaxFailures: 3}.Run(t.Context())
+	proxy := newTamper(t, srv.Addr(), edit{}, edit{"drop", 0})
+	st := Load{Server: srv, Dial: dialer(proxy), Workers: 2, Count: 1000, MaxFailures: 3}.Run(t.Context())
 	if st.Failed < 3 || len(st.Errors) != 3 || st.Conns != 0 {
 		t.Fatalf("stats %+v, want ≥ 3 failures, 3 recorded, none verified", st)
 	}
@@ -312,19 +295,8 @@ func TestLoadReportsFailures(t *testing.T) {
 func TestStallFails(t *testing.T) {
 	// A target that accepts and never answers: the exchange fails after
 	// the idle time instead of hanging.
-	ln := listen(t)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		_, _ = io.Copy(io.Discard, c)
-	})
-	defer wg.Wait()
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
+	silent := testnet.Serve(t, func(c *net.TCPConn) { _, _ = io.Copy(io.Discard, c) })
+	c, err := net.Dial("tcp", silent)
 	if err != nil {
 		t.Fatal(err)
 	}
