@@ -333,11 +333,11 @@ func (c *Config) Validate() error {
 		c.Identity.KeyFile = d.Identity.KeyFile
 	}
 	if len(c.Network.ListenAddrs) == 0 {
-		return keyErr("network.listen_addrs", errors.New("network.listen_addrs is empty: list at least one address, e.g. \"/ip4/0.0.0.0/tcp/4141\""))
+		return keyErrf("network.listen_addrs", " is empty: list at least one address, e.g. \"/ip4/0.0.0.0/tcp/4141\"")
 	}
 	for _, a := range c.Network.ListenAddrs {
 		if _, err := ma.NewMultiaddr(a); err != nil {
-			return keyErr("network.listen_addrs", fmt.Errorf("network.listen_addrs: %q is not a multiaddr: %w", a, err))
+			return keyErrf("network.listen_addrs", ": %q is not a multiaddr: %w", a, err)
 		}
 	}
 	if err := c.Access.validate(); err != nil {
@@ -359,7 +359,7 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if _, err := MetricsAddr(c.Metrics.Listen); err != nil {
-		return keyErr("metrics.listen", fmt.Errorf("metrics.listen: %w", err))
+		return keyErrf("metrics.listen", ": %w", err)
 	}
 	return c.validateTunnels()
 }
@@ -380,7 +380,7 @@ func (t *Timeouts) Validate() error {
 		{"timeouts.keepalive", &t.Keepalive, d.Keepalive},
 	} {
 		if f.v.Duration < 0 {
-			return keyErr(f.name, fmt.Errorf("%s must not be negative", f.name))
+			return keyErrf(f.name, " must not be negative")
 		}
 		if f.v.Duration == 0 {
 			*f.v = f.def
@@ -402,7 +402,7 @@ func (a *Access) validate() error {
 	}{{"access.allow", a.Allow}, {"access.deny", a.Deny}} {
 		for _, s := range list.ids {
 			if _, err := peer.Decode(s); err != nil {
-				return keyErr(list.name, fmt.Errorf("%s: %q is not a peer ID", list.name, s))
+				return keyErrf(list.name, ": %q is not a peer ID", s)
 			}
 		}
 	}
@@ -436,7 +436,7 @@ func (n *Network) validateRelays() error {
 			_, err = m.ValueForProtocol(ma.P_P2P)
 		}
 		if err != nil {
-			return keyErr("network.relays", fmt.Errorf("network.relays: %q is not a multiaddr ending in /p2p/PEER-ID", r))
+			return keyErrf("network.relays", ": %q is not a multiaddr ending in /p2p/PEER-ID", r)
 		}
 	}
 	switch n.Reachability {
@@ -444,7 +444,7 @@ func (n *Network) validateRelays() error {
 		n.Reachability = "auto"
 	case "auto", "private", "public":
 	default:
-		return keyErr("network.reachability", fmt.Errorf("network.reachability: %q is not auto, private or public", n.Reachability))
+		return keyErrf("network.reachability", ": %q is not auto, private or public", n.Reachability)
 	}
 	return nil
 }
@@ -458,7 +458,7 @@ func (x *Discovery) validate(d Discovery) error {
 		x.DHT = d.DHT
 	case "off", "client", "server", "auto":
 	default:
-		return keyErr("discovery.dht", fmt.Errorf("discovery.dht: %q is not off, client, server or auto", x.DHT))
+		return keyErrf("discovery.dht", ": %q is not off, client, server or auto", x.DHT)
 	}
 	if len(x.Bootstrap) == 0 {
 		x.Bootstrap = nil
@@ -469,14 +469,14 @@ func (x *Discovery) validate(d Discovery) error {
 			_, err = m.ValueForProtocol(ma.P_P2P)
 		}
 		if err != nil {
-			return keyErr("discovery.bootstrap", fmt.Errorf("discovery.bootstrap: %q is not a multiaddr ending in /p2p/PEER-ID", b))
+			return keyErrf("discovery.bootstrap", ": %q is not a multiaddr ending in /p2p/PEER-ID", b)
 		}
 	}
 	if x.ProtocolPrefix == "" {
 		x.ProtocolPrefix = d.ProtocolPrefix
 	}
 	if !strings.HasPrefix(x.ProtocolPrefix, "/") || strings.ContainsAny(x.ProtocolPrefix, " \t\n") {
-		return keyErr("discovery.protocol_prefix", fmt.Errorf("discovery.protocol_prefix: %q must be a path like /p2ptun", x.ProtocolPrefix))
+		return keyErrf("discovery.protocol_prefix", ": %q must be a path like /p2ptun", x.ProtocolPrefix)
 	}
 	return nil
 }
@@ -487,7 +487,7 @@ func (r *Relay) validate(d Relay) error {
 	}
 	for _, s := range r.Allow {
 		if _, err := peer.Decode(s); err != nil {
-			return keyErr("relay.allow", fmt.Errorf("relay.allow: %q is not a peer ID", s))
+			return keyErrf("relay.allow", ": %q is not a peer ID", s)
 		}
 	}
 	if r.MaxReservations < 0 || r.MaxCircuits < 0 || r.DataMiB < 0 || r.Duration.Duration < 0 || r.ReservationTTL.Duration < 0 {
@@ -523,20 +523,20 @@ func (l *Limits) Validate() error {
 		{"limits.peer_memory_mib", &l.PeerMemoryMiB, d.PeerMemoryMiB},
 	} {
 		if *f.v < 0 {
-			return keyErr(f.name, fmt.Errorf("%s must not be negative", f.name))
+			return keyErrf(f.name, " must not be negative")
 		}
 		if *f.v == 0 {
 			*f.v = f.def
 		}
 	}
 	if l.PeerStreamRate < 0 {
-		return keyErr("limits.peer_stream_rate", errors.New("limits.peer_stream_rate must not be negative"))
+		return keyErrf("limits.peer_stream_rate", " must not be negative")
 	}
 	if l.PeerStreamRate == 0 {
 		l.PeerStreamRate = d.PeerStreamRate
 	}
 	if l.LogInterval.Duration < 0 {
-		return keyErr("limits.log_interval", errors.New("limits.log_interval must not be negative"))
+		return keyErrf("limits.log_interval", " must not be negative")
 	}
 	if l.LogInterval.Duration == 0 {
 		l.LogInterval = d.LogInterval

@@ -88,9 +88,12 @@ type fieldError struct {
 func (e *fieldError) Error() string { return e.err.Error() }
 func (e *fieldError) Unwrap() error { return e.err }
 
-// keyErr marks err as being about the key at path ("table.key"), so that
-// Parse can give its line.
-func keyErr(path string, err error) error { return &fieldError{path: path, err: err} }
+// keyErrf is an error about the key at path ("table.key"), so that Parse
+// can give its line. Its message is the path, then format with a: the key
+// is written once.
+func keyErrf(path, format string, a ...any) error {
+	return &fieldError{path: path, err: fmt.Errorf("%s"+format, append([]any{path}, a...)...)}
+}
 
 func tunnelErr(kind string, i, line int, label, format string, a ...any) error {
 	path := fmt.Sprintf("%s[%d] (%s)", kind, i+1, label)
