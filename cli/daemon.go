@@ -41,6 +41,7 @@ func daemonFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "dht", Usage: "Kademlia DHT mode: off, client, server or auto; overrides discovery.dht"},
 		&ucli.StringSliceFlag{Name: "bootstrap", Usage: "DHT bootstrap peer, /ip4/…/tcp/…/p2p/ID (repeatable; replaces discovery.bootstrap)", EnvVars: []string{"P2PTUN_BOOTSTRAP"}},
 		&ucli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics on http://ADDR/metrics (host:port or /ip4/…/tcp/…; \":9464\" is loopback only); overrides metrics.listen", EnvVars: []string{"P2PTUN_METRICS"}},
+		&ucli.BoolFlag{Name: "pprof", Usage: "also serve Go's profiles on http://ADDR/debug/pprof/ (--metrics on loopback only; any local user can read them)", EnvVars: []string{"P2PTUN_PPROF"}},
 		&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"P2PTUN_LOG_LEVEL"}},
 		&ucli.BoolFlag{Name: "strict", Usage: "exit if a config-file tunnel fails to start (default: log it and retry with backoff)", EnvVars: []string{"P2PTUN_STRICT"}},
 		&ucli.StringFlag{Name: "log-format", Value: "text", Usage: "text (key=value) or json (one object a line, for journald and log shippers)", EnvVars: []string{"P2PTUN_LOG_FORMAT"}},
@@ -224,6 +225,9 @@ func runDaemon(c *ucli.Context, relay bool) error {
 	if err != nil {
 		return usagef(fmt.Errorf("--metrics: %w", err))
 	}
+	if c.Bool("pprof") && metricsAddr == "" {
+		return usagef(errors.New("--pprof serves profiles on the metrics listener: pass --metrics 127.0.0.1:PORT too"))
+	}
 	var reg *prometheus.Registry
 	if metricsAddr != "" {
 		reg = newMetricsRegistry()
@@ -262,7 +266,7 @@ func runDaemon(c *ucli.Context, relay bool) error {
 	shutdown := cfg.Timeouts.Shutdown.Std()
 	var ms *metricsServer
 	if reg != nil {
-		if ms, err = startMetrics(metricsAddr, reg, log); err != nil {
+		if ms, err = startMetrics(metricsAddr, reg, log, c.Bool("pprof")); err != nil {
 			return err
 		}
 	}
