@@ -29,7 +29,7 @@ import (
 
 func daemonFlags() []ucli.Flag {
 	return []ucli.Flag{
-		&ucli.StringSliceFlag{Name: "listen-addr", Usage: "swarm listen multiaddr (repeatable; replaces the config's)", EnvVars: []string{"P2PTUN_LISTEN_ADDR"}},
+		&ucli.StringSliceFlag{Name: "listen-addr", Usage: "swarm listen multiaddr, or host:port for TCP (repeatable; replaces the config's)", EnvVars: []string{"P2PTUN_LISTEN_ADDR"}},
 		&ucli.StringFlag{Name: "ready-file", Usage: "write the id JSON here once the daemon is ready", EnvVars: []string{"P2PTUN_READY_FILE"}},
 		&ucli.BoolFlag{Name: "ephemeral", Usage: "use a throwaway identity and home; write nothing to HOME but the API socket", EnvVars: []string{"P2PTUN_EPHEMERAL"}},
 		&ucli.StringFlag{Name: "swarm-key", Usage: "kubo-format swarm.key: join a private network (TCP/WebSocket only); overrides network.swarm_key", EnvVars: []string{"P2PTUN_SWARM_KEY"}},
@@ -146,9 +146,9 @@ func runDaemon(c *ucli.Context, relay bool) error {
 	}
 	addrs := make([]ma.Multiaddr, 0, len(addrStrs))
 	for _, s := range addrStrs {
-		m, err := ma.NewMultiaddr(s)
+		m, err := swarmAddr(s)
 		if err != nil {
-			return usagef(fmt.Errorf("listen address %q is not a multiaddr (%v); use e.g. /ip4/0.0.0.0/tcp/%d", s, err, config.DefaultPort))
+			return err
 		}
 		addrs = append(addrs, m)
 	}
@@ -491,6 +491,22 @@ func peerInfos(ss []string) ([]peer.AddrInfo, error) {
 		}
 	}
 	return out, nil
+}
+
+// swarmAddr parses a swarm listen address: a multiaddr the swarm can
+// listen on, or host:port for TCP.
+func swarmAddr(s string) (ma.Multiaddr, error) {
+	if !strings.HasPrefix(s, "/") {
+		return node.ParseAddr(s)
+	}
+	m, err := ma.NewMultiaddr(s)
+	if err != nil {
+		return nil, usagef(fmt.Errorf("listen address %q is not a multiaddr (%v); use e.g. /ip4/0.0.0.0/tcp/%d", s, err, config.DefaultPort))
+	}
+	if err := config.CheckSwarmAddr(m); err != nil {
+		return nil, usagef(fmt.Errorf("--listen-addr: %w", err))
+	}
+	return m, nil
 }
 
 // privateDefaults are the default swarm addresses minus those a swarm key

@@ -351,8 +351,12 @@ func (c *Config) Validate() error {
 		return keyErrf("network.listen_addrs", " is empty: list at least one address, e.g. \"/ip4/0.0.0.0/tcp/4141\"")
 	}
 	for _, a := range c.Network.ListenAddrs {
-		if _, err := ma.NewMultiaddr(a); err != nil {
+		m, err := ma.NewMultiaddr(a)
+		if err != nil {
 			return keyErrf("network.listen_addrs", ": %q is not a multiaddr: %w", a, err)
+		}
+		if err := CheckSwarmAddr(m); err != nil {
+			return keyErrf("network.listen_addrs", ": %w", err)
 		}
 	}
 	if err := c.Access.validate(); err != nil {

@@ -196,6 +196,11 @@ func New(opts Options) (*Node, error) {
 			}
 		}
 	}
+	for _, a := range opts.ListenAddrs {
+		if err := config.CheckSwarmAddr(a); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUsage, err)
+		}
+	}
 	n := &Node{
 		opts: opts, log: opts.Logger, reserved: make(map[peer.ID]bool),
 		served: make(map[uint64]*listen.Listener), invites: make(map[[32]byte]*invite),
@@ -230,6 +235,9 @@ func privateNetworkCapable(a ma.Multiaddr) bool {
 // Start builds the libp2p host and starts listening on the swarm
 // addresses. On error nothing is left listening.
 func (n *Node) Start(context.Context) error {
+	if err := probeListenAddrs(n.opts.ListenAddrs); err != nil {
+		return err
+	}
 	rm, err := newResourceManager(n.opts.Limits, n.limited, n.metrics != nil)
 	if err != nil {
 		return fmt.Errorf("resource manager: %w", err)
