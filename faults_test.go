@@ -651,6 +651,38 @@ func TestFaultFDExhaustion(t *testing.T) {
 	}
 }
 
+// TestFaultFDExhaustionAPIAnswers: with its descriptors used up by a
+// peer's tunnels, a daemon still answers its owner, who can see the
+// tunnels and deny the peer; the peer is then cut off and the descriptors
+// come back.
+func TestFaultFDExhaustionAPIAnswers(t *testing.T) {
+	t.Parallel()
+	echo := newTarget(t, echoHandler)
+	p := startPair(t, echo.addr, pairOpts{})
+	restore := limitFDs(t, p.b, 6)
+	defer restore()
+	clients := exhaust(t, p.fwd, 64)
+	waitLog(t, p.b, "target dial failed: out of file descriptors")
+	out, errOut, code := p.b.cli(t, "stream", "ls")
+	if code != 0 || strings.Count(out, p.a.id) < len(clients) {
+		t.Fatalf("stream ls out of descriptors: exit %d, want the %d streams from A:\n%s%s", code, len(clients), out, errOut)
+	}
+	if _, errOut, code := p.b.cli(t, "access", "deny", p.a.id); code != 0 {
+		t.Fatalf("access deny out of descriptors: exit %d: %s", code, errOut)
+	}
+	for i, c := range clients {
+		if err := c.SetReadDeadline(time.Now().Add(resetBound)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("client %d of the denied peer: read got %s, want its connection ended", i, ended(err))
+		}
+	}
+	if _, errOut, code := p.b.cli(t, "ls"); code != 0 {
+		t.Fatalf("ls after the deny: exit %d: %s", code, errOut)
+	}
+}
+
 // limitFDs lowers the daemon's open-file limit to what it uses now plus
 // spare, and returns a function that restores the old limit.
 func limitFDs(t *testing.T, d *binDaemon, spare int) (restore func()) {

@@ -96,7 +96,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("api socket %s: %w", s.path, err)
 	}
-	s.ln = ownerOnly(ln, s.AllowedUID, s.log)
+	s.ln = withReserve(ownerOnly(ln, s.AllowedUID, s.log))
 	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 5 * time.Second}
 	s.serving.Go(func() {
 		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -29,7 +29,7 @@ import (
 
 func daemonFlags() []ucli.Flag {
 	return []ucli.Flag{
-		&ucli.StringSliceFlag{Name: "listen-addr", Usage: "swarm listen multiaddr (repeatable; replaces the config's)", EnvVars: []string{"P2PTUN_LISTEN_ADDR"}},
+		&ucli.StringSliceFlag{Name: "listen-addr", Usage: "swarm listen multiaddr, or host:port for TCP (repeatable; replaces the config's)", EnvVars: []string{"P2PTUN_LISTEN_ADDR"}},
 		&ucli.StringFlag{Name: "ready-file", Usage: "write the id JSON here once the daemon is ready", EnvVars: []string{"P2PTUN_READY_FILE"}},
 		&ucli.BoolFlag{Name: "ephemeral", Usage: "use a throwaway identity and home; write nothing to HOME but the API socket", EnvVars: []string{"P2PTUN_EPHEMERAL"}},
 		&ucli.StringFlag{Name: "swarm-key", Usage: "kubo-format swarm.key: join a private network (TCP/WebSocket only); overrides network.swarm_key", EnvVars: []string{"P2PTUN_SWARM_KEY"}},
@@ -41,6 +41,7 @@ func daemonFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "dht", Usage: "Kademlia DHT mode: off, client, server or auto; overrides discovery.dht"},
 		&ucli.StringSliceFlag{Name: "bootstrap", Usage: "DHT bootstrap peer, /ip4/…/tcp/…/p2p/ID (repeatable; replaces discovery.bootstrap)", EnvVars: []string{"P2PTUN_BOOTSTRAP"}},
 		&ucli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics on http://ADDR/metrics (host:port or /ip4/…/tcp/…; \":9464\" is loopback only); overrides metrics.listen", EnvVars: []string{"P2PTUN_METRICS"}},
+		&ucli.BoolFlag{Name: "pprof", Usage: "also serve Go's profiles on http://ADDR/debug/pprof/ (--metrics on loopback only; any local user can read them)", EnvVars: []string{"P2PTUN_PPROF"}},
 		&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"P2PTUN_LOG_LEVEL"}},
 		&ucli.BoolFlag{Name: "strict", Usage: "exit if a config-file tunnel fails to start (default: log it and retry with backoff)", EnvVars: []string{"P2PTUN_STRICT"}},
 		&ucli.StringFlag{Name: "log-format", Value: "text", Usage: "text (key=value) or json (one object a line, for journald and log shippers)", EnvVars: []string{"P2PTUN_LOG_FORMAT"}},
@@ -145,9 +146,9 @@ func runDaemon(c *ucli.Context, relay bool) error {
 	}
 	addrs := make([]ma.Multiaddr, 0, len(addrStrs))
 	for _, s := range addrStrs {
-		m, err := ma.NewMultiaddr(s)
+		m, err := swarmAddr(s)
 		if err != nil {
-			return usagef(fmt.Errorf("listen address %q is not a multiaddr (%v); use e.g. /ip4/0.0.0.0/tcp/%d", s, err, config.DefaultPort))
+			return err
 		}
 		addrs = append(addrs, m)
 	}
@@ -224,6 +225,9 @@ func runDaemon(c *ucli.Context, relay bool) error {
 	if err != nil {
 		return usagef(fmt.Errorf("--metrics: %w", err))
 	}
+	if c.Bool("pprof") && metricsAddr == "" {
+		return usagef(errors.New("--pprof serves profiles on the metrics listener: pass --metrics 127.0.0.1:PORT too"))
+	}
 	var reg *prometheus.Registry
 	if metricsAddr != "" {
 		reg = newMetricsRegistry()
@@ -262,7 +266,7 @@ func runDaemon(c *ucli.Context, relay bool) error {
 	shutdown := cfg.Timeouts.Shutdown.Std()
 	var ms *metricsServer
 	if reg != nil {
-		if ms, err = startMetrics(metricsAddr, reg, log); err != nil {
+		if ms, err = startMetrics(metricsAddr, reg, log, c.Bool("pprof")); err != nil {
 			return err
 		}
 	}
@@ -487,6 +491,22 @@ func peerInfos(ss []string) ([]peer.AddrInfo, error) {
 		}
 	}
 	return out, nil
+}
+
+// swarmAddr parses a swarm listen address: a multiaddr the swarm can
+// listen on, or host:port for TCP.
+func swarmAddr(s string) (ma.Multiaddr, error) {
+	if !strings.HasPrefix(s, "/") {
+		return node.ParseAddr(s)
+	}
+	m, err := ma.NewMultiaddr(s)
+	if err != nil {
+		return nil, usagef(fmt.Errorf("listen address %q is not a multiaddr (%v); use e.g. /ip4/0.0.0.0/tcp/%d", s, err, config.DefaultPort))
+	}
+	if err := config.CheckSwarmAddr(m); err != nil {
+		return nil, usagef(fmt.Errorf("--listen-addr: %w", err))
+	}
+	return m, nil
 }
 
 // privateDefaults are the default swarm addresses minus those a swarm key

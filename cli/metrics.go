@@ -36,8 +36,10 @@ type metricsServer struct {
 }
 
 // startMetrics binds addr (a host:port from config.MetricsAddr) and serves
-// g on /metrics, and Go's profiles on /debug/pprof/ when addr is loopback. A port in use is node.ErrAddrInUse (exit 6).
-func startMetrics(addr string, g prometheus.Gatherer, log *slog.Logger) (*metricsServer, error) {
+// g on /metrics and, with profiles, Go's profiles on /debug/pprof/; those
+// need a loopback addr (a usage error otherwise). A port in use is
+// node.ErrAddrInUse (exit 6).
+func startMetrics(addr string, g prometheus.Gatherer, log *slog.Logger, profiles bool) (*metricsServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
@@ -50,7 +52,11 @@ func startMetrics(addr string, g prometheus.Gatherer, log *slog.Logger) (*metric
 		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		ErrorHandling: promhttp.ContinueOnError,
 	}))
-	if loopbackOnly(ln.Addr()) {
+	if profiles {
+		if !loopbackOnly(ln.Addr()) {
+			ln.Close()
+			return nil, usagef(fmt.Errorf("--pprof serves profiles on a loopback metrics address only, not %s: use e.g. --metrics 127.0.0.1:9464", ln.Addr()))
+		}
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
@@ -81,8 +87,9 @@ func (s *metricsServer) Close(ctx context.Context) error {
 }
 
 // loopbackOnly reports whether a bound address is reachable from this host
-// only. Profiles are served only there: a CPU profile costs the daemon CPU,
-// and a heap or goroutine dump shows its peers.
+// only. Profiles are served only there, and only when asked for: a CPU
+// profile costs the daemon CPU, and a heap or goroutine dump shows its
+// peers, and any local user can read a loopback port.
 func loopbackOnly(a net.Addr) bool {
 	t, ok := a.(*net.TCPAddr)
 	return ok && t.IP.IsLoopback()

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -152,7 +151,9 @@ func TestMetricsPortInUseOrBadAddress(t *testing.T) {
 	}
 }
 
-func TestProfilesOnlyOnLoopback(t *testing.T) {
+// TestProfilesOnlyWithPprof: /debug/pprof is served only with --pprof,
+// and only on a loopback metrics address.
+func TestProfilesOnlyWithPprof(t *testing.T) {
 	for addr, want := range map[string]bool{
 		"127.0.0.1:9464": true,
 		"127.3.0.1:9464": true,
@@ -169,19 +170,38 @@ func TestProfilesOnlyOnLoopback(t *testing.T) {
 			t.Errorf("loopbackOnly(%s) = %v, want %v", addr, got, want)
 		}
 	}
-	s, err := startMetrics("127.0.0.1:0", newMetricsRegistry(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
+	profile := func(t *testing.T, metricsURL string) (int, string) {
+		t.Helper()
+		hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := hc.Get(strings.TrimSuffix(metricsURL, "/metrics") + "/debug/pprof/goroutine?debug=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
 	}
-	defer s.Close(t.Context())
-	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := hc.Get(strings.TrimSuffix(s.URL, "/metrics") + "/debug/pprof/goroutine?debug=1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile:") {
-		t.Fatalf("GET /debug/pprof/goroutine: %s\n%.200s", resp.Status, body)
+	t.Run("without --pprof", func(t *testing.T) {
+		d := startDaemon(t, "--metrics", "127.0.0.1:0")
+		if code, body := profile(t, d.metrics); code != http.StatusNotFound {
+			t.Fatalf("GET /debug/pprof/goroutine without --pprof: %d\n%.200s", code, body)
+		}
+	})
+	t.Run("with --pprof", func(t *testing.T) {
+		d := startDaemon(t, "--metrics", "127.0.0.1:0", "--pprof")
+		if code, body := profile(t, d.metrics); code != http.StatusOK || !strings.Contains(body, "goroutine profile:") {
+			t.Fatalf("GET /debug/pprof/goroutine with --pprof: %d\n%.200s", code, body)
+		}
+	})
+	for name, args := range map[string][]string{
+		"not on loopback": {"--metrics", "0.0.0.0:0", "--pprof"},
+		"without metrics": {"--pprof"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, errOut, code := run(t, append([]string{"--home", tempHome(t), "daemon", "--ephemeral"}, args...)...)
+			if code != ExitUsage || strings.Count(errOut, "p2ptun:") != 1 || !strings.Contains(errOut, "--pprof") {
+				t.Fatalf("daemon %v: exit %d, want %d with one line naming --pprof:\n%s", args, code, ExitUsage, errOut)
+			}
+		})
 	}
 }

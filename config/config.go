@@ -136,6 +136,13 @@ type Limits struct {
 	MemoryMiB int `toml:"memory_mib"`
 	// PeerMemoryMiB caps one peer's share of it. Default 1024.
 	PeerMemoryMiB int `toml:"peer_memory_mib"`
+	// PendingConnections caps inbound connections that have not finished
+	// their handshake (not yet authenticated), node-wide. Default 256.
+	PendingConnections int `toml:"pending_connections"`
+	// PendingConnectionsPerIP caps them per source: one IPv4 address or
+	// one IPv6 /56. Default 8 (go-libp2p dials at most 8 addresses of a
+	// peer at once).
+	PendingConnectionsPerIP int `toml:"pending_connections_per_ip"`
 	// LogInterval is how often a peer that hits a limit or is refused is
 	// logged: once per peer per interval, with a count. Default 1m.
 	LogInterval Duration `toml:"log_interval"`
@@ -187,6 +194,10 @@ type Network struct {
 type Timeouts struct {
 	// Dial bounds connecting to a peer. Default 15s.
 	Dial Duration `toml:"dial"`
+	// Handshake bounds how long an inbound connection may take to
+	// authenticate and negotiate its muxer; a silent one is closed then.
+	// Default 5s.
+	Handshake Duration `toml:"handshake"`
 	// StreamOpen bounds opening and negotiating a stream on an existing
 	// connection. Default 10s.
 	StreamOpen Duration `toml:"stream_open"`
@@ -263,9 +274,13 @@ func Default() Config {
 			MemoryMiB:           4096,
 			PeerMemoryMiB:       1024,
 			LogInterval:         D(time.Minute),
+
+			PendingConnections:      256,
+			PendingConnectionsPerIP: 8,
 		},
 		Timeouts: Timeouts{
 			Dial:       D(15 * time.Second),
+			Handshake:  D(5 * time.Second),
 			StreamOpen: D(10 * time.Second),
 			TargetDial: D(5 * time.Second),
 			Shutdown:   D(10 * time.Second),
@@ -336,8 +351,12 @@ func (c *Config) Validate() error {
 		return keyErrf("network.listen_addrs", " is empty: list at least one address, e.g. \"/ip4/0.0.0.0/tcp/4141\"")
 	}
 	for _, a := range c.Network.ListenAddrs {
-		if _, err := ma.NewMultiaddr(a); err != nil {
+		m, err := ma.NewMultiaddr(a)
+		if err != nil {
 			return keyErrf("network.listen_addrs", ": %q is not a multiaddr: %w", a, err)
+		}
+		if err := CheckSwarmAddr(m); err != nil {
+			return keyErrf("network.listen_addrs", ": %w", err)
 		}
 	}
 	if err := c.Access.validate(); err != nil {
@@ -373,6 +392,7 @@ func (t *Timeouts) Validate() error {
 		def  Duration
 	}{
 		{"timeouts.dial", &t.Dial, d.Dial},
+		{"timeouts.handshake", &t.Handshake, d.Handshake},
 		{"timeouts.stream_open", &t.StreamOpen, d.StreamOpen},
 		{"timeouts.target_dial", &t.TargetDial, d.TargetDial},
 		{"timeouts.shutdown", &t.Shutdown, d.Shutdown},
@@ -521,6 +541,8 @@ func (l *Limits) Validate() error {
 		{"limits.peer_stream_burst", &l.PeerStreamBurst, d.PeerStreamBurst},
 		{"limits.memory_mib", &l.MemoryMiB, d.MemoryMiB},
 		{"limits.peer_memory_mib", &l.PeerMemoryMiB, d.PeerMemoryMiB},
+		{"limits.pending_connections", &l.PendingConnections, d.PendingConnections},
+		{"limits.pending_connections_per_ip", &l.PendingConnectionsPerIP, d.PendingConnectionsPerIP},
 	} {
 		if *f.v < 0 {
 			return keyErrf(f.name, " must not be negative")
@@ -608,6 +630,12 @@ peer_stream_burst = 1000      # new streams at once before the rate applies
 memory_mib = 4096             # memory the swarm may reserve
 peer_memory_mib = 1024        # of which one peer may hold
 log_interval = "1m"           # a limited or refused peer is logged once per interval
+# Inbound connections still in their handshake (not yet authenticated):
+# past these caps new ones are closed at once, so that addresses that open
+# connections and stay silent cannot lock peers out. timeouts.handshake
+# bounds how long each may stay.
+pending_connections = 256        # node-wide
+pending_connections_per_ip = 8   # from one IPv4 address or IPv6 /56
 
 [discovery]
 # How a peer known only by its ID is found: the peerstore (addresses given,
@@ -661,6 +689,9 @@ reservation_ttl = "1h"
 [timeouts]
 # Connecting to a peer that has no open connection.
 dial = "15s"
+# An inbound connection authenticating (and negotiating its muxer); one
+# that says nothing for this long is closed.
+handshake = "5s"
 # Opening and negotiating a stream on an existing connection.
 stream_open = "10s"
 # A listener dialing its local target.

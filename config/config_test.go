@@ -104,6 +104,11 @@ func TestParseErrors(t *testing.T) {
 			want: []string{name + ":2: ", "network.listen_addrs", `"0.0.0.0:4141"`, "not a multiaddr"},
 		},
 		{
+			name: "listen_addrs on a transport the swarm does not run",
+			in:   "[network]\nlisten_addrs = [\"/ip4/0.0.0.0/tcp/4141\", \"/unix/tmp/p2ptun.sock\"]\n",
+			want: []string{name + ":2: ", "network.listen_addrs", "cannot listen on /unix/tmp/p2ptun.sock"},
+		},
+		{
 			name: "empty listen_addrs",
 			in:   "[identity]\n[network]\nlisten_addrs = []\n",
 			want: []string{name + ":3: ", "network.listen_addrs is empty"},

@@ -25,6 +25,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	msmux "github.com/multiformats/go-multistream"
+	"golang.org/x/time/rate"
 
 	"github.com/p2ptun/p2ptun/access"
 	"github.com/p2ptun/p2ptun/config"
@@ -1088,5 +1089,87 @@ func (a *arena) checkRefusedOnce(t *testing.T, what string, attempts, rounds int
 	}
 	if n := a.echoes.total.Load(); n != int64(rounds+1) {
 		t.Errorf("echo target had %d connections, want only the good peer's %d", n, rounds+1)
+	}
+}
+
+// TestHostileIdleConnections: a host on another loopback address opens
+// many TCP connections to the victim's swarm port, never says a word on
+// them, and reopens each one the victim drops; a peer that has never
+// connected before still connects, at its first attempt, and tunnels.
+func TestHostileIdleConnections(t *testing.T) {
+	const held = 300 // more than go-libp2p's transient scope ever held
+	victim := newNode(t)
+	swarm := hostPort(t, victim.fullAddr())
+	ctx, stop := context.WithCancel(context.Background())
+	var (
+		attackers       sync.WaitGroup
+		opened, dropped atomic.Int64
+		atLimit         = make(chan struct{})
+		once            sync.Once
+	)
+	defer func() { stop(); attackers.Wait() }()
+	// Far more new connections a second than the ~7 that kept go-libp2p's
+	// defaults locked, but not a flood that would starve the machine.
+	pace := rate.NewLimiter(200, held)
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: hangGuard}
+	for range held {
+		attackers.Go(func() {
+			for pace.Wait(ctx) == nil {
+				c, err := d.DialContext(ctx, "tcp", swarm)
+				if err != nil {
+					continue
+				}
+				opened.Add(1)
+				unblock := context.AfterFunc(ctx, func() { c.Close() })
+				_, _ = io.Copy(io.Discard, c) // until the victim drops it
+				if unblock() {
+					// The victim dropped it: it is at whatever limit it
+					// puts on this host.
+					dropped.Add(1)
+					once.Do(func() { close(atLimit) })
+				}
+				c.Close()
+			}
+		})
+	}
+	select {
+	case <-atLimit:
+	case <-time.After(hangGuard):
+		t.Fatalf("the victim dropped none of the %d idle connections opened", opened.Load())
+	}
+
+	target, _ := countedServer(t, echo)
+	good := newNodeWith(t, func(o *Options) { o.Timeouts.Dial = config.D(hangGuard) })
+	if _, err := victim.Listen(context.Background(), ListenRequest{Protocol: string(echoProto), Target: target, Allow: []string{good.id()}}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := good.Forward(context.Background(), ForwardRequest{Protocol: string(echoProto), ListenAddress: "127.0.0.1:0", Peer: victim.fullAddr()})
+	if err != nil {
+		t.Fatalf("good peer, with %d idle connections opened and %d dropped: %v\nvictim's limit lines:\n%s",
+			opened.Load(), dropped.Load(), err, grepLines(victim.logs.String(), "resource limit reached"))
+	}
+	if err := roundTrip(hostPort(t, l.ListenAddress), 0); err != nil {
+		t.Fatalf("good peer: %v", err)
+	}
+	t.Logf("good peer connected; the hostile host had opened %d connections, %d dropped", opened.Load(), dropped.Load())
+}
+
+// TestHostileSilentConnectionCut: a connection that says nothing is closed
+// once timeouts.handshake has passed, not after go-libp2p's 15s.
+func TestHostileSilentConnectionCut(t *testing.T) {
+	victim := newNodeWith(t, func(o *Options) { o.Timeouts.Handshake = config.D(50 * time.Millisecond) })
+	c, err := net.DialTimeout("tcp", hostPort(t, victim.fullAddr()), hangGuard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Far beyond 50ms, and short of go-libp2p's own 15s: only the
+	// configured timeout can end the connection before this.
+	const libp2pDefault = 15 * time.Second
+	if err := c.SetReadDeadline(time.Now().Add(libp2pDefault - 2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, c); isTimeout(err) {
+		t.Fatalf("the victim still held a silent connection after %v", libp2pDefault-2*time.Second)
 	}
 }

@@ -1,12 +1,18 @@
 package node
 
 import (
+	"fmt"
+	"net/netip"
 	"strings"
+	"sync"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/peerlog"
@@ -35,13 +41,23 @@ func newResourceManager(l config.Limits, plog *peerlog.Logger, metrics bool) (ne
 	system.Memory = rcmgr.LimitVal64(int64(l.MemoryMiB) << 20)
 	peerLimits := streams(l.PeerStreams)
 	peerLimits.Memory = rcmgr.LimitVal64(int64(l.PeerMemoryMiB) << 20)
+	scaled := scaling.AutoScale()
+	// Connections are transient until their handshake names the peer.
+	// Inbound ones there are unauthenticated: l.PendingConnections of
+	// them, next to go-libp2p's own allowance for outbound dials.
+	transient := streams(l.Streams)
+	outbound := scaled.ToPartialLimitConfig().Transient.ConnsOutbound
+	transient.ConnsInbound = rcmgr.LimitVal(l.PendingConnections)
+	transient.ConnsOutbound = outbound
+	transient.Conns = rcmgr.LimitVal(l.PendingConnections + int(outbound))
+	transient.FD = transient.Conns
 	partial := rcmgr.PartialLimitConfig{
 		System: system,
 		// Streams are transient until their protocol is negotiated. The
 		// transient scope is shared by every peer, so it gets the
 		// node-wide cap: each peer's share of it is already bounded by
 		// its own peer scope, and one peer must not be able to fill it.
-		Transient:           streams(l.Streams),
+		Transient:           transient,
 		PeerDefault:         peerLimits,
 		ProtocolDefault:     streams(l.ListenerStreams),
 		ProtocolPeerDefault: streams(l.ListenerPeerStreams),
@@ -51,12 +67,97 @@ func newResourceManager(l config.Limits, plog *peerlog.Logger, metrics bool) (ne
 		Protocol:     map[protocol.ID]rcmgr.ResourceLimits{InviteProtocol: streams(maxInviteStreams)},
 		ProtocolPeer: map[protocol.ID]rcmgr.ResourceLimits{InviteProtocol: streams(maxInviteStreamsPerPeer)},
 	}
-	limits := partial.Build(scaling.AutoScale())
+	limits := partial.Build(scaled)
 	opts := []rcmgr.Option{rcmgr.WithTraceReporter(blockReporter{plog})}
 	if !metrics {
 		opts = append(opts, rcmgr.WithMetricsDisabled())
 	}
-	return rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits), opts...)
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits), opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &pendingLimit{ResourceManager: rm, perSource: l.PendingConnectionsPerIP, log: plog, pending: make(map[netip.Prefix]int)}, nil
+}
+
+// pendingLimit caps the inbound connections each source (an IPv4 address,
+// an IPv6 /56) has in their handshake, so that one host cannot hold all of
+// the transient scope's pending connections. go-libp2p's own per-address
+// limits count established connections too, and spare loopback.
+type pendingLimit struct {
+	network.ResourceManager
+	perSource int
+	log       *peerlog.Logger
+
+	mu      sync.Mutex
+	pending map[netip.Prefix]int
+}
+
+// sourcePrefix is the source an inbound connection is counted under; ok
+// is false for an address without an IP (a relayed connection).
+func sourcePrefix(endpoint ma.Multiaddr) (netip.Prefix, bool) {
+	ip, err := manet.ToIP(endpoint)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	a = a.Unmap()
+	bits := 32
+	if a.Is6() {
+		bits = 56
+	}
+	p, err := a.Prefix(bits)
+	return p, err == nil
+}
+
+func (r *pendingLimit) OpenConnection(dir network.Direction, usefd bool, endpoint ma.Multiaddr) (network.ConnManagementScope, error) {
+	src, ok := sourcePrefix(endpoint)
+	if dir != network.DirInbound || !ok {
+		return r.ResourceManager.OpenConnection(dir, usefd, endpoint)
+	}
+	r.mu.Lock()
+	if r.pending[src] >= r.perSource {
+		r.mu.Unlock()
+		r.log.Warn("pending "+src.String(), "resource limit reached; refused a connection: too many from one address in their handshake (limits.pending_connections_per_ip)", "source", src.String())
+		return nil, fmt.Errorf("%w: %d connections from %s in their handshake", network.ErrResourceLimitExceeded, r.perSource, src)
+	}
+	r.pending[src]++
+	r.mu.Unlock()
+	s, err := r.ResourceManager.OpenConnection(dir, usefd, endpoint)
+	if err != nil {
+		r.release(src)
+		return nil, err
+	}
+	p := &pendingScope{ConnManagementScope: s}
+	p.handshaken = sync.OnceFunc(func() { r.release(src) })
+	return p, nil
+}
+
+func (r *pendingLimit) release(src netip.Prefix) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pending[src]--; r.pending[src] <= 0 {
+		delete(r.pending, src)
+	}
+}
+
+// pendingScope is a connection's scope that stops counting as pending
+// once the handshake has named its peer, or the connection has ended.
+type pendingScope struct {
+	network.ConnManagementScope
+	handshaken func()
+}
+
+func (s *pendingScope) SetPeer(p peer.ID) error {
+	s.handshaken()
+	return s.ConnManagementScope.SetPeer(p)
+}
+
+func (s *pendingScope) Done() {
+	s.handshaken()
+	s.ConnManagementScope.Done()
 }
 
 // blockReporter logs the resource manager's refusals, once per peer (or

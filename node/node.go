@@ -14,6 +14,7 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -21,13 +22,17 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/pnet"
+	"github.com/libp2p/go-libp2p/core/sec"
+	"github.com/libp2p/go-libp2p/core/transport"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+	tptu "github.com/libp2p/go-libp2p/p2p/net/upgrader"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ws "github.com/libp2p/go-libp2p/p2p/transport/websocket"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/fx"
 
 	"github.com/p2ptun/p2ptun/access"
 	"github.com/p2ptun/p2ptun/config"
@@ -191,6 +196,11 @@ func New(opts Options) (*Node, error) {
 			}
 		}
 	}
+	for _, a := range opts.ListenAddrs {
+		if err := config.CheckSwarmAddr(a); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUsage, err)
+		}
+	}
 	n := &Node{
 		opts: opts, log: opts.Logger, reserved: make(map[peer.ID]bool),
 		served: make(map[uint64]*listen.Listener), invites: make(map[[32]byte]*invite),
@@ -225,6 +235,9 @@ func privateNetworkCapable(a ma.Multiaddr) bool {
 // Start builds the libp2p host and starts listening on the swarm
 // addresses. On error nothing is left listening.
 func (n *Node) Start(context.Context) error {
+	if err := probeListenAddrs(n.opts.ListenAddrs); err != nil {
+		return err
+	}
 	rm, err := newResourceManager(n.opts.Limits, n.limited, n.metrics != nil)
 	if err != nil {
 		return fmt.Errorf("resource manager: %w", err)
@@ -242,6 +255,7 @@ func (n *Node) Start(context.Context) error {
 		libp2p.SwarmOpts(swarm.WithDialRanker(preferTCP)),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionGater(n.opts.Access),
+		handshakeTimeout(n.opts.Timeouts.Handshake.Std()),
 	}
 	if n.metrics != nil {
 		opts = append(opts, libp2p.PrometheusRegisterer(n.opts.Metrics))
@@ -319,6 +333,19 @@ func (n *Node) Start(context.Context) error {
 	}
 	n.log.Info("node started", "peer", h.ID().String(), "addrs", fmt.Sprint(h.Addrs()))
 	return nil
+}
+
+// handshakeTimeout gives an inbound TCP or WebSocket connection d, rather
+// than go-libp2p's 15s, from accept to a negotiated muxer: until then it
+// is unauthenticated and holds a pending slot (limits.pending_connections).
+// go-libp2p has no option for it, so this builds the upgrader the way
+// go-libp2p does, plus the timeout. (QUIC has its own 5s handshake
+// timeout.)
+func handshakeTimeout(d time.Duration) libp2p.Option {
+	upgrader := func(security []sec.SecureTransport, muxers []tptu.StreamMuxer, psk pnet.PSK, rm network.ResourceManager, gater connmgr.ConnectionGater) (transport.Upgrader, error) {
+		return tptu.New(security, muxers, psk, rm, gater, tptu.WithAcceptTimeout(d))
+	}
+	return libp2p.WithFxOption(fx.Decorate(fx.Annotate(upgrader, fx.ParamTags(`name:"security"`))))
 }
 
 // yamux is go-libp2p's yamux configuration with the keepalive: a TCP
