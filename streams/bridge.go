@@ -169,7 +169,7 @@ func (p *Pipe) copy(dst, src HalfCloser, counter *atomic.Int64, n *int64) {
 // It is a named function so that goroutine dumps show what each bridge
 // goroutine is doing.
 func proxyCopy(dst, src HalfCloser, counter *atomic.Int64) (int64, error) {
-	if rc := rawReader(src); rc != nil {
+	if rc := rawConnOf(src); rc != nil {
 		return rawCopy(dst, src, rc, counter)
 	}
 	sp := smallPool.Get().(*[]byte)
@@ -181,11 +181,12 @@ func proxyCopy(dst, src HalfCloser, counter *atomic.Int64) (int64, error) {
 		}
 	}()
 	buf := *sp
+	out := newSink(dst, src, counter)
 	var written int64
 	for {
 		nr, rerr := src.Read(buf)
 		if nr > 0 {
-			nw, werr := writeCounted(dst, buf[:nr], counter)
+			nw, werr := out.write(buf[:nr])
 			written += int64(nw)
 			if werr != nil {
 				return written, werr
@@ -211,22 +212,6 @@ func proxyCopy(dst, src HalfCloser, counter *atomic.Int64) (int64, error) {
 			buf = *sp
 		}
 	}
-}
-
-// writeCounted writes p to dst and adds what was written to counter (if
-// any); a short write is an error.
-func writeCounted(dst io.Writer, p []byte, counter *atomic.Int64) (int, error) {
-	nw, err := dst.Write(p)
-	if nw > 0 && counter != nil {
-		counter.Add(int64(nw))
-	}
-	if err == nil && nw != len(p) {
-		err = io.ErrShortWrite
-	}
-	if err != nil {
-		return nw, fmt.Errorf("write: %w", err)
-	}
-	return nw, nil
 }
 
 // closeWrite passes a clean EOF on to dst.
