@@ -182,21 +182,18 @@ func proxyCopy(dst, src HalfCloser, counter *atomic.Int64) (int64, error) {
 	}()
 	buf := *sp
 	out := newSink(dst, src, counter)
-	var written int64
 	for {
 		nr, rerr := src.Read(buf)
 		if nr > 0 {
-			nw, werr := out.write(buf[:nr])
-			written += int64(nw)
-			if werr != nil {
-				return written, werr
+			if err := out.write(buf[:nr]); err != nil {
+				return out.written, err
 			}
 		}
 		if rerr == io.EOF {
-			return written, closeWrite(dst)
+			return out.written, closeWrite(dst)
 		}
 		if rerr != nil {
-			return written, fmt.Errorf("read: %w", rerr)
+			return out.written, fmt.Errorf("read: %w", rerr)
 		}
 		// buf has been written out: the next read may use another.
 		switch {

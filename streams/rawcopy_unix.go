@@ -32,7 +32,6 @@ func rawConnOf(x HalfCloser) syscall.RawConn {
 // and a busy one always reads into the big one.
 func rawCopy(dst, src HalfCloser, rc syscall.RawConn, counter *atomic.Int64) (int64, error) {
 	out := newSink(dst, src, counter)
-	var written int64
 	for {
 		var (
 			bp   *[]byte
@@ -62,17 +61,16 @@ func rawCopy(dst, src HalfCloser, rc syscall.RawConn, counter *atomic.Int64) (in
 			if bp != nil {
 				bufPool.Put(bp)
 			}
-			return written, fmt.Errorf("read: %w", err)
+			return out.written, fmt.Errorf("read: %w", err)
 		}
 		if nr == 0 {
 			bufPool.Put(bp)
-			return written, closeWrite(dst)
+			return out.written, closeWrite(dst)
 		}
-		nw, werr := out.write((*bp)[:nr])
+		werr := out.write((*bp)[:nr])
 		bufPool.Put(bp)
-		written += int64(nw)
 		if werr != nil {
-			return written, werr
+			return out.written, werr
 		}
 	}
 }

@@ -48,7 +48,9 @@ type sink struct {
 	raw     syscall.RawConn // dst's, when its blocked writes are watched
 	src     HalfCloser
 	srcRaw  syscall.RawConn // src's, when src is a socket
-	failed  error           // what probe found, which ended a write
+	written int64           // bytes written to dst
+	carry   []byte          // read from src by probes, to write after the bytes being written
+	failed  error           // what a probe found, which ended a write
 }
 
 func newSink(dst, src HalfCloser, counter *atomic.Int64) sink {
@@ -64,39 +66,54 @@ func newSink(dst, src HalfCloser, counter *atomic.Int64) sink {
 	return s
 }
 
-// write writes p to dst and adds what was written to the counter (if any);
-// a short write is an error.
-func (s *sink) write(p []byte) (int, error) {
+// write writes p to dst, then whatever probes read from src meanwhile. A
+// short write is an error.
+func (s *sink) write(p []byte) error {
+	if err := s.writeOnce(p); err != nil {
+		return err
+	}
+	for len(s.carry) > 0 {
+		c := s.carry
+		s.carry = nil
+		if err := s.writeOnce(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *sink) writeOnce(p []byte) error {
 	var (
 		nw  int
 		err error
 	)
 	if s.raw != nil {
 		nw, err = writeWatching(s.dst.(writeDeadliner), s.raw, p, s.probe)
-		if s.failed != nil {
-			err = s.failed // src's error, not dst's
-		}
 	} else {
 		nw, err = s.dst.Write(p)
 	}
+	s.written += int64(max(nw, 0))
 	if nw > 0 && s.counter != nil {
 		s.counter.Add(int64(nw))
 	}
-	if err == nil && nw != len(p) {
+	switch {
+	case s.failed != nil:
+		return s.failed // src's error, not dst's
+	case err == nil && nw != len(p):
 		err = io.ErrShortWrite
 	}
-	if err != nil && err != s.failed {
-		return nw, fmt.Errorf("write: %w", err)
+	if err != nil {
+		return fmt.Errorf("write: %w", err)
 	}
-	return nw, err
+	return nil
 }
 
-// probe reports (and keeps in s.failed), without blocking and without taking any data, whether
-// src has failed: a socket with a pending error (a RST), a libp2p stream
-// that was reset, or whose connection is closed. nil means src may still
-// deliver (including a clean EOF: the data before it is still wanted).
-// Only the goroutine that reads src may call it: it moves src's read
-// deadline.
+// probe reports (and keeps in s.failed), without blocking, whether src has
+// failed: a socket with a pending error (a RST), a libp2p stream that was
+// reset, or whose connection is closed. nil means src may still deliver,
+// including a clean EOF: the data before it is still wanted. Only the
+// goroutine that reads src may call it: it moves src's read deadline, and
+// it may read a byte from src, which it appends to s.carry.
 func (s *sink) probe() error {
 	s.failed = s.check()
 	return s.failed
@@ -110,8 +127,18 @@ func (s *sink) check() error {
 	if err := d.SetReadDeadline(time.Unix(1, 0)); err != nil {
 		return nil
 	}
-	_, err := s.src.Read(nil)
+	// A byte, not nothing: a stream opened with lazy protocol negotiation
+	// (go-multistream) answers a Read of nothing itself, without asking
+	// the stream. With its read deadline past, a yamux or QUIC stream
+	// returns a byte if one is buffered, its reset error if it was reset
+	// (even with data buffered), and a timeout otherwise, all without
+	// blocking.
+	var one [1]byte
+	n, err := s.src.Read(one[:])
 	_ = d.SetReadDeadline(time.Time{})
+	if n > 0 {
+		s.carry = append(s.carry, one[0])
+	}
 	if err == io.EOF {
 		// Half-closed by its peer: the data is in, but a stream whose
 		// connection has gone can take no reply either.

@@ -117,46 +117,112 @@ func TestBridgeResetWhileOtherSideNotReading(t *testing.T) {
 }
 
 // A reader that is slow but alive is never mistaken for a dead one: with
-// the probe firing every millisecond, every byte arrives and the bridge
-// ends cleanly.
+// the probe firing every millisecond, every byte arrives, in order, and
+// the bridge ends cleanly; from a source that is a socket (probed through
+// SO_ERROR) and from one that is read like a libp2p stream (probed with a
+// one-byte read, which the bridge must pass on after the blocked write).
 func TestBridgeSlowReaderGetsEverything(t *testing.T) {
 	defer setProbeInterval(time.Millisecond)()
-	left, a := tcpPair(t)
-	right, b := tinyPair(t)
-	done := make(chan result, 1)
-	go func() {
-		n, m, err := Bridge(context.Background(), a, b, Counters{})
-		done <- result{n, m, err}
-	}()
 	data := randBytes(t, 2<<20)
-	wrote := make(chan error, 1)
-	go func() {
-		_, err := left.Write(data)
-		wrote <- errors.Join(err, left.CloseWrite())
-	}()
-	var got bytes.Buffer
-	buf := make([]byte, 512) // small reads: the bridge's writes keep blocking
-	for {
-		n, err := right.Read(buf)
-		got.Write(buf[:n])
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("read after %d bytes: %v", got.Len(), err)
-		}
-	}
-	if err := <-wrote; err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got.Bytes(), data) {
-		t.Fatalf("got %d bytes, want the %d sent, in order", got.Len(), len(data))
-	}
-	right.CloseWrite()
-	if r := <-done; r.err != nil {
-		t.Fatalf("Bridge error = %v, want nil", r.err)
+	for _, tc := range []struct {
+		name string
+		src  func(t *testing.T) HalfCloser
+	}{
+		{"socket source", func(t *testing.T) HalfCloser {
+			left, a := tcpPair(t)
+			go func() {
+				left.Write(data)
+				left.CloseWrite()
+			}()
+			return a
+		}},
+		{"stream source", func(t *testing.T) HalfCloser {
+			m := &memStream{data: data}
+			t.Cleanup(func() { t.Logf("%d probes read a byte ahead", m.probes()) })
+			return m
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			right, b := tinyPair(t)
+			done := make(chan result, 1)
+			go func() {
+				n, m, err := Bridge(context.Background(), tc.src(t), b, Counters{})
+				done <- result{n, m, err}
+			}()
+			var got bytes.Buffer
+			buf := make([]byte, 512) // small reads: the bridge's writes keep blocking
+			for {
+				n, err := right.Read(buf)
+				got.Write(buf[:n])
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatalf("read after %d bytes: %v", got.Len(), err)
+				}
+			}
+			if !bytes.Equal(got.Bytes(), data) {
+				t.Fatalf("got %d bytes, want the %d sent, in order", got.Len(), len(data))
+			}
+			right.CloseWrite()
+			r := <-done
+			if r.err != nil {
+				t.Fatalf("Bridge error = %v, want nil", r.err)
+			}
+			if r.aToB != int64(len(data)) {
+				t.Fatalf("Bridge counted %d bytes, want %d", r.aToB, len(data))
+			}
+		})
 	}
 }
+
+// memStream is a bridge end read like a libp2p stream (no socket under
+// it) that always has its next bytes ready: a Read under a past deadline
+// returns one byte, as a yamux stream with data buffered does. Writes are
+// discarded.
+type memStream struct {
+	mu     sync.Mutex
+	data   []byte
+	past   bool // the read deadline has passed
+	probed int  // reads under a past deadline
+	closed bool
+}
+
+func (m *memStream) Read(p []byte) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return 0, net.ErrClosed
+	}
+	if len(m.data) == 0 {
+		return 0, io.EOF
+	}
+	n := len(p)
+	if m.past {
+		m.probed++
+		n = min(n, 1)
+	}
+	n = copy(p[:n], m.data)
+	m.data = m.data[n:]
+	return n, nil
+}
+
+func (m *memStream) probes() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.probed
+}
+
+func (m *memStream) SetReadDeadline(t time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.past = !t.IsZero() && t.Before(time.Now())
+	return nil
+}
+
+func (m *memStream) Write(p []byte) (int, error) { return len(p), nil }
+func (m *memStream) CloseWrite() error           { return nil }
+func (m *memStream) Close() error                { m.mu.Lock(); m.closed = true; m.mu.Unlock(); return nil }
 
 // setProbeInterval sets probeInterval and returns what restores it.
 func setProbeInterval(d time.Duration) func() {
