@@ -15,8 +15,13 @@ func rawCopy(HalfCloser, HalfCloser, syscall.RawConn, *atomic.Int64) (int64, err
 	panic("streams: rawCopy without rawReader")
 }
 
-func writeWatching(writeDeadliner, syscall.RawConn, []byte, func() error) (int, error) {
-	panic("streams: writeWatching without rawConnOf")
+// rawWriter: writing a socket through its RawConn is done on Unix only.
+type rawWriter struct{}
+
+func newRawWriter(HalfCloser) *rawWriter { return nil }
+
+func (*rawWriter) write([]byte, func() error) (int, error) {
+	panic("streams: rawWriter without newRawWriter")
 }
 
 func probeSocket(syscall.RawConn) error { return nil }

@@ -75,60 +75,92 @@ func rawCopy(dst, src HalfCloser, rc syscall.RawConn, counter *atomic.Int64) (in
 	}
 }
 
-// writeWatching writes p to the socket dst (wc is its RawConn) as dst.Write
-// would, with one difference: once the socket's buffer is full and the
-// write has to wait, it arms a write deadline probeInterval away, and each
-// time that expires it calls probe; an error from probe ends the write.
-// A write that does not block costs what dst.Write costs: one write(2),
-// no timer.
-func writeWatching(dst writeDeadliner, wc syscall.RawConn, p []byte, probe func() error) (int, error) {
-	written := 0
-	armed := false
+// rawWriter writes to a socket through its RawConn as dst.Write would,
+// with one difference: once the socket's buffer is full and a write has to
+// wait, it arms a write deadline probeInterval away, and each time that
+// expires it calls the caller's probe; an error from probe ends the write.
+// A write that does not block costs what dst.Write costs: one write(2), no
+// timer, no allocation.
+type rawWriter struct {
+	dst  writeDeadliner
+	rc   syscall.RawConn
+	step func(fd uintptr) bool // w.writeSome, bound once
+
+	// The write in progress.
+	p       []byte
+	written int
+	armed   bool // the write deadline is set
+	err     error
+}
+
+// newRawWriter returns a rawWriter for dst, or nil when dst is not a
+// socket with a write deadline.
+func newRawWriter(dst HalfCloser) *rawWriter {
+	d, ok := dst.(writeDeadliner)
+	if !ok {
+		return nil
+	}
+	rc := rawConnOf(dst)
+	if rc == nil {
+		return nil
+	}
+	w := &rawWriter{dst: d, rc: rc}
+	w.step = w.writeSome
+	return w
+}
+
+func (w *rawWriter) write(p []byte, probe func() error) (int, error) {
+	w.p, w.written, w.armed = p, 0, false
+	defer func() { w.p = nil }()
 	for {
-		var werr error
-		err := wc.Write(func(fd uintptr) bool {
-			for written < len(p) {
-				n, e := syscall.Write(int(fd), p[written:])
-				switch {
-				case e == nil && n > 0:
-					written += n
-				case e == nil:
-					werr = io.ErrUnexpectedEOF
-					return true
-				case errors.Is(e, syscall.EINTR):
-				case errors.Is(e, syscall.EAGAIN):
-					if !armed {
-						// Go's poller waits for the socket to drain; the
-						// deadline wakes it if that takes a while.
-						armed = true
-						_ = dst.SetWriteDeadline(time.Now().Add(probeInterval))
-					}
-					return false
-				default:
-					werr = os.NewSyscallError("write", e)
-					return true
-				}
-			}
-			return true
-		})
+		w.err = nil
+		err := w.rc.Write(w.step)
 		if err == nil {
-			err = werr
+			err = w.err
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			if perr := probe(); perr != nil {
-				return written, perr
+				return w.written, perr
 			}
 			// The source is alive: wait on, with a fresh deadline once
 			// the write blocks again.
-			armed = false
-			_ = dst.SetWriteDeadline(time.Time{})
+			w.armed = false
+			_ = w.dst.SetWriteDeadline(time.Time{})
 			continue
 		}
-		if armed {
-			_ = dst.SetWriteDeadline(time.Time{})
+		if w.armed {
+			_ = w.dst.SetWriteDeadline(time.Time{})
 		}
-		return written, err
+		return w.written, err
 	}
+}
+
+// writeSome writes what it can of w.p; it returns false, for Go's poller
+// to wait, when the socket's buffer is full.
+func (w *rawWriter) writeSome(fd uintptr) bool {
+	for w.written < len(w.p) {
+		n, err := syscall.Write(int(fd), w.p[w.written:])
+		switch {
+		case err == nil && n > 0:
+			w.written += n
+		case err == nil:
+			w.err = io.ErrUnexpectedEOF
+			return true
+		case err == syscall.EINTR:
+		case err == syscall.EAGAIN:
+			if !w.armed {
+				// The deadline wakes the poller if the socket takes a
+				// while to drain.
+				w.armed = true
+				_ = w.dst.SetWriteDeadline(time.Now().Add(probeInterval))
+			}
+			return false
+		default:
+			w.err = os.NewSyscallError("write", err)
+			return true
+		}
+	}
+	return true
 }
 
 // probeSocket reports the error pending on a socket (a RST received), if

@@ -41,11 +41,11 @@ var (
 
 // sink is where one direction of a pipe writes: dst, with the bytes
 // counted. When dst is a socket and src can be probed, a write that blocks
-// is watched (writeWatching); any other write is a plain dst.Write.
+// is watched (rawWriter); any other write is a plain dst.Write.
 type sink struct {
 	dst     HalfCloser
 	counter *atomic.Int64
-	raw     syscall.RawConn // dst's, when its blocked writes are watched
+	raw     *rawWriter // dst's, when its blocked writes are watched
 	src     HalfCloser
 	srcRaw  syscall.RawConn // src's, when src is a socket
 	written int64           // bytes written to dst
@@ -62,7 +62,7 @@ func newSink(dst, src HalfCloser, counter *atomic.Int64) sink {
 	if _, ok := src.(readDeadliner); !ok && s.srcRaw == nil {
 		return s // nothing to probe src with
 	}
-	s.raw = rawConnOf(dst)
+	s.raw = newRawWriter(dst)
 	return s
 }
 
@@ -88,7 +88,7 @@ func (s *sink) writeOnce(p []byte) error {
 		err error
 	)
 	if s.raw != nil {
-		nw, err = writeWatching(s.dst.(writeDeadliner), s.raw, p, s.probe)
+		nw, err = s.raw.write(p, s.probe)
 	} else {
 		nw, err = s.dst.Write(p)
 	}
