@@ -82,7 +82,9 @@ var (
 // opposite direction keeps flowing. A read or write error on either
 // direction, or the cancellation of ctx, aborts both ends at once (Reset for
 // streams, RST for TCP) so that nothing blocks and neither peer sees a clean
-// close. The returned error is nil when both directions ended cleanly, the
+// close. That includes an end that fails while the copy from it is blocked
+// writing to a socket that is not read: the copy probes its source every
+// probeInterval while it waits. The returned error is nil when both directions ended cleanly, the
 // first copy error otherwise, or ErrAborted when ctx ended the bridge.
 func Bridge(ctx context.Context, a, b HalfCloser, c Counters) (aToB, bToA int64, err error) {
 	p := New(a, b, c)
