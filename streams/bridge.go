@@ -82,7 +82,9 @@ var (
 // opposite direction keeps flowing. A read or write error on either
 // direction, or the cancellation of ctx, aborts both ends at once (Reset for
 // streams, RST for TCP) so that nothing blocks and neither peer sees a clean
-// close. The returned error is nil when both directions ended cleanly, the
+// close. That includes an end that fails while the copy from it is blocked
+// writing to a socket that is not read: the copy probes its source every
+// probeInterval while it waits. The returned error is nil when both directions ended cleanly, the
 // first copy error otherwise, or ErrAborted when ctx ended the bridge.
 func Bridge(ctx context.Context, a, b HalfCloser, c Counters) (aToB, bToA int64, err error) {
 	p := New(a, b, c)
@@ -169,7 +171,7 @@ func (p *Pipe) copy(dst, src HalfCloser, counter *atomic.Int64, n *int64) {
 // It is a named function so that goroutine dumps show what each bridge
 // goroutine is doing.
 func proxyCopy(dst, src HalfCloser, counter *atomic.Int64) (int64, error) {
-	if rc := rawReader(src); rc != nil {
+	if rc := rawConnOf(src); rc != nil {
 		return rawCopy(dst, src, rc, counter)
 	}
 	sp := smallPool.Get().(*[]byte)
@@ -181,21 +183,19 @@ func proxyCopy(dst, src HalfCloser, counter *atomic.Int64) (int64, error) {
 		}
 	}()
 	buf := *sp
-	var written int64
+	out := newSink(dst, src, counter)
 	for {
 		nr, rerr := src.Read(buf)
 		if nr > 0 {
-			nw, werr := writeCounted(dst, buf[:nr], counter)
-			written += int64(nw)
-			if werr != nil {
-				return written, werr
+			if err := out.write(buf[:nr]); err != nil {
+				return out.written, err
 			}
 		}
 		if rerr == io.EOF {
-			return written, closeWrite(dst)
+			return out.written, closeWrite(dst)
 		}
 		if rerr != nil {
-			return written, fmt.Errorf("read: %w", rerr)
+			return out.written, fmt.Errorf("read: %w", rerr)
 		}
 		// buf has been written out: the next read may use another.
 		switch {
@@ -211,22 +211,6 @@ func proxyCopy(dst, src HalfCloser, counter *atomic.Int64) (int64, error) {
 			buf = *sp
 		}
 	}
-}
-
-// writeCounted writes p to dst and adds what was written to counter (if
-// any); a short write is an error.
-func writeCounted(dst io.Writer, p []byte, counter *atomic.Int64) (int, error) {
-	nw, err := dst.Write(p)
-	if nw > 0 && counter != nil {
-		counter.Add(int64(nw))
-	}
-	if err == nil && nw != len(p) {
-		err = io.ErrShortWrite
-	}
-	if err != nil {
-		return nw, fmt.Errorf("write: %w", err)
-	}
-	return nw, nil
 }
 
 // closeWrite passes a clean EOF on to dst.

@@ -7,7 +7,9 @@
 // one side half-closes the other (CloseWrite) and leaves the opposite
 // direction flowing; an error on either side, or cancellation, aborts both
 // ends: the libp2p stream is reset and the TCP connection is closed with a
-// RST, so neither peer mistakes a failure for a clean end of data.
+// RST, so neither peer mistakes a failure for a clean end of data. A copy
+// blocked writing to a socket that is not read checks its source once a
+// second, so that a reset or a lost connection still ends the pipe.
 //
 // The package knows nothing about peers, protocols or registries; callers
 // pass counters they want kept up to date.

@@ -7,9 +7,21 @@ import (
 	"syscall"
 )
 
-// rawReader: reading a socket through its RawConn is done on Unix only.
-func rawReader(HalfCloser) syscall.RawConn { return nil }
+// rawConnOf: reading and writing a socket through its RawConn is done on
+// Unix only.
+func rawConnOf(HalfCloser) syscall.RawConn { return nil }
 
 func rawCopy(HalfCloser, HalfCloser, syscall.RawConn, *atomic.Int64) (int64, error) {
 	panic("streams: rawCopy without rawReader")
 }
+
+// rawWriter: writing a socket through its RawConn is done on Unix only.
+type rawWriter struct{}
+
+func newRawWriter(HalfCloser) *rawWriter { return nil }
+
+func (*rawWriter) write([]byte, func() error) (int, error) {
+	panic("streams: rawWriter without newRawWriter")
+}
+
+func probeSocket(syscall.RawConn) error { return nil }

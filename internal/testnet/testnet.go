@@ -1,6 +1,7 @@
 package testnet
 
 import (
+	"context"
 	"io"
 	"net"
 	"sync"
@@ -12,7 +13,14 @@ import (
 // accepting and waits for every handler. It returns the host:port.
 func Serve(t testing.TB, handle func(*net.TCPConn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return ServeWith(t, &net.ListenConfig{}, handle)
+}
+
+// ServeWith is Serve with the listener made by lc, e.g. with a Control
+// that sets socket options the accepted connections inherit.
+func ServeWith(t testing.TB, lc *net.ListenConfig, handle func(*net.TCPConn)) string {
+	t.Helper()
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
