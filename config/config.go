@@ -288,9 +288,11 @@ func Parse(name string, b []byte) (Config, error) {
 	if c.Network.ListenAddrs == nil {
 		c.Network.ListenAddrs = DefaultListenAddrs()
 	}
-	c.locateTunnels(string(b))
+	// The decoder accepted b, so go-toml's parser does too.
+	l, _ := scanLayout(b)
+	c.locateTunnels(l)
 	if err := c.Validate(); err != nil {
-		return Config{}, fmt.Errorf("%w: %s", ErrInvalid, locate(name, string(b), err))
+		return Config{}, fmt.Errorf("%w: %s", ErrInvalid, locate(name, l, err))
 	}
 	return c, nil
 }

@@ -29,6 +29,13 @@ func TestSaveAccess(t *testing.T) {
 		{"access table last", "[timeouts]\ndial = \"3s\"\n\n[access]\nallow = [\"" + peerB + "\"]\n", []string{"dial = \"3s\""}},
 		{"comment before next table", "[access]\ndeny = []\n\n# the timeouts\n[timeouts]\ndial = \"3s\"\n", []string{"# the timeouts\n[timeouts]"}},
 		{"missing file", "", []string{"# Swarm listen addresses"}},
+		// Headers and keys as TOML allows them, found by go-toml's parser:
+		// the edit keeps the header as written and every comment.
+		{"header with a comment", "[access] # who may connect\nallow = []\n# keep me\ndeny = [] # none yet\n\n[timeouts]\ndial = \"3s\"\n",
+			[]string{"[access] # who may connect\n", "# keep me\n", "] # none yet\n", "[timeouts]\ndial = \"3s\"\n"}},
+		{"spaced header", "# mine\n[ access ]\nallow = [\n  \"" + peerA + "\", # old friend\n]\n[timeouts]\n", []string{"# mine\n[ access ]\n", "[timeouts]\n"}},
+		{"header only, no newline", "[timeouts]\n[access]", []string{"[timeouts]\n[access]\n"}},
+		{"one key missing", "[access]\n  deny = [\"" + peerA + "\"] # x\n[limits]\n", []string{"[access]\n", "  deny = [", "] # x\n[limits]\n"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "config.toml")
@@ -49,9 +56,6 @@ func TestSaveAccess(t *testing.T) {
 			}
 			if !reflect.DeepEqual(c.Access, want) {
 				t.Fatalf("access = %+v, want %+v", c.Access, want)
-			}
-			if n := strings.Count(string(b), "[access]"); n != 1 {
-				t.Fatalf("%d [access] tables:\n%s", n, b)
 			}
 			for _, k := range tc.keep {
 				if !strings.Contains(string(b), k) {
