@@ -2,9 +2,7 @@ package config
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -103,24 +101,6 @@ func notTOML(path string, doc []byte, err error) error {
 	return fmt.Errorf("%w: %s: %v", ErrInvalid, path, err)
 }
 
-// edit rewrites the config file at path with change, which gets the
-// current content (DefaultFile if there is no file) and returns the new
-// one, or an error to leave the file alone.
-func edit(path string, change func([]byte) ([]byte, error)) error {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		b, err = []byte(DefaultFile), nil
-	}
-	if err != nil {
-		return fmt.Errorf("reading config: %w", err)
-	}
-	out, err := change(b)
-	if err != nil {
-		return err
-	}
-	return writeAtomic(path, out, 0o600)
-}
-
 // writeAtomic replaces path with b via a temporary file in the same
 // directory.
 func writeAtomic(path string, b []byte, mode os.FileMode) error {
@@ -130,6 +110,9 @@ func writeAtomic(path string, b []byte, mode os.FileMode) error {
 	}
 	tmp := f.Name()
 	_, werr := f.Write(b)
+	if werr == nil {
+		werr = f.Sync()
+	}
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
 	}
