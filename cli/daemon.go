@@ -376,7 +376,9 @@ func runDaemon(c *ucli.Context, relay bool) error {
 // a restart. Reloads are serialised by the node.
 func reloader(n *node.Node, boot config.Config, cfgPath string, allowFlags, denyFlags []string, log *slog.Logger) func(context.Context) (api.ReloadReply, error) {
 	return func(ctx context.Context) (api.ReloadReply, error) {
-		next, err := config.Load(cfgPath)
+		// The file must be there: a missing one would mean the defaults,
+		// an open access policy and no tunnels.
+		next, err := config.LoadFile(cfgPath)
 		if err == nil {
 			err = node.CheckTunnels(cfgPath, next)
 		}

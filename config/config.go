@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -315,17 +316,41 @@ func describeTOMLError(name string, err error) string {
 	return fmt.Sprintf("%s: %v", name, err)
 }
 
-// Load reads and parses the config file at path. A missing file is not an
-// error: the defaults apply.
-func Load(path string) (Config, error) {
+// Load reads and parses the config file at path, as the daemon does at
+// boot. A missing file is not an error: the defaults apply. A file that
+// cannot be read (a directory, no permission) is ErrInvalid, in one line.
+func Load(path string) (Config, error) { return load(path, true) }
+
+// LoadFile reads and parses the config file at path, which must exist: a
+// reload uses it, so that a file that went missing changes nothing rather
+// than putting the defaults (an empty access policy, no tunnels) in its
+// place. Every error wraps ErrInvalid.
+func LoadFile(path string) (Config, error) { return load(path, false) }
+
+func load(path string, missingOK bool) (Config, error) {
 	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+	if missingOK && errors.Is(err, fs.ErrNotExist) {
 		return Default(), nil
 	}
 	if err != nil {
-		return Config{}, fmt.Errorf("reading config: %w", err)
+		return Config{}, readError(path, err)
 	}
 	return Parse(path, b)
+}
+
+// readError says in one line why the config file at path could not be
+// read, and what to do.
+func readError(path string, err error) error {
+	if st, serr := os.Stat(path); serr == nil && st.IsDir() {
+		return fmt.Errorf("%w: %s is a directory: it must be a config file (move the directory away)", ErrInvalid, path)
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w: %s does not exist: restore it (an empty file means the defaults)", ErrInvalid, path)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%w: %s cannot be read: permission denied (the daemon's user must be able to read it)", ErrInvalid, path)
+	}
+	return fmt.Errorf("%w: reading %s: %w", ErrInvalid, path, err)
 }
 
 // Validate checks every field and fills zero timeouts with defaults.

@@ -42,7 +42,7 @@ func edit(path string, change func([]byte) ([]byte, error)) error {
 	case errors.Is(err, fs.ErrNotExist):
 		b = []byte(DefaultFile)
 	case err != nil:
-		return fmt.Errorf("reading config: %w", err)
+		return readError(path, err)
 	default:
 		if st, err := os.Stat(target); err == nil {
 			mode = st.Mode().Perm()
