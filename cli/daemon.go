@@ -152,9 +152,16 @@ func runDaemon(c *ucli.Context, relay bool) error {
 		addrs = append(addrs, m)
 	}
 
-	allow, deny, err := accessLists(cfg.Access, c.StringSlice("allow-peer"), c.StringSlice("deny-peer"))
-	if err != nil {
-		return err
+	// The config's lists are what runtime `access` edits change and save;
+	// --allow-peer and --deny-peer hold for this run and are never saved.
+	var allow, deny, runAllow, runDeny []peer.ID
+	for _, l := range []struct {
+		dst *[]peer.ID
+		ids []string
+	}{{&allow, cfg.Access.Allow}, {&deny, cfg.Access.Deny}, {&runAllow, c.StringSlice("allow-peer")}, {&runDeny, c.StringSlice("deny-peer")}} {
+		if *l.dst, err = peerIDs(l.ids); err != nil {
+			return err
+		}
 	}
 	var (
 		saveAccess  func(config.Access) error
@@ -246,7 +253,7 @@ func runDaemon(c *ucli.Context, relay bool) error {
 
 	n, err := node.New(node.Options{
 		Key: sk, ListenAddrs: addrs, Timeouts: cfg.Timeouts, Limits: cfg.Limits,
-		Allow: allow, Deny: deny, SaveAccess: saveAccess, SwarmKey: psk,
+		Allow: allow, Deny: deny, RunAllow: runAllow, RunDeny: runDeny, SaveAccess: saveAccess, SwarmKey: psk,
 		SaveListen: saveListen, SaveForward: saveForward,
 		Relay: relayCfg, Relays: relays, Reachability: reach,
 		AutoRelay:    config.On(cfg.Network.AutoRelay, true) && relayCfg == nil,
@@ -288,7 +295,7 @@ func runDaemon(c *ucli.Context, relay bool) error {
 	}
 	var reload func(context.Context) (api.ReloadReply, error)
 	if !c.Bool("ephemeral") {
-		apply := reloader(n, cfg, cfgPath, c.StringSlice("allow-peer"), c.StringSlice("deny-peer"), log)
+		apply := reloader(n, cfg, cfgPath, log)
 		// Reloads from SIGHUP and from `p2ptun reload` both tell systemd.
 		reload = func(ctx context.Context) (out api.ReloadReply, err error) {
 			err = sd.reload(func() error { out, err = apply(ctx); return err }, status)
@@ -372,9 +379,10 @@ func runDaemon(c *ucli.Context, relay bool) error {
 }
 
 // reloader returns the daemon's reload: re-read the config file, and apply
-// its tunnels and access lists if it is valid; report settings that need
-// a restart. Reloads are serialised by the node.
-func reloader(n *node.Node, boot config.Config, cfgPath string, allowFlags, denyFlags []string, log *slog.Logger) func(context.Context) (api.ReloadReply, error) {
+// its tunnels and access lists if it is valid (the node adds the run-only
+// --allow-peer/--deny-peer peers to them); report settings that need a
+// restart. Reloads are serialised by the node.
+func reloader(n *node.Node, boot config.Config, cfgPath string, log *slog.Logger) func(context.Context) (api.ReloadReply, error) {
 	return func(ctx context.Context) (api.ReloadReply, error) {
 		// The file must be there: a missing one would mean the defaults,
 		// an open access policy and no tunnels.
@@ -384,7 +392,10 @@ func reloader(n *node.Node, boot config.Config, cfgPath string, allowFlags, deny
 		}
 		var allow, deny []peer.ID
 		if err == nil {
-			allow, deny, err = accessLists(next.Access, allowFlags, denyFlags)
+			allow, err = peerIDs(next.Access.Allow)
+		}
+		if err == nil {
+			deny, err = peerIDs(next.Access.Deny)
 		}
 		if err != nil {
 			return api.ReloadReply{}, fmt.Errorf("%w (nothing was changed)", err)
@@ -443,26 +454,18 @@ func daemonLogger(c *ucli.Context) (*slog.Logger, error) {
 	}
 }
 
-// accessLists combines the config's lists with the daemon's flags.
-func accessLists(a config.Access, allowFlags, denyFlags []string) (allow, deny []peer.ID, err error) {
-	parse := func(ss ...[]string) ([]peer.ID, error) {
-		var out []peer.ID
-		for _, list := range ss {
-			for _, s := range list {
-				id, err := node.ParsePeer(s)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, id)
-			}
+// peerIDs parses the peer IDs of an access list or of --allow-peer and
+// --deny-peer.
+func peerIDs(ss []string) ([]peer.ID, error) {
+	var out []peer.ID
+	for _, s := range ss {
+		id, err := node.ParsePeer(s)
+		if err != nil {
+			return nil, err
 		}
-		return out, nil
+		out = append(out, id)
 	}
-	if allow, err = parse(a.Allow, allowFlags); err != nil {
-		return nil, nil, err
-	}
-	deny, err = parse(a.Deny, denyFlags)
-	return allow, deny, err
+	return out, nil
 }
 
 // peerInfos parses peer multiaddrs (relays, bootstrap peers), grouping

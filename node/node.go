@@ -63,8 +63,14 @@ type Options struct {
 	// Limits caps connections, streams, stream rates and memory; zero
 	// fields take the config package's defaults.
 	Limits config.Limits
-	// Allow and Deny seed the node-wide access policy when Access is nil.
+	// Allow and Deny seed the node-wide access policy when Access is nil:
+	// the config file's lists, which runtime edits change and SaveAccess
+	// persists.
 	Allow, Deny []peer.ID
+	// RunAllow and RunDeny are added to the policy for this run only (the
+	// daemon's --allow-peer and --deny-peer): enforced like the others,
+	// but never passed to SaveAccess, however the policy is edited.
+	RunAllow, RunDeny []peer.ID
 	// Access is the node-wide allow/deny policy; default built from Allow
 	// and Deny (open when both are empty).
 	Access *access.Policy
@@ -137,7 +143,8 @@ type Node struct {
 	relayMu  sync.Mutex
 	reserved map[peer.ID]bool // relays holding a reservation for us
 
-	accessMu sync.Mutex // serialises policy edits and their persistence
+	accessMu sync.Mutex     // serialises policy edits and their persistence
+	filed    *access.Policy // the policy as the config file has it: opts.Access minus the run-only peers
 
 	// unopenedProbe, set by tests, is told when a keepalive probe could
 	// not open its stream.
@@ -182,7 +189,7 @@ func New(opts Options) (*Node, error) {
 		opts.Now = time.Now
 	}
 	if opts.Access == nil {
-		opts.Access = access.New(opts.Allow, opts.Deny)
+		opts.Access = access.New(slices.Concat(opts.Allow, opts.RunAllow), slices.Concat(opts.Deny, opts.RunDeny))
 	}
 	if opts.SwarmKey != nil {
 		for _, a := range opts.ListenAddrs {
@@ -193,6 +200,7 @@ func New(opts Options) (*Node, error) {
 	}
 	n := &Node{
 		opts: opts, log: opts.Logger, reserved: make(map[peer.ID]bool),
+		filed:  access.New(opts.Allow, opts.Deny),
 		served: make(map[uint64]*listen.Listener), invites: make(map[[32]byte]*invite),
 	}
 	n.limited = peerlog.New(opts.Logger, opts.Limits.LogInterval.Std(), nil)
