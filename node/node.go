@@ -451,14 +451,15 @@ func (n *Node) Listen(ctx context.Context, r ListenRequest) (registry.Listener, 
 		InviteOnly: r.InviteOnly, ReportPeerID: r.ReportPeerID, AllowCustomProtocol: r.AllowCustomProtocol,
 	}
 	s := listenSpec(t)
-	return n.saved(ctx, s, n.opts.SaveListen != nil,
+	return n.saved(n.opts.SaveListen != nil,
 		func() (registry.Listener, error) { return n.listen(ctx, *s.listen) },
-		func() error { return n.opts.SaveListen(t) })
+		func(registry.Listener) (spec, func() error) { return s, func() error { return n.opts.SaveListen(t) } })
 }
 
-// saved starts a tunnel with start, records it as the config tunnel s and
-// saves it with save; if saving fails, the tunnel is closed again.
-func (n *Node) saved(ctx context.Context, s spec, canSave bool, start func() (registry.Listener, error), save func() error) (registry.Listener, error) {
+// saved starts a tunnel with start; record says, from what started, which
+// config tunnel it is and how to save it. It is recorded as that tunnel
+// and saved; if saving fails, the tunnel is closed again.
+func (n *Node) saved(canSave bool, start func() (registry.Listener, error), record func(registry.Listener) (spec, func() error)) (registry.Listener, error) {
 	if !canSave {
 		return registry.Listener{}, fmt.Errorf("%w: --save needs a daemon with a config file; this one is --ephemeral", ErrUsage)
 	}
@@ -468,6 +469,7 @@ func (n *Node) saved(ctx context.Context, s spec, canSave bool, start func() (re
 	if err != nil {
 		return l, err
 	}
+	s, save := record(l)
 	n.adopt(s, l.ID)
 	if err := save(); err != nil {
 		n.disown(s)
@@ -593,14 +595,18 @@ func (n *Node) Forward(ctx context.Context, r ForwardRequest) (registry.Listener
 		Name: r.Name, Protocol: r.Protocol, Listen: r.ListenAddress, Peer: r.Peer, Addrs: r.Addrs, Lazy: r.Lazy,
 		AllowLimited: r.AllowLimited, AllowCustomProtocol: r.AllowCustomProtocol,
 	}
-	s := forwardSpec(t)
-	return n.saved(ctx, s, n.opts.SaveForward != nil,
+	return n.saved(n.opts.SaveForward != nil,
 		func() (registry.Listener, error) {
-			req := *s.fwd
+			req := *forwardSpec(t).fwd
 			req.Invite = r.Invite
 			return n.forward(ctx, req)
 		},
-		func() error { return n.opts.SaveForward(t) })
+		func(l registry.Listener) (spec, func() error) {
+			// Port 0 is saved as the port it got, so that a restart or a
+			// reload binds the same one.
+			t.Listen = boundListen(t.Listen, l.ListenAddress)
+			return forwardSpec(t), func() error { return n.opts.SaveForward(t) }
+		})
 }
 
 func (n *Node) forward(ctx context.Context, r ForwardRequest) (registry.Listener, error) {
