@@ -408,3 +408,36 @@ func TestConfigThatIsADirectory(t *testing.T) {
 		checkOneLineError(t, out, errOut)
 	}
 }
+
+// `config check` and the daemon run one validation: a value that would
+// break the daemon fails both, with the same line, exit 4.
+func TestConfigCheckAndDaemonShareValidation(t *testing.T) {
+	for _, tc := range []struct{ old, new, key string }{
+		{`keepalive = "15s"`, `keepalive = "1ns"`, "timeouts.keepalive"},
+		{`keepalive = "15s"`, `keepalive = "2ns"`, "timeouts.keepalive"},
+		{"peer_stream_rate = 100.0", "peer_stream_rate = nan", "limits.peer_stream_rate"},
+		{"peer_stream_rate = 100.0", "peer_stream_rate = inf", "limits.peer_stream_rate"},
+	} {
+		t.Run(tc.new, func(t *testing.T) {
+			home, _ := initHome(t)
+			path := filepath.Join(home, "config.toml")
+			b, err := os.ReadFile(path)
+			if err != nil || !strings.Contains(string(b), tc.old) {
+				t.Fatalf("the default config lacks %q (%v)", tc.old, err)
+			}
+			if err := os.WriteFile(path, []byte(strings.Replace(string(b), tc.old, tc.new, 1)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, check, code := run(t, "--home", home, "config", "check")
+			if code != ExitConfig || !strings.Contains(check, "config.toml:") || !strings.Contains(check, tc.key) {
+				t.Fatalf("config check = %d %q %q, want exit 4 naming the line and %s", code, out, check, tc.key)
+			}
+			checkOneLineError(t, out, check)
+			out, boot, code := run(t, "--home", home, "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0")
+			if code != ExitConfig || boot != check {
+				t.Fatalf("daemon = %d %q, want exit 4 and what config check said, %q", code, boot, check)
+			}
+			checkOneLineError(t, out, boot)
+		})
+	}
+}

@@ -32,9 +32,9 @@ func newResourceManager(l config.Limits, plog *peerlog.Logger, metrics bool) (ne
 	}
 	system := streams(l.Streams)
 	system.Conns, system.ConnsInbound, system.ConnsOutbound = rcmgr.LimitVal(l.Connections), rcmgr.LimitVal(l.Connections), rcmgr.LimitVal(l.Connections)
-	system.Memory = rcmgr.LimitVal64(int64(l.MemoryMiB) << 20)
+	system.Memory = rcmgr.LimitVal64(mib(l.MemoryMiB))
 	peerLimits := streams(l.PeerStreams)
-	peerLimits.Memory = rcmgr.LimitVal64(int64(l.PeerMemoryMiB) << 20)
+	peerLimits.Memory = rcmgr.LimitVal64(mib(l.PeerMemoryMiB))
 	partial := rcmgr.PartialLimitConfig{
 		System: system,
 		// Streams are transient until their protocol is negotiated. The
@@ -58,6 +58,9 @@ func newResourceManager(l config.Limits, plog *peerlog.Logger, metrics bool) (ne
 	}
 	return rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits), opts...)
 }
+
+// mib is n MiB in bytes (config.Validate caps n at config.MaxMiB).
+func mib(n int) int64 { return int64(n) << 20 }
 
 // blockReporter logs the resource manager's refusals, once per peer (or
 // scope) per interval.

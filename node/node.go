@@ -176,11 +176,20 @@ func New(opts Options) (*Node, error) {
 	if opts.RTTInterval <= 0 {
 		opts.RTTInterval = 10 * time.Second
 	}
+	// The same validation as `config check`: no value that passes it can
+	// make the node panic or spin (see FuzzConfigBuildsANode).
 	if err := opts.Timeouts.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
 	if err := opts.Limits.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
+	}
+	if opts.Relay != nil {
+		r := *opts.Relay
+		if err := r.Validate(); err != nil {
+			return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
+		}
+		opts.Relay = &r
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -305,8 +314,8 @@ func (n *Node) Start(context.Context) error {
 	h.SetStreamHandler(InviteProtocol, n.handleInvite)
 	ctx, stop := context.WithCancel(context.Background())
 	n.stop, n.bgCtx = stop, ctx
-	keepalive := n.opts.Timeouts.Keepalive.Std()
-	n.bg.Go(func() { n.probePeers(ctx, min(n.opts.RTTInterval, keepalive/2), keepalive/2) })
+	interval, timeout := n.keepaliveTimes()
+	n.bg.Go(func() { n.probePeers(ctx, interval, timeout) })
 	if sub, err := h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged)); err != nil {
 		n.log.Warn("peer events unavailable", "err", err)
 	} else {
@@ -329,12 +338,20 @@ func (n *Node) Start(context.Context) error {
 	return nil
 }
 
+// keepaliveTimes are how often peers with live streams are pinged, and how
+// long a ping may take before the peer is cut off: half of
+// timeouts.keepalive each (pinged more often if RTTInterval is shorter).
+func (n *Node) keepaliveTimes() (interval, timeout time.Duration) {
+	half := n.opts.Timeouts.Keepalive.Std() / 2
+	return min(n.opts.RTTInterval, half), half
+}
+
 // yamux is go-libp2p's yamux configuration with the keepalive: a TCP
 // connection that sends nothing back for half of it is pinged, and closed
 // if the ping (or any write) takes longer than the other half.
 func (n *Node) yamux() *yamux.Transport {
 	t := *yamux.DefaultTransport
-	half := n.opts.Timeouts.Keepalive.Std() / 2
+	_, half := n.keepaliveTimes()
 	t.KeepAliveInterval, t.ConnectionWriteTimeout = half, half
 	return &t
 }
