@@ -34,11 +34,7 @@ func configCommand() *ucli.Command {
 							return nil
 						}
 					}
-					b, err := os.ReadFile(path)
-					if err != nil {
-						return fmt.Errorf("%w: %w", config.ErrInvalid, err)
-					}
-					cfg, err := config.Parse(path, b)
+					cfg, err := config.LoadFile(path)
 					if err == nil {
 						err = node.CheckTunnels(path, cfg)
 					}

@@ -33,8 +33,8 @@ func daemonFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "ready-file", Usage: "write the id JSON here once the daemon is ready", EnvVars: []string{"P2PTUN_READY_FILE"}},
 		&ucli.BoolFlag{Name: "ephemeral", Usage: "use a throwaway identity and home; write nothing to HOME but the API socket", EnvVars: []string{"P2PTUN_EPHEMERAL"}},
 		&ucli.StringFlag{Name: "swarm-key", Usage: "kubo-format swarm.key: join a private network (TCP/WebSocket only); overrides network.swarm_key", EnvVars: []string{"P2PTUN_SWARM_KEY"}},
-		&ucli.StringSliceFlag{Name: "allow-peer", Usage: "add a peer to the node-wide allow list for this run (repeatable)"},
-		&ucli.StringSliceFlag{Name: "deny-peer", Usage: "add a peer to the node-wide deny list for this run (repeatable)"},
+		&ucli.StringSliceFlag{Name: "allow-peer", Usage: "add a peer to the node-wide allow list for this run, never saved to config.toml (repeatable)"},
+		&ucli.StringSliceFlag{Name: "deny-peer", Usage: "add a peer to the node-wide deny list for this run, never saved to config.toml (repeatable)"},
 		&ucli.StringSliceFlag{Name: "relay", Usage: "circuit relay to reserve a slot on, /ip4/…/tcp/…/p2p/ID (repeatable; replaces network.relays)", EnvVars: []string{"P2PTUN_RELAY"}},
 		&ucli.StringFlag{Name: "reachability", Usage: "auto, private (reserve relay slots at once) or public; overrides network.reachability"},
 		&ucli.BoolFlag{Name: "no-mdns", Usage: "do not announce this node or look for peers on the LAN (mDNS)", EnvVars: []string{"P2PTUN_NO_MDNS"}},
@@ -153,9 +153,16 @@ func runDaemon(c *ucli.Context, relay bool) error {
 		addrs = append(addrs, m)
 	}
 
-	allow, deny, err := accessLists(cfg.Access, c.StringSlice("allow-peer"), c.StringSlice("deny-peer"))
-	if err != nil {
-		return err
+	// The config's lists are what runtime `access` edits change and save;
+	// --allow-peer and --deny-peer hold for this run and are never saved.
+	var allow, deny, runAllow, runDeny []peer.ID
+	for _, l := range []struct {
+		dst *[]peer.ID
+		ids []string
+	}{{&allow, cfg.Access.Allow}, {&deny, cfg.Access.Deny}, {&runAllow, c.StringSlice("allow-peer")}, {&runDeny, c.StringSlice("deny-peer")}} {
+		if *l.dst, err = peerIDs(l.ids); err != nil {
+			return err
+		}
 	}
 	var (
 		saveAccess  func(config.Access) error
@@ -250,7 +257,7 @@ func runDaemon(c *ucli.Context, relay bool) error {
 
 	n, err := node.New(node.Options{
 		Key: sk, ListenAddrs: addrs, Timeouts: cfg.Timeouts, Limits: cfg.Limits,
-		Allow: allow, Deny: deny, SaveAccess: saveAccess, SwarmKey: psk,
+		Allow: allow, Deny: deny, RunAllow: runAllow, RunDeny: runDeny, SaveAccess: saveAccess, SwarmKey: psk,
 		SaveListen: saveListen, SaveForward: saveForward,
 		Relay: relayCfg, Relays: relays, Reachability: reach,
 		AutoRelay:    config.On(cfg.Network.AutoRelay, true) && relayCfg == nil,
@@ -292,7 +299,7 @@ func runDaemon(c *ucli.Context, relay bool) error {
 	}
 	var reload func(context.Context) (api.ReloadReply, error)
 	if !c.Bool("ephemeral") {
-		apply := reloader(n, cfg, cfgPath, c.StringSlice("allow-peer"), c.StringSlice("deny-peer"), log)
+		apply := reloader(n, cfg, cfgPath, log)
 		// Reloads from SIGHUP and from `p2ptun reload` both tell systemd.
 		reload = func(ctx context.Context) (out api.ReloadReply, err error) {
 			err = sd.reload(func() error { out, err = apply(ctx); return err }, status)
@@ -376,17 +383,23 @@ func runDaemon(c *ucli.Context, relay bool) error {
 }
 
 // reloader returns the daemon's reload: re-read the config file, and apply
-// its tunnels and access lists if it is valid; report settings that need
-// a restart. Reloads are serialised by the node.
-func reloader(n *node.Node, boot config.Config, cfgPath string, allowFlags, denyFlags []string, log *slog.Logger) func(context.Context) (api.ReloadReply, error) {
+// its tunnels and access lists if it is valid (the node adds the run-only
+// --allow-peer/--deny-peer peers to them); report settings that need a
+// restart. Reloads are serialised by the node.
+func reloader(n *node.Node, boot config.Config, cfgPath string, log *slog.Logger) func(context.Context) (api.ReloadReply, error) {
 	return func(ctx context.Context) (api.ReloadReply, error) {
-		next, err := config.Load(cfgPath)
+		// The file must be there: a missing one would mean the defaults,
+		// an open access policy and no tunnels.
+		next, err := config.LoadFile(cfgPath)
 		if err == nil {
 			err = node.CheckTunnels(cfgPath, next)
 		}
 		var allow, deny []peer.ID
 		if err == nil {
-			allow, deny, err = accessLists(next.Access, allowFlags, denyFlags)
+			allow, err = peerIDs(next.Access.Allow)
+		}
+		if err == nil {
+			deny, err = peerIDs(next.Access.Deny)
 		}
 		if err != nil {
 			return api.ReloadReply{}, fmt.Errorf("%w (nothing was changed)", err)
@@ -445,26 +458,18 @@ func daemonLogger(c *ucli.Context) (*slog.Logger, error) {
 	}
 }
 
-// accessLists combines the config's lists with the daemon's flags.
-func accessLists(a config.Access, allowFlags, denyFlags []string) (allow, deny []peer.ID, err error) {
-	parse := func(ss ...[]string) ([]peer.ID, error) {
-		var out []peer.ID
-		for _, list := range ss {
-			for _, s := range list {
-				id, err := node.ParsePeer(s)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, id)
-			}
+// peerIDs parses the peer IDs of an access list or of --allow-peer and
+// --deny-peer.
+func peerIDs(ss []string) ([]peer.ID, error) {
+	var out []peer.ID
+	for _, s := range ss {
+		id, err := node.ParsePeer(s)
+		if err != nil {
+			return nil, err
 		}
-		return out, nil
+		out = append(out, id)
 	}
-	if allow, err = parse(a.Allow, allowFlags); err != nil {
-		return nil, nil, err
-	}
-	deny, err = parse(a.Deny, denyFlags)
-	return allow, deny, err
+	return out, nil
 }
 
 // peerInfos parses peer multiaddrs (relays, bootstrap peers), grouping

@@ -19,9 +19,10 @@ func reloadCommand() *ucli.Command {
 		Usage: "re-read the daemon's config file and apply the difference (like SIGHUP)",
 		Description: "Applies [[listen]]/[[forward]] and [access] from HOME/config.toml: tunnels\n" +
 			"that left the file close, new ones start, unchanged ones and their live\n" +
-			"streams are untouched. A file that does not parse or validate is rejected whole\n" +
-			"(exit 4) and nothing changes. A new tunnel that fails to start is reported and\n" +
-			"retried with backoff; `p2ptun wait` blocks until it is up.",
+			"streams are untouched. A file that is missing, cannot be read, or does not parse\n" +
+			"or validate is rejected whole (exit 4) and nothing changes. A new tunnel that\n" +
+			"fails to start is reported and retried with backoff; `p2ptun wait` blocks\n" +
+			"until it is up.",
 		Flags: []ucli.Flag{jsonFlag()},
 		Action: func(c *ucli.Context) error {
 			if _, err := args(c, 0, "none"); err != nil {

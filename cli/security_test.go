@@ -3,15 +3,19 @@ package cli
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/node"
 )
 
 func newPeerID(t *testing.T) string {
@@ -145,4 +149,52 @@ func TestDaemonSwarmKey(t *testing.T) {
 			}
 		})
 	}
+}
+
+// --allow-peer and --deny-peer hold for the run: a runtime `access` edit
+// saves the file's lists only, and a reload keeps them in force.
+func TestRunOnlyPeersAreNeverSaved(t *testing.T) {
+	home, _ := initHome(t)
+	filed, friend, foe, other := newPeerID(t), newPeerID(t), newPeerID(t), newPeerID(t)
+	cfgPath := filepath.Join(home, "config.toml")
+	if err := config.SaveAccess(cfgPath, config.Access{Allow: []string{filed}}); err != nil {
+		t.Fatal(err)
+	}
+	d := startIn(t, home, "daemon", "--allow-peer", friend, "--deny-peer", foe)
+	inForce := func(t *testing.T, what string, allow, deny []string) {
+		t.Helper()
+		out, errOut, code := d.cli(t, "access", "ls", "--json")
+		var l node.AccessList
+		if code != 0 || json.Unmarshal([]byte(out), &l) != nil {
+			t.Fatalf("access ls = %d %q %q", code, out, errOut)
+		}
+		slices.Sort(allow)
+		slices.Sort(deny)
+		if !slices.Equal(l.Allow, allow) || !slices.Equal(l.Deny, deny) {
+			t.Fatalf("%s: policy in force = %+v, want allow %v deny %v", what, l, allow, deny)
+		}
+	}
+	saved := func(t *testing.T, what string, want config.Access) {
+		t.Helper()
+		c, err := config.LoadFile(cfgPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(c.Access, want) {
+			t.Fatalf("%s: saved [access] = %+v, want %+v (no run-only peer)", what, c.Access, want)
+		}
+	}
+	inForce(t, "at boot", []string{filed, friend}, []string{foe})
+	for _, step := range [][]string{{"deny", other}, {"revoke", foe}, {"allow", filed}} {
+		if _, errOut, code := d.cli(t, append([]string{"access"}, step...)...); code != 0 {
+			t.Fatalf("access %v: %d %s", step, code, errOut)
+		}
+	}
+	inForce(t, "after the edits", []string{filed, friend}, []string{other})
+	saved(t, "after the edits", config.Access{Allow: []string{filed}, Deny: []string{other}})
+	if _, errOut, code := d.cli(t, "reload"); code != 0 {
+		t.Fatalf("reload: %d %s", code, errOut)
+	}
+	inForce(t, "after a reload", []string{filed, friend}, []string{foe, other})
+	saved(t, "after a reload", config.Access{Allow: []string{filed}, Deny: []string{other}})
 }

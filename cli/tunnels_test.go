@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/p2ptun/p2ptun/api"
+	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/internal/testnet"
 )
 
@@ -294,4 +295,149 @@ func TestSavedInviteForwardKeepsAddressesNotTheSecret(t *testing.T) {
 		t.Fatalf("reload = %d %q %q", code, out, errOut)
 	}
 	echoes(t, c, "still")
+}
+
+// A config.toml that is missing, unreadable or not a file is rejected whole
+// by a reload, like one that does not parse: exit 4, one line, and the
+// running access policy and tunnels stay (a denied peer is still denied).
+func TestReloadRejectsAConfigItCannotRead(t *testing.T) {
+	home, _ := initHome(t)
+	foe := newPeerID(t)
+	appendConfig(t, home, "\n[[listen]]\nname = \"web\"\nprotocol = \"/x/web\"\ntarget = \""+echoTarget(t)+"\"\nallow_all = true\n")
+	cfgPath := filepath.Join(home, "config.toml")
+	if err := config.SaveAccess(cfgPath, config.Access{Deny: []string{foe}}); err != nil {
+		t.Fatal(err)
+	}
+	good, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startIn(t, home, "daemon")
+	if _, errOut, code := d.cli(t, "wait", "--timeout", "20s"); code != 0 {
+		t.Fatalf("wait: %d %s", code, errOut)
+	}
+	unchanged := func(t *testing.T) {
+		t.Helper()
+		out, errOut, code := d.cli(t, "access", "ls", "--json")
+		if code != 0 || !strings.Contains(out, foe) {
+			t.Fatalf("access ls = %d %q %q; want %s still denied", code, out, errOut, foe)
+		}
+		_, errOut, code = d.cli(t, "forward", "/x/web", "127.0.0.1:0", "/p2p/"+foe)
+		if code != ExitDenied {
+			t.Fatalf("forward to the denied peer = %d %q, want exit 8", code, errOut)
+		}
+		out, _, _ = d.cli(t, "ls", "--json")
+		var list api.ListenerList
+		if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Listeners) != 1 || list.Listeners[0].Name != "web" {
+			t.Fatalf("listeners = %s (%v); want the config's web only", out, err)
+		}
+	}
+	restore := func(t *testing.T) {
+		t.Helper()
+		os.Chmod(cfgPath, 0o600)
+		if err := os.RemoveAll(cfgPath); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(cfgPath, good, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		breakIt func(t *testing.T) error
+		want    string
+	}{
+		{"removed", func(*testing.T) error { return os.Remove(cfgPath) }, "does not exist"},
+		{"a directory", func(*testing.T) error {
+			if err := os.Remove(cfgPath); err != nil {
+				return err
+			}
+			return os.Mkdir(cfgPath, 0o700)
+		}, "is a directory"},
+		{"a symlink loop", func(*testing.T) error {
+			if err := os.Remove(cfgPath); err != nil {
+				return err
+			}
+			return os.Symlink("config.toml", cfgPath)
+		}, "config.toml"},
+		{"unreadable", func(t *testing.T) error {
+			if os.Geteuid() == 0 {
+				t.Skip("root reads any file; the symlink loop covers a read error")
+			}
+			return os.Chmod(cfgPath, 0)
+		}, "permission denied"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer restore(t)
+			if err := tc.breakIt(t); err != nil {
+				t.Fatal(err)
+			}
+			out, errOut, code := d.cli(t, "reload")
+			if code != ExitConfig {
+				t.Fatalf("reload = %d %q %q, want exit 4", code, out, errOut)
+			}
+			checkOneLineError(t, out, errOut)
+			if !strings.Contains(errOut, tc.want) || !strings.Contains(errOut, "nothing was changed") {
+				t.Errorf("reload said %q, want %q and that nothing was changed", errOut, tc.want)
+			}
+			unchanged(t)
+		})
+	}
+}
+
+// A config.toml that is a directory is one line and exit 4 for every
+// command that reads it, the daemon included.
+func TestConfigThatIsADirectory(t *testing.T) {
+	home, _ := initHome(t)
+	cfgPath := filepath.Join(home, "config.toml")
+	if err := os.Remove(cfgPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(cfgPath, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0"},
+		{"config", "check"},
+		{"config", "show"},
+	} {
+		out, errOut, code := run(t, append([]string{"--home", home}, args...)...)
+		if code != ExitConfig || !strings.Contains(errOut, "is a directory") {
+			t.Errorf("%v = %d %q, want exit 4 saying it is a directory", args, code, errOut)
+		}
+		checkOneLineError(t, out, errOut)
+	}
+}
+
+// `config check` and the daemon run one validation: a value that would
+// break the daemon fails both, with the same line, exit 4.
+func TestConfigCheckAndDaemonShareValidation(t *testing.T) {
+	for _, tc := range []struct{ old, new, key string }{
+		{`keepalive = "15s"`, `keepalive = "1ns"`, "timeouts.keepalive"},
+		{`keepalive = "15s"`, `keepalive = "2ns"`, "timeouts.keepalive"},
+		{"peer_stream_rate = 100.0", "peer_stream_rate = nan", "limits.peer_stream_rate"},
+		{"peer_stream_rate = 100.0", "peer_stream_rate = inf", "limits.peer_stream_rate"},
+	} {
+		t.Run(tc.new, func(t *testing.T) {
+			home, _ := initHome(t)
+			path := filepath.Join(home, "config.toml")
+			b, err := os.ReadFile(path)
+			if err != nil || !strings.Contains(string(b), tc.old) {
+				t.Fatalf("the default config lacks %q (%v)", tc.old, err)
+			}
+			if err := os.WriteFile(path, []byte(strings.Replace(string(b), tc.old, tc.new, 1)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, check, code := run(t, "--home", home, "config", "check")
+			if code != ExitConfig || !strings.Contains(check, "config.toml:") || !strings.Contains(check, tc.key) {
+				t.Fatalf("config check = %d %q %q, want exit 4 naming the line and %s", code, out, check, tc.key)
+			}
+			checkOneLineError(t, out, check)
+			out, boot, code := run(t, "--home", home, "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0")
+			if code != ExitConfig || boot != check {
+				t.Fatalf("daemon = %d %q, want exit 4 and what config check said, %q", code, boot, check)
+			}
+			checkOneLineError(t, out, boot)
+		})
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -303,9 +305,11 @@ func Parse(name string, b []byte) (Config, error) {
 	if c.Network.ListenAddrs == nil {
 		c.Network.ListenAddrs = DefaultListenAddrs()
 	}
-	c.locateTunnels(string(b))
+	// The decoder accepted b, so go-toml's parser does too.
+	l, _ := scanLayout(b)
+	c.locateTunnels(l)
 	if err := c.Validate(); err != nil {
-		return Config{}, fmt.Errorf("%w: %s", ErrInvalid, locate(name, string(b), err))
+		return Config{}, fmt.Errorf("%w: %s", ErrInvalid, locate(name, l, err))
 	}
 	return c, nil
 }
@@ -328,17 +332,41 @@ func describeTOMLError(name string, err error) string {
 	return fmt.Sprintf("%s: %v", name, err)
 }
 
-// Load reads and parses the config file at path. A missing file is not an
-// error: the defaults apply.
-func Load(path string) (Config, error) {
+// Load reads and parses the config file at path, as the daemon does at
+// boot. A missing file is not an error: the defaults apply. A file that
+// cannot be read (a directory, no permission) is ErrInvalid, in one line.
+func Load(path string) (Config, error) { return load(path, true) }
+
+// LoadFile reads and parses the config file at path, which must exist: a
+// reload uses it, so that a file that went missing changes nothing rather
+// than putting the defaults (an empty access policy, no tunnels) in its
+// place. Every error wraps ErrInvalid.
+func LoadFile(path string) (Config, error) { return load(path, false) }
+
+func load(path string, missingOK bool) (Config, error) {
 	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+	if missingOK && errors.Is(err, fs.ErrNotExist) {
 		return Default(), nil
 	}
 	if err != nil {
-		return Config{}, fmt.Errorf("reading config: %w", err)
+		return Config{}, readError(path, err)
 	}
 	return Parse(path, b)
+}
+
+// readError says in one line why the config file at path could not be
+// read, and what to do.
+func readError(path string, err error) error {
+	if st, serr := os.Stat(path); serr == nil && st.IsDir() {
+		return fmt.Errorf("%w: %s is a directory: it must be a config file (move the directory away)", ErrInvalid, path)
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w: %s does not exist: restore it (an empty file means the defaults)", ErrInvalid, path)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%w: %s cannot be read: permission denied (the daemon's user must be able to read it)", ErrInvalid, path)
+	}
+	return fmt.Errorf("%w: reading %s: %w", ErrInvalid, path, err)
 }
 
 // Validate checks every field and fills zero timeouts with defaults.
@@ -365,7 +393,7 @@ func (c *Config) Validate() error {
 	if err := c.Network.validateRelays(); err != nil {
 		return err
 	}
-	if err := c.Relay.validate(d.Relay); err != nil {
+	if err := c.Relay.Validate(); err != nil {
 		return err
 	}
 	if err := c.Discovery.validate(d.Discovery); err != nil {
@@ -383,6 +411,20 @@ func (c *Config) Validate() error {
 	return c.validateTunnels()
 }
 
+// Minimums and maximums below or above which a value would break the
+// daemon rather than tune it (a keepalive ticker of zero panics, one of a
+// few nanoseconds burns a core; MiB counts past MaxMiB overflow a byte
+// count). Validate enforces them, for `config check` and the daemon alike.
+const (
+	MinKeepalive      = time.Second            // probed every half of it
+	MinNetTimeout     = 100 * time.Millisecond // timeouts.dial, stream_open, target_dial
+	MinLogInterval    = time.Second            // limits.log_interval
+	MinPeerStreamRate = 0.01                   // limits.peer_stream_rate, per second
+	MinRelayDuration  = time.Second            // relay.duration, when set
+	MinReservationTTL = time.Minute            // relay.reservation_ttl; clients refresh each minute
+	MaxMiB            = 1 << 30                // memory_mib, peer_memory_mib, data_mib (1 PiB)
+)
+
 // Validate checks the timeouts and fills zero ones with their defaults.
 func (t *Timeouts) Validate() error {
 	d := Default().Timeouts
@@ -390,20 +432,24 @@ func (t *Timeouts) Validate() error {
 		name string
 		v    *Duration
 		def  Duration
+		min  time.Duration
 	}{
-		{"timeouts.dial", &t.Dial, d.Dial},
-		{"timeouts.handshake", &t.Handshake, d.Handshake},
-		{"timeouts.stream_open", &t.StreamOpen, d.StreamOpen},
-		{"timeouts.target_dial", &t.TargetDial, d.TargetDial},
-		{"timeouts.shutdown", &t.Shutdown, d.Shutdown},
-		{"timeouts.drain", &t.Drain, d.Drain},
-		{"timeouts.keepalive", &t.Keepalive, d.Keepalive},
+		{"timeouts.dial", &t.Dial, d.Dial, MinNetTimeout},
+		{"timeouts.handshake", &t.Handshake, d.Handshake, MinNetTimeout},
+		{"timeouts.stream_open", &t.StreamOpen, d.StreamOpen, MinNetTimeout},
+		{"timeouts.target_dial", &t.TargetDial, d.TargetDial, MinNetTimeout},
+		{"timeouts.shutdown", &t.Shutdown, d.Shutdown, 0},
+		{"timeouts.drain", &t.Drain, d.Drain, 0},
+		{"timeouts.keepalive", &t.Keepalive, d.Keepalive, MinKeepalive},
 	} {
 		if f.v.Duration < 0 {
 			return keyErrf(f.name, " must not be negative")
 		}
 		if f.v.Duration == 0 {
 			*f.v = f.def
+		}
+		if f.v.Duration < f.min {
+			return keyErrf(f.name, " = %q is too short: use at least %q (or 0s for the default, %q)", f.v.Duration, f.min, f.def.Duration)
 		}
 	}
 	return nil
@@ -501,7 +547,10 @@ func (x *Discovery) validate(d Discovery) error {
 	return nil
 }
 
-func (r *Relay) validate(d Relay) error {
+// Validate checks the relay settings and fills zero ones with their
+// defaults.
+func (r *Relay) Validate() error {
+	d := Default().Relay
 	if len(r.Allow) == 0 {
 		r.Allow = nil
 	}
@@ -510,17 +559,39 @@ func (r *Relay) validate(d Relay) error {
 			return keyErrf("relay.allow", ": %q is not a peer ID", s)
 		}
 	}
-	if r.MaxReservations < 0 || r.MaxCircuits < 0 || r.DataMiB < 0 || r.Duration.Duration < 0 || r.ReservationTTL.Duration < 0 {
-		return errors.New("relay: limits must not be negative")
+	for _, f := range []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"relay.max_reservations", &r.MaxReservations, d.MaxReservations},
+		{"relay.max_circuits", &r.MaxCircuits, d.MaxCircuits},
+		{"relay.data_mib", &r.DataMiB, 0},
+	} {
+		if *f.v < 0 {
+			return keyErrf(f.name, " must not be negative")
+		}
+		if *f.v == 0 {
+			*f.v = f.def
+		}
 	}
-	if r.MaxReservations == 0 {
-		r.MaxReservations = d.MaxReservations
+	if r.DataMiB > MaxMiB {
+		return keyErrf("relay.data_mib", " = %d is too large: at most %d", r.DataMiB, MaxMiB)
 	}
-	if r.MaxCircuits == 0 {
-		r.MaxCircuits = d.MaxCircuits
+	if r.Duration.Duration < 0 {
+		return keyErrf("relay.duration", " must not be negative")
+	}
+	if r.Duration.Duration > 0 && r.Duration.Duration < MinRelayDuration {
+		return keyErrf("relay.duration", " = %q is too short: use at least %q (or 0s for no cap)", r.Duration.Duration, MinRelayDuration)
+	}
+	if r.ReservationTTL.Duration < 0 {
+		return keyErrf("relay.reservation_ttl", " must not be negative")
 	}
 	if r.ReservationTTL.Duration == 0 {
 		r.ReservationTTL = d.ReservationTTL
+	}
+	if r.ReservationTTL.Duration < MinReservationTTL {
+		return keyErrf("relay.reservation_ttl", " = %q is too short: use at least %q (or 0s for the default, %q)", r.ReservationTTL.Duration, MinReservationTTL, d.ReservationTTL.Duration)
 	}
 	return nil
 }
@@ -551,17 +622,33 @@ func (l *Limits) Validate() error {
 			*f.v = f.def
 		}
 	}
-	if l.PeerStreamRate < 0 {
-		return keyErrf("limits.peer_stream_rate", " must not be negative")
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"limits.memory_mib", l.MemoryMiB}, {"limits.peer_memory_mib", l.PeerMemoryMiB}} {
+		if f.v > MaxMiB {
+			return keyErrf(f.name, " = %d is too large: at most %d", f.v, MaxMiB)
+		}
 	}
-	if l.PeerStreamRate == 0 {
+	r := l.PeerStreamRate
+	switch {
+	case math.IsNaN(r) || math.IsInf(r, 0):
+		return keyErrf("limits.peer_stream_rate", " = %v is not a number of new streams per second: use e.g. 100.0", r)
+	case r < 0:
+		return keyErrf("limits.peer_stream_rate", " must not be negative")
+	case r == 0:
 		l.PeerStreamRate = d.PeerStreamRate
+	case r < MinPeerStreamRate:
+		return keyErrf("limits.peer_stream_rate", " = %v is too small: use at least %v (or 0 for the default, %v)", r, MinPeerStreamRate, d.PeerStreamRate)
 	}
 	if l.LogInterval.Duration < 0 {
 		return keyErrf("limits.log_interval", " must not be negative")
 	}
 	if l.LogInterval.Duration == 0 {
 		l.LogInterval = d.LogInterval
+	}
+	if l.LogInterval.Duration < MinLogInterval {
+		return keyErrf("limits.log_interval", " = %q is too short: use at least %q (or 0s for the default, %q)", l.LogInterval.Duration, MinLogInterval, d.LogInterval.Duration)
 	}
 	return nil
 }

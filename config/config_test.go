@@ -119,6 +119,11 @@ func TestParseErrors(t *testing.T) {
 			want: []string{name + ":5: ", "timeouts.target_dial", "negative"},
 		},
 		{
+			name: "negative duration under a quoted header with a comment",
+			in:   "[ \"timeouts\" ] # mine\n\n  target_dial = \"-1s\"\n",
+			want: []string{name + ":3: ", "timeouts.target_dial", "negative"},
+		},
+		{
 			name: "listen tunnel without allowlist",
 			in:   "[timeouts]\n\n[[listen]]\nprotocol = \"/x/a\"\ntarget = \"127.0.0.1:1\"\nallow_all = true\n[[listen]]\nname = \"web\"\nprotocol = \"/x/web\"\ntarget = \"127.0.0.1:8080\"\n",
 			want: []string{name + ":7: ", "listen[2] (web)", "allow is empty", "allow_all = true"},

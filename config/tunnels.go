@@ -3,8 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"os"
-	"regexp"
 	"strings"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -179,64 +177,29 @@ func (c *Config) validateTunnels() error {
 	return nil
 }
 
-// arrayHeader matches a [[name]] header, capturing the name.
-var arrayHeader = regexp.MustCompile(`^\s*\[\[\s*([A-Za-z0-9_.-]+)\s*\]\]`)
-
-// tableLine matches a [name] header, capturing the name.
-var tableLine = regexp.MustCompile(`^\s*\[\s*([A-Za-z0-9_.-]+)\s*\]`)
-
 // locateTunnels sets the Line of each [[listen]] and [[forward]] table,
-// in the order they appear in doc.
-func (c *Config) locateTunnels(doc string) {
-	var li, fi int
-	for n, l := range strings.Split(doc, "\n") {
-		m := arrayHeader.FindStringSubmatch(l)
-		if m == nil {
-			continue
-		}
-		switch m[1] {
-		case "listen":
-			if li < len(c.Listen) {
-				c.Listen[li].Line = n + 1
-			}
-			li++
-		case "forward":
-			if fi < len(c.Forward) {
-				c.Forward[fi].Line = n + 1
-			}
-			fi++
+// in the order they appear in l.
+func (c *Config) locateTunnels(l layout) {
+	for i, line := range l.arrayLines("listen") {
+		if i < len(c.Listen) {
+			c.Listen[i].Line = line
 		}
 	}
-}
-
-// keyLine finds the line of key "table.key" in doc, or 0.
-func keyLine(doc, path string) int {
-	table, key, ok := strings.Cut(path, ".")
-	if !ok {
-		return 0
-	}
-	in := false
-	keyRE := regexp.MustCompile(`^\s*` + regexp.QuoteMeta(key) + `\s*=`)
-	for n, l := range strings.Split(doc, "\n") {
-		if m := tableLine.FindStringSubmatch(l); m != nil && !arrayHeader.MatchString(l) {
-			in = m[1] == table
-			continue
-		}
-		if in && keyRE.MatchString(l) {
-			return n + 1
+	for i, line := range l.arrayLines("forward") {
+		if i < len(c.Forward) {
+			c.Forward[i].Line = line
 		}
 	}
-	return 0
 }
 
 // locate prefixes a validation error with name:line when the line of the
 // key or table it is about can be found.
-func locate(name, doc string, err error) string {
+func locate(name string, l layout, err error) string {
 	var fe *fieldError
 	if errors.As(err, &fe) {
 		line := fe.line
 		if line == 0 {
-			line = keyLine(doc, fe.path)
+			line = l.keyLine(fe.path)
 		}
 		if line > 0 {
 			return fmt.Sprintf("%s:%d: %s", name, line, err)
@@ -259,24 +222,19 @@ func AppendForward(path string, t ForwardTunnel) error {
 }
 
 func appendTable(path, kind string, v any) error {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		b, err = []byte(DefaultFile), nil
-	}
-	if err != nil {
-		return fmt.Errorf("reading config: %w", err)
-	}
 	body, err := toml.Marshal(v)
 	if err != nil {
 		return err
 	}
-	doc := string(b)
-	if doc != "" && !strings.HasSuffix(doc, "\n") {
-		doc += "\n"
-	}
-	doc += "\n# Added by `p2ptun " + kind + " --save`.\n[[" + kind + "]]\n" + string(body)
-	if _, err := Parse(path, []byte(doc)); err != nil {
-		return fmt.Errorf("not saving the tunnel: %w", err)
-	}
-	return writeAtomic(path, []byte(doc), 0o600)
+	return edit(path, func(b []byte) ([]byte, error) {
+		doc := string(b)
+		if doc != "" && !strings.HasSuffix(doc, "\n") {
+			doc += "\n"
+		}
+		doc += "\n# Added by `p2ptun " + kind + " --save`.\n[[" + kind + "]]\n" + string(body)
+		if _, err := Parse(path, []byte(doc)); err != nil {
+			return nil, fmt.Errorf("not saving the tunnel: %w", err)
+		}
+		return []byte(doc), nil
+	})
 }

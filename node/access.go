@@ -6,6 +6,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/p2ptun/p2ptun/access"
 	"github.com/p2ptun/p2ptun/config"
 )
 
@@ -32,28 +33,30 @@ func ids(ps []peer.ID) []string {
 // AccessAllow puts a peer on the allow list (and off the deny list). Once
 // the allow list is not empty, only the peers on it may connect.
 func (n *Node) AccessAllow(ctx context.Context, p string) (AccessList, error) {
-	return n.editAccess(p, func(id peer.ID) error { n.opts.Access.Allow(id); return nil })
+	return n.editAccess(p, func(pol *access.Policy, id peer.ID) error { pol.Allow(id); return nil })
 }
 
 // AccessDeny puts a peer on the deny list (and off the allow list) and
 // closes its connections.
 func (n *Node) AccessDeny(ctx context.Context, p string) (AccessList, error) {
-	return n.editAccess(p, func(id peer.ID) error { n.opts.Access.Deny(id); return nil })
+	return n.editAccess(p, func(pol *access.Policy, id peer.ID) error { pol.Deny(id); return nil })
 }
 
 // AccessRevoke takes a peer off both lists; ErrNotFound if it was on none.
 func (n *Node) AccessRevoke(ctx context.Context, p string) (AccessList, error) {
-	return n.editAccess(p, func(id peer.ID) error {
-		if !n.opts.Access.Revoke(id) {
+	return n.editAccess(p, func(pol *access.Policy, id peer.ID) error {
+		if !pol.Revoke(id) {
 			return fmt.Errorf("%w: peer %s is on neither list; see `p2ptun access ls`", ErrNotFound, id)
 		}
 		return nil
 	})
 }
 
-// editAccess applies edit, persists the result (restoring the previous
-// policy if that fails), then closes connections the policy now refuses.
-func (n *Node) editAccess(p string, edit func(peer.ID) error) (AccessList, error) {
+// editAccess applies edit to the running policy and to the file's,
+// persists the file's (restoring both if that fails), then closes
+// connections the policy now refuses. The run-only peers (Options.RunAllow
+// and RunDeny) are in the running policy alone, so they are never saved.
+func (n *Node) editAccess(p string, edit func(*access.Policy, peer.ID) error) (AccessList, error) {
 	id, err := ParsePeer(p)
 	if err != nil {
 		return AccessList{}, err
@@ -61,13 +64,17 @@ func (n *Node) editAccess(p string, edit func(peer.ID) error) (AccessList, error
 	n.accessMu.Lock()
 	defer n.accessMu.Unlock()
 	oldAllow, oldDeny := n.opts.Access.Lists()
-	if err := edit(id); err != nil {
+	if err := edit(n.opts.Access, id); err != nil {
 		return AccessList{}, err
 	}
+	fileAllow, fileDeny := n.filed.Lists()
+	_ = edit(n.filed, id) // a run-only peer is on neither of the file's lists
 	cur := n.Access()
 	if n.opts.SaveAccess != nil {
-		if err := n.opts.SaveAccess(config.Access{Allow: cur.Allow, Deny: cur.Deny}); err != nil {
+		allow, deny := n.filed.Lists()
+		if err := n.opts.SaveAccess(config.Access{Allow: ids(allow), Deny: ids(deny)}); err != nil {
 			n.opts.Access.Reset(oldAllow, oldDeny)
+			n.filed.Reset(fileAllow, fileDeny)
 			return AccessList{}, fmt.Errorf("saving the access policy: %w", err)
 		}
 	}

@@ -38,9 +38,9 @@ func newResourceManager(l config.Limits, plog *peerlog.Logger, metrics bool) (ne
 	}
 	system := streams(l.Streams)
 	system.Conns, system.ConnsInbound, system.ConnsOutbound = rcmgr.LimitVal(l.Connections), rcmgr.LimitVal(l.Connections), rcmgr.LimitVal(l.Connections)
-	system.Memory = rcmgr.LimitVal64(int64(l.MemoryMiB) << 20)
+	system.Memory = rcmgr.LimitVal64(mib(l.MemoryMiB))
 	peerLimits := streams(l.PeerStreams)
-	peerLimits.Memory = rcmgr.LimitVal64(int64(l.PeerMemoryMiB) << 20)
+	peerLimits.Memory = rcmgr.LimitVal64(mib(l.PeerMemoryMiB))
 	scaled := scaling.AutoScale()
 	// Connections are transient until their handshake names the peer.
 	// Inbound ones there are unauthenticated: l.PendingConnections of
@@ -159,6 +159,9 @@ func (s *pendingScope) Done() {
 	s.handshaken()
 	s.ConnManagementScope.Done()
 }
+
+// mib is n MiB in bytes (config.Validate caps n at config.MaxMiB).
+func mib(n int) int64 { return int64(n) << 20 }
 
 // blockReporter logs the resource manager's refusals, once per peer (or
 // scope) per interval.

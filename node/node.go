@@ -68,8 +68,14 @@ type Options struct {
 	// Limits caps connections, streams, stream rates and memory; zero
 	// fields take the config package's defaults.
 	Limits config.Limits
-	// Allow and Deny seed the node-wide access policy when Access is nil.
+	// Allow and Deny seed the node-wide access policy when Access is nil:
+	// the config file's lists, which runtime edits change and SaveAccess
+	// persists.
 	Allow, Deny []peer.ID
+	// RunAllow and RunDeny are added to the policy for this run only (the
+	// daemon's --allow-peer and --deny-peer): enforced like the others,
+	// but never passed to SaveAccess, however the policy is edited.
+	RunAllow, RunDeny []peer.ID
 	// Access is the node-wide allow/deny policy; default built from Allow
 	// and Deny (open when both are empty).
 	Access *access.Policy
@@ -142,7 +148,8 @@ type Node struct {
 	relayMu  sync.Mutex
 	reserved map[peer.ID]bool // relays holding a reservation for us
 
-	accessMu sync.Mutex // serialises policy edits and their persistence
+	accessMu sync.Mutex     // serialises policy edits and their persistence
+	filed    *access.Policy // the policy as the config file has it: opts.Access minus the run-only peers
 
 	// unopenedProbe, set by tests, is told when a keepalive probe could
 	// not open its stream.
@@ -174,11 +181,20 @@ func New(opts Options) (*Node, error) {
 	if opts.RTTInterval <= 0 {
 		opts.RTTInterval = 10 * time.Second
 	}
+	// The same validation as `config check`: no value that passes it can
+	// make the node panic or spin (see FuzzConfigBuildsANode).
 	if err := opts.Timeouts.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
 	if err := opts.Limits.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
+	}
+	if opts.Relay != nil {
+		r := *opts.Relay
+		if err := r.Validate(); err != nil {
+			return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
+		}
+		opts.Relay = &r
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -187,7 +203,7 @@ func New(opts Options) (*Node, error) {
 		opts.Now = time.Now
 	}
 	if opts.Access == nil {
-		opts.Access = access.New(opts.Allow, opts.Deny)
+		opts.Access = access.New(slices.Concat(opts.Allow, opts.RunAllow), slices.Concat(opts.Deny, opts.RunDeny))
 	}
 	if opts.SwarmKey != nil {
 		for _, a := range opts.ListenAddrs {
@@ -203,6 +219,7 @@ func New(opts Options) (*Node, error) {
 	}
 	n := &Node{
 		opts: opts, log: opts.Logger, reserved: make(map[peer.ID]bool),
+		filed:  access.New(opts.Allow, opts.Deny),
 		served: make(map[uint64]*listen.Listener), invites: make(map[[32]byte]*invite),
 	}
 	n.limited = peerlog.New(opts.Logger, opts.Limits.LogInterval.Std(), nil)
@@ -311,8 +328,8 @@ func (n *Node) Start(context.Context) error {
 	h.SetStreamHandler(InviteProtocol, n.handleInvite)
 	ctx, stop := context.WithCancel(context.Background())
 	n.stop, n.bgCtx = stop, ctx
-	keepalive := n.opts.Timeouts.Keepalive.Std()
-	n.bg.Go(func() { n.probePeers(ctx, min(n.opts.RTTInterval, keepalive/2), keepalive/2) })
+	interval, timeout := n.keepaliveTimes()
+	n.bg.Go(func() { n.probePeers(ctx, interval, timeout) })
 	if sub, err := h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged)); err != nil {
 		n.log.Warn("peer events unavailable", "err", err)
 	} else {
@@ -348,12 +365,20 @@ func handshakeTimeout(d time.Duration) libp2p.Option {
 	return libp2p.WithFxOption(fx.Decorate(fx.Annotate(upgrader, fx.ParamTags(`name:"security"`))))
 }
 
+// keepaliveTimes are how often peers with live streams are pinged, and how
+// long a ping may take before the peer is cut off: half of
+// timeouts.keepalive each (pinged more often if RTTInterval is shorter).
+func (n *Node) keepaliveTimes() (interval, timeout time.Duration) {
+	half := n.opts.Timeouts.Keepalive.Std() / 2
+	return min(n.opts.RTTInterval, half), half
+}
+
 // yamux is go-libp2p's yamux configuration with the keepalive: a TCP
 // connection that sends nothing back for half of it is pinged, and closed
 // if the ping (or any write) takes longer than the other half.
 func (n *Node) yamux() *yamux.Transport {
 	t := *yamux.DefaultTransport
-	half := n.opts.Timeouts.Keepalive.Std() / 2
+	_, half := n.keepaliveTimes()
 	t.KeepAliveInterval, t.ConnectionWriteTimeout = half, half
 	return &t
 }
@@ -470,14 +495,15 @@ func (n *Node) Listen(ctx context.Context, r ListenRequest) (registry.Listener, 
 		InviteOnly: r.InviteOnly, ReportPeerID: r.ReportPeerID, AllowCustomProtocol: r.AllowCustomProtocol,
 	}
 	s := listenSpec(t)
-	return n.saved(ctx, s, n.opts.SaveListen != nil,
+	return n.saved(n.opts.SaveListen != nil,
 		func() (registry.Listener, error) { return n.listen(ctx, *s.listen) },
-		func() error { return n.opts.SaveListen(t) })
+		func(registry.Listener) (spec, func() error) { return s, func() error { return n.opts.SaveListen(t) } })
 }
 
-// saved starts a tunnel with start, records it as the config tunnel s and
-// saves it with save; if saving fails, the tunnel is closed again.
-func (n *Node) saved(ctx context.Context, s spec, canSave bool, start func() (registry.Listener, error), save func() error) (registry.Listener, error) {
+// saved starts a tunnel with start; record says, from what started, which
+// config tunnel it is and how to save it. It is recorded as that tunnel
+// and saved; if saving fails, the tunnel is closed again.
+func (n *Node) saved(canSave bool, start func() (registry.Listener, error), record func(registry.Listener) (spec, func() error)) (registry.Listener, error) {
 	if !canSave {
 		return registry.Listener{}, fmt.Errorf("%w: --save needs a daemon with a config file; this one is --ephemeral", ErrUsage)
 	}
@@ -487,6 +513,7 @@ func (n *Node) saved(ctx context.Context, s spec, canSave bool, start func() (re
 	if err != nil {
 		return l, err
 	}
+	s, save := record(l)
 	n.adopt(s, l.ID)
 	if err := save(); err != nil {
 		n.disown(s)
@@ -612,14 +639,18 @@ func (n *Node) Forward(ctx context.Context, r ForwardRequest) (registry.Listener
 		Name: r.Name, Protocol: r.Protocol, Listen: r.ListenAddress, Peer: r.Peer, Addrs: r.Addrs, Lazy: r.Lazy,
 		AllowLimited: r.AllowLimited, AllowCustomProtocol: r.AllowCustomProtocol,
 	}
-	s := forwardSpec(t)
-	return n.saved(ctx, s, n.opts.SaveForward != nil,
+	return n.saved(n.opts.SaveForward != nil,
 		func() (registry.Listener, error) {
-			req := *s.fwd
+			req := *forwardSpec(t).fwd
 			req.Invite = r.Invite
 			return n.forward(ctx, req)
 		},
-		func() error { return n.opts.SaveForward(t) })
+		func(l registry.Listener) (spec, func() error) {
+			// Port 0 is saved as the port it got, so that a restart or a
+			// reload binds the same one.
+			t.Listen = boundListen(t.Listen, l.ListenAddress)
+			return forwardSpec(t), func() error { return n.opts.SaveForward(t) }
+		})
 }
 
 func (n *Node) forward(ctx context.Context, r ForwardRequest) (registry.Listener, error) {

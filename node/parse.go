@@ -175,3 +175,28 @@ func ParsePeerAddr(s string) (peer.AddrInfo, error) {
 	}
 	return *ai, nil
 }
+
+// boundListen is the listen address to save for a forward asked to bind
+// requested that bound bound (a multiaddr): requested, in its own form,
+// with port 0 replaced by the bound port.
+func boundListen(requested, bound string) string {
+	m, err := ParseListenAddr(requested)
+	if err != nil {
+		return requested
+	}
+	if p, err := m.ValueForProtocol(ma.P_TCP); err != nil || p != "0" {
+		return requested
+	}
+	b, err := ma.NewMultiaddr(bound)
+	if err != nil {
+		return requested
+	}
+	port, err := b.ValueForProtocol(ma.P_TCP)
+	if err != nil {
+		return requested
+	}
+	if host, _, err := net.SplitHostPort(requested); err == nil && !strings.HasPrefix(requested, "/") {
+		return net.JoinHostPort(host, port)
+	}
+	return bound
+}

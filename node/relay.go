@@ -36,7 +36,7 @@ func (n *Node) relayOptions() ([]libp2p.Option, error) {
 		res := relayv2.DefaultResources()
 		res.Limit = nil // no cap: the ACL admits only the peers it serves
 		if r.Duration.Duration > 0 || r.DataMiB > 0 {
-			res.Limit = &relayv2.RelayLimit{Duration: r.Duration.Duration, Data: int64(r.DataMiB) << 20}
+			res.Limit = &relayv2.RelayLimit{Duration: r.Duration.Duration, Data: mib(r.DataMiB)}
 			if res.Limit.Duration == 0 {
 				res.Limit.Duration = 100 * 365 * 24 * time.Hour
 			}

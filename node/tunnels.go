@@ -374,12 +374,14 @@ func (n *Node) disown(s spec) {
 	n.tunnels.mu.Unlock()
 }
 
-// SetAccess replaces the node-wide policy (on reload) and closes the
-// connections it no longer allows. It does not save the policy: it came
-// from the file.
+// SetAccess replaces the node-wide policy with the config file's lists
+// (on reload), plus the run-only peers (Options.RunAllow and RunDeny), and
+// closes the connections it no longer allows. It does not save the
+// policy: it came from the file.
 func (n *Node) SetAccess(allow, deny []peer.ID) {
 	n.accessMu.Lock()
 	defer n.accessMu.Unlock()
-	n.opts.Access.Reset(allow, deny)
+	n.filed.Reset(allow, deny)
+	n.opts.Access.Reset(slices.Concat(allow, n.opts.RunAllow), slices.Concat(deny, n.opts.RunDeny))
 	n.dropRefused()
 }

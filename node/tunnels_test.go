@@ -3,10 +3,13 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
 	"testing"
+
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/registry"
@@ -189,5 +192,37 @@ func TestSaveAppendsOrUndoes(t *testing.T) {
 	}
 	if n := len(eph.Listeners()); n != 0 {
 		t.Fatalf("%d listeners left after a refused --save", n)
+	}
+}
+
+// `forward … 127.0.0.1:0 --save` saves the port it got, in the form it
+// was given, so that a restart binds the same port; the saved table is the
+// tunnel a reload finds unchanged.
+func TestForwardSaveStoresTheBoundPort(t *testing.T) {
+	ctx := context.Background()
+	var saved []config.ForwardTunnel
+	n := newNodeWith(t, func(o *Options) {
+		o.SaveForward = func(t config.ForwardTunnel) error { saved = append(saved, t); return nil }
+	})
+	peerID := newNode(t).id()
+	for i, tc := range []struct{ listen, form string }{
+		{"127.0.0.1:0", "127.0.0.1:%s"},
+		{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/tcp/%s"},
+	} {
+		l, err := n.Forward(ctx, ForwardRequest{Protocol: fmt.Sprintf("/x/web%d", i), ListenAddress: tc.listen, Peer: "/p2p/" + peerID, Lazy: true, Save: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		port, err := ma.StringCast(l.ListenAddress).ValueForProtocol(ma.P_TCP)
+		if err != nil || port == "0" {
+			t.Fatalf("bound %s (%v)", l.ListenAddress, err)
+		}
+		if want := fmt.Sprintf(tc.form, port); saved[i].Listen != want {
+			t.Errorf("saved listen = %q, want %q (the bound port)", saved[i].Listen, want)
+		}
+	}
+	res, err := n.ApplyTunnels(ctx, "c.toml", config.Config{Forward: saved})
+	if err != nil || len(res.Unchanged) != 2 || len(res.Added)+len(res.Removed)+len(res.Restarted) != 0 {
+		t.Fatalf("reload of the saved tables = %+v, %v; want both unchanged", res, err)
 	}
 }
