@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -116,5 +117,41 @@ func TestGaterOnRealHosts(t *testing.T) {
 	}
 	if err := connect(node, stranger); err == nil {
 		t.Fatal("node dialed a peer its policy disallows")
+	}
+}
+
+// TestRefusedPeerReadsTheCode checks that a peer the policy refuses learns
+// why: the node closes the connection with libp2p's ConnGated code, which
+// reaches the peer's streams as a remote *network.ConnError, instead of a
+// connection that came up and silently dropped.
+func TestRefusedPeerReadsTheCode(t *testing.T) {
+	stranger := newHost(t)
+	p := New(nil, []peer.ID{stranger.ID()})
+	node := newHost(t, libp2p.ConnectionGater(p))
+	node.SetStreamHandler("/x/secret", func(s network.Stream) {
+		s.Write([]byte("secret"))
+		s.Close()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stranger.Peerstore().AddAddrs(node.ID(), node.Addrs(), time.Hour)
+	// The stranger's side of the handshake may finish before the node
+	// refuses the connection: what it reads on that connection is the code.
+	c, err := stranger.Network().DialPeer(ctx, node.ID())
+	if err == nil {
+		var s network.Stream
+		if s, err = c.NewStream(ctx); err == nil {
+			buf := make([]byte, 6)
+			var n int
+			n, err = s.Read(buf)
+			if n > 0 {
+				t.Fatalf("a denied peer read %q from the node", buf[:n])
+			}
+			s.Reset()
+		}
+	}
+	var ce *network.ConnError
+	if !errors.As(err, &ce) || !ce.Remote || ce.ErrorCode != network.ConnGated {
+		t.Fatalf("denied peer's stream: err = %v, want a remote ConnError with code ConnGated (0x%x)", err, network.ConnGated)
 	}
 }
