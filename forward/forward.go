@@ -23,6 +23,7 @@ import (
 	msmux "github.com/multiformats/go-multistream"
 
 	"github.com/p2ptun/p2ptun/peerlog"
+	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/streams"
 )
@@ -332,20 +333,25 @@ func (f *Forward) handle(c manet.Conn) {
 
 	s, err := f.openStream()
 	if err != nil {
+		abortConn(c)
+		cause := "stream_open"
+		switch r := refusal.Of(err); {
+		case r != nil:
+			cause = string(r.Cause)
+		case errors.Is(err, ErrUnreachable):
+			cause = "unreachable"
+		case errors.Is(err, ErrNoListener):
+			cause = "no_listener"
+		}
+		// Every client fails the same way until the peer changes: log
+		// once per cause and interval, not once per client.
 		var bo *backoffError
 		if errors.As(err, &bo) {
 			f.cfg.Limited.Warn("redial "+f.laddr(), "client connection reset: the peer could not be reached moments ago, and the forward redials it only once its backoff is over",
 				"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "err", err)
 		} else {
-			f.log.Warn("stream open failed; client connection reset", "client", origin, "err", err)
-		}
-		abortConn(c)
-		cause := "stream_open"
-		switch {
-		case errors.Is(err, ErrUnreachable):
-			cause = "unreachable"
-		case errors.Is(err, ErrNoListener):
-			cause = "no_listener"
+			f.cfg.Limited.Warn("open "+cause+" "+f.laddr(), "stream open failed; client connection reset",
+				"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "client", origin, "cause", cause, "err", err)
 		}
 		f.cfg.Streams.Fail(registry.Failure{
 			ListenerID: f.listenerID(), Kind: registry.KindForward, Protocol: string(f.cfg.Protocol),
@@ -377,6 +383,13 @@ func (f *Forward) handle(c manet.Conn) {
 	p.Start(func(nin, nout int64, err error) {
 		defer f.wg.Done()
 		f.log.Debug("stream ended", "client", origin, "stream", id, "in", nin, "out", nout, "err", err)
+		if r := refusal.Of(err); r != nil {
+			// The peer's listener refused the stream after the protocol
+			// was agreed: the first read says why, whether or not the
+			// client had sent anything.
+			f.cfg.Limited.Warn("refused "+string(r.Cause)+" "+f.laddr(), "stream refused by the peer; client connection reset",
+				"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "cause", string(r.Cause), "err", r)
+		}
 		finish(err)
 	})
 }
@@ -386,8 +399,8 @@ var (
 	// ErrUnreachable means no connection to the peer could be made.
 	ErrUnreachable = errors.New("peer unreachable")
 	// ErrNoListener means the peer is reachable but serves no handler for
-	// the protocol (or refused it).
-	ErrNoListener = errors.New("peer has no listener for the protocol")
+	// the protocol, or its listener is closing.
+	ErrNoListener = refusal.ErrNoListener
 )
 
 func (f *Forward) openStream() (network.Stream, error) {
@@ -475,9 +488,13 @@ func newStream(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, o
 		if errors.Is(err, network.ErrLimitedConn) {
 			return nil, fmt.Errorf("%w: %s is reachable only through a relay that limits relayed connections (time or data); pass --allow-limited to use it anyway", ErrUnreachable, p)
 		}
+		if r := refusal.Of(err); r != nil {
+			return nil, fmt.Errorf("opening %s stream to peer %s: %w", proto, p, r)
+		}
 		var se *network.StreamError
-		if errors.As(err, &se) && se.Remote && se.ErrorCode != network.StreamResourceLimitExceeded {
-			// The peer took the protocol, then refused the stream.
+		if errors.As(err, &se) && se.Remote {
+			// The peer took the protocol, then reset the stream without
+			// one of p2ptun's codes: kubo, or an older p2ptun.
 			return nil, fmt.Errorf("opening %s stream to peer %s: the peer reset it (is this node's peer ID on its listener's --allow list? does its target accept connections? is this node over its stream rate?)", proto, p)
 		}
 		return nil, fmt.Errorf("opening %s stream to peer %s: %s", proto, p, OneLine(err))
@@ -487,7 +504,9 @@ func newStream(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, o
 
 // Connect makes sure h has a connection to p, dialing with the addresses in
 // its peerstore, bounded by timeout, now: it clears libp2p's dial backoff
-// for p first. Errors wrap ErrUnreachable.
+// for p first. Errors wrap ErrUnreachable, or are a *refusal.Error (which
+// unwraps to refusal.ErrDenied) when the peer's access policy refuses this
+// node.
 func Connect(ctx context.Context, h host.Host, p peer.ID, timeout time.Duration) error {
 	switch h.Network().Connectedness(p) {
 	case network.Connected, network.Limited:
@@ -502,10 +521,45 @@ func Connect(ctx context.Context, h host.Host, p peer.ID, timeout time.Duration)
 	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if err := h.Connect(dctx, peer.AddrInfo{ID: p}); err != nil {
+	// A peer whose access policy refuses this node lets the handshake
+	// finish, then closes the connection with a code (see package
+	// access): Connect may succeed all the same. Keep the connections it
+	// makes, to read that code.
+	var mu sync.Mutex
+	var made []network.Conn
+	watch := &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
+		if c.RemotePeer() == p {
+			mu.Lock()
+			made = append(made, c)
+			mu.Unlock()
+		}
+	}}
+	h.Network().Notify(watch)
+	err := h.Connect(dctx, peer.AddrInfo{ID: p})
+	h.Network().StopNotify(watch)
+	if err != nil {
 		return fmt.Errorf("%w: %s: %s", ErrUnreachable, p, OneLine(err))
 	}
-	return nil
+	switch h.Network().Connectedness(p) {
+	case network.Connected, network.Limited:
+		return nil
+	}
+	// Connect waited for identify, which a refusing peer never answers:
+	// the connection is closed by now.
+	mu.Lock()
+	defer mu.Unlock()
+	for _, c := range made {
+		// On a closed connection NewStream fails with how it was closed.
+		s, err := c.NewStream(dctx)
+		if err == nil {
+			_ = s.Reset()
+			continue
+		}
+		if r := refusal.Of(err); r != nil {
+			return fmt.Errorf("peer %s: %w", p, r)
+		}
+	}
+	return fmt.Errorf("%w: %s closed the connection as soon as it was made (does its access policy refuse this node?)", ErrUnreachable, p)
 }
 
 // OneLine flattens libp2p's multi-line dial errors ("all dials failed\n  *

@@ -19,6 +19,7 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/p2ptun/p2ptun/peerlog"
+	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/streams"
 )
@@ -214,7 +215,7 @@ func (l *Listener) allowed(p peer.ID) bool {
 
 func (l *Listener) handle(s network.Stream) {
 	if !l.enter() {
-		_ = s.Reset()
+		_ = refusal.Reset(s, refusal.Closing)
 		return
 	}
 	bridged := false
@@ -237,16 +238,16 @@ func (l *Listener) handle(s network.Stream) {
 		l.cfg.Limited.Warn("refused "+string(l.cfg.Protocol)+" "+who,
 			"refused stream: peer is not on this listener's allowlist",
 			"peer", who, "proto", string(l.cfg.Protocol))
-		_ = s.Reset()
-		fail("denied", nil)
+		_ = refusal.Reset(s, refusal.Denied)
+		fail(string(refusal.Denied), nil)
 		return
 	}
 	if !l.rates.allow(remote) {
 		l.cfg.Limited.Warn("rate "+string(l.cfg.Protocol)+" "+who,
 			"refused stream: peer opens streams faster than limits.peer_stream_rate",
 			"peer", who, "proto", string(l.cfg.Protocol))
-		_ = s.Reset()
-		fail("rate_limited", nil)
+		_ = refusal.Reset(s, refusal.RateLimited)
+		fail(string(refusal.RateLimited), nil)
 		return
 	}
 
@@ -262,8 +263,13 @@ func (l *Listener) handle(s network.Stream) {
 		} else {
 			l.log.Warn("target dial failed; stream reset", "peer", who, "err", err)
 		}
-		_ = s.Reset()
-		fail("target_dial", err)
+		cause := refusal.TargetDial
+		var ne net.Error
+		if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+			cause = refusal.TargetTimeout
+		}
+		_ = refusal.Reset(s, cause)
+		fail(string(cause), err)
 		return
 	}
 	local, ok := conn.(streams.HalfCloser)
