@@ -1,0 +1,133 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/p2ptun/p2ptun/access"
+	"github.com/p2ptun/p2ptun/refusal"
+)
+
+// TestRefusalReachesTheForward checks that a listener's refusal reaches
+// the node whose forward opened the stream: every client is reset, each
+// refused stream is counted and reported with the cause the listener
+// sent, and the forward's log says so once, not once per client.
+func TestRefusalReachesTheForward(t *testing.T) {
+	a, aReg := metricsNode(t)
+	b := newNode(t)
+	ctx := context.Background()
+	events, cancel := a.Subscribe()
+	defer cancel()
+	// b's listener allows some other peer, not a.
+	if _, err := b.Listen(ctx, ListenRequest{Protocol: "/x/closed", Target: server(t, echo), Allow: []string{newPeerID(t).String()}}); err != nil {
+		t.Fatal(err)
+	}
+	fwd, err := a.Forward(ctx, ForwardRequest{Protocol: "/x/closed", ListenAddress: "/ip4/127.0.0.1/tcp/0", Peer: b.fullAddr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := hostPort(t, fwd.ListenAddress)
+	const clients = 200
+	for i := range clients {
+		expectReset(t, addr)
+		ev := next(t, events, EventStreamClose, EventStreamFailed)
+		if ev.Reason != string(refusal.Denied) || !strings.Contains(ev.Error, "allow") {
+			t.Fatalf("client %d: a's event = %+v, want Reason %q and an error that says what to allow", i, ev, refusal.Denied)
+		}
+	}
+	expect(t, aReg, clients, "p2ptun_stream_errors_total", "cause", string(refusal.Denied))
+	expect(t, aReg, 0, "p2ptun_stream_errors_total", "cause", "reset")
+	logs := a.logs.String()
+	if n := countLines(logs, "refused by the peer") + countLines(logs, "stream open failed"); n != 1 {
+		t.Errorf("%d refused clients made %d warning lines on the forward's node, want 1:\n%s", clients, n, grepLines(logs, "level=WARN"))
+	}
+	if !strings.Contains(logs, "cause=denied") {
+		t.Errorf("the forward's node does not log the cause:\n%s", grepLines(logs, "level=WARN"))
+	}
+}
+
+// TestRefusalCauses checks the cause a forward's node reports for each
+// way a listener refuses: its target is down, or the peer opens streams
+// too fast.
+func TestRefusalCauses(t *testing.T) {
+	t.Run("target down", func(t *testing.T) {
+		a, aReg := metricsNode(t)
+		b := newNode(t)
+		events, cancel := a.Subscribe()
+		defer cancel()
+		addr := tunnel(t, a, b, "/x/down", freePort(t))
+		expectReset(t, addr)
+		if ev := next(t, events, EventStreamClose, EventStreamFailed); ev.Reason != string(refusal.TargetDial) {
+			t.Errorf("a's event = %+v, want Reason %q", ev, refusal.TargetDial)
+		}
+		expect(t, aReg, 1, "p2ptun_stream_errors_total", "cause", string(refusal.TargetDial))
+	})
+	t.Run("rate limited", func(t *testing.T) {
+		a, aReg := metricsNode(t)
+		b := newNodeWith(t, func(o *Options) { o.Limits.PeerStreamRate, o.Limits.PeerStreamBurst = 0.001, 1 })
+		events, cancel := a.Subscribe()
+		defer cancel()
+		addr := tunnel(t, a, b, "/x/rate", server(t, echo))
+		c := dial(t, addr) // the burst of one: bridged
+		echoesOn(t, c, "first")
+		expectReset(t, addr)
+		for {
+			ev := next(t, events, EventStreamClose, EventStreamFailed)
+			if ev.Type == EventStreamClose && ev.Reason == "eof" {
+				continue
+			}
+			if ev.Reason != string(refusal.RateLimited) {
+				t.Errorf("a's event = %+v, want Reason %q", ev, refusal.RateLimited)
+			}
+			break
+		}
+		expect(t, aReg, 1, "p2ptun_stream_errors_total", "cause", string(refusal.RateLimited))
+	})
+}
+
+// TestRemoteAccessPolicyRefuses checks that a node whose access policy
+// refuses this one is reported as a refusal (ErrDenied, saying so) by
+// forward, pipe and ping, rather than as a connection that worked, and
+// that a refused forward binds nothing.
+func TestRemoteAccessPolicyRefuses(t *testing.T) {
+	a := newNode(t)
+	b := newNodeWith(t, func(o *Options) { o.Access = access.New(nil, []peer.ID{peerOf(t, a)}) })
+	ctx := context.Background()
+	if _, err := b.Listen(ctx, ListenRequest{Protocol: "/x/web", Target: server(t, echo), AllowAll: true}); err != nil {
+		t.Fatal(err)
+	}
+	denied := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), "access policy refuses this node") {
+			t.Errorf("%s: err = %v, want ErrDenied saying the peer's access policy refuses this node", what, err)
+		}
+	}
+	_, err := a.Forward(ctx, ForwardRequest{Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/0", Peer: b.fullAddr()})
+	denied("forward", err)
+	if ls := a.listeners.List(); len(ls) != 0 {
+		t.Errorf("a refused forward left listeners: %+v", ls)
+	}
+	p, err := a.OpenPipe(ctx, PipeRequest{Peer: b.fullAddr(), Protocol: "/x/web"})
+	if err == nil {
+		p.Abort()
+	}
+	denied("pipe", err)
+	_, err = a.Ping(ctx, b.fullAddr(), 1)
+	denied("ping", err)
+
+	// A lazy forward binds, and each client learns the cause.
+	events, cancel := a.Subscribe()
+	defer cancel()
+	l, err := a.Forward(ctx, ForwardRequest{Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/0", Peer: b.fullAddr(), Lazy: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectReset(t, hostPort(t, l.ListenAddress))
+	if ev := next(t, events, EventStreamFailed, EventStreamClose); ev.Reason != string(refusal.Denied) {
+		t.Errorf("lazy forward's event = %+v, want Reason %q", ev, refusal.Denied)
+	}
+}
