@@ -540,14 +540,18 @@ func Connect(ctx context.Context, h host.Host, p peer.ID, timeout time.Duration)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %s", ErrUnreachable, p, OneLine(err))
 	}
-	switch h.Network().Connectedness(p) {
-	case network.Connected, network.Limited:
-		return nil
-	}
 	// Connect waited for identify, which a refusing peer never answers:
-	// the connection is closed by now.
+	// its connection is closed by now (the swarm may not have dropped it
+	// yet, so ask the connection, not Connectedness).
 	mu.Lock()
 	defer mu.Unlock()
+	open := len(made) == 0 && h.Network().Connectedness(p) != network.NotConnected // a connection made by another dial
+	for _, c := range made {
+		open = open || !c.IsClosed()
+	}
+	if open {
+		return nil
+	}
 	for _, c := range made {
 		// On a closed connection NewStream fails with how it was closed.
 		s, err := c.NewStream(dctx)
@@ -556,7 +560,7 @@ func Connect(ctx context.Context, h host.Host, p peer.ID, timeout time.Duration)
 			continue
 		}
 		if r := refusal.Of(err); r != nil {
-			return fmt.Errorf("peer %s: %w", p, r)
+			return fmt.Errorf("peer %s: %w (ask its operator to run `p2ptun access allow %s`)", p, r, h.ID())
 		}
 	}
 	return fmt.Errorf("%w: %s closed the connection as soon as it was made (does its access policy refuse this node?)", ErrUnreachable, p)

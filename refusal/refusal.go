@@ -92,7 +92,7 @@ type Error struct {
 
 func (e *Error) Error() string {
 	if e.Conn {
-		return "the peer's access policy refuses this node: it closed the connection (ask its operator to allow this node's peer ID: p2ptun access allow ID)"
+		return "the peer's access policy refuses this node: it closed the connection"
 	}
 	for _, t := range table {
 		if t.cause == e.Cause {
