@@ -24,7 +24,7 @@ const module = "github.com/p2ptun/p2ptun"
 var allowedImports = map[string][]string{
 	".":                   {"cli"},
 	"cli":                 {"api", "node", "config", "ticket"},
-	"api":                 {"node"},
+	"api":                 {"node", "refusal"},
 	"node":                {"config", "listen", "forward", "registry", "streams", "access", "peerlog", "ticket", "refusal"},
 	"listen":              {"streams", "registry", "peerlog", "refusal"},
 	"forward":             {"streams", "registry", "peerlog", "refusal"},
