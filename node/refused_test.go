@@ -51,8 +51,8 @@ func TestRefusalReachesTheForward(t *testing.T) {
 }
 
 // TestRefusalCauses checks the cause a forward's node reports for each
-// way a listener refuses: its target is down, or the peer opens streams
-// too fast.
+// way a listener refuses: its target is down or does not answer, the peer
+// is over its stream cap, or it opens streams too fast.
 func TestRefusalCauses(t *testing.T) {
 	t.Run("target down", func(t *testing.T) {
 		a, aReg := metricsNode(t)
@@ -65,6 +65,31 @@ func TestRefusalCauses(t *testing.T) {
 			t.Errorf("a's event = %+v, want Reason %q", ev, refusal.TargetDial)
 		}
 		expect(t, aReg, 1, "p2ptun_stream_errors_total", "cause", string(refusal.TargetDial))
+	})
+	t.Run("target timeout", func(t *testing.T) {
+		a, aReg := metricsNode(t)
+		b := newNode(t) // target_dial is 2s in newNode
+		events, cancel := a.Subscribe()
+		defer cancel()
+		expectReset(t, tunnel(t, a, b, "/x/slow", blackhole(t)))
+		if ev := next(t, events, EventStreamClose, EventStreamFailed); ev.Reason != string(refusal.TargetTimeout) {
+			t.Errorf("a's event = %+v, want Reason %q", ev, refusal.TargetTimeout)
+		}
+		expect(t, aReg, 1, "p2ptun_stream_errors_total", "cause", string(refusal.TargetTimeout))
+	})
+	t.Run("over the stream cap", func(t *testing.T) {
+		a, aReg := metricsNode(t)
+		b := newNodeWith(t, func(o *Options) { o.Limits.ListenerPeerStreams = 1 })
+		events, cancel := a.Subscribe()
+		defer cancel()
+		addr := tunnel(t, a, b, "/x/cap", server(t, echo))
+		c := dial(t, addr) // takes the one stream a may hold on b's listener
+		echoesOn(t, c, "first")
+		expectReset(t, addr)
+		if ev := next(t, events, EventStreamClose, EventStreamFailed); ev.Reason != string(refusal.StreamLimit) {
+			t.Errorf("a's event = %+v, want Reason %q", ev, refusal.StreamLimit)
+		}
+		expect(t, aReg, 1, "p2ptun_stream_errors_total", "cause", string(refusal.StreamLimit))
 	})
 	t.Run("rate limited", func(t *testing.T) {
 		a, aReg := metricsNode(t)
