@@ -65,11 +65,12 @@ type Config struct {
 	// after that dials again. A successful dial ends the backoff. Defaults
 	// DefaultRedialMin and DefaultRedialMax.
 	RedialMin, RedialMax time.Duration
-	// Logger receives one line per failed stream open; default slog.Default().
+	// Logger receives the forward's own events; default slog.Default().
 	Logger *slog.Logger
-	// Limited logs what may repeat for every client (resets during the
-	// redial backoff, running out of file descriptors) at most once per
-	// interval; default once a minute to Logger.
+	// Limited logs what may repeat for every client (failed stream opens
+	// and refusals, by cause; resets during the redial backoff; running
+	// out of file descriptors) at most once per interval; default once a
+	// minute to Logger.
 	Limited *peerlog.Logger
 	// Streams records each live connection; required.
 	Streams *registry.Streams

@@ -74,9 +74,13 @@ func Code(c Cause) network.StreamErrorCode {
 }
 
 // Reset resets s with c's code, so that a p2ptun peer learns why; other
-// peers see a plain reset.
+// peers see a plain reset. A transport that cannot carry the code gets a
+// plain reset: s is reset either way.
 func Reset(s network.Stream, c Cause) error {
-	return s.ResetWithError(Code(c))
+	if err := s.ResetWithError(Code(c)); err != nil {
+		return s.Reset()
+	}
+	return nil
 }
 
 // Error is a refusal read from the peer: a stream it reset, or a
