@@ -254,3 +254,26 @@ func readAll(f *Forward, msg string) error {
 	_, err = io.ReadAll(c)
 	return err
 }
+
+// TestFailedOpensLoggedOnce checks that clients whose streams cannot be
+// opened (the peer serves no such protocol) are each reset, and each
+// counted as a failure with its cause, but logged once per cause and
+// interval, not once per client.
+func TestFailedOpensLoggedOnce(t *testing.T) {
+	b := newHost(t, newKey(t), "/ip4/127.0.0.1/tcp/0") // no handler for proto
+	f, logs := startForward(t, b.ID(), b.Addrs()[0], Config{})
+	causes := make(chan string, 256)
+	f.cfg.Streams.SetHooks(registry.Hooks{Failed: func(fl registry.Failure) { causes <- fl.Cause }})
+	const clients = 200
+	for i := range clients {
+		if err := readAll(f, ""); !isReset(err) {
+			t.Fatalf("client %d: %v, want a reset", i, err)
+		}
+		if got := <-causes; got != "no_listener" {
+			t.Fatalf("client %d: failure cause %q, want no_listener", i, got)
+		}
+	}
+	if n := strings.Count(logs.String(), "stream open failed"); n != 1 {
+		t.Fatalf("%d clients refused the same way logged %d lines, want 1:\n%s", clients, n, logs)
+	}
+}
