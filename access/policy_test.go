@@ -2,7 +2,6 @@ package access
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -120,38 +119,45 @@ func TestGaterOnRealHosts(t *testing.T) {
 	}
 }
 
-// TestRefusedPeerReadsTheCode checks that a peer the policy refuses learns
-// why: the node closes the connection with libp2p's ConnGated code, which
-// reaches the peer's streams as a remote *network.ConnError, instead of a
-// connection that came up and silently dropped.
-func TestRefusedPeerReadsTheCode(t *testing.T) {
-	stranger := newHost(t)
-	p := New(nil, []peer.ID{stranger.ID()})
-	node := newHost(t, libp2p.ConnectionGater(p))
-	node.SetStreamHandler("/x/secret", func(s network.Stream) {
-		s.Write([]byte("secret"))
-		s.Close()
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	stranger.Peerstore().AddAddrs(node.ID(), node.Addrs(), time.Hour)
-	// The stranger's side of the handshake may finish before the node
-	// refuses the connection: what it reads on that connection is the code.
-	c, err := stranger.Network().DialPeer(ctx, node.ID())
-	if err == nil {
-		var s network.Stream
-		if s, err = c.NewStream(ctx); err == nil {
-			buf := make([]byte, 6)
-			var n int
-			n, err = s.Read(buf)
-			if n > 0 {
-				t.Fatalf("a denied peer read %q from the node", buf[:n])
-			}
-			s.Reset()
+// conn is the part of a network.Conn the gater looks at.
+type conn struct {
+	network.Conn
+	peer peer.ID
+	dir  network.Direction
+}
+
+func (c conn) RemotePeer() peer.ID { return c.peer }
+func (c conn) Stat() network.ConnStats {
+	return network.ConnStats{Stats: network.Stats{Direction: c.dir}}
+}
+
+// TestInboundRefusedOnceUpgraded checks where the gater refuses an inbound
+// peer: not right after the handshake, where all libp2p can do is drop the
+// connection, but once it is upgraded, where the swarm closes it with
+// libp2p's ConnGated code before it serves any stream, so that the peer
+// can tell it was refused. Outbound dials are still refused before they
+// start, and each refusal is reported once.
+func TestInboundRefusedOnceUpgraded(t *testing.T) {
+	friend, stranger := peer.ID("friend"), peer.ID("stranger")
+	var refused []peer.ID
+	p := New(nil, []peer.ID{stranger})
+	p.Refused = func(id peer.ID, _ network.Direction) { refused = append(refused, id) }
+
+	if !p.InterceptSecured(network.DirInbound, stranger, nil) {
+		t.Error("InterceptSecured dropped a denied inbound peer: it could not tell the peer why")
+	}
+	if ok, _ := p.InterceptUpgraded(conn{peer: stranger, dir: network.DirInbound}); ok {
+		t.Fatal("InterceptUpgraded let a denied inbound peer's connection serve streams")
+	}
+	if p.InterceptPeerDial(stranger) || p.InterceptSecured(network.DirOutbound, stranger, nil) {
+		t.Error("the gater lets this node dial a denied peer")
+	}
+	for _, dir := range []network.Direction{network.DirInbound, network.DirOutbound} {
+		if ok, _ := p.InterceptUpgraded(conn{peer: friend, dir: dir}); !ok || !p.InterceptSecured(dir, friend, nil) {
+			t.Errorf("an allowed peer's %s connection was refused", dir)
 		}
 	}
-	var ce *network.ConnError
-	if !errors.As(err, &ce) || !ce.Remote || ce.ErrorCode != network.ConnGated {
-		t.Fatalf("denied peer's stream: err = %v, want a remote ConnError with code ConnGated (0x%x)", err, network.ConnGated)
+	if len(refused) != 3 {
+		t.Errorf("refusals reported: %v, want the stranger 3 times (upgraded inbound, dial, secured outbound)", refused)
 	}
 }

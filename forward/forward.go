@@ -553,6 +553,7 @@ func Connect(ctx context.Context, h host.Host, p peer.ID, timeout time.Duration)
 	if open {
 		return nil
 	}
+	var closed error
 	for _, c := range made {
 		// On a closed connection NewStream fails with how it was closed.
 		s, err := c.NewStream(dctx)
@@ -563,8 +564,12 @@ func Connect(ctx context.Context, h host.Host, p peer.ID, timeout time.Duration)
 		if r := refusal.Of(err); r != nil {
 			return fmt.Errorf("peer %s: %w (ask its operator to run `p2ptun access allow %s`)", p, r, h.ID())
 		}
+		closed = err
 	}
-	return fmt.Errorf("%w: %s closed the connection as soon as it was made (does its access policy refuse this node?)", ErrUnreachable, p)
+	if closed == nil {
+		return fmt.Errorf("%w: %s: the connection closed as soon as it was made", ErrUnreachable, p)
+	}
+	return fmt.Errorf("peer %s: %w (ask its operator to run `p2ptun access allow %s`)", p, refusal.ClosedEarly(closed), h.ID())
 }
 
 // OneLine flattens libp2p's multi-line dial errors ("all dials failed\n  *

@@ -127,8 +127,8 @@ func TestRemoteAccessPolicyRefuses(t *testing.T) {
 	}
 	denied := func(what string, err error) {
 		t.Helper()
-		if !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), "access policy refuses this node") {
-			t.Errorf("%s: err = %v, want ErrDenied saying the peer's access policy refuses this node", what, err)
+		if !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), "access policy") || !strings.Contains(err.Error(), "access allow "+a.id()) {
+			t.Errorf("%s: err = %v, want ErrDenied saying the peer's access policy refuses this node, and how to allow it", what, err)
 		}
 	}
 	_, err := a.Forward(ctx, ForwardRequest{Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/0", Peer: b.fullAddr()})

@@ -94,9 +94,23 @@ type Error struct {
 	err  error
 }
 
+// ClosedEarly is the refusal of a peer that closed a new connection before
+// it identified itself, without a code the dialer could read. A p2ptun
+// node closes a connection its access policy refuses with a code, sent
+// best effort: when the dialer's first bytes reach a socket the peer has
+// closed, its kernel answers with a TCP reset, which can overtake the
+// code. Nothing else closes a connection at that moment but a peer's
+// connection gater (or, rarely, its connection limits), so this is
+// reported as the same refusal (Denied), with the same text, so that what
+// a user sees does not depend on that race. err is how the connection
+// ended.
+func ClosedEarly(err error) *Error {
+	return &Error{Cause: Denied, Conn: true, err: err}
+}
+
 func (e *Error) Error() string {
 	if e.Conn {
-		return "the peer's access policy refuses this node: it closed the connection"
+		return "the peer's access policy refuses this node: it closed the connection as soon as it was made"
 	}
 	for _, t := range table {
 		if t.cause == e.Cause {

@@ -54,3 +54,14 @@ func TestCodesRoundTrip(t *testing.T) {
 		t.Error("Parse accepted an unknown cause")
 	}
 }
+
+// TestClosedEarlyReadsLikeTheCode checks that a refusal inferred from a
+// connection closed before identify reads as the coded one does, so that
+// what a user sees does not depend on which arrived.
+func TestClosedEarlyReadsLikeTheCode(t *testing.T) {
+	coded := Of(&network.ConnError{ErrorCode: network.ConnGated, Remote: true})
+	early := ClosedEarly(errors.New("write: connection reset by peer"))
+	if early.Error() != coded.Error() || early.Cause != coded.Cause || !errors.Is(early, ErrDenied) {
+		t.Fatalf("ClosedEarly = %q (%s), want %q (%s)", early, early.Cause, coded, coded.Cause)
+	}
+}
