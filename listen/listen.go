@@ -115,10 +115,11 @@ type Listener struct {
 	allowMu sync.RWMutex
 	allow   map[peer.ID]bool // Config.Allow, and the peers Allow adds
 
-	mu      sync.Mutex
-	started bool
-	closed  bool
-	wg      sync.WaitGroup // one per running handler
+	mu       sync.Mutex
+	started  bool
+	draining bool // StopAccepting was called: new streams are refused
+	closed   bool
+	wg       sync.WaitGroup // one per running handler
 }
 
 // New validates cfg and returns a listener that is not yet serving.
@@ -153,14 +154,14 @@ func (l *Listener) Start(context.Context) error {
 	return nil
 }
 
-// StopAccepting removes the handler, so that new streams are refused,
-// and leaves live streams running (a graceful shutdown drains them).
+// StopAccepting refuses new streams from now on, resetting them with the
+// Closing code so that a p2ptun peer learns the listener is going away,
+// and leaves live streams running (a graceful shutdown drains them). The
+// handler stays registered until Close.
 func (l *Listener) StopAccepting() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.started && !l.closed {
-		l.h.RemoveStreamHandler(l.cfg.Protocol)
-	}
+	l.draining = true
 }
 
 // Close removes the handler, aborts every live stream and waits for the
@@ -181,11 +182,12 @@ func (l *Listener) Close() error {
 	return nil
 }
 
-// enter registers a running handler unless the listener is closed.
+// enter registers a running handler unless the listener is closed or
+// draining.
 func (l *Listener) enter() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
+	if l.closed || l.draining {
 		return false
 	}
 	l.wg.Add(1)

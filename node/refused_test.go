@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"strings"
 	"testing"
 
@@ -154,5 +156,47 @@ func TestRemoteAccessPolicyRefuses(t *testing.T) {
 	expectReset(t, hostPort(t, l.ListenAddress))
 	if ev := next(t, events, EventStreamFailed, EventStreamClose); ev.Reason != string(refusal.Denied) {
 		t.Errorf("lazy forward's event = %+v, want Reason %q", ev, refusal.Denied)
+	}
+}
+
+// TestDrainingListenerSaysSo checks that while a listener's node drains,
+// the streams it refuses reach the forward with the cause "closing" (the
+// peer is going away), not as a bare reset or a missing protocol.
+func TestDrainingListenerSaysSo(t *testing.T) {
+	a, b := newNode(t), newNode(t)
+	events, cancel := a.Subscribe()
+	defer cancel()
+	addr := tunnel(t, a, b, "/x/drain", server(t, echo))
+	live := dial(t, addr) // keeps b's drain waiting
+	echoesOn(t, live, "live")
+	dctx, stopDrain := context.WithCancel(context.Background())
+	drained := make(chan int, 1)
+	go func() { drained <- b.Drain(dctx) }()
+	defer func() { stopDrain(); <-drained }()
+	// Until b's drain has begun, a client may still get through: poll.
+	pollUntil(t, "a client of the draining listener to be refused", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if isReset(err) {
+			return true // reset before connect returned
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, "x"); err != nil {
+			return true
+		}
+		_, err = io.ReadFull(c, make([]byte, 1))
+		return err != nil
+	})
+	for {
+		ev := next(t, events, EventStreamClose, EventStreamFailed)
+		if ev.Type == EventStreamClose && ev.Reason == "eof" {
+			continue // a client that got through before the drain
+		}
+		if ev.Reason != string(refusal.Closing) {
+			t.Fatalf("a's event for a client of a draining listener = %+v, want Reason %q", ev, refusal.Closing)
+		}
+		break
 	}
 }
