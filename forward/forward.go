@@ -334,7 +334,6 @@ func (f *Forward) handle(c manet.Conn) {
 
 	s, err := f.openStream()
 	if err != nil {
-		abortConn(c)
 		cause := "stream_open"
 		switch r := refusal.Of(err); {
 		case r != nil:
@@ -354,6 +353,7 @@ func (f *Forward) handle(c manet.Conn) {
 			f.cfg.Limited.Warn("open "+cause+" "+f.laddr(), "stream open failed; client connection reset",
 				"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "client", origin, "cause", cause, "err", err)
 		}
+		abortConn(c) // after the log: whoever sees the reset finds the line
 		f.cfg.Streams.Fail(registry.Failure{
 			ListenerID: f.listenerID(), Kind: registry.KindForward, Protocol: string(f.cfg.Protocol),
 			Peer: f.peer, Cause: cause, Err: err,
