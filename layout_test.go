@@ -15,24 +15,26 @@ const module = "github.com/p2ptun/p2ptun"
 
 // allowedImports is DESIGN.md's package table: the one-way flow
 // cli → api → node → listen/forward → streams/registry, plus the packages
-// added since (access, peerlog and ticket, which import nothing of ours;
-// listen and forward log repeated events through peerlog),
+// added since (access, peerlog, ticket and refusal, which import nothing of
+// ours; listen and forward log repeated events through peerlog, and reset
+// and read refused streams with refusal's codes),
 // and node → streams for streams.Path (still downward). cli and node read
 // tickets; only node makes them. bench imports nothing of ours: it
 // measures the built binary.
 var allowedImports = map[string][]string{
 	".":                   {"cli"},
 	"cli":                 {"api", "node", "config", "ticket"},
-	"api":                 {"node"},
-	"node":                {"config", "listen", "forward", "registry", "streams", "access", "peerlog", "ticket"},
-	"listen":              {"streams", "registry", "peerlog"},
-	"forward":             {"streams", "registry", "peerlog"},
+	"api":                 {"node", "refusal"},
+	"node":                {"config", "listen", "forward", "registry", "streams", "access", "peerlog", "ticket", "refusal"},
+	"listen":              {"streams", "registry", "peerlog", "refusal"},
+	"forward":             {"streams", "registry", "peerlog", "refusal"},
 	"streams":             nil,
 	"registry":            nil,
 	"config":              nil,
 	"access":              nil,
 	"peerlog":             nil,
 	"ticket":              nil,
+	"refusal":             nil,
 	"contrib/demo/echo":   nil,
 	"bench":               nil, // drives the p2ptun binary, as users run it
 	"internal/logbuf":     nil,

@@ -115,15 +115,24 @@ func (p *Policy) InterceptAddrDial(id peer.ID, _ ma.Multiaddr) bool {
 // until the security handshake, checked in InterceptSecured.
 func (p *Policy) InterceptAccept(network.ConnMultiaddrs) bool { return true }
 
-// InterceptSecured drops a connection, in either direction, once the
-// handshake has authenticated a disallowed peer.
+// InterceptSecured drops an outbound connection once the handshake has
+// authenticated a disallowed peer. Inbound connections go on to
+// InterceptUpgraded, which refuses them with a code the peer can read.
 func (p *Policy) InterceptSecured(dir network.Direction, id peer.ID, _ network.ConnMultiaddrs) bool {
+	if dir == network.DirInbound {
+		return true
+	}
 	return p.check(id, dir)
 }
 
-// InterceptUpgraded accepts every connection that passed InterceptSecured.
-func (p *Policy) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) {
-	return true, 0
+// InterceptUpgraded refuses an inbound connection from a disallowed peer.
+// The swarm calls it before the connection serves any stream and closes a
+// refused one with libp2p's ConnGated code, so a p2ptun peer learns that
+// the policy refused it rather than seeing a connection that came up and
+// dropped (kubo sees a plain close). It checks every connection, whatever
+// its direction: outbound ones to a disallowed peer never get this far.
+func (p *Policy) InterceptUpgraded(c network.Conn) (bool, control.DisconnectReason) {
+	return p.check(c.RemotePeer(), c.Stat().Direction), 0
 }
 
 // Reset replaces both lists.

@@ -118,3 +118,46 @@ func TestGaterOnRealHosts(t *testing.T) {
 		t.Fatal("node dialed a peer its policy disallows")
 	}
 }
+
+// conn is the part of a network.Conn the gater looks at.
+type conn struct {
+	network.Conn
+	peer peer.ID
+	dir  network.Direction
+}
+
+func (c conn) RemotePeer() peer.ID { return c.peer }
+func (c conn) Stat() network.ConnStats {
+	return network.ConnStats{Stats: network.Stats{Direction: c.dir}}
+}
+
+// TestInboundRefusedOnceUpgraded checks where the gater refuses an inbound
+// peer: not right after the handshake, where all libp2p can do is drop the
+// connection, but once it is upgraded, where the swarm closes it with
+// libp2p's ConnGated code before it serves any stream, so that the peer
+// can tell it was refused. Outbound dials are still refused before they
+// start, and each refusal is reported once.
+func TestInboundRefusedOnceUpgraded(t *testing.T) {
+	friend, stranger := peer.ID("friend"), peer.ID("stranger")
+	var refused []peer.ID
+	p := New(nil, []peer.ID{stranger})
+	p.Refused = func(id peer.ID, _ network.Direction) { refused = append(refused, id) }
+
+	if !p.InterceptSecured(network.DirInbound, stranger, nil) {
+		t.Error("InterceptSecured dropped a denied inbound peer: it could not tell the peer why")
+	}
+	if ok, _ := p.InterceptUpgraded(conn{peer: stranger, dir: network.DirInbound}); ok {
+		t.Fatal("InterceptUpgraded let a denied inbound peer's connection serve streams")
+	}
+	if p.InterceptPeerDial(stranger) || p.InterceptSecured(network.DirOutbound, stranger, nil) {
+		t.Error("the gater lets this node dial a denied peer")
+	}
+	for _, dir := range []network.Direction{network.DirInbound, network.DirOutbound} {
+		if ok, _ := p.InterceptUpgraded(conn{peer: friend, dir: dir}); !ok || !p.InterceptSecured(dir, friend, nil) {
+			t.Errorf("an allowed peer's %s connection was refused", dir)
+		}
+	}
+	if len(refused) != 3 {
+		t.Errorf("refusals reported: %v, want the stranger 3 times (upgraded inbound, dial, secured outbound)", refused)
+	}
+}

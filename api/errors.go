@@ -32,6 +32,9 @@ var codes = []struct {
 	{node.ErrUnreachable, "unreachable", http.StatusBadGateway},
 	{node.ErrNoListener, "no_listener", http.StatusBadGateway},
 	{node.ErrDenied, "denied", http.StatusForbidden},
+	{node.ErrRateLimited, "rate_limited", http.StatusTooManyRequests},
+	{node.ErrTargetDown, "target_down", http.StatusBadGateway},
+	{node.ErrBusy, "busy", http.StatusServiceUnavailable},
 	{node.ErrClosed, "closed", http.StatusServiceUnavailable},
 	{node.ErrInvalidConfig, "config_invalid", http.StatusUnprocessableEntity},
 }

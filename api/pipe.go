@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/p2ptun/p2ptun/node"
+	"github.com/p2ptun/p2ptun/refusal"
 )
 
 // handshakeWrite bounds writing the 101 response on the socket.
@@ -71,7 +72,8 @@ func (s *Server) pipe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The bridge outlives the request's context; the server's ends it.
-	_ = p.Run(s.life, &daemonPipe{newFrameConn(conn, nil)}, s.origin)
+	d := &daemonPipe{frameConn: newFrameConn(conn, nil)}
+	d.finish(p.Run(s.life, d, s.origin))
 }
 
 // enterPipe counts a pipe request in, unless the server is closing.
@@ -142,6 +144,16 @@ func (c *Client) Pipe(ctx context.Context, r node.PipeRequest) (*PipeConn, error
 		return nil, err
 	}
 	return &PipeConn{newFrameConn(conn, br)}, nil
+}
+
+// Refusal returns the refusal that a pipe's error carries (the peer's
+// listener refused the stream: its cause wraps a node sentinel such as
+// node.ErrDenied), or nil.
+func Refusal(err error) error {
+	if r := refusal.Of(err); r != nil {
+		return r
+	}
+	return nil
 }
 
 // handshake sends the upgrade request and reads the answer: a 101, or an

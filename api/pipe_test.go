@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -13,8 +14,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/libp2p/go-libp2p/core/network"
+
 	"github.com/p2ptun/p2ptun/internal/testnet"
 	"github.com/p2ptun/p2ptun/node"
+	"github.com/p2ptun/p2ptun/refusal"
 )
 
 // framePair returns the daemon's and the client's ends of a pipe over a
@@ -35,7 +39,7 @@ func framePair(t *testing.T) (*daemonPipe, *PipeConn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cc.Close(); sc.Close() })
-	return &daemonPipe{newFrameConn(sc, nil)}, &PipeConn{newFrameConn(cc, nil)}
+	return &daemonPipe{frameConn: newFrameConn(sc, nil)}, &PipeConn{newFrameConn(cc, nil)}
 }
 
 func TestPipeFrames(t *testing.T) {
@@ -84,7 +88,7 @@ func TestPipeFrames(t *testing.T) {
 		d, c := framePair(t)
 		var wg sync.WaitGroup
 		defer wg.Wait()
-		wg.Go(func() { d.Write([]byte("partial")); d.Reset() })
+		wg.Go(func() { d.Write([]byte("partial")); d.Reset(); d.finish(errors.New("reset")) })
 		got, err := io.ReadAll(c)
 		if !errors.Is(err, ErrPipeReset) || string(got) != "partial" {
 			t.Fatalf("ReadAll = %q, %v; want the data, then ErrPipeReset", got, err)
@@ -95,12 +99,26 @@ func TestPipeFrames(t *testing.T) {
 		d, c := framePair(t)
 		var wg sync.WaitGroup
 		defer wg.Wait()
-		wg.Go(func() { d.CloseWrite(); d.Reset() })
+		wg.Go(func() { d.CloseWrite(); d.Reset(); d.finish(errors.New("reset")) })
 		if got, err := io.ReadAll(c); err != nil || len(got) != 0 {
 			t.Fatalf("ReadAll = %q, %v", got, err)
 		}
 		if err := c.Wait(); !errors.Is(err, ErrPipeReset) {
 			t.Fatalf("Wait = %v, want ErrPipeReset", err)
+		}
+	})
+
+	// The peer's listener refused the stream: the client learns the cause,
+	// as an error that wraps ErrPipeReset and the cause's sentinel.
+	t.Run("refused by the peer", func(t *testing.T) {
+		d, c := framePair(t)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		refused := fmt.Errorf("read: %w", &network.StreamError{ErrorCode: refusal.Code(refusal.Denied), Remote: true})
+		wg.Go(func() { d.Reset(); d.finish(refused) })
+		_, err := io.ReadAll(c)
+		if !errors.Is(err, ErrPipeReset) || !errors.Is(err, node.ErrDenied) || Refusal(err) == nil || !strings.Contains(err.Error(), "--allow") {
+			t.Fatalf("ReadAll = %v; want ErrPipeReset, node.ErrDenied and the reason", err)
 		}
 	})
 

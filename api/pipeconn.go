@@ -7,7 +7,10 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/p2ptun/p2ptun/refusal"
 )
 
 // After the 101 Switching Protocols of POST /v0/pipe, both ends of the API
@@ -20,14 +23,18 @@ import (
 //	'e'                     the sender's half-close: it sends no more data
 //	'c'                     daemon only, after both 'e's: the stream ended
 //	                        cleanly both ways; the daemon then closes
+//	'r' len:uint8 cause     daemon only, in place of any other frame: the
+//	                        peer refused the stream with this cause (see
+//	                        package refusal); the daemon then closes
 //
 // A connection that ends anywhere else (no 'e' before the end, or no 'c'
 // after the daemon's 'e') was aborted: the daemon resets the libp2p
 // stream, the client reports a reset.
 const (
-	frameData  = 'd'
-	frameEOF   = 'e'
-	frameClean = 'c'
+	frameData    = 'd'
+	frameEOF     = 'e'
+	frameClean   = 'c'
+	frameRefused = 'r'
 
 	// maxFrameData bounds the data in each frame written; any length is
 	// accepted on read.
@@ -101,6 +108,9 @@ func (f *frameConn) readHeader() (byte, int, error) {
 	if _, err := io.ReadFull(f.r, h[:1]); err != nil {
 		return 0, 0, cut(err)
 	}
+	if h[0] == frameRefused {
+		return 0, 0, f.readRefusal()
+	}
 	if h[0] != frameData {
 		return h[0], 0, nil
 	}
@@ -108,6 +118,23 @@ func (f *frameConn) readHeader() (byte, int, error) {
 		return 0, 0, cut(err)
 	}
 	return frameData, int(binary.BigEndian.Uint32(h[1:])), nil
+}
+
+// readRefusal reads the cause of an 'r' frame and returns the refusal,
+// which wraps ErrPipeReset and the cause's sentinel.
+func (f *frameConn) readRefusal() error {
+	var n [1]byte
+	if _, err := io.ReadFull(f.r, n[:]); err != nil {
+		return cut(err)
+	}
+	cause := make([]byte, n[0])
+	if _, err := io.ReadFull(f.r, cause); err != nil {
+		return cut(err)
+	}
+	if r := refusal.Parse(string(cause)); r != nil {
+		return fmt.Errorf("%w: %w", ErrPipeReset, r)
+	}
+	return fmt.Errorf("%w: the peer refused the stream (%q)", ErrPipeReset, cause)
 }
 
 // cut names the end of the connection where a frame should have been.
@@ -156,8 +183,11 @@ func (f *frameConn) CloseWrite() error {
 
 // daemonPipe is the daemon's end of a pipe, bridged to the libp2p stream
 // by streams.Bridge, which calls Close after a clean end in both
-// directions and Reset otherwise.
-type daemonPipe struct{ frameConn }
+// directions and Reset otherwise; finish then ends the connection.
+type daemonPipe struct {
+	frameConn
+	reset atomic.Bool // Reset was called
+}
 
 // Close tells the client that the stream ended cleanly, then closes the
 // connection. Call it only after both directions ended with 'e'. A client
@@ -170,9 +200,28 @@ func (d *daemonPipe) Close() error {
 	return errors.Join(werr, d.conn.Close())
 }
 
-// Reset closes the connection with no final frame, which the client
+// Reset ends the bridge's reads and writes on the connection at once,
+// without a final frame; finish, called once the bridge has returned,
+// tells the client why (a refusal) or just closes, which the client
 // reports as a reset.
-func (d *daemonPipe) Reset() error { return d.conn.Close() }
+func (d *daemonPipe) Reset() error {
+	// Not under wmu: a Write may hold it, blocked on a client that does
+	// not read, until the deadline ends it.
+	d.reset.Store(true)
+	return d.conn.SetDeadline(time.Now())
+}
+
+// finish ends the connection after the bridge returned err: after a Reset,
+// it first sends an 'r' frame if the peer refused the stream.
+func (d *daemonPipe) finish(err error) {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	if r := refusal.Of(err); d.reset.Load() && r != nil {
+		_ = d.conn.SetWriteDeadline(time.Now().Add(handshakeWrite))
+		_, _ = d.conn.Write(append([]byte{frameRefused, byte(len(r.Cause))}, r.Cause...))
+	}
+	_ = d.conn.Close()
+}
 
 // PipeConn is the client's end of a pipe that Client.Pipe opened: Write
 // sends to the peer's stream, Read returns what it sends. It is safe to

@@ -16,10 +16,10 @@ const (
 	ExitUsage            = 2 // bad command line: unknown flag, malformed multiaddr, peer ID or protocol
 	ExitDaemonNotRunning = 3 // the command needs a daemon and none answers on the API socket
 	ExitConfig           = 4 // config, key file, home or API socket directory missing, corrupt or unsafe
-	ExitUnreachable      = 5 // the peer cannot be reached, or serves no such protocol
+	ExitUnreachable      = 5 // the peer cannot be reached, serves no such protocol, or its listener's target is down
 	ExitConflict         = 6 // already exists: listener, port in use, running daemon, identity
 	ExitNotFound         = 7 // no listener or stream matched
-	ExitDenied           = 8 // this node's access policy refuses the peer, or the peer refuses an invite
+	ExitDenied           = 8 // this node's access policy refuses the peer, the peer refuses this node (access policy or listener allowlist), or an invite
 	ExitTimeout          = 9 // a wait (`p2ptun wait --timeout`) ran out before the daemon was ready
 )
 
@@ -44,7 +44,7 @@ func exitCode(err error) int {
 		return ExitDaemonNotRunning
 	case errors.Is(err, config.ErrInvalid), errors.Is(err, config.ErrKey), errors.Is(err, api.ErrUnsafeSocketDir):
 		return ExitConfig
-	case errors.Is(err, node.ErrUnreachable), errors.Is(err, node.ErrNoListener):
+	case errors.Is(err, node.ErrUnreachable), errors.Is(err, node.ErrNoListener), errors.Is(err, node.ErrTargetDown):
 		return ExitUnreachable
 	case errors.Is(err, node.ErrExists), errors.Is(err, node.ErrAddrInUse),
 		errors.Is(err, api.ErrDaemonRunning), errors.Is(err, config.ErrInitialized):

@@ -34,10 +34,12 @@ func checkOneLineError(t *testing.T, out, errOut string) {
 func TestExitCodes(t *testing.T) {
 	d := startDaemon(t)
 	other := startDaemon(t)
+	denier := startDaemon(t, "--deny-peer", d.id) // refuses d's connections
 	target := echoTarget(t)
 	n := &normalizer{}
 	n.add(d.id, "<PEER>")
 	n.add(other.id, "<OTHER>")
+	n.add(denier.id, "<DENIER>")
 
 	// Homes where something is wrong.
 	noDaemon := tempHome(t)
@@ -89,6 +91,8 @@ func TestExitCodes(t *testing.T) {
 		{"stream close unknown ID", "", []string{"stream", "close", "42"}, ExitNotFound, "see `p2ptun stream ls`"},
 		{"deny", "", []string{"access", "deny", foe}, ExitOK, ""},
 		{"forward to a denied peer", "", []string{"forward", "/x/web", "127.0.0.1:0", "/p2p/" + foe}, ExitDenied, "access"},
+		{"forward to a peer that refuses us", "", []string{"forward", "/x/web", "127.0.0.1:0", denier.addrs[0]}, ExitDenied, "access allow"},
+		{"ping a peer that refuses us", "", []string{"ping", "-n", "1", denier.addrs[0]}, ExitDenied, "access allow"},
 		// ExitTimeout: see the doc comment.
 	}
 	var all strings.Builder

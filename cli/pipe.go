@@ -21,7 +21,8 @@ func pipeCommand() *ucli.Command {
 		Description: "Asks the running daemon for one PROTO stream to PEER-ADDR (/p2p/ID, a bare ID, or\n" +
 			"/ip4/…/tcp/…/p2p/ID), so the peer sees the daemon's identity, then copies stdin to the\n" +
 			"stream and the stream to stdout. End of stdin half-closes the stream; the command\n" +
-			"exits 0 once both directions have ended cleanly, 1 if the stream was reset.\n" +
+			"exits 0 once both directions have ended cleanly, 1 if the stream was reset, and\n" +
+			"with the documented code if the peer refused it (8 not allowed, 5 target down).\n" +
 			"A TICKET from `p2ptun share` names the peer, its addresses and the protocol.\n" +
 			"  ssh -o ProxyCommand='p2ptun pipe PEER /x/ssh' HOST",
 		Flags: []ucli.Flag{
@@ -157,6 +158,9 @@ func pipeStdio(ctx context.Context, p *api.PipeConn, in io.Reader, out io.Writer
 	case ctx.Err() != nil:
 		return fmt.Errorf("interrupted: %w", ctx.Err())
 	case errors.Is(err, api.ErrPipeReset):
+		if r := api.Refusal(err); r != nil {
+			return r // the peer said why; its sentinel picks the exit code
+		}
 		return errStreamReset
 	}
 	return err

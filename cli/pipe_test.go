@@ -191,10 +191,10 @@ func TestPipeSession(t *testing.T) {
 		if _, errOut, code := b.cli(t, "listen", "/x/private", target, "--allow", newPeerID(t)); code != 0 {
 			t.Fatalf("listen: %s", errOut)
 		}
-		// The stream opens, then b resets it: pipe exits without
-		// waiting for its stdin to end.
+		// The stream opens, then b resets it, saying why: pipe exits
+		// without waiting for its stdin to end, with the cause.
 		p := startPipe(t, a, b.addrs[0], "/x/private")
-		p.expectEnd(t, ExitFailure, "reset", "--allow")
+		p.expectEnd(t, ExitDenied, "does not allow this node's peer ID", "--allow")
 	})
 
 	t.Run("p2p address", func(t *testing.T) {
@@ -234,6 +234,7 @@ func TestPipeErrors(t *testing.T) {
 	n := &normalizer{}
 	n.add(d.id, "<PEER>")
 	n.add(other.id, "<OTHER>")
+	n.add(denier.id, "<DENIER>")
 
 	// A peer no daemon has met, at an address where nothing listens.
 	ghost := newPeerID(t)
@@ -251,6 +252,7 @@ func TestPipeErrors(t *testing.T) {
 		{"unreachable peer", d.home, []string{deadAddr, "/x/ssh"}, ExitUnreachable},
 		{"no such protocol", d.home, []string{other.addrs[0], "/x/none"}, ExitUnreachable},
 		{"denied peer", denier.home, []string{other.addrs[0], "/x/ssh"}, ExitDenied},
+		{"refused by the peer's access policy", other.home, []string{denier.addrs[0], "/x/ssh"}, ExitDenied},
 		{"bad peer ID", d.home, []string{"/p2p/QmNope", "/x/ssh"}, ExitUsage},
 		{"peer address without /p2p", d.home, []string{"/ip4/127.0.0.1/tcp/1", "/x/ssh"}, ExitUsage},
 		{"protocol outside /x/", d.home, []string{other.id, "/ssh"}, ExitUsage},

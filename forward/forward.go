@@ -23,6 +23,7 @@ import (
 	msmux "github.com/multiformats/go-multistream"
 
 	"github.com/p2ptun/p2ptun/peerlog"
+	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/streams"
 )
@@ -64,11 +65,12 @@ type Config struct {
 	// after that dials again. A successful dial ends the backoff. Defaults
 	// DefaultRedialMin and DefaultRedialMax.
 	RedialMin, RedialMax time.Duration
-	// Logger receives one line per failed stream open; default slog.Default().
+	// Logger receives the forward's own events; default slog.Default().
 	Logger *slog.Logger
-	// Limited logs what may repeat for every client (resets during the
-	// redial backoff, running out of file descriptors) at most once per
-	// interval; default once a minute to Logger.
+	// Limited logs what may repeat for every client (failed stream opens
+	// and refusals, by cause; resets during the redial backoff; running
+	// out of file descriptors) at most once per interval; default once a
+	// minute to Logger.
 	Limited *peerlog.Logger
 	// Streams records each live connection; required.
 	Streams *registry.Streams
@@ -332,21 +334,26 @@ func (f *Forward) handle(c manet.Conn) {
 
 	s, err := f.openStream()
 	if err != nil {
-		var bo *backoffError
-		if errors.As(err, &bo) {
-			f.cfg.Limited.Warn("redial "+f.laddr(), "client connection reset: the peer could not be reached moments ago, and the forward redials it only once its backoff is over",
-				"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "err", err)
-		} else {
-			f.log.Warn("stream open failed; client connection reset", "client", origin, "err", err)
-		}
-		abortConn(c)
 		cause := "stream_open"
-		switch {
+		switch r := refusal.Of(err); {
+		case r != nil:
+			cause = string(r.Cause)
 		case errors.Is(err, ErrUnreachable):
 			cause = "unreachable"
 		case errors.Is(err, ErrNoListener):
 			cause = "no_listener"
 		}
+		// Every client fails the same way until the peer changes: log
+		// once per cause and interval, not once per client.
+		var bo *backoffError
+		if errors.As(err, &bo) {
+			f.cfg.Limited.Warn("redial "+f.laddr(), "client connection reset: the peer could not be reached moments ago, and the forward redials it only once its backoff is over",
+				"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "err", err)
+		} else {
+			f.cfg.Limited.Warn("open "+cause+" "+f.laddr(), "stream open failed; client connection reset",
+				"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "client", origin, "cause", cause, "err", err)
+		}
+		abortConn(c) // after the log: whoever sees the reset finds the line
 		f.cfg.Streams.Fail(registry.Failure{
 			ListenerID: f.listenerID(), Kind: registry.KindForward, Protocol: string(f.cfg.Protocol),
 			Peer: f.peer, Cause: cause, Err: err,
@@ -377,6 +384,13 @@ func (f *Forward) handle(c manet.Conn) {
 	p.Start(func(nin, nout int64, err error) {
 		defer f.wg.Done()
 		f.log.Debug("stream ended", "client", origin, "stream", id, "in", nin, "out", nout, "err", err)
+		if r := refusal.Of(err); r != nil {
+			// The peer's listener refused the stream after the protocol
+			// was agreed: the first read says why, whether or not the
+			// client had sent anything.
+			f.cfg.Limited.Warn("refused "+string(r.Cause)+" "+f.laddr(), "stream refused by the peer; client connection reset",
+				"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "cause", string(r.Cause), "err", r)
+		}
 		finish(err)
 	})
 }
@@ -386,8 +400,8 @@ var (
 	// ErrUnreachable means no connection to the peer could be made.
 	ErrUnreachable = errors.New("peer unreachable")
 	// ErrNoListener means the peer is reachable but serves no handler for
-	// the protocol (or refused it).
-	ErrNoListener = errors.New("peer has no listener for the protocol")
+	// the protocol, or its listener is closing.
+	ErrNoListener = refusal.ErrNoListener
 )
 
 func (f *Forward) openStream() (network.Stream, error) {
@@ -475,9 +489,13 @@ func newStream(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, o
 		if errors.Is(err, network.ErrLimitedConn) {
 			return nil, fmt.Errorf("%w: %s is reachable only through a relay that limits relayed connections (time or data); pass --allow-limited to use it anyway", ErrUnreachable, p)
 		}
+		if r := refusal.Of(err); r != nil {
+			return nil, fmt.Errorf("opening %s stream to peer %s: %w", proto, p, r)
+		}
 		var se *network.StreamError
-		if errors.As(err, &se) && se.Remote && se.ErrorCode != network.StreamResourceLimitExceeded {
-			// The peer took the protocol, then refused the stream.
+		if errors.As(err, &se) && se.Remote {
+			// The peer took the protocol, then reset the stream without
+			// one of p2ptun's codes: kubo, or an older p2ptun.
 			return nil, fmt.Errorf("opening %s stream to peer %s: the peer reset it (is this node's peer ID on its listener's --allow list? does its target accept connections? is this node over its stream rate?)", proto, p)
 		}
 		return nil, fmt.Errorf("opening %s stream to peer %s: %s", proto, p, OneLine(err))
@@ -487,7 +505,9 @@ func newStream(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, o
 
 // Connect makes sure h has a connection to p, dialing with the addresses in
 // its peerstore, bounded by timeout, now: it clears libp2p's dial backoff
-// for p first. Errors wrap ErrUnreachable.
+// for p first. Errors wrap ErrUnreachable, or are a *refusal.Error (which
+// unwraps to refusal.ErrDenied) when the peer's access policy refuses this
+// node.
 func Connect(ctx context.Context, h host.Host, p peer.ID, timeout time.Duration) error {
 	switch h.Network().Connectedness(p) {
 	case network.Connected, network.Limited:
@@ -502,10 +522,54 @@ func Connect(ctx context.Context, h host.Host, p peer.ID, timeout time.Duration)
 	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if err := h.Connect(dctx, peer.AddrInfo{ID: p}); err != nil {
+	// A peer whose access policy refuses this node lets the handshake
+	// finish, then closes the connection with a code (see package
+	// access): Connect may succeed all the same. Keep the connections it
+	// makes, to read that code.
+	var mu sync.Mutex
+	var made []network.Conn
+	watch := &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
+		if c.RemotePeer() == p {
+			mu.Lock()
+			made = append(made, c)
+			mu.Unlock()
+		}
+	}}
+	h.Network().Notify(watch)
+	err := h.Connect(dctx, peer.AddrInfo{ID: p})
+	h.Network().StopNotify(watch)
+	if err != nil {
 		return fmt.Errorf("%w: %s: %s", ErrUnreachable, p, OneLine(err))
 	}
-	return nil
+	// Connect waited for identify, which a refusing peer never answers:
+	// its connection is closed by now (the swarm may not have dropped it
+	// yet, so ask the connection, not Connectedness).
+	mu.Lock()
+	defer mu.Unlock()
+	open := len(made) == 0 && h.Network().Connectedness(p) != network.NotConnected // a connection made by another dial
+	for _, c := range made {
+		open = open || !c.IsClosed()
+	}
+	if open {
+		return nil
+	}
+	var closed error
+	for _, c := range made {
+		// On a closed connection NewStream fails with how it was closed.
+		s, err := c.NewStream(dctx)
+		if err == nil {
+			_ = s.Reset()
+			continue
+		}
+		if r := refusal.Of(err); r != nil {
+			return fmt.Errorf("peer %s: %w (ask its operator to run `p2ptun access allow %s`)", p, r, h.ID())
+		}
+		closed = err
+	}
+	if closed == nil {
+		return fmt.Errorf("%w: %s: the connection closed as soon as it was made", ErrUnreachable, p)
+	}
+	return fmt.Errorf("peer %s: %w (ask its operator to run `p2ptun access allow %s`)", p, refusal.ClosedEarly(closed), h.ID())
 }
 
 // OneLine flattens libp2p's multi-line dial errors ("all dials failed\n  *

@@ -2,6 +2,7 @@ package forward
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -21,6 +22,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/p2ptun/p2ptun/internal/logbuf"
+	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
 )
 
@@ -190,5 +192,88 @@ func TestRedialAfterPeerRestart(t *testing.T) {
 	echoPeer(b)
 	if err := client(f, "after"); err != nil {
 		t.Fatalf("first client once the peer is back: %v, want an echo\n%s", err, logs)
+	}
+}
+
+// TestRefusedClientsLoggedOnce checks that a stream the peer's listener
+// resets with a p2ptun code reaches the forward as its cause, whether or
+// not the client sent anything: each client is reset, each stream ends
+// with the cause, and the forward logs it once, not once per client.
+func TestRefusedClientsLoggedOnce(t *testing.T) {
+	b := newHost(t, newKey(t), "/ip4/127.0.0.1/tcp/0")
+	b.SetStreamHandler(proto, func(s network.Stream) { _ = refusal.Reset(s, refusal.Denied) })
+	f, logs := startForward(t, b.ID(), b.Addrs()[0], Config{})
+	causes := make(chan refusal.Cause, 256)
+	f.cfg.Streams.SetHooks(registry.Hooks{
+		Closed: func(_ registry.StreamInfo, err error) {
+			if r := refusal.Of(err); r != nil {
+				causes <- r.Cause
+			} else {
+				causes <- refusal.Cause(fmt.Sprint("not a refusal: ", err))
+			}
+		},
+		Failed: func(fl registry.Failure) { causes <- refusal.Cause("failed: " + fl.Cause) },
+	})
+
+	const clients = 200
+	for i := range clients {
+		msg := ""
+		if i%2 == 0 {
+			msg = "hello" // half the clients send something first, half nothing
+		}
+		if err := readAll(f, msg); !isReset(err) {
+			t.Fatalf("client %d: %v, want a reset", i, err)
+		}
+		if got := <-causes; got != refusal.Denied {
+			t.Fatalf("client %d: the stream ended with %q, want %q", i, got, refusal.Denied)
+		}
+	}
+	if n := strings.Count(logs.String(), "stream refused by the peer"); n != 1 {
+		t.Fatalf("%d refused clients logged %d lines, want 1:\n%s", clients, n, logs)
+	}
+	if !strings.Contains(logs.String(), "cause=denied") {
+		t.Errorf("the log line does not name the cause:\n%s", logs)
+	}
+}
+
+// readAll connects to the forward, sends msg and reads until the
+// connection ends, returning how it ended.
+func readAll(f *Forward, msg string) error {
+	port, _ := f.Addr().ValueForProtocol(ma.P_TCP)
+	c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(c, msg); err != nil {
+		return err
+	}
+	_, err = io.ReadAll(c)
+	return err
+}
+
+// TestFailedOpensLoggedOnce checks that clients whose streams cannot be
+// opened (the peer serves no such protocol) are each reset, and each
+// counted as a failure with its cause, but logged once per cause and
+// interval, not once per client.
+func TestFailedOpensLoggedOnce(t *testing.T) {
+	b := newHost(t, newKey(t), "/ip4/127.0.0.1/tcp/0") // no handler for proto
+	f, logs := startForward(t, b.ID(), b.Addrs()[0], Config{})
+	causes := make(chan string, 256)
+	f.cfg.Streams.SetHooks(registry.Hooks{Failed: func(fl registry.Failure) { causes <- fl.Cause }})
+	const clients = 200
+	for i := range clients {
+		if err := readAll(f, ""); !isReset(err) {
+			t.Fatalf("client %d: %v, want a reset", i, err)
+		}
+		if got := <-causes; got != "no_listener" {
+			t.Fatalf("client %d: failure cause %q, want no_listener", i, got)
+		}
+	}
+	if n := strings.Count(logs.String(), "stream open failed"); n != 1 {
+		t.Fatalf("%d clients refused the same way logged %d lines, want 1:\n%s", clients, n, logs)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/p2ptun/p2ptun/peerlog"
+	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/streams"
 )
@@ -114,10 +115,11 @@ type Listener struct {
 	allowMu sync.RWMutex
 	allow   map[peer.ID]bool // Config.Allow, and the peers Allow adds
 
-	mu      sync.Mutex
-	started bool
-	closed  bool
-	wg      sync.WaitGroup // one per running handler
+	mu       sync.Mutex
+	started  bool
+	draining bool // StopAccepting was called: new streams are refused
+	closed   bool
+	wg       sync.WaitGroup // one per running handler
 }
 
 // New validates cfg and returns a listener that is not yet serving.
@@ -152,14 +154,14 @@ func (l *Listener) Start(context.Context) error {
 	return nil
 }
 
-// StopAccepting removes the handler, so that new streams are refused,
-// and leaves live streams running (a graceful shutdown drains them).
+// StopAccepting refuses new streams from now on, resetting them with the
+// Closing code so that a p2ptun peer learns the listener is going away,
+// and leaves live streams running (a graceful shutdown drains them). The
+// handler stays registered until Close.
 func (l *Listener) StopAccepting() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.started && !l.closed {
-		l.h.RemoveStreamHandler(l.cfg.Protocol)
-	}
+	l.draining = true
 }
 
 // Close removes the handler, aborts every live stream and waits for the
@@ -180,11 +182,12 @@ func (l *Listener) Close() error {
 	return nil
 }
 
-// enter registers a running handler unless the listener is closed.
+// enter registers a running handler unless the listener is closed or
+// draining.
 func (l *Listener) enter() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
+	if l.closed || l.draining {
 		return false
 	}
 	l.wg.Add(1)
@@ -214,7 +217,7 @@ func (l *Listener) allowed(p peer.ID) bool {
 
 func (l *Listener) handle(s network.Stream) {
 	if !l.enter() {
-		_ = s.Reset()
+		_ = refusal.Reset(s, refusal.Closing)
 		return
 	}
 	bridged := false
@@ -237,16 +240,16 @@ func (l *Listener) handle(s network.Stream) {
 		l.cfg.Limited.Warn("refused "+string(l.cfg.Protocol)+" "+who,
 			"refused stream: peer is not on this listener's allowlist",
 			"peer", who, "proto", string(l.cfg.Protocol))
-		_ = s.Reset()
-		fail("denied", nil)
+		_ = refusal.Reset(s, refusal.Denied)
+		fail(string(refusal.Denied), nil)
 		return
 	}
 	if !l.rates.allow(remote) {
 		l.cfg.Limited.Warn("rate "+string(l.cfg.Protocol)+" "+who,
 			"refused stream: peer opens streams faster than limits.peer_stream_rate",
 			"peer", who, "proto", string(l.cfg.Protocol))
-		_ = s.Reset()
-		fail("rate_limited", nil)
+		_ = refusal.Reset(s, refusal.RateLimited)
+		fail(string(refusal.RateLimited), nil)
 		return
 	}
 
@@ -262,8 +265,13 @@ func (l *Listener) handle(s network.Stream) {
 		} else {
 			l.log.Warn("target dial failed; stream reset", "peer", who, "err", err)
 		}
-		_ = s.Reset()
-		fail("target_dial", err)
+		cause := refusal.TargetDial
+		var ne net.Error
+		if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+			cause = refusal.TargetTimeout
+		}
+		_ = refusal.Reset(s, cause)
+		fail(string(cause), err)
 		return
 	}
 	local, ok := conn.(streams.HalfCloser)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/p2ptun/p2ptun/access"
@@ -83,12 +84,16 @@ func (n *Node) editAccess(p string, edit func(*access.Policy, peer.ID) error) (A
 	return cur, nil
 }
 
-// dropRefused closes the connections of peers the policy refuses.
+// dropRefused closes the connections of peers the policy refuses, with
+// the code a refused connection carries (see package access), so that a
+// p2ptun peer learns why.
 func (n *Node) dropRefused() {
-	for _, c := range n.host.Network().Peers() {
-		if !n.opts.Access.Allowed(c) {
-			_ = n.host.Network().ClosePeer(c)
-			n.log.Info("closed connections to a peer the access policy no longer allows", "peer", c.String())
+	for _, p := range n.host.Network().Peers() {
+		if !n.opts.Access.Allowed(p) {
+			for _, c := range n.host.Network().ConnsToPeer(p) {
+				_ = c.CloseWithError(network.ConnGated)
+			}
+			n.log.Info("closed connections to a peer the access policy no longer allows", "peer", p.String())
 		}
 	}
 }

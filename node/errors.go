@@ -5,6 +5,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/forward"
+	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
 )
 
@@ -24,8 +25,17 @@ var (
 	ErrExists = registry.ErrExists
 	// ErrAddrInUse means the local address is taken by another process.
 	ErrAddrInUse = errors.New("address already in use")
-	// ErrDenied means this node's own access policy refuses the peer.
-	ErrDenied = errors.New("access denied")
+	// ErrDenied means this node's own access policy refuses the peer, or
+	// the peer refuses this node: its access policy, or its listener's
+	// allowlist (a *refusal.Error says which).
+	ErrDenied = refusal.ErrDenied
+	// ErrRateLimited means the peer's listener refused a stream because
+	// this node opens them faster than the peer allows.
+	ErrRateLimited = refusal.ErrRateLimited
+	// ErrTargetDown means the peer's listener could not reach its target.
+	ErrTargetDown = refusal.ErrTargetDown
+	// ErrBusy means the peer is over its stream limits.
+	ErrBusy = refusal.ErrBusy
 	// ErrClosed means the node is shutting down.
 	ErrClosed = errors.New("node is closed")
 	// ErrInvalidConfig means a config file (or its tunnels) did not parse

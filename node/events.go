@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/p2ptun/p2ptun/forward"
+	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/streams"
 )
@@ -57,9 +58,11 @@ type Event struct {
 	Millis        float64 `json:",omitempty"` // stream_close: how long it lived
 	// Reason says why a stream ended or failed: "eof" (both sides
 	// finished), "closed" (closed by p2ptun: stream close, tunnel close,
-	// shutdown), "reset" (an error on either side, in Error), or for
-	// stream_failed the cause: "denied", "rate_limited", "target_dial",
-	// "stream_open", "unreachable", "no_listener".
+	// shutdown), "reset" (an error on either side, in Error), the cause
+	// of a refusal the peer sent (below), or for stream_failed the cause:
+	// "stream_open", "unreachable", "no_listener", or a refusal's:
+	// "denied", "rate_limited", "target_dial", "target_timeout",
+	// "closing", "stream_limit" (package refusal).
 	Reason string `json:",omitempty"`
 	Error  string `json:",omitempty"`
 }
@@ -154,11 +157,15 @@ func (n *Node) hooks() {
 			n.metrics.streamClosed(s, err)
 			ev := streamEvent(EventStreamClose, s)
 			ev.Millis = millis(time.Since(s.OpenedAt))
+			r := refusal.Of(err)
 			switch {
 			case err == nil:
 				ev.Reason = "eof"
 			case errors.Is(err, streams.ErrAborted):
 				ev.Reason = "closed"
+			case r != nil:
+				// The peer's listener refused the stream once it was open.
+				ev.Reason, ev.Error = string(r.Cause), r.Error()
 			default:
 				ev.Reason, ev.Error = "reset", forward.OneLine(err)
 			}

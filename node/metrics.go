@@ -8,13 +8,21 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/streams"
 )
 
 // Failure causes, the cause label of p2ptun_stream_errors_total: those of
-// registry.Failure, plus "reset" for a stream that ended in an error.
-var errorCauses = []string{"denied", "rate_limited", "target_dial", "stream_open", "unreachable", "no_listener", "reset"}
+// registry.Failure (a refusal's, from package refusal, and the forward's
+// own), plus "reset" for a stream that ended in an error without a cause.
+var errorCauses = func() []string {
+	out := []string{"stream_open", "unreachable", "no_listener", "reset"}
+	for _, c := range refusal.Causes() {
+		out = append(out, string(c))
+	}
+	return out
+}()
 
 var (
 	tunnelLabels = []string{"tunnel", "kind", "protocol"}
@@ -77,7 +85,7 @@ func newMetrics(list func() []registry.StreamInfo, tunnels func() []registry.Lis
 		list: list, tunnels: tunnels, peers: peers,
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "p2ptun_stream_errors_total",
-			Help: "Connections refused or not set up (cause: denied, rate_limited, target_dial, stream_open, unreachable, no_listener) and streams that ended in an error (reset).",
+			Help: "Connections refused or not set up (cause: denied, rate_limited, target_dial, target_timeout, closing, stream_limit, stream_open, unreachable, no_listener) and streams that ended in an error (reset, or the cause the peer sent).",
 		}, []string{"cause"}),
 		setup: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "p2ptun_stream_setup_seconds",
@@ -165,7 +173,11 @@ func (m *metrics) streamClosed(s registry.StreamInfo, err error) {
 		return
 	}
 	if err != nil && !errors.Is(err, streams.ErrAborted) {
-		m.errors.WithLabelValues("reset").Inc()
+		cause := "reset"
+		if r := refusal.Of(err); r != nil {
+			cause = string(r.Cause)
+		}
+		m.errors.WithLabelValues(cause).Inc()
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

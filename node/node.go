@@ -787,6 +787,9 @@ func (n *Node) addAddrs(pi peer.AddrInfo) {
 // what to try when it cannot.
 func (n *Node) connect(ctx context.Context, p peer.ID) error {
 	if err := forward.Connect(ctx, n.host, p, n.opts.Timeouts.Dial.Std()); err != nil {
+		if errors.Is(err, ErrDenied) {
+			return err // the peer answered: it refuses this node
+		}
 		return fmt.Errorf("%w (is its daemon running? pass a full address like /ip4/HOST/tcp/PORT/p2p/%s, or --lazy to connect on first use)", err, p)
 	}
 	return nil

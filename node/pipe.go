@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/p2ptun/p2ptun/forward"
+	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/streams"
 )
@@ -66,6 +68,9 @@ func (n *Node) OpenPipe(ctx context.Context, r PipeRequest) (*Pipe, error) {
 	n.addAddrs(pi)
 	dial := n.opts.Timeouts.Dial.Std()
 	if err := forward.Connect(ctx, n.host, pi.ID, dial); err != nil {
+		if errors.Is(err, ErrDenied) {
+			return nil, err // the peer answered: it refuses this node
+		}
 		hint := fmt.Sprintf("is its daemon running? pass a full address like /ip4/HOST/tcp/PORT/p2p/%s", pi.ID)
 		if viaRelay(pi) {
 			hint = fmt.Sprintf("through a relay, both peers must be on the relay's allow list and %s must hold a reservation on it (it logs \"relay reservation held\")", pi.ID)
@@ -107,6 +112,10 @@ func (p *Pipe) Run(ctx context.Context, local streams.HalfCloser, origin string)
 		var nin, nout int64
 		nin, nout, err = streams.Bridge(ctx, p.s, local, streams.Counters{AtoB: rec.BytesIn, BtoA: rec.BytesOut})
 		log.Debug("pipe ended", "stream", id, "in", nin, "out", nout, "err", err)
+		if r := refusal.Of(err); r != nil {
+			p.n.limited.Warn("refused "+string(r.Cause)+" pipe "+rec.Peer, "pipe stream refused by the peer",
+				"proto", p.proto, "peer", rec.Peer, "cause", string(r.Cause), "err", r)
+		}
 		return err
 	})
 	return err

@@ -519,8 +519,8 @@ func TestInviteDoesNotPassTheAccessPolicy(t *testing.T) {
 	if !strings.Contains(b.logs.String(), "access allow list is set") {
 		t.Errorf("sharing an invite on a node with an allow list does not warn:\n%s", b.logs)
 	}
-	if _, err := forwardTicket(a, tk); !errors.Is(err, ErrUnreachable) {
-		t.Fatalf("peer off the node's allow list: err = %v, want ErrUnreachable", err)
+	if _, err := forwardTicket(a, tk); !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), "access allow "+a.id()) {
+		t.Fatalf("peer off the node's allow list: err = %v, want ErrDenied naming the peer ID to allow", err)
 	}
 	if got := allowedPeers(t, b, "/x/echo"); len(got) != 0 {
 		t.Fatalf("allowlist = %q, want empty", got)

@@ -71,8 +71,10 @@ type Failure struct {
 	Kind       Kind
 	Protocol   string
 	Peer       string
-	// Cause is a short, stable label: "denied", "rate_limited",
-	// "target_dial", "stream_open", "unreachable", "no_listener".
+	// Cause is a short, stable label: a refusal's ("denied",
+	// "rate_limited", "target_dial", "target_timeout", "closing",
+	// "stream_limit"; see package refusal) or "stream_open",
+	// "unreachable", "no_listener".
 	Cause string
 	Err   error
 }
