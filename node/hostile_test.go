@@ -1157,13 +1157,13 @@ func TestHostileIdleConnections(t *testing.T) {
 // TestHostileSilentConnectionCut: a connection that says nothing is closed
 // once timeouts.handshake has passed, not after go-libp2p's 15s.
 func TestHostileSilentConnectionCut(t *testing.T) {
-	victim := newNodeWith(t, func(o *Options) { o.Timeouts.Handshake = config.D(50 * time.Millisecond) })
+	victim := newNodeWith(t, func(o *Options) { o.Timeouts.Handshake = config.D(config.MinNetTimeout) })
 	c, err := net.DialTimeout("tcp", hostPort(t, victim.fullAddr()), hangGuard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	// Far beyond 50ms, and short of go-libp2p's own 15s: only the
+	// Far beyond the 100ms minimum, and short of go-libp2p's own 15s: only the
 	// configured timeout can end the connection before this.
 	const libp2pDefault = 15 * time.Second
 	if err := c.SetReadDeadline(time.Now().Add(libp2pDefault - 2*time.Second)); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/p2ptun/p2ptun/access"
+	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/refusal"
 )
 
@@ -95,7 +96,7 @@ func TestRefusalCauses(t *testing.T) {
 	})
 	t.Run("rate limited", func(t *testing.T) {
 		a, aReg := metricsNode(t)
-		b := newNodeWith(t, func(o *Options) { o.Limits.PeerStreamRate, o.Limits.PeerStreamBurst = 0.001, 1 })
+		b := newNodeWith(t, func(o *Options) { o.Limits.PeerStreamRate, o.Limits.PeerStreamBurst = config.MinPeerStreamRate, 1 })
 		events, cancel := a.Subscribe()
 		defer cancel()
 		addr := tunnel(t, a, b, "/x/rate", server(t, echo))
