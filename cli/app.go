@@ -74,14 +74,40 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 }
 
 // setUsageErrors makes flag errors of every command a usage error (exit 2)
-// reported in one line, instead of urfave's help dump and exit 1.
+// reported in one line, instead of urfave's help dump and exit 1. It also
+// gives every command with subcommands an Action for an unknown one: urfave
+// would run the parent's Action, by default its help, and exit 0, so that
+// `access dney PEER` looked like a success to a script.
 func setUsageErrors(cmds []*ucli.Command, parents ...string) {
 	for _, c := range cmds {
 		path := strings.Join(append(append([]string{"p2ptun"}, parents...), c.Name), " ")
 		c.OnUsageError = func(_ *ucli.Context, err error, _ bool) error {
 			return usagef(fmt.Errorf("%w; see `%s --help`", err, path))
 		}
+		if len(c.Subcommands) > 0 && c.Action == nil {
+			c.Action = unknownSubcommand(path, c)
+		}
 		setUsageErrors(c.Subcommands, append(parents, c.Name)...)
+	}
+}
+
+// unknownSubcommand is the Action of a parent command: urfave runs it only
+// when no subcommand matched. Without arguments it prints the parent's
+// help, as before; otherwise the first argument is a subcommand that does
+// not exist, a usage error naming the valid ones.
+func unknownSubcommand(path string, parent *ucli.Command) ucli.ActionFunc {
+	return func(c *ucli.Context) error {
+		if c.NArg() == 0 {
+			return ucli.ShowSubcommandHelp(c)
+		}
+		var names []string
+		for _, s := range parent.Subcommands {
+			if !s.Hidden && s.Name != "help" {
+				names = append(names, s.Name)
+			}
+		}
+		return usagef(fmt.Errorf("unknown command %q: use one of %s; see `%s --help`",
+			strings.TrimPrefix(path, "p2ptun ")+" "+c.Args().First(), strings.Join(names, ", "), path))
 	}
 }
 

@@ -12,12 +12,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	ucli "github.com/urfave/cli/v2"
 	"go.uber.org/goleak"
 
 	"github.com/p2ptun/p2ptun/internal/logbuf"
@@ -499,5 +501,49 @@ func TestPermute(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("permute(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestUnknownSubcommandIsAUsageError runs a mistyped subcommand under every
+// command that has subcommands, found by walking the app's command tree so
+// that a new parent cannot be forgotten: each is a usage error (exit 2) in
+// one line that names the valid subcommands, never urfave's help and exit 0.
+func TestUnknownSubcommandIsAUsageError(t *testing.T) {
+	home := tempHome(t)
+	var walk func(path []string, cmds []*ucli.Command) int
+	walk = func(path []string, cmds []*ucli.Command) int {
+		parents := 0
+		for _, c := range cmds {
+			p := append(slices.Clone(path), c.Name)
+			if len(c.Subcommands) == 0 {
+				continue
+			}
+			parents++
+			t.Run(strings.Join(p, " "), func(t *testing.T) {
+				out, errOut, code := run(t, append([]string{"--home", home}, append(p, "frob", "PEER")...)...)
+				if code != ExitUsage {
+					t.Errorf("exit code %d, want %d (stdout %q, stderr %q)", code, ExitUsage, out, errOut)
+				}
+				checkOneLineError(t, out, errOut)
+				if !strings.Contains(errOut, `"`+strings.Join(p, " ")+` frob"`) {
+					t.Errorf("stderr %q does not name the unknown subcommand", errOut)
+				}
+				for _, s := range c.Subcommands {
+					if !strings.Contains(errOut, s.Name) {
+						t.Errorf("stderr %q does not list the subcommand %s", errOut, s.Name)
+					}
+				}
+				// Without a subcommand, the parent prints its help.
+				out, errOut, code = run(t, append([]string{"--home", home}, p...)...)
+				if code != ExitOK || !strings.Contains(out, "COMMANDS:") || errOut != "" {
+					t.Errorf("bare %s: exit %d, stdout %q, stderr %q; want its help and 0", strings.Join(p, " "), code, out, errOut)
+				}
+			})
+			parents += walk(p, c.Subcommands)
+		}
+		return parents
+	}
+	if n := walk(nil, newApp(io.Discard, io.Discard).Commands); n < 3 {
+		t.Fatalf("found %d commands with subcommands; want at least access, config and stream", n)
 	}
 }
