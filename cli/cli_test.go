@@ -456,6 +456,29 @@ func TestDaemonRefusesSecondInstanceAndIDWorks(t *testing.T) {
 	}
 }
 
+// TestDaemonLocksItsHome: a second daemon on the same home is refused by
+// the home's lock, even once the first one's API socket is gone (deleted
+// by a cleanup script, say); and the lock goes with the daemon.
+func TestDaemonLocksItsHome(t *testing.T) {
+	d := startDaemon(t)
+	if err := os.Remove(d.api); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := d.cli(t, "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0")
+	if code != ExitConflict {
+		t.Fatalf("second daemon on the home: exit %d, want %d (stderr %q)", code, ExitConflict, errOut)
+	}
+	checkOneLineError(t, out, errOut)
+	if want := fmt.Sprintf("pid %d", os.Getpid()); !strings.Contains(errOut, want) {
+		t.Errorf("stderr %q does not name the holder, %s", errOut, want)
+	}
+	if _, err := os.Lstat(d.api); !os.IsNotExist(err) {
+		t.Errorf("the refused daemon left an API socket (%v)", err)
+	}
+	d.stop()
+	startIn(t, d.home, "daemon").stop()
+}
+
 func TestEphemeralDaemonWritesNoIdentity(t *testing.T) {
 	d := startDaemon(t, "--ephemeral")
 	if _, err := os.Stat(filepath.Join(d.home, "identity.key")); !os.IsNotExist(err) {

@@ -47,7 +47,7 @@ func exitCode(err error) int {
 	case errors.Is(err, node.ErrUnreachable), errors.Is(err, node.ErrNoListener):
 		return ExitUnreachable
 	case errors.Is(err, node.ErrExists), errors.Is(err, node.ErrAddrInUse),
-		errors.Is(err, api.ErrDaemonRunning), errors.Is(err, config.ErrInitialized):
+		errors.Is(err, api.ErrDaemonRunning), errors.Is(err, config.ErrLocked), errors.Is(err, config.ErrInitialized):
 		return ExitConflict
 	case errors.Is(err, node.ErrNotFound):
 		return ExitNotFound

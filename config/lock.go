@@ -1,0 +1,15 @@
+package config
+
+import (
+	"errors"
+	"os"
+)
+
+// LockFile is the home's daemon lock (see LockHome).
+const LockFile = "daemon.lock"
+
+// ErrLocked is returned by LockHome when another daemon holds the home.
+var ErrLocked = errors.New("a p2ptun daemon is already running")
+
+// Lock is a held home lock; LockHome returns it.
+type Lock struct{ f *os.File }
