@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -46,6 +47,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			&ucli.StringFlag{Name: "home", Usage: "p2ptun's home directory (identity, config, API socket)", EnvVars: []string{"P2PTUN_HOME"}, Value: defaultHome()},
 			&ucli.StringFlag{Name: "api", Usage: "path of the daemon's API socket (default: HOME/api.sock)", EnvVars: []string{"P2PTUN_API"}},
 			jsonFlag(),
+			&ucli.BoolFlag{Name: "version", Usage: "print p2ptun's version, as `p2ptun version` does"},
 		},
 		Commands: []*ucli.Command{
 			initCommand(), daemonCommand(), idCommand(), listenCommand(), forwardCommand(), shareCommand(), pipeCommand(),
@@ -61,12 +63,26 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			fmt.Fprintf(c.App.ErrWriter, "p2ptun: unknown command %q: see `p2ptun --help`\n", name)
 		},
 		Before: func(c *ucli.Context) error {
+			first := c.Args().First()
 			// urfave reports unknown commands through CommandNotFound
 			// only; make them a usage error.
-			if first := c.Args().First(); first != "" && c.App.Command(first) == nil {
+			if first != "" && c.App.Command(first) == nil {
 				return usagef(fmt.Errorf("unknown command %q: see `p2ptun --help`", first))
 			}
-			return nil
+			if c.Bool("version") && first != "" {
+				return usagef(fmt.Errorf("--version takes no command; use `p2ptun --version` or `p2ptun version`"))
+			}
+			if first == "" || first == "version" || first == "help" {
+				return nil
+			}
+			return checkHome(c)
+		},
+		// Without a command: --version, or the help.
+		Action: func(c *ucli.Context) error {
+			if c.Bool("version") {
+				return printVersion(c)
+			}
+			return ucli.ShowAppHelp(c)
 		},
 	}
 	setUsageErrors(app.Commands)
@@ -119,6 +135,20 @@ func defaultHome() string {
 		return config.DefaultHome
 	}
 	return filepath.Join(h, config.DefaultHome)
+}
+
+// checkHome refuses a --home that cannot be one, before a command reads,
+// creates or dials anything in it: an empty path (which would mean the
+// current directory) or an existing file.
+func checkHome(c *ucli.Context) error {
+	home := homeDir(c)
+	if home == "" {
+		return usagef(errors.New("--home (or P2PTUN_HOME) is empty: name p2ptun's home directory, or leave it unset for ~/.p2ptun"))
+	}
+	if st, err := os.Stat(home); err == nil && !st.IsDir() {
+		return fmt.Errorf("%w: home %s is a file, not a directory: pass --home a directory, or a path where p2ptun may create one", config.ErrInvalid, home)
+	}
+	return nil
 }
 
 // homeDir returns the --home directory.

@@ -353,6 +353,8 @@ func TestBadInputFailsCleanly(t *testing.T) {
 		{"close two selectors", []string{"close", "-a", "-p", "/x/web"}, ExitUsage},
 		{"stream close bad ID", []string{"stream", "close", "abc"}, ExitUsage},
 		{"stream close nothing", []string{"stream", "close"}, ExitUsage},
+		{"access deny own ID", []string{"access", "deny", d.id}, ExitUsage},
+		{"access allow own ID", []string{"access", "allow", d.id}, ExitUsage},
 	}
 	var all strings.Builder
 	for _, tc := range cases {
@@ -370,6 +372,9 @@ func TestBadInputFailsCleanly(t *testing.T) {
 	// Nothing was half-registered.
 	if out, _, _ := d.cli(t, "ls"); out != "" {
 		t.Fatalf("listeners left behind by failed commands:\n%s", out)
+	}
+	if out, _, _ := d.cli(t, "access", "ls"); out != "allow: any peer (no allow list)\ndeny:  none\n" {
+		t.Fatalf("access policy changed by failed commands:\n%s", out)
 	}
 	// The daemon still works.
 	if _, errOut, code := d.cli(t, "listen", "/x/web", target, "--allow-all"); code != 0 {
@@ -504,6 +509,62 @@ func TestVersion(t *testing.T) {
 	out, _, code := run(t, "version")
 	if code != 0 || !strings.HasPrefix(out, "p2ptun "+Version+" (go-libp2p ") {
 		t.Fatalf("version = %d %q", code, out)
+	}
+	// --version is the same command.
+	for _, args := range [][]string{{"--version"}, {"--version", "--json"}} {
+		want, _, _ := run(t, append([]string{"version"}, args[1:]...)...)
+		got, errOut, code := run(t, args...)
+		if code != 0 || got != want || errOut != "" {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want 0 and %q", strings.Join(args, " "), code, got, errOut, want)
+		}
+	}
+}
+
+// TestBadGlobalInputIsOneLine: input that no daemon is needed to judge
+// fails before anything is read, created or dialled, with one line, and
+// the documented code.
+func TestBadGlobalInputIsOneLine(t *testing.T) {
+	file := filepath.Join(filepath.Dir(tempHome(t)), "file")
+	if err := os.WriteFile(file, []byte("not a home"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	home := tempHome(t)
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"home is a file: ls", []string{"--home", file, "ls"}, ExitConfig, "not a directory"},
+		{"home is a file: init", []string{"--home", file, "init"}, ExitConfig, "not a directory"},
+		{"home is a file: daemon", []string{"--home", file, "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0"}, ExitConfig, "not a directory"},
+		{"home is a file: config show", []string{"--home", file, "config", "show"}, ExitConfig, "not a directory"},
+		{"empty home: ls", []string{"--home", "", "ls"}, ExitUsage, "--home (or P2PTUN_HOME) is empty"},
+		{"empty home: init", []string{"--home", "", "init"}, ExitUsage, "--home (or P2PTUN_HOME) is empty"},
+		{"empty home: id", []string{"--home=", "id"}, ExitUsage, "--home (or P2PTUN_HOME) is empty"},
+		{"empty home: daemon", []string{"--home", "", "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0"}, ExitUsage, "--home (or P2PTUN_HOME) is empty"},
+		{"empty home: config show", []string{"--home", "", "config", "show"}, ExitUsage, "--home (or P2PTUN_HOME) is empty"},
+		{"top -n 0", []string{"--home", home, "top", "-n", "0"}, ExitUsage, "--iterations 0: use a positive count"},
+		{"top --iterations=0", []string{"--home", home, "top", "--iterations=0"}, ExitUsage, "--iterations 0: use a positive count"},
+		{"--version with a command", []string{"--version", "ls"}, ExitUsage, "--version takes no command"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := run(t, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit code %d, want %d (stderr %q)", code, tc.code, errOut)
+			}
+			checkOneLineError(t, out, errOut)
+			if !strings.Contains(errOut, tc.want) {
+				t.Errorf("stderr %q does not say %q", errOut, tc.want)
+			}
+		})
+	}
+	if b, err := os.ReadFile(file); err != nil || string(b) != "not a home" {
+		t.Errorf("the file given as --home changed: %q, %v", b, err)
+	}
+	if _, err := os.Lstat(home); !os.IsNotExist(err) {
+		t.Errorf("top -n 0 created its home (%v)", err)
 	}
 }
 
