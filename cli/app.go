@@ -47,6 +47,8 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			&ucli.StringFlag{Name: "home", Usage: "p2ptun's home directory (identity, config, API socket)", EnvVars: []string{"P2PTUN_HOME"}, Value: defaultHome()},
 			&ucli.StringFlag{Name: "api", Usage: "path of the daemon's API socket (default: HOME/api.sock)", EnvVars: []string{"P2PTUN_API"}},
 			jsonFlag(),
+			&ucli.DurationFlag{Name: "timeout", Value: api.DefaultTimeout, EnvVars: []string{"P2PTUN_TIMEOUT"},
+				Usage: "give up (exit 9) on a daemon that has not answered a request within this long; 0: wait forever. Bounds each request, not what events, top or pipe then stream"},
 			&ucli.BoolFlag{Name: "version", Usage: "print p2ptun's version, as `p2ptun version` does"},
 		},
 		Commands: []*ucli.Command{
@@ -71,6 +73,9 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			}
 			if c.Bool("version") && first != "" {
 				return usagef(fmt.Errorf("--version takes no command; use `p2ptun --version` or `p2ptun version`"))
+			}
+			if d := c.Duration("timeout"); d < 0 {
+				return usagef(fmt.Errorf("--timeout %s: use a positive duration like 30s, or 0 to wait forever", d))
 			}
 			if first == "" || first == "version" || first == "help" {
 				return nil
@@ -162,7 +167,25 @@ func apiPath(c *ucli.Context) string {
 	return filepath.Join(homeDir(c), config.APISocket)
 }
 
-func client(c *ucli.Context) *api.Client { return api.NewClient(apiPath(c)) }
+// client returns an API client with the global --timeout, which a
+// command's own --timeout (wait's) does not hide.
+func client(c *ucli.Context) *api.Client {
+	cl := api.NewClient(apiPath(c))
+	cl.Timeout = rootContext(c).Duration("timeout")
+	return cl
+}
+
+// rootContext returns the app's context in c's lineage: the one whose
+// flags are the global ones.
+func rootContext(c *ucli.Context) *ucli.Context {
+	l := c.Lineage()
+	for i := len(l) - 1; i >= 0; i-- {
+		if l[i].Command != nil && l[i].Command.Name == c.App.Name {
+			return l[i]
+		}
+	}
+	return c
+}
 
 // wantJSON reports whether --json was given to the command or globally.
 func wantJSON(c *ucli.Context) bool {
