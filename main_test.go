@@ -48,7 +48,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// binary builds p2ptun once per test run and returns its path.
+// binary builds p2ptun once per test run and returns its path. The first
+// call may take minutes (a cold build cache, cores busy with other
+// packages' tests), so call it before starting any clock: a deadline set
+// before it would be spent on the build. The build itself is bounded only
+// by the test run's -timeout: no fixed limit fits every cache and load.
 func binary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -60,10 +64,8 @@ func binary(t *testing.T) string {
 		if binDir, buildErr = os.MkdirTemp("", "p2ptun-bin"); buildErr != nil {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
 		out := filepath.Join(binDir, "p2ptun")
-		cmd := exec.CommandContext(ctx, gobin, "build", "-o", out, ".")
+		cmd := exec.Command(gobin, "build", "-o", out, ".")
 		if b, err := cmd.CombinedOutput(); err != nil {
 			buildErr = &buildError{err, b}
 			return
@@ -113,10 +115,11 @@ type syncBuf = logbuf.Buffer
 // run runs the built binary to completion.
 func run(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	bin := binary(t) // before the clock starts
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var o, e bytes.Buffer
-	cmd := exec.CommandContext(ctx, binary(t), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = env()
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -198,9 +201,10 @@ func startBinaryWith(t *testing.T, spec binSpec) *binDaemon {
 	if err := os.Remove(d.ready); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal(err)
 	}
+	bin := binary(t) // before the daemon's life starts
 	ctx, cancel := context.WithTimeout(context.Background(), spec.life)
 	args := append([]string{"--home", home, "daemon", "--listen-addr", spec.listenAddr, "--ready-file", d.ready}, spec.args...)
-	d.cmd = exec.CommandContext(ctx, binary(t), args...)
+	d.cmd = exec.CommandContext(ctx, bin, args...)
 	d.cmd.Env = append(env(), spec.env...)
 	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.logs
 	d.cmd.WaitDelay = 5 * time.Second
@@ -540,10 +544,11 @@ func packageDocProblems(root string) ([]string, error) {
 // ssh hangs up on its ProxyCommand (p2ptun pipe) with SIGHUP. events is
 // used here because its first line proves it is running, past main.
 func TestCommandsOtherThanTheDaemonEndOnSIGHUP(t *testing.T) {
+	bin := binary(t)
 	d := startBinary(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	events := exec.CommandContext(ctx, binary(t), "--home", d.home, "events", "--json")
+	events := exec.CommandContext(ctx, bin, "--home", d.home, "events", "--json")
 	events.Env = env()
 	out, err := events.StdoutPipe()
 	if err != nil {
@@ -566,7 +571,7 @@ func TestCommandsOtherThanTheDaemonEndOnSIGHUP(t *testing.T) {
 				return
 			default:
 			}
-			listen := exec.CommandContext(ctx, binary(t), "--home", d.home, "listen", fmt.Sprintf("/x/hup%d", i),
+			listen := exec.CommandContext(ctx, bin, "--home", d.home, "listen", fmt.Sprintf("/x/hup%d", i),
 				"/ip4/127.0.0.1/tcp/1", "--allow", "12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf")
 			listen.Env = env()
 			_ = listen.Run()

@@ -15,14 +15,35 @@ import (
 	"github.com/p2ptun/p2ptun/node"
 )
 
-// dialTimeout bounds connecting to the daemon's socket; a request itself
-// may take as long as the operation it asks for (a forward's peer dial).
+// dialTimeout bounds connecting to the daemon's socket.
 const dialTimeout = 5 * time.Second
+
+// DefaultTimeout is the default Client.Timeout: longer than the daemon's
+// own bounds on the slowest request, a forward or pipe that dials its peer
+// (timeouts.dial, then timeouts.stream_open).
+const DefaultTimeout = 30 * time.Second
+
+// ErrNoAnswer is returned when the daemon accepted a request but did not
+// answer it within Client.Timeout (a daemon out of file descriptors, or
+// stuck).
+var ErrNoAnswer = errors.New("the daemon did not answer")
+
+// errTimeout is the cause a request's context is cancelled with when its
+// Timeout runs out.
+var errTimeout = errors.New("api request timed out")
 
 // Client calls a daemon's control API over its Unix socket.
 type Client struct {
 	path string
 	hc   *http.Client
+	// Timeout bounds each request, from connecting to the socket until
+	// the whole reply has arrived; for Events and Pipe, until the daemon
+	// has answered: the stream that follows has no bound. Zero means no
+	// bound. NewClient sets DefaultTimeout.
+	Timeout time.Duration
+	// afterFunc starts a request's timer (time.AfterFunc); tests replace
+	// it to run out a request's time when they choose.
+	afterFunc func(time.Duration, func()) (stop func() bool)
 }
 
 // NewClient returns a client for the socket at path.
@@ -34,7 +55,33 @@ func NewClient(path string) *Client {
 		},
 		DisableKeepAlives: true,
 	}
-	return &Client{path: path, hc: &http.Client{Transport: tr}}
+	return &Client{path: path, hc: &http.Client{Transport: tr}, Timeout: DefaultTimeout}
+}
+
+// begin starts a request's clock: the returned context is cancelled with
+// errTimeout once c.Timeout has passed, unless answered is called first.
+// Call done when the request, and whatever it streams, is over.
+func (c *Client) begin(ctx context.Context) (rctx context.Context, answered func(), done func()) {
+	rctx, cancel := context.WithCancelCause(ctx)
+	if c.Timeout <= 0 {
+		return rctx, func() {}, func() { cancel(nil) }
+	}
+	after := c.afterFunc
+	if after == nil {
+		after = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+	}
+	stop := after(c.Timeout, func() { cancel(errTimeout) })
+	return rctx, func() { stop() }, func() { stop(); cancel(nil) }
+}
+
+// timedOut returns ErrNoAnswer, with the timeout and the socket, if rctx
+// (from begin) ran out of time; otherwise err.
+func (c *Client) timedOut(rctx context.Context, err error) error {
+	if errors.Is(context.Cause(rctx), errTimeout) {
+		return fmt.Errorf("%w within %s on %s: it may be out of file descriptors or stuck (see its log); for a slow operation, raise p2ptun --timeout (P2PTUN_TIMEOUT)",
+			ErrNoAnswer, c.Timeout, c.path)
+	}
+	return err
 }
 
 // ID returns the daemon's identity.
@@ -92,13 +139,15 @@ func (c *Client) CloseStreams(ctx context.Context, r StreamCloseRequest) (Closed
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	ctx, _, done := c.begin(ctx)
+	defer done()
 	resp, err := c.send(ctx, method, path, in)
 	if err != nil {
-		return err
+		return c.timedOut(ctx, err)
 	}
 	defer resp.Body.Close()
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(out); err != nil {
-		return fmt.Errorf("decoding daemon reply: %w", err)
+		return c.timedOut(ctx, fmt.Errorf("decoding daemon reply: %w", err))
 	}
 	return nil
 }

@@ -51,10 +51,15 @@ func (s *Server) eventRoutes(mux *http.ServeMux) {
 // Events calls fn with each event the daemon emits until ctx ends, fn
 // returns an error, or the daemon stops (then it returns nil). subscribed,
 // if not nil, is called once the daemon has subscribed the client.
+//
+// c.Timeout bounds the subscription, not the events that follow.
 func (c *Client) Events(ctx context.Context, subscribed func(), fn func(node.Event) error) error {
-	resp, err := c.send(ctx, http.MethodGet, "/v0/events", nil)
+	rctx, answered, done := c.begin(ctx)
+	defer done()
+	resp, err := c.send(rctx, http.MethodGet, "/v0/events", nil)
+	answered()
 	if err != nil {
-		return err
+		return c.timedOut(rctx, err)
 	}
 	defer resp.Body.Close()
 	if subscribed != nil {
@@ -70,7 +75,7 @@ func (c *Client) Events(ctx context.Context, subscribed func(), fn func(node.Eve
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				return nil
 			}
-			return fmt.Errorf("reading events: %w", err)
+			return c.timedOut(rctx, fmt.Errorf("reading events: %w", err))
 		}
 		if err := fn(ev); err != nil {
 			return err

@@ -112,9 +112,20 @@ func headerHasToken(h http.Header, name, token string) bool {
 // Pipe asks the daemon for one stream to r's peer and protocol and returns
 // the connection that carries it. The daemon opens the stream before it
 // answers, so an unreachable peer, a missing listener or a refusal comes
-// back here as an error that unwraps to the node's sentinel. ctx bounds
-// the opening only; close the PipeConn to end the pipe early.
+// back here as an error that unwraps to the node's sentinel. ctx and
+// c.Timeout bound the opening only; close the PipeConn to end the pipe
+// early.
 func (c *Client) Pipe(ctx context.Context, r node.PipeRequest) (*PipeConn, error) {
+	rctx, _, done := c.begin(ctx)
+	defer done()
+	p, err := c.pipe(rctx, r)
+	if err != nil {
+		return nil, c.timedOut(rctx, err)
+	}
+	return p, nil
+}
+
+func (c *Client) pipe(ctx context.Context, r node.PipeRequest) (*PipeConn, error) {
 	body, err := json.Marshal(r)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -46,6 +47,9 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			&ucli.StringFlag{Name: "home", Usage: "p2ptun's home directory (identity, config, API socket)", EnvVars: []string{"P2PTUN_HOME"}, Value: defaultHome()},
 			&ucli.StringFlag{Name: "api", Usage: "path of the daemon's API socket (default: HOME/api.sock)", EnvVars: []string{"P2PTUN_API"}},
 			jsonFlag(),
+			&ucli.DurationFlag{Name: "timeout", Value: api.DefaultTimeout, EnvVars: []string{"P2PTUN_TIMEOUT"},
+				Usage: "give up (exit 9) on a daemon that has not answered a request within this long; 0: wait forever. Bounds each request, not what events, top or pipe then stream"},
+			&ucli.BoolFlag{Name: "version", Usage: "print p2ptun's version, as `p2ptun version` does"},
 		},
 		Commands: []*ucli.Command{
 			initCommand(), daemonCommand(), idCommand(), listenCommand(), forwardCommand(), shareCommand(), pipeCommand(),
@@ -61,12 +65,29 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			fmt.Fprintf(c.App.ErrWriter, "p2ptun: unknown command %q: see `p2ptun --help`\n", name)
 		},
 		Before: func(c *ucli.Context) error {
+			first := c.Args().First()
 			// urfave reports unknown commands through CommandNotFound
 			// only; make them a usage error.
-			if first := c.Args().First(); first != "" && c.App.Command(first) == nil {
+			if first != "" && c.App.Command(first) == nil {
 				return usagef(fmt.Errorf("unknown command %q: see `p2ptun --help`", first))
 			}
-			return nil
+			if c.Bool("version") && first != "" {
+				return usagef(fmt.Errorf("--version takes no command; use `p2ptun --version` or `p2ptun version`"))
+			}
+			if d := c.Duration("timeout"); d < 0 {
+				return usagef(fmt.Errorf("--timeout %s: use a positive duration like 30s, or 0 to wait forever", d))
+			}
+			if first == "" || first == "version" || first == "help" {
+				return nil
+			}
+			return checkHome(c)
+		},
+		// Without a command: --version, or the help.
+		Action: func(c *ucli.Context) error {
+			if c.Bool("version") {
+				return printVersion(c)
+			}
+			return ucli.ShowAppHelp(c)
 		},
 	}
 	setUsageErrors(app.Commands)
@@ -74,14 +95,40 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 }
 
 // setUsageErrors makes flag errors of every command a usage error (exit 2)
-// reported in one line, instead of urfave's help dump and exit 1.
+// reported in one line, instead of urfave's help dump and exit 1. It also
+// gives every command with subcommands an Action for an unknown one: urfave
+// would run the parent's Action, by default its help, and exit 0, so that
+// `access dney PEER` looked like a success to a script.
 func setUsageErrors(cmds []*ucli.Command, parents ...string) {
 	for _, c := range cmds {
 		path := strings.Join(append(append([]string{"p2ptun"}, parents...), c.Name), " ")
 		c.OnUsageError = func(_ *ucli.Context, err error, _ bool) error {
 			return usagef(fmt.Errorf("%w; see `%s --help`", err, path))
 		}
+		if len(c.Subcommands) > 0 && c.Action == nil {
+			c.Action = unknownSubcommand(path, c)
+		}
 		setUsageErrors(c.Subcommands, append(parents, c.Name)...)
+	}
+}
+
+// unknownSubcommand is the Action of a parent command: urfave runs it only
+// when no subcommand matched. Without arguments it prints the parent's
+// help, as before; otherwise the first argument is a subcommand that does
+// not exist, a usage error naming the valid ones.
+func unknownSubcommand(path string, parent *ucli.Command) ucli.ActionFunc {
+	return func(c *ucli.Context) error {
+		if c.NArg() == 0 {
+			return ucli.ShowSubcommandHelp(c)
+		}
+		var names []string
+		for _, s := range parent.Subcommands {
+			if !s.Hidden && s.Name != "help" {
+				names = append(names, s.Name)
+			}
+		}
+		return usagef(fmt.Errorf("unknown command %q: use one of %s; see `%s --help`",
+			strings.TrimPrefix(path, "p2ptun ")+" "+c.Args().First(), strings.Join(names, ", "), path))
 	}
 }
 
@@ -95,6 +142,20 @@ func defaultHome() string {
 	return filepath.Join(h, config.DefaultHome)
 }
 
+// checkHome refuses a --home that cannot be one, before a command reads,
+// creates or dials anything in it: an empty path (which would mean the
+// current directory) or an existing file.
+func checkHome(c *ucli.Context) error {
+	home := homeDir(c)
+	if home == "" {
+		return usagef(errors.New("--home (or P2PTUN_HOME) is empty: name p2ptun's home directory, or leave it unset for ~/.p2ptun"))
+	}
+	if st, err := os.Stat(home); err == nil && !st.IsDir() {
+		return fmt.Errorf("%w: home %s is a file, not a directory: pass --home a directory, or a path where p2ptun may create one", config.ErrInvalid, home)
+	}
+	return nil
+}
+
 // homeDir returns the --home directory.
 func homeDir(c *ucli.Context) string { return c.String("home") }
 
@@ -106,7 +167,25 @@ func apiPath(c *ucli.Context) string {
 	return filepath.Join(homeDir(c), config.APISocket)
 }
 
-func client(c *ucli.Context) *api.Client { return api.NewClient(apiPath(c)) }
+// client returns an API client with the global --timeout, which a
+// command's own --timeout (wait's) does not hide.
+func client(c *ucli.Context) *api.Client {
+	cl := api.NewClient(apiPath(c))
+	cl.Timeout = rootContext(c).Duration("timeout")
+	return cl
+}
+
+// rootContext returns the app's context in c's lineage: the one whose
+// flags are the global ones.
+func rootContext(c *ucli.Context) *ucli.Context {
+	l := c.Lineage()
+	for i := len(l) - 1; i >= 0; i-- {
+		if l[i].Command != nil && l[i].Command.Name == c.App.Name {
+			return l[i]
+		}
+	}
+	return c
+}
 
 // wantJSON reports whether --json was given to the command or globally.
 func wantJSON(c *ucli.Context) bool {

@@ -12,12 +12,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	ucli "github.com/urfave/cli/v2"
 	"go.uber.org/goleak"
 
 	"github.com/p2ptun/p2ptun/internal/logbuf"
@@ -351,6 +353,8 @@ func TestBadInputFailsCleanly(t *testing.T) {
 		{"close two selectors", []string{"close", "-a", "-p", "/x/web"}, ExitUsage},
 		{"stream close bad ID", []string{"stream", "close", "abc"}, ExitUsage},
 		{"stream close nothing", []string{"stream", "close"}, ExitUsage},
+		{"access deny own ID", []string{"access", "deny", d.id}, ExitUsage},
+		{"access allow own ID", []string{"access", "allow", d.id}, ExitUsage},
 	}
 	var all strings.Builder
 	for _, tc := range cases {
@@ -368,6 +372,9 @@ func TestBadInputFailsCleanly(t *testing.T) {
 	// Nothing was half-registered.
 	if out, _, _ := d.cli(t, "ls"); out != "" {
 		t.Fatalf("listeners left behind by failed commands:\n%s", out)
+	}
+	if out, _, _ := d.cli(t, "access", "ls"); out != "allow: any peer (no allow list)\ndeny:  none\n" {
+		t.Fatalf("access policy changed by failed commands:\n%s", out)
 	}
 	// The daemon still works.
 	if _, errOut, code := d.cli(t, "listen", "/x/web", target, "--allow-all"); code != 0 {
@@ -454,6 +461,29 @@ func TestDaemonRefusesSecondInstanceAndIDWorks(t *testing.T) {
 	}
 }
 
+// TestDaemonLocksItsHome: a second daemon on the same home is refused by
+// the home's lock, even once the first one's API socket is gone (deleted
+// by a cleanup script, say); and the lock goes with the daemon.
+func TestDaemonLocksItsHome(t *testing.T) {
+	d := startDaemon(t)
+	if err := os.Remove(d.api); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := d.cli(t, "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0")
+	if code != ExitConflict {
+		t.Fatalf("second daemon on the home: exit %d, want %d (stderr %q)", code, ExitConflict, errOut)
+	}
+	checkOneLineError(t, out, errOut)
+	if want := fmt.Sprintf("pid %d", os.Getpid()); !strings.Contains(errOut, want) {
+		t.Errorf("stderr %q does not name the holder, %s", errOut, want)
+	}
+	if _, err := os.Lstat(d.api); !os.IsNotExist(err) {
+		t.Errorf("the refused daemon left an API socket (%v)", err)
+	}
+	d.stop()
+	startIn(t, d.home, "daemon").stop()
+}
+
 func TestEphemeralDaemonWritesNoIdentity(t *testing.T) {
 	d := startDaemon(t, "--ephemeral")
 	if _, err := os.Stat(filepath.Join(d.home, "identity.key")); !os.IsNotExist(err) {
@@ -480,6 +510,62 @@ func TestVersion(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "p2ptun "+Version+" (go-libp2p ") {
 		t.Fatalf("version = %d %q", code, out)
 	}
+	// --version is the same command.
+	for _, args := range [][]string{{"--version"}, {"--version", "--json"}} {
+		want, _, _ := run(t, append([]string{"version"}, args[1:]...)...)
+		got, errOut, code := run(t, args...)
+		if code != 0 || got != want || errOut != "" {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want 0 and %q", strings.Join(args, " "), code, got, errOut, want)
+		}
+	}
+}
+
+// TestBadGlobalInputIsOneLine: input that no daemon is needed to judge
+// fails before anything is read, created or dialled, with one line, and
+// the documented code.
+func TestBadGlobalInputIsOneLine(t *testing.T) {
+	file := filepath.Join(filepath.Dir(tempHome(t)), "file")
+	if err := os.WriteFile(file, []byte("not a home"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	home := tempHome(t)
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"home is a file: ls", []string{"--home", file, "ls"}, ExitConfig, "not a directory"},
+		{"home is a file: init", []string{"--home", file, "init"}, ExitConfig, "not a directory"},
+		{"home is a file: daemon", []string{"--home", file, "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0"}, ExitConfig, "not a directory"},
+		{"home is a file: config show", []string{"--home", file, "config", "show"}, ExitConfig, "not a directory"},
+		{"empty home: ls", []string{"--home", "", "ls"}, ExitUsage, "--home (or P2PTUN_HOME) is empty"},
+		{"empty home: init", []string{"--home", "", "init"}, ExitUsage, "--home (or P2PTUN_HOME) is empty"},
+		{"empty home: id", []string{"--home=", "id"}, ExitUsage, "--home (or P2PTUN_HOME) is empty"},
+		{"empty home: daemon", []string{"--home", "", "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0"}, ExitUsage, "--home (or P2PTUN_HOME) is empty"},
+		{"empty home: config show", []string{"--home", "", "config", "show"}, ExitUsage, "--home (or P2PTUN_HOME) is empty"},
+		{"top -n 0", []string{"--home", home, "top", "-n", "0"}, ExitUsage, "--iterations 0: use a positive count"},
+		{"top --iterations=0", []string{"--home", home, "top", "--iterations=0"}, ExitUsage, "--iterations 0: use a positive count"},
+		{"--version with a command", []string{"--version", "ls"}, ExitUsage, "--version takes no command"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := run(t, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit code %d, want %d (stderr %q)", code, tc.code, errOut)
+			}
+			checkOneLineError(t, out, errOut)
+			if !strings.Contains(errOut, tc.want) {
+				t.Errorf("stderr %q does not say %q", errOut, tc.want)
+			}
+		})
+	}
+	if b, err := os.ReadFile(file); err != nil || string(b) != "not a home" {
+		t.Errorf("the file given as --home changed: %q, %v", b, err)
+	}
+	if _, err := os.Lstat(home); !os.IsNotExist(err) {
+		t.Errorf("top -n 0 created its home (%v)", err)
+	}
 }
 
 func TestPermute(t *testing.T) {
@@ -499,5 +585,49 @@ func TestPermute(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("permute(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestUnknownSubcommandIsAUsageError runs a mistyped subcommand under every
+// command that has subcommands, found by walking the app's command tree so
+// that a new parent cannot be forgotten: each is a usage error (exit 2) in
+// one line that names the valid subcommands, never urfave's help and exit 0.
+func TestUnknownSubcommandIsAUsageError(t *testing.T) {
+	home := tempHome(t)
+	var walk func(path []string, cmds []*ucli.Command) int
+	walk = func(path []string, cmds []*ucli.Command) int {
+		parents := 0
+		for _, c := range cmds {
+			p := append(slices.Clone(path), c.Name)
+			if len(c.Subcommands) == 0 {
+				continue
+			}
+			parents++
+			t.Run(strings.Join(p, " "), func(t *testing.T) {
+				out, errOut, code := run(t, append([]string{"--home", home}, append(p, "frob", "PEER")...)...)
+				if code != ExitUsage {
+					t.Errorf("exit code %d, want %d (stdout %q, stderr %q)", code, ExitUsage, out, errOut)
+				}
+				checkOneLineError(t, out, errOut)
+				if !strings.Contains(errOut, `"`+strings.Join(p, " ")+` frob"`) {
+					t.Errorf("stderr %q does not name the unknown subcommand", errOut)
+				}
+				for _, s := range c.Subcommands {
+					if !strings.Contains(errOut, s.Name) {
+						t.Errorf("stderr %q does not list the subcommand %s", errOut, s.Name)
+					}
+				}
+				// Without a subcommand, the parent prints its help.
+				out, errOut, code = run(t, append([]string{"--home", home}, p...)...)
+				if code != ExitOK || !strings.Contains(out, "COMMANDS:") || errOut != "" {
+					t.Errorf("bare %s: exit %d, stdout %q, stderr %q; want its help and 0", strings.Join(p, " "), code, out, errOut)
+				}
+			})
+			parents += walk(p, c.Subcommands)
+		}
+		return parents
+	}
+	if n := walk(nil, newApp(io.Discard, io.Discard).Commands); n < 3 {
+		t.Fatalf("found %d commands with subcommands; want at least access, config and stream", n)
 	}
 }

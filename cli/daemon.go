@@ -139,6 +139,15 @@ func runDaemon(c *ucli.Context, relay bool) error {
 			return err
 		}
 	}
+	// One daemon per home, even if its API socket was deleted: an
+	// --ephemeral daemon uses the home only for its socket.
+	if !c.Bool("ephemeral") || filepath.Dir(sockPath) == home {
+		lock, err := config.LockHome(home)
+		if err != nil {
+			return err
+		}
+		defer lock.Close()
+	}
 
 	addrStrs := cfg.Network.ListenAddrs
 	if c.IsSet("listen-addr") {

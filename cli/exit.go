@@ -20,7 +20,7 @@ const (
 	ExitConflict         = 6 // already exists: listener, port in use, running daemon, identity
 	ExitNotFound         = 7 // no listener or stream matched
 	ExitDenied           = 8 // this node's access policy refuses the peer, the peer refuses this node (access policy or listener allowlist), or an invite
-	ExitTimeout          = 9 // a wait (`p2ptun wait --timeout`) ran out before the daemon was ready
+	ExitTimeout          = 9 // a wait (`p2ptun wait --timeout`) ran out, or the daemon did not answer within --timeout
 )
 
 // ErrTimeout marks a command that gave up waiting; it exits ExitTimeout.
@@ -47,13 +47,13 @@ func exitCode(err error) int {
 	case errors.Is(err, node.ErrUnreachable), errors.Is(err, node.ErrNoListener), errors.Is(err, node.ErrTargetDown):
 		return ExitUnreachable
 	case errors.Is(err, node.ErrExists), errors.Is(err, node.ErrAddrInUse),
-		errors.Is(err, api.ErrDaemonRunning), errors.Is(err, config.ErrInitialized):
+		errors.Is(err, api.ErrDaemonRunning), errors.Is(err, config.ErrLocked), errors.Is(err, config.ErrInitialized):
 		return ExitConflict
 	case errors.Is(err, node.ErrNotFound):
 		return ExitNotFound
 	case errors.Is(err, node.ErrDenied):
 		return ExitDenied
-	case errors.Is(err, ErrTimeout):
+	case errors.Is(err, ErrTimeout), errors.Is(err, api.ErrNoAnswer):
 		return ExitTimeout
 	}
 	return ExitFailure

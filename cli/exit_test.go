@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/p2ptun/p2ptun/internal/testnet"
 )
@@ -28,9 +29,10 @@ func checkOneLineError(t *testing.T, out, errOut string) {
 
 // TestExitCodes is the exit-code contract (exit.go, README "Exit codes"):
 // real commands, on loopback only, for each code, in order, each failure
-// with one line on stderr that says what to do. Code 9 (ExitTimeout) is
-// not here: only `p2ptun wait --timeout` returns it, and its own tests
-// cover it (TestWaitWithoutDaemonTimesOut, TestConfigTunnelsSaveBootReloadAndWait).
+// with one line on stderr that says what to do. `p2ptun wait --timeout`'s
+// code 9 has its own tests (TestWaitWithoutDaemonTimesOut,
+// TestConfigTunnelsSaveBootReloadAndWait); here a daemon that does not
+// answer gives it.
 func TestExitCodes(t *testing.T) {
 	d := startDaemon(t)
 	other := startDaemon(t)
@@ -52,6 +54,12 @@ func TestExitCodes(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(badConfig, "config.toml"), []byte("[network]\nlisten_adrs = []\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	stuck := tempHome(t)
+	n.add(stuck, "<STUCK-HOME>")
+	if err := os.MkdirAll(stuck, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	testnet.Silent(t, filepath.Join(stuck, "api.sock"))
 	notADir := filepath.Join(filepath.Dir(tempHome(t)), "file")
 	n.add(notADir, "<FILE>")
 	if err := os.WriteFile(notADir, nil, 0o600); err != nil {
@@ -93,7 +101,7 @@ func TestExitCodes(t *testing.T) {
 		{"forward to a denied peer", "", []string{"forward", "/x/web", "127.0.0.1:0", "/p2p/" + foe}, ExitDenied, "access"},
 		{"forward to a peer that refuses us", "", []string{"forward", "/x/web", "127.0.0.1:0", denier.addrs[0]}, ExitDenied, "access allow"},
 		{"ping a peer that refuses us", "", []string{"ping", "-n", "1", denier.addrs[0]}, ExitDenied, "access allow"},
-		// ExitTimeout: see the doc comment.
+		{"daemon does not answer", stuck, []string{"ls", "--timeout", "100ms"}, ExitTimeout, "did not answer within 100ms"},
 	}
 	var all strings.Builder
 	covered := map[int]bool{}
@@ -123,9 +131,9 @@ func TestExitCodes(t *testing.T) {
 	}
 	golden(t, "exit-codes.golden", all.String())
 
-	// Every documented code but ExitTimeout has a row.
+	// Every documented code has a row.
 	for _, c := range documentedExitCodes(t) {
-		if !covered[c] && c != ExitTimeout {
+		if !covered[c] {
 			t.Errorf("README documents exit code %d, which no row here produces", c)
 		}
 	}
@@ -161,4 +169,52 @@ func documentedExitCodes(t *testing.T) []int {
 		t.Fatalf("README's exit code table lists %v; it has changed shape", codes)
 	}
 	return codes
+}
+
+// TestCommandsGiveUpOnAStuckDaemon: against a daemon that accepts and
+// never answers (out of file descriptors, say), every command that asks it
+// something exits 9 after --timeout (or P2PTUN_TIMEOUT), with one line,
+// instead of hanging; wait keeps its own --timeout.
+func TestCommandsGiveUpOnAStuckDaemon(t *testing.T) {
+	home := tempHome(t)
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	testnet.Silent(t, filepath.Join(home, "api.sock"))
+	peer := newPeerID(t)
+	cases := []struct {
+		name string
+		env  string // P2PTUN_TIMEOUT
+		args []string
+		want string
+	}{
+		{"ls", "", []string{"--timeout", "200ms", "ls"}, "within 200ms"},
+		{"flag after the command", "", []string{"stream", "ls", "--timeout", "200ms"}, "within 200ms"},
+		{"from the environment", "200ms", []string{"id"}, "within 200ms"},
+		{"listen", "", []string{"--timeout", "200ms", "listen", "/x/a", "127.0.0.1:1", "--allow-all"}, "within 200ms"},
+		{"access deny", "", []string{"--timeout", "200ms", "access", "deny", peer}, "within 200ms"},
+		{"events", "", []string{"--timeout", "200ms", "events"}, "within 200ms"},
+		{"pipe", "", []string{"--timeout", "200ms", "pipe", peer, "/x/a"}, "within 200ms"},
+		{"top", "", []string{"--timeout", "200ms", "top", "--once"}, "within 200ms"},
+		{"wait, its own timeout longer", "", []string{"--timeout", "200ms", "wait", "--timeout", "1s"}, "timed out after 1s: the daemon did not answer within 200ms"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("P2PTUN_TIMEOUT", tc.env)
+			}
+			start := time.Now()
+			out, errOut, code := run(t, append([]string{"--home", home}, tc.args...)...)
+			if code != ExitTimeout {
+				t.Fatalf("exit code %d, want %d (stderr %q)", code, ExitTimeout, errOut)
+			}
+			checkOneLineError(t, out, errOut)
+			if !strings.Contains(errOut, tc.want) {
+				t.Errorf("stderr %q does not say %q", errOut, tc.want)
+			}
+			if took := time.Since(start); took < 200*time.Millisecond {
+				t.Errorf("gave up after %s, before the timeout", took)
+			}
+		})
+	}
 }

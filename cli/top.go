@@ -46,7 +46,7 @@ func topCommand() *ucli.Command {
 			if o.interval <= 0 {
 				return usagef(fmt.Errorf("--interval %s: use a positive duration like 1s or 250ms", o.interval))
 			}
-			if o.frames < 0 {
+			if o.frames < 0 || c.IsSet("iterations") && o.frames == 0 {
 				return usagef(fmt.Errorf("--iterations %d: use a positive count, or leave it out to run until interrupted", o.frames))
 			}
 			if c.Bool("once") {

@@ -28,18 +28,21 @@ func libp2pVersion() string {
 
 func versionCommand() *ucli.Command {
 	return &ucli.Command{
-		Name:  "version",
-		Usage: "print p2ptun's version",
-		Flags: []ucli.Flag{jsonFlag()},
-		Action: func(c *ucli.Context) error {
-			v := struct{ Version, Libp2p, Go, Platform string }{
-				Version, libp2pVersion(), runtime.Version(), runtime.GOOS + "/" + runtime.GOARCH,
-			}
-			if wantJSON(c) {
-				return printJSON(c, v)
-			}
-			fmt.Fprintf(c.App.Writer, "p2ptun %s (go-libp2p %s, %s %s)\n", v.Version, v.Libp2p, v.Go, v.Platform)
-			return nil
-		},
+		Name:   "version",
+		Usage:  "print p2ptun's version",
+		Flags:  []ucli.Flag{jsonFlag()},
+		Action: printVersion,
 	}
+}
+
+// printVersion prints the version for `p2ptun version` and `p2ptun --version`.
+func printVersion(c *ucli.Context) error {
+	v := struct{ Version, Libp2p, Go, Platform string }{
+		Version, libp2pVersion(), runtime.Version(), runtime.GOOS + "/" + runtime.GOARCH,
+	}
+	if wantJSON(c) {
+		return printJSON(c, v)
+	}
+	fmt.Fprintf(c.App.Writer, "p2ptun %s (go-libp2p %s, %s %s)\n", v.Version, v.Libp2p, v.Go, v.Platform)
+	return nil
 }

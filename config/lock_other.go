@@ -1,7 +1,10 @@
-//go:build !unix
+//go:build !(darwin || dragonfly || freebsd || illumos || linux || netbsd || openbsd)
 
 package config
 
-// lockDir is a no-op where flock does not exist: writers in this process
-// still take turns (edit's mutex), but writers in other processes do not.
-func lockDir(string) (func(), error) { return func() {}, nil }
+// LockHome takes no lock on systems without flock(2): there, only the API
+// socket's presence keeps a second daemon off a home.
+func LockHome(home string) (*Lock, error) { return &Lock{}, nil }
+
+// Close releases the lock.
+func (l *Lock) Close() error { return nil }

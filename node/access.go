@@ -32,15 +32,37 @@ func ids(ps []peer.ID) []string {
 }
 
 // AccessAllow puts a peer on the allow list (and off the deny list). Once
-// the allow list is not empty, only the peers on it may connect.
+// the allow list is not empty, only the peers on it may connect. The
+// node's own ID is ErrUsage: listing it would only shut out every peer.
 func (n *Node) AccessAllow(ctx context.Context, p string) (AccessList, error) {
-	return n.editAccess(p, func(pol *access.Policy, id peer.ID) error { pol.Allow(id); return nil })
+	return n.editAccess(p, func(pol *access.Policy, id peer.ID) error {
+		if err := n.notSelf("allow", id); err != nil {
+			return err
+		}
+		pol.Allow(id)
+		return nil
+	})
 }
 
 // AccessDeny puts a peer on the deny list (and off the allow list) and
-// closes its connections.
+// closes its connections. The node's own ID is ErrUsage.
 func (n *Node) AccessDeny(ctx context.Context, p string) (AccessList, error) {
-	return n.editAccess(p, func(pol *access.Policy, id peer.ID) error { pol.Deny(id); return nil })
+	return n.editAccess(p, func(pol *access.Policy, id peer.ID) error {
+		if err := n.notSelf("deny", id); err != nil {
+			return err
+		}
+		pol.Deny(id)
+		return nil
+	})
+}
+
+// notSelf refuses an access edit of the node's own ID: the policy governs
+// the other peers that connect to it.
+func (n *Node) notSelf(verb string, id peer.ID) error {
+	if id == n.host.ID() {
+		return fmt.Errorf("%w: access %s %s: that is this node's own peer ID; the access policy applies to other peers (see `p2ptun access --help`)", ErrUsage, verb, id)
+	}
+	return nil
 }
 
 // AccessRevoke takes a peer off both lists; ErrNotFound if it was on none.

@@ -1,4 +1,5 @@
-// Package testnet holds the loopback TCP servers that tests in several
-// packages need: a server that runs a handler per connection and stops
-// with the test, and an echo handler. It is for tests only.
+// Package testnet holds the loopback servers that tests in several
+// packages need: a TCP server that runs a handler per connection and stops
+// with the test, an echo handler, and a Unix socket that accepts and never
+// answers (a stuck daemon). It is for tests only.
 package testnet
