@@ -4,6 +4,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -13,39 +14,60 @@ import (
 
 const module = "github.com/p2ptun/p2ptun"
 
-// allowedImports is DESIGN.md's package table: the one-way flow
-// cli → api → node → listen/forward → streams/registry, plus the packages
-// added since (access, peerlog, ticket and refusal, which import nothing of
-// ours; listen and forward log repeated events through peerlog, and reset
-// and read refused streams with refusal's codes),
-// and node → streams for streams.Path (still downward). cli and node read
-// tickets; only node makes them. bench imports nothing of ours: it
-// measures the built binary.
-var allowedImports = map[string][]string{
-	".":                   {"cli"},
-	"cli":                 {"api", "node", "config", "ticket"},
-	"api":                 {"node", "refusal"},
-	"node":                {"config", "listen", "forward", "registry", "streams", "access", "peerlog", "ticket", "refusal"},
-	"listen":              {"streams", "registry", "peerlog", "refusal"},
-	"forward":             {"streams", "registry", "peerlog", "refusal"},
-	"streams":             nil,
-	"registry":            nil,
-	"config":              nil,
-	"access":              nil,
-	"peerlog":             nil,
-	"ticket":              nil,
-	"refusal":             nil,
-	"contrib/demo/echo":   nil,
-	"bench":               nil, // drives the p2ptun binary, as users run it
-	"internal/logbuf":     nil,
-	"internal/testnet":    nil,
-	"internal/notifysock": nil,
-	"internal/soak":       nil,
+// architectureDoc holds the package table that TestImportDirections
+// enforces: each row names a package (its directory, "." for the root), the
+// packages of ours it may import, and what it owns.
+const architectureDoc = "docs/ARCHITECTURE.md"
+
+// allowedImports reads the package table from architectureDoc: the rows
+// of the first Markdown table after the layout_test.go marker comment,
+// "| `pkg` | `dep`, `dep` (or —) | owns |".
+func allowedImports(t *testing.T) map[string][]string {
+	t.Helper()
+	b, err := os.ReadFile(architectureDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(b), "<!-- layout_test.go parses this table")
+	if !ok {
+		t.Fatalf("%s has no package table (the layout_test.go marker comment is missing)", architectureDoc)
+	}
+	allowed := map[string][]string{}
+	rows := 0
+	for _, line := range strings.Split(table, "\n")[1:] {
+		if !strings.HasPrefix(line, "|") {
+			if rows > 0 {
+				break
+			}
+			continue
+		}
+		rows++
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+			continue // the header and its rule
+		}
+		pkg := strings.Trim(strings.TrimSpace(cells[1]), "`")
+		if _, dup := allowed[pkg]; dup {
+			t.Errorf("%s names package %s twice", architectureDoc, pkg)
+		}
+		deps := []string{}
+		for _, d := range strings.Split(cells[2], ",") {
+			if d = strings.Trim(strings.TrimSpace(d), "`"); d != "" && d != "—" {
+				deps = append(deps, d)
+			}
+		}
+		allowed[pkg] = deps
+	}
+	if len(allowed) == 0 {
+		t.Fatalf("%s: the package table has no rows", architectureDoc)
+	}
+	return allowed
 }
 
 // TestImportDirections fails when a package imports one of ours that the
 // design does not allow it to, or when a package is missing from the table.
 func TestImportDirections(t *testing.T) {
+	allowedImports := allowedImports(t)
 	fset := token.NewFileSet()
 	seen := map[string]bool{}
 	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
@@ -65,7 +87,7 @@ func TestImportDirections(t *testing.T) {
 		allowed, known := allowedImports[pkg]
 		if !known {
 			if !seen[pkg] {
-				t.Errorf("package %s is not in allowedImports: add it (and to DESIGN.md's table)", pkg)
+				t.Errorf("package %s is not in %s's package table: add it", pkg, architectureDoc)
 			}
 			seen[pkg] = true
 			return nil
@@ -81,7 +103,7 @@ func TestImportDirections(t *testing.T) {
 				continue
 			}
 			if dep := strings.TrimPrefix(p, module+"/"); !slices.Contains(allowed, dep) {
-				t.Errorf("%s imports %s; the design allows %s to import only %v", path, dep, pkg, allowed)
+				t.Errorf("%s imports %s; %s allows %s to import only %v", path, dep, architectureDoc, pkg, allowed)
 			}
 		}
 		return nil
@@ -91,7 +113,7 @@ func TestImportDirections(t *testing.T) {
 	}
 	for pkg := range allowedImports {
 		if !seen[pkg] {
-			t.Errorf("allowedImports names %s, which has no Go files", pkg)
+			t.Errorf("%s names package %s, which has no Go files", architectureDoc, pkg)
 		}
 	}
 }
