@@ -83,22 +83,33 @@ func startForward(t *testing.T, p peer.ID, addr ma.Multiaddr, cfg Config) (*Forw
 	return f, logs
 }
 
+// send connects to the forward and sends msg, with a 10 s deadline on the
+// whole connection; the caller closes it.
+func send(f *Forward, msg string) (net.Conn, error) {
+	port, _ := f.Addr().ValueForProtocol(ma.P_TCP)
+	c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if _, err := io.WriteString(c, msg); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
 // client connects to the forward and returns how the connection ends
 // after it sends msg: nil if msg comes back.
 func client(f *Forward, msg string) error {
-	a := f.Addr()
-	port, _ := a.ValueForProtocol(ma.P_TCP)
-	c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 10*time.Second)
+	c, err := send(f, msg)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		return err
-	}
-	if _, err := io.WriteString(c, msg); err != nil {
-		return err
-	}
 	got := make([]byte, len(msg))
 	if _, err := io.ReadFull(c, got); err != nil {
 		return err
@@ -239,18 +250,11 @@ func TestRefusedClientsLoggedOnce(t *testing.T) {
 // readAll connects to the forward, sends msg and reads until the
 // connection ends, returning how it ended.
 func readAll(f *Forward, msg string) error {
-	port, _ := f.Addr().ValueForProtocol(ma.P_TCP)
-	c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 10*time.Second)
+	c, err := send(f, msg)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		return err
-	}
-	if _, err := io.WriteString(c, msg); err != nil {
-		return err
-	}
 	_, err = io.ReadAll(c)
 	return err
 }

@@ -19,13 +19,19 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // tcpPair returns the two ends of a loopback TCP connection.
 func tcpPair(t testing.TB) (client, server *net.TCPConn) {
+	return tcpPairControl(t, nil)
+}
+
+// tcpPairControl is tcpPair with control run on both sockets before they
+// connect (to set their buffer sizes, say).
+func tcpPairControl(t testing.TB, control func(network, address string, c syscall.RawConn) error) (client, server *net.TCPConn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{Control: control}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
+	c, err := (&net.Dialer{Control: control}).Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}

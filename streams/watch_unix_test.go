@@ -33,21 +33,7 @@ func tinyPair(t *testing.T) (client, server *net.TCPConn) {
 		})
 		return errors.Join(err, serr)
 	}
-	ln, err := (&net.ListenConfig{Control: small}).Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := (&net.Dialer{Control: small}).Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s.(*net.TCPConn)
+	return tcpPairControl(t, small)
 }
 
 // writeUntilFail writes to c until a write fails, counting what it wrote.
