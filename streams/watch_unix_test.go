@@ -116,10 +116,12 @@ func TestBridgeSlowReaderGetsEverything(t *testing.T) {
 	}{
 		{"socket source", func(t *testing.T) HalfCloser {
 			left, a := tcpPair(t)
-			go func() {
+			var wg sync.WaitGroup
+			t.Cleanup(func() { left.Close(); wg.Wait() }) // the close ends a write the test gave up on
+			wg.Go(func() {
 				left.Write(data)
 				left.CloseWrite()
-			}()
+			})
 			return a
 		}},
 		{"stream source", func(t *testing.T) HalfCloser {
