@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -82,6 +84,30 @@ func TestKuboInterop(t *testing.T) {
 		echo2r.wantHeader(t, k.id)
 	})
 
+	// Direction 3: a p2ptun listener that does not allow kubo refuses it
+	// with a reset code, which kubo does not read: its client sees the
+	// connection end with nothing echoed, and the target is never dialed.
+	echo3 := startKuboEchoTarget(t, false)
+	p.run(t, "listen", "/x/p2pt-refuse", echo3.hostPort(), "--allow", newPeerID(t))
+	k.run(t, "p2p", "forward", "/x/p2pt-refuse", "/ip4/127.0.0.1/tcp/0", "/p2p/"+p.id)
+	fwd3 := k.forwardAddr(t, "/x/p2pt-refuse")
+	t.Run("kubo forward to a p2ptun listener that refuses it", func(t *testing.T) {
+		conn := kuboDial(t, fwd3)
+		if _, err := conn.Write([]byte("hello")); err != nil && !isReset(err) {
+			t.Fatalf("write: %v", err)
+		}
+		got, err := io.ReadAll(conn)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("the refused connection was still open after 30s (read %q)", got)
+		}
+		if len(got) != 0 {
+			t.Errorf("a refused connection echoed %q", got)
+		}
+		if n := echo3.accepted.Load(); n != 0 {
+			t.Errorf("the target of a listener that refuses kubo was dialed %d times", n)
+		}
+	})
+
 	t.Run("ipfs p2p ls", func(t *testing.T) {
 		got := k.listeners(t)
 		want := []kuboListener{
@@ -89,6 +115,7 @@ func TestKuboInterop(t *testing.T) {
 			{"/x/kubo-echo-id", "/p2p/" + k.id, echo1r.multiaddr()},
 			{"/x/p2pt-echo", kuboTCPMultiaddr(t, fwd2), "/p2p/" + p.id},
 			{"/x/p2pt-echo-id", kuboTCPMultiaddr(t, fwd2r), "/p2p/" + p.id},
+			{"/x/p2pt-refuse", kuboTCPMultiaddr(t, fwd3), "/p2p/" + p.id},
 		}
 		for _, w := range want {
 			if !slices.Contains(got, w) {
@@ -110,8 +137,8 @@ func TestKuboInterop(t *testing.T) {
 		for _, l := range list.Listeners {
 			byProto[l.Protocol] = l
 		}
-		if len(list.Listeners) != 4 || len(byProto) != 4 {
-			t.Errorf("p2ptun ls --json: %d listeners, want 4:\n%s", len(list.Listeners), out)
+		if len(list.Listeners) != 5 || len(byProto) != 5 {
+			t.Errorf("p2ptun ls --json: %d listeners, want 5:\n%s", len(list.Listeners), out)
 		}
 		for proto, laddr := range map[string]string{"/x/kubo-echo": fwd1, "/x/kubo-echo-id": fwd1r} {
 			l, ok := byProto[proto]
@@ -549,25 +576,7 @@ func (d *p2ptunDaemon) run(t *testing.T, args ...string) string {
 // kubo ends both directions at the first EOF.
 func kuboRoundTrip(t *testing.T, addr string, size int) {
 	t.Helper()
-	if strings.HasPrefix(addr, "/") {
-		m, err := ma.NewMultiaddr(addr)
-		if err != nil {
-			t.Fatalf("%s: %v", addr, err)
-		}
-		a, err := manet.ToNetAddr(m)
-		if err != nil {
-			t.Fatalf("%s: %v", addr, err)
-		}
-		addr = a.String()
-	}
-	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	defer conn.Close()
-	if err := conn.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
+	conn := kuboDial(t, addr)
 	data := make([]byte, size)
 	rand.Read(data)
 	werr := make(chan error, 1)
@@ -587,6 +596,32 @@ func kuboRoundTrip(t *testing.T, addr string, size int) {
 	}
 }
 
+// kuboDial connects to addr (a multiaddr or host:port) with a 30 s
+// deadline on the whole connection, closed when the test ends.
+func kuboDial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	if strings.HasPrefix(addr, "/") {
+		m, err := ma.NewMultiaddr(addr)
+		if err != nil {
+			t.Fatalf("%s: %v", addr, err)
+		}
+		a, err := manet.ToNetAddr(m)
+		if err != nil {
+			t.Fatalf("%s: %v", addr, err)
+		}
+		addr = a.String()
+	}
+	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if err := conn.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
 // kuboEchoTarget is a local TCP service that echoes until EOF, then
 // half-closes. With header set it first reads one line (the peer ID a
 // --report-peer-id listener sends) and records it instead of echoing it.
@@ -595,10 +630,11 @@ type kuboEchoTarget struct {
 	header  bool
 	headers chan string
 
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+	closed   bool
+	accepted atomic.Int64 // connections accepted
 }
 
 func startKuboEchoTarget(t *testing.T, header bool) *kuboEchoTarget {
@@ -627,6 +663,7 @@ func (e *kuboEchoTarget) serve() {
 		if err != nil {
 			return
 		}
+		e.accepted.Add(1)
 		e.mu.Lock()
 		if e.closed {
 			e.mu.Unlock()
