@@ -7,15 +7,10 @@ import (
 	"github.com/p2ptun/p2ptun/node"
 )
 
-// AccessRequest names the peer an access edit applies to.
-type AccessRequest struct {
-	Peer string
-}
-
 // accessRoutes serves the node-wide access policy (p2ptun access).
 func (s *Server) accessRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v0/access", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, s.node.Access(), nil)
+		reply(w, accessListFrom(s.node.Access()), nil)
 	})
 	for verb, op := range map[string]func(*node.Node, context.Context, string) (node.AccessList, error){
 		"allow":  (*node.Node).AccessAllow,
@@ -28,20 +23,20 @@ func (s *Server) accessRoutes(mux *http.ServeMux) {
 				return
 			}
 			list, err := op(s.node, r.Context(), req.Peer)
-			reply(w, list, err)
+			reply(w, accessListFrom(list), err)
 		})
 	}
 }
 
 // Access returns the daemon's node-wide access policy.
-func (c *Client) Access(ctx context.Context) (node.AccessList, error) {
-	var out node.AccessList
+func (c *Client) Access(ctx context.Context) (AccessList, error) {
+	var out AccessList
 	return out, c.do(ctx, http.MethodGet, "/v0/access", nil, &out)
 }
 
 // EditAccess applies verb ("allow", "deny" or "revoke") to peer and
 // returns the resulting policy.
-func (c *Client) EditAccess(ctx context.Context, verb, peer string) (node.AccessList, error) {
-	var out node.AccessList
+func (c *Client) EditAccess(ctx context.Context, verb, peer string) (AccessList, error) {
+	var out AccessList
 	return out, c.do(ctx, http.MethodPost, "/v0/access/"+verb, AccessRequest{Peer: peer}, &out)
 }

@@ -269,7 +269,7 @@ func TestClient(t *testing.T) {
 	})
 
 	t.Run("ListenBadProtocol", func(t *testing.T) {
-		_, err := c.Listen(ctx, node.ListenRequest{Protocol: "web", Target: "/ip4/127.0.0.1/tcp/8080", AllowAll: true})
+		_, err := c.Listen(ctx, ListenRequest{Protocol: "web", Target: "/ip4/127.0.0.1/tcp/8080", AllowAll: true})
 		if !errors.Is(err, node.ErrUsage) {
 			t.Fatalf("Listen = %v, want ErrUsage", err)
 		}
@@ -283,7 +283,7 @@ func TestClient(t *testing.T) {
 
 	allowed := randomPeer(t).String()
 	t.Run("ListenThenList", func(t *testing.T) {
-		l, err := c.Listen(ctx, node.ListenRequest{Protocol: "/x/web", Target: "127.0.0.1:8080", Allow: []string{allowed}})
+		l, err := c.Listen(ctx, ListenRequest{Protocol: "/x/web", Target: "127.0.0.1:8080", Allow: []string{allowed}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -307,7 +307,7 @@ func TestClient(t *testing.T) {
 	})
 
 	t.Run("CloseListenersNoMatch", func(t *testing.T) {
-		_, err := c.CloseListeners(ctx, node.CloseRequest{Protocol: "/x/nothing"})
+		_, err := c.CloseListeners(ctx, CloseRequest{Protocol: "/x/nothing"})
 		if !errors.Is(err, node.ErrNotFound) {
 			t.Fatalf("CloseListeners = %v, want ErrNotFound", err)
 		}
@@ -346,7 +346,7 @@ func TestClient(t *testing.T) {
 
 	t.Run("ForwardUnreachable", func(t *testing.T) {
 		target := "/ip4/127.0.0.1/tcp/" + deadPort(t) + "/p2p/" + randomPeer(t).String()
-		_, err := c.Forward(ctx, node.ForwardRequest{Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/0", Peer: target})
+		_, err := c.Forward(ctx, ForwardRequest{Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/0", Peer: target})
 		if !errors.Is(err, node.ErrUnreachable) {
 			t.Fatalf("Forward = %v, want ErrUnreachable", err)
 		}
@@ -481,7 +481,7 @@ func TestOtherUserRefused(t *testing.T) {
 
 	// Through the client: the request fails, and the handler, which would
 	// register a listener, never runs.
-	_, err := NewClient(p).Listen(ctx, node.ListenRequest{Protocol: "/x/refused", Target: "127.0.0.1:8080", AllowAll: true})
+	_, err := NewClient(p).Listen(ctx, ListenRequest{Protocol: "/x/refused", Target: "127.0.0.1:8080", AllowAll: true})
 	if err == nil {
 		t.Fatal("Listen from another uid succeeded")
 	}

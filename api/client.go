@@ -11,8 +11,6 @@ import (
 	"net/http"
 	"syscall"
 	"time"
-
-	"github.com/p2ptun/p2ptun/node"
 )
 
 // dialTimeout bounds connecting to the daemon's socket.
@@ -85,26 +83,26 @@ func (c *Client) timedOut(rctx context.Context, err error) error {
 }
 
 // ID returns the daemon's identity.
-func (c *Client) ID(ctx context.Context) (node.Identity, error) {
-	var out node.Identity
+func (c *Client) ID(ctx context.Context) (Identity, error) {
+	var out Identity
 	return out, c.do(ctx, http.MethodGet, "/v0/id", nil, &out)
 }
 
 // Listen asks the daemon to register a listener.
-func (c *Client) Listen(ctx context.Context, r node.ListenRequest) (Listener, error) {
+func (c *Client) Listen(ctx context.Context, r ListenRequest) (Listener, error) {
 	var out Listener
 	return out, c.do(ctx, http.MethodPost, "/v0/listeners/listen", r, &out)
 }
 
 // Forward asks the daemon to open a forward.
-func (c *Client) Forward(ctx context.Context, r node.ForwardRequest) (Listener, error) {
+func (c *Client) Forward(ctx context.Context, r ForwardRequest) (Listener, error) {
 	var out Listener
 	return out, c.do(ctx, http.MethodPost, "/v0/listeners/forward", r, &out)
 }
 
 // Share asks the daemon for a ticket to one of its listeners.
-func (c *Client) Share(ctx context.Context, r node.ShareRequest) (node.Share, error) {
-	var out node.Share
+func (c *Client) Share(ctx context.Context, r ShareRequest) (Share, error) {
+	var out Share
 	return out, c.do(ctx, http.MethodPost, "/v0/share", r, &out)
 }
 
@@ -115,7 +113,7 @@ func (c *Client) Listeners(ctx context.Context) (ListenerList, error) {
 }
 
 // CloseListeners closes the listeners r selects.
-func (c *Client) CloseListeners(ctx context.Context, r node.CloseRequest) (Closed, error) {
+func (c *Client) CloseListeners(ctx context.Context, r CloseRequest) (Closed, error) {
 	var out Closed
 	return out, c.do(ctx, http.MethodPost, "/v0/listeners/close", r, &out)
 }

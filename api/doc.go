@@ -1,7 +1,10 @@
 // Package api owns the daemon's control API: HTTP with JSON bodies on a
-// Unix socket that only its owner may use (mode 0600), the JSON shapes it
-// returns (kubo's `ipfs p2p` field names plus p2ptun's own), and the Go
-// client the CLI uses to call it.
+// Unix socket that only its owner may use (mode 0600), its wire types (every
+// request and reply body, and so every `p2ptun … --json` document: kubo's
+// `ipfs p2p` field names plus p2ptun's own, in types.go), and the Go client
+// the CLI uses to call it. Node values are never serialised as they are:
+// the server converts them field by field (convert.go), so a rename inside
+// node is a compile error here rather than a change to scripts' JSON.
 //
 // One route, POST /v0/pipe, upgrades its connection (101 Switching
 // Protocols) to carry one libp2p stream's bytes for `p2ptun pipe`, in

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-
-	"github.com/p2ptun/p2ptun/node"
 )
 
 // eventRoutes serves GET /v0/events: the node's lifecycle events as JSON
@@ -36,7 +34,7 @@ func (s *Server) eventRoutes(mux *http.ServeMux) {
 				if !ok {
 					return
 				}
-				if enc.Encode(ev) != nil || rc.Flush() != nil {
+				if enc.Encode(eventFrom(ev)) != nil || rc.Flush() != nil {
 					return
 				}
 			case <-r.Context().Done():
@@ -53,7 +51,7 @@ func (s *Server) eventRoutes(mux *http.ServeMux) {
 // if not nil, is called once the daemon has subscribed the client.
 //
 // c.Timeout bounds the subscription, not the events that follow.
-func (c *Client) Events(ctx context.Context, subscribed func(), fn func(node.Event) error) error {
+func (c *Client) Events(ctx context.Context, subscribed func(), fn func(Event) error) error {
 	rctx, answered, done := c.begin(ctx)
 	defer done()
 	resp, err := c.send(rctx, http.MethodGet, "/v0/events", nil)
@@ -67,7 +65,7 @@ func (c *Client) Events(ctx context.Context, subscribed func(), fn func(node.Eve
 	}
 	dec := json.NewDecoder(resp.Body)
 	for {
-		var ev node.Event
+		var ev Event
 		if err := dec.Decode(&ev); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

@@ -95,7 +95,7 @@ func FuzzRequestBody(f *testing.F) {
 			case strings.HasSuffix(path, "/listen") || strings.HasSuffix(path, "/forward"):
 				v = &Listener{}
 			case strings.HasSuffix(path, "/share"):
-				v = &node.Share{}
+				v = &Share{}
 			}
 			if err := json.Unmarshal(out, v); err != nil {
 				t.Fatalf("%s: 200 with a body that is not its JSON reply (%v): %q", path, err, out)
@@ -154,12 +154,13 @@ func startNode(tb testing.TB, sk crypto.PrivKey) *node.Node {
 // so no spelling (key case, escapes, host:port forms) can slip past: a
 // body or address they reject never reaches a dial or a bind.
 func offLoopback(body []byte) string {
-	var r node.ForwardRequest
+	var req ForwardRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	if dec.Decode(&r) != nil {
+	if dec.Decode(&req) != nil {
 		return ""
 	}
+	r := req.toNode()
 	if _, err := node.ParseProtocol(r.Protocol, r.AllowCustomProtocol); err != nil {
 		return ""
 	}

@@ -19,7 +19,7 @@ import (
 // handshakeWrite bounds writing the 101 response on the socket.
 const handshakeWrite = 5 * time.Second
 
-// pipe serves POST /v0/pipe: it opens a stream as node.PipeRequest asks
+// pipe serves POST /v0/pipe: it opens a stream as a PipeRequest asks
 // and, on success, switches the connection to the pipe protocol (see
 // pipeconn.go) and bridges it with the stream until both end. Failures
 // before the switch are answered like any other request's.
@@ -28,7 +28,7 @@ func (s *Server) pipe(w http.ResponseWriter, r *http.Request) {
 		reply(w, nil, fmt.Errorf("%w: /v0/pipe needs the headers Connection: Upgrade and Upgrade: %s", node.ErrUsage, PipeUpgrade))
 		return
 	}
-	var req node.PipeRequest
+	var req PipeRequest
 	if !decode(w, r, &req) {
 		return
 	}
@@ -42,7 +42,7 @@ func (s *Server) pipe(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	stop := context.AfterFunc(s.life, cancel)
 	defer stop()
-	p, err := s.node.OpenPipe(ctx, req)
+	p, err := s.node.OpenPipe(ctx, req.toNode())
 	if err != nil {
 		reply(w, nil, err)
 		return
@@ -115,7 +115,7 @@ func headerHasToken(h http.Header, name, token string) bool {
 // back here as an error that unwraps to the node's sentinel. ctx and
 // c.Timeout bound the opening only; close the PipeConn to end the pipe
 // early.
-func (c *Client) Pipe(ctx context.Context, r node.PipeRequest) (*PipeConn, error) {
+func (c *Client) Pipe(ctx context.Context, r PipeRequest) (*PipeConn, error) {
 	rctx, _, done := c.begin(ctx)
 	defer done()
 	p, err := c.pipe(rctx, r)
@@ -125,7 +125,7 @@ func (c *Client) Pipe(ctx context.Context, r node.PipeRequest) (*PipeConn, error
 	return p, nil
 }
 
-func (c *Client) pipe(ctx context.Context, r node.PipeRequest) (*PipeConn, error) {
+func (c *Client) pipe(ctx context.Context, r PipeRequest) (*PipeConn, error) {
 	body, err := json.Marshal(r)
 	if err != nil {
 		return nil, err

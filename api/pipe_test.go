@@ -195,7 +195,7 @@ func TestPipeThroughServer(t *testing.T) {
 	ctx := testContext(t)
 
 	t.Run("echo", func(t *testing.T) {
-		p, err := c.Pipe(ctx, node.PipeRequest{Peer: remote, Protocol: "/x/echo"})
+		p, err := c.Pipe(ctx, PipeRequest{Peer: remote, Protocol: "/x/echo"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -224,13 +224,13 @@ func TestPipeThroughServer(t *testing.T) {
 	t.Run("errors", func(t *testing.T) {
 		for _, tc := range []struct {
 			name string
-			req  node.PipeRequest
+			req  PipeRequest
 			want error
 		}{
-			{"no such protocol", node.PipeRequest{Peer: remote, Protocol: "/x/none"}, node.ErrNoListener},
-			{"unreachable", node.PipeRequest{Peer: "/ip4/127.0.0.1/tcp/" + deadPort(t) + "/p2p/" + randomPeer(t).String(), Protocol: "/x/echo"}, node.ErrUnreachable},
-			{"bad protocol", node.PipeRequest{Peer: remote, Protocol: "echo"}, node.ErrUsage},
-			{"self", node.PipeRequest{Peer: n.Host().ID().String(), Protocol: "/x/echo"}, node.ErrUsage},
+			{"no such protocol", PipeRequest{Peer: remote, Protocol: "/x/none"}, node.ErrNoListener},
+			{"unreachable", PipeRequest{Peer: "/ip4/127.0.0.1/tcp/" + deadPort(t) + "/p2p/" + randomPeer(t).String(), Protocol: "/x/echo"}, node.ErrUnreachable},
+			{"bad protocol", PipeRequest{Peer: remote, Protocol: "echo"}, node.ErrUsage},
+			{"self", PipeRequest{Peer: n.Host().ID().String(), Protocol: "/x/echo"}, node.ErrUsage},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				p, err := c.Pipe(ctx, tc.req)
@@ -245,7 +245,7 @@ func TestPipeThroughServer(t *testing.T) {
 	})
 
 	t.Run("needs the upgrade headers", func(t *testing.T) {
-		body, _ := json.Marshal(node.PipeRequest{Peer: remote, Protocol: "/x/echo"})
+		body, _ := json.Marshal(PipeRequest{Peer: remote, Protocol: "/x/echo"})
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://p2ptun/v0/pipe", bytes.NewReader(body))
 		resp, err := rawClient(s.path).Do(req)
 		if err != nil {
@@ -259,7 +259,7 @@ func TestPipeThroughServer(t *testing.T) {
 	})
 
 	t.Run("server close ends the pipe", func(t *testing.T) {
-		p, err := c.Pipe(ctx, node.PipeRequest{Peer: remote, Protocol: "/x/echo"})
+		p, err := c.Pipe(ctx, PipeRequest{Peer: remote, Protocol: "/x/echo"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -292,7 +292,7 @@ func TestPipeClientDataBeforeSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	body, _ := json.Marshal(node.PipeRequest{Peer: remote, Protocol: "/x/echo"})
+	body, _ := json.Marshal(PipeRequest{Peer: remote, Protocol: "/x/echo"})
 	req, _ := http.NewRequest(http.MethodPost, "http://p2ptun/v0/pipe", bytes.NewReader(body))
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", PipeUpgrade)

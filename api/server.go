@@ -211,7 +211,7 @@ func (s *Server) routes() http.Handler {
 	s.tunnelRoutes(mux)
 	mux.HandleFunc("POST /v0/pipe", s.pipe)
 	mux.HandleFunc("GET /v0/id", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, s.node.Identity(), nil)
+		reply(w, identityFrom(s.node.Identity()), nil)
 	})
 	mux.HandleFunc("GET /v0/listeners", func(w http.ResponseWriter, r *http.Request) {
 		out := ListenerList{Listeners: []Listener{}}
@@ -221,35 +221,36 @@ func (s *Server) routes() http.Handler {
 		reply(w, out, nil)
 	})
 	mux.HandleFunc("POST /v0/listeners/listen", func(w http.ResponseWriter, r *http.Request) {
-		var req node.ListenRequest
+		var req ListenRequest
 		if !decode(w, r, &req) {
 			return
 		}
-		l, err := s.node.Listen(r.Context(), req)
+		l, err := s.node.Listen(r.Context(), req.toNode())
 		reply(w, listenerFrom(l), err)
 	})
 	mux.HandleFunc("POST /v0/listeners/forward", func(w http.ResponseWriter, r *http.Request) {
-		var req node.ForwardRequest
+		var req ForwardRequest
 		if !decode(w, r, &req) {
 			return
 		}
-		l, err := s.node.Forward(r.Context(), req)
+		l, err := s.node.Forward(r.Context(), req.toNode())
 		reply(w, listenerFrom(l), err)
 	})
 	mux.HandleFunc("POST /v0/listeners/close", func(w http.ResponseWriter, r *http.Request) {
-		var req node.CloseRequest
+		var req CloseRequest
 		if !decode(w, r, &req) {
 			return
 		}
-		n, err := s.node.CloseListeners(r.Context(), req)
+		n, err := s.node.CloseListeners(r.Context(), req.toNode())
 		reply(w, Closed{Closed: n}, err)
 	})
 	mux.HandleFunc("POST /v0/share", func(w http.ResponseWriter, r *http.Request) {
-		var req node.ShareRequest
+		var req ShareRequest
 		if !decode(w, r, &req) {
 			return
 		}
-		sh, err := s.node.Share(r.Context(), req)
+		res, err := s.node.Share(r.Context(), req.toNode())
+		sh := shareFrom(res)
 		if sh.Addresses == nil {
 			sh.Addresses = []string{}
 		}
@@ -263,7 +264,7 @@ func (s *Server) routes() http.Handler {
 		res, err := s.node.Ping(r.Context(), req.Peer, req.Count)
 		out := PingReply{Peer: req.Peer, Results: []PingResult{}}
 		for _, p := range res {
-			out.Results = append(out.Results, PingResult{RTTMillis: millis(p.RTT), Path: p.Path})
+			out.Results = append(out.Results, pingResultFrom(p))
 		}
 		reply(w, out, err)
 	})

@@ -27,13 +27,13 @@ func TestClientTimeout(t *testing.T) {
 	}{
 		{"ID", func() error { _, err := c.ID(ctx); return err }},
 		{"Listen", func() error {
-			_, err := c.Listen(ctx, node.ListenRequest{Protocol: "/x/a", Target: "127.0.0.1:1", AllowAll: true})
+			_, err := c.Listen(ctx, ListenRequest{Protocol: "/x/a", Target: "127.0.0.1:1", AllowAll: true})
 			return err
 		}},
 		{"Status", func() error { _, err := c.Status(ctx); return err }},
-		{"Events", func() error { return c.Events(ctx, nil, func(node.Event) error { return nil }) }},
+		{"Events", func() error { return c.Events(ctx, nil, func(Event) error { return nil }) }},
 		{"Pipe", func() error {
-			p, err := c.Pipe(ctx, node.PipeRequest{Peer: randomPeer(t).String(), Protocol: "/x/a"})
+			p, err := c.Pipe(ctx, PipeRequest{Peer: randomPeer(t).String(), Protocol: "/x/a"})
 			if err == nil {
 				p.Close()
 			}
@@ -110,8 +110,8 @@ func TestClientTimeoutSparesStreams(t *testing.T) {
 			if _, err := n.Listen(ctx, node.ListenRequest{Protocol: "/x/ev", Target: "127.0.0.1:1", AllowAll: true}); err != nil {
 				t.Error(err)
 			}
-		}, func(ev node.Event) error {
-			if ev.Type == node.EventTunnelUp {
+		}, func(ev Event) error {
+			if ev.Type == EventTunnelUp {
 				return errUp
 			}
 			return nil
@@ -125,7 +125,7 @@ func TestClientTimeoutSparesStreams(t *testing.T) {
 		_, _, c, remote := pipeSetup(t)
 		var timers manualTimers
 		c.afterFunc = timers.afterFunc
-		p, err := c.Pipe(testContext(t), node.PipeRequest{Peer: remote, Protocol: "/x/echo"})
+		p, err := c.Pipe(testContext(t), PipeRequest{Peer: remote, Protocol: "/x/echo"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,35 +8,13 @@ import (
 	"github.com/p2ptun/p2ptun/node"
 )
 
-// Status is the body of GET /v0/status: whether the daemon has finished
-// starting, and the state of each config-file tunnel.
-type Status struct {
-	// Ready is true once the daemon has made its first attempt at every
-	// config tunnel (the point at which it writes --ready-file).
-	Ready   bool
-	Tunnels []node.TunnelStatus
-}
-
-// Up reports whether the daemon is ready and every config tunnel is up
-// (or was closed on purpose at runtime).
-func (s Status) Up() bool {
-	if !s.Ready {
-		return false
-	}
-	for _, t := range s.Tunnels {
-		if t.State != node.TunnelUp && t.State != node.TunnelClosed {
-			return false
-		}
-	}
-	return true
-}
-
-// ReloadReply is the body of POST /v0/reload.
+// ReloadReply is what a daemon's Reload hook returns: the node's account
+// of what the reload changed, and the config sections that changed but
+// apply only when the daemon restarts (network, limits, ...). The server
+// sends it as a ReloadResult.
 type ReloadReply struct {
 	node.ApplyResult
-	// NeedsRestart names config sections that changed but apply only when
-	// the daemon restarts (network, limits, ...).
-	NeedsRestart []string `json:",omitempty"`
+	NeedsRestart []string
 }
 
 // SetReady marks the daemon ready, for GET /v0/status.
@@ -44,7 +22,7 @@ func (s *Server) SetReady() { s.ready.Store(true) }
 
 func (s *Server) tunnelRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v0/status", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, Status{Ready: s.ready.Load(), Tunnels: s.node.Tunnels()}, nil)
+		reply(w, Status{Ready: s.ready.Load(), Tunnels: tunnelStatusesFrom(s.node.Tunnels())}, nil)
 	})
 	mux.HandleFunc("POST /v0/reload", func(w http.ResponseWriter, r *http.Request) {
 		if s.Reload == nil {
@@ -52,7 +30,7 @@ func (s *Server) tunnelRoutes(mux *http.ServeMux) {
 			return
 		}
 		out, err := s.Reload(r.Context())
-		reply(w, out, err)
+		reply(w, reloadResultFrom(out), err)
 	})
 }
 
@@ -63,7 +41,7 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 }
 
 // Reload asks the daemon to re-read its config file and apply it.
-func (c *Client) Reload(ctx context.Context) (ReloadReply, error) {
-	var out ReloadReply
+func (c *Client) Reload(ctx context.Context) (ReloadResult, error) {
+	var out ReloadResult
 	return out, c.do(ctx, http.MethodPost, "/v0/reload", nil, &out)
 }

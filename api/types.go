@@ -1,11 +1,112 @@
 package api
 
 import (
-	"strconv"
 	"time"
 
-	"github.com/p2ptun/p2ptun/node"
+	"github.com/p2ptun/p2ptun/config"
 )
+
+// The types in this file are the control API's wire format: the bodies of
+// its requests and replies, and the documents `p2ptun … --json` prints.
+// Their field names and omitempty rules are a promise to scripts (README,
+// "JSON output"); testdata/golden/wire.golden pins them. The server fills
+// them from node values in convert.go, so a rename inside node is a
+// compile error there, never a silent change here.
+
+// Identity is the body of `p2ptun id --json`; field names follow kubo's
+// `ipfs id`.
+type Identity struct {
+	ID           string
+	Addresses    []string
+	AgentVersion string
+}
+
+// ListenRequest asks the daemon to serve a protocol by dialing a local
+// target (POST /v0/listeners/listen).
+type ListenRequest struct {
+	// Name labels the tunnel in `ls`, events and metrics; optional.
+	Name                string `json:",omitempty"`
+	Protocol            string
+	Target              string
+	Allow               []string `json:",omitempty"`
+	AllowAll            bool     `json:",omitempty"`
+	ReportPeerID        bool     `json:",omitempty"`
+	AllowCustomProtocol bool     `json:",omitempty"`
+	// InviteOnly lets Allow be empty: peers join the allowlist by
+	// redeeming invites.
+	InviteOnly bool `json:",omitempty"`
+	// Save also appends the tunnel to the config file.
+	Save bool `json:",omitempty"`
+}
+
+// ForwardRequest asks the daemon to bind a local address and forward each
+// connection to a peer's protocol (POST /v0/listeners/forward).
+type ForwardRequest struct {
+	// Name labels the tunnel in `ls`, events and metrics; optional.
+	Name                string `json:",omitempty"`
+	Protocol            string
+	ListenAddress       string
+	Peer                string
+	AllowCustomProtocol bool `json:",omitempty"`
+	// Lazy skips connecting to the peer now; the first client connection
+	// will.
+	Lazy bool `json:",omitempty"`
+	// AllowLimited lets the forward use relayed connections that the relay
+	// limits in time or data.
+	AllowLimited bool `json:",omitempty"`
+	// Save also appends the tunnel to the config file.
+	Save bool `json:",omitempty"`
+	// Addrs are more addresses of Peer, as a ticket lists them.
+	Addrs []string `json:",omitempty"`
+	// Invite is an invite's secret, presented to the peer before anything
+	// is bound.
+	Invite []byte `json:",omitempty"`
+}
+
+// CloseRequest selects listeners to close (POST /v0/listeners/close).
+// Exactly one field must be set.
+type CloseRequest struct {
+	All           bool   `json:",omitempty"`
+	Protocol      string `json:",omitempty"`
+	ListenAddress string `json:",omitempty"`
+	TargetAddress string `json:",omitempty"`
+}
+
+// PipeRequest asks the daemon for one stream to a peer's protocol, bridged
+// to the API connection (POST /v0/pipe).
+type PipeRequest struct {
+	Peer                string
+	Protocol            string
+	AllowCustomProtocol bool `json:",omitempty"`
+	// AllowLimited lets the stream use a relayed connection that the relay
+	// limits in time or data.
+	AllowLimited bool `json:",omitempty"`
+	// Addrs are more addresses of Peer, as a ticket lists them.
+	Addrs []string `json:",omitempty"`
+}
+
+// ShareRequest asks for a ticket to one of the daemon's listeners
+// (POST /v0/share).
+type ShareRequest struct {
+	Protocol string
+	// Invite makes the ticket a single-use invite.
+	Invite bool `json:",omitempty"`
+	// TTL is how long the invite can be redeemed; zero means the daemon's
+	// default. Only for invites.
+	TTL config.Duration `json:",omitzero"`
+}
+
+// Share is the body of `p2ptun share --json`: a ticket and what it says.
+type Share struct {
+	Ticket   string
+	Peer     string
+	Protocol string
+	// Addresses are the dialable addresses in the ticket, each ending in
+	// /p2p/Peer, public ones first.
+	Addresses []string
+	// Expires is when the invite expires; absent for a plain ticket.
+	Expires time.Time `json:",omitzero"`
+}
 
 // Listener is one entry of `p2ptun ls --json`. Protocol, ListenAddress and
 // TargetAddress are kubo's names; the rest are p2ptun's.
@@ -79,28 +180,126 @@ type StreamCloseRequest struct {
 	All bool   `json:",omitempty"`
 }
 
-func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+// AccessRequest names the peer an access edit applies to.
+type AccessRequest struct {
+	Peer string
+}
+
+// AccessList is the node-wide policy, the body of `p2ptun access ls --json`
+// and of every access edit.
+type AccessList struct {
+	Allow []string
+	Deny  []string
+}
+
+// Tunnel states, the State of a TunnelStatus.
+const (
+	TunnelStarting = "starting" // first attempt under way
+	TunnelUp       = "up"
+	TunnelFailed   = "failed" // the last attempt failed; retried with backoff
+	TunnelClosed   = "closed" // closed at runtime with `p2ptun close`; back on reload
+)
+
+// TunnelStatus is the state of one config-file tunnel.
+type TunnelStatus struct {
+	Name       string // the tunnel's name, or a label saying what it does
+	Kind       string // "listen" or "forward"
+	Protocol   string
+	Line       int    `json:",omitempty"` // where its table starts in the config file
+	State      string // starting, up, failed or closed
+	Error      string `json:",omitempty"` // why the last attempt failed
+	ListenerID uint64 `json:",omitempty"` // its entry in `p2ptun ls`, when up
+}
+
+// Status is the body of GET /v0/status and of `p2ptun wait --json`:
+// whether the daemon has finished starting, and the state of each
+// config-file tunnel.
+type Status struct {
+	// Ready is true once the daemon has made its first attempt at every
+	// config tunnel (the point at which it writes --ready-file).
+	Ready   bool
+	Tunnels []TunnelStatus
+}
+
+// Up reports whether the daemon is ready and every config tunnel is up
+// (or was closed on purpose at runtime).
+func (s Status) Up() bool {
+	if !s.Ready {
+		return false
+	}
+	for _, t := range s.Tunnels {
+		if t.State != TunnelUp && t.State != TunnelClosed {
+			return false
+		}
+	}
+	return true
+}
+
+// ReloadResult is the body of POST /v0/reload and of `p2ptun reload
+// --json`: what the reload changed.
+type ReloadResult struct {
+	Added, Removed, Unchanged, Restarted []string
+	// Failed are the added (or restarted) tunnels whose first attempt
+	// failed; they are retried with backoff.
+	Failed []TunnelStatus
+	// NeedsRestart names config sections that changed but apply only when
+	// the daemon restarts (network, limits, ...).
+	NeedsRestart []string `json:",omitempty"`
+}
+
+// Event types, the Type field of an Event.
+const (
+	EventTunnelUp         = "tunnel_up"
+	EventTunnelDown       = "tunnel_down"
+	EventTunnelFailed     = "tunnel_failed" // a config tunnel could not start
+	EventStreamOpen       = "stream_open"
+	EventStreamClose      = "stream_close"
+	EventStreamFailed     = "stream_failed" // a connection that never became a stream
+	EventPeerConnected    = "peer_connected"
+	EventPeerDisconnected = "peer_disconnected"
+	EventReload           = "reload"
+	// EventLost ends a subscription that fell too far behind: the
+	// subscriber missed events and should resubscribe.
+	EventLost = "events_lost"
+)
+
+// Event is one lifecycle event, a line of GET /v0/events and of `p2ptun
+// events --json`. Only the fields that apply to its Type are set.
+type Event struct {
+	Time time.Time
+	Type string
+
+	// Tunnel fields (tunnel_*, and stream_* for the tunnel it belongs to).
+	TunnelID      uint64 `json:",omitempty"`
+	Name          string `json:",omitempty"` // a config tunnel's name
+	Kind          string `json:",omitempty"` // "listen" or "forward"
+	Protocol      string `json:",omitempty"`
+	ListenAddress string `json:",omitempty"`
+	TargetAddress string `json:",omitempty"`
+
+	// Stream fields (stream_*).
+	StreamID      uint64  `json:",omitempty"`
+	OriginAddress string  `json:",omitempty"`
+	Peer          string  `json:",omitempty"` // also peer_*
+	Path          string  `json:",omitempty"` // also peer_connected
+	BytesIn       int64   `json:",omitempty"`
+	BytesOut      int64   `json:",omitempty"`
+	SetupMillis   float64 `json:",omitempty"`
+	Millis        float64 `json:",omitempty"` // stream_close: how long it lived
+	// Reason says why a stream ended or failed: "eof" (both sides
+	// finished), "closed" (closed by p2ptun: stream close, tunnel close,
+	// shutdown), "reset" (an error on either side, in Error), the cause
+	// of a refusal the peer sent (below), or for stream_failed the cause:
+	// "stream_open", "unreachable", "no_listener", or a refusal's:
+	// "denied", "rate_limited", "target_dial", "target_timeout",
+	// "closing", "stream_limit" (package refusal). A reload event says
+	// what changed.
+	Reason string `json:",omitempty"`
+	Error  string `json:",omitempty"`
+}
 
 // errorBody is what the server sends for a failed request.
 type errorBody struct {
 	Error string
 	Code  string
-}
-
-func listenerFrom(l node.Listener) Listener {
-	return Listener{
-		Protocol: l.Protocol, ListenAddress: l.ListenAddress, TargetAddress: l.TargetAddress,
-		ID: l.ID, Name: l.Name, Kind: string(l.Kind), Peer: l.Peer, AllowedPeers: l.AllowedPeers,
-		AllowAll: l.AllowAll, InviteOnly: l.InviteOnly, ReportPeerID: l.ReportPeerID,
-	}
-}
-
-func streamFrom(s node.StreamInfo, rtt time.Duration) Stream {
-	return Stream{
-		Path: s.Path, RTTMillis: millis(rtt),
-		HandlerID: strconv.FormatUint(s.ID, 10), Protocol: s.Protocol,
-		OriginAddress: s.OriginAddress, TargetAddress: s.TargetAddress,
-		Peer: s.Peer, Kind: string(s.Kind), ListenerID: s.ListenerID,
-		BytesIn: s.BytesIn, BytesOut: s.BytesOut, OpenedAt: s.OpenedAt.UTC(),
-	}
 }

@@ -5,6 +5,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/node"
 )
 
@@ -67,7 +68,7 @@ func accessCommand() *ucli.Command {
 	}
 }
 
-func printAccess(c *ucli.Context, l node.AccessList) {
+func printAccess(c *ucli.Context, l api.AccessList) {
 	w := c.App.Writer
 	if len(l.Allow) == 0 {
 		fmt.Fprintln(w, "allow: any peer (no allow list)")

@@ -5,7 +5,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
-	"github.com/p2ptun/p2ptun/node"
+	"github.com/p2ptun/p2ptun/api"
 )
 
 func closeCommand() *ucli.Command {
@@ -24,7 +24,7 @@ func closeCommand() *ucli.Command {
 			if _, err := args(c, 0, "none"); err != nil {
 				return err
 			}
-			req := node.CloseRequest{
+			req := api.CloseRequest{
 				All: c.Bool("all"), Protocol: c.String("protocol"),
 				ListenAddress: c.String("listen-address"), TargetAddress: c.String("target-address"),
 			}

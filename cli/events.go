@@ -9,7 +9,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
-	"github.com/p2ptun/p2ptun/node"
+	"github.com/p2ptun/p2ptun/api"
 )
 
 func eventsCommand() *ucli.Command {
@@ -27,7 +27,7 @@ func eventsCommand() *ucli.Command {
 			}
 			w := c.App.Writer
 			enc := json.NewEncoder(w)
-			err := client(c).Events(c.Context, nil, func(ev node.Event) error {
+			err := client(c).Events(c.Context, nil, func(ev api.Event) error {
 				if wantJSON(c) {
 					return enc.Encode(ev)
 				}
@@ -44,7 +44,7 @@ func eventsCommand() *ucli.Command {
 
 // formatEvent renders an event as one human-readable line: time, type,
 // then the fields that are set, as key=value.
-func formatEvent(ev node.Event) string {
+func formatEvent(ev api.Event) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %-17s", ev.Time.Format("15:04:05.000"), ev.Type)
 	kv := func(k string, v any, set bool) {
@@ -62,9 +62,9 @@ func formatEvent(ev node.Event) string {
 	kv("target", ev.TargetAddress, ev.TargetAddress != "")
 	kv("peer", ev.Peer, ev.Peer != "")
 	kv("path", fmt.Sprintf("%q", ev.Path), ev.Path != "")
-	kv("in", ev.BytesIn, ev.Type == node.EventStreamClose)
-	kv("out", ev.BytesOut, ev.Type == node.EventStreamClose)
-	kv("ms", ev.Millis, ev.Type == node.EventStreamClose)
+	kv("in", ev.BytesIn, ev.Type == api.EventStreamClose)
+	kv("out", ev.BytesOut, ev.Type == api.EventStreamClose)
+	kv("ms", ev.Millis, ev.Type == api.EventStreamClose)
 	kv("reason", ev.Reason, ev.Reason != "")
 	kv("err", fmt.Sprintf("%q", ev.Error), ev.Error != "")
 	return b.String()

@@ -2,10 +2,12 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/node"
 	"github.com/p2ptun/p2ptun/ticket"
 )
@@ -63,22 +65,36 @@ func forwardCommand() *ucli.Command {
 // forwardRequest reads forward's arguments in either form: PROTO
 // LISTEN-ADDR PEER-ADDR, or TICKET LISTEN-ADDR. A protocol starts with
 // "/", a ticket never does.
-func forwardRequest(c *ucli.Context) (node.ForwardRequest, error) {
+func forwardRequest(c *ucli.Context) (api.ForwardRequest, error) {
 	a := c.Args().Slice()
 	switch {
 	case len(a) > 0 && len(a) != 2 && ticket.IsTicket(a[0]):
-		return node.ForwardRequest{}, usagef(fmt.Errorf("with a ticket, forward takes TICKET LISTEN-ADDR (got %d argument(s)); see `p2ptun forward --help`", len(a)))
+		return api.ForwardRequest{}, usagef(fmt.Errorf("with a ticket, forward takes TICKET LISTEN-ADDR (got %d argument(s)); see `p2ptun forward --help`", len(a)))
 	case len(a) == 3:
-		return node.ForwardRequest{Protocol: a[0], ListenAddress: a[1], Peer: a[2]}, nil
+		return api.ForwardRequest{Protocol: a[0], ListenAddress: a[1], Peer: a[2]}, nil
 	case len(a) == 2 && !strings.HasPrefix(a[0], "/"):
 		t, err := ticket.Decode(a[0])
 		if err != nil {
 			if !ticket.IsTicket(a[0]) {
 				err = fmt.Errorf("%w; forward takes %s", err, forwardForms)
 			}
-			return node.ForwardRequest{}, usagef(err)
+			return api.ForwardRequest{}, usagef(err)
 		}
-		return node.ForwardTicket(t, a[1]), nil
+		return ticketForward(t, a[1]), nil
 	}
-	return node.ForwardRequest{}, usagef(fmt.Errorf("forward takes %s (got %d argument(s)); see `p2ptun forward --help`", forwardForms, len(a)))
+	return api.ForwardRequest{}, usagef(fmt.Errorf("forward takes %s (got %d argument(s)); see `p2ptun forward --help`", forwardForms, len(a)))
+}
+
+// ticketForward returns the request that binds listenAddr and forwards it
+// to the peer and protocol t names, dialing the ticket's addresses and
+// presenting its invite, if any.
+func ticketForward(t ticket.Ticket, listenAddr string) api.ForwardRequest {
+	addrs := make([]string, len(t.Addrs))
+	for i, a := range t.Addrs {
+		addrs[i] = a.String()
+	}
+	return api.ForwardRequest{
+		Protocol: t.Protocol, ListenAddress: listenAddr, Peer: t.Peer.String(),
+		Addrs: addrs, Invite: slices.Clone(t.Secret),
+	}
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/config"
-	"github.com/p2ptun/p2ptun/node"
 )
 
 func idCommand() *ucli.Command {
@@ -46,18 +45,18 @@ func idCommand() *ucli.Command {
 	}
 }
 
-func offlineID(home string) (node.Identity, error) {
+func offlineID(home string) (api.Identity, error) {
 	cfg, err := config.Load(filepath.Join(home, config.ConfigFile))
 	if err != nil {
-		return node.Identity{}, err
+		return api.Identity{}, err
 	}
 	sk, err := config.LoadKey(cfg.KeyPath(home))
 	if err != nil {
-		return node.Identity{}, err
+		return api.Identity{}, err
 	}
 	pid, err := peer.IDFromPrivateKey(sk)
 	if err != nil {
-		return node.Identity{}, err
+		return api.Identity{}, err
 	}
-	return node.Identity{ID: pid.String(), AgentVersion: UserAgent()}, nil
+	return api.Identity{ID: pid.String(), AgentVersion: UserAgent()}, nil
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/node"
 )
 
@@ -30,7 +31,7 @@ func listenCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			req := node.ListenRequest{
+			req := api.ListenRequest{
 				Protocol: a[0], Target: a[1], Allow: c.StringSlice("allow"),
 				AllowAll: c.Bool("allow-all"), InviteOnly: c.Bool("invite-only"), ReportPeerID: c.Bool("report-peer-id"),
 				AllowCustomProtocol: c.Bool("allow-custom-protocol"),

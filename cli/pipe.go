@@ -48,23 +48,23 @@ func pipeCommand() *ucli.Command {
 
 // pipeArgs reads pipe's arguments in either form: PEER-ADDR PROTO, or a
 // TICKET (without an invite: redeem one with `forward` first).
-func pipeArgs(c *ucli.Context) (node.PipeRequest, error) {
+func pipeArgs(c *ucli.Context) (api.PipeRequest, error) {
 	if c.NArg() == 1 && ticket.IsTicket(c.Args().First()) {
 		t, err := ticket.Decode(c.Args().First())
 		if err != nil {
-			return node.PipeRequest{}, usagef(err)
+			return api.PipeRequest{}, usagef(err)
 		}
 		if len(t.Secret) > 0 {
-			return node.PipeRequest{}, usagef(errors.New("this ticket is an invite: redeem it once with `p2ptun forward TICKET 127.0.0.1:0`, then pipe with `p2ptun share`'s plain ticket or the peer ID"))
+			return api.PipeRequest{}, usagef(errors.New("this ticket is an invite: redeem it once with `p2ptun forward TICKET 127.0.0.1:0`, then pipe with `p2ptun share`'s plain ticket or the peer ID"))
 		}
-		fr := node.ForwardTicket(t, "")
+		fr := ticketForward(t, "")
 		req, err := pipeRequest(c, fr.Peer, fr.Protocol)
 		req.Addrs = fr.Addrs
 		return req, err
 	}
 	a, err := args(c, 2, "PEER-ADDR PROTO (or one TICKET)")
 	if err != nil {
-		return node.PipeRequest{}, err
+		return api.PipeRequest{}, err
 	}
 	return pipeRequest(c, a[0], a[1])
 }
@@ -72,16 +72,16 @@ func pipeArgs(c *ucli.Context) (node.PipeRequest, error) {
 // pipeRequest turns pipe's arguments into the daemon's request, checking
 // them first so that bad input fails the same way with no daemon. It is
 // the one place that reads PEER-ADDR.
-func pipeRequest(c *ucli.Context, peerAddr, proto string) (node.PipeRequest, error) {
-	req := node.PipeRequest{
+func pipeRequest(c *ucli.Context, peerAddr, proto string) (api.PipeRequest, error) {
+	req := api.PipeRequest{
 		Peer: peerAddr, Protocol: proto,
 		AllowCustomProtocol: c.Bool("allow-custom-protocol"), AllowLimited: c.Bool("allow-limited"),
 	}
 	if _, err := node.ParsePeerAddr(req.Peer); err != nil {
-		return node.PipeRequest{}, err
+		return api.PipeRequest{}, err
 	}
 	if _, err := node.ParseProtocol(req.Protocol, req.AllowCustomProtocol); err != nil {
-		return node.PipeRequest{}, err
+		return api.PipeRequest{}, err
 	}
 	return req, nil
 }

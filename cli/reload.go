@@ -10,7 +10,6 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/p2ptun/p2ptun/api"
-	"github.com/p2ptun/p2ptun/node"
 )
 
 func reloadCommand() *ucli.Command {
@@ -132,11 +131,11 @@ func notUp(st api.Status) error {
 	}
 	var parts []string
 	for _, t := range st.Tunnels {
-		if t.State == node.TunnelUp || t.State == node.TunnelClosed {
+		if t.State == api.TunnelUp || t.State == api.TunnelClosed {
 			continue
 		}
 		p := fmt.Sprintf("tunnel %s (line %d) is still starting", t.Name, t.Line)
-		if t.State == node.TunnelFailed {
+		if t.State == api.TunnelFailed {
 			p = fmt.Sprintf("tunnel %s (line %d) failed: %s", t.Name, t.Line, t.Error)
 		}
 		parts = append(parts, p)

@@ -14,8 +14,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/config"
-	"github.com/p2ptun/p2ptun/node"
 )
 
 func newPeerID(t *testing.T) string {
@@ -164,7 +164,7 @@ func TestRunOnlyPeersAreNeverSaved(t *testing.T) {
 	inForce := func(t *testing.T, what string, allow, deny []string) {
 		t.Helper()
 		out, errOut, code := d.cli(t, "access", "ls", "--json")
-		var l node.AccessList
+		var l api.AccessList
 		if code != 0 || json.Unmarshal([]byte(out), &l) != nil {
 			t.Fatalf("access ls = %d %q %q", code, out, errOut)
 		}

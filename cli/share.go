@@ -6,6 +6,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/node"
 )
@@ -30,7 +31,7 @@ func shareCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			req := node.ShareRequest{Protocol: a[0], Invite: c.Bool("invite")}
+			req := api.ShareRequest{Protocol: a[0], Invite: c.Bool("invite")}
 			if _, err := node.ParseProtocol(req.Protocol, true); err != nil {
 				return err
 			}

@@ -158,7 +158,7 @@ func TestConfigTunnelsSaveBootReloadAndWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, errOut, code = a.cli(t, "reload", "--json")
-	var rr api.ReloadReply
+	var rr api.ReloadResult
 	if code != 0 || json.Unmarshal([]byte(out), &rr) != nil {
 		t.Fatalf("reload --json = %d %q %q", code, out, errOut)
 	}

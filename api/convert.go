@@ -1,0 +1,116 @@
+package api
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/p2ptun/p2ptun/node"
+)
+
+// One function per wire type: replies are filled from node values, and
+// requests become node requests, field by field. A field renamed or
+// removed in node breaks the build here; the wire types stay as they are.
+
+func identityFrom(id node.Identity) Identity {
+	return Identity{ID: id.ID, Addresses: id.Addresses, AgentVersion: id.AgentVersion}
+}
+
+func listenerFrom(l node.Listener) Listener {
+	return Listener{
+		Protocol: l.Protocol, ListenAddress: l.ListenAddress, TargetAddress: l.TargetAddress,
+		ID: l.ID, Name: l.Name, Kind: string(l.Kind), Peer: l.Peer, AllowedPeers: l.AllowedPeers,
+		AllowAll: l.AllowAll, InviteOnly: l.InviteOnly, ReportPeerID: l.ReportPeerID,
+	}
+}
+
+func streamFrom(s node.StreamInfo, rtt time.Duration) Stream {
+	return Stream{
+		Path: s.Path, RTTMillis: millis(rtt),
+		HandlerID: strconv.FormatUint(s.ID, 10), Protocol: s.Protocol,
+		OriginAddress: s.OriginAddress, TargetAddress: s.TargetAddress,
+		Peer: s.Peer, Kind: string(s.Kind), ListenerID: s.ListenerID,
+		BytesIn: s.BytesIn, BytesOut: s.BytesOut, OpenedAt: s.OpenedAt.UTC(),
+	}
+}
+
+func pingResultFrom(p node.PingResult) PingResult {
+	return PingResult{RTTMillis: millis(p.RTT), Path: p.Path}
+}
+
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func shareFrom(s node.Share) Share {
+	return Share{Ticket: s.Ticket, Peer: s.Peer, Protocol: s.Protocol, Addresses: s.Addresses, Expires: s.Expires}
+}
+
+func accessListFrom(l node.AccessList) AccessList {
+	return AccessList{Allow: l.Allow, Deny: l.Deny}
+}
+
+func tunnelStatusFrom(t node.TunnelStatus) TunnelStatus {
+	return TunnelStatus{
+		Name: t.Name, Kind: t.Kind, Protocol: t.Protocol, Line: t.Line,
+		State: t.State, Error: t.Error, ListenerID: t.ListenerID,
+	}
+}
+
+// tunnelStatusesFrom keeps a nil list nil: it is null on the wire.
+func tunnelStatusesFrom(ts []node.TunnelStatus) []TunnelStatus {
+	if ts == nil {
+		return nil
+	}
+	out := make([]TunnelStatus, len(ts))
+	for i, t := range ts {
+		out[i] = tunnelStatusFrom(t)
+	}
+	return out
+}
+
+func reloadResultFrom(r ReloadReply) ReloadResult {
+	return ReloadResult{
+		Added: r.Added, Removed: r.Removed, Unchanged: r.Unchanged, Restarted: r.Restarted,
+		Failed: tunnelStatusesFrom(r.Failed), NeedsRestart: r.NeedsRestart,
+	}
+}
+
+func eventFrom(e node.Event) Event {
+	return Event{
+		Time: e.Time, Type: e.Type,
+		TunnelID: e.TunnelID, Name: e.Name, Kind: e.Kind, Protocol: e.Protocol,
+		ListenAddress: e.ListenAddress, TargetAddress: e.TargetAddress,
+		StreamID: e.StreamID, OriginAddress: e.OriginAddress, Peer: e.Peer, Path: e.Path,
+		BytesIn: e.BytesIn, BytesOut: e.BytesOut, SetupMillis: e.SetupMillis, Millis: e.Millis,
+		Reason: e.Reason, Error: e.Error,
+	}
+}
+
+func (r ListenRequest) toNode() node.ListenRequest {
+	return node.ListenRequest{
+		Name: r.Name, Protocol: r.Protocol, Target: r.Target, Allow: r.Allow, AllowAll: r.AllowAll,
+		ReportPeerID: r.ReportPeerID, AllowCustomProtocol: r.AllowCustomProtocol,
+		InviteOnly: r.InviteOnly, Save: r.Save,
+	}
+}
+
+func (r ForwardRequest) toNode() node.ForwardRequest {
+	return node.ForwardRequest{
+		Name: r.Name, Protocol: r.Protocol, ListenAddress: r.ListenAddress, Peer: r.Peer,
+		AllowCustomProtocol: r.AllowCustomProtocol, Lazy: r.Lazy, AllowLimited: r.AllowLimited,
+		Save: r.Save, Addrs: r.Addrs, Invite: r.Invite,
+	}
+}
+
+func (r CloseRequest) toNode() node.CloseRequest {
+	return node.CloseRequest{All: r.All, Protocol: r.Protocol, ListenAddress: r.ListenAddress, TargetAddress: r.TargetAddress}
+}
+
+func (r PipeRequest) toNode() node.PipeRequest {
+	return node.PipeRequest{
+		Peer: r.Peer, Protocol: r.Protocol, AllowCustomProtocol: r.AllowCustomProtocol,
+		AllowLimited: r.AllowLimited, Addrs: r.Addrs,
+	}
+}
+
+func (r ShareRequest) toNode() node.ShareRequest {
+	return node.ShareRequest{Protocol: r.Protocol, Invite: r.Invite, TTL: r.TTL}
+}
