@@ -11,7 +11,8 @@ import (
 // requests become node requests, field by field. A field renamed or
 // removed in node breaks the build here; the wire types stay as they are.
 
-func identityFrom(id node.Identity) Identity {
+// IdentityFrom is the `id --json` document (and the ready file's) for id.
+func IdentityFrom(id node.Identity) Identity {
 	return Identity{ID: id.ID, Addresses: id.Addresses, AgentVersion: id.AgentVersion}
 }
 

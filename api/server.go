@@ -211,7 +211,7 @@ func (s *Server) routes() http.Handler {
 	s.tunnelRoutes(mux)
 	mux.HandleFunc("POST /v0/pipe", s.pipe)
 	mux.HandleFunc("GET /v0/id", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, identityFrom(s.node.Identity()), nil)
+		reply(w, IdentityFrom(s.node.Identity()), nil)
 	})
 	mux.HandleFunc("GET /v0/listeners", func(w http.ResponseWriter, r *http.Request) {
 		out := ListenerList{Listeners: []Listener{}}

@@ -43,10 +43,10 @@ func wireReplies() []struct {
 		v    any
 		full bool
 	}{
-		{"GET /v0/id, id --json", identityFrom(node.Identity{
+		{"GET /v0/id, id --json", IdentityFrom(node.Identity{
 			ID: "12D3KooWSelf", Addresses: []string{"/ip4/127.0.0.1/tcp/4141/p2p/12D3KooWSelf"}, AgentVersion: "p2ptun/v0.1.0",
 		}), true},
-		{"GET /v0/id, no addresses", identityFrom(node.Identity{ID: "12D3KooWSelf", Addresses: []string{}, AgentVersion: "p2ptun/v0.1.0"}), false},
+		{"GET /v0/id, no addresses", IdentityFrom(node.Identity{ID: "12D3KooWSelf", Addresses: []string{}, AgentVersion: "p2ptun/v0.1.0"}), false},
 		{"listen and forward replies, an ls entry: forward", listenerFrom(node.Listener{
 			ID: 1, Name: "web", Kind: registry.KindForward, Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/9000",
 			TargetAddress: "/p2p/12D3KooWServer", Peer: "12D3KooWServer", Close: func() error { return nil },

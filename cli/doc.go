@@ -3,6 +3,8 @@
 // and the mapping from errors to documented exit codes.
 //
 // Actions parse and validate their arguments, then call the api client (or,
-// for init, daemon, id and version, the config and node packages). Nothing
-// below this package knows about flags.
+// for init, id and version, the config and node packages). The daemon and
+// relay commands merge their flags over config.toml into a daemon.Config
+// and run it; SIGHUP asks it to reload. Nothing below this package knows
+// about flags.
 package cli

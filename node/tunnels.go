@@ -67,10 +67,17 @@ type managed struct {
 	first  chan struct{}      // closed when the first attempt has finished
 	once   sync.Once
 
-	mu         sync.Mutex
+	mu         sync.Mutex // guards spec.line (a reload moves it) and the fields below
 	state      string
 	err        error
 	listenerID uint64
+}
+
+// line is where the tunnel's table starts in its file now.
+func (m *managed) line() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.spec.line
 }
 
 func (m *managed) set(state string, err error, id uint64) {
@@ -222,7 +229,9 @@ func (n *Node) ApplyTunnels(ctx context.Context, file string, c config.Config) (
 		m, ok := ts.m[s.key]
 		ts.mu.Unlock()
 		if ok {
+			m.mu.Lock()          // status reads the line
 			m.spec.line = s.line // the table may have moved in the file
+			m.mu.Unlock()
 			if n.status(m).State == TunnelClosed {
 				n.stopTunnel(m)
 				res.Restarted = append(res.Restarted, s.label)
@@ -289,7 +298,7 @@ func (n *Node) runTunnel(ctx context.Context, m *managed) {
 			return
 		}
 		m.set(TunnelFailed, err, 0)
-		n.log.Warn("config tunnel failed to start; retrying", "tunnel", m.spec.label, "line", m.spec.line, "err", err, "retry_in", backoff.String())
+		n.log.Warn("config tunnel failed to start; retrying", "tunnel", m.spec.label, "line", m.line(), "err", err, "retry_in", backoff.String())
 		n.emit(Event{Type: EventTunnelFailed, Name: m.spec.label, Kind: string(m.spec.kind), Protocol: m.spec.proto, Error: err.Error()})
 		if errors.Is(err, ErrUsage) || errors.Is(err, ErrClosed) {
 			return

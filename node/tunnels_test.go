@@ -226,3 +226,42 @@ func TestForwardSaveStoresTheBoundPort(t *testing.T) {
 		t.Fatalf("reload of the saved tables = %+v, %v; want both unchanged", res, err)
 	}
 }
+
+// TestReloadWhileStatusIsRead: a reload that moves an unchanged tunnel in
+// the file updates its line while `status` (the API, `p2ptun wait`) reads
+// the tunnels; run with -race, this used to be a data race.
+func TestReloadWhileStatusIsRead(t *testing.T) {
+	ctx := context.Background()
+	n := newNode(t)
+	target := server(t, echo)
+	tunnel := config.ListenTunnel{Name: "echo", Protocol: "/x/echo", Target: target, AllowAll: true, Line: 1}
+	if res, err := n.ApplyTunnels(ctx, "n.toml", config.Config{Listen: []config.ListenTunnel{tunnel}}); err != nil || len(res.Added) != 1 {
+		t.Fatalf("ApplyTunnels = %+v, %v; want one added", res, err)
+	}
+	stop, done, reading := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		n.Tunnels()
+		close(reading)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				n.Tunnels()
+			}
+		}
+	}()
+	<-reading
+	for line := 2; line < 1000; line++ {
+		tunnel.Line = line
+		if res, err := n.ApplyTunnels(ctx, "n.toml", config.Config{Listen: []config.ListenTunnel{tunnel}}); err != nil || len(res.Unchanged) != 1 {
+			t.Fatalf("ApplyTunnels = %+v, %v; want it unchanged", res, err)
+		}
+	}
+	close(stop)
+	<-done
+	if st := state(n, "echo"); st.Line != 999 || st.State != TunnelUp {
+		t.Fatalf("status = %+v, want up at line 999", st)
+	}
+}

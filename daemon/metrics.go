@@ -1,4 +1,4 @@
-package cli
+package daemon
 
 import (
 	"context"
@@ -37,8 +37,8 @@ type metricsServer struct {
 
 // startMetrics binds addr (a host:port from config.MetricsAddr) and serves
 // g on /metrics and, with profiles, Go's profiles on /debug/pprof/; those
-// need a loopback addr (a usage error otherwise). A port in use is
-// node.ErrAddrInUse (exit 6).
+// need a loopback addr (node.ErrUsage otherwise). A port in use is
+// node.ErrAddrInUse.
 func startMetrics(addr string, g prometheus.Gatherer, log *slog.Logger, profiles bool) (*metricsServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -1,0 +1,151 @@
+package daemon
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/pnet"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/node"
+)
+
+// usageError is bad input in a Config (an address or peer ID the config
+// package does not check): node.ErrUsage, without that error's text.
+type usageError struct{ error }
+
+func (usageError) Is(target error) bool { return target == node.ErrUsage }
+
+func usagef(err error) error { return usageError{err} }
+
+// nodeOptions turns a daemon's config into the node's options: addresses
+// and peers parsed, the swarm key read, and the config file as the place
+// where runtime edits are saved (unless the daemon is ephemeral). The
+// metrics registry is left to Run.
+func nodeOptions(cfg Config, sk crypto.PrivKey) (node.Options, error) {
+	c, home := cfg.Config, cfg.Home
+	addrs := make([]ma.Multiaddr, 0, len(c.Network.ListenAddrs))
+	for _, s := range c.Network.ListenAddrs {
+		m, err := swarmAddr(s)
+		if err != nil {
+			return node.Options{}, err
+		}
+		addrs = append(addrs, m)
+	}
+	// The config's lists are what runtime `access` edits change and save;
+	// AllowPeers and DenyPeers hold for this run and are never saved.
+	var allow, deny, runAllow, runDeny []peer.ID
+	for _, l := range []struct {
+		dst *[]peer.ID
+		ids []string
+	}{{&allow, c.Access.Allow}, {&deny, c.Access.Deny}, {&runAllow, cfg.AllowPeers}, {&runDeny, cfg.DenyPeers}} {
+		var err error
+		if *l.dst, err = peerIDs(l.ids); err != nil {
+			return node.Options{}, err
+		}
+	}
+	var (
+		saveAccess  func(config.Access) error
+		saveListen  func(config.ListenTunnel) error
+		saveForward func(config.ForwardTunnel) error
+		peerCache   string
+		cfgPath     = filepath.Join(home, config.ConfigFile)
+	)
+	if !cfg.Ephemeral {
+		saveAccess = func(a config.Access) error { return config.SaveAccess(cfgPath, a) }
+		saveListen = func(t config.ListenTunnel) error { return config.AppendListen(cfgPath, t) }
+		saveForward = func(t config.ForwardTunnel) error { return config.AppendForward(cfgPath, t) }
+		peerCache = filepath.Join(home, config.PeersFile)
+	}
+	var psk pnet.PSK
+	if keyPath := c.SwarmKeyPath(home); keyPath != "" {
+		var err error
+		if psk, err = config.LoadSwarmKey(keyPath); err != nil {
+			return node.Options{}, err
+		}
+	}
+	bootstrap, err := peerInfos(c.Discovery.Bootstrap)
+	if err != nil {
+		return node.Options{}, err
+	}
+	relays, err := peerInfos(c.Network.Relays)
+	if err != nil {
+		return node.Options{}, err
+	}
+	var relayCfg *config.Relay
+	if cfg.Relay {
+		r := c.Relay
+		relayCfg = &r
+	}
+	return node.Options{
+		Key: sk, ListenAddrs: addrs, Timeouts: c.Timeouts, Limits: c.Limits,
+		Allow: allow, Deny: deny, RunAllow: runAllow, RunDeny: runDeny, SaveAccess: saveAccess, SwarmKey: psk,
+		SaveListen: saveListen, SaveForward: saveForward,
+		Relay: relayCfg, Relays: relays, Reachability: c.Network.Reachability,
+		AutoRelay:    config.On(c.Network.AutoRelay, true) && relayCfg == nil,
+		HolePunching: config.On(c.Network.HolePunching, true), PortMapping: c.Network.PortMapping,
+		NATService: c.Network.AutoNATService, PeerCache: peerCache,
+		DHT: c.Discovery.DHT, Bootstrap: bootstrap, DHTPrefix: c.Discovery.ProtocolPrefix,
+		MDNS:      config.On(c.Discovery.MDNS, true),
+		UserAgent: cfg.UserAgent, Logger: cfg.Logger,
+	}, nil
+}
+
+// peerIDs parses the peer IDs of an access list.
+func peerIDs(ss []string) ([]peer.ID, error) {
+	var out []peer.ID
+	for _, s := range ss {
+		id, err := node.ParsePeer(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+// peerInfos parses peer multiaddrs (relays, bootstrap peers), grouping
+// addresses by peer; each needs an address.
+func peerInfos(ss []string) ([]peer.AddrInfo, error) {
+	var out []peer.AddrInfo
+	for _, s := range ss {
+		pi, err := node.ParsePeerAddr(s)
+		if err != nil {
+			return nil, err
+		}
+		if len(pi.Addrs) == 0 {
+			return nil, usagef(fmt.Errorf("%q needs an address: use /ip4/HOST/tcp/PORT/p2p/ID", s))
+		}
+		merged := false
+		for i := range out {
+			if out[i].ID == pi.ID {
+				out[i].Addrs = append(out[i].Addrs, pi.Addrs...)
+				merged = true
+			}
+		}
+		if !merged {
+			out = append(out, pi)
+		}
+	}
+	return out, nil
+}
+
+// swarmAddr parses a swarm listen address: a multiaddr the swarm can
+// listen on, or host:port for TCP.
+func swarmAddr(s string) (ma.Multiaddr, error) {
+	if !strings.HasPrefix(s, "/") {
+		return node.ParseAddr(s)
+	}
+	m, err := ma.NewMultiaddr(s)
+	if err != nil {
+		return nil, usagef(fmt.Errorf("listen address %q is not a multiaddr (%v); use e.g. /ip4/0.0.0.0/tcp/%d", s, err, config.DefaultPort))
+	}
+	if err := config.CheckSwarmAddr(m); err != nil {
+		return nil, usagef(fmt.Errorf("--listen-addr: %w", err))
+	}
+	return m, nil
+}

@@ -1,0 +1,74 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strings"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/p2ptun/p2ptun/api"
+	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/node"
+)
+
+// reloader returns the daemon's reload: re-read the config file, and apply
+// its tunnels and access lists if it is valid (the node adds the run-only
+// AllowPeers/DenyPeers to them); report settings that need a
+// restart. Reloads are serialised by the node.
+func reloader(n *node.Node, boot config.Config, cfgPath string, log *slog.Logger) func(context.Context) (api.ReloadReply, error) {
+	return func(ctx context.Context) (api.ReloadReply, error) {
+		// The file must be there: a missing one would mean the defaults,
+		// an open access policy and no tunnels.
+		next, err := config.LoadFile(cfgPath)
+		if err == nil {
+			err = node.CheckTunnels(cfgPath, next)
+		}
+		var allow, deny []peer.ID
+		if err == nil {
+			allow, err = peerIDs(next.Access.Allow)
+		}
+		if err == nil {
+			deny, err = peerIDs(next.Access.Deny)
+		}
+		if err != nil {
+			return api.ReloadReply{}, fmt.Errorf("%w (nothing was changed)", err)
+		}
+		n.SetAccess(allow, deny)
+		res, err := n.ApplyTunnels(ctx, cfgPath, next)
+		if err != nil {
+			return api.ReloadReply{}, err
+		}
+		out := api.ReloadReply{ApplyResult: res, NeedsRestart: needsRestart(boot, next)}
+		n.Reloaded(res, out.NeedsRestart)
+		log.Info("config reloaded", "added", len(res.Added), "removed", len(res.Removed),
+			"unchanged", len(res.Unchanged), "restarted", len(res.Restarted), "failed", len(res.Failed),
+			"needs_restart", strings.Join(out.NeedsRestart, ","))
+		return out, nil
+	}
+}
+
+// needsRestart names the sections that differ between the config the
+// daemon started with and next, other than those a reload applies.
+func needsRestart(boot, next config.Config) []string {
+	var out []string
+	for _, s := range []struct {
+		name string
+		a, b any
+	}{
+		{"identity", boot.Identity, next.Identity},
+		{"network", boot.Network, next.Network},
+		{"limits", boot.Limits, next.Limits},
+		{"relay", boot.Relay, next.Relay},
+		{"discovery", boot.Discovery, next.Discovery},
+		{"timeouts", boot.Timeouts, next.Timeouts},
+		{"metrics", boot.Metrics, next.Metrics},
+	} {
+		if !reflect.DeepEqual(s.a, s.b) {
+			out = append(out, s.name)
+		}
+	}
+	return out
+}
