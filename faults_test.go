@@ -16,7 +16,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -40,30 +39,6 @@ const (
 	recoverBound = 20 * time.Second
 )
 
-// initBinHome runs `p2ptun init` in a fresh home and returns it with the
-// new peer ID.
-func initBinHome(t *testing.T) (home, id string) {
-	t.Helper()
-	home = harness.TempHome(t)
-	out, errOut, code := harness.Run(t, "--home", home, "init")
-	if code != 0 {
-		t.Fatalf("init: exit %d: %s", code, errOut)
-	}
-	_, id, ok := strings.Cut(strings.TrimSpace(out), "peer ID ")
-	if !ok {
-		t.Fatalf("init printed no peer ID: %q", out)
-	}
-	return home, id
-}
-
-// writeConfig replaces the home's config.toml; every key is optional.
-func writeConfig(t *testing.T, home, text string) {
-	t.Helper()
-	if err := os.WriteFile(filepath.Join(home, "config.toml"), []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // faultPair is two daemons on loopback: B serves /x/echo (a [[listen]] in
 // its config) for A, and A forwards fwd to it (a [[forward]]).
 type faultPair struct {
@@ -83,11 +58,11 @@ type pairOpts struct {
 // config tunnels are up.
 func startPair(t *testing.T, target string, o pairOpts) *faultPair {
 	t.Helper()
-	aHome, aID := initBinHome(t)
-	bHome, bID := initBinHome(t)
+	aHome, aID := harness.InitHome(t, nil)
+	bHome, bID := harness.InitHome(t, nil)
 	p := &faultPair{bSwarm: fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", testnet.FreePort(t))}
 	keepalive := fmt.Sprintf("[timeouts]\nkeepalive = %q\n", faultKeepalive)
-	writeConfig(t, bHome, keepalive+o.bTimeouts+fmt.Sprintf(`
+	harness.WriteConfig(t, bHome, keepalive+o.bTimeouts+fmt.Sprintf(`
 [[listen]]
 name = "echo"
 protocol = "/x/echo"
@@ -98,7 +73,7 @@ allow = [%q]
 	if o.byID {
 		peer = "/p2p/" + bID
 	}
-	writeConfig(t, aHome, keepalive+o.aTimeouts+fmt.Sprintf(`
+	harness.WriteConfig(t, aHome, keepalive+o.aTimeouts+fmt.Sprintf(`
 [[forward]]
 name = "echo"
 protocol = "/x/echo"

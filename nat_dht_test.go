@@ -65,6 +65,6 @@ func TestNATFindByIDAlone(t *testing.T) {
 		fwd = strings.TrimSpace(out)
 		return code == 0
 	})
-	c := natClient(t, ctx, ns["a"], natHostPort(t, fwd), "found by ID", self)
+	c := natClient(t, ctx, ns["a"], harness.HostPort(t, fwd), "found by ID", self)
 	c.release(t)
 }

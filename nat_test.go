@@ -20,8 +20,6 @@ import (
 	"testing"
 	"time"
 
-	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
 	"golang.org/x/sys/unix"
 
 	"github.com/p2ptun/p2ptun/internal/harness"
@@ -175,7 +173,7 @@ func TestNATRelayAndHolePunch(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("forward on a exited %d: %s%s", code, out, errOut)
 	}
-	fwdAddr := natHostPort(t, strings.TrimSpace(out))
+	fwdAddr := harness.HostPort(t, strings.TrimSpace(out))
 
 	start = time.Now()
 	relayed := natClient(t, ctx, ns["a"], fwdAddr, "through the relay", self)
@@ -404,12 +402,7 @@ func natStartDaemonWith(t *testing.T, ctx context.Context, ns, bin, cfg string, 
 	if cfg == "" {
 		argv = append(argv, "--ephemeral")
 	} else {
-		if err := os.MkdirAll(home, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(home, "config.toml"), []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		harness.WriteConfig(t, home, cfg)
 	}
 	argv = append(argv, "--ready-file", d.ready, "--log-level", "debug")
 	d.natProc = natStart(t, ctx, ns, args[0]+" in "+ns, append(harness.Env(), extraEnv...), argv...)
@@ -468,20 +461,6 @@ func natPortOf(t *testing.T, hostPort string) string {
 		t.Fatal(err)
 	}
 	return port
-}
-
-// natHostPort converts the multiaddr that `forward` prints to host:port.
-func natHostPort(t *testing.T, s string) string {
-	t.Helper()
-	m, err := ma.NewMultiaddr(s)
-	if err != nil {
-		t.Fatalf("forward printed %q: %v", s, err)
-	}
-	a, err := manet.ToNetAddr(m)
-	if err != nil {
-		t.Fatalf("forward printed %q: %v", s, err)
-	}
-	return a.String()
 }
 
 // natEchoPaths returns the paths of the daemon's live /x/echo streams,

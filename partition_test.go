@@ -129,7 +129,7 @@ func testPartition(t *testing.T, ns map[string]string, tc partCase) {
 	if code != 0 {
 		t.Fatalf("forward on a exited %d: %s%s", code, out, errOut)
 	}
-	fwd := natHostPort(t, strings.TrimSpace(out))
+	fwd := harness.HostPort(t, strings.TrimSpace(out))
 
 	// Idle connections, and one that is moving data when the network goes.
 	var clients []*natConn

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -111,12 +110,7 @@ func startSoakDaemon(t *testing.T, name, config string) *soakDaemon {
 	if config == "" {
 		extra = append(extra, "--ephemeral")
 	} else {
-		if err := os.Mkdir(home, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(home, "config.toml"), []byte(config), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		harness.WriteConfig(t, home, config)
 	}
 	life := 10 * time.Minute
 	if dl, ok := t.Deadline(); ok {
@@ -140,7 +134,7 @@ func soakTunnel(t *testing.T, a, b *soakDaemon, proto, target string) func(conte
 	if code != 0 {
 		t.Fatalf("forward on %s exited %d: %s%s", a.name, code, out, errOut)
 	}
-	addr := natHostPort(t, strings.TrimSpace(out))
+	addr := harness.HostPort(t, strings.TrimSpace(out))
 	return func(ctx context.Context) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", addr)

@@ -12,6 +12,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/p2ptun/p2ptun/internal/harness"
 )
 
 // scrapeURL fetches and parses a /metrics page.
@@ -108,7 +110,7 @@ func TestMetricsPortInUseOrBadAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	home := tempHome(t)
+	home := harness.TempHome(t)
 	if _, errOut, code := run(t, "--home", home, "init"); code != 0 {
 		t.Fatal(errOut)
 	}
@@ -198,7 +200,7 @@ func TestProfilesOnlyWithPprof(t *testing.T) {
 		"without metrics": {"--pprof"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, errOut, code := run(t, append([]string{"--home", tempHome(t), "daemon", "--ephemeral"}, args...)...)
+			_, errOut, code := run(t, append([]string{"--home", harness.TempHome(t), "daemon", "--ephemeral"}, args...)...)
 			if code != ExitUsage || strings.Count(errOut, "p2ptun:") != 1 || !strings.Contains(errOut, "--pprof") {
 				t.Fatalf("daemon %v: exit %d, want %d with one line naming --pprof:\n%s", args, code, ExitUsage, errOut)
 			}

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/notifysock"
 )
 
@@ -21,7 +22,7 @@ import (
 // Type=notify: READY=1 must come only once the API answers, and STOPPING=1
 // as soon as shutdown begins.
 func TestDaemonNotifiesSystemd(t *testing.T) {
-	home := tempHome(t)
+	home := harness.TempHome(t)
 	sock := notifysock.Listen(t, filepath.Join(filepath.Dir(home), "notify.sock"))
 	t.Setenv("NOTIFY_SOCKET", sock.Addr)
 
@@ -64,7 +65,7 @@ func TestNotifierReload(t *testing.T) {
 	rnd := make([]byte, 8)
 	rand.Read(rnd)
 	for name, addr := range map[string]string{
-		"path":     filepath.Join(filepath.Dir(tempHome(t)), "notify.sock"),
+		"path":     filepath.Join(filepath.Dir(harness.TempHome(t)), "notify.sock"),
 		"abstract": "@p2ptun-test-" + hex.EncodeToString(rnd),
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -106,7 +107,7 @@ func TestNotifierReload(t *testing.T) {
 	}
 
 	t.Run("unreachable socket is logged", func(t *testing.T) {
-		t.Setenv("NOTIFY_SOCKET", filepath.Join(filepath.Dir(tempHome(t)), "none.sock"))
+		t.Setenv("NOTIFY_SOCKET", filepath.Join(filepath.Dir(harness.TempHome(t)), "none.sock"))
 		var logs syncBuf
 		notifier{slog.New(slog.NewTextHandler(&logs, nil))}.stopping()
 		if !strings.Contains(logs.String(), "NOTIFY_SOCKET") || !strings.Contains(logs.String(), "STOPPING=1") {

@@ -16,10 +16,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
-	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
 	"go.uber.org/goleak"
 
+	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/logbuf"
 	"github.com/p2ptun/p2ptun/internal/testnet"
 	"github.com/p2ptun/p2ptun/refusal"
@@ -130,19 +129,6 @@ func echoes(t *testing.T, s network.Stream, msg string) {
 	}
 }
 
-func targetAddr(t *testing.T, hostPort string) ma.Multiaddr {
-	t.Helper()
-	a, err := net.ResolveTCPAddr("tcp", hostPort)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := manet.FromNetAddr(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
 // countingDial counts the listener's target dials.
 func countingDial(n *atomic.Int32) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -153,8 +139,8 @@ func countingDial(n *atomic.Int32) func(ctx context.Context, network, addr strin
 
 func TestAllowlistRefusesWithDeniedCode(t *testing.T) {
 	var dials atomic.Int32
-	stranger, _ := peer.Decode("12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp")
-	tn := startListener(t, Config{Target: targetAddr(t, testnet.Serve(t, testnet.Echo)), Allow: []peer.ID{stranger}, Dial: countingDial(&dials)})
+	stranger := harness.NewPeer(t)
+	tn := startListener(t, Config{Target: harness.TCPMultiaddr(t, testnet.Serve(t, testnet.Echo)), Allow: []peer.ID{stranger}, Dial: countingDial(&dials)})
 	tn.refusedWith(t, refusal.Denied)
 	if n := dials.Load(); n != 0 {
 		t.Fatalf("target dialled %d times for a refused peer, want 0", n)
@@ -172,14 +158,14 @@ func TestAllowlistRefusesWithDeniedCode(t *testing.T) {
 
 func TestRateLimitRefusesWithItsCode(t *testing.T) {
 	// One stream now, the next in 100 s: the second is always over.
-	tn := startListener(t, Config{Target: targetAddr(t, testnet.Serve(t, testnet.Echo)), AllowAll: true, PeerRate: 0.01, PeerBurst: 1})
+	tn := startListener(t, Config{Target: harness.TCPMultiaddr(t, testnet.Serve(t, testnet.Echo)), AllowAll: true, PeerRate: 0.01, PeerBurst: 1})
 	echoes(t, tn.open(t), "first")
 	tn.refusedWith(t, refusal.RateLimited)
 }
 
 func TestTargetDialFailureResetsWithCause(t *testing.T) {
 	t.Run("refused", func(t *testing.T) {
-		tn := startListener(t, Config{Target: targetAddr(t, "127.0.0.1:"+strconv.Itoa(testnet.FreePort(t))), AllowAll: true})
+		tn := startListener(t, Config{Target: harness.TCPMultiaddr(t, "127.0.0.1:"+strconv.Itoa(testnet.FreePort(t))), AllowAll: true})
 		tn.refusedWith(t, refusal.TargetDial)
 	})
 	t.Run("timeout", func(t *testing.T) {
@@ -188,7 +174,7 @@ func TestTargetDialFailureResetsWithCause(t *testing.T) {
 			<-ctx.Done()
 			return nil, ctx.Err()
 		}
-		tn := startListener(t, Config{Target: targetAddr(t, "127.0.0.1:1"), AllowAll: true, Dial: hang, DialTimeout: time.Millisecond})
+		tn := startListener(t, Config{Target: harness.TCPMultiaddr(t, "127.0.0.1:1"), AllowAll: true, Dial: hang, DialTimeout: time.Millisecond})
 		tn.refusedWith(t, refusal.TargetTimeout)
 	})
 }
@@ -199,7 +185,7 @@ func TestReportPeerIDComesFirst(t *testing.T) {
 		b, _ := io.ReadAll(c)
 		lines <- string(b)
 	})
-	tn := startListener(t, Config{Target: targetAddr(t, target), AllowAll: true, ReportPeerID: true})
+	tn := startListener(t, Config{Target: harness.TCPMultiaddr(t, target), AllowAll: true, ReportPeerID: true})
 	s := tn.open(t)
 	io.WriteString(s, "data")
 	s.CloseWrite()
@@ -224,7 +210,7 @@ func TestHalfCloseThroughListener(t *testing.T) {
 		io.WriteString(c, "reply to "+string(b))
 		c.CloseWrite()
 	})
-	tn := startListener(t, Config{Target: targetAddr(t, target), AllowAll: true})
+	tn := startListener(t, Config{Target: harness.TCPMultiaddr(t, target), AllowAll: true})
 	s := tn.open(t)
 	io.WriteString(s, "request")
 	if err := s.CloseWrite(); err != nil {
@@ -243,7 +229,7 @@ func TestHalfCloseThroughListener(t *testing.T) {
 // registry and returns after the handlers; a listener that stops
 // accepting refuses new streams with the Closing code.
 func TestCloseEndsStreams(t *testing.T) {
-	tn := startListener(t, Config{Target: targetAddr(t, testnet.Serve(t, testnet.Echo)), AllowAll: true})
+	tn := startListener(t, Config{Target: harness.TCPMultiaddr(t, testnet.Serve(t, testnet.Echo)), AllowAll: true})
 	live := tn.open(t)
 	echoes(t, live, "ping")
 	if n := len(tn.streams.List()); n != 1 {

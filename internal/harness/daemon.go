@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -159,10 +160,17 @@ func (d *Daemon) CLI(t testing.TB, args ...string) (stdout, stderr string, code 
 	if d.Run == nil {
 		return Run(t, args...)
 	}
-	var o, e logbuf.Buffer
+	return RunWith(t, d.Run, args...)
+}
+
+// RunWith runs a command in-process through run, to completion (at most
+// 30 s), and returns its output and exit code.
+func RunWith(t testing.TB, run RunFunc, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var o, e bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	code = d.Run(ctx, args, &o, &e)
+	code = run(ctx, args, &o, &e)
 	return o.String(), e.String(), code
 }
 
