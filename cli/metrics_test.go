@@ -69,14 +69,13 @@ func TestDaemonServesMetrics(t *testing.T) {
 	msg := strings.Repeat("x", 4321)
 	echoes(t, c, msg)
 	var fams map[string]*dto.MetricFamily
-	waitUntil(t, "the live stream's bytes in the metrics", func() bool {
+	// Each counter moves just after its write returns: wait for both.
+	waitUntil(t, "the live stream's bytes in and out in the metrics", func() bool {
 		fams = scrapeURL(t, a.metrics)
-		v, _ := sample(fams, "p2ptun_tunnel_bytes_in_total", "peer", b.id)
-		return v == float64(len(msg))
+		in, _ := sample(fams, "p2ptun_tunnel_bytes_in_total", "peer", b.id)
+		out, _ := sample(fams, "p2ptun_tunnel_bytes_out_total", "peer", b.id)
+		return in == float64(len(msg)) && out == float64(len(msg))
 	})
-	if v, ok := sample(fams, "p2ptun_tunnel_bytes_out_total", "peer", b.id); !ok || v != float64(len(msg)) {
-		t.Errorf("bytes out = %v (%v), want %d", v, ok, len(msg))
-	}
 	for _, name := range []string{"go_goroutines", "process_open_fds", "libp2p_rcmgr_limit", "p2ptun_streams_open", "p2ptun_peers_connected"} {
 		if fams[name] == nil {
 			t.Errorf("no %s on /metrics", name)
