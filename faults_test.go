@@ -419,16 +419,21 @@ func TestFaultTargetRestart(t *testing.T) {
 	echo := newTarget(t, echoHandler)
 	p := startPair(t, echo.addr, pairOpts{})
 	ts := startTransfers(t, p.fwd, 3)
+	events := p.b.Events(t)
 
 	echo.crash()
 	expectTransfersReset(t, ts, "target crashed")
 	// B dials the target for each new stream: refused, so reset.
 	expectResets(t, p.fwd, 3, resetBound, "target down")
+	harness.NextEvent(t, events, recoverBound, "B's stream_failed event for the target dial", func(ev harness.Event) bool {
+		return ev.Type == "stream_failed" && ev.Reason == "target_dial" && ev.Kind == "listen" && ev.Protocol == "/x/echo"
+	})
 
 	echo.start(t)
 	if err := roundTrip(dialFwd(t, p.fwd), []byte("back"), resetBound); err != nil {
 		t.Fatalf("first client once the target is back: %s, want an echo", ended(err))
 	}
+	// The event says why; the log line is what an operator reads.
 	if !strings.Contains(p.b.Logs.String(), "target dial failed; stream reset") {
 		t.Errorf("B did not log the failed target dials:\n%s", p.b.Logs)
 	}
