@@ -3,8 +3,10 @@
 // (from the binary or in-process) and reading their output and exit code,
 // starting a daemon in a temporary HOME on loopback with its ready file
 // (from the binary, or in-process through a RunFunc such as cli.Run),
-// stopping it and checking that it cleans up, polling external state with
-// a deadline, telling a TCP reset from other ends, and making peer IDs.
+// stopping it and checking that it cleans up, following its events
+// (`p2ptun events --json`), polling external state with a deadline,
+// telling a TCP reset from other ends, converting addresses, and making
+// peer IDs.
 //
 // It is for tests only. It does not own loopback servers (internal/testnet
 // does), the soak tests' load (internal/soak), or libp2p hosts built
