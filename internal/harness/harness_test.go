@@ -16,8 +16,10 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestIsReset(t *testing.T) {
-	// The server aborts each connection: SO_LINGER 0 makes Close send a RST.
+	// The server aborts each connection once it has read a byte: SO_LINGER
+	// 0 makes Close send a RST.
 	addr := testnet.Serve(t, func(c *net.TCPConn) {
+		io.ReadFull(c, make([]byte, 1))
 		c.SetLinger(0)
 	})
 	c, err := net.Dial("tcp", addr)
@@ -26,6 +28,9 @@ func TestIsReset(t *testing.T) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
 	_, err = io.ReadAll(c)
 	if !IsReset(err) {
 		t.Fatalf("read after the peer's abort: %v, want a reset", err)
