@@ -16,7 +16,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,6 +24,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/testnet"
 )
 
@@ -39,34 +39,10 @@ const (
 	recoverBound = 20 * time.Second
 )
 
-// initBinHome runs `p2ptun init` in a fresh home and returns it with the
-// new peer ID.
-func initBinHome(t *testing.T) (home, id string) {
-	t.Helper()
-	home = tempHome(t)
-	out, errOut, code := run(t, "--home", home, "init")
-	if code != 0 {
-		t.Fatalf("init: exit %d: %s", code, errOut)
-	}
-	_, id, ok := strings.Cut(strings.TrimSpace(out), "peer ID ")
-	if !ok {
-		t.Fatalf("init printed no peer ID: %q", out)
-	}
-	return home, id
-}
-
-// writeConfig replaces the home's config.toml; every key is optional.
-func writeConfig(t *testing.T, home, text string) {
-	t.Helper()
-	if err := os.WriteFile(filepath.Join(home, "config.toml"), []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // faultPair is two daemons on loopback: B serves /x/echo (a [[listen]] in
 // its config) for A, and A forwards fwd to it (a [[forward]]).
 type faultPair struct {
-	a, b   *binDaemon
+	a, b   *harness.Daemon
 	fwd    string // A's forward, host:port
 	bSwarm string // B's swarm address, fixed so that a restarted B is found again
 }
@@ -82,11 +58,11 @@ type pairOpts struct {
 // config tunnels are up.
 func startPair(t *testing.T, target string, o pairOpts) *faultPair {
 	t.Helper()
-	aHome, aID := initBinHome(t)
-	bHome, bID := initBinHome(t)
+	aHome, aID := harness.InitHome(t, nil)
+	bHome, bID := harness.InitHome(t, nil)
 	p := &faultPair{bSwarm: fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", testnet.FreePort(t))}
 	keepalive := fmt.Sprintf("[timeouts]\nkeepalive = %q\n", faultKeepalive)
-	writeConfig(t, bHome, keepalive+o.bTimeouts+fmt.Sprintf(`
+	harness.WriteConfig(t, bHome, keepalive+o.bTimeouts+fmt.Sprintf(`
 [[listen]]
 name = "echo"
 protocol = "/x/echo"
@@ -97,7 +73,7 @@ allow = [%q]
 	if o.byID {
 		peer = "/p2p/" + bID
 	}
-	writeConfig(t, aHome, keepalive+o.aTimeouts+fmt.Sprintf(`
+	harness.WriteConfig(t, aHome, keepalive+o.aTimeouts+fmt.Sprintf(`
 [[forward]]
 name = "echo"
 protocol = "/x/echo"
@@ -105,20 +81,20 @@ listen = "/ip4/127.0.0.1/tcp/0"
 peer = %q
 lazy = %t
 `, peer, o.lazy))
-	p.b = startBinaryWith(t, binSpec{home: bHome, listenAddr: p.bSwarm})
-	p.startA(t, binSpec{home: aHome})
+	p.b = harness.Start(t, harness.Spec{Home: bHome, ListenAddr: p.bSwarm})
+	p.startA(t, harness.Spec{Home: aHome})
 	return p
 }
 
 // startA starts A as spec says, waits until its config tunnels are up and
 // finds its forward.
-func (p *faultPair) startA(t *testing.T, spec binSpec) {
+func (p *faultPair) startA(t *testing.T, spec harness.Spec) {
 	t.Helper()
-	p.a = startBinaryWith(t, spec)
-	if out, errOut, code := p.a.cli(t, "wait", "--timeout", "20s"); code != 0 {
-		t.Fatalf("wait: exit %d: %s%s\n%s", code, out, errOut, p.a.logs)
+	p.a = harness.Start(t, spec)
+	if out, errOut, code := p.a.CLI(t, "wait", "--timeout", "20s"); code != 0 {
+		t.Fatalf("wait: exit %d: %s%s\n%s", code, out, errOut, p.a.Logs)
 	}
-	out, errOut, code := p.a.cli(t, "ls", "--json")
+	out, errOut, code := p.a.CLI(t, "ls", "--json")
 	if code != 0 {
 		t.Fatalf("ls: exit %d: %s", code, errOut)
 	}
@@ -141,8 +117,8 @@ func (p *faultPair) startA(t *testing.T, spec binSpec) {
 // restartA stops A with SIGTERM and starts it again.
 func (p *faultPair) restartA(t *testing.T) {
 	t.Helper()
-	p.a.stop(t, syscall.SIGTERM)
-	p.startA(t, p.a.spec)
+	p.a.Signal(t, syscall.SIGTERM)
+	p.startA(t, p.a.Spec)
 }
 
 // target is a TCP service on loopback that can crash (every connection
@@ -259,15 +235,12 @@ func roundTrip(c net.Conn, msg []byte, bound time.Duration) error {
 	return c.SetDeadline(time.Time{})
 }
 
-// isReset reports whether err is a TCP reset.
-func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
-
 // ended says how a client connection ended, for failure messages.
 func ended(err error) string {
 	switch {
 	case err == nil:
 		return "no error"
-	case isReset(err):
+	case harness.IsReset(err):
 		return "a reset"
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "a clean EOF"
@@ -310,7 +283,7 @@ func expectResets(t *testing.T, fwd string, count int, bound time.Duration, why 
 	}
 	wg.Wait()
 	for i, err := range errs {
-		if !isReset(err) {
+		if !harness.IsReset(err) {
 			t.Fatalf("%s: client %d/%d got %s, want a reset", why, i+1, count, ended(err))
 		}
 	}
@@ -336,14 +309,14 @@ func untilEchoes(t *testing.T, fwd string, why string) int {
 		if err == nil {
 			err = roundTrip(c, []byte("are you there?"), resetBound)
 			c.Close()
-		} else if !isReset(err) {
+		} else if !harness.IsReset(err) {
 			t.Fatalf("%s: connecting to the forward: %v (it should stay bound)", why, err)
 		}
 		if err == nil {
 			t.Logf("%s: the tunnel works again after %v and %d reset clients", why, time.Since(start).Round(time.Millisecond), resets)
 			return resets
 		}
-		if !isReset(err) {
+		if !harness.IsReset(err) {
 			t.Fatalf("%s: client %d got %s, want an echo or a reset", why, resets+1, ended(err))
 		}
 		if time.Since(start) > recoverBound {
@@ -414,31 +387,18 @@ func expectTransfersReset(t *testing.T, ts []*transfer, why string) {
 		err := <-tr.done
 		tr.done <- err // for the cleanup
 		took[i] = time.Since(start)
-		if !isReset(err) {
+		if !harness.IsReset(err) {
 			t.Fatalf("%s: transfer %d/%d ended with %s, want a reset within %v", why, i+1, len(ts), ended(err), resetBound)
 		}
 	}
 	t.Logf("%s: %d transfers reset, the last after %v (keepalive %v)", why, len(ts), slowest(took), faultKeepalive)
 }
 
-// running fails the test if the daemon has exited.
-func running(t *testing.T, d *binDaemon, why string) {
+// waitLog waits until the daemon's log contains s: what the tests
+// read there is the log line the user is told to act on.
+func waitLog(t *testing.T, d *harness.Daemon, s string) {
 	t.Helper()
-	select {
-	case <-d.exited:
-		t.Fatalf("%s: the daemon exited (%v):\n%s", why, d.err, d.logs)
-	default:
-	}
-}
-
-// waitLog waits until the daemon's log contains s.
-func waitLog(t *testing.T, d *binDaemon, s string) {
-	t.Helper()
-	for deadline := time.Now().Add(recoverBound); !strings.Contains(d.logs.String(), s); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the daemon did not log %q:\n%s", s, d.logs)
-		}
-	}
+	d.Until(t, recoverBound, fmt.Sprintf("log line %q", s), func() bool { return strings.Contains(d.Logs.String(), s) })
 }
 
 func TestFaultPeerKilledMidTransfer(t *testing.T) {
@@ -447,9 +407,9 @@ func TestFaultPeerKilledMidTransfer(t *testing.T) {
 	p := startPair(t, echo.addr, pairOpts{})
 	ts := startTransfers(t, p.fwd, 4)
 
-	p.b.kill(t)
+	p.b.Kill(t)
 	expectTransfersReset(t, ts, "B killed")
-	running(t, p.a, "after B was killed")
+	p.a.Running(t, "after B was killed")
 	// The forward stays bound; B is gone, so new clients are reset too.
 	expectResets(t, p.fwd, 3, resetBound, "B down")
 }
@@ -459,18 +419,23 @@ func TestFaultTargetRestart(t *testing.T) {
 	echo := newTarget(t, echoHandler)
 	p := startPair(t, echo.addr, pairOpts{})
 	ts := startTransfers(t, p.fwd, 3)
+	events := p.b.Events(t)
 
 	echo.crash()
 	expectTransfersReset(t, ts, "target crashed")
 	// B dials the target for each new stream: refused, so reset.
 	expectResets(t, p.fwd, 3, resetBound, "target down")
+	harness.NextEvent(t, events, recoverBound, "B's stream_failed event for the target dial", func(ev harness.Event) bool {
+		return ev.Type == "stream_failed" && ev.Reason == "target_dial" && ev.Kind == "listen" && ev.Protocol == "/x/echo"
+	})
 
 	echo.start(t)
 	if err := roundTrip(dialFwd(t, p.fwd), []byte("back"), resetBound); err != nil {
 		t.Fatalf("first client once the target is back: %s, want an echo", ended(err))
 	}
-	if !strings.Contains(p.b.logs.String(), "target dial failed; stream reset") {
-		t.Errorf("B did not log the failed target dials:\n%s", p.b.logs)
+	// The event says why; the log line is what an operator reads.
+	if !strings.Contains(p.b.Logs.String(), "target dial failed; stream reset") {
+		t.Errorf("B did not log the failed target dials:\n%s", p.b.Logs)
 	}
 }
 
@@ -484,18 +449,18 @@ func TestFaultDaemonRestart(t *testing.T) {
 	}
 
 	// B stops: the idle client is reset once B's drain time is over.
-	p.b.stop(t, syscall.SIGTERM)
-	if _, _, err := readToEnd(live, resetBound); !isReset(err) {
+	p.b.Signal(t, syscall.SIGTERM)
+	if _, _, err := readToEnd(live, resetBound); !harness.IsReset(err) {
 		t.Fatalf("live client when B stopped: %s, want a reset", ended(err))
 	}
 	// A keeps its forward bound; a burst of clients while B is down are
 	// all reset, promptly.
 	expectResets(t, p.fwd, 5, resetBound, "B down")
-	running(t, p.a, "while B is down")
+	p.a.Running(t, "while B is down")
 
 	// B is back on the same address: the forward re-dials it (A is not
 	// restarted, nothing is reconfigured).
-	p.b = p.b.restart(t)
+	p.b = p.b.Restart(t)
 	untilEchoes(t, p.fwd, "B restarted")
 
 	// A restarts: its config tunnels come back (`p2ptun wait` exits 0).
@@ -516,13 +481,13 @@ func TestFaultForwardByIDRedials(t *testing.T) {
 	expectResets(t, p.fwd, 1, resetBound, "B's address unknown")
 
 	// B connects to A; identify tells A where B listens.
-	if out, errOut, code := p.b.cli(t, "ping", "-n", "1", p.a.addrs[0]); code != 0 {
+	if out, errOut, code := p.b.CLI(t, "ping", "-n", "1", p.a.Addresses[0]); code != 0 {
 		t.Fatalf("ping from B to A: exit %d: %s%s", code, out, errOut)
 	}
 	untilEchoes(t, p.fwd, "B connected to A")
 
-	p.b.kill(t)
-	p.b = p.b.restart(t)
+	p.b.Kill(t)
+	p.b = p.b.Restart(t)
 	untilEchoes(t, p.fwd, "B restarted")
 
 	p.restartA(t)
@@ -574,7 +539,7 @@ func TestFaultDrainOnSIGTERM(t *testing.T) {
 		t.Fatalf("idle client: %s", ended(err))
 	}
 
-	if err := p.a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.a.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	waitLog(t, p.a, "draining live streams")
@@ -595,13 +560,13 @@ func TestFaultDrainOnSIGTERM(t *testing.T) {
 	t.Logf("busy client: the rest of its transfer came %v after the release", took.Round(time.Millisecond))
 	_ = busy.CloseWrite()
 	// The idle one is reset when the drain time is over.
-	if _, took, err := readToEnd(idle, drain+resetBound); !isReset(err) {
+	if _, took, err := readToEnd(idle, drain+resetBound); !harness.IsReset(err) {
 		t.Fatalf("idle client during the drain: %s, want a reset after %v", ended(err), drain)
 	} else {
 		t.Logf("idle client reset %v after the release (drain %v)", took.Round(time.Millisecond), drain)
 	}
-	p.a.waitExit(t, syscall.SIGTERM)
-	if log := p.a.logs.String(); !strings.Contains(log, "drain time is over") || !strings.Contains(log, "streams=1") {
+	p.a.WaitExit(t, syscall.SIGTERM.String())
+	if log := p.a.Logs.String(); !strings.Contains(log, "drain time is over") || !strings.Contains(log, "streams=1") {
 		t.Errorf("A's log does not say it reset the one stream left after the drain:\n%s", log)
 	}
 }
@@ -628,8 +593,8 @@ func TestFaultFDExhaustion(t *testing.T) {
 
 	for _, tc := range []struct {
 		name    string
-		starved *binDaemon // the daemon whose descriptors run out
-		log     string     // what it logs
+		starved *harness.Daemon // the daemon whose descriptors run out
+		log     string          // what it logs
 	}{
 		{"Forward", p.a, "out of file descriptors: client connection reset; raise the daemon's open-file limit (ulimit -n, or LimitNOFILE="},
 		{"Listener", p.b, "target dial failed: out of file descriptors; stream reset (raise the daemon's open-file limit"},
@@ -638,13 +603,13 @@ func TestFaultFDExhaustion(t *testing.T) {
 			restore := limitFDs(t, tc.starved, 6)
 			defer restore()
 			clients := exhaust(t, p.fwd, 64)
-			running(t, tc.starved, "out of file descriptors")
+			tc.starved.Running(t, "out of file descriptors")
 			waitLog(t, tc.starved, tc.log)
 			for _, c := range clients {
 				c.Close()
 			}
 			untilEchoes(t, p.fwd, "clients closed")
-			if _, errOut, code := p.a.cli(t, "ls"); code != 0 {
+			if _, errOut, code := p.a.CLI(t, "ls"); code != 0 {
 				t.Errorf("ls once descriptors are free again: exit %d: %s", code, errOut)
 			}
 		})
@@ -663,11 +628,11 @@ func TestFaultFDExhaustionAPIAnswers(t *testing.T) {
 	defer restore()
 	clients := exhaust(t, p.fwd, 64)
 	waitLog(t, p.b, "target dial failed: out of file descriptors")
-	out, errOut, code := p.b.cli(t, "stream", "ls")
-	if code != 0 || strings.Count(out, p.a.id) < len(clients) {
+	out, errOut, code := p.b.CLI(t, "stream", "ls")
+	if code != 0 || strings.Count(out, p.a.ID) < len(clients) {
 		t.Fatalf("stream ls out of descriptors: exit %d, want the %d streams from A:\n%s%s", code, len(clients), out, errOut)
 	}
-	if _, errOut, code := p.b.cli(t, "access", "deny", p.a.id); code != 0 {
+	if _, errOut, code := p.b.CLI(t, "access", "deny", p.a.ID); code != 0 {
 		t.Fatalf("access deny out of descriptors: exit %d: %s", code, errOut)
 	}
 	for i, c := range clients {
@@ -678,16 +643,16 @@ func TestFaultFDExhaustionAPIAnswers(t *testing.T) {
 			t.Fatalf("client %d of the denied peer: read got %s, want its connection ended", i, ended(err))
 		}
 	}
-	if _, errOut, code := p.b.cli(t, "ls"); code != 0 {
+	if _, errOut, code := p.b.CLI(t, "ls"); code != 0 {
 		t.Fatalf("ls after the deny: exit %d: %s", code, errOut)
 	}
 }
 
 // limitFDs lowers the daemon's open-file limit to what it uses now plus
 // spare, and returns a function that restores the old limit.
-func limitFDs(t *testing.T, d *binDaemon, spare int) (restore func()) {
+func limitFDs(t *testing.T, d *harness.Daemon, spare int) (restore func()) {
 	t.Helper()
-	pid := d.cmd.Process.Pid
+	pid := d.Cmd.Process.Pid
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {
 		t.Fatal(err)
@@ -726,7 +691,7 @@ func exhaust(t *testing.T, fwd string, most int) []net.Conn {
 			ok = append(ok, c)
 			continue
 		}
-		if !isReset(err) {
+		if !harness.IsReset(err) {
 			t.Fatalf("client %d, beyond the open-file limit: %s, want a reset", i+1, ended(err))
 		}
 		t.Logf("client %d reset: %d clients served", i+1, len(ok))

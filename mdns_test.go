@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/p2ptun/p2ptun/internal/harness"
 )
 
 // TestMDNSFindsALANPeerByID puts two daemons on a LAN of their own (two
@@ -23,7 +25,7 @@ func TestMDNSFindsALANPeerByID(t *testing.T) {
 		natCmd(t, "", "ip", "-n", ns[role], "link", "set", "eth0", "up")
 	}
 
-	bin := binary(t)
+	bin := harness.Binary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	mdnsOn := []string{"P2PTUN_NO_MDNS=false"}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/p2ptun/p2ptun/internal/harness"
 )
 
 // TestNATFindByIDAlone is the whole promise of reaching a peer by its ID
@@ -17,7 +19,7 @@ import (
 // address and the tunnel comes up.
 func TestNATFindByIDAlone(t *testing.T) {
 	ns := natLab(t)
-	bin := binary(t)
+	bin := harness.Binary(t)
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +53,7 @@ func TestNATFindByIDAlone(t *testing.T) {
 	echoFile := filepath.Join(t.TempDir(), "echo.addr")
 	echo := natStart(t, ctx, ns["b"], "echo", natHelper("echo", "127.0.0.1:0", echoFile, ""), self, "-test.run=^TestNATHelperProcess$")
 	echoAddr := natWaitAddrFile(t, echoFile, echo)
-	if out, errOut, code := run(t, "--home", b.home, "listen", "/x/echo", echoAddr, "--allow", aID); code != 0 {
+	if out, errOut, code := harness.Run(t, "--home", b.home, "listen", "/x/echo", echoAddr, "--allow", aID); code != 0 {
 		t.Fatalf("listen on b exited %d: %s%s", code, out, errOut)
 	}
 
@@ -59,10 +61,10 @@ func TestNATFindByIDAlone(t *testing.T) {
 	// asynchronously after starting.
 	var fwd string
 	natWait(t, a.natProc, "a to find b by its ID through the DHT", 30*time.Second, func() bool {
-		out, _, code := run(t, "--home", a.home, "forward", "/x/echo", "127.0.0.1:0", "/p2p/"+bID)
+		out, _, code := harness.Run(t, "--home", a.home, "forward", "/x/echo", "127.0.0.1:0", "/p2p/"+bID)
 		fwd = strings.TrimSpace(out)
 		return code == 0
 	})
-	c := natClient(t, ctx, ns["a"], natHostPort(t, fwd), "found by ID", self)
+	c := natClient(t, ctx, ns["a"], harness.HostPort(t, fwd), "found by ID", self)
 	c.release(t)
 }

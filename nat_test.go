@@ -20,9 +20,10 @@ import (
 	"testing"
 	"time"
 
-	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
 	"golang.org/x/sys/unix"
+
+	"github.com/p2ptun/p2ptun/internal/harness"
+	"github.com/p2ptun/p2ptun/internal/logbuf"
 )
 
 // The NAT lab's "internet" is a bridge in the pub namespace joining the
@@ -94,7 +95,7 @@ const natHelperEnv = "P2PTUN_NATTEST_HELPER"
 //	b 10.77.2.2 ─ natB 10.77.2.1 | 11.77.0.3 ─┘
 func TestNATRelayAndHolePunch(t *testing.T) {
 	ns := natLab(t)
-	bin := binary(t)
+	bin := harness.Binary(t)
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -162,17 +163,17 @@ func TestNATRelayAndHolePunch(t *testing.T) {
 	echo := natStart(t, ctx, ns["b"], "echo", natHelper("echo", "127.0.0.1:0", echoFile, ""), self, "-test.run=^TestNATHelperProcess$")
 	procs = append(procs, echo)
 	echoAddr := natWaitAddrFile(t, echoFile, echo)
-	if out, errOut, code := run(t, "--home", b.home, "listen", "/x/echo", echoAddr, "--allow", aID); code != 0 {
+	if out, errOut, code := harness.Run(t, "--home", b.home, "listen", "/x/echo", echoAddr, "--allow", aID); code != 0 {
 		t.Fatalf("listen on b exited %d: %s%s", code, out, errOut)
 	}
 	// --lazy: the tunnel's first connection both opens the relayed
 	// connection and its stream, so the stream is on the relayed connection
 	// before hole punching (which that connection starts) can finish.
-	out, errOut, code := run(t, "--home", a.home, "forward", "--lazy", "/x/echo", "127.0.0.1:0", bCircuit)
+	out, errOut, code := harness.Run(t, "--home", a.home, "forward", "--lazy", "/x/echo", "127.0.0.1:0", bCircuit)
 	if code != 0 {
 		t.Fatalf("forward on a exited %d: %s%s", code, out, errOut)
 	}
-	fwdAddr := natHostPort(t, strings.TrimSpace(out))
+	fwdAddr := harness.HostPort(t, strings.TrimSpace(out))
 
 	start = time.Now()
 	relayed := natClient(t, ctx, ns["a"], fwdAddr, "through the relay", self)
@@ -332,7 +333,7 @@ func natCmd(t *testing.T, stdin string, argv ...string) {
 type natProc struct {
 	name   string
 	cmd    *exec.Cmd
-	logs   *syncBuf
+	logs   *logbuf.Buffer
 	exited chan struct{} // closed once Wait returned; then err is set
 	err    error
 	once   sync.Once
@@ -342,7 +343,7 @@ type natProc struct {
 // stops it.
 func natStart(t *testing.T, ctx context.Context, ns, name string, env []string, argv ...string) *natProc {
 	t.Helper()
-	p := &natProc{name: name, logs: &syncBuf{}, exited: make(chan struct{})}
+	p := &natProc{name: name, logs: &logbuf.Buffer{}, exited: make(chan struct{})}
 	p.cmd = exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, argv...)...)
 	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
@@ -382,12 +383,6 @@ type natDaemon struct {
 	home, ready string
 }
 
-// natReady is the part of the ready file and of `id --json` the test reads.
-type natReady struct {
-	ID        string
-	Addresses []string
-}
-
 // natStartDaemon runs `p2ptun --home HOME ARGS... --ephemeral --ready-file
 // F --log-level debug` in namespace ns.
 func natStartDaemon(t *testing.T, ctx context.Context, ns, bin string, extraEnv []string, args ...string) *natDaemon {
@@ -401,51 +396,30 @@ func natStartDaemon(t *testing.T, ctx context.Context, ns, bin string, extraEnv 
 // starts.
 func natStartDaemonWith(t *testing.T, ctx context.Context, ns, bin, cfg string, extraEnv []string, args ...string) *natDaemon {
 	t.Helper()
-	home := tempHome(t)
+	home := harness.TempHome(t)
 	d := &natDaemon{home: home, ready: filepath.Join(filepath.Dir(home), "ready.json")}
 	argv := append([]string{bin, "--home", home}, args...)
 	if cfg == "" {
 		argv = append(argv, "--ephemeral")
 	} else {
-		if err := os.MkdirAll(home, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(home, "config.toml"), []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		harness.WriteConfig(t, home, cfg)
 	}
 	argv = append(argv, "--ready-file", d.ready, "--log-level", "debug")
-	d.natProc = natStart(t, ctx, ns, args[0]+" in "+ns, append(env(), extraEnv...), argv...)
+	d.natProc = natStart(t, ctx, ns, args[0]+" in "+ns, append(harness.Env(), extraEnv...), argv...)
 	return d
 }
 
 // waitReady waits up to 20s for the daemon's ready file.
-func (d *natDaemon) waitReady(t *testing.T) natReady {
+func (d *natDaemon) waitReady(t *testing.T) harness.Ready {
 	t.Helper()
-	var doc natReady
-	natWait(t, d.natProc, d.name+" to be ready", 20*time.Second, func() bool {
-		b, err := os.ReadFile(d.ready)
-		return err == nil && json.Unmarshal(b, &doc) == nil && doc.ID != ""
-	})
-	return doc
+	return harness.WaitReady(t, d.ready, d.exited, d.logs, 20*time.Second)
 }
 
-// natWait polls cond every 50ms until it holds, failing the test after
-// d or if p exits first.
+// natWait polls cond until it holds, failing the test after d or as soon
+// as p exits.
 func natWait(t *testing.T, p *natProc, what string, d time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		select {
-		case <-p.exited:
-			t.Fatalf("%s exited (%v) while waiting for %s:\n%s", p.name, p.err, what, p.logs)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s after %v:\n%s", what, d, p.logs)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	harness.UntilAlive(t, p.exited, p.logs, d, p.name+": "+what, cond)
 }
 
 // natCircuitAddr waits until the daemon advertises an address through
@@ -454,8 +428,8 @@ func natCircuitAddr(t *testing.T, d *natDaemon) string {
 	t.Helper()
 	var addr string
 	natWait(t, d.natProc, d.name+" to advertise a /p2p-circuit address", 20*time.Second, func() bool {
-		out, _, _ := run(t, "--home", d.home, "id", "--json")
-		var id natReady
+		out, _, _ := harness.Run(t, "--home", d.home, "id", "--json")
+		var id harness.Ready
 		_ = json.Unmarshal([]byte(out), &id)
 		for _, a := range id.Addresses {
 			if strings.Contains(a, "/p2p-circuit/") {
@@ -489,20 +463,6 @@ func natPortOf(t *testing.T, hostPort string) string {
 	return port
 }
 
-// natHostPort converts the multiaddr that `forward` prints to host:port.
-func natHostPort(t *testing.T, s string) string {
-	t.Helper()
-	m, err := ma.NewMultiaddr(s)
-	if err != nil {
-		t.Fatalf("forward printed %q: %v", s, err)
-	}
-	a, err := manet.ToNetAddr(m)
-	if err != nil {
-		t.Fatalf("forward printed %q: %v", s, err)
-	}
-	return a.String()
-}
-
 // natEchoPaths returns the paths of the daemon's live /x/echo streams,
 // in the order they were opened.
 func natEchoPaths(t *testing.T, home string) []string {
@@ -514,7 +474,7 @@ func natEchoPaths(t *testing.T, home string) []string {
 // protocol proto, in the order they were opened.
 func natStreamPaths(t *testing.T, home, proto string) []string {
 	t.Helper()
-	out, errOut, code := run(t, "--home", home, "stream", "ls", "--json")
+	out, errOut, code := harness.Run(t, "--home", home, "stream", "ls", "--json")
 	var l struct {
 		Streams []struct{ Protocol, Path string }
 	}
@@ -534,7 +494,7 @@ func natStreamPaths(t *testing.T, home, proto string) []string {
 // the error.
 func natPingPath(t *testing.T, home, peer string) string {
 	t.Helper()
-	out, errOut, code := run(t, "--home", home, "ping", "-n", "1", "--json", peer)
+	out, errOut, code := harness.Run(t, "--home", home, "ping", "-n", "1", "--json", peer)
 	var r struct{ Results []struct{ Path string } }
 	if err := json.Unmarshal([]byte(out), &r); code != 0 || err != nil || len(r.Results) != 1 {
 		return fmt.Sprintf("ping exited %d: %s", code, strings.TrimSpace(errOut))
@@ -558,7 +518,7 @@ func natHolePunchLines(log string) string {
 
 // natHelper is the environment that makes the test binary a helper.
 func natHelper(mode, addr, addrFile, payload string) []string {
-	return append(env(),
+	return append(harness.Env(),
 		natHelperEnv+"="+mode,
 		"P2PTUN_NATTEST_ADDR="+addr,
 		"P2PTUN_NATTEST_ADDR_FILE="+addrFile,
@@ -570,7 +530,7 @@ type natConn struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
 	lines chan natLine // the client's output, closed when it ends
-	err   *syncBuf
+	err   *logbuf.Buffer
 	once  sync.Once
 }
 
@@ -586,7 +546,7 @@ type natLine struct {
 // payload. Its output lines arrive on c.lines. Cleanup releases it.
 func natStartClient(t *testing.T, ctx context.Context, ns, mode, addr, payload, self string) *natConn {
 	t.Helper()
-	c := &natConn{err: &syncBuf{}, lines: make(chan natLine, 4)}
+	c := &natConn{err: &logbuf.Buffer{}, lines: make(chan natLine, 4)}
 	c.cmd = exec.CommandContext(ctx, "ip", "netns", "exec", ns, self, "-test.run=^TestNATHelperProcess$")
 	c.cmd.Env = natHelper(mode, addr, "", payload)
 	c.cmd.Stderr = c.err

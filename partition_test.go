@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/p2ptun/p2ptun/internal/harness"
 )
 
 // partKeepalive is the daemons' timeouts.keepalive in the partition test,
@@ -96,7 +98,7 @@ type partCase struct {
 
 // testPartition runs the partition and its healing once.
 func testPartition(t *testing.T, ns map[string]string, tc partCase) {
-	bin := binary(t)
+	bin := harness.Binary(t)
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -120,14 +122,14 @@ func testPartition(t *testing.T, ns map[string]string, tc partCase) {
 	echoFile := filepath.Join(t.TempDir(), "echo.addr")
 	echo := natStart(t, ctx, ns["partB"], "echo", natHelper("echo", "127.0.0.1:0", echoFile, ""), self, "-test.run=^TestNATHelperProcess$")
 	echoAddr := natWaitAddrFile(t, echoFile, echo)
-	if out, errOut, code := run(t, "--home", b.home, "listen", "/x/part", echoAddr, "--allow", aID); code != 0 {
+	if out, errOut, code := harness.Run(t, "--home", b.home, "listen", "/x/part", echoAddr, "--allow", aID); code != 0 {
 		t.Fatalf("listen on b exited %d: %s%s", code, out, errOut)
 	}
-	out, errOut, code := run(t, "--home", a.home, "forward", "/x/part", "127.0.0.1:0", tc.dial+"/p2p/"+bID)
+	out, errOut, code := harness.Run(t, "--home", a.home, "forward", "/x/part", "127.0.0.1:0", tc.dial+"/p2p/"+bID)
 	if code != 0 {
 		t.Fatalf("forward on a exited %d: %s%s", code, out, errOut)
 	}
-	fwd := natHostPort(t, strings.TrimSpace(out))
+	fwd := harness.HostPort(t, strings.TrimSpace(out))
 
 	// Idle connections, and one that is moving data when the network goes.
 	var clients []*natConn

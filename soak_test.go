@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/soak"
 )
 
@@ -67,7 +67,7 @@ func soakDuration(t *testing.T) time.Duration {
 
 // soakDaemon is a daemon under load and what it held before.
 type soakDaemon struct {
-	*binDaemon
+	*harness.Daemon
 	name     string
 	baseline soak.Usage
 	peak     soak.Usage
@@ -75,9 +75,9 @@ type soakDaemon struct {
 
 func (d *soakDaemon) sample(t *testing.T) soak.Usage {
 	t.Helper()
-	u, err := soak.Sample(t.Context(), d.cmd.Process.Pid, d.metrics)
+	u, err := soak.Sample(t.Context(), d.Cmd.Process.Pid, d.Metrics)
 	if err != nil {
-		t.Fatalf("sampling daemon %s: %v\n%s", d.name, err, d.logs)
+		t.Fatalf("sampling daemon %s: %v\n%s", d.name, err, d.Logs)
 	}
 	return u
 }
@@ -85,14 +85,14 @@ func (d *soakDaemon) sample(t *testing.T) soak.Usage {
 // logTail returns the last n lines of the daemon's log, headed by its
 // name.
 func (d *soakDaemon) logTail(n int) string {
-	lines := strings.SplitAfter(d.logs.String(), "\n")
+	lines := strings.SplitAfter(d.Logs.String(), "\n")
 	return fmt.Sprintf("daemon %s, last lines of its log:\n%s", d.name, strings.Join(lines[max(len(lines)-n-1, 0):], ""))
 }
 
 // streams is how many live streams `stream ls` lists.
 func (d *soakDaemon) streams(t *testing.T) int {
 	t.Helper()
-	out, errOut, code := run(t, "--home", d.home, "stream", "ls", "--json")
+	out, errOut, code := harness.Run(t, "--home", d.Home, "stream", "ls", "--json")
 	var l struct{ Streams []json.RawMessage }
 	if err := json.Unmarshal([]byte(out), &l); code != 0 || err != nil {
 		t.Fatalf("daemon %s: stream ls exited %d (%v): %s%s", d.name, code, err, out, errOut)
@@ -105,41 +105,36 @@ func (d *soakDaemon) streams(t *testing.T) int {
 // config.toml; otherwise it runs --ephemeral, with the defaults.
 func startSoakDaemon(t *testing.T, name, config string) *soakDaemon {
 	t.Helper()
-	home := tempHome(t)
+	home := harness.TempHome(t)
 	extra := []string{"--metrics", "127.0.0.1:0"}
 	if config == "" {
 		extra = append(extra, "--ephemeral")
 	} else {
-		if err := os.Mkdir(home, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(home, "config.toml"), []byte(config), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		harness.WriteConfig(t, home, config)
 	}
 	life := 10 * time.Minute
 	if dl, ok := t.Deadline(); ok {
 		life = time.Until(dl)
 	}
-	d := startBinaryIn(t, home, life, nil, extra...)
-	if d.metrics == "" || len(d.addrs) == 0 {
+	d := harness.Start(t, harness.Spec{Home: home, Life: life, Args: extra})
+	if d.Metrics == "" || len(d.Addresses) == 0 {
 		t.Fatalf("daemon %s: ready file lacks Metrics or Addresses", name)
 	}
-	return &soakDaemon{binDaemon: d, name: name}
+	return &soakDaemon{Daemon: d, name: name}
 }
 
 // soakTunnel has b listen on proto to target for a only, has a forward a
 // local port to it, and returns a dialer for that port.
 func soakTunnel(t *testing.T, a, b *soakDaemon, proto, target string) func(context.Context) (net.Conn, error) {
 	t.Helper()
-	if out, errOut, code := run(t, "--home", b.home, "listen", proto, target, "--allow", a.id); code != 0 {
+	if out, errOut, code := harness.Run(t, "--home", b.Home, "listen", proto, target, "--allow", a.ID); code != 0 {
 		t.Fatalf("listen on %s exited %d: %s%s", b.name, code, out, errOut)
 	}
-	out, errOut, code := run(t, "--home", a.home, "forward", proto, "127.0.0.1:0", b.addrs[0])
+	out, errOut, code := harness.Run(t, "--home", a.Home, "forward", proto, "127.0.0.1:0", b.Addresses[0])
 	if code != 0 {
 		t.Fatalf("forward on %s exited %d: %s%s", a.name, code, out, errOut)
 	}
-	addr := natHostPort(t, strings.TrimSpace(out))
+	addr := harness.HostPort(t, strings.TrimSpace(out))
 	return func(ctx context.Context) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", addr)
@@ -200,7 +195,7 @@ func watchPeaks(t *testing.T, interval time.Duration, ds ...*soakDaemon) (stop f
 			for _, d := range ds {
 				// A failed sample is not the load's failure; the final
 				// samples, which must succeed, come after.
-				if u, err := soak.Sample(t.Context(), d.cmd.Process.Pid, d.metrics); err == nil {
+				if u, err := soak.Sample(t.Context(), d.Cmd.Process.Pid, d.Metrics); err == nil {
 					d.peak = d.peak.Max(u)
 				}
 			}

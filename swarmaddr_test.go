@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/p2ptun/p2ptun/cli"
+	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/testnet"
 )
 
@@ -14,8 +15,8 @@ import (
 // stderr one "p2ptun:" line that says says.
 func failsWithOneLine(t *testing.T, want int, says string, args ...string) {
 	t.Helper()
-	args = append([]string{"--home", tempHome(t), "daemon", "--ephemeral"}, args...)
-	out, errOut, code := run(t, args...)
+	args = append([]string{"--home", harness.TempHome(t), "daemon", "--ephemeral"}, args...)
+	out, errOut, code := harness.Run(t, args...)
 	if code != want || out != "" || !strings.HasPrefix(errOut, "p2ptun: ") || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, says) {
 		t.Fatalf("p2ptun %s: exit %d, want %d; stdout %q; stderr, want one line saying %q:\n%s",
 			strings.Join(args, " "), code, want, out, says, errOut)
@@ -29,7 +30,7 @@ func failsWithOneLine(t *testing.T, want int, says string, args ...string) {
 func TestDaemonSwarmPortInUse(t *testing.T) {
 	t.Run("another daemon, TCP", func(t *testing.T) {
 		addr := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", testnet.FreePort(t))
-		startBinaryWith(t, binSpec{listenAddr: addr})
+		harness.Start(t, harness.Spec{ListenAddr: addr})
 		failsWithOneLine(t, cli.ExitConflict, "address already in use", "--listen-addr", addr)
 	})
 	t.Run("another daemon, QUIC", func(t *testing.T) {
@@ -40,7 +41,7 @@ func TestDaemonSwarmPortInUse(t *testing.T) {
 		port := pc.LocalAddr().(*net.UDPAddr).Port
 		pc.Close()
 		addr := fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", port)
-		startBinaryWith(t, binSpec{listenAddr: addr})
+		harness.Start(t, harness.Spec{ListenAddr: addr})
 		failsWithOneLine(t, cli.ExitConflict, "address already in use", "--listen-addr", addr)
 	})
 	t.Run("a plain listener", func(t *testing.T) {
@@ -75,8 +76,8 @@ func TestDaemonSwarmAddrUnusable(t *testing.T) {
 // TestDaemonListenAddrHostPort: --listen-addr takes host:port, as a TCP
 // address, like the other address flags.
 func TestDaemonListenAddrHostPort(t *testing.T) {
-	d := startBinaryWith(t, binSpec{listenAddr: "127.0.0.1:0"})
-	out, errOut, code := d.cli(t, "id")
+	d := harness.Start(t, harness.Spec{ListenAddr: "127.0.0.1:0"})
+	out, errOut, code := d.CLI(t, "id")
 	if code != 0 || !strings.Contains(out, "/ip4/127.0.0.1/tcp/") {
 		t.Fatalf("id: exit %d, want an /ip4/127.0.0.1/tcp/ address:\n%s%s", code, out, errOut)
 	}

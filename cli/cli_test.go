@@ -2,9 +2,7 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,14 +12,13 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
 	"go.uber.org/goleak"
 
+	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/logbuf"
 	"github.com/p2ptun/p2ptun/internal/testnet"
 )
@@ -43,26 +40,13 @@ type syncBuf = logbuf.Buffer
 // run runs the CLI in-process.
 func run(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	var o, e bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	code = Run(ctx, args, &o, &e)
-	return o.String(), e.String(), code
+	return harness.RunWith(t, Run, args...)
 }
 
-// tempHome returns a short home path: Unix socket paths are limited to
-// 108 bytes, which t.TempDir() can exceed.
-func tempHome(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "p2pt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return filepath.Join(d, "home")
-}
-
+// daemon is a daemon run in-process by the harness, with the names these
+// tests use.
 type daemon struct {
+	*harness.Daemon
 	home, api string
 	id        string
 	addrs     []string
@@ -76,7 +60,7 @@ type daemon struct {
 // cli runs a command against this daemon.
 func (d *daemon) cli(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	return run(t, append([]string{"--home", d.home}, args...)...)
+	return d.CLI(t, args...)
 }
 
 // startDaemon runs `p2ptun daemon` in-process on loopback and waits for its
@@ -90,60 +74,17 @@ func startDaemon(t *testing.T, extra ...string) *daemon {
 // startCommand is startDaemon for `daemon` or `relay`.
 func startCommand(t *testing.T, command string, extra ...string) *daemon {
 	t.Helper()
-	return startIn(t, tempHome(t), command, extra...)
+	return startIn(t, harness.TempHome(t), command, extra...)
 }
 
 // startIn is startCommand with a given home, which may hold a config.
 func startIn(t *testing.T, home, command string, extra ...string) *daemon {
 	t.Helper()
-	ready := filepath.Join(filepath.Dir(home), "ready.json")
-	logs := &syncBuf{}
-	ctx, cancel := context.WithCancel(context.Background())
-	exited := make(chan int, 1)
-	args := append([]string{"--home", home, command, "--listen-addr", "/ip4/127.0.0.1/tcp/0", "--ready-file", ready}, extra...)
-	go func() { exited <- Run(ctx, args, logs, logs) }()
-
-	var doc struct {
-		ID        string
-		Addresses []string
-		API       string
-		Metrics   string
+	h := harness.Start(t, harness.Spec{Home: home, Command: command, Args: extra, Run: Run, ReadyWithin: 20 * time.Second})
+	return &daemon{
+		Daemon: h, home: h.Home, api: h.API, id: h.ID, addrs: h.Addresses, metrics: h.Metrics, logs: h.Logs,
+		stop: func() { h.Stop(t) },
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		b, err := os.ReadFile(ready)
-		if err == nil && json.Unmarshal(b, &doc) == nil {
-			break
-		}
-		select {
-		case code := <-exited:
-			cancel()
-			t.Fatalf("daemon exited with %d before it was ready:\n%s", code, logs)
-		default:
-		}
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("daemon not ready after 20s:\n%s", logs)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	d := &daemon{home: home, api: doc.API, id: doc.ID, addrs: doc.Addresses, metrics: doc.Metrics, logs: logs}
-	var once sync.Once
-	d.stop = func() {
-		once.Do(func() {
-			cancel()
-			if code := <-exited; code != 0 {
-				t.Errorf("daemon exited with %d on shutdown:\n%s", code, logs)
-			}
-			for _, p := range []string{d.api, ready} {
-				if _, err := os.Lstat(p); !os.IsNotExist(err) {
-					t.Errorf("%s still exists after shutdown", p)
-				}
-			}
-		})
-	}
-	t.Cleanup(d.stop)
-	return d
 }
 
 // normalizer replaces what changes from run to run with stable names.
@@ -195,24 +136,9 @@ func golden(t *testing.T, name, got string) {
 
 func echoTarget(t *testing.T) string { return testnet.Serve(t, testnet.Echo) }
 
-func hostPortOf(t *testing.T, multiaddr string) string {
-	t.Helper()
-	parts := strings.Split(strings.TrimSpace(multiaddr), "/")
-	if len(parts) != 5 || parts[1] != "ip4" || parts[3] != "tcp" {
-		t.Fatalf("not an /ip4/…/tcp/… address: %q", multiaddr)
-	}
-	return net.JoinHostPort(parts[2], parts[4])
-}
-
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	harness.Until(t, 10*time.Second, what, cond)
 }
 
 func TestTunnelListingsAndClose(t *testing.T) {
@@ -233,7 +159,7 @@ func TestTunnelListingsAndClose(t *testing.T) {
 	if strings.HasSuffix(strings.TrimSpace(out), "/tcp/0") {
 		t.Fatalf("forward printed %q, want the real port", out)
 	}
-	fwd := hostPortOf(t, out)
+	fwd := harness.HostPort(t, out)
 
 	// One live connection with 4 bytes each way.
 	c, err := net.Dial("tcp", fwd)
@@ -295,7 +221,7 @@ func TestTunnelListingsAndClose(t *testing.T) {
 	if code != 0 || out != "closed 1 stream\n" {
 		t.Fatalf("stream close: code %d, out %q, err %q", code, out, errOut)
 	}
-	if _, err := io.ReadAll(c); !isReset(err) {
+	if _, err := io.ReadAll(c); !harness.IsReset(err) {
 		t.Fatalf("client after stream close: err = %v, want a reset", err)
 	}
 	if out, _, code = a.cli(t, "stream", "ls"); code != 0 || out != "" {
@@ -321,15 +247,13 @@ func TestTunnelListingsAndClose(t *testing.T) {
 	}
 }
 
-func isReset(err error) bool { return err != nil && errors.Is(err, syscall.ECONNRESET) }
-
 func TestBadInputFailsCleanly(t *testing.T) {
 	d := startDaemon(t)
 	n := &normalizer{}
 	n.add(d.id, "<PEER>")
 	n.add(d.home, "<HOME>")
 	target := echoTarget(t)
-	other := newPeerID(t)
+	other := harness.NewPeerID(t)
 
 	cases := []struct {
 		name string
@@ -383,7 +307,7 @@ func TestBadInputFailsCleanly(t *testing.T) {
 }
 
 func TestInitAndUnsafeFiles(t *testing.T) {
-	home := tempHome(t)
+	home := harness.TempHome(t)
 	out, errOut, code := run(t, "--home", home, "init")
 	if code != 0 || !strings.Contains(out, "peer ID 12D3KooW") {
 		t.Fatalf("init: %d %q %q", code, out, errOut)
@@ -524,11 +448,11 @@ func TestVersion(t *testing.T) {
 // fails before anything is read, created or dialled, with one line, and
 // the documented code.
 func TestBadGlobalInputIsOneLine(t *testing.T) {
-	file := filepath.Join(filepath.Dir(tempHome(t)), "file")
+	file := filepath.Join(filepath.Dir(harness.TempHome(t)), "file")
 	if err := os.WriteFile(file, []byte("not a home"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	home := tempHome(t)
+	home := harness.TempHome(t)
 	cases := []struct {
 		name string
 		args []string
@@ -593,7 +517,7 @@ func TestPermute(t *testing.T) {
 // that a new parent cannot be forgotten: each is a usage error (exit 2) in
 // one line that names the valid subcommands, never urfave's help and exit 0.
 func TestUnknownSubcommandIsAUsageError(t *testing.T) {
-	home := tempHome(t)
+	home := harness.TempHome(t)
 	var walk func(path []string, cmds []*ucli.Command) int
 	walk = func(path []string, cmds []*ucli.Command) int {
 		parents := 0

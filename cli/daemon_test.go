@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/p2ptun/p2ptun/internal/harness"
 )
 
 func TestDaemonLogFormat(t *testing.T) {
@@ -34,7 +36,7 @@ func TestDaemonLogFormat(t *testing.T) {
 		"env":  func(t *testing.T) []string { t.Setenv("P2PTUN_LOG_FORMAT", "logfmt"); return nil },
 	} {
 		t.Run("bad "+name, func(t *testing.T) {
-			home := tempHome(t)
+			home := harness.TempHome(t)
 			args := append([]string{"--home", home, "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0"}, setup(t)...)
 			out, errOut, code := run(t, args...)
 			if code != ExitUsage || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "use text or json") {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/testnet"
 )
 
@@ -44,9 +45,9 @@ func TestExitCodes(t *testing.T) {
 	n.add(denier.id, "<DENIER>")
 
 	// Homes where something is wrong.
-	noDaemon := tempHome(t)
+	noDaemon := harness.TempHome(t)
 	n.add(noDaemon, "<NO-DAEMON-HOME>")
-	badConfig := tempHome(t)
+	badConfig := harness.TempHome(t)
 	n.add(badConfig, "<BAD-CONFIG-HOME>")
 	if err := os.MkdirAll(badConfig, 0o700); err != nil {
 		t.Fatal(err)
@@ -54,13 +55,13 @@ func TestExitCodes(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(badConfig, "config.toml"), []byte("[network]\nlisten_adrs = []\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	stuck := tempHome(t)
+	stuck := harness.TempHome(t)
 	n.add(stuck, "<STUCK-HOME>")
 	if err := os.MkdirAll(stuck, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	testnet.Silent(t, filepath.Join(stuck, "api.sock"))
-	notADir := filepath.Join(filepath.Dir(tempHome(t)), "file")
+	notADir := filepath.Join(filepath.Dir(harness.TempHome(t)), "file")
 	n.add(notADir, "<FILE>")
 	if err := os.WriteFile(notADir, nil, 0o600); err != nil {
 		t.Fatal(err)
@@ -72,7 +73,7 @@ func TestExitCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	ghost, foe := newPeerID(t), newPeerID(t)
+	ghost, foe := harness.NewPeerID(t), harness.NewPeerID(t)
 	n.add(ghost, "<GHOST>")
 	n.add(foe, "<FOE>")
 	deadAddr := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", testnet.FreePort(t), ghost)
@@ -176,12 +177,12 @@ func documentedExitCodes(t *testing.T) []int {
 // something exits 9 after --timeout (or P2PTUN_TIMEOUT), with one line,
 // instead of hanging; wait keeps its own --timeout.
 func TestCommandsGiveUpOnAStuckDaemon(t *testing.T) {
-	home := tempHome(t)
+	home := harness.TempHome(t)
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	testnet.Silent(t, filepath.Join(home, "api.sock"))
-	peer := newPeerID(t)
+	peer := harness.NewPeerID(t)
 	cases := []struct {
 		name string
 		env  string // P2PTUN_TIMEOUT

@@ -24,6 +24,7 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/p2ptun/p2ptun/api"
+	"github.com/p2ptun/p2ptun/internal/harness"
 )
 
 // TestKuboInterop checks wire compatibility with kubo's `ipfs p2p` in both
@@ -88,12 +89,12 @@ func TestKuboInterop(t *testing.T) {
 	// with a reset code, which kubo does not read: its client sees the
 	// connection end with nothing echoed, and the target is never dialed.
 	echo3 := startKuboEchoTarget(t, false)
-	p.run(t, "listen", "/x/p2pt-refuse", echo3.hostPort(), "--allow", newPeerID(t))
+	p.run(t, "listen", "/x/p2pt-refuse", echo3.hostPort(), "--allow", harness.NewPeerID(t))
 	k.run(t, "p2p", "forward", "/x/p2pt-refuse", "/ip4/127.0.0.1/tcp/0", "/p2p/"+p.id)
 	fwd3 := k.forwardAddr(t, "/x/p2pt-refuse")
 	t.Run("kubo forward to a p2ptun listener that refuses it", func(t *testing.T) {
 		conn := kuboDial(t, fwd3)
-		if _, err := conn.Write([]byte("hello")); err != nil && !isReset(err) {
+		if _, err := conn.Write([]byte("hello")); err != nil && !harness.IsReset(err) {
 			t.Fatalf("write: %v", err)
 		}
 		got, err := io.ReadAll(conn)
@@ -113,9 +114,9 @@ func TestKuboInterop(t *testing.T) {
 		want := []kuboListener{
 			{"/x/kubo-echo", "/p2p/" + k.id, echo1.multiaddr()},
 			{"/x/kubo-echo-id", "/p2p/" + k.id, echo1r.multiaddr()},
-			{"/x/p2pt-echo", kuboTCPMultiaddr(t, fwd2), "/p2p/" + p.id},
-			{"/x/p2pt-echo-id", kuboTCPMultiaddr(t, fwd2r), "/p2p/" + p.id},
-			{"/x/p2pt-refuse", kuboTCPMultiaddr(t, fwd3), "/p2p/" + p.id},
+			{"/x/p2pt-echo", harness.TCPMultiaddr(t, fwd2).String(), "/p2p/" + p.id},
+			{"/x/p2pt-echo-id", harness.TCPMultiaddr(t, fwd2r).String(), "/p2p/" + p.id},
+			{"/x/p2pt-refuse", harness.TCPMultiaddr(t, fwd3).String(), "/p2p/" + p.id},
 		}
 		for _, w := range want {
 			if !slices.Contains(got, w) {
@@ -460,20 +461,6 @@ func (k *kuboNode) forwardAddr(t *testing.T, proto string) string {
 	return ""
 }
 
-// kuboTCPMultiaddr turns a host:port back into its multiaddr.
-func kuboTCPMultiaddr(t *testing.T, hostPort string) string {
-	t.Helper()
-	a, err := net.ResolveTCPAddr("tcp", hostPort)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := manet.FromNetAddr(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m.String()
-}
-
 // p2ptunDaemon is `p2ptun daemon` run in-process by cli.Run.
 type p2ptunDaemon struct {
 	home string
@@ -486,69 +473,22 @@ type p2ptunDaemon struct {
 // checks that Run returns 0.
 func startP2ptunDaemon(t *testing.T, extra ...string) *p2ptunDaemon {
 	t.Helper()
-	// Not t.TempDir: the API socket path must stay under 108 bytes.
-	home, err := os.MkdirTemp("", "p2pt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(home) })
-	ready := filepath.Join(home, "ready.json")
-	stderr := &syncBuf{}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	code := make(chan int, 1)
-	go func() {
-		args := []string{"--home", home, "daemon", "--ephemeral",
-			"--listen-addr", "/ip4/127.0.0.1/tcp/0", "--ready-file", ready}
-		code <- Run(ctx, append(args, extra...), io.Discard, stderr)
-	}()
+	h := harness.Start(t, harness.Spec{Run: Run, Args: append([]string{"--ephemeral"}, extra...)})
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case c := <-code:
-			if c != 0 {
-				t.Errorf("p2ptun daemon exited %d:\n%s", c, stderr)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("p2ptun daemon did not return 30s after cancel:\n%s", stderr)
-		}
 		if t.Failed() {
-			t.Logf("p2ptun daemon log:\n%s", stderr)
+			t.Logf("p2ptun daemon log:\n%s", h.Logs)
 		}
 	})
-
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var doc struct {
-			ID        string
-			Addresses []string
-			API       string
-		}
-		if b, err := os.ReadFile(ready); err == nil {
-			if err := json.Unmarshal(b, &doc); err != nil {
-				t.Fatalf("ready file: %v\n%s", err, b)
-			}
-			d := &p2ptunDaemon{home: home, id: doc.ID}
-			for _, a := range doc.Addresses {
-				if strings.HasPrefix(a, "/ip4/127.0.0.1/tcp/") && strings.Count(a, "/") == 6 {
-					d.addr = a
-				}
-			}
-			if d.id == "" || d.addr == "" || doc.API == "" {
-				t.Fatalf("ready file lacks ID, a loopback TCP address or API:\n%s", b)
-			}
-			return d
-		}
-		select {
-		case c := <-code:
-			code <- c // for the cleanup
-			t.Fatalf("p2ptun daemon exited %d before it was ready:\n%s", c, stderr)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("p2ptun daemon not ready after 30s:\n%s", stderr)
+	d := &p2ptunDaemon{home: h.Home, id: h.ID}
+	for _, a := range h.Addresses {
+		if strings.HasPrefix(a, "/ip4/127.0.0.1/tcp/") && strings.Count(a, "/") == 6 {
+			d.addr = a
 		}
 	}
+	if d.addr == "" {
+		t.Fatalf("ready file lacks a loopback TCP address: %+v", h.Ready)
+	}
+	return d
 }
 
 // try runs one p2ptun client command in-process against the daemon and

@@ -12,6 +12,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/p2ptun/p2ptun/internal/harness"
 )
 
 // scrapeURL fetches and parses a /metrics page.
@@ -67,14 +69,13 @@ func TestDaemonServesMetrics(t *testing.T) {
 	msg := strings.Repeat("x", 4321)
 	echoes(t, c, msg)
 	var fams map[string]*dto.MetricFamily
-	waitUntil(t, "the live stream's bytes in the metrics", func() bool {
+	// Each counter moves just after its write returns: wait for both.
+	waitUntil(t, "the live stream's bytes in and out in the metrics", func() bool {
 		fams = scrapeURL(t, a.metrics)
-		v, _ := sample(fams, "p2ptun_tunnel_bytes_in_total", "peer", b.id)
-		return v == float64(len(msg))
+		in, _ := sample(fams, "p2ptun_tunnel_bytes_in_total", "peer", b.id)
+		out, _ := sample(fams, "p2ptun_tunnel_bytes_out_total", "peer", b.id)
+		return in == float64(len(msg)) && out == float64(len(msg))
 	})
-	if v, ok := sample(fams, "p2ptun_tunnel_bytes_out_total", "peer", b.id); !ok || v != float64(len(msg)) {
-		t.Errorf("bytes out = %v (%v), want %d", v, ok, len(msg))
-	}
 	for _, name := range []string{"go_goroutines", "process_open_fds", "libp2p_rcmgr_limit", "p2ptun_streams_open", "p2ptun_peers_connected"} {
 		if fams[name] == nil {
 			t.Errorf("no %s on /metrics", name)
@@ -108,7 +109,7 @@ func TestMetricsPortInUseOrBadAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	home := tempHome(t)
+	home := harness.TempHome(t)
 	if _, errOut, code := run(t, "--home", home, "init"); code != 0 {
 		t.Fatal(errOut)
 	}
@@ -183,7 +184,7 @@ func TestProfilesOnlyWithPprof(t *testing.T) {
 		"without metrics": {"--pprof"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, errOut, code := run(t, append([]string{"--home", tempHome(t), "daemon", "--ephemeral"}, args...)...)
+			_, errOut, code := run(t, append([]string{"--home", harness.TempHome(t), "daemon", "--ephemeral"}, args...)...)
 			if code != ExitUsage || strings.Count(errOut, "p2ptun:") != 1 || !strings.Contains(errOut, "--pprof") {
 				t.Fatalf("daemon %v: exit %d, want %d with one line naming --pprof:\n%s", args, code, ExitUsage, errOut)
 			}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/notifysock"
 )
 
@@ -15,7 +16,7 @@ import (
 // Type=notify: READY=1 must come only once the API answers, and STOPPING=1
 // as soon as shutdown begins.
 func TestDaemonNotifiesSystemd(t *testing.T) {
-	home := tempHome(t)
+	home := harness.TempHome(t)
 	sock := notifysock.Listen(t, filepath.Join(filepath.Dir(home), "notify.sock"))
 	t.Setenv("NOTIFY_SOCKET", sock.Addr)
 

@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/testnet"
 )
 
@@ -188,7 +189,7 @@ func TestPipeSession(t *testing.T) {
 	})
 
 	t.Run("listener refuses us", func(t *testing.T) {
-		if _, errOut, code := b.cli(t, "listen", "/x/private", target, "--allow", newPeerID(t)); code != 0 {
+		if _, errOut, code := b.cli(t, "listen", "/x/private", target, "--allow", harness.NewPeerID(t)); code != 0 {
 			t.Fatalf("listen: %s", errOut)
 		}
 		// The stream opens, then b resets it, saying why: pipe exits
@@ -237,10 +238,10 @@ func TestPipeErrors(t *testing.T) {
 	n.add(denier.id, "<DENIER>")
 
 	// A peer no daemon has met, at an address where nothing listens.
-	ghost := newPeerID(t)
+	ghost := harness.NewPeerID(t)
 	n.add(ghost, "<GHOST>")
 	deadAddr := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", testnet.FreePort(t), ghost)
-	noHome := tempHome(t)
+	noHome := harness.TempHome(t)
 	n.add(noHome, "<NOHOME>")
 
 	cases := []struct {

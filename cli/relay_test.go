@@ -6,6 +6,8 @@ import (
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/p2ptun/p2ptun/internal/harness"
 )
 
 func TestRelayCommands(t *testing.T) {
@@ -31,7 +33,7 @@ func TestRelayCommands(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("forward through the relay: %s", errOut)
 	}
-	c, err := net.Dial("tcp", hostPortOf(t, out))
+	c, err := net.Dial("tcp", harness.HostPort(t, out))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +55,7 @@ func TestRelayCommands(t *testing.T) {
 }
 
 func TestRelayNeedsAnAllowList(t *testing.T) {
-	_, errOut, code := run(t, "--home", tempHome(t), "relay", "--listen-addr", "/ip4/127.0.0.1/tcp/0")
+	_, errOut, code := run(t, "--home", harness.TempHome(t), "relay", "--listen-addr", "/ip4/127.0.0.1/tcp/0")
 	if code != ExitUsage || !strings.Contains(errOut, "--allow") {
 		t.Fatalf("relay without an allow list: %d %q", code, errOut)
 	}

@@ -12,28 +12,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/internal/harness"
 )
-
-func newPeerID(t *testing.T) string {
-	t.Helper()
-	sk, err := config.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPrivateKey(sk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id.String()
-}
 
 func TestAccessCommands(t *testing.T) {
 	d := startDaemon(t)
-	friend, foe := newPeerID(t), newPeerID(t)
+	friend, foe := harness.NewPeerID(t), harness.NewPeerID(t)
 	n := &normalizer{}
 	n.add(friend, "<FRIEND>")
 	n.add(foe, "<FOE>")
@@ -79,7 +65,7 @@ func TestAccessCommands(t *testing.T) {
 }
 
 func TestConfigShow(t *testing.T) {
-	home := tempHome(t)
+	home := harness.TempHome(t)
 	if _, errOut, code := run(t, "--home", home, "init"); code != 0 {
 		t.Fatal(errOut)
 	}
@@ -114,7 +100,7 @@ func writeSwarmKey(t *testing.T, path string, mode os.FileMode) {
 }
 
 func TestDaemonSwarmKey(t *testing.T) {
-	dir := filepath.Dir(tempHome(t))
+	dir := filepath.Dir(harness.TempHome(t))
 	key := filepath.Join(dir, "swarm.key")
 	writeSwarmKey(t, key, 0o600)
 
@@ -136,7 +122,7 @@ func TestDaemonSwarmKey(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			writeSwarmKey(t, filepath.Join(dir, "open.key"), 0o644)
-			home := tempHome(t)
+			home := harness.TempHome(t)
 			_, errOut, code := run(t, append([]string{"--home", home, "daemon"}, tc.args...)...)
 			// The last line is the error; lines before are the daemon's log.
 			lines := strings.Split(strings.TrimSpace(errOut), "\n")
@@ -155,7 +141,7 @@ func TestDaemonSwarmKey(t *testing.T) {
 // saves the file's lists only, and a reload keeps them in force.
 func TestRunOnlyPeersAreNeverSaved(t *testing.T) {
 	home, _ := initHome(t)
-	filed, friend, foe, other := newPeerID(t), newPeerID(t), newPeerID(t), newPeerID(t)
+	filed, friend, foe, other := harness.NewPeerID(t), harness.NewPeerID(t), harness.NewPeerID(t), harness.NewPeerID(t)
 	cfgPath := filepath.Join(home, "config.toml")
 	if err := config.SaveAccess(cfgPath, config.Access{Allow: []string{filed}}); err != nil {
 		t.Fatal(err)

@@ -9,12 +9,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/p2ptun/p2ptun/internal/harness"
 )
 
 // tunnelEchoes makes one round trip through the forward at multiaddr fwd.
 func tunnelEchoes(t *testing.T, fwd string) {
 	t.Helper()
-	c, err := net.Dial("tcp", hostPortOf(t, fwd))
+	c, err := net.Dial("tcp", harness.HostPort(t, fwd))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,13 +36,13 @@ func tunnelEchoes(t *testing.T, fwd string) {
 // with a reset: the listener did not let the peer in.
 func refused(t *testing.T, fwd string) {
 	t.Helper()
-	c, err := net.Dial("tcp", hostPortOf(t, fwd))
+	c, err := net.Dial("tcp", harness.HostPort(t, fwd))
 	if err == nil {
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(20 * time.Second))
 		_, err = io.ReadAll(c)
 	}
-	if !isReset(err) {
+	if !harness.IsReset(err) {
 		t.Fatalf("connection through a refused forward: %v, want a reset", err)
 	}
 }
@@ -239,7 +241,7 @@ func TestShareAndTicketErrors(t *testing.T) {
 	if out, errOut, code := d.cli(t, "forward", invite, "127.0.0.1:0"); code != 0 {
 		t.Errorf("the invite after the refused attempts: %d %q %q", code, out, errOut)
 	}
-	if _, errOut, code := run(t, "--home", tempHome(t), "share", "/x/web"); code != ExitDaemonNotRunning {
+	if _, errOut, code := run(t, "--home", harness.TempHome(t), "share", "/x/web"); code != ExitDaemonNotRunning {
 		t.Errorf("share with no daemon: exit %d (%q), want %d", code, errOut, ExitDaemonNotRunning)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/p2ptun/p2ptun/api"
+	"github.com/p2ptun/p2ptun/internal/harness"
 )
 
 func TestTopRates(t *testing.T) {
@@ -166,11 +167,11 @@ func TestTopShowsALiveStream(t *testing.T) {
 }
 
 func TestTopWithoutADaemon(t *testing.T) {
-	_, errOut, code := run(t, "--home", tempHome(t), "top", "--once")
+	_, errOut, code := run(t, "--home", harness.TempHome(t), "top", "--once")
 	if code != ExitDaemonNotRunning || !strings.Contains(errOut, "p2ptun daemon") {
 		t.Fatalf("top with no daemon: %d %q", code, errOut)
 	}
-	_, _, code = run(t, "--home", tempHome(t), "top", "--interval", "0s")
+	_, _, code = run(t, "--home", harness.TempHome(t), "top", "--interval", "0s")
 	if code != ExitUsage {
 		t.Fatalf("top --interval 0s: exit %d, want %d", code, ExitUsage)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/testnet"
 )
 
@@ -20,13 +21,7 @@ import (
 // new peer ID.
 func initHome(t *testing.T) (home, id string) {
 	t.Helper()
-	home = tempHome(t)
-	out, errOut, code := run(t, "--home", home, "init")
-	if code != 0 {
-		t.Fatalf("init: %d %s", code, errOut)
-	}
-	_, id, _ = strings.Cut(strings.TrimSpace(out), "peer ID ")
-	return home, id
+	return harness.InitHome(t, Run)
 }
 
 // appendConfig adds text to the home's config.toml.
@@ -59,7 +54,7 @@ func (d *daemon) named(t *testing.T, name string) string {
 	}
 	for _, l := range list.Listeners {
 		if l.Name == name {
-			return hostPortOf(t, l.ListenAddress)
+			return harness.HostPort(t, l.ListenAddress)
 		}
 	}
 	t.Fatalf("no listener named %q: %s", name, out)
@@ -77,7 +72,7 @@ func tunnelled(t *testing.T, a, b *daemon, proto string) net.Conn {
 	if code != 0 {
 		t.Fatal(errOut)
 	}
-	c, err := net.Dial("tcp", hostPortOf(t, out))
+	c, err := net.Dial("tcp", harness.HostPort(t, out))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +189,7 @@ func TestStrictBootFailsOnATunnelThatCannotStart(t *testing.T) {
 }
 
 func TestWaitWithoutDaemonTimesOut(t *testing.T) {
-	_, errOut, code := run(t, "--home", tempHome(t), "wait", "--timeout", "200ms")
+	_, errOut, code := run(t, "--home", harness.TempHome(t), "wait", "--timeout", "200ms")
 	if code != ExitTimeout || !strings.Contains(errOut, "no daemon answered") {
 		t.Fatalf("wait = %d %q; want exit 9, no daemon answered", code, errOut)
 	}
@@ -302,7 +297,7 @@ func TestSavedInviteForwardKeepsAddressesNotTheSecret(t *testing.T) {
 // running access policy and tunnels stay (a denied peer is still denied).
 func TestReloadRejectsAConfigItCannotRead(t *testing.T) {
 	home, _ := initHome(t)
-	foe := newPeerID(t)
+	foe := harness.NewPeerID(t)
 	appendConfig(t, home, "\n[[listen]]\nname = \"web\"\nprotocol = \"/x/web\"\ntarget = \""+echoTarget(t)+"\"\nallow_all = true\n")
 	cfgPath := filepath.Join(home, "config.toml")
 	if err := config.SaveAccess(cfgPath, config.Access{Deny: []string{foe}}); err != nil {
