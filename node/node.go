@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -12,9 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
-	dht "github.com/libp2p/go-libp2p-kad-dht"
-	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -22,22 +18,15 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/pnet"
-	"github.com/libp2p/go-libp2p/core/sec"
-	"github.com/libp2p/go-libp2p/core/transport"
-	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
-	"github.com/libp2p/go-libp2p/p2p/net/swarm"
-	tptu "github.com/libp2p/go-libp2p/p2p/net/upgrader"
-	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
-	ws "github.com/libp2p/go-libp2p/p2p/transport/websocket"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/fx"
 
 	"github.com/p2ptun/p2ptun/access"
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/forward"
 	"github.com/p2ptun/p2ptun/listen"
+	"github.com/p2ptun/p2ptun/p2phost"
 	"github.com/p2ptun/p2ptun/peerlog"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/ticket"
@@ -68,6 +57,9 @@ type Options struct {
 	// Limits caps connections, streams, stream rates and memory; zero
 	// fields take the config package's defaults.
 	Limits config.Limits
+	// ConnManager sets the connection manager's water marks; zero fields
+	// take go-libp2p's defaults (160, 192, one minute).
+	ConnManager p2phost.ConnManager
 	// Allow and Deny seed the node-wide access policy when Access is nil:
 	// the config file's lists, which runtime edits change and SaveAccess
 	// persists.
@@ -132,21 +124,15 @@ type Node struct {
 	opts Options
 	log  *slog.Logger
 
-	host      host.Host
+	p2p       *p2phost.Host
+	host      host.Host // p2p's libp2p host, once started
 	listeners registry.Listeners
 	streams   registry.Streams
 	limited   *peerlog.Logger // refusals and limits, once per peer per interval
 	stop      context.CancelFunc
-	bg        sync.WaitGroup // background work: RTT sampling, relay reservations
+	bg        sync.WaitGroup // background work: peer events
 
-	started atomic.Value // the host, for callbacks that libp2p.New starts before it returns
-	dht     *dht.IpfsDHT // set by the routing constructor when the DHT is on
-	mdns    io.Closer    // the mDNS service, when on
-
-	cache map[string][]string // the peer address cache, loaded once at Start
-
-	relayMu  sync.Mutex
-	reserved map[peer.ID]bool // relays holding a reservation for us
+	started atomic.Value // the host, for metrics collected while it starts
 
 	accessMu sync.Mutex     // serialises policy edits and their persistence
 	filed    *access.Policy // the policy as the config file has it: opts.Access minus the run-only peers
@@ -172,30 +158,6 @@ type Node struct {
 
 // New validates opts. It does not touch the network.
 func New(opts Options) (*Node, error) {
-	if opts.Key == nil {
-		return nil, errors.New("node: no identity key")
-	}
-	if len(opts.ListenAddrs) == 0 && len(opts.Relays) == 0 {
-		return nil, errors.New("node: no listen addresses and no relays: the node could not be reached")
-	}
-	if opts.RTTInterval <= 0 {
-		opts.RTTInterval = 10 * time.Second
-	}
-	// The same validation as `config check`: no value that passes it can
-	// make the node panic or spin (see FuzzConfigBuildsANode).
-	if err := opts.Timeouts.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
-	}
-	if err := opts.Limits.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
-	}
-	if opts.Relay != nil {
-		r := *opts.Relay
-		if err := r.Validate(); err != nil {
-			return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
-		}
-		opts.Relay = &r
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -205,24 +167,41 @@ func New(opts Options) (*Node, error) {
 	if opts.Access == nil {
 		opts.Access = access.New(slices.Concat(opts.Allow, opts.RunAllow), slices.Concat(opts.Deny, opts.RunDeny))
 	}
-	if opts.SwarmKey != nil {
-		for _, a := range opts.ListenAddrs {
-			if !privateNetworkCapable(a) {
-				return nil, fmt.Errorf("%w: listen address %s cannot carry a swarm key (private networks work over TCP and WebSocket only): remove it from network.listen_addrs or --listen-addr", config.ErrInvalid, a)
-			}
-		}
-	}
-	for _, a := range opts.ListenAddrs {
-		if err := config.CheckSwarmAddr(a); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrUsage, err)
-		}
-	}
 	n := &Node{
-		opts: opts, log: opts.Logger, reserved: make(map[peer.ID]bool),
+		opts: opts, log: opts.Logger,
 		filed:  access.New(opts.Allow, opts.Deny),
 		served: make(map[uint64]*listen.Listener), invites: make(map[[32]byte]*invite),
 	}
-	n.limited = peerlog.New(opts.Logger, opts.Limits.LogInterval.Std(), nil)
+	// The host validates its settings as `config check` does: no value
+	// that passes can make the node panic or spin (see
+	// p2phost.FuzzConfigBuildsAHost). Timeouts and Limits come back with their
+	// defaults filled in, and the host's refusal logger is the node's.
+	p, err := p2phost.New(p2phost.Config{
+		Key: opts.Key, ListenAddrs: opts.ListenAddrs, Timeouts: opts.Timeouts, UserAgent: opts.UserAgent,
+		Logger: opts.Logger, Limits: opts.Limits, Gater: opts.Access,
+		ProtocolLimits: map[protocol.ID]p2phost.ProtocolLimit{
+			// Any peer may present an invite; a legitimate one presents
+			// one at a time, so a few open streams each, and a few dozen
+			// in all, are plenty.
+			InviteProtocol: {Streams: maxInviteStreams, PeerStreams: maxInviteStreamsPerPeer},
+		},
+		ConnManager: opts.ConnManager, SwarmKey: opts.SwarmKey,
+		Relay: opts.Relay, Relays: opts.Relays, AutoRelay: opts.AutoRelay, Reachability: opts.Reachability,
+		HolePunching: opts.HolePunching, PortMapping: opts.PortMapping, NATService: opts.NATService,
+		DHT: opts.DHT, Bootstrap: opts.Bootstrap, DHTPrefix: opts.DHTPrefix, MDNS: opts.MDNS,
+		PeerCache: opts.PeerCache, ActivePeers: n.activePeers, RTTInterval: opts.RTTInterval,
+		Metrics: opts.Metrics, UnopenedProbe: func(p peer.ID) {
+			if n.unopenedProbe != nil {
+				n.unopenedProbe(p)
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	hc := p.Config()
+	n.p2p, n.limited = p, hc.Limited
+	n.opts.Timeouts, n.opts.Limits, n.opts.Relay, n.opts.RTTInterval = hc.Timeouts, hc.Limits, hc.Relay, hc.RTTInterval
 	if opts.Metrics != nil {
 		m, err := nodeMetrics(n, opts.Metrics)
 		if err != nil {
@@ -237,150 +216,31 @@ func New(opts Options) (*Node, error) {
 	return n, nil
 }
 
-// privateNetworkCapable reports whether a is a TCP or WebSocket address,
-// the transports that go-libp2p's pre-shared key protects.
-func privateNetworkCapable(a ma.Multiaddr) bool {
-	for _, c := range a {
-		switch c.Code() {
-		case ma.P_UDP, ma.P_QUIC, ma.P_QUIC_V1, ma.P_WEBTRANSPORT, ma.P_WEBRTC, ma.P_WEBRTC_DIRECT, ma.P_CIRCUIT:
-			return false
-		}
-	}
-	return true
-}
+// Caps on open invite streams, node-wide and per peer.
+const (
+	maxInviteStreams        = 64
+	maxInviteStreamsPerPeer = 2
+)
 
 // Start builds the libp2p host and starts listening on the swarm
 // addresses. On error nothing is left listening.
-func (n *Node) Start(context.Context) error {
-	if err := probeListenAddrs(n.opts.ListenAddrs); err != nil {
+func (n *Node) Start(ctx context.Context) error {
+	if err := n.p2p.Start(ctx); err != nil {
 		return err
 	}
-	rm, err := newResourceManager(n.opts.Limits, n.limited, n.metrics != nil)
-	if err != nil {
-		return fmt.Errorf("resource manager: %w", err)
-	}
-	opts := []libp2p.Option{
-		libp2p.Identity(n.opts.Key),
-		libp2p.ListenAddrs(n.opts.ListenAddrs...),
-		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Transport(ws.New),
-		// The circuit relay v2 client: dial and accept /p2p-circuit.
-		libp2p.EnableRelay(),
-		libp2p.UserAgent(n.opts.UserAgent),
-		libp2p.WithDialTimeout(n.opts.Timeouts.Dial.Std()),
-		libp2p.Muxer(yamux.ID, n.yamux()),
-		libp2p.SwarmOpts(swarm.WithDialRanker(preferTCP)),
-		libp2p.ResourceManager(rm),
-		libp2p.ConnectionGater(n.opts.Access),
-		handshakeTimeout(n.opts.Timeouts.Handshake.Std()),
-	}
-	if n.metrics != nil {
-		opts = append(opts, libp2p.PrometheusRegisterer(n.opts.Metrics))
-	} else {
-		// Otherwise go-libp2p would register with the global registry.
-		opts = append(opts, libp2p.DisableMetrics())
-	}
-	if n.opts.SwarmKey != nil {
-		opts = append(opts, libp2p.PrivateNetwork(n.opts.SwarmKey))
-	} else {
-		opts = append(opts, libp2p.Transport(quic.NewTransport))
-	}
-	if len(n.opts.ListenAddrs) == 0 {
-		opts = append(opts, libp2p.NoListenAddrs)
-	}
-	if n.opts.HolePunching {
-		opts = append(opts, libp2p.EnableHolePunching())
-	}
-	if n.opts.PortMapping {
-		opts = append(opts, libp2p.NATPortMap())
-	}
-	if n.opts.NATService {
-		opts = append(opts, libp2p.EnableNATService())
-	}
-	dhtOpt, err := n.dhtOption()
-	if err != nil {
-		rm.Close()
-		return err
-	}
-	if dhtOpt != nil {
-		opts = append(opts, dhtOpt)
-	}
-	relayOpts, err := n.relayOptions()
-	if err != nil {
-		rm.Close()
-		return err
-	}
-	opts = append(opts, relayOpts...)
-	h, err := libp2p.New(opts...)
-	if err != nil {
-		if n.dht != nil {
-			n.dht.Close()
-			n.dht = nil
-		}
-		rm.Close()
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return fmt.Errorf("%w: swarm listen address: %w (another p2ptun or kubo daemon? pass --listen-addr with another port)", ErrAddrInUse, err)
-		}
-		return fmt.Errorf("starting libp2p host: %w", err)
-	}
+	h := n.p2p.Host()
 	n.host = h
 	n.started.Store(h)
 	h.SetStreamHandler(InviteProtocol, n.handleInvite)
-	ctx, stop := context.WithCancel(context.Background())
-	n.stop, n.bgCtx = stop, ctx
-	interval, timeout := n.keepaliveTimes()
-	n.bg.Go(func() { n.probePeers(ctx, interval, timeout) })
+	bg, stop := context.WithCancel(context.Background())
+	n.stop, n.bgCtx = stop, bg
 	if sub, err := h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged)); err != nil {
 		n.log.Warn("peer events unavailable", "err", err)
 	} else {
-		n.bg.Go(func() { n.watchPeers(ctx, sub) })
-	}
-	if n.opts.PeerCache != "" {
-		n.loadPeerCache()
-		n.bg.Go(func() { n.keepPeerCache(ctx, time.Minute) })
-	}
-	n.bootstrapDHT(ctx)
-	if n.opts.MDNS {
-		if err := n.startMDNS(); err != nil {
-			n.log.Warn("mDNS discovery did not start; LAN peers need addresses", "err", err)
-		}
-	}
-	for _, ri := range n.opts.Relays {
-		n.bg.Go(func() { n.keepReservation(ctx, ri) })
+		n.bg.Go(func() { n.watchPeers(bg, sub) })
 	}
 	n.log.Info("node started", "peer", h.ID().String(), "addrs", fmt.Sprint(h.Addrs()))
 	return nil
-}
-
-// handshakeTimeout gives an inbound TCP or WebSocket connection d, rather
-// than go-libp2p's 15s, from accept to a negotiated muxer: until then it
-// is unauthenticated and holds a pending slot (limits.pending_connections).
-// go-libp2p has no option for it, so this builds the upgrader the way
-// go-libp2p does, plus the timeout. (QUIC has its own 5s handshake
-// timeout.)
-func handshakeTimeout(d time.Duration) libp2p.Option {
-	upgrader := func(security []sec.SecureTransport, muxers []tptu.StreamMuxer, psk pnet.PSK, rm network.ResourceManager, gater connmgr.ConnectionGater) (transport.Upgrader, error) {
-		return tptu.New(security, muxers, psk, rm, gater, tptu.WithAcceptTimeout(d))
-	}
-	return libp2p.WithFxOption(fx.Decorate(fx.Annotate(upgrader, fx.ParamTags(`name:"security"`))))
-}
-
-// keepaliveTimes are how often peers with live streams are pinged, and how
-// long a ping may take before the peer is cut off: half of
-// timeouts.keepalive each (pinged more often if RTTInterval is shorter).
-func (n *Node) keepaliveTimes() (interval, timeout time.Duration) {
-	half := n.opts.Timeouts.Keepalive.Std() / 2
-	return min(n.opts.RTTInterval, half), half
-}
-
-// yamux is go-libp2p's yamux configuration with the keepalive: a TCP
-// connection that sends nothing back for half of it is pinged, and closed
-// if the ping (or any write) takes longer than the other half.
-func (n *Node) yamux() *yamux.Transport {
-	t := *yamux.DefaultTransport
-	_, half := n.keepaliveTimes()
-	t.KeepAliveInterval, t.ConnectionWriteTimeout = half, half
-	return &t
 }
 
 // Host returns the libp2p host (nil before Start).
@@ -400,22 +260,11 @@ func (n *Node) Close() error {
 		n.stop()
 		n.bg.Wait()
 	}
-	if n.host != nil && n.opts.PeerCache != "" {
-		n.savePeerCache()
-	}
 	_, err := n.listeners.CloseMatching(func(*registry.Listener) bool { return true })
 	if errors.Is(err, registry.ErrNotFound) {
 		err = nil
 	}
-	if n.mdns != nil {
-		err = errors.Join(err, n.mdns.Close())
-	}
-	if n.dht != nil {
-		err = errors.Join(err, n.dht.Close())
-	}
-	if n.host != nil {
-		err = errors.Join(err, n.host.Close())
-	}
+	err = errors.Join(err, n.p2p.Close())
 	n.closeSubscribers()
 
 	// Closing the host ended their streams.
