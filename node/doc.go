@@ -2,7 +2,8 @@
 // libp2p host that package p2phost builds. It owns the listener and stream
 // registries and offers the operations (listen, forward, pipe, close,
 // list, ping, share and invites) that the control API uses; it reconciles
-// the config file's tunnels and reports events and metrics.
+// the config file's tunnels and reports events and metrics. It protects
+// peers with live streams from the connection manager's trimming.
 //
 // It parses and validates the user-facing strings (protocols, multiaddrs,
 // peer addresses) so that every front end reports the same errors. It knows

@@ -58,7 +58,8 @@ type Options struct {
 	// fields take the config package's defaults.
 	Limits config.Limits
 	// ConnManager sets the connection manager's water marks; zero fields
-	// take go-libp2p's defaults (160, 192, one minute).
+	// take go-libp2p's defaults (160, 192, one minute). Peers with live
+	// streams are never trimmed.
 	ConnManager p2phost.ConnManager
 	// Allow and Deny seed the node-wide access policy when Access is nil:
 	// the config file's lists, which runtime edits change and SaveAccess
@@ -134,6 +135,9 @@ type Node struct {
 
 	started atomic.Value // the host, for metrics collected while it starts
 
+	protectMu sync.Mutex
+	protected map[peer.ID]int // live streams per peer, protected from trimming while > 0
+
 	accessMu sync.Mutex     // serialises policy edits and their persistence
 	filed    *access.Policy // the policy as the config file has it: opts.Access minus the run-only peers
 
@@ -168,7 +172,7 @@ func New(opts Options) (*Node, error) {
 		opts.Access = access.New(slices.Concat(opts.Allow, opts.RunAllow), slices.Concat(opts.Deny, opts.RunDeny))
 	}
 	n := &Node{
-		opts: opts, log: opts.Logger,
+		opts: opts, log: opts.Logger, protected: make(map[peer.ID]int),
 		filed:  access.New(opts.Allow, opts.Deny),
 		served: make(map[uint64]*listen.Listener), invites: make(map[[32]byte]*invite),
 	}

@@ -11,6 +11,38 @@ import (
 	"github.com/p2ptun/p2ptun/p2phost"
 )
 
+// protectTag marks, in the connection manager, peers with live tunnels:
+// trimming spares them, however many other peers the DHT brings.
+const protectTag = "p2ptun-tunnel"
+
+// tunnelOpened counts a live stream to peer p; its first protects p from
+// the connection manager's trimming.
+func (n *Node) tunnelOpened(p string) {
+	id, err := peer.Decode(p)
+	if err != nil {
+		return
+	}
+	n.protectMu.Lock()
+	defer n.protectMu.Unlock()
+	if n.protected[id]++; n.protected[id] == 1 {
+		n.host.ConnManager().Protect(id, protectTag)
+	}
+}
+
+// tunnelClosed uncounts a live stream to peer p; its last unprotects p.
+func (n *Node) tunnelClosed(p string) {
+	id, err := peer.Decode(p)
+	if err != nil {
+		return
+	}
+	n.protectMu.Lock()
+	defer n.protectMu.Unlock()
+	if n.protected[id]--; n.protected[id] <= 0 {
+		delete(n.protected, id)
+		n.host.ConnManager().Unprotect(id, protectTag)
+	}
+}
+
 // activePeers are the peers with live streams, for the keepalive.
 func (n *Node) activePeers() []peer.ID {
 	var out []peer.ID
