@@ -178,8 +178,9 @@ func New(opts Options) (*Node, error) {
 	}
 	// The host validates its settings as `config check` does: no value
 	// that passes can make the node panic or spin (see
-	// p2phost.FuzzConfigBuildsAHost). Timeouts and Limits come back with their
-	// defaults filled in, and the host's refusal logger is the node's.
+	// p2phost.FuzzConfigBuildsAHost). Timeouts and Limits come back with
+	// their defaults filled in, and the host's refusal logger is the
+	// node's.
 	p, err := p2phost.New(p2phost.Config{
 		Key: opts.Key, ListenAddrs: opts.ListenAddrs, Timeouts: opts.Timeouts, UserAgent: opts.UserAgent,
 		Logger: opts.Logger, Limits: opts.Limits, Gater: opts.Access,
