@@ -207,12 +207,6 @@ func (h *Host) Start(context.Context) error {
 	if h.cfg.Gater != nil {
 		opts = append(opts, libp2p.ConnectionGater(h.cfg.Gater))
 	}
-	cm, err := h.connManager()
-	if err != nil {
-		rm.Close()
-		return err
-	}
-	opts = append(opts, cm)
 	opts = append(opts, h.transports()...)
 	opts = append(opts, h.muxer(), h.metrics())
 	opts = append(opts, h.nat()...)
@@ -230,12 +224,21 @@ func (h *Host) Start(context.Context) error {
 		return err
 	}
 	opts = append(opts, relayOpts...)
+	// The connection manager runs a goroutine from its birth: make it
+	// last, and close it if the host does not start.
+	cm, err := h.connManager()
+	if err != nil {
+		rm.Close()
+		return err
+	}
+	opts = append(opts, libp2p.ConnectionManager(cm))
 	lh, err := libp2p.New(opts...)
 	if err != nil {
 		if h.dht != nil {
 			h.dht.Close()
 			h.dht = nil
 		}
+		cm.Close()
 		rm.Close()
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return fmt.Errorf("%w: swarm listen address: %w (another p2ptun or kubo daemon? pass --listen-addr with another port)", ErrAddrInUse, err)

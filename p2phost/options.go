@@ -99,13 +99,13 @@ func (h *Host) resourceManager() (network.ResourceManager, error) {
 // connManager is go-libp2p's basic connection manager with cfg's water
 // marks. It never trims a peer that someone protects
 // (ConnManager().Protect): the node protects peers with live tunnels.
-func (h *Host) connManager() (libp2p.Option, error) {
+func (h *Host) connManager() (*basicconnmgr.BasicConnMgr, error) {
 	c := h.cfg.ConnManager
 	cm, err := basicconnmgr.NewConnManager(c.Low, c.High, basicconnmgr.WithGracePeriod(c.GracePeriod))
 	if err != nil {
 		return nil, fmt.Errorf("connection manager: %w", err)
 	}
-	return libp2p.ConnectionManager(cm), nil
+	return cm, nil
 }
 
 // validate fills in ConnManager's defaults and checks it.

@@ -68,3 +68,22 @@ func TestSwarmAddrsCheckedBeforeBinding(t *testing.T) {
 		}
 	}
 }
+
+// A host that does not start leaves nothing running (TestMain's goleak
+// check): not the resource manager, not the connection manager.
+func TestBadDHTModeFailsStartCleanly(t *testing.T) {
+	sk, err := config.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Config{Key: sk, ListenAddrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")}, DHT: "sometimes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Start(context.Background()); !errors.Is(err, ErrUsage) {
+		t.Fatalf("Start with DHT mode %q: err = %v, want ErrUsage", "sometimes", err)
+	}
+	if err := h.Close(); err != nil {
+		t.Errorf("closing a host that did not start: %v", err)
+	}
+}
