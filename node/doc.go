@@ -1,9 +1,11 @@
-// Package node owns the running p2ptun node: it builds the libp2p host from
-// the config (identity, transports, security, yamux, timeouts), owns the
-// listener and stream registries, and offers the operations (listen,
-// forward, pipe, close, list) that the control API uses.
+// Package node owns the running p2ptun node: the tunnel service on a
+// libp2p host that package p2phost builds. It owns the listener and stream
+// registries and offers the operations (listen, forward, pipe, close,
+// list, ping, share and invites) that the control API uses; it reconciles
+// the config file's tunnels and reports events and metrics. It protects
+// peers with live streams from the connection manager's trimming.
 //
 // It parses and validates the user-facing strings (protocols, multiaddrs,
 // peer addresses) so that every front end reports the same errors. It knows
-// nothing about HTTP or flags.
+// nothing about HTTP or flags, nor how the host is built.
 package node

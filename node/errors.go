@@ -5,6 +5,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/forward"
+	"github.com/p2ptun/p2ptun/p2phost"
 	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
 )
@@ -14,7 +15,7 @@ import (
 var (
 	// ErrUsage marks bad input: a malformed multiaddr, peer ID or protocol,
 	// or a listener without an allowlist.
-	ErrUsage = errors.New("invalid argument")
+	ErrUsage = p2phost.ErrUsage
 	// ErrUnreachable means the peer could not be connected to.
 	ErrUnreachable = forward.ErrUnreachable
 	// ErrNoListener means the peer is reachable but serves no such protocol.
@@ -24,7 +25,7 @@ var (
 	// ErrExists means a listener for the protocol or address exists already.
 	ErrExists = registry.ErrExists
 	// ErrAddrInUse means the local address is taken by another process.
-	ErrAddrInUse = errors.New("address already in use")
+	ErrAddrInUse = p2phost.ErrAddrInUse
 	// ErrDenied means this node's own access policy refuses the peer, or
 	// the peer refuses this node: its access policy, or its listener's
 	// allowlist (a *refusal.Error says which).

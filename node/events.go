@@ -145,15 +145,21 @@ func streamEvent(typ string, s registry.StreamInfo) Event {
 
 func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// hooks connects the registries to the event bus and the metrics.
+// hooks connects the registries to the event bus, the metrics and the
+// connection manager's protection of tunnel peers.
 func (n *Node) hooks() {
 	n.listeners.SetHooks(registry.ListenerHooks{
 		Up:   func(l registry.Listener) { n.metrics.tunnelUp(l); n.emit(tunnelEvent(EventTunnelUp, l)) },
 		Down: func(l registry.Listener) { n.metrics.tunnelDown(l); n.emit(tunnelEvent(EventTunnelDown, l)) },
 	})
 	n.streams.SetHooks(registry.Hooks{
-		Opened: func(s registry.StreamInfo) { n.metrics.streamOpened(s); n.emit(streamEvent(EventStreamOpen, s)) },
+		Opened: func(s registry.StreamInfo) {
+			n.tunnelOpened(s.Peer)
+			n.metrics.streamOpened(s)
+			n.emit(streamEvent(EventStreamOpen, s))
+		},
 		Closed: func(s registry.StreamInfo, err error) {
+			n.tunnelClosed(s.Peer)
 			n.metrics.streamClosed(s, err)
 			ev := streamEvent(EventStreamClose, s)
 			ev.Millis = millis(time.Since(s.OpenedAt))

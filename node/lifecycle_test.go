@@ -4,12 +4,10 @@ import (
 	"context"
 	"io"
 	"net"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -127,28 +125,6 @@ func TestKeepaliveEndsStreamsOfASilentPeer(t *testing.T) {
 	// through identify): a new client connection works without restarting
 	// anything.
 	echoesOn(t, dial(t, fwd), "after")
-}
-
-// The keepalive's probe only pings connections that exist. Right after it
-// cuts a peer off, the peer's streams are still listed for a moment, and
-// the next round probes it again: a ping that dialed would reconnect to
-// the peer just cut off or, across a partition, leave go-libp2p's dial
-// backoff on its address, refusing the forward's own re-dial for 5s once
-// the path is back.
-func TestKeepaliveProbeDoesNotDial(t *testing.T) {
-	a, b := newNode(t), newNode(t)
-	bi, err := peer.AddrInfoFromString(b.fullAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.host.Peerstore().AddAddrs(bi.ID, bi.Addrs, time.Hour)
-	a.probe(context.Background(), bi.ID, 5*time.Second)
-	if c := a.host.Network().Connectedness(bi.ID); c != network.NotConnected {
-		t.Fatalf("after probing a peer it had no connection to, a is %v to it; want NotConnected: the probe must not dial", c)
-	}
-	if strings.Contains(a.logs.String(), "no ping within the keepalive") {
-		t.Errorf("a peer with no connection counted as silent:\n%s", a.logs)
-	}
 }
 
 func portOf(t *testing.T, hostport string) string {

@@ -582,35 +582,3 @@ func TestTargetDialTimeoutComesFromConfig(t *testing.T) {
 		t.Fatalf("want a target dial timeout in the log:\n%s", logs)
 	}
 }
-
-func TestSwarmAddrsCheckedBeforeBinding(t *testing.T) {
-	sk, err := config.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range []string{"/unix/tmp/p2ptun.sock", "/ip4/127.0.0.1/udp/0", "/dns4/localhost/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1/webtransport"} {
-		if _, err := New(Options{Key: sk, ListenAddrs: []ma.Multiaddr{ma.StringCast(a)}}); !errors.Is(err, ErrUsage) {
-			t.Errorf("New with listen address %s: err = %v, want ErrUsage", a, err)
-		}
-	}
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	for a, want := range map[string]error{
-		fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", busy.Addr().(*net.TCPAddr).Port): ErrAddrInUse,
-		"/ip4/192.0.2.1/tcp/0": ErrUsage, // TEST-NET-1: on no host
-	} {
-		n, err := New(Options{Key: sk, ListenAddrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0"), ma.StringCast(a)}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := n.Start(context.Background()); !errors.Is(err, want) {
-			t.Errorf("Start with listen address %s: err = %v, want %v", a, err, want)
-		}
-		if err := n.Close(); err != nil {
-			t.Errorf("closing a node that did not start: %v", err)
-		}
-	}
-}

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -172,19 +171,6 @@ func TestPeerAddressesSurviveARestart(t *testing.T) {
 	}
 }
 
-func TestBrokenPeerCacheIsIgnored(t *testing.T) {
-	cache := t.TempDir() + "/peers.json"
-	if err := writeFile(cache, "{not json"); err != nil {
-		t.Fatal(err)
-	}
-	n := newNodeWith(t, func(o *Options) { o.PeerCache = cache })
-	if !strings.Contains(n.logs.String(), "ignoring the peer address cache") {
-		t.Fatalf("a broken cache should be logged and ignored:\n%s", n.logs)
-	}
-}
-
-func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o600) }
-
 func TestDHTFindsAPeerByIDAlone(t *testing.T) {
 	server := func(o *Options) { o.DHT = "server" }
 	boot := newNodeWith(t, server)
@@ -197,9 +183,9 @@ func TestDHTFindsAPeerByIDAlone(t *testing.T) {
 	}
 	// B must have joined the bootstrap node's routing table.
 	pollUntil(t, "B in the bootstrap node's routing table", func() bool {
-		return boot.dht != nil && boot.dht.RoutingTable().Find(b.Host().ID()) != ""
+		return boot.p2p.DHT() != nil && boot.p2p.DHT().RoutingTable().Find(b.Host().ID()) != ""
 	})
-	pollUntil(t, "A to join the DHT", func() bool { return a.dht.RoutingTable().Size() > 0 })
+	pollUntil(t, "A to join the DHT", func() bool { return a.p2p.DHT().RoutingTable().Size() > 0 })
 	l, err := a.Forward(context.Background(), ForwardRequest{Protocol: "/x/dht", ListenAddress: "127.0.0.1:0", Peer: "/p2p/" + b.id()})
 	if err != nil {
 		t.Fatalf("forward to /p2p/ID through the DHT: %v", err)

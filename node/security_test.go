@@ -12,7 +12,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/pnet"
-	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/p2ptun/p2ptun/access"
 	"github.com/p2ptun/p2ptun/config"
@@ -145,19 +144,6 @@ func TestPrivateNetwork(t *testing.T) {
 		if !errors.Is(err, ErrUnreachable) {
 			t.Errorf("%s: forward into the private network: err = %v, want ErrUnreachable", name, err)
 		}
-	}
-}
-
-func TestPrivateNetworkRefusesQUIC(t *testing.T) {
-	sk, _ := config.GenerateKey()
-	for _, addr := range []string{"/ip4/127.0.0.1/udp/0/quic-v1", "/ip4/127.0.0.1/udp/0/quic-v1/webtransport"} {
-		_, err := New(Options{Key: sk, SwarmKey: testPSK(t), ListenAddrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0"), ma.StringCast(addr)}})
-		if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "TCP and WebSocket") {
-			t.Errorf("%s with a swarm key: err = %v, want a config error naming the transports that work", addr, err)
-		}
-	}
-	if _, err := New(Options{Key: sk, SwarmKey: testPSK(t), ListenAddrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0/ws")}}); err != nil {
-		t.Errorf("WebSocket with a swarm key: %v", err)
 	}
 }
 

@@ -1,4 +1,4 @@
-package node
+package p2phost
 
 import (
 	"time"
@@ -16,22 +16,22 @@ const mdnsTTL = 10 * time.Minute
 
 // mdnsNotifee records LAN peers' addresses; it does not connect to them:
 // knowing where a peer is is enough for /p2p/ID to work.
-type mdnsNotifee struct{ n *Node }
+type mdnsNotifee struct{ h *Host }
 
 func (m mdnsNotifee) HandlePeerFound(pi peer.AddrInfo) {
-	if pi.ID == m.n.host.ID() || len(pi.Addrs) == 0 {
+	if pi.ID == m.h.host.ID() || len(pi.Addrs) == 0 {
 		return
 	}
-	m.n.host.Peerstore().AddAddrs(pi.ID, pi.Addrs, mdnsTTL)
-	m.n.log.Debug("found a peer on the LAN (mDNS)", "peer", pi.ID.String())
+	m.h.host.Peerstore().AddAddrs(pi.ID, pi.Addrs, mdnsTTL)
+	m.h.log.Debug("found a peer on the LAN (mDNS)", "peer", pi.ID.String())
 }
 
 // startMDNS announces this node and listens for others on the LAN.
-func (n *Node) startMDNS() error {
-	s := mdns.NewMdnsService(n.host, mdnsService, mdnsNotifee{n})
+func (h *Host) startMDNS() error {
+	s := mdns.NewMdnsService(h.host, mdnsService, mdnsNotifee{h})
 	if err := s.Start(); err != nil {
 		return err
 	}
-	n.mdns = s
+	h.mdns = s
 	return nil
 }

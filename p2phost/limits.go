@@ -1,4 +1,4 @@
-package node
+package p2phost
 
 import (
 	"fmt"
@@ -18,18 +18,12 @@ import (
 	"github.com/p2ptun/p2ptun/peerlog"
 )
 
-// Caps on open invite streams, node-wide and per peer.
-const (
-	maxInviteStreams        = 64
-	maxInviteStreamsPerPeer = 2
-)
-
 // newResourceManager builds go-libp2p's resource manager from the config's
 // limits, over go-libp2p's autoscaled defaults (which still apply to
 // everything the config does not name, such as libp2p's own services).
 // With metrics on, it also reports libp2p_rcmgr_* through go-libp2p's
 // stats reporter (the host registers those with the node's registry).
-func newResourceManager(l config.Limits, plog *peerlog.Logger, metrics bool) (network.ResourceManager, error) {
+func newResourceManager(l config.Limits, protos map[protocol.ID]ProtocolLimit, plog *peerlog.Logger, metrics bool) (network.ResourceManager, error) {
 	scaling := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&scaling)
 	streams := func(n int) rcmgr.ResourceLimits {
@@ -61,11 +55,13 @@ func newResourceManager(l config.Limits, plog *peerlog.Logger, metrics bool) (ne
 		PeerDefault:         peerLimits,
 		ProtocolDefault:     streams(l.ListenerStreams),
 		ProtocolPeerDefault: streams(l.ListenerPeerStreams),
-		// Any peer may present an invite; a legitimate one presents one
-		// at a time, so a few open streams each, and a few dozen in all,
-		// are plenty.
-		Protocol:     map[protocol.ID]rcmgr.ResourceLimits{InviteProtocol: streams(maxInviteStreams)},
-		ProtocolPeer: map[protocol.ID]rcmgr.ResourceLimits{InviteProtocol: streams(maxInviteStreamsPerPeer)},
+		Protocol:            map[protocol.ID]rcmgr.ResourceLimits{},
+		ProtocolPeer:        map[protocol.ID]rcmgr.ResourceLimits{},
+	}
+	// The caller's own protocols (invites) get their own caps.
+	for p, pl := range protos {
+		partial.Protocol[p] = streams(pl.Streams)
+		partial.ProtocolPeer[p] = streams(pl.PeerStreams)
 	}
 	limits := partial.Build(scaled)
 	opts := []rcmgr.Option{rcmgr.WithTraceReporter(blockReporter{plog})}

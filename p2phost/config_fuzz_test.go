@@ -1,4 +1,4 @@
-package node
+package p2phost
 
 import (
 	"errors"
@@ -11,15 +11,15 @@ import (
 	"github.com/p2ptun/p2ptun/config"
 )
 
-// FuzzConfigBuildsANode feeds arbitrary TOML through config.Parse (the
+// FuzzConfigBuildsAHost feeds arbitrary TOML through config.Parse (the
 // validation `config check` runs) and, when it passes, builds what the
-// values feed: the node (New), its keepalive ticker and yamux pings, the
+// values feed: the host (New, as node.New calls it), its keepalive ticker and yamux pings, the
 // per-peer stream rate, the resource manager and the relay service's
 // options. None may panic, and no validated value may give a ticker of
 // zero or less, a rate that is not a positive number, or a byte count
 // that overflows. Building a libp2p host per input would be too slow.
-// Seeds are in testdata/fuzz/FuzzConfigBuildsANode.
-func FuzzConfigBuildsANode(f *testing.F) {
+// Seeds are in testdata/fuzz/FuzzConfigBuildsAHost.
+func FuzzConfigBuildsAHost(f *testing.F) {
 	f.Add([]byte(config.DefaultFile))
 	f.Add([]byte("[timeouts]\nkeepalive = \"1s\"\n[limits]\npeer_stream_rate = 0.01\n"))
 	sk, err := config.GenerateKey()
@@ -36,9 +36,9 @@ func FuzzConfigBuildsANode(f *testing.F) {
 			}
 			return
 		}
-		n, err := New(Options{Key: sk, ListenAddrs: addrs, Timeouts: c.Timeouts, Limits: c.Limits, Relay: &c.Relay, Logger: log})
+		n, err := New(Config{Key: sk, ListenAddrs: addrs, Timeouts: c.Timeouts, Limits: c.Limits, Relay: &c.Relay, Logger: log})
 		if err != nil {
-			t.Fatalf("config check passes but the node refuses it: %v", err)
+			t.Fatalf("config check passes but the host refuses it: %v", err)
 		}
 		if interval, timeout := n.keepaliveTimes(); interval <= 0 || timeout <= 0 {
 			t.Fatalf("keepalive %v: probe every %v, timeout %v", c.Timeouts.Keepalive, interval, timeout)
@@ -59,7 +59,7 @@ func FuzzConfigBuildsANode(f *testing.F) {
 				t.Fatalf("%d MiB overflows a byte count", m)
 			}
 		}
-		rm, err := newResourceManager(c.Limits, n.limited, false)
+		rm, err := newResourceManager(c.Limits, nil, n.limited, false)
 		if err != nil {
 			t.Fatalf("resource manager: %v", err)
 		}

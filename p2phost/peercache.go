@@ -1,4 +1,4 @@
-package node
+package p2phost
 
 import (
 	"context"
@@ -18,19 +18,19 @@ const (
 	maxCachedPeers = 1024
 )
 
-// loadPeerCache reads the cache once, into n.cache, and seeds the
+// loadPeerCache reads the cache once, into h.cache, and seeds the
 // peerstore with it. A broken cache is logged and ignored: it is only a
 // shortcut.
-func (n *Node) loadPeerCache() {
-	m, err := config.LoadPeerCache(n.opts.PeerCache)
+func (h *Host) loadPeerCache() {
+	m, err := config.LoadPeerCache(h.cfg.PeerCache)
 	if err != nil {
-		n.log.Warn("ignoring the peer address cache", "err", err)
+		h.log.Warn("ignoring the peer address cache", "err", err)
 		m = map[string][]string{}
 	}
-	n.cache = m
+	h.cache = m
 	for id, addrs := range m {
 		p, err := peer.Decode(id)
-		if err != nil || p == n.host.ID() {
+		if err != nil || p == h.host.ID() {
 			continue
 		}
 		var mas []ma.Multiaddr
@@ -39,21 +39,21 @@ func (n *Node) loadPeerCache() {
 				mas = append(mas, m)
 			}
 		}
-		n.host.Peerstore().AddAddrs(p, mas, cacheTTL)
+		h.host.Peerstore().AddAddrs(p, mas, cacheTTL)
 	}
 }
 
 // savePeerCache merges the addresses of the peers this node is connected
-// to into n.cache and writes it. It runs on keepPeerCache's goroutine, and
+// to into h.cache and writes it. It runs on keepPeerCache's goroutine, and
 // once more in Close after that goroutine has ended, never concurrently.
-func (n *Node) savePeerCache() {
-	m := n.cache
-	for _, p := range n.host.Network().Peers() {
+func (h *Host) savePeerCache() {
+	m := h.cache
+	for _, p := range h.host.Network().Peers() {
 		var addrs []string
-		for _, c := range n.host.Network().ConnsToPeer(p) {
+		for _, c := range h.host.Network().ConnsToPeer(p) {
 			addrs = append(addrs, c.RemoteMultiaddr().String())
 		}
-		for _, a := range n.host.Peerstore().Addrs(p) {
+		for _, a := range h.host.Peerstore().Addrs(p) {
 			addrs = append(addrs, a.String())
 		}
 		if len(addrs) > 0 {
@@ -66,8 +66,8 @@ func (n *Node) savePeerCache() {
 		}
 		delete(m, id)
 	}
-	if err := config.SavePeerCache(n.opts.PeerCache, m); err != nil {
-		n.log.Warn("could not save the peer address cache", "err", err)
+	if err := config.SavePeerCache(h.cfg.PeerCache, m); err != nil {
+		h.log.Warn("could not save the peer address cache", "err", err)
 	}
 }
 
@@ -84,7 +84,7 @@ func dedupe(ss []string) []string {
 }
 
 // keepPeerCache saves the cache every interval until ctx ends.
-func (n *Node) keepPeerCache(ctx context.Context, interval time.Duration) {
+func (h *Host) keepPeerCache(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -92,7 +92,7 @@ func (n *Node) keepPeerCache(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			n.savePeerCache()
+			h.savePeerCache()
 		}
 	}
 }

@@ -1,0 +1,61 @@
+package node
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/p2ptun/p2ptun/p2phost"
+)
+
+// A peer with a live tunnel survives the connection manager's trimming,
+// however many other peers fill the table and however little the
+// connection manager values it; once its last stream ends, it is fair
+// game again.
+func TestTunnelPeersSurviveConnectionTrimming(t *testing.T) {
+	tiny := func(o *Options) { o.ConnManager = p2phost.ConnManager{Low: 2, High: 4, GracePeriod: time.Nanosecond} }
+	n := newNodeWith(t, tiny)
+	x := newNode(t)
+	c := dial(t, tunnel(t, x, n, "/x/keep", server(t, echo)))
+	echoesOn(t, c, "before")
+	xID := peerOf(t, x)
+
+	// More peers than the high-water mark connect, each valued above the
+	// tunnel peer, as the DHT's routing table values its peers.
+	nInfo := peer.AddrInfo{ID: n.Host().ID(), Addrs: n.Host().Addrs()}
+	var fillers []peer.ID
+	for range 6 {
+		f := anyHost(t)
+		if err := f.Connect(context.Background(), nInfo); err != nil {
+			t.Fatal(err)
+		}
+		n.Host().ConnManager().TagPeer(f.ID(), "routing-table", 10)
+		fillers = append(fillers, f.ID())
+	}
+	n.Host().ConnManager().TrimOpenConns(context.Background())
+
+	echoesOn(t, c, "after the trim") // the tunnel's stream was not reset
+	if got := n.Host().Network().Connectedness(xID); got != network.Connected {
+		t.Fatalf("the tunnel peer is %v after the trim, want Connected", got)
+	}
+	connected := func() int {
+		k := 0
+		for _, f := range fillers {
+			if n.Host().Network().Connectedness(f) == network.Connected {
+				k++
+			}
+		}
+		return k
+	}
+	pollUntil(t, "the other peers to be trimmed down to the low-water mark", func() bool { return connected() <= 2 })
+
+	// The tunnel's last stream ends: the peer is no longer protected.
+	c.Close()
+	pollUntil(t, "n to list no streams", func() bool { return len(n.Streams()) == 0 })
+	if n.Host().ConnManager().IsProtected(xID, protectTag) {
+		t.Fatal("the tunnel peer is still protected after its last stream ended")
+	}
+}
