@@ -1,0 +1,294 @@
+package config
+
+import (
+	"math"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// Validate checks every field and fills zero timeouts with defaults.
+func (c *Config) Validate() error {
+	d := Default()
+	if c.Identity.KeyFile == "" {
+		c.Identity.KeyFile = d.Identity.KeyFile
+	}
+	if len(c.Network.ListenAddrs) == 0 {
+		return keyErrf("network.listen_addrs", " is empty: list at least one address, e.g. \"/ip4/0.0.0.0/tcp/4141\"")
+	}
+	for _, a := range c.Network.ListenAddrs {
+		m, err := ma.NewMultiaddr(a)
+		if err != nil {
+			return keyErrf("network.listen_addrs", ": %q is not a multiaddr: %w", a, err)
+		}
+		if err := CheckSwarmAddr(m); err != nil {
+			return keyErrf("network.listen_addrs", ": %w", err)
+		}
+	}
+	if err := c.Access.validate(); err != nil {
+		return err
+	}
+	if err := c.Network.validateRelays(); err != nil {
+		return err
+	}
+	if err := c.Relay.Validate(); err != nil {
+		return err
+	}
+	if err := c.Discovery.validate(d.Discovery); err != nil {
+		return err
+	}
+	if err := c.Limits.Validate(); err != nil {
+		return err
+	}
+	if err := c.Timeouts.Validate(); err != nil {
+		return err
+	}
+	if _, err := MetricsAddr(c.Metrics.Listen); err != nil {
+		return keyErrf("metrics.listen", ": %w", err)
+	}
+	return c.validateTunnels()
+}
+
+// Minimums and maximums below or above which a value would break the
+// daemon rather than tune it (a keepalive ticker of zero panics, one of a
+// few nanoseconds burns a core; MiB counts past MaxMiB overflow a byte
+// count). Validate enforces them, for `config check` and the daemon alike.
+const (
+	MinKeepalive      = time.Second            // probed every half of it
+	MinNetTimeout     = 100 * time.Millisecond // timeouts.dial, stream_open, target_dial
+	MinLogInterval    = time.Second            // limits.log_interval
+	MinPeerStreamRate = 0.01                   // limits.peer_stream_rate, per second
+	MinRelayDuration  = time.Second            // relay.duration, when set
+	MinReservationTTL = time.Minute            // relay.reservation_ttl; clients refresh each minute
+	MaxMiB            = 1 << 30                // memory_mib, peer_memory_mib, data_mib (1 PiB)
+)
+
+// Validate checks the timeouts and fills zero ones with their defaults.
+func (t *Timeouts) Validate() error {
+	d := Default().Timeouts
+	for _, f := range []struct {
+		name string
+		v    *Duration
+		def  Duration
+		min  time.Duration
+	}{
+		{"timeouts.dial", &t.Dial, d.Dial, MinNetTimeout},
+		{"timeouts.handshake", &t.Handshake, d.Handshake, MinNetTimeout},
+		{"timeouts.stream_open", &t.StreamOpen, d.StreamOpen, MinNetTimeout},
+		{"timeouts.target_dial", &t.TargetDial, d.TargetDial, MinNetTimeout},
+		{"timeouts.shutdown", &t.Shutdown, d.Shutdown, 0},
+		{"timeouts.drain", &t.Drain, d.Drain, 0},
+		{"timeouts.keepalive", &t.Keepalive, d.Keepalive, MinKeepalive},
+	} {
+		if f.v.Duration < 0 {
+			return keyErrf(f.name, " must not be negative")
+		}
+		if f.v.Duration == 0 {
+			*f.v = f.def
+		}
+		if f.v.Duration < f.min {
+			return keyErrf(f.name, " = %q is too short: use at least %q (or 0s for the default, %q)", f.v.Duration, f.min, f.def.Duration)
+		}
+	}
+	return nil
+}
+
+func (a *Access) validate() error {
+	if len(a.Allow) == 0 {
+		a.Allow = nil
+	}
+	if len(a.Deny) == 0 {
+		a.Deny = nil
+	}
+	for _, list := range []struct {
+		name string
+		ids  []string
+	}{{"access.allow", a.Allow}, {"access.deny", a.Deny}} {
+		for _, s := range list.ids {
+			if _, err := peer.Decode(s); err != nil {
+				return keyErrf(list.name, ": %q is not a peer ID", s)
+			}
+		}
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// On reports a *bool option's value, with def when it is unset.
+func On(b *bool, def bool) bool {
+	if b == nil {
+		return def
+	}
+	return *b
+}
+
+func (n *Network) validateRelays() error {
+	if n.HolePunching == nil {
+		n.HolePunching = ptr(true)
+	}
+	if n.AutoRelay == nil {
+		n.AutoRelay = ptr(true)
+	}
+
+	if len(n.Relays) == 0 {
+		n.Relays = nil
+	}
+	for _, r := range n.Relays {
+		m, err := ma.NewMultiaddr(r)
+		if err == nil {
+			_, err = m.ValueForProtocol(ma.P_P2P)
+		}
+		if err != nil {
+			return keyErrf("network.relays", ": %q is not a multiaddr ending in /p2p/PEER-ID", r)
+		}
+	}
+	switch n.Reachability {
+	case "":
+		n.Reachability = "auto"
+	case "auto", "private", "public":
+	default:
+		return keyErrf("network.reachability", ": %q is not auto, private or public", n.Reachability)
+	}
+	return nil
+}
+
+func (x *Discovery) validate(d Discovery) error {
+	if x.MDNS == nil {
+		x.MDNS = ptr(true)
+	}
+	switch x.DHT {
+	case "":
+		x.DHT = d.DHT
+	case "off", "client", "server", "auto":
+	default:
+		return keyErrf("discovery.dht", ": %q is not off, client, server or auto", x.DHT)
+	}
+	if len(x.Bootstrap) == 0 {
+		x.Bootstrap = nil
+	}
+	for _, b := range x.Bootstrap {
+		m, err := ma.NewMultiaddr(b)
+		if err == nil {
+			_, err = m.ValueForProtocol(ma.P_P2P)
+		}
+		if err != nil {
+			return keyErrf("discovery.bootstrap", ": %q is not a multiaddr ending in /p2p/PEER-ID", b)
+		}
+	}
+	if x.ProtocolPrefix == "" {
+		x.ProtocolPrefix = d.ProtocolPrefix
+	}
+	if !strings.HasPrefix(x.ProtocolPrefix, "/") || strings.ContainsAny(x.ProtocolPrefix, " \t\n") {
+		return keyErrf("discovery.protocol_prefix", ": %q must be a path like /p2ptun", x.ProtocolPrefix)
+	}
+	return nil
+}
+
+// Validate checks the relay settings and fills zero ones with their
+// defaults.
+func (r *Relay) Validate() error {
+	d := Default().Relay
+	if len(r.Allow) == 0 {
+		r.Allow = nil
+	}
+	for _, s := range r.Allow {
+		if _, err := peer.Decode(s); err != nil {
+			return keyErrf("relay.allow", ": %q is not a peer ID", s)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"relay.max_reservations", &r.MaxReservations, d.MaxReservations},
+		{"relay.max_circuits", &r.MaxCircuits, d.MaxCircuits},
+		{"relay.data_mib", &r.DataMiB, 0},
+	} {
+		if *f.v < 0 {
+			return keyErrf(f.name, " must not be negative")
+		}
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	if r.DataMiB > MaxMiB {
+		return keyErrf("relay.data_mib", " = %d is too large: at most %d", r.DataMiB, MaxMiB)
+	}
+	if r.Duration.Duration < 0 {
+		return keyErrf("relay.duration", " must not be negative")
+	}
+	if r.Duration.Duration > 0 && r.Duration.Duration < MinRelayDuration {
+		return keyErrf("relay.duration", " = %q is too short: use at least %q (or 0s for no cap)", r.Duration.Duration, MinRelayDuration)
+	}
+	if r.ReservationTTL.Duration < 0 {
+		return keyErrf("relay.reservation_ttl", " must not be negative")
+	}
+	if r.ReservationTTL.Duration == 0 {
+		r.ReservationTTL = d.ReservationTTL
+	}
+	if r.ReservationTTL.Duration < MinReservationTTL {
+		return keyErrf("relay.reservation_ttl", " = %q is too short: use at least %q (or 0s for the default, %q)", r.ReservationTTL.Duration, MinReservationTTL, d.ReservationTTL.Duration)
+	}
+	return nil
+}
+
+// Validate checks the limits and fills zero ones with their defaults.
+func (l *Limits) Validate() error {
+	d := Default().Limits
+	for _, f := range []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"limits.connections", &l.Connections, d.Connections},
+		{"limits.streams", &l.Streams, d.Streams},
+		{"limits.peer_streams", &l.PeerStreams, d.PeerStreams},
+		{"limits.listener_streams", &l.ListenerStreams, d.ListenerStreams},
+		{"limits.listener_peer_streams", &l.ListenerPeerStreams, d.ListenerPeerStreams},
+		{"limits.peer_stream_burst", &l.PeerStreamBurst, d.PeerStreamBurst},
+		{"limits.memory_mib", &l.MemoryMiB, d.MemoryMiB},
+		{"limits.peer_memory_mib", &l.PeerMemoryMiB, d.PeerMemoryMiB},
+		{"limits.pending_connections", &l.PendingConnections, d.PendingConnections},
+		{"limits.pending_connections_per_ip", &l.PendingConnectionsPerIP, d.PendingConnectionsPerIP},
+	} {
+		if *f.v < 0 {
+			return keyErrf(f.name, " must not be negative")
+		}
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"limits.memory_mib", l.MemoryMiB}, {"limits.peer_memory_mib", l.PeerMemoryMiB}} {
+		if f.v > MaxMiB {
+			return keyErrf(f.name, " = %d is too large: at most %d", f.v, MaxMiB)
+		}
+	}
+	r := l.PeerStreamRate
+	switch {
+	case math.IsNaN(r) || math.IsInf(r, 0):
+		return keyErrf("limits.peer_stream_rate", " = %v is not a number of new streams per second: use e.g. 100.0", r)
+	case r < 0:
+		return keyErrf("limits.peer_stream_rate", " must not be negative")
+	case r == 0:
+		l.PeerStreamRate = d.PeerStreamRate
+	case r < MinPeerStreamRate:
+		return keyErrf("limits.peer_stream_rate", " = %v is too small: use at least %v (or 0 for the default, %v)", r, MinPeerStreamRate, d.PeerStreamRate)
+	}
+	if l.LogInterval.Duration < 0 {
+		return keyErrf("limits.log_interval", " must not be negative")
+	}
+	if l.LogInterval.Duration == 0 {
+		l.LogInterval = d.LogInterval
+	}
+	if l.LogInterval.Duration < MinLogInterval {
+		return keyErrf("limits.log_interval", " = %q is too short: use at least %q (or 0s for the default, %q)", l.LogInterval.Duration, MinLogInterval, d.LogInterval.Duration)
+	}
+	return nil
+}
