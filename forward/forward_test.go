@@ -8,7 +8,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"go.uber.org/goleak"
 
+	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/logbuf"
 	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
@@ -120,8 +120,6 @@ func client(f *Forward, msg string) error {
 	return nil
 }
 
-func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
-
 // TestRedialGate checks that a storm of clients while the peer cannot be
 // reached makes one dial, and that clients during the backoff after it are
 // reset without another.
@@ -164,11 +162,11 @@ func TestRedialGate(t *testing.T) {
 	clients.Wait()
 	close(errs)
 	for err := range errs {
-		if !isReset(err) {
+		if !harness.IsReset(err) {
 			t.Fatalf("client while the peer is unreachable: %v, want a reset", err)
 		}
 	}
-	if err := client(f, "during the backoff"); !isReset(err) {
+	if err := client(f, "during the backoff"); !harness.IsReset(err) {
 		t.Fatalf("client during the backoff: %v, want a reset", err)
 	}
 	select {
@@ -195,7 +193,7 @@ func TestRedialAfterPeerRestart(t *testing.T) {
 	}
 
 	b.Close()
-	if err := client(f, "while down"); !isReset(err) {
+	if err := client(f, "while down"); !harness.IsReset(err) {
 		t.Fatalf("client while the peer is down: %v, want a reset", err)
 	}
 
@@ -232,7 +230,7 @@ func TestRefusedClientsLoggedOnce(t *testing.T) {
 		if i%2 == 0 {
 			msg = "hello" // half the clients send something first, half nothing
 		}
-		if err := readAll(f, msg); !isReset(err) {
+		if err := readAll(f, msg); !harness.IsReset(err) {
 			t.Fatalf("client %d: %v, want a reset", i, err)
 		}
 		if got := <-causes; got != refusal.Denied {
@@ -270,7 +268,7 @@ func TestFailedOpensLoggedOnce(t *testing.T) {
 	f.cfg.Streams.SetHooks(registry.Hooks{Failed: func(fl registry.Failure) { causes <- fl.Cause }})
 	const clients = 200
 	for i := range clients {
-		if err := readAll(f, ""); !isReset(err) {
+		if err := readAll(f, ""); !harness.IsReset(err) {
 			t.Fatalf("client %d: %v, want a reset", i, err)
 		}
 		if got := <-causes; got != "no_listener" {

@@ -13,6 +13,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/internal/harness"
 )
 
 // gatedProxy forwards TCP connections to target until partition is
@@ -114,7 +115,7 @@ func TestKeepaliveEndsStreamsOfASilentPeer(t *testing.T) {
 	start := time.Now()
 	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second)) // a bound against hanging, far above the keepalive
 	_, err = io.ReadAll(c)
-	if !isReset(err) {
+	if !harness.IsReset(err) {
 		t.Fatalf("client read across a partition: err = %v, want a reset once the keepalive gives up", err)
 	}
 	t.Logf("reset %v after the partition (keepalive 1s)", time.Since(start).Round(10*time.Millisecond))
@@ -186,7 +187,7 @@ func TestDrainLetsLiveStreamsFinishThenResets(t *testing.T) {
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := io.ReadAll(idle); !isReset(err) {
+	if _, err := io.ReadAll(idle); !harness.IsReset(err) {
 		t.Fatalf("the idle stream after the drain: err = %v, want a reset", err)
 	}
 }

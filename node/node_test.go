@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/logbuf"
 	"github.com/p2ptun/p2ptun/internal/testnet"
 )
@@ -132,8 +133,6 @@ func dial(t *testing.T, addr string) *net.TCPConn {
 	return c.(*net.TCPConn)
 }
 
-func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
-
 // expectReset connects to addr and asserts that the connection ends with a
 // reset (possibly before connect returns), never with a clean EOF.
 func expectReset(t *testing.T, addr string) {
@@ -143,7 +142,7 @@ func expectReset(t *testing.T, addr string) {
 		defer c.Close()
 		_, err = io.ReadAll(c)
 	}
-	if !isReset(err) {
+	if !harness.IsReset(err) {
 		t.Fatalf("client: err = %v, want a connection reset, never a clean close", err)
 	}
 }
@@ -403,7 +402,7 @@ func TestClosingListenersEndsTheirStreams(t *testing.T) {
 		if len(a.Streams()) != 0 || len(a.Listeners()) != 0 {
 			t.Fatalf("after close: %d streams, %d listeners", len(a.Streams()), len(a.Listeners()))
 		}
-		if _, err := io.ReadAll(c); !isReset(err) {
+		if _, err := io.ReadAll(c); !harness.IsReset(err) {
 			t.Fatalf("client read: err = %v, want a reset", err)
 		}
 	})
@@ -418,7 +417,7 @@ func TestClosingListenersEndsTheirStreams(t *testing.T) {
 		if len(b.Streams()) != 0 {
 			t.Fatalf("listen side still has streams: %v", b.Streams())
 		}
-		if _, err := io.ReadAll(c); !isReset(err) {
+		if _, err := io.ReadAll(c); !harness.IsReset(err) {
 			t.Fatalf("client read: err = %v, want a reset", err)
 		}
 	})
@@ -448,7 +447,7 @@ func TestStreamClose(t *testing.T) {
 	if err := a.CloseStream(ctx, ss[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := io.ReadAll(c1); !isReset(err) {
+	if _, err := io.ReadAll(c1); !harness.IsReset(err) {
 		t.Fatalf("closed stream's client: err = %v, want a reset", err)
 	}
 	// The other stream is untouched.
@@ -464,7 +463,7 @@ func TestStreamClose(t *testing.T) {
 	if n, err := a.CloseAllStreams(ctx); err != nil || n != 1 {
 		t.Fatalf("close all = %d, %v", n, err)
 	}
-	if _, err := io.ReadAll(c2); !isReset(err) {
+	if _, err := io.ReadAll(c2); !harness.IsReset(err) {
 		t.Fatalf("client after close all: err = %v, want a reset", err)
 	}
 }
@@ -533,7 +532,7 @@ func TestCloseEndsEverything(t *testing.T) {
 	if err := a.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if _, err := io.ReadAll(c); !isReset(err) {
+	if _, err := io.ReadAll(c); !harness.IsReset(err) {
 		t.Fatalf("client after node close: err = %v, want a reset", err)
 	}
 	if _, err := net.Dial("tcp", fwd); err == nil {

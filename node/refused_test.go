@@ -12,6 +12,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/access"
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/refusal"
 )
 
@@ -177,7 +178,7 @@ func TestDrainingListenerSaysSo(t *testing.T) {
 	// Until b's drain has begun, a client may still get through: poll.
 	pollUntil(t, "a client of the draining listener to be refused", func() bool {
 		c, err := net.Dial("tcp", addr)
-		if isReset(err) {
+		if harness.IsReset(err) {
 			return true // reset before connect returned
 		}
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/access"
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/internal/harness"
 )
 
 func peerOf(t *testing.T, n testNode) peer.ID {
@@ -87,7 +88,7 @@ func TestAccessEditsPersistCloseAndRollBack(t *testing.T) {
 	if _, err := b.AccessDeny(ctx, a.id()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := io.ReadAll(c); !isReset(err) {
+	if _, err := io.ReadAll(c); !harness.IsReset(err) {
 		t.Fatalf("client of a denied peer: err = %v, want a reset", err)
 	}
 	mu.Lock()

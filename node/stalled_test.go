@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/testnet"
 )
 
@@ -117,7 +118,7 @@ func pushUntilStalled(s network.Stream) (bool, error) {
 func endsWithReset(c *net.TCPConn) error {
 	_ = c.SetReadDeadline(time.Now().Add(hangGuard))
 	n, err := io.Copy(io.Discard, c)
-	if !isReset(err) {
+	if !harness.IsReset(err) {
 		return fmt.Errorf("read %d bytes, then err = %v; want a connection reset", n, err)
 	}
 	return nil

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/p2ptun/p2ptun/internal/harness"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -173,10 +175,6 @@ func TestBridgeHalfCloseKeepsReplyFlowing(t *testing.T) {
 	})
 }
 
-func isReset(err error) bool {
-	return errors.Is(err, syscall.ECONNRESET)
-}
-
 func TestBridgeResetPropagates(t *testing.T) {
 	bothReads(t, func(t *testing.T, bridged func(*testing.T, context.Context, Counters) (*net.TCPConn, *net.TCPConn, <-chan result)) {
 		left, right, done := bridged(t, context.Background(), Counters{})
@@ -193,7 +191,7 @@ func TestBridgeResetPropagates(t *testing.T) {
 		right.Close()
 
 		_, err := io.ReadAll(left)
-		if !isReset(err) {
+		if !harness.IsReset(err) {
 			t.Fatalf("left read after remote abort: err = %v, want a connection reset (never a clean EOF)", err)
 		}
 		r := <-done
@@ -219,7 +217,7 @@ func TestBridgeCancelAbortsBothEnds(t *testing.T) {
 			t.Fatalf("Bridge error = %v, want ErrAborted", r.err)
 		}
 		for name, c := range map[string]*net.TCPConn{"left": left, "right": right} {
-			if _, err := io.ReadAll(c); !isReset(err) {
+			if _, err := io.ReadAll(c); !harness.IsReset(err) {
 				t.Errorf("%s read after cancel: err = %v, want a connection reset", name, err)
 			}
 		}
@@ -327,7 +325,7 @@ func TestPipeAbortedBeforeStart(t *testing.T) {
 		t.Fatalf("done err = %v, want ErrAborted", err)
 	}
 	for _, c := range []*net.TCPConn{left, right} {
-		if _, err := io.ReadAll(c); !isReset(err) {
+		if _, err := io.ReadAll(c); !harness.IsReset(err) {
 			t.Errorf("outer end read: err = %v, want a reset", err)
 		}
 	}

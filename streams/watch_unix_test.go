@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/p2ptun/p2ptun/internal/harness"
 )
 
 // hangGuard bounds a wait that only a bug makes long; the verdict never
@@ -95,7 +97,7 @@ func TestBridgeResetWhileOtherSideNotReading(t *testing.T) {
 			}
 			// The idle side gets what was written to it, then a reset.
 			_ = idle.SetReadDeadline(time.Now().Add(hangGuard))
-			if _, err := io.Copy(io.Discard, idle); !isReset(err) {
+			if _, err := io.Copy(io.Discard, idle); !harness.IsReset(err) {
 				t.Fatalf("idle side read: err = %v, want a connection reset", err)
 			}
 		})
