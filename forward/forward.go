@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/streams"
+	seam "github.com/p2ptun/p2ptun/tunnel"
 )
 
 // Defaults used when the matching Config field is zero.
@@ -117,21 +117,22 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Forward is a bound local listener. Create it with New, then Start; Close
-// stops accepting, aborts every live stream and waits for them to end.
+// Forward is the near side of a tunnel: a bound local listener, a
+// seam.Kind whose accept loop takes TCP clients and whose Opener opens a
+// stream to the peer. Create it with New, then Bind (optional) and Start;
+// Close stops accepting, aborts every live stream and waits for them to
+// end.
 type Forward struct {
-	h      host.Host
-	cfg    Config
-	peer   string // cfg.Peer as text, encoded once for every stream record
-	log    *slog.Logger
-	ctx    context.Context // lifetime of the forward, cancelled by Close
-	cancel context.CancelFunc
+	h    host.Host
+	cfg  Config
+	peer string // cfg.Peer as text, encoded once for every stream record
+	log  *slog.Logger
+	t    *seam.Tunnel
 
 	mu     sync.Mutex
 	ln     manet.Listener
-	bound  string // ln's address, for logs; set by Start before it accepts
-	closed bool
-	wg     sync.WaitGroup // the accept loop and one per connection
+	bound  string // ln's address, for logs; set by Bind before it accepts
+	closed bool   // Close has unbound it for good
 
 	redial redial
 }
@@ -170,24 +171,35 @@ func New(h host.Host, cfg Config) (*Forward, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Forward{
-		h: h, cfg: cfg, ctx: ctx, cancel: cancel,
+	f := &Forward{
+		h: h, cfg: cfg,
 		log:  cfg.Logger.With("proto", string(cfg.Protocol), "peer", cfg.Peer.String()),
 		peer: cfg.Peer.String(),
-	}, nil
+	}
+	t, err := seam.New(seam.Config{
+		Kind: registry.KindForward, Protocol: string(cfg.Protocol),
+		Streams: cfg.Streams, Logger: f.log, ListenerID: cfg.ListenerID,
+	}, (*kind)(f))
+	if err != nil {
+		return nil, err
+	}
+	f.t = t
+	return f, nil
 }
 
-// Start binds the listen address and starts accepting. On error nothing is
+// Bind binds the listen address without accepting yet: clients wait in
+// the kernel's queue until Start. It lets the owner register the forward
+// under its bound address (port 0 becomes a real one) and set its
+// listener ID before the first client is served. On error nothing is
 // left bound.
-func (f *Forward) Start(context.Context) error {
+func (f *Forward) Bind() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
 		return net.ErrClosed
 	}
 	if f.ln != nil {
-		return errors.New("forward: already started")
+		return errors.New("forward: already bound")
 	}
 	ln, err := f.cfg.Listen(f.cfg.ListenAddr)
 	if err != nil {
@@ -196,12 +208,25 @@ func (f *Forward) Start(context.Context) error {
 	f.ln = ln
 	f.bound = ln.Multiaddr().String()
 	f.log = f.log.With("laddr", f.bound)
-	f.wg.Go(f.acceptLoop)
 	return nil
 }
 
+// Start binds the listen address, unless Bind did, and starts accepting.
+// On error nothing is left bound.
+func (f *Forward) Start(context.Context) error {
+	f.mu.Lock()
+	bound := f.ln != nil
+	f.mu.Unlock()
+	if !bound {
+		if err := f.Bind(); err != nil {
+			return err
+		}
+	}
+	return f.t.Start()
+}
+
 // Addr returns the bound address (with the real port when the configured
-// one was 0), or nil before Start.
+// one was 0), or nil before Bind.
 func (f *Forward) Addr() ma.Multiaddr {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -214,39 +239,51 @@ func (f *Forward) Addr() ma.Multiaddr {
 // StopAccepting unbinds the listen address, so that new connections are
 // refused, and leaves live streams running (a graceful shutdown drains
 // them).
-func (f *Forward) StopAccepting() {
-	f.mu.Lock()
-	ln := f.ln
-	f.mu.Unlock()
-	if ln != nil {
-		_ = ln.Close()
-	}
-}
+func (f *Forward) StopAccepting() { f.t.StopAccepting() }
 
 // Close stops accepting, aborts live streams and waits for every goroutine
 // of the forward to return. It is idempotent.
 func (f *Forward) Close() error {
-	f.mu.Lock()
-	if f.closed {
-		f.mu.Unlock()
-		return nil
-	}
-	f.closed = true
-	ln := f.ln
-	f.mu.Unlock()
-	f.cancel()
-	var err error
-	if ln != nil {
-		err = ln.Close()
-	}
-	f.wg.Wait()
+	err := f.t.Close()
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
 	}
 	return err
 }
 
-func (f *Forward) acceptLoop() {
+// kind is the Forward as the tunnel sees it.
+type kind Forward
+
+var _ seam.Kind = (*kind)(nil)
+
+func (k *kind) Accept(t *seam.Tunnel) error {
+	f := (*Forward)(k)
+	f.mu.Lock()
+	ln := f.ln
+	f.mu.Unlock()
+	if ln == nil {
+		return errors.New("forward: not bound")
+	}
+	t.Go(func() { f.acceptLoop(ln) })
+	return nil
+}
+
+func (k *kind) StopAccepting() { _ = k.unbind(false) }
+
+func (k *kind) Close() error { return k.unbind(true) }
+
+func (k *kind) unbind(final bool) error {
+	k.mu.Lock()
+	ln := k.ln
+	k.closed = k.closed || final
+	k.mu.Unlock()
+	if ln == nil {
+		return nil
+	}
+	return ln.Close()
+}
+
+func (f *Forward) acceptLoop(ln manet.Listener) {
 	// A descriptor held in reserve: out of descriptors, the loop gives it
 	// up to take the waiting client and reset it, rather than leave the
 	// client hanging in the kernel's accept queue until one is free.
@@ -258,14 +295,14 @@ func (f *Forward) acceptLoop() {
 	}()
 	var backoff time.Duration
 	for {
-		c, err := f.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil && outOfFDs(err) {
 			if spare == nil {
 				spare, _ = os.Open(os.DevNull)
 			}
 			if spare != nil {
 				spare.Close()
-				c, err = f.ln.Accept() // blocks until a client comes
+				c, err = ln.Accept() // blocks until a client comes
 				spare, _ = os.Open(os.DevNull)
 				if err == nil && spare == nil {
 					// Still none to spare: refuse this client now.
@@ -278,7 +315,7 @@ func (f *Forward) acceptLoop() {
 			}
 		}
 		if err != nil {
-			if f.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+			if f.t.Context().Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
 			// Out of file descriptors and the like: log, back off, retry.
@@ -292,16 +329,15 @@ func (f *Forward) acceptLoop() {
 			select {
 			case <-time.After(backoff):
 				continue
-			case <-f.ctx.Done():
+			case <-f.t.Context().Done():
 				return
 			}
 		}
 		backoff = 0
-		if !f.enter() {
+		if !f.t.Go(func() { f.handle(c) }) {
 			abortConn(c)
 			return
 		}
-		f.wg.Go(func() { f.handle(c) })
 	}
 }
 
@@ -315,24 +351,24 @@ func outOfFDs(err error) bool {
 // connections' goroutines call it, after Start has set it.
 func (f *Forward) laddr() string { return f.bound }
 
-// enter reports whether a new connection may be served.
-func (f *Forward) enter() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return !f.closed
-}
-
 func (f *Forward) handle(c manet.Conn) {
 	accepted := time.Now()
+	if !f.t.Serve(accepted, func(ctx context.Context) (*seam.Link, error) { return f.open(ctx, c) }) {
+		abortConn(c)
+	}
+}
+
+// open opens a stream to the peer for client c.
+func (f *Forward) open(ctx context.Context, c manet.Conn) (*seam.Link, error) {
 	origin := c.RemoteMultiaddr().String()
 	conn, ok := c.(streams.HalfCloser)
 	if !ok {
 		_ = c.Close()
 		f.log.Error("accepted connection cannot half-close", "client", origin)
-		return
+		return nil, errors.New("accepted connection cannot half-close")
 	}
 
-	s, err := f.openStream()
+	s, err := f.openStream(ctx)
 	if err != nil {
 		cause := "stream_open"
 		switch r := refusal.Of(err); {
@@ -354,45 +390,29 @@ func (f *Forward) handle(c manet.Conn) {
 				"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "client", origin, "cause", cause, "err", err)
 		}
 		abortConn(c) // after the log: whoever sees the reset finds the line
-		f.cfg.Streams.Fail(registry.Failure{
-			ListenerID: f.listenerID(), Kind: registry.KindForward, Protocol: string(f.cfg.Protocol),
-			Peer: f.peer, Cause: cause, Err: err,
-		})
-		return
+		return nil, &seam.Failure{Peer: f.peer, Cause: cause, Err: err}
 	}
 
-	rec := &registry.Stream{
-		ListenerID:    f.listenerID(),
-		Kind:          registry.KindForward,
-		Protocol:      string(f.cfg.Protocol),
-		OriginAddress: origin,
-		TargetAddress: "/p2p/" + f.peer,
-		Peer:          f.peer,
-		Path:          streams.Path(s.Conn()),
-		OpenedAt:      time.Now(),
-		BytesIn:       new(atomic.Int64),
-		BytesOut:      new(atomic.Int64),
-	}
-	rec.Setup = rec.OpenedAt.Sub(accepted)
-	// a = the remote stream, b = the local client: a→b is "in".
-	p := streams.New(s, conn, streams.Counters{AtoB: rec.BytesIn, BtoA: rec.BytesOut})
-	id, finish := f.cfg.Streams.Open(f.ctx, rec, p.Abort)
-	f.log.Debug("stream open", "client", origin, "stream", id)
-	// The pipe's goroutines outlive this one: Close waits for them
-	// through f.wg too.
-	f.wg.Add(1)
-	p.Start(func(nin, nout int64, err error) {
-		defer f.wg.Done()
-		f.log.Debug("stream ended", "client", origin, "stream", id, "in", nin, "out", nout, "err", err)
-		if r := refusal.Of(err); r != nil {
-			// The peer's listener refused the stream after the protocol
-			// was agreed: the first read says why, whether or not the
-			// client had sent anything.
-			f.cfg.Limited.Warn("refused "+string(r.Cause)+" "+f.laddr(), "stream refused by the peer; client connection reset",
-				"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "cause", string(r.Cause), "err", r)
-		}
-		finish(err)
-	})
+	// Remote = the stream, Local = the client: bytes from the peer are "in".
+	return &seam.Link{
+		Remote: s, Local: conn,
+		Record: registry.Stream{
+			OriginAddress: origin,
+			TargetAddress: "/p2p/" + f.peer,
+			Peer:          f.peer,
+			Path:          streams.Path(s.Conn()),
+		},
+		Attrs: []any{"client", origin},
+		Ended: func(err error) {
+			if r := refusal.Of(err); r != nil {
+				// The peer's listener refused the stream after the
+				// protocol was agreed: the first read says why, whether
+				// or not the client had sent anything.
+				f.cfg.Limited.Warn("refused "+string(r.Cause)+" "+f.laddr(), "stream refused by the peer; client connection reset",
+					"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "cause", string(r.Cause), "err", r)
+			}
+		},
+	}, nil
 }
 
 // Errors returned by OpenStream, to be checked with errors.Is.
@@ -404,8 +424,7 @@ var (
 	ErrNoListener = refusal.ErrNoListener
 )
 
-func (f *Forward) openStream() (network.Stream, error) {
-	ctx := f.ctx
+func (f *Forward) openStream(ctx context.Context) (network.Stream, error) {
 	if f.cfg.AllowLimited {
 		ctx = network.WithAllowLimitedConn(ctx, "p2ptun forward --allow-limited")
 	}
@@ -589,15 +608,6 @@ func abortConn(c net.Conn) {
 }
 
 // SetListenerID sets the listener ID recorded in the forward's stream
-// records, once the node has registered it.
-func (f *Forward) SetListenerID(id uint64) {
-	f.mu.Lock()
-	f.cfg.ListenerID = id
-	f.mu.Unlock()
-}
-
-func (f *Forward) listenerID() uint64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.cfg.ListenerID
-}
+// records, once the node has registered it: between Bind and Start, so
+// that every client is recorded under it.
+func (f *Forward) SetListenerID(id uint64) { f.t.SetListenerID(id) }
