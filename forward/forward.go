@@ -131,8 +131,9 @@ type Forward struct {
 
 	mu     sync.Mutex
 	ln     manet.Listener
-	bound  string // ln's address, for logs; set by Bind before it accepts
-	closed bool   // Close has unbound it for good
+	addr   ma.Multiaddr // ln's address, read once by Bind
+	bound  string       // addr as text, for logs; set by Bind before it accepts
+	closed bool         // Close has unbound it for good
 
 	redial redial
 }
@@ -206,7 +207,8 @@ func (f *Forward) Bind() error {
 		return err
 	}
 	f.ln = ln
-	f.bound = ln.Multiaddr().String()
+	f.addr = ln.Multiaddr()
+	f.bound = f.addr.String()
 	f.log = f.log.With("laddr", f.bound)
 	return nil
 }
@@ -230,10 +232,7 @@ func (f *Forward) Start(context.Context) error {
 func (f *Forward) Addr() ma.Multiaddr {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.ln == nil {
-		return nil
-	}
-	return f.ln.Multiaddr()
+	return f.addr
 }
 
 // StopAccepting unbinds the listen address, so that new connections are

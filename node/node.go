@@ -288,6 +288,7 @@ func (n *Node) forward(ctx context.Context, r ForwardRequest) (registry.Listener
 		DialTimeout:       n.opts.Timeouts.Dial.Std(),
 		StreamOpenTimeout: n.opts.Timeouts.StreamOpen.Std(),
 		AllowLimited:      r.AllowLimited,
+		Listen:            n.opts.BindForward,
 		Logger:            n.log,
 		Limited:           n.limited,
 		Streams:           &n.streams,
@@ -295,7 +296,9 @@ func (n *Node) forward(ctx context.Context, r ForwardRequest) (registry.Listener
 	if err != nil {
 		return registry.Listener{}, err
 	}
-	if err := f.Start(ctx); err != nil {
+	// Bind, register, then accept: the forward is listed, and its
+	// connections are recorded under its ID, from its first client on.
+	if err := f.Bind(); err != nil {
 		_ = f.Close()
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return registry.Listener{}, fmt.Errorf("%w: %s: pick another port, or 0 for a free one", ErrAddrInUse, laddr)
@@ -318,6 +321,11 @@ func (n *Node) forward(ctx context.Context, r ForwardRequest) (registry.Listener
 	}
 	f.SetListenerID(rec.ID)
 	n.listeners.Commit(rec)
+	if err := f.Start(ctx); err != nil {
+		// Only a close through the registry, at once, gets here.
+		_, _ = n.listeners.CloseMatching(func(x *registry.Listener) bool { return x.ID == rec.ID })
+		return registry.Listener{}, fmt.Errorf("starting forward on %s: %w", rec.ListenAddress, err)
+	}
 	n.log.Info("forward opened", "proto", rec.Protocol, "laddr", rec.ListenAddress, "peer", rec.Peer)
 	return snapshot(rec), nil
 }
