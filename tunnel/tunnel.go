@@ -186,6 +186,19 @@ func (t *Tunnel) Close() error {
 	return err
 }
 
+// Drain stops accepting and waits for the live connections to end. If
+// ctx ends first, it aborts them, waits all the same, and returns ctx's
+// error. Close is still needed after it, to stop the kind.
+func (t *Tunnel) Drain(ctx context.Context) error {
+	t.StopAccepting()
+	stop := context.AfterFunc(ctx, t.cancel)
+	t.wg.Wait()
+	if !stop() {
+		return ctx.Err()
+	}
+	return nil
+}
+
 // enter counts a goroutine in unless the tunnel is closed or draining.
 func (t *Tunnel) enter() bool {
 	t.mu.Lock()

@@ -164,3 +164,41 @@ func TestStopAcceptingKeepsLiveConnections(t *testing.T) {
 	}
 	<-ev.closed
 }
+
+// Drain waits for the live connections to end on their own; a cancelled
+// ctx makes it abort them (and still wait).
+func TestDrain(t *testing.T) {
+	t.Run("connections end", func(t *testing.T) {
+		reg, ev := newRegistry()
+		tn, addr := start(t, reg, testnet.Serve(t, testnet.Echo))
+		c := dial(t, addr)
+		roundTrip(t, c, "x")
+		<-ev.opened
+		drained := make(chan error, 1)
+		go func() { drained <- tn.Drain(context.Background()) }()
+		if err := c.CloseWrite(); err != nil { // the echo ends its side too
+			t.Fatal(err)
+		}
+		if err := <-drained; err != nil {
+			t.Fatalf("Drain = %v; want nil", err)
+		}
+		if got := reg.List(); len(got) != 0 {
+			t.Errorf("registry after Drain = %+v; want none", got)
+		}
+	})
+	t.Run("ctx ends first", func(t *testing.T) {
+		reg, ev := newRegistry()
+		tn, addr := start(t, reg, testnet.Serve(t, testnet.Echo))
+		c := dial(t, addr)
+		roundTrip(t, c, "x")
+		<-ev.opened
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := tn.Drain(ctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Drain = %v; want context.Canceled", err)
+		}
+		if _, err := io.ReadAll(c); !harness.IsReset(err) {
+			t.Errorf("client after an aborted drain: %v; want a reset", err)
+		}
+	})
+}
