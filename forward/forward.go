@@ -76,6 +76,11 @@ type Config struct {
 	Streams *registry.Streams
 	// ListenerID is stored in each stream record.
 	ListenerID uint64
+	// Register, if set, is called by Start once the listen address is
+	// bound (with its real port) and before the first client is
+	// accepted: it registers the forward and returns the listener ID
+	// every stream record carries. Its error fails Start.
+	Register func(bound ma.Multiaddr) (id uint64, err error)
 }
 
 // Validate checks c and fills in defaults.
@@ -177,10 +182,14 @@ func New(h host.Host, cfg Config) (*Forward, error) {
 		log:  cfg.Logger.With("proto", string(cfg.Protocol), "peer", cfg.Peer.String()),
 		peer: cfg.Peer.String(),
 	}
-	t, err := seam.New(seam.Config{
+	sc := seam.Config{
 		Kind: registry.KindForward, Protocol: string(cfg.Protocol),
 		Streams: cfg.Streams, Logger: f.log, ListenerID: cfg.ListenerID,
-	}, (*kind)(f))
+	}
+	if cfg.Register != nil {
+		sc.Register = func() (uint64, error) { return cfg.Register(f.Addr()) }
+	}
+	t, err := seam.New(sc, (*kind)(f))
 	if err != nil {
 		return nil, err
 	}
@@ -189,10 +198,8 @@ func New(h host.Host, cfg Config) (*Forward, error) {
 }
 
 // Bind binds the listen address without accepting yet: clients wait in
-// the kernel's queue until Start. It lets the owner register the forward
-// under its bound address (port 0 becomes a real one) and set its
-// listener ID before the first client is served. On error nothing is
-// left bound.
+// the kernel's queue until Start accepts them. Start binds if Bind was
+// not called. On error nothing is left bound.
 func (f *Forward) Bind() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -200,7 +207,7 @@ func (f *Forward) Bind() error {
 		return net.ErrClosed
 	}
 	if f.ln != nil {
-		return errors.New("forward: already bound")
+		return nil
 	}
 	ln, err := f.cfg.Listen(f.cfg.ListenAddr)
 	if err != nil {
@@ -213,19 +220,10 @@ func (f *Forward) Bind() error {
 	return nil
 }
 
-// Start binds the listen address, unless Bind did, and starts accepting.
-// On error nothing is left bound.
-func (f *Forward) Start(context.Context) error {
-	f.mu.Lock()
-	bound := f.ln != nil
-	f.mu.Unlock()
-	if !bound {
-		if err := f.Bind(); err != nil {
-			return err
-		}
-	}
-	return f.t.Start()
-}
+// Start binds the listen address (unless Bind did), registers the forward
+// (Config.Register) and starts accepting. On a bind error nothing is left
+// bound; after any error, Close undoes the rest.
+func (f *Forward) Start(context.Context) error { return f.t.Start() }
 
 // Addr returns the bound address (with the real port when the configured
 // one was 0), or nil before Bind.
@@ -254,6 +252,8 @@ func (f *Forward) Close() error {
 type kind Forward
 
 var _ seam.Kind = (*kind)(nil)
+
+func (k *kind) Bind() error { return (*Forward)(k).Bind() }
 
 func (k *kind) Accept(t *seam.Tunnel) error {
 	f := (*Forward)(k)
@@ -607,6 +607,6 @@ func abortConn(c net.Conn) {
 }
 
 // SetListenerID sets the listener ID recorded in the forward's stream
-// records, once the node has registered it: between Bind and Start, so
-// that every client is recorded under it.
+// records; call it before Start (or use Config.Register), so that every
+// client is recorded under it.
 func (f *Forward) SetListenerID(id uint64) { f.t.SetListenerID(id) }

@@ -166,6 +166,9 @@ type kind Listener
 
 var _ seam.Kind = (*kind)(nil)
 
+// Bind has nothing to claim: Accept registers the handler.
+func (k *kind) Bind() error { return nil }
+
 func (k *kind) Accept(*seam.Tunnel) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()

@@ -93,6 +93,10 @@ func TestForwardRegisteredBeforeItServes(t *testing.T) {
 	defer c.Close()
 	echoesOn(t, c, "hello") // the stream is recorded before bytes flow
 	mu.Lock()
+	if len(lns) != 1 {
+		mu.Unlock()
+		t.Fatalf("the forward bound %d sockets through Options.BindForward; want 1", len(lns))
+	}
 	fa := lns[0]
 	mu.Unlock()
 	<-fa.accepted

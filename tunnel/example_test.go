@@ -23,6 +23,9 @@ type portForward struct {
 
 var _ tunnel.Kind = (*portForward)(nil)
 
+// Bind has nothing to do: the listener was bound by its creator.
+func (k *portForward) Bind() error { return nil }
+
 // Accept runs the accept loop on a goroutine the tunnel owns.
 func (k *portForward) Accept(t *tunnel.Tunnel) error {
 	t.Go(func() {

@@ -16,6 +16,11 @@ import (
 // Kind is how one kind of tunnel accepts connections. A Tunnel calls its
 // methods; the kind hands each connection it accepts to Tunnel.Serve.
 type Kind interface {
+	// Bind claims what the tunnel accepts on, without accepting yet (a
+	// listening socket binds its port, so that a port 0 becomes a real
+	// one); a kind with nothing to claim returns nil. Start calls it
+	// before Config.Register.
+	Bind() error
 	// Accept starts accepting and returns without blocking. A kind that
 	// accepts on a goroutine of its own (an accept loop) starts it with
 	// Tunnel.Go, so that Close waits for it; a kind whose connections
@@ -85,9 +90,15 @@ type Config struct {
 	// slog.Default().
 	Logger *slog.Logger
 	// ListenerID is stored in each record: the tunnel's ID in the
-	// listener registry (0 for none). Set it, here or with SetListenerID,
-	// before Start.
+	// listener registry (0 for none). Set it here, with SetListenerID
+	// before Start, or through Register.
 	ListenerID uint64
+	// Register, if set, is called by Start after the kind has bound and
+	// before it accepts: it registers the tunnel (in the listener
+	// registry) and returns the ID every record carries, so that no
+	// connection is served before the tunnel is registered. Its error
+	// fails Start.
+	Register func() (id uint64, err error)
 }
 
 // Tunnel runs one tunnel's lifecycle. Create it with New, then Start;
@@ -136,7 +147,9 @@ func (t *Tunnel) ListenerID() uint64 {
 	return t.cfg.ListenerID
 }
 
-// Start makes the kind accept. After Close it returns net.ErrClosed.
+// Start binds the kind, registers the tunnel (Config.Register), then makes
+// the kind accept. After Close it returns net.ErrClosed. On error, Close
+// undoes what was done.
 func (t *Tunnel) Start() error {
 	t.mu.Lock()
 	if t.closed {
@@ -151,6 +164,16 @@ func (t *Tunnel) Start() error {
 	t.mu.Unlock()
 	if t.kind == nil {
 		return nil
+	}
+	if err := t.kind.Bind(); err != nil {
+		return err
+	}
+	if t.cfg.Register != nil {
+		id, err := t.cfg.Register()
+		if err != nil {
+			return err
+		}
+		t.SetListenerID(id)
 	}
 	return t.kind.Accept(t)
 }

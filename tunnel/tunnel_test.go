@@ -202,3 +202,75 @@ func TestDrain(t *testing.T) {
 		}
 	})
 }
+
+// steps wraps a kind and notes the order of Start's steps.
+type steps struct {
+	*portForward
+	log *[]string
+}
+
+func (k steps) Bind() error { *k.log = append(*k.log, "bind"); return k.portForward.Bind() }
+func (k steps) Accept(t *tunnel.Tunnel) error {
+	*k.log = append(*k.log, "accept")
+	return k.portForward.Accept(t)
+}
+
+// Start registers the tunnel after the kind binds and before it accepts,
+// so that even a client waiting before Start is recorded under the
+// registered ID; a failed registration leaves nothing accepting.
+func TestStartRegistersBeforeAccepting(t *testing.T) {
+	t.Run("registered", func(t *testing.T) {
+		reg, ev := newRegistry()
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := dial(t, ln.Addr().String()) // waits in the backlog until the kind accepts
+		var log []string
+		tn, err := tunnel.New(tunnel.Config{Kind: "test", Protocol: "/x/t", Streams: reg, Register: func() (uint64, error) {
+			log = append(log, "register")
+			return 42, nil
+		}}, steps{&portForward{ln: ln, target: testnet.Serve(t, testnet.Echo)}, &log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tn.Close()
+		if err := tn.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(log); got != "[bind register accept]" {
+			t.Errorf("Start's steps = %s; want [bind register accept]", got)
+		}
+		roundTrip(t, c, "first")
+		if s := <-ev.opened; s.ListenerID != 42 {
+			t.Errorf("first client recorded under listener %d; want 42", s.ListenerID)
+		}
+	})
+	t.Run("registration fails", func(t *testing.T) {
+		reg, _ := newRegistry()
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var log []string
+		refused := errors.New("taken")
+		tn, err := tunnel.New(tunnel.Config{Kind: "test", Streams: reg, Register: func() (uint64, error) { return 0, refused }},
+			steps{&portForward{ln: ln, target: "127.0.0.1:1"}, &log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tn.Start(); !errors.Is(err, refused) {
+			t.Fatalf("Start = %v; want the registration's error", err)
+		}
+		if got := fmt.Sprint(log); got != "[bind]" {
+			t.Errorf("Start's steps = %s; want [bind]: nothing accepts", got)
+		}
+		if err := tn.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+			c.Close()
+			t.Error("the kind still accepts after Close")
+		}
+	})
+}
