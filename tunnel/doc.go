@@ -9,7 +9,9 @@
 // loop, a libp2p stream handler, one API connection) and what it opens for
 // each connection (an Opener: a libp2p stream to a peer, a local target).
 //
-// It does not register tunnels in the listener registry (the node does,
-// before the first connection is served), parse specs, dial peers or
-// targets itself, or copy bytes (package streams does).
+// Start binds the kind, then calls Config.Register, then lets the kind
+// accept: a tunnel is in the listener registry, and its ID in every
+// record, before its first connection is served. The registry itself is
+// its owner's (the node's), as are parsing specs; it dials nothing itself
+// and copies no bytes (package streams does).
 package tunnel
