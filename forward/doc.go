@@ -1,6 +1,8 @@
 // Package forward owns the outbound half of a tunnel: a local TCP listener
 // whose every accepted connection becomes a new libp2p stream, with one
-// protocol, to one remote peer, bridged byte for byte.
+// protocol, to one remote peer, bridged byte for byte. It is a kind of
+// package tunnel's lifecycle: it supplies the accept loop and the peer
+// dial and stream open; recording and bridging are the seam's.
 //
 // It does not register itself in the listener registry (the node does) but
 // records every bridged connection in the stream registry it is given.

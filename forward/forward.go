@@ -3,29 +3,24 @@ package forward
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"os"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
-	msmux "github.com/multiformats/go-multistream"
 
 	"github.com/p2ptun/p2ptun/peerlog"
 	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/streams"
+	seam "github.com/p2ptun/p2ptun/tunnel"
 )
 
 // Defaults used when the matching Config field is zero.
@@ -76,6 +71,11 @@ type Config struct {
 	Streams *registry.Streams
 	// ListenerID is stored in each stream record.
 	ListenerID uint64
+	// Register, if set, is called by Start once the listen address is
+	// bound (with its real port) and before the first client is
+	// accepted: it registers the forward and returns the listener ID
+	// every stream record carries. Its error fails Start.
+	Register func(bound ma.Multiaddr) (id uint64, err error)
 }
 
 // Validate checks c and fills in defaults.
@@ -117,136 +117,138 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Forward is a bound local listener. Create it with New, then Start; Close
-// stops accepting, aborts every live stream and waits for them to end.
+// Forward is the near side of a tunnel: a bound local listener, a
+// seam.Kind whose accept loop takes TCP clients and whose Opener opens a
+// stream to the peer. Create it with New, then Bind (optional) and Start;
+// Close stops accepting, aborts every live stream and waits for them to
+// end.
 type Forward struct {
-	h      host.Host
-	cfg    Config
-	peer   string // cfg.Peer as text, encoded once for every stream record
-	log    *slog.Logger
-	ctx    context.Context // lifetime of the forward, cancelled by Close
-	cancel context.CancelFunc
+	h    host.Host
+	cfg  Config
+	peer string // cfg.Peer as text, encoded once for every stream record
+	log  *slog.Logger
+	t    *seam.Tunnel
 
 	mu     sync.Mutex
 	ln     manet.Listener
-	bound  string // ln's address, for logs; set by Start before it accepts
-	closed bool
-	wg     sync.WaitGroup // the accept loop and one per connection
+	addr   ma.Multiaddr // ln's address, read once by Bind
+	bound  string       // addr as text, for logs; set by Bind before it accepts
+	closed bool         // Close has unbound it for good
 
 	redial redial
 }
-
-// redial is a forward's dial gate (see Config.RedialMin).
-type redial struct {
-	mu      sync.Mutex
-	dialing *dialCall     // the dial in flight, if any
-	next    time.Time     // after a failed dial, no other before this
-	wait    time.Duration // the current backoff
-	last    error         // why the last dial failed
-}
-
-// dialCall is one dial of the peer; done closes once err is set.
-type dialCall struct {
-	done chan struct{}
-	err  error
-}
-
-// backoffError resets a client that arrives during the redial backoff.
-type backoffError struct {
-	last error         // the failed dial's error
-	left time.Duration // until the next dial is allowed
-}
-
-func (e *backoffError) Error() string {
-	return fmt.Sprintf("not redialing for %v after a failed dial: %v", e.left.Round(time.Millisecond), e.last)
-}
-
-// Unwrap returns the failed dial's error, so that errors.Is finds
-// ErrUnreachable.
-func (e *backoffError) Unwrap() error { return e.last }
 
 // New validates cfg and returns a forward that is not yet bound.
 func New(h host.Host, cfg Config) (*Forward, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Forward{
-		h: h, cfg: cfg, ctx: ctx, cancel: cancel,
+	f := &Forward{
+		h: h, cfg: cfg,
 		log:  cfg.Logger.With("proto", string(cfg.Protocol), "peer", cfg.Peer.String()),
 		peer: cfg.Peer.String(),
-	}, nil
+	}
+	sc := seam.Config{
+		Kind: registry.KindForward, Protocol: string(cfg.Protocol),
+		Streams: cfg.Streams, Logger: f.log, ListenerID: cfg.ListenerID,
+	}
+	if cfg.Register != nil {
+		sc.Register = func() (uint64, error) { return cfg.Register(f.Addr()) }
+	}
+	t, err := seam.New(sc, (*kind)(f))
+	if err != nil {
+		return nil, err
+	}
+	f.t = t
+	return f, nil
 }
 
-// Start binds the listen address and starts accepting. On error nothing is
-// left bound.
-func (f *Forward) Start(context.Context) error {
+// Bind binds the listen address without accepting yet: clients wait in
+// the kernel's queue until Start accepts them. Start binds if Bind was
+// not called. On error nothing is left bound.
+func (f *Forward) Bind() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
 		return net.ErrClosed
 	}
 	if f.ln != nil {
-		return errors.New("forward: already started")
+		return nil
 	}
 	ln, err := f.cfg.Listen(f.cfg.ListenAddr)
 	if err != nil {
 		return err
 	}
 	f.ln = ln
-	f.bound = ln.Multiaddr().String()
+	f.addr = ln.Multiaddr()
+	f.bound = f.addr.String()
 	f.log = f.log.With("laddr", f.bound)
-	f.wg.Go(f.acceptLoop)
 	return nil
 }
 
+// Start binds the listen address (unless Bind did), registers the forward
+// (Config.Register) and starts accepting. On a bind error nothing is left
+// bound; after any error, Close undoes the rest.
+func (f *Forward) Start(context.Context) error { return f.t.Start() }
+
 // Addr returns the bound address (with the real port when the configured
-// one was 0), or nil before Start.
+// one was 0), or nil before Bind.
 func (f *Forward) Addr() ma.Multiaddr {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.ln == nil {
-		return nil
-	}
-	return f.ln.Multiaddr()
+	return f.addr
 }
 
 // StopAccepting unbinds the listen address, so that new connections are
 // refused, and leaves live streams running (a graceful shutdown drains
 // them).
-func (f *Forward) StopAccepting() {
-	f.mu.Lock()
-	ln := f.ln
-	f.mu.Unlock()
-	if ln != nil {
-		_ = ln.Close()
-	}
-}
+func (f *Forward) StopAccepting() { f.t.StopAccepting() }
 
 // Close stops accepting, aborts live streams and waits for every goroutine
 // of the forward to return. It is idempotent.
 func (f *Forward) Close() error {
-	f.mu.Lock()
-	if f.closed {
-		f.mu.Unlock()
-		return nil
-	}
-	f.closed = true
-	ln := f.ln
-	f.mu.Unlock()
-	f.cancel()
-	var err error
-	if ln != nil {
-		err = ln.Close()
-	}
-	f.wg.Wait()
+	err := f.t.Close()
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
 	}
 	return err
 }
 
-func (f *Forward) acceptLoop() {
+// kind is the Forward as the tunnel sees it.
+type kind Forward
+
+var _ seam.Kind = (*kind)(nil)
+
+func (k *kind) Bind() error { return (*Forward)(k).Bind() }
+
+func (k *kind) Accept(t *seam.Tunnel) error {
+	f := (*Forward)(k)
+	f.mu.Lock()
+	ln := f.ln
+	f.mu.Unlock()
+	if ln == nil {
+		return errors.New("forward: not bound")
+	}
+	t.Go(func() { f.acceptLoop(ln) })
+	return nil
+}
+
+func (k *kind) StopAccepting() { _ = k.unbind(false) }
+
+func (k *kind) Close() error { return k.unbind(true) }
+
+func (k *kind) unbind(final bool) error {
+	k.mu.Lock()
+	ln := k.ln
+	k.closed = k.closed || final
+	k.mu.Unlock()
+	if ln == nil {
+		return nil
+	}
+	return ln.Close()
+}
+
+func (f *Forward) acceptLoop(ln manet.Listener) {
 	// A descriptor held in reserve: out of descriptors, the loop gives it
 	// up to take the waiting client and reset it, rather than leave the
 	// client hanging in the kernel's accept queue until one is free.
@@ -258,14 +260,14 @@ func (f *Forward) acceptLoop() {
 	}()
 	var backoff time.Duration
 	for {
-		c, err := f.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil && outOfFDs(err) {
 			if spare == nil {
 				spare, _ = os.Open(os.DevNull)
 			}
 			if spare != nil {
 				spare.Close()
-				c, err = f.ln.Accept() // blocks until a client comes
+				c, err = ln.Accept() // blocks until a client comes
 				spare, _ = os.Open(os.DevNull)
 				if err == nil && spare == nil {
 					// Still none to spare: refuse this client now.
@@ -278,7 +280,7 @@ func (f *Forward) acceptLoop() {
 			}
 		}
 		if err != nil {
-			if f.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+			if f.t.Context().Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
 			// Out of file descriptors and the like: log, back off, retry.
@@ -292,16 +294,15 @@ func (f *Forward) acceptLoop() {
 			select {
 			case <-time.After(backoff):
 				continue
-			case <-f.ctx.Done():
+			case <-f.t.Context().Done():
 				return
 			}
 		}
 		backoff = 0
-		if !f.enter() {
+		if !f.t.Go(func() { f.handle(c) }) {
 			abortConn(c)
 			return
 		}
-		f.wg.Go(func() { f.handle(c) })
 	}
 }
 
@@ -315,24 +316,24 @@ func outOfFDs(err error) bool {
 // connections' goroutines call it, after Start has set it.
 func (f *Forward) laddr() string { return f.bound }
 
-// enter reports whether a new connection may be served.
-func (f *Forward) enter() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return !f.closed
-}
-
 func (f *Forward) handle(c manet.Conn) {
 	accepted := time.Now()
+	if !f.t.Serve(accepted, func(ctx context.Context) (*seam.Link, error) { return f.open(ctx, c) }) {
+		abortConn(c)
+	}
+}
+
+// open opens a stream to the peer for client c.
+func (f *Forward) open(ctx context.Context, c manet.Conn) (*seam.Link, error) {
 	origin := c.RemoteMultiaddr().String()
 	conn, ok := c.(streams.HalfCloser)
 	if !ok {
 		_ = c.Close()
 		f.log.Error("accepted connection cannot half-close", "client", origin)
-		return
+		return nil, errors.New("accepted connection cannot half-close")
 	}
 
-	s, err := f.openStream()
+	s, err := f.openStream(ctx)
 	if err != nil {
 		cause := "stream_open"
 		switch r := refusal.Of(err); {
@@ -354,229 +355,29 @@ func (f *Forward) handle(c manet.Conn) {
 				"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "client", origin, "cause", cause, "err", err)
 		}
 		abortConn(c) // after the log: whoever sees the reset finds the line
-		f.cfg.Streams.Fail(registry.Failure{
-			ListenerID: f.listenerID(), Kind: registry.KindForward, Protocol: string(f.cfg.Protocol),
-			Peer: f.peer, Cause: cause, Err: err,
-		})
-		return
+		return nil, &seam.Failure{Peer: f.peer, Cause: cause, Err: err}
 	}
 
-	rec := &registry.Stream{
-		ListenerID:    f.listenerID(),
-		Kind:          registry.KindForward,
-		Protocol:      string(f.cfg.Protocol),
-		OriginAddress: origin,
-		TargetAddress: "/p2p/" + f.peer,
-		Peer:          f.peer,
-		Path:          streams.Path(s.Conn()),
-		OpenedAt:      time.Now(),
-		BytesIn:       new(atomic.Int64),
-		BytesOut:      new(atomic.Int64),
-	}
-	rec.Setup = rec.OpenedAt.Sub(accepted)
-	// a = the remote stream, b = the local client: a→b is "in".
-	p := streams.New(s, conn, streams.Counters{AtoB: rec.BytesIn, BtoA: rec.BytesOut})
-	id, finish := f.cfg.Streams.Open(f.ctx, rec, p.Abort)
-	f.log.Debug("stream open", "client", origin, "stream", id)
-	// The pipe's goroutines outlive this one: Close waits for them
-	// through f.wg too.
-	f.wg.Add(1)
-	p.Start(func(nin, nout int64, err error) {
-		defer f.wg.Done()
-		f.log.Debug("stream ended", "client", origin, "stream", id, "in", nin, "out", nout, "err", err)
-		if r := refusal.Of(err); r != nil {
-			// The peer's listener refused the stream after the protocol
-			// was agreed: the first read says why, whether or not the
-			// client had sent anything.
-			f.cfg.Limited.Warn("refused "+string(r.Cause)+" "+f.laddr(), "stream refused by the peer; client connection reset",
-				"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "cause", string(r.Cause), "err", r)
-		}
-		finish(err)
-	})
-}
-
-// Errors returned by OpenStream, to be checked with errors.Is.
-var (
-	// ErrUnreachable means no connection to the peer could be made.
-	ErrUnreachable = errors.New("peer unreachable")
-	// ErrNoListener means the peer is reachable but serves no handler for
-	// the protocol, or its listener is closing.
-	ErrNoListener = refusal.ErrNoListener
-)
-
-func (f *Forward) openStream() (network.Stream, error) {
-	ctx := f.ctx
-	if f.cfg.AllowLimited {
-		ctx = network.WithAllowLimitedConn(ctx, "p2ptun forward --allow-limited")
-	}
-	if err := f.connect(ctx); err != nil {
-		return nil, err
-	}
-	return newStream(ctx, f.h, f.cfg.Peer, f.cfg.Protocol, f.cfg.StreamOpenTimeout)
-}
-
-// connect makes sure there is a connection to the peer, through the
-// redial gate: one dial at a time, whose outcome the clients arriving
-// meanwhile share, and none during the backoff after a failed one.
-func (f *Forward) connect(ctx context.Context) error {
-	switch f.h.Network().Connectedness(f.cfg.Peer) {
-	case network.Connected, network.Limited:
-		return nil
-	}
-	g := &f.redial
-	g.mu.Lock()
-	if call := g.dialing; call != nil {
-		g.mu.Unlock()
-		select {
-		case <-call.done:
-			return call.err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	if left := time.Until(g.next); left > 0 {
-		err := &backoffError{last: g.last, left: left}
-		g.mu.Unlock()
-		return err
-	}
-	call := &dialCall{done: make(chan struct{})}
-	g.dialing = call
-	g.mu.Unlock()
-
-	call.err = Connect(ctx, f.h, f.cfg.Peer, f.cfg.DialTimeout)
-
-	g.mu.Lock()
-	g.dialing = nil
-	switch {
-	case call.err == nil:
-		g.wait, g.next, g.last = 0, time.Time{}, nil
-	case ctx.Err() == nil: // not cut short by Close: the peer failed
-		g.wait = min(max(2*g.wait, f.cfg.RedialMin), f.cfg.RedialMax)
-		g.next, g.last = time.Now().Add(g.wait), call.err
-	}
-	g.mu.Unlock()
-	close(call.done)
-	return call.err
-}
-
-// OpenStream connects to p if needed (bounded by dialTimeout) and opens a
-// stream for proto (bounded by openTimeout). Errors wrap ErrUnreachable or
-// ErrNoListener when they apply, and always name the peer and protocol.
-func OpenStream(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, dialTimeout, openTimeout time.Duration) (network.Stream, error) {
-	if err := Connect(ctx, h, p, dialTimeout); err != nil {
-		return nil, err
-	}
-	return newStream(ctx, h, p, proto, openTimeout)
-}
-
-// newStream opens a stream for proto on an existing connection to p.
-func newStream(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, openTimeout time.Duration) (network.Stream, error) {
-	// With only a limited (capped relay) connection, NewStream would wait
-	// for a direct one until it times out; say why at once instead.
-	if h.Network().Connectedness(p) == network.Limited {
-		if ok, _ := network.GetAllowLimitedConn(ctx); !ok {
-			return nil, fmt.Errorf("%w: %s is reachable only through a relay that limits relayed connections (time or data); pass --allow-limited to use it anyway", ErrUnreachable, p)
-		}
-	}
-	octx, cancel := context.WithTimeout(ctx, openTimeout)
-	defer cancel()
-	s, err := h.NewStream(network.WithNoDial(octx, "already connected"), p, proto)
-	if err != nil {
-		var ns msmux.ErrNotSupported[protocol.ID]
-		if errors.As(err, &ns) {
-			return nil, fmt.Errorf("%s: %w %s", p, ErrNoListener, proto)
-		}
-		if errors.Is(err, network.ErrLimitedConn) {
-			return nil, fmt.Errorf("%w: %s is reachable only through a relay that limits relayed connections (time or data); pass --allow-limited to use it anyway", ErrUnreachable, p)
-		}
-		if r := refusal.Of(err); r != nil {
-			return nil, fmt.Errorf("opening %s stream to peer %s: %w", proto, p, r)
-		}
-		var se *network.StreamError
-		if errors.As(err, &se) && se.Remote {
-			// The peer took the protocol, then reset the stream without
-			// one of p2ptun's codes: kubo, or an older p2ptun.
-			return nil, fmt.Errorf("opening %s stream to peer %s: the peer reset it (is this node's peer ID on its listener's --allow list? does its target accept connections? is this node over its stream rate?)", proto, p)
-		}
-		return nil, fmt.Errorf("opening %s stream to peer %s: %s", proto, p, OneLine(err))
-	}
-	return s, nil
-}
-
-// Connect makes sure h has a connection to p, dialing with the addresses in
-// its peerstore, bounded by timeout, now: it clears libp2p's dial backoff
-// for p first. Errors wrap ErrUnreachable, or are a *refusal.Error (which
-// unwraps to refusal.ErrDenied) when the peer's access policy refuses this
-// node.
-func Connect(ctx context.Context, h host.Host, p peer.ID, timeout time.Duration) error {
-	switch h.Network().Connectedness(p) {
-	case network.Connected, network.Limited:
-		return nil
-	}
-	// The caller decides when to dial again (the forward's redial backoff,
-	// a tunnel's retries, a user's command). libp2p's own backoff, per
-	// address, 5s and growing to 5 minutes with every failure, would go on
-	// refusing to dial a peer that is back.
-	if sw, ok := h.Network().(*swarm.Swarm); ok {
-		sw.Backoff().Clear(p)
-	}
-	dctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	// A peer whose access policy refuses this node lets the handshake
-	// finish, then closes the connection with a code (see package
-	// access): Connect may succeed all the same. Keep the connections it
-	// makes, to read that code.
-	var mu sync.Mutex
-	var made []network.Conn
-	watch := &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
-		if c.RemotePeer() == p {
-			mu.Lock()
-			made = append(made, c)
-			mu.Unlock()
-		}
-	}}
-	h.Network().Notify(watch)
-	err := h.Connect(dctx, peer.AddrInfo{ID: p})
-	h.Network().StopNotify(watch)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %s", ErrUnreachable, p, OneLine(err))
-	}
-	// Connect waited for identify, which a refusing peer never answers:
-	// its connection is closed by now (the swarm may not have dropped it
-	// yet, so ask the connection, not Connectedness).
-	mu.Lock()
-	defer mu.Unlock()
-	open := len(made) == 0 && h.Network().Connectedness(p) != network.NotConnected // a connection made by another dial
-	for _, c := range made {
-		open = open || !c.IsClosed()
-	}
-	if open {
-		return nil
-	}
-	var closed error
-	for _, c := range made {
-		// On a closed connection NewStream fails with how it was closed.
-		s, err := c.NewStream(dctx)
-		if err == nil {
-			_ = s.Reset()
-			continue
-		}
-		if r := refusal.Of(err); r != nil {
-			return fmt.Errorf("peer %s: %w (ask its operator to run `p2ptun access allow %s`)", p, r, h.ID())
-		}
-		closed = err
-	}
-	if closed == nil {
-		return fmt.Errorf("%w: %s: the connection closed as soon as it was made", ErrUnreachable, p)
-	}
-	return fmt.Errorf("peer %s: %w (ask its operator to run `p2ptun access allow %s`)", p, refusal.ClosedEarly(closed), h.ID())
-}
-
-// OneLine flattens libp2p's multi-line dial errors ("all dials failed\n  *
-// [addr] cause") so that every error p2ptun reports fits on one line.
-func OneLine(err error) string {
-	s := strings.ReplaceAll(err.Error(), "\n  * ", "; ")
-	return strings.Join(strings.Fields(s), " ")
+	// Remote = the stream, Local = the client: bytes from the peer are "in".
+	return &seam.Link{
+		Remote: s, Local: conn,
+		Record: registry.Stream{
+			OriginAddress: origin,
+			TargetAddress: "/p2p/" + f.peer,
+			Peer:          f.peer,
+			Path:          streams.Path(s.Conn()),
+		},
+		Attrs: []any{"client", origin},
+		Ended: func(err error) {
+			if r := refusal.Of(err); r != nil {
+				// The peer's listener refused the stream after the
+				// protocol was agreed: the first read says why, whether
+				// or not the client had sent anything.
+				f.cfg.Limited.Warn("refused "+string(r.Cause)+" "+f.laddr(), "stream refused by the peer; client connection reset",
+					"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "cause", string(r.Cause), "err", r)
+			}
+		},
+	}, nil
 }
 
 // abortConn closes a TCP connection with a RST so the client sees a reset,
@@ -589,15 +390,6 @@ func abortConn(c net.Conn) {
 }
 
 // SetListenerID sets the listener ID recorded in the forward's stream
-// records, once the node has registered it.
-func (f *Forward) SetListenerID(id uint64) {
-	f.mu.Lock()
-	f.cfg.ListenerID = id
-	f.mu.Unlock()
-}
-
-func (f *Forward) listenerID() uint64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.cfg.ListenerID
-}
+// records; call it before Start (or use Config.Register), so that every
+// client is recorded under it.
+func (f *Forward) SetListenerID(id uint64) { f.t.SetListenerID(id) }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/streams"
+	seam "github.com/p2ptun/p2ptun/tunnel"
 )
 
 // DefaultDialTimeout bounds the dial of the local target when
@@ -100,26 +100,24 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Listener is a registered protocol handler. Create it with New, then
-// Start; Close removes the handler and ends every stream it bridged.
+// Listener is a registered protocol handler: the far side of a tunnel,
+// a seam.Kind whose connections arrive on libp2p's stream handler and
+// whose Opener dials the local target. Create it with New, then Start;
+// Close removes the handler and ends every stream it bridged.
 type Listener struct {
-	h      host.Host
-	cfg    Config
-	log    *slog.Logger
-	net    string
-	addr   string
-	rates  *peerRates
-	ctx    context.Context // lifetime of the listener, cancelled by Close
-	cancel context.CancelFunc
+	h     host.Host
+	cfg   Config
+	log   *slog.Logger
+	net   string
+	addr  string
+	rates *peerRates
+	t     *seam.Tunnel
 
 	allowMu sync.RWMutex
 	allow   map[peer.ID]bool // Config.Allow, and the peers Allow adds
 
-	mu       sync.Mutex
-	started  bool
-	draining bool // StopAccepting was called: new streams are refused
-	closed   bool
-	wg       sync.WaitGroup // one per running handler
+	mu      sync.Mutex
+	started bool // the handler is registered
 }
 
 // New validates cfg and returns a listener that is not yet serving.
@@ -132,66 +130,64 @@ func New(h host.Host, cfg Config) (*Listener, error) {
 	for _, p := range cfg.Allow {
 		allow[p] = true
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Listener{
-		h: h, cfg: cfg, net: network, addr: addr, ctx: ctx, cancel: cancel,
+	l := &Listener{
+		h: h, cfg: cfg, net: network, addr: addr,
 		rates: newPeerRates(cfg.PeerRate, cfg.PeerBurst),
 		log:   cfg.Logger.With("proto", string(cfg.Protocol), "target", cfg.Target.String()),
 		allow: allow,
-	}, nil
+	}
+	t, err := seam.New(seam.Config{
+		Kind: registry.KindListen, Protocol: string(cfg.Protocol),
+		Streams: cfg.Streams, Logger: l.log, ListenerID: cfg.ListenerID,
+	}, (*kind)(l))
+	if err != nil {
+		return nil, err
+	}
+	l.t = t
+	return l, nil
 }
 
 // Start registers the stream handler. The handler runs on libp2p's
 // goroutines and does its work inline.
-func (l *Listener) Start(context.Context) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return net.ErrClosed
-	}
-	l.started = true
-	l.h.SetStreamHandler(l.cfg.Protocol, l.handle)
-	return nil
-}
+func (l *Listener) Start(context.Context) error { return l.t.Start() }
 
 // StopAccepting refuses new streams from now on, resetting them with the
 // Closing code so that a p2ptun peer learns the listener is going away,
 // and leaves live streams running (a graceful shutdown drains them). The
 // handler stays registered until Close.
-func (l *Listener) StopAccepting() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.draining = true
-}
+func (l *Listener) StopAccepting() { l.t.StopAccepting() }
 
 // Close removes the handler, aborts every live stream and waits for the
 // handlers to return. It is idempotent.
-func (l *Listener) Close() error {
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		return nil
-	}
-	l.closed = true
-	if l.started {
-		l.h.RemoveStreamHandler(l.cfg.Protocol)
-	}
-	l.mu.Unlock()
-	l.cancel()
-	l.wg.Wait()
+func (l *Listener) Close() error { return l.t.Close() }
+
+// kind is the Listener as the tunnel sees it.
+type kind Listener
+
+var _ seam.Kind = (*kind)(nil)
+
+// Bind has nothing to claim: Accept registers the handler.
+func (k *kind) Bind() error { return nil }
+
+func (k *kind) Accept(*seam.Tunnel) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.started = true
+	k.h.SetStreamHandler(k.cfg.Protocol, (*Listener)(k).handle)
 	return nil
 }
 
-// enter registers a running handler unless the listener is closed or
-// draining.
-func (l *Listener) enter() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed || l.draining {
-		return false
+// StopAccepting leaves the handler registered: the tunnel refuses new
+// streams, and handle resets them with the Closing code.
+func (k *kind) StopAccepting() {}
+
+func (k *kind) Close() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.started {
+		k.h.RemoveStreamHandler(k.cfg.Protocol)
 	}
-	l.wg.Add(1)
-	return true
+	return nil
 }
 
 // Allow adds p to the allowlist, for the streams it opens from now on. It
@@ -216,44 +212,32 @@ func (l *Listener) allowed(p peer.ID) bool {
 }
 
 func (l *Listener) handle(s network.Stream) {
-	if !l.enter() {
-		_ = refusal.Reset(s, refusal.Closing)
-		return
-	}
-	bridged := false
-	defer func() {
-		if !bridged {
-			l.wg.Done()
-		}
-	}()
-
 	arrived := time.Now()
+	if !l.t.Serve(arrived, func(ctx context.Context) (*seam.Link, error) { return l.open(ctx, s) }) {
+		_ = refusal.Reset(s, refusal.Closing)
+	}
+}
+
+// open checks the calling peer and dials the target for stream s.
+func (l *Listener) open(ctx context.Context, s network.Stream) (*seam.Link, error) {
 	remote := s.Conn().RemotePeer()
 	who := remote.String() // encoded once for the logs, the record and the hooks
-	fail := func(cause string, err error) {
-		l.cfg.Streams.Fail(registry.Failure{
-			ListenerID: l.cfg.ListenerID, Kind: registry.KindListen, Protocol: string(l.cfg.Protocol),
-			Peer: who, Cause: cause, Err: err,
-		})
-	}
 	if !l.allowed(remote) {
 		l.cfg.Limited.Warn("refused "+string(l.cfg.Protocol)+" "+who,
 			"refused stream: peer is not on this listener's allowlist",
 			"peer", who, "proto", string(l.cfg.Protocol))
 		_ = refusal.Reset(s, refusal.Denied)
-		fail(string(refusal.Denied), nil)
-		return
+		return nil, &seam.Failure{Peer: who, Cause: string(refusal.Denied)}
 	}
 	if !l.rates.allow(remote) {
 		l.cfg.Limited.Warn("rate "+string(l.cfg.Protocol)+" "+who,
 			"refused stream: peer opens streams faster than limits.peer_stream_rate",
 			"peer", who, "proto", string(l.cfg.Protocol))
 		_ = refusal.Reset(s, refusal.RateLimited)
-		fail(string(refusal.RateLimited), nil)
-		return
+		return nil, &seam.Failure{Peer: who, Cause: string(refusal.RateLimited)}
 	}
 
-	dctx, cancel := context.WithTimeout(l.ctx, l.cfg.DialTimeout)
+	dctx, cancel := context.WithTimeout(ctx, l.cfg.DialTimeout)
 	conn, err := l.cfg.Dial(dctx, l.net, l.addr)
 	cancel()
 	if err != nil {
@@ -271,15 +255,14 @@ func (l *Listener) handle(s network.Stream) {
 			cause = refusal.TargetTimeout
 		}
 		_ = refusal.Reset(s, cause)
-		fail(string(cause), err)
-		return
+		return nil, &seam.Failure{Peer: who, Cause: string(cause), Err: err}
 	}
 	local, ok := conn.(streams.HalfCloser)
 	if !ok {
 		_ = conn.Close()
 		_ = s.Reset()
 		l.log.Error("target connection cannot half-close; stream reset", "peer", who, "type", fmt.Sprintf("%T", conn))
-		return
+		return nil, errors.New("target connection cannot half-close")
 	}
 
 	if l.cfg.ReportPeerID {
@@ -287,33 +270,19 @@ func (l *Listener) handle(s network.Stream) {
 			_ = local.Close()
 			_ = s.Reset()
 			l.log.Warn("writing peer ID to target failed; stream reset", "peer", who, "err", err)
-			return
+			return nil, fmt.Errorf("writing peer ID to target: %w", err)
 		}
 	}
 
-	rec := &registry.Stream{
-		ListenerID:    l.cfg.ListenerID,
-		Kind:          registry.KindListen,
-		Protocol:      string(l.cfg.Protocol),
-		OriginAddress: "/p2p/" + who,
-		TargetAddress: l.cfg.Target.String(),
-		Peer:          who,
-		Path:          streams.Path(s.Conn()),
-		OpenedAt:      time.Now(),
-		BytesIn:       new(atomic.Int64),
-		BytesOut:      new(atomic.Int64),
-	}
-	rec.Setup = rec.OpenedAt.Sub(arrived)
-	// a = the remote stream, b = the local target: a→b is "in".
-	p := streams.New(s, local, streams.Counters{AtoB: rec.BytesIn, BtoA: rec.BytesOut})
-	id, finish := l.cfg.Streams.Open(l.ctx, rec, p.Abort)
-	l.log.Debug("stream open", "peer", who, "stream", id)
-	// The pipe's goroutines outlive this one and take over its place in
-	// l.wg.
-	bridged = true
-	p.Start(func(nin, nout int64, err error) {
-		defer l.wg.Done()
-		l.log.Debug("stream ended", "peer", who, "stream", id, "in", nin, "out", nout, "err", err)
-		finish(err)
-	})
+	// Remote = the stream, Local = the target: bytes from the peer are "in".
+	return &seam.Link{
+		Remote: s, Local: local,
+		Record: registry.Stream{
+			OriginAddress: "/p2p/" + who,
+			TargetAddress: l.cfg.Target.String(),
+			Peer:          who,
+			Path:          streams.Path(s.Conn()),
+		},
+		Attrs: []any{"peer", who},
+	}, nil
 }

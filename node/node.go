@@ -281,6 +281,17 @@ func (n *Node) forward(ctx context.Context, r ForwardRequest) (registry.Listener
 		}
 	}
 
+	// The forward binds, then registers (under its bound address, a
+	// port 0 made real), then accepts: from its first client on, it is
+	// listed and its connections are recorded under its ID.
+	rec := &registry.Listener{
+		Name:          r.Name,
+		Kind:          registry.KindForward,
+		Protocol:      string(proto),
+		TargetAddress: "/p2p/" + pi.ID.String(),
+		Peer:          pi.ID.String(),
+	}
+	var regErr error
 	f, err := forward.New(n.host, forward.Config{
 		Protocol:          proto,
 		ListenAddr:        laddr,
@@ -288,36 +299,33 @@ func (n *Node) forward(ctx context.Context, r ForwardRequest) (registry.Listener
 		DialTimeout:       n.opts.Timeouts.Dial.Std(),
 		StreamOpenTimeout: n.opts.Timeouts.StreamOpen.Std(),
 		AllowLimited:      r.AllowLimited,
+		Listen:            n.opts.BindForward,
 		Logger:            n.log,
 		Limited:           n.limited,
 		Streams:           &n.streams,
+		Register: func(bound ma.Multiaddr) (uint64, error) {
+			rec.ListenAddress = bound.String()
+			if regErr = n.listeners.Reserve(rec); regErr != nil {
+				return 0, regErr
+			}
+			n.listeners.Commit(rec)
+			return rec.ID, nil
+		},
 	})
 	if err != nil {
 		return registry.Listener{}, err
 	}
+	rec.Close, rec.StopAccepting = f.Close, f.StopAccepting
 	if err := f.Start(ctx); err != nil {
 		_ = f.Close()
-		if errors.Is(err, syscall.EADDRINUSE) {
+		switch {
+		case regErr != nil:
+			return registry.Listener{}, regErr
+		case errors.Is(err, syscall.EADDRINUSE):
 			return registry.Listener{}, fmt.Errorf("%w: %s: pick another port, or 0 for a free one", ErrAddrInUse, laddr)
 		}
 		return registry.Listener{}, fmt.Errorf("binding %s: %w", laddr, err)
 	}
-	rec := &registry.Listener{
-		Name:          r.Name,
-		Kind:          registry.KindForward,
-		Protocol:      string(proto),
-		ListenAddress: f.Addr().String(),
-		TargetAddress: "/p2p/" + pi.ID.String(),
-		Peer:          pi.ID.String(),
-		Close:         f.Close,
-		StopAccepting: f.StopAccepting,
-	}
-	if err := n.listeners.Reserve(rec); err != nil {
-		_ = f.Close()
-		return registry.Listener{}, err
-	}
-	f.SetListenerID(rec.ID)
-	n.listeners.Commit(rec)
 	n.log.Info("forward opened", "proto", rec.Protocol, "laddr", rec.ListenAddress, "peer", rec.Peer)
 	return snapshot(rec), nil
 }

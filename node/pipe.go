@@ -13,6 +13,7 @@ import (
 	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/streams"
+	seam "github.com/p2ptun/p2ptun/tunnel"
 )
 
 // PipeRequest asks the node for one stream to a peer's protocol, to be
@@ -93,32 +94,48 @@ func (n *Node) OpenPipe(ctx context.Context, r PipeRequest) (*Pipe, error) {
 // closed through the registry. It takes ownership of local and of the
 // stream, and returns streams.Bridge's error: nil only for a clean end in
 // both directions. origin names the local end in listings.
+//
+// A pipe is a tunnel of one connection, handed over by the API rather
+// than accepted: it has no seam.Kind, and its Opener has nothing left to
+// open.
 func (p *Pipe) Run(ctx context.Context, local streams.HalfCloser, origin string) error {
-	rec := &registry.Stream{
-		Kind:          registry.KindPipe,
-		Protocol:      p.proto,
-		OriginAddress: origin,
-		TargetAddress: "/p2p/" + p.peer.String(),
-		Peer:          p.peer.String(),
-		Path:          streams.Path(p.s.Conn()),
-		OpenedAt:      time.Now(),
+	who := p.peer.String()
+	t, err := seam.New(seam.Config{
+		Kind: registry.KindPipe, Protocol: p.proto, Streams: &p.n.streams,
+		Logger: p.n.log.With("proto", p.proto, "peer", who),
+	}, nil)
+	if err == nil {
+		err = t.Start()
 	}
-	rec.Setup = rec.OpenedAt.Sub(p.start)
-	log := p.n.log.With("proto", p.proto, "peer", rec.Peer)
-	var err error
-	p.n.streams.Run(ctx, rec, func(ctx context.Context, id uint64) error {
-		log.Debug("pipe open", "stream", id)
-		// a = the remote stream, b = the local end: a→b is "in".
-		var nin, nout int64
-		nin, nout, err = streams.Bridge(ctx, p.s, local, streams.Counters{AtoB: rec.BytesIn, BtoA: rec.BytesOut})
-		log.Debug("pipe ended", "stream", id, "in", nin, "out", nout, "err", err)
-		if r := refusal.Of(err); r != nil {
-			p.n.limited.Warn("refused "+string(r.Cause)+" pipe "+rec.Peer, "pipe stream refused by the peer",
-				"proto", p.proto, "peer", rec.Peer, "cause", string(r.Cause), "err", r)
-		}
+	if err != nil {
+		p.Abort()
+		_ = local.Close()
 		return err
+	}
+	var bridgeErr error
+	t.Serve(p.start, func(context.Context) (*seam.Link, error) {
+		// Remote = the stream, Local = the caller's end: bytes from the
+		// peer are "in".
+		return &seam.Link{
+			Remote: p.s, Local: local,
+			Record: registry.Stream{
+				OriginAddress: origin,
+				TargetAddress: "/p2p/" + who,
+				Peer:          who,
+				Path:          streams.Path(p.s.Conn()),
+			},
+			Ended: func(err error) {
+				bridgeErr = err
+				if r := refusal.Of(err); r != nil {
+					p.n.limited.Warn("refused "+string(r.Cause)+" pipe "+who, "pipe stream refused by the peer",
+						"proto", p.proto, "peer", who, "cause", string(r.Cause), "err", r)
+				}
+			},
+		}, nil
 	})
-	return err
+	_ = t.Drain(ctx) // a cancelled ctx aborts the bridge: bridgeErr says so
+	_ = t.Close()
+	return bridgeErr
 }
 
 // Abort resets the stream of a pipe that will not be run.

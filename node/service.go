@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/pnet"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/p2ptun/p2ptun/access"
@@ -99,6 +100,8 @@ type Options struct {
 	// `stream ls`'s RTT; default 10s. They are pinged at least every half
 	// of Timeouts.Keepalive too, to find dead ones.
 	RTTInterval time.Duration
+	// BindForward binds a forward's local address; default manet.Listen.
+	BindForward func(ma.Multiaddr) (manet.Listener, error)
 	// Metrics, when set, receives p2ptun's metrics (p2ptun_*) and
 	// go-libp2p's (libp2p_*, including the resource manager's). Give each
 	// node its own registry. nil turns metrics off.
