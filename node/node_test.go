@@ -441,6 +441,12 @@ func TestStreamClose(t *testing.T) {
 	if len(ss) != 2 || ss[0].ID >= ss[1].ID {
 		t.Fatalf("streams = %+v, want two in ID order", ss)
 	}
+	// The echo can come back before the bridge has counted the bytes it
+	// wrote (the count follows the write's return): wait for the count.
+	pollUntil(t, "the first stream's 4 bytes out to be counted", func() bool {
+		ss = a.Streams()
+		return len(ss) == 2 && ss[0].BytesOut == 4
+	})
 	if ss[0].BytesOut != 4 || ss[0].Peer != b.id() || ss[0].TargetAddress != "/p2p/"+b.id() {
 		t.Errorf("stream record = %+v", ss[0])
 	}
