@@ -13,6 +13,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/registry"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 // echoesOn writes msg on c and reads the echo back.
@@ -107,7 +108,7 @@ func TestConfigTunnelIsRetriedUntilItStarts(t *testing.T) {
 	ctx := context.Background()
 	n := newNode(t)
 	// A runtime listener holds the protocol, so the config one fails...
-	if _, err := n.Listen(ctx, ListenRequest{Protocol: "/x/busy", Target: "127.0.0.1:1", AllowAll: true}); err != nil {
+	if _, err := n.listenReq(ctx, spec.Request{Protocol: "/x/busy", Target: "127.0.0.1:1", AllowAll: true}); err != nil {
 		t.Fatal(err)
 	}
 	events, cancel := n.Subscribe()
@@ -158,7 +159,7 @@ func TestSaveAppendsOrUndoes(t *testing.T) {
 			return nil
 		}
 	})
-	if _, err := n.Listen(ctx, ListenRequest{Name: "web", Protocol: "/x/web", Target: "127.0.0.1:1", AllowAll: true, Save: true}); err != nil {
+	if _, err := n.listenReq(ctx, spec.Request{Name: "web", Protocol: "/x/web", Target: "127.0.0.1:1", AllowAll: true, Save: true}); err != nil {
 		t.Fatal(err)
 	}
 	want := []config.ListenTunnel{{Name: "web", Protocol: "/x/web", Target: "127.0.0.1:1", AllowAll: true}}
@@ -175,7 +176,7 @@ func TestSaveAppendsOrUndoes(t *testing.T) {
 	}
 
 	fail = true
-	_, err = n.Listen(ctx, ListenRequest{Protocol: "/x/other", Target: "127.0.0.1:1", AllowAll: true, Save: true})
+	_, err = n.listenReq(ctx, spec.Request{Protocol: "/x/other", Target: "127.0.0.1:1", AllowAll: true, Save: true})
 	if err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("Listen with a failing save = %v, want the save error", err)
 	}
@@ -187,7 +188,7 @@ func TestSaveAppendsOrUndoes(t *testing.T) {
 	}
 
 	eph := newNode(t)
-	if _, err := eph.Listen(ctx, ListenRequest{Protocol: "/x/web", Target: "127.0.0.1:1", AllowAll: true, Save: true}); !errors.Is(err, ErrUsage) {
+	if _, err := eph.listenReq(ctx, spec.Request{Protocol: "/x/web", Target: "127.0.0.1:1", AllowAll: true, Save: true}); !errors.Is(err, ErrUsage) {
 		t.Fatalf("--save without a config file = %v, want ErrUsage", err)
 	}
 	if n := len(eph.Listeners()); n != 0 {
@@ -209,7 +210,7 @@ func TestForwardSaveStoresTheBoundPort(t *testing.T) {
 		{"127.0.0.1:0", "127.0.0.1:%s"},
 		{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/tcp/%s"},
 	} {
-		l, err := n.Forward(ctx, ForwardRequest{Protocol: fmt.Sprintf("/x/web%d", i), ListenAddress: tc.listen, Peer: "/p2p/" + peerID, Lazy: true, Save: true})
+		l, err := n.forwardReq(ctx, spec.Request{Protocol: fmt.Sprintf("/x/web%d", i), ListenAddress: tc.listen, Peer: "/p2p/" + peerID, Lazy: true, Save: true})
 		if err != nil {
 			t.Fatal(err)
 		}
