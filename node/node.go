@@ -53,12 +53,17 @@ func (n *Node) Listen(ctx context.Context, s spec.Spec) (registry.Listener, erro
 	if !s.Save {
 		return n.listen(ctx, s)
 	}
+	// It runs as the config tunnel it is saved as, which a reload leaves
+	// alone.
 	t := listenTable(s.Request)
+	ct, err := listenTunnel(t)
+	if err != nil {
+		return registry.Listener{}, err
+	}
 	return n.saved(n.opts.SaveListen != nil,
-		func() (registry.Listener, error) { return n.listen(ctx, s) },
+		func() (registry.Listener, error) { return n.listen(ctx, ct.spec) },
 		func(registry.Listener) (configTunnel, func() error, error) {
-			ct, err := listenTunnel(t)
-			return ct, func() error { return n.opts.SaveListen(t) }, err
+			return ct, func() error { return n.opts.SaveListen(t) }, nil
 		})
 }
 
@@ -158,8 +163,14 @@ func (n *Node) Forward(ctx context.Context, s spec.Spec) (registry.Listener, err
 	// The table keeps the peer and its addresses but never an invite's
 	// secret: once redeemed, the peer is on the listener's allowlist.
 	t := forwardTable(s.Request)
+	ct, err := forwardTunnel(t)
+	if err != nil {
+		return registry.Listener{}, err
+	}
+	run := ct.spec
+	run.Invite = s.Invite
 	return n.saved(n.opts.SaveForward != nil,
-		func() (registry.Listener, error) { return n.forward(ctx, s) },
+		func() (registry.Listener, error) { return n.forward(ctx, run) },
 		func(l registry.Listener) (configTunnel, func() error, error) {
 			// Port 0 is saved as the port it got, so that a restart or a
 			// reload binds the same one.

@@ -113,32 +113,28 @@ func forwardTable(r spec.Request) config.ForwardTunnel {
 	}
 }
 
-// listenTunnel parses a [[listen]] table into the tunnel it starts.
+// listenTunnel is the tunnel a [[listen]] table starts: its Spec, which
+// config.Parse set, or, for a table built in code, its parse.
 func listenTunnel(t config.ListenTunnel) (configTunnel, error) {
-	line := t.Line
-	t.Line = 0
-	key, _ := json.Marshal(struct {
-		L config.ListenTunnel
-	}{t})
-	s, err := spec.ParseListen(spec.Request{
-		Name: t.Label(), Protocol: t.Protocol, Target: t.Target, Allow: t.Allow, AllowAll: t.AllowAll,
-		InviteOnly: t.InviteOnly, ReportPeerID: t.ReportPeerID, AllowCustomProtocol: t.AllowCustomProtocol,
-	})
-	return configTunnel{key: string(key), label: t.Label(), line: line, kind: registry.KindListen, proto: t.Protocol, spec: s}, err
+	key, _ := json.Marshal(struct{ L config.ListenTunnel }{t}) // without Line and Spec
+	ct := configTunnel{key: string(key), label: t.Label(), line: t.Line, kind: registry.KindListen, proto: t.Protocol, spec: t.Spec}
+	var err error
+	if ct.spec.Kind == "" {
+		ct.spec, err = spec.ParseListen(t.Request())
+	}
+	return ct, err
 }
 
-// forwardTunnel parses a [[forward]] table into the tunnel it starts.
+// forwardTunnel is the tunnel a [[forward]] table starts, like
+// listenTunnel.
 func forwardTunnel(t config.ForwardTunnel) (configTunnel, error) {
-	line := t.Line
-	t.Line = 0
-	key, _ := json.Marshal(struct {
-		F config.ForwardTunnel
-	}{t})
-	s, err := spec.ParseForward(spec.Request{
-		Name: t.Label(), Protocol: t.Protocol, ListenAddress: t.Listen, Peer: t.Peer, Addrs: t.Addrs, Lazy: t.Lazy,
-		AllowLimited: t.AllowLimited, AllowCustomProtocol: t.AllowCustomProtocol,
-	})
-	return configTunnel{key: string(key), label: t.Label(), line: line, kind: registry.KindForward, proto: t.Protocol, spec: s}, err
+	key, _ := json.Marshal(struct{ F config.ForwardTunnel }{t}) // without Line and Spec
+	ct := configTunnel{key: string(key), label: t.Label(), line: t.Line, kind: registry.KindForward, proto: t.Protocol, spec: t.Spec}
+	var err error
+	if ct.spec.Kind == "" {
+		ct.spec, err = spec.ParseForward(t.Request())
+	}
+	return ct, err
 }
 
 // specs parses a config's tunnels with the parsers the commands use.

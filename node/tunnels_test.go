@@ -196,6 +196,21 @@ func TestSaveAppendsOrUndoes(t *testing.T) {
 	}
 }
 
+// A tunnel made with --save runs as the config tunnel it is saved as: an
+// unnamed one is labelled in `ls` as it will be when the daemon starts it
+// from the file.
+func TestSavedTunnelRunsAsItsTable(t *testing.T) {
+	n := newNodeWith(t, func(o *Options) {
+		o.SaveListen = func(config.ListenTunnel) error { return nil }
+	})
+	if _, err := n.listenReq(context.Background(), spec.Request{Protocol: "/x/web", Target: "127.0.0.1:1", AllowAll: true, Save: true}); err != nil {
+		t.Fatal(err)
+	}
+	if ls := n.Listeners(); len(ls) != 1 || ls[0].Name != "listen /x/web" {
+		t.Fatalf("listeners = %+v; want one named \"listen /x/web\", as the saved table is labelled", ls)
+	}
+}
+
 // `forward … 127.0.0.1:0 --save` saves the port it got, in the form it
 // was given, so that a restart binds the same port; the saved table is the
 // tunnel a reload finds unchanged.
