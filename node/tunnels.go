@@ -166,13 +166,6 @@ func specs(file string, c config.Config) ([]configTunnel, error) {
 	return out, nil
 }
 
-// CheckTunnels validates a config's tunnels as ApplyTunnels would, without
-// a node: for `p2ptun config check`.
-func CheckTunnels(file string, c config.Config) error {
-	_, err := specs(file, c)
-	return err
-}
-
 // ApplyTunnels makes the node's config tunnels those of c: it checks all
 // of them first and changes nothing if one is invalid; then it closes the
 // tunnels no longer in c, leaves unchanged ones (and their streams) alone,

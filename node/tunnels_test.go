@@ -12,6 +12,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/spec"
 )
@@ -279,5 +280,45 @@ func TestReloadWhileStatusIsRead(t *testing.T) {
 	<-done
 	if st := state(n, "echo"); st.Line != 999 || st.State != TunnelUp {
 		t.Fatalf("status = %+v, want up at line 999", st)
+	}
+}
+
+// ApplyTunnels parses a config built in code (not loaded from a file)
+// with spec, before changing anything: an error wraps config.ErrInvalid
+// and reads file:line: tunnel: spec's reason, once, with no "invalid
+// argument" in the middle; a listener with no allowlist is refused there
+// rather than failing when it starts.
+func TestApplyTunnelsRefusesABadTableWithItsReason(t *testing.T) {
+	n := newNode(t)
+	for _, tc := range []struct {
+		name string
+		c    config.Config
+		want string
+	}{
+		{
+			"protocol outside /x/",
+			config.Config{Listen: []config.ListenTunnel{{Name: "web", Protocol: "/web", Target: "127.0.0.1:1", AllowAll: true, Line: 3}}},
+			`invalid config: c.toml:3: web: protocol "/web" must start with /x/ (or pass --allow-custom-protocol)`,
+		},
+		{
+			"no allowlist",
+			config.Config{Listen: []config.ListenTunnel{{Protocol: "/x/a", Target: "127.0.0.1:1", Line: 5}}},
+			"invalid config: c.toml:5: listen /x/a: listener allows no peer: pass --allow PEER (repeatable), --allow-all, or --invite-only",
+		},
+		{
+			"forward to a name",
+			config.Config{Forward: []config.ForwardTunnel{{Protocol: "/x/a", Listen: "/dns/localhost/tcp/1", Peer: harness.NewPeerID(t)}}},
+			`invalid config: c.toml: forward /x/a /dns/localhost/tcp/1: listen address "/dns/localhost/tcp/1" must use an IP, not a name`,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := n.ApplyTunnels(context.Background(), "c.toml", tc.c)
+			if err == nil || err.Error() != tc.want || !errors.Is(err, config.ErrInvalid) {
+				t.Fatalf("ApplyTunnels = %+v, %v; want %q wrapping config.ErrInvalid", res, err, tc.want)
+			}
+			if ts := n.Tunnels(); len(ts) != 0 {
+				t.Fatalf("tunnels after a refused config = %+v; want none", ts)
+			}
+		})
 	}
 }
