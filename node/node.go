@@ -185,7 +185,7 @@ func (n *Node) forward(ctx context.Context, s spec.Spec) (registry.Listener, err
 		return registry.Listener{}, ErrClosed
 	}
 	proto, laddr, pi := s.Protocol, s.Listen, s.Peer
-	if err := n.preparePeer(pi, "forward"); err != nil {
+	if err := n.preparePeer(pi, "forward to another peer"); err != nil {
 		return registry.Listener{}, err
 	}
 	if !s.Lazy {
@@ -245,11 +245,11 @@ func (n *Node) forward(ctx context.Context, s spec.Spec) (registry.Listener, err
 
 // preparePeer checks that pi is another peer, one that this node's access
 // policy allows, and remembers the addresses the user gave for it: the
-// one preparation before a forward, a pipe or a ping dials it. verb
-// names the operation in the error.
-func (n *Node) preparePeer(pi peer.AddrInfo, verb string) error {
+// one preparation before a forward, a pipe or a ping dials it. instead
+// says what to do about the node's own ID ("forward to another peer").
+func (n *Node) preparePeer(pi peer.AddrInfo, instead string) error {
 	if pi.ID == n.host.ID() {
-		return fmt.Errorf("%w: %s is this node's own peer ID; %s to another peer", ErrUsage, pi.ID, verb)
+		return fmt.Errorf("%w: %s is this node's own peer ID; %s", ErrUsage, pi.ID, instead)
 	}
 	if !n.opts.Access.Allowed(pi.ID) {
 		return fmt.Errorf("%w: peer %s is refused by this node's access policy; see `p2ptun access ls`, or run `p2ptun access allow %s`", ErrDenied, pi.ID, pi.ID)

@@ -69,7 +69,7 @@ func (n *Node) Ping(ctx context.Context, peerAddr string, count int) ([]PingResu
 	if err != nil {
 		return nil, err
 	}
-	if err := n.preparePeer(pi, "ping"); err != nil {
+	if err := n.preparePeer(pi, "ping another peer"); err != nil {
 		return nil, err
 	}
 	ctx = network.WithAllowLimitedConn(ctx, "p2ptun ping")

@@ -40,7 +40,7 @@ func (n *Node) OpenPipe(ctx context.Context, ps spec.Spec) (*Pipe, error) {
 		return nil, fmt.Errorf("%w: OpenPipe given a %s spec", ErrUsage, ps.Kind)
 	}
 	proto, pi := ps.Protocol, ps.Peer
-	if err := n.preparePeer(pi, "pipe"); err != nil {
+	if err := n.preparePeer(pi, "pipe to another peer"); err != nil {
 		return nil, err
 	}
 	dial := n.opts.Timeouts.Dial.Std()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/p2ptun/p2ptun/access"
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/spec"
 )
@@ -144,6 +145,22 @@ func TestPingDirect(t *testing.T) {
 	}
 	if _, err := a.Ping(context.Background(), b.fullAddr(), 0); !errors.Is(err, ErrUsage) {
 		t.Fatalf("ping -n 0: err = %v, want ErrUsage", err)
+	}
+}
+
+// ping prepares its peer as forward and pipe do (one preparePeer): its
+// own ID is a usage error naming the command, and a peer the access
+// policy refuses gets the same hint.
+func TestPingPreparesThePeerAsForwardDoes(t *testing.T) {
+	b := newNode(t)
+	a := newNodeWith(t, func(o *Options) { o.Access = access.New(nil, []peer.ID{peerOf(t, b)}) })
+	_, err := a.Ping(context.Background(), a.id(), 1)
+	if !errors.Is(err, ErrUsage) || !strings.HasSuffix(err.Error(), "is this node's own peer ID; ping another peer") {
+		t.Fatalf("ping self: err = %v, want ErrUsage ending \"; ping another peer\"", err)
+	}
+	_, err = a.Ping(context.Background(), b.fullAddr(), 1)
+	if !errors.Is(err, ErrDenied) || !strings.HasSuffix(err.Error(), "or run `p2ptun access allow "+b.id()+"`") {
+		t.Fatalf("ping a denied peer: err = %v, want ErrDenied with the access hint", err)
 	}
 }
 
