@@ -95,6 +95,23 @@ func (t ForwardTunnel) Request() spec.Request {
 	}
 }
 
+// ListenTable is the [[listen]] table that saves r (`listen --save`).
+func ListenTable(r spec.Request) ListenTunnel {
+	return ListenTunnel{
+		Name: r.Name, Protocol: r.Protocol, Target: r.Target, Allow: r.Allow, AllowAll: r.AllowAll,
+		InviteOnly: r.InviteOnly, ReportPeerID: r.ReportPeerID, AllowCustomProtocol: r.AllowCustomProtocol,
+	}
+}
+
+// ForwardTable is the [[forward]] table that saves r (`forward --save`);
+// it never holds an invite's secret.
+func ForwardTable(r spec.Request) ForwardTunnel {
+	return ForwardTunnel{
+		Name: r.Name, Protocol: r.Protocol, Listen: r.ListenAddress, Peer: r.Peer, Addrs: r.Addrs, Lazy: r.Lazy,
+		AllowLimited: r.AllowLimited, AllowCustomProtocol: r.AllowCustomProtocol,
+	}
+}
+
 // fieldError is a validation error about one key or table, located in the
 // file once Parse knows the line.
 type fieldError struct {

@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 
+	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/forward"
 	"github.com/p2ptun/p2ptun/listen"
 	"github.com/p2ptun/p2ptun/registry"
@@ -48,14 +49,14 @@ func (n *Node) Identity() Identity {
 // error nothing is registered (and, with s.Save, nothing is saved).
 func (n *Node) Listen(ctx context.Context, s spec.Spec) (registry.Listener, error) {
 	if s.Kind != spec.KindListen {
-		return registry.Listener{}, fmt.Errorf("%w: Listen given a %s spec", ErrUsage, s.Kind)
+		return registry.Listener{}, fmt.Errorf("%w: Listen given a %q spec", ErrUsage, s.Kind)
 	}
 	if !s.Save {
 		return n.listen(ctx, s)
 	}
 	// It runs as the config tunnel it is saved as, which a reload leaves
 	// alone.
-	t := listenTable(s.Request)
+	t := config.ListenTable(s.Request)
 	ct, err := listenTunnel(t)
 	if err != nil {
 		return registry.Listener{}, err
@@ -155,14 +156,14 @@ func (n *Node) listen(ctx context.Context, s spec.Spec) (registry.Listener, erro
 // bound or registered.
 func (n *Node) Forward(ctx context.Context, s spec.Spec) (registry.Listener, error) {
 	if s.Kind != spec.KindForward {
-		return registry.Listener{}, fmt.Errorf("%w: Forward given a %s spec", ErrUsage, s.Kind)
+		return registry.Listener{}, fmt.Errorf("%w: Forward given a %q spec", ErrUsage, s.Kind)
 	}
 	if !s.Save {
 		return n.forward(ctx, s)
 	}
 	// The table keeps the peer and its addresses but never an invite's
 	// secret: once redeemed, the peer is on the listener's allowlist.
-	t := forwardTable(s.Request)
+	t := config.ForwardTable(s.Request)
 	ct, err := forwardTunnel(t)
 	if err != nil {
 		return registry.Listener{}, err

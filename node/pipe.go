@@ -37,7 +37,7 @@ func (n *Node) OpenPipe(ctx context.Context, ps spec.Spec) (*Pipe, error) {
 		return nil, ErrClosed
 	}
 	if ps.Kind != spec.KindPipe {
-		return nil, fmt.Errorf("%w: OpenPipe given a %s spec", ErrUsage, ps.Kind)
+		return nil, fmt.Errorf("%w: OpenPipe given a %q spec", ErrUsage, ps.Kind)
 	}
 	proto, pi := ps.Protocol, ps.Peer
 	if err := n.preparePeer(pi, "pipe to another peer"); err != nil {

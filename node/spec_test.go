@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"errors"
+	"testing"
 
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/spec"
@@ -33,4 +35,27 @@ func (n *Node) pipeReq(ctx context.Context, r spec.Request) (*Pipe, error) {
 		return nil, err
 	}
 	return n.OpenPipe(ctx, s)
+}
+
+// A spec of another kind (or the zero Spec) is refused as ErrUsage, and
+// registers nothing.
+func TestSpecOfTheWrongKindIsRefused(t *testing.T) {
+	n := newNode(t)
+	ctx := context.Background()
+	fwd, err := spec.ParseForward(spec.Request{Protocol: "/x/a", ListenAddress: "127.0.0.1:0", Peer: n.id()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Listen(ctx, fwd); !errors.Is(err, ErrUsage) {
+		t.Errorf("Listen(forward spec) = %v, want ErrUsage", err)
+	}
+	if _, err := n.Forward(ctx, spec.Spec{}); !errors.Is(err, ErrUsage) {
+		t.Errorf("Forward(zero spec) = %v, want ErrUsage", err)
+	}
+	if _, err := n.OpenPipe(ctx, fwd); !errors.Is(err, ErrUsage) {
+		t.Errorf("OpenPipe(forward spec) = %v, want ErrUsage", err)
+	}
+	if ls := n.Listeners(); len(ls) != 0 {
+		t.Errorf("listeners = %+v, want none", ls)
+	}
 }

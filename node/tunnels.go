@@ -96,23 +96,6 @@ type tunnelSet struct {
 	order   []string // keys in config order, for Tunnels
 }
 
-// listenTable is the [[listen]] table that saves r.
-func listenTable(r spec.Request) config.ListenTunnel {
-	return config.ListenTunnel{
-		Name: r.Name, Protocol: r.Protocol, Target: r.Target, Allow: r.Allow, AllowAll: r.AllowAll,
-		InviteOnly: r.InviteOnly, ReportPeerID: r.ReportPeerID, AllowCustomProtocol: r.AllowCustomProtocol,
-	}
-}
-
-// forwardTable is the [[forward]] table that saves r; it never holds an
-// invite's secret.
-func forwardTable(r spec.Request) config.ForwardTunnel {
-	return config.ForwardTunnel{
-		Name: r.Name, Protocol: r.Protocol, Listen: r.ListenAddress, Peer: r.Peer, Addrs: r.Addrs, Lazy: r.Lazy,
-		AllowLimited: r.AllowLimited, AllowCustomProtocol: r.AllowCustomProtocol,
-	}
-}
-
 // listenTunnel is the tunnel a [[listen]] table starts: its Spec, which
 // config.Parse set, or, for a table built in code, its parse.
 func listenTunnel(t config.ListenTunnel) (configTunnel, error) {
