@@ -24,6 +24,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/node"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 func TestMain(m *testing.M) {
@@ -52,6 +53,17 @@ func sockPath(t *testing.T) string {
 }
 
 // newNode starts a node on loopback and closes it at cleanup.
+// mustListen parses r as the server does, for tests that ask a node
+// directly.
+func mustListen(t testing.TB, r spec.Request) spec.Spec {
+	t.Helper()
+	s, err := spec.ParseListen(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func newNode(t testing.TB) *node.Node {
 	t.Helper()
 	sk, err := config.GenerateKey()

@@ -5,10 +5,12 @@ import (
 	"time"
 
 	"github.com/p2ptun/p2ptun/node"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 // One function per wire type: replies are filled from node values, and
-// requests become node requests, field by field. A field renamed or
+// requests become node requests (tunnel requests: parsed specs), field by
+// field. A field renamed or
 // removed in node breaks the build here; the wire types stay as they are.
 
 // IdentityFrom is the `id --json` document (and the ready file's) for id.
@@ -85,16 +87,22 @@ func eventFrom(e node.Event) Event {
 	}
 }
 
-func (r ListenRequest) toNode() node.ListenRequest {
-	return node.ListenRequest{
+// toSpec parses r once, into the spec the node takes.
+func (r ListenRequest) toSpec() (spec.Spec, error) { return spec.ParseListen(r.toRequest()) }
+
+func (r ListenRequest) toRequest() spec.Request {
+	return spec.Request{
 		Name: r.Name, Protocol: r.Protocol, Target: r.Target, Allow: r.Allow, AllowAll: r.AllowAll,
 		ReportPeerID: r.ReportPeerID, AllowCustomProtocol: r.AllowCustomProtocol,
 		InviteOnly: r.InviteOnly, Save: r.Save,
 	}
 }
 
-func (r ForwardRequest) toNode() node.ForwardRequest {
-	return node.ForwardRequest{
+// toSpec parses r once, into the spec the node takes.
+func (r ForwardRequest) toSpec() (spec.Spec, error) { return spec.ParseForward(r.toRequest()) }
+
+func (r ForwardRequest) toRequest() spec.Request {
+	return spec.Request{
 		Name: r.Name, Protocol: r.Protocol, ListenAddress: r.ListenAddress, Peer: r.Peer,
 		AllowCustomProtocol: r.AllowCustomProtocol, Lazy: r.Lazy, AllowLimited: r.AllowLimited,
 		Save: r.Save, Addrs: r.Addrs, Invite: r.Invite,
@@ -105,8 +113,11 @@ func (r CloseRequest) toNode() node.CloseRequest {
 	return node.CloseRequest{All: r.All, Protocol: r.Protocol, ListenAddress: r.ListenAddress, TargetAddress: r.TargetAddress}
 }
 
-func (r PipeRequest) toNode() node.PipeRequest {
-	return node.PipeRequest{
+// toSpec parses r once, into the spec the node takes.
+func (r PipeRequest) toSpec() (spec.Spec, error) { return spec.ParsePipe(r.toRequest()) }
+
+func (r PipeRequest) toRequest() spec.Request {
+	return spec.Request{
 		Peer: r.Peer, Protocol: r.Protocol, AllowCustomProtocol: r.AllowCustomProtocol,
 		AllowLimited: r.AllowLimited, Addrs: r.Addrs,
 	}

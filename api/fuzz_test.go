@@ -150,7 +150,7 @@ func startNode(tb testing.TB, sk crypto.PrivKey) *node.Node {
 
 // offLoopback says why a forward request body could make the node dial or
 // bind outside loopback, or returns "" if it cannot. It decodes the body
-// as the server does and parses the addresses with the node's own parsers,
+// as the server does and parses it into the spec the node would be given,
 // so no spelling (key case, escapes, host:port forms) can slip past: a
 // body or address they reject never reaches a dial or a bind.
 func offLoopback(body []byte) string {
@@ -160,36 +160,19 @@ func offLoopback(body []byte) string {
 	if dec.Decode(&req) != nil {
 		return ""
 	}
-	r := req.toNode()
-	if _, err := node.ParseProtocol(r.Protocol, r.AllowCustomProtocol); err != nil {
-		return ""
-	}
-	laddr, err := node.ParseListenAddr(r.ListenAddress)
+	sp, err := req.toSpec()
 	if err != nil {
-		return ""
+		return "" // refused before any dial or bind
 	}
-	if !loopbackOnly(laddr) {
-		return "listen address is not loopback: " + laddr.String()
+	if !loopbackOnly(sp.Listen) {
+		return "listen address is not loopback: " + sp.Listen.String()
 	}
 	// A fixed port could take one that another process on this machine
 	// is about to use.
-	if port, _ := laddr.ValueForProtocol(ma.P_TCP); port != "0" {
-		return "listen address has a fixed port: " + laddr.String()
+	if port, _ := sp.Listen.ValueForProtocol(ma.P_TCP); port != "0" {
+		return "listen address has a fixed port: " + sp.Listen.String()
 	}
-	pi, err := node.ParsePeerAddr(r.Peer)
-	if err != nil {
-		return ""
-	}
-	for _, a := range pi.Addrs {
-		if !loopbackOnly(a) {
-			return "peer address is not loopback-only: " + a.String()
-		}
-	}
-	for _, s := range r.Addrs {
-		a, err := ma.NewMultiaddr(s)
-		if err != nil {
-			continue // refused before any dial
-		}
+	for _, a := range sp.Peer.Addrs {
 		if !loopbackOnly(a) {
 			return "peer address is not loopback-only: " + a.String()
 		}

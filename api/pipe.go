@@ -42,7 +42,12 @@ func (s *Server) pipe(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	stop := context.AfterFunc(s.life, cancel)
 	defer stop()
-	p, err := s.node.OpenPipe(ctx, req.toNode())
+	sp, err := req.toSpec()
+	if err != nil {
+		reply(w, nil, err)
+		return
+	}
+	p, err := s.node.OpenPipe(ctx, sp)
 	if err != nil {
 		reply(w, nil, err)
 		return

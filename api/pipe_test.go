@@ -19,6 +19,7 @@ import (
 	"github.com/p2ptun/p2ptun/internal/testnet"
 	"github.com/p2ptun/p2ptun/node"
 	"github.com/p2ptun/p2ptun/refusal"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 // framePair returns the daemon's and the client's ends of a pipe over a
@@ -182,7 +183,7 @@ func pipeSetup(t *testing.T) (*node.Node, *Server, *Client, string) {
 	echo := testnet.Serve(t, testnet.Echo)
 
 	remote, local := newNode(t), newNode(t)
-	if _, err := remote.Listen(testContext(t), node.ListenRequest{Protocol: "/x/echo", Target: echo, AllowAll: true}); err != nil {
+	if _, err := remote.Listen(testContext(t), mustListen(t, spec.Request{Protocol: "/x/echo", Target: echo, AllowAll: true})); err != nil {
 		t.Fatal(err)
 	}
 	p := sockPath(t)

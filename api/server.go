@@ -225,7 +225,12 @@ func (s *Server) routes() http.Handler {
 		if !decode(w, r, &req) {
 			return
 		}
-		l, err := s.node.Listen(r.Context(), req.toNode())
+		sp, err := req.toSpec()
+		if err != nil {
+			reply(w, nil, err)
+			return
+		}
+		l, err := s.node.Listen(r.Context(), sp)
 		reply(w, listenerFrom(l), err)
 	})
 	mux.HandleFunc("POST /v0/listeners/forward", func(w http.ResponseWriter, r *http.Request) {
@@ -233,7 +238,12 @@ func (s *Server) routes() http.Handler {
 		if !decode(w, r, &req) {
 			return
 		}
-		l, err := s.node.Forward(r.Context(), req.toNode())
+		sp, err := req.toSpec()
+		if err != nil {
+			reply(w, nil, err)
+			return
+		}
+		l, err := s.node.Forward(r.Context(), sp)
 		reply(w, listenerFrom(l), err)
 	})
 	mux.HandleFunc("POST /v0/listeners/close", func(w http.ResponseWriter, r *http.Request) {

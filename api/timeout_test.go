@@ -2,7 +2,7 @@ package api
 
 import (
 	"errors"
-	"github.com/p2ptun/p2ptun/node"
+	"github.com/p2ptun/p2ptun/spec"
 	"io"
 	"strings"
 	"sync"
@@ -105,9 +105,10 @@ func TestClientTimeoutSparesStreams(t *testing.T) {
 		c.afterFunc = timers.afterFunc
 		ctx := testContext(t)
 		errUp := errors.New("tunnel up seen")
+		ev := mustListen(t, spec.Request{Protocol: "/x/ev", Target: "127.0.0.1:1", AllowAll: true})
 		err := c.Events(ctx, func() {
 			timers.expire() // the subscription's time runs out
-			if _, err := n.Listen(ctx, node.ListenRequest{Protocol: "/x/ev", Target: "127.0.0.1:1", AllowAll: true}); err != nil {
+			if _, err := n.Listen(ctx, ev); err != nil {
 				t.Error(err)
 			}
 		}, func(ev Event) error {

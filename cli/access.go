@@ -6,7 +6,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/p2ptun/p2ptun/api"
-	"github.com/p2ptun/p2ptun/node"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 func accessCommand() *ucli.Command {
@@ -21,7 +21,7 @@ func accessCommand() *ucli.Command {
 				if err != nil {
 					return err
 				}
-				if _, err := node.ParsePeer(a[0]); err != nil {
+				if _, err := spec.ParsePeer(a[0]); err != nil {
 					return err
 				}
 				list, err := client(c).EditAccess(c.Context, verb, a[0])

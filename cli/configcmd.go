@@ -10,7 +10,6 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/p2ptun/p2ptun/config"
-	"github.com/p2ptun/p2ptun/node"
 )
 
 func configCommand() *ucli.Command {
@@ -34,10 +33,7 @@ func configCommand() *ucli.Command {
 							return nil
 						}
 					}
-					cfg, err := config.LoadFile(path)
-					if err == nil {
-						err = node.CheckTunnels(path, cfg)
-					}
+					cfg, err := config.LoadFile(path) // its tunnels too, with spec
 					if err != nil {
 						return err
 					}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/config"
 	p2pd "github.com/p2ptun/p2ptun/daemon"
-	"github.com/p2ptun/p2ptun/node"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 func daemonFlags() []ucli.Flag {
@@ -212,7 +212,7 @@ func mergeFlags(c *ucli.Context, cfg *config.Config, relay bool) error {
 			return usagef(fmt.Errorf("the relay would serve no peer: pass --allow PEER (repeatable) or --allow-all, or set [relay] allow"))
 		}
 		for _, p := range r.Allow {
-			if _, err := node.ParsePeer(p); err != nil {
+			if _, err := spec.ParsePeer(p); err != nil {
 				return err
 			}
 		}

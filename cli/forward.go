@@ -2,13 +2,12 @@ package cli
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/p2ptun/p2ptun/api"
-	"github.com/p2ptun/p2ptun/node"
+	"github.com/p2ptun/p2ptun/spec"
 	"github.com/p2ptun/p2ptun/ticket"
 )
 
@@ -34,20 +33,19 @@ func forwardCommand() *ucli.Command {
 			jsonFlag(),
 		},
 		Action: func(c *ucli.Context) error {
-			req, err := forwardRequest(c)
+			r, err := forwardArgs(c)
 			if err != nil {
 				return err
 			}
-			req.AllowCustomProtocol, req.Lazy, req.AllowLimited = c.Bool("allow-custom-protocol"), c.Bool("lazy"), c.Bool("allow-limited")
-			req.Save, req.Name = c.Bool("save"), c.String("name")
-			if _, err := node.ParseProtocol(req.Protocol, req.AllowCustomProtocol); err != nil {
+			r.AllowCustomProtocol, r.Lazy, r.AllowLimited = c.Bool("allow-custom-protocol"), c.Bool("lazy"), c.Bool("allow-limited")
+			r.Save, r.Name = c.Bool("save"), c.String("name")
+			// Parse locally first, for the same message without a daemon.
+			if _, err := spec.ParseForward(r); err != nil {
 				return err
 			}
-			if _, err := node.ParseListenAddr(req.ListenAddress); err != nil {
-				return err
-			}
-			if _, err := node.ParsePeerAddr(req.Peer); err != nil {
-				return err
+			req := api.ForwardRequest{
+				Name: r.Name, Protocol: r.Protocol, ListenAddress: r.ListenAddress, Peer: r.Peer, Addrs: r.Addrs,
+				AllowCustomProtocol: r.AllowCustomProtocol, Lazy: r.Lazy, AllowLimited: r.AllowLimited, Save: r.Save, Invite: r.Invite,
 			}
 			l, err := client(c).Forward(c.Context, req)
 			if err != nil {
@@ -62,39 +60,25 @@ func forwardCommand() *ucli.Command {
 	}
 }
 
-// forwardRequest reads forward's arguments in either form: PROTO
+// forwardArgs reads forward's arguments in either form: PROTO
 // LISTEN-ADDR PEER-ADDR, or TICKET LISTEN-ADDR. A protocol starts with
 // "/", a ticket never does.
-func forwardRequest(c *ucli.Context) (api.ForwardRequest, error) {
+func forwardArgs(c *ucli.Context) (spec.Request, error) {
 	a := c.Args().Slice()
 	switch {
 	case len(a) > 0 && len(a) != 2 && ticket.IsTicket(a[0]):
-		return api.ForwardRequest{}, usagef(fmt.Errorf("with a ticket, forward takes TICKET LISTEN-ADDR (got %d argument(s)); see `p2ptun forward --help`", len(a)))
+		return spec.Request{}, usagef(fmt.Errorf("with a ticket, forward takes TICKET LISTEN-ADDR (got %d argument(s)); see `p2ptun forward --help`", len(a)))
 	case len(a) == 3:
-		return api.ForwardRequest{Protocol: a[0], ListenAddress: a[1], Peer: a[2]}, nil
+		return spec.Request{Protocol: a[0], ListenAddress: a[1], Peer: a[2]}, nil
 	case len(a) == 2 && !strings.HasPrefix(a[0], "/"):
 		t, err := ticket.Decode(a[0])
 		if err != nil {
 			if !ticket.IsTicket(a[0]) {
 				err = fmt.Errorf("%w; forward takes %s", err, forwardForms)
 			}
-			return api.ForwardRequest{}, usagef(err)
+			return spec.Request{}, usagef(err)
 		}
-		return ticketForward(t, a[1]), nil
+		return spec.TicketForward(t, a[1]), nil
 	}
-	return api.ForwardRequest{}, usagef(fmt.Errorf("forward takes %s (got %d argument(s)); see `p2ptun forward --help`", forwardForms, len(a)))
-}
-
-// ticketForward returns the request that binds listenAddr and forwards it
-// to the peer and protocol t names, dialing the ticket's addresses and
-// presenting its invite, if any.
-func ticketForward(t ticket.Ticket, listenAddr string) api.ForwardRequest {
-	addrs := make([]string, len(t.Addrs))
-	for i, a := range t.Addrs {
-		addrs[i] = a.String()
-	}
-	return api.ForwardRequest{
-		Protocol: t.Protocol, ListenAddress: listenAddr, Peer: t.Peer.String(),
-		Addrs: addrs, Invite: slices.Clone(t.Secret),
-	}
+	return spec.Request{}, usagef(fmt.Errorf("forward takes %s (got %d argument(s)); see `p2ptun forward --help`", forwardForms, len(a)))
 }

@@ -6,7 +6,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/p2ptun/p2ptun/api"
-	"github.com/p2ptun/p2ptun/node"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 func pingCommand() *ucli.Command {
@@ -23,7 +23,7 @@ func pingCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := node.ParsePeerAddr(a[0]); err != nil {
+			if _, err := spec.ParsePeerAddr(a[0]); err != nil {
 				return err
 			}
 			out, err := client(c).Ping(c.Context, api.PingRequest{Peer: a[0], Count: c.Int("count")})

@@ -9,7 +9,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/p2ptun/p2ptun/api"
-	"github.com/p2ptun/p2ptun/node"
+	"github.com/p2ptun/p2ptun/spec"
 	"github.com/p2ptun/p2ptun/ticket"
 )
 
@@ -57,33 +57,31 @@ func pipeArgs(c *ucli.Context) (api.PipeRequest, error) {
 		if len(t.Secret) > 0 {
 			return api.PipeRequest{}, usagef(errors.New("this ticket is an invite: redeem it once with `p2ptun forward TICKET 127.0.0.1:0`, then pipe with `p2ptun share`'s plain ticket or the peer ID"))
 		}
-		fr := ticketForward(t, "")
-		req, err := pipeRequest(c, fr.Peer, fr.Protocol)
-		req.Addrs = fr.Addrs
-		return req, err
+		fr := spec.TicketForward(t, "")
+		return pipeRequest(c, fr.Peer, fr.Protocol, fr.Addrs)
 	}
 	a, err := args(c, 2, "PEER-ADDR PROTO (or one TICKET)")
 	if err != nil {
 		return api.PipeRequest{}, err
 	}
-	return pipeRequest(c, a[0], a[1])
+	return pipeRequest(c, a[0], a[1], nil)
 }
 
 // pipeRequest turns pipe's arguments into the daemon's request, checking
 // them first so that bad input fails the same way with no daemon. It is
 // the one place that reads PEER-ADDR.
-func pipeRequest(c *ucli.Context, peerAddr, proto string) (api.PipeRequest, error) {
-	req := api.PipeRequest{
-		Peer: peerAddr, Protocol: proto,
+func pipeRequest(c *ucli.Context, peerAddr, proto string, addrs []string) (api.PipeRequest, error) {
+	r := spec.Request{
+		Peer: peerAddr, Protocol: proto, Addrs: addrs,
 		AllowCustomProtocol: c.Bool("allow-custom-protocol"), AllowLimited: c.Bool("allow-limited"),
 	}
-	if _, err := node.ParsePeerAddr(req.Peer); err != nil {
+	if _, err := spec.ParsePipe(r); err != nil {
 		return api.PipeRequest{}, err
 	}
-	if _, err := node.ParseProtocol(req.Protocol, req.AllowCustomProtocol); err != nil {
-		return api.PipeRequest{}, err
-	}
-	return req, nil
+	return api.PipeRequest{
+		Peer: r.Peer, Protocol: r.Protocol, Addrs: r.Addrs,
+		AllowCustomProtocol: r.AllowCustomProtocol, AllowLimited: r.AllowLimited,
+	}, nil
 }
 
 // errStreamReset is what pipe reports when the stream did not end cleanly.

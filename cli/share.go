@@ -9,6 +9,7 @@ import (
 	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/node"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 func shareCommand() *ucli.Command {
@@ -32,7 +33,7 @@ func shareCommand() *ucli.Command {
 				return err
 			}
 			req := api.ShareRequest{Protocol: a[0], Invite: c.Bool("invite")}
-			if _, err := node.ParseProtocol(req.Protocol, true); err != nil {
+			if _, err := spec.ParseProtocol(req.Protocol, true); err != nil {
 				return err
 			}
 			if c.IsSet("ttl") {

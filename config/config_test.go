@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -131,7 +132,17 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "forward tunnel with bad peer",
 			in:   "[[forward]]\nprotocol = \"/x/a\"\nlisten = \"127.0.0.1:9000\"\npeer = \"bogus\"\n",
-			want: []string{name + ":1: ", "forward[1] (forward /x/a 127.0.0.1:9000)", `peer "bogus" is not a peer ID`},
+			want: []string{name + ":1: ", "forward[1] (forward /x/a 127.0.0.1:9000)", `"bogus" is not a peer ID`},
+		},
+		{
+			name: "listen tunnel outside /x/",
+			in:   "\n[[listen]]\nprotocol = \"/web\"\ntarget = \"127.0.0.1:1\"\nallow_all = true\n",
+			want: []string{name + ":2: ", "listen[1] (listen /web)", `protocol "/web" must start with /x/`},
+		},
+		{
+			name: "forward tunnel binding a name",
+			in:   "[[forward]]\nprotocol = \"/x/a\"\nlisten = \"/dns/localhost/tcp/9000\"\npeer = \"12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf\"\n",
+			want: []string{name + ":1: ", "forward[1]", `listen address "/dns/localhost/tcp/9000" must use an IP, not a name`},
 		},
 		{
 			name: "forward tunnel missing listen",
@@ -204,6 +215,15 @@ func TestParseTunnels(t *testing.T) {
 	}
 	wantL := []config.ListenTunnel{{Name: "web", Protocol: "/x/web", Target: "127.0.0.1:8080", Allow: []string{peerID}, Line: 2}}
 	wantF := []config.ForwardTunnel{{Protocol: "/x/db", Listen: "/ip4/127.0.0.1/tcp/5432", Peer: "/p2p/" + peerID, Lazy: true, Line: 8}}
+	// Each table is parsed into its spec at load.
+	l, f := c.Listen[0].Spec, c.Forward[0].Spec
+	if l.Kind != spec.KindListen || l.Name != "web" || l.Target.String() != "/ip4/127.0.0.1/tcp/8080" || len(l.Allow) != 1 || l.Allow[0].String() != peerID {
+		t.Errorf("listen spec = %+v", l)
+	}
+	if f.Kind != spec.KindForward || f.Listen.String() != "/ip4/127.0.0.1/tcp/5432" || f.Peer.ID.String() != peerID || !f.Lazy {
+		t.Errorf("forward spec = %+v", f)
+	}
+	c.Listen[0].Spec, c.Forward[0].Spec = spec.Spec{}, spec.Spec{}
 	if !reflect.DeepEqual(c.Listen, wantL) || !reflect.DeepEqual(c.Forward, wantF) {
 		t.Fatalf("tunnels = %+v %+v, want %+v %+v", c.Listen, c.Forward, wantL, wantF)
 	}

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 	"github.com/pelletier/go-toml/v2"
+
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 // ListenTunnel is a [[listen]] table: a protocol this node serves by
@@ -34,6 +34,8 @@ type ListenTunnel struct {
 
 	// Line is where the table starts in its file (0 if unknown).
 	Line int `toml:"-" json:"-"`
+	// Spec is the table parsed, set by Validate (and so by Parse).
+	Spec spec.Spec `toml:"-" json:"-"`
 }
 
 // ForwardTunnel is a [[forward]] table: a local address whose connections
@@ -55,7 +57,8 @@ type ForwardTunnel struct {
 	AllowLimited        bool `toml:"allow_limited,omitempty" json:",omitempty"`
 	AllowCustomProtocol bool `toml:"allow_custom_protocol,omitempty" json:",omitempty"`
 
-	Line int `toml:"-" json:"-"`
+	Line int       `toml:"-" json:"-"`
+	Spec spec.Spec `toml:"-" json:"-"`
 }
 
 // Label names a tunnel in messages: its name if it has one, else what it
@@ -73,6 +76,40 @@ func (t ForwardTunnel) Label() string {
 		return t.Name
 	}
 	return "forward " + t.Protocol + " " + t.Listen
+}
+
+// Request is the tunnel the table asks for, for spec to parse; its name is
+// the table's Label.
+func (t ListenTunnel) Request() spec.Request {
+	return spec.Request{
+		Name: t.Label(), Protocol: t.Protocol, Target: t.Target, Allow: t.Allow, AllowAll: t.AllowAll,
+		InviteOnly: t.InviteOnly, ReportPeerID: t.ReportPeerID, AllowCustomProtocol: t.AllowCustomProtocol,
+	}
+}
+
+// Request is the tunnel the table asks for, for spec to parse.
+func (t ForwardTunnel) Request() spec.Request {
+	return spec.Request{
+		Name: t.Label(), Protocol: t.Protocol, ListenAddress: t.Listen, Peer: t.Peer, Addrs: t.Addrs, Lazy: t.Lazy,
+		AllowLimited: t.AllowLimited, AllowCustomProtocol: t.AllowCustomProtocol,
+	}
+}
+
+// ListenTable is the [[listen]] table that saves r (`listen --save`).
+func ListenTable(r spec.Request) ListenTunnel {
+	return ListenTunnel{
+		Name: r.Name, Protocol: r.Protocol, Target: r.Target, Allow: r.Allow, AllowAll: r.AllowAll,
+		InviteOnly: r.InviteOnly, ReportPeerID: r.ReportPeerID, AllowCustomProtocol: r.AllowCustomProtocol,
+	}
+}
+
+// ForwardTable is the [[forward]] table that saves r (`forward --save`);
+// it never holds an invite's secret.
+func ForwardTable(r spec.Request) ForwardTunnel {
+	return ForwardTunnel{
+		Name: r.Name, Protocol: r.Protocol, Listen: r.ListenAddress, Peer: r.Peer, Addrs: r.Addrs, Lazy: r.Lazy,
+		AllowLimited: r.AllowLimited, AllowCustomProtocol: r.AllowCustomProtocol,
+	}
 }
 
 // fieldError is a validation error about one key or table, located in the
@@ -98,9 +135,10 @@ func tunnelErr(kind string, i, line int, label, format string, a ...any) error {
 	return &fieldError{path: path, line: line, err: fmt.Errorf("%s: "+format, append([]any{path}, a...)...)}
 }
 
-// validateTunnels checks what can be checked without the node: required
-// keys, peer IDs, multiaddrs, and duplicates. The node checks protocols
-// and addresses in full when it starts them (node.CheckTunnels).
+// validateTunnels checks that each table has its required keys and parses
+// it with spec, setting its Spec; then that no two tunnels share a name,
+// a protocol or a fixed listen address. A table spec rejects is reported
+// at its line with spec's reason.
 func (c *Config) validateTunnels() error {
 	names := map[string]int{}
 	name := func(kind string, i, line int, n, label string) error {
@@ -128,11 +166,11 @@ func (c *Config) validateTunnels() error {
 		if t.AllowAll && t.InviteOnly {
 			return tunnelErr("listen", i, t.Line, label, "allow_all and invite_only contradict each other: keep one")
 		}
-		for _, p := range t.Allow {
-			if _, err := peer.Decode(strings.TrimPrefix(p, "/p2p/")); err != nil {
-				return tunnelErr("listen", i, t.Line, label, "allow: %q is not a peer ID", p)
-			}
+		sp, err := spec.ParseListen(t.Request())
+		if err != nil {
+			return tunnelErr("listen", i, t.Line, label, "%s", spec.Reason(err))
 		}
+		c.Listen[i].Spec = sp
 		if prev, ok := protos[t.Protocol]; ok {
 			return tunnelErr("listen", i, t.Line, label, "protocol %s is already served by the [[listen]] on line %d", t.Protocol, prev)
 		}
@@ -152,20 +190,11 @@ func (c *Config) validateTunnels() error {
 		case t.Peer == "":
 			return tunnelErr("forward", i, t.Line, label, `peer is required, e.g. peer = "/p2p/12D3KooW..."`)
 		}
-		if !strings.HasPrefix(t.Peer, "/") {
-			if _, err := peer.Decode(t.Peer); err != nil {
-				return tunnelErr("forward", i, t.Line, label, "peer %q is not a peer ID or a multiaddr ending in /p2p/ID", t.Peer)
-			}
-		} else if m, err := ma.NewMultiaddr(t.Peer); err != nil {
-			return tunnelErr("forward", i, t.Line, label, "peer %q is not a multiaddr: %v", t.Peer, err)
-		} else if _, err := m.ValueForProtocol(ma.P_P2P); err != nil {
-			return tunnelErr("forward", i, t.Line, label, "peer %q does not end in /p2p/ID", t.Peer)
+		sp, err := spec.ParseForward(t.Request())
+		if err != nil {
+			return tunnelErr("forward", i, t.Line, label, "%s", spec.Reason(err))
 		}
-		for _, a := range t.Addrs {
-			if _, err := ma.NewMultiaddr(a); err != nil {
-				return tunnelErr("forward", i, t.Line, label, "addrs: %q is not a multiaddr", a)
-			}
-		}
+		c.Forward[i].Spec = sp
 		if prev, ok := binds[t.Listen]; ok && !strings.HasSuffix(t.Listen, "/tcp/0") && !strings.HasSuffix(t.Listen, ":0") {
 			return tunnelErr("forward", i, t.Line, label, "listen address %s is already bound by the [[forward]] on line %d", t.Listen, prev)
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/p2ptun/p2ptun/internal/logbuf"
 	"github.com/p2ptun/p2ptun/internal/testnet"
 	"github.com/p2ptun/p2ptun/node"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 func TestMain(m *testing.M) {
@@ -300,7 +301,7 @@ func TestRunDrains(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := node.ParseAddr(l.ListenAddress)
+	m, err := spec.ParseAddr(l.ListenAddress)
 	if err != nil {
 		t.Fatal(err)
 	}

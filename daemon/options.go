@@ -12,6 +12,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/node"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 // usageError is bad input in a Config (an address or peer ID the config
@@ -99,7 +100,7 @@ func nodeOptions(cfg Config, sk crypto.PrivKey) (node.Options, error) {
 func peerIDs(ss []string) ([]peer.ID, error) {
 	var out []peer.ID
 	for _, s := range ss {
-		id, err := node.ParsePeer(s)
+		id, err := spec.ParsePeer(s)
 		if err != nil {
 			return nil, err
 		}
@@ -113,7 +114,7 @@ func peerIDs(ss []string) ([]peer.ID, error) {
 func peerInfos(ss []string) ([]peer.AddrInfo, error) {
 	var out []peer.AddrInfo
 	for _, s := range ss {
-		pi, err := node.ParsePeerAddr(s)
+		pi, err := spec.ParsePeerAddr(s)
 		if err != nil {
 			return nil, err
 		}
@@ -138,7 +139,7 @@ func peerInfos(ss []string) ([]peer.AddrInfo, error) {
 // listen on, or host:port for TCP.
 func swarmAddr(s string) (ma.Multiaddr, error) {
 	if !strings.HasPrefix(s, "/") {
-		return node.ParseAddr(s)
+		return spec.ParseAddr(s)
 	}
 	m, err := ma.NewMultiaddr(s)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/access"
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 // AccessList is the node-wide policy as `p2ptun access ls` shows it.
@@ -80,7 +81,7 @@ func (n *Node) AccessRevoke(ctx context.Context, p string) (AccessList, error) {
 // connections the policy now refuses. The run-only peers (Options.RunAllow
 // and RunDeny) are in the running policy alone, so they are never saved.
 func (n *Node) editAccess(p string, edit func(*access.Policy, peer.ID) error) (AccessList, error) {
-	id, err := ParsePeer(p)
+	id, err := spec.ParsePeer(p)
 	if err != nil {
 		return AccessList{}, err
 	}

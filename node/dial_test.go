@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 func TestTunnelsPreferTCPWhenThePeerHasBoth(t *testing.T) {
@@ -19,14 +21,14 @@ func TestTunnelsPreferTCPWhenThePeerHasBoth(t *testing.T) {
 	}
 	a, b := newNodeWith(t, both), newNodeWith(t, both)
 	ctx := context.Background()
-	if _, err := b.Listen(ctx, ListenRequest{Protocol: "/x/pref", Target: server(t, echo), Allow: []string{a.id()}}); err != nil {
+	if _, err := b.listenReq(ctx, spec.Request{Protocol: "/x/pref", Target: server(t, echo), Allow: []string{a.id()}}); err != nil {
 		t.Fatal(err)
 	}
 	addrs := b.Identity().Addresses
 	if len(addrs) != 2 {
 		t.Fatalf("b's addresses = %q, want a QUIC and a TCP one", addrs)
 	}
-	l, err := a.Forward(ctx, ForwardRequest{Protocol: "/x/pref", ListenAddress: "/ip4/127.0.0.1/tcp/0", Peer: "/p2p/" + b.id(), Addrs: addrs})
+	l, err := a.forwardReq(ctx, spec.Request{Protocol: "/x/pref", ListenAddress: "/ip4/127.0.0.1/tcp/0", Peer: "/p2p/" + b.id(), Addrs: addrs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,9 @@
 // the config file's tunnels and reports events and metrics. It protects
 // peers with live streams from the connection manager's trimming.
 //
-// It parses and validates the user-facing strings (protocols, multiaddrs,
-// peer addresses) so that every front end reports the same errors. It knows
-// nothing about HTTP or flags, nor how the host is built.
+// It takes tunnels as parsed specs (package spec) and never re-validates
+// their strings; the one preparation of a peer before it is dialed
+// (not this node, allowed by the access policy, its addresses remembered)
+// is here. It knows nothing about HTTP or flags, nor how the host is
+// built.
 package node

@@ -8,14 +8,16 @@ import (
 	"github.com/p2ptun/p2ptun/p2phost"
 	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 // Sentinel errors returned by node operations; check them with errors.Is.
 // Front ends map each to an exit code or status.
 var (
 	// ErrUsage marks bad input: a malformed multiaddr, peer ID or protocol,
-	// or a listener without an allowlist.
-	ErrUsage = p2phost.ErrUsage
+	// or a listener without an allowlist. It is spec.ErrInvalid (and
+	// p2phost.ErrUsage): a spec that does not parse is ErrUsage.
+	ErrUsage = spec.ErrInvalid
 	// ErrUnreachable means the peer could not be connected to.
 	ErrUnreachable = forward.ErrUnreachable
 	// ErrNoListener means the peer is reachable but serves no such protocol.

@@ -29,6 +29,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/access"
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 // The hostile-peer tests put a victim node, serving an echo listener, under
@@ -136,10 +137,10 @@ func newArena(t *testing.T, o arenaOpts) *arena {
 	if o.badOnListener {
 		allow = append(allow, badID.String())
 	}
-	if _, err := victim.Listen(ctx, ListenRequest{Protocol: string(echoProto), Target: target, Allow: allow}); err != nil {
+	if _, err := victim.listenReq(ctx, spec.Request{Protocol: string(echoProto), Target: target, Allow: allow}); err != nil {
 		t.Fatal(err)
 	}
-	l, err := good.Forward(ctx, ForwardRequest{Protocol: string(echoProto), ListenAddress: "127.0.0.1:0", Peer: victim.fullAddr()})
+	l, err := good.forwardReq(ctx, spec.Request{Protocol: string(echoProto), ListenAddress: "127.0.0.1:0", Peer: victim.fullAddr()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -599,7 +600,7 @@ func TestHostileGarbage(t *testing.T) {
 		c.Write(h.Sum(nil))
 		c.CloseWrite()
 	})
-	if _, err := a.victim.Listen(ctx, ListenRequest{Protocol: string(sinkProto), Target: sink, Allow: []string{a.badID.String()}}); err != nil {
+	if _, err := a.victim.listenReq(ctx, spec.Request{Protocol: string(sinkProto), Target: sink, Allow: []string{a.badID.String()}}); err != nil {
 		t.Fatal(err)
 	}
 	g := a.startGood()
@@ -1140,10 +1141,10 @@ func TestHostileIdleConnections(t *testing.T) {
 
 	target, _ := countedServer(t, echo)
 	good := newNodeWith(t, func(o *Options) { o.Timeouts.Dial = config.D(hangGuard) })
-	if _, err := victim.Listen(context.Background(), ListenRequest{Protocol: string(echoProto), Target: target, Allow: []string{good.id()}}); err != nil {
+	if _, err := victim.listenReq(context.Background(), spec.Request{Protocol: string(echoProto), Target: target, Allow: []string{good.id()}}); err != nil {
 		t.Fatal(err)
 	}
-	l, err := good.Forward(context.Background(), ForwardRequest{Protocol: string(echoProto), ListenAddress: "127.0.0.1:0", Peer: victim.fullAddr()})
+	l, err := good.forwardReq(context.Background(), spec.Request{Protocol: string(echoProto), ListenAddress: "127.0.0.1:0", Peer: victim.fullAddr()})
 	if err != nil {
 		t.Fatalf("good peer, with %d idle connections opened and %d dropped: %v\nvictim's limit lines:\n%s",
 			opened.Load(), dropped.Load(), err, grepLines(victim.logs.String(), "resource limit reached"))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/internal/harness"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 // gatedProxy forwards TCP connections to target until partition is
@@ -99,11 +100,11 @@ func TestKeepaliveEndsStreamsOfASilentPeer(t *testing.T) {
 	a, b := newNodeWith(t, keepalive), newNodeWith(t, keepalive)
 	proxy := newGatedProxy(t, hostPort(t, b.fullAddr()))
 	ctx := context.Background()
-	if _, err := b.Listen(ctx, ListenRequest{Protocol: "/x/ka", Target: server(t, echo), Allow: []string{a.id()}}); err != nil {
+	if _, err := b.listenReq(ctx, spec.Request{Protocol: "/x/ka", Target: server(t, echo), Allow: []string{a.id()}}); err != nil {
 		t.Fatal(err)
 	}
 	via := "/ip4/127.0.0.1/tcp/" + portOf(t, proxy.ln.Addr().String()) + "/p2p/" + b.id()
-	l, err := a.Forward(ctx, ForwardRequest{Protocol: "/x/ka", ListenAddress: "/ip4/127.0.0.1/tcp/0", Peer: via})
+	l, err := a.forwardReq(ctx, spec.Request{Protocol: "/x/ka", ListenAddress: "/ip4/127.0.0.1/tcp/0", Peer: via})
 	if err != nil {
 		t.Fatal(err)
 	}

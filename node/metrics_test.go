@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/p2ptun/p2ptun/registry"
+	"github.com/p2ptun/p2ptun/spec"
 	"github.com/p2ptun/p2ptun/streams"
 )
 
@@ -92,11 +93,11 @@ func TestMetricsCountBytesStreamsAndErrors(t *testing.T) {
 	a, aReg := metricsNode(t)
 	b, bReg := metricsNode(t)
 	ctx := context.Background()
-	in, err := b.Listen(ctx, ListenRequest{Protocol: "/x/metrics", Target: server(t, echo), Allow: []string{a.id()}})
+	in, err := b.listenReq(ctx, spec.Request{Protocol: "/x/metrics", Target: server(t, echo), Allow: []string{a.id()}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fwd, err := a.Forward(ctx, ForwardRequest{Protocol: "/x/metrics", ListenAddress: "/ip4/127.0.0.1/tcp/0", Peer: b.fullAddr()})
+	fwd, err := a.forwardReq(ctx, spec.Request{Protocol: "/x/metrics", ListenAddress: "/ip4/127.0.0.1/tcp/0", Peer: b.fullAddr()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/p2ptun/p2ptun/forward"
 	"github.com/p2ptun/p2ptun/listen"
 	"github.com/p2ptun/p2ptun/registry"
-	"github.com/p2ptun/p2ptun/ticket"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 // Listener and StreamInfo are the records Listeners and Streams return;
@@ -46,44 +46,33 @@ func (n *Node) Identity() Identity {
 	return Identity{ID: id.String(), Addresses: addrs, AgentVersion: n.opts.UserAgent}
 }
 
-// ListenRequest asks the node to serve a protocol by dialing a local target.
-type ListenRequest struct {
-	// Name labels the tunnel in `ls`, events and metrics; optional.
-	Name                string `json:",omitempty"`
-	Protocol            string
-	Target              string
-	Allow               []string `json:",omitempty"`
-	AllowAll            bool     `json:",omitempty"`
-	ReportPeerID        bool     `json:",omitempty"`
-	AllowCustomProtocol bool     `json:",omitempty"`
-	// InviteOnly lets Allow be empty: peers join the allowlist by
-	// redeeming invites (Share with Invite).
-	InviteOnly bool `json:",omitempty"`
-	// Save also appends the tunnel to the config file, so the daemon
-	// starts it at boot and a reload keeps it.
-	Save bool `json:",omitempty"`
-}
-
-// Listen registers a protocol handler. On error nothing is registered (and,
-// with r.Save, nothing is saved).
-func (n *Node) Listen(ctx context.Context, r ListenRequest) (registry.Listener, error) {
-	if !r.Save {
-		return n.listen(ctx, r)
+// Listen registers a protocol handler for s, a spec.KindListen spec. On
+// error nothing is registered (and, with s.Save, nothing is saved).
+func (n *Node) Listen(ctx context.Context, s spec.Spec) (registry.Listener, error) {
+	if s.Kind != spec.KindListen {
+		return registry.Listener{}, fmt.Errorf("%w: Listen given a %q spec", ErrUsage, s.Kind)
 	}
-	t := config.ListenTunnel{
-		Name: r.Name, Protocol: r.Protocol, Target: r.Target, Allow: r.Allow, AllowAll: r.AllowAll,
-		InviteOnly: r.InviteOnly, ReportPeerID: r.ReportPeerID, AllowCustomProtocol: r.AllowCustomProtocol,
+	if !s.Save {
+		return n.listen(ctx, s)
 	}
-	s := listenSpec(t)
+	// It runs as the config tunnel it is saved as, which a reload leaves
+	// alone.
+	t := config.ListenTable(s.Request)
+	ct, err := listenTunnel(t)
+	if err != nil {
+		return registry.Listener{}, err
+	}
 	return n.saved(n.opts.SaveListen != nil,
-		func() (registry.Listener, error) { return n.listen(ctx, *s.listen) },
-		func(registry.Listener) (spec, func() error) { return s, func() error { return n.opts.SaveListen(t) } })
+		func() (registry.Listener, error) { return n.listen(ctx, ct.spec) },
+		func(registry.Listener) (configTunnel, func() error, error) {
+			return ct, func() error { return n.opts.SaveListen(t) }, nil
+		})
 }
 
 // saved starts a tunnel with start; record says, from what started, which
 // config tunnel it is and how to save it. It is recorded as that tunnel
 // and saved; if saving fails, the tunnel is closed again.
-func (n *Node) saved(canSave bool, start func() (registry.Listener, error), record func(registry.Listener) (spec, func() error)) (registry.Listener, error) {
+func (n *Node) saved(canSave bool, start func() (registry.Listener, error), record func(registry.Listener) (configTunnel, func() error, error)) (registry.Listener, error) {
 	if !canSave {
 		return registry.Listener{}, fmt.Errorf("%w: --save needs a daemon with a config file; this one is --ephemeral", ErrUsage)
 	}
@@ -93,7 +82,11 @@ func (n *Node) saved(canSave bool, start func() (registry.Listener, error), reco
 	if err != nil {
 		return l, err
 	}
-	s, save := record(l)
+	s, save, err := record(l)
+	if err != nil {
+		_, _ = n.listeners.CloseMatching(func(x *registry.Listener) bool { return x.ID == l.ID })
+		return registry.Listener{}, fmt.Errorf("tunnel not saved, and closed again: %w", err)
+	}
 	n.adopt(s, l.ID)
 	if err := save(); err != nil {
 		n.disown(s)
@@ -103,47 +96,26 @@ func (n *Node) saved(canSave bool, start func() (registry.Listener, error), reco
 	return l, nil
 }
 
-func (n *Node) listen(ctx context.Context, r ListenRequest) (registry.Listener, error) {
+func (n *Node) listen(ctx context.Context, s spec.Spec) (registry.Listener, error) {
 	if n.isClosed() {
 		return registry.Listener{}, ErrClosed
 	}
-	proto, err := ParseProtocol(r.Protocol, r.AllowCustomProtocol)
-	if err != nil {
-		return registry.Listener{}, err
-	}
-	target, err := ParseTarget(r.Target)
-	if err != nil {
-		return registry.Listener{}, err
-	}
-	allow := make([]peer.ID, 0, len(r.Allow))
-	allowStr := make([]string, 0, len(r.Allow))
-	for _, s := range r.Allow {
-		id, err := ParsePeer(s)
-		if err != nil {
-			return registry.Listener{}, err
-		}
-		if !slices.Contains(allow, id) {
-			allow = append(allow, id)
-			allowStr = append(allowStr, id.String())
-		}
-	}
-	if r.InviteOnly && r.AllowAll {
-		return registry.Listener{}, fmt.Errorf("%w: --invite-only and --allow-all contradict each other: choose one", ErrUsage)
-	}
-	if !r.AllowAll && len(allow) == 0 && !r.InviteOnly {
-		return registry.Listener{}, fmt.Errorf("%w: %w", ErrUsage, listen.ErrNoAllowlist)
+	proto, target, allow := s.Protocol, s.Target, s.Allow
+	allowStr := make([]string, len(allow))
+	for i, id := range allow {
+		allowStr[i] = id.String()
 	}
 
 	rec := &registry.Listener{
-		Name:          r.Name,
+		Name:          s.Name,
 		Kind:          registry.KindListen,
 		Protocol:      string(proto),
 		ListenAddress: "/p2p/" + n.host.ID().String(),
 		TargetAddress: target.String(),
 		AllowedPeers:  allowStr,
-		AllowAll:      r.AllowAll,
-		InviteOnly:    r.InviteOnly,
-		ReportPeerID:  r.ReportPeerID,
+		AllowAll:      s.AllowAll,
+		InviteOnly:    s.InviteOnly,
+		ReportPeerID:  s.ReportPeerID,
 	}
 	if err := n.listeners.Reserve(rec); err != nil {
 		return registry.Listener{}, err
@@ -152,9 +124,9 @@ func (n *Node) listen(ctx context.Context, r ListenRequest) (registry.Listener, 
 		Protocol:     proto,
 		Target:       target,
 		Allow:        allow,
-		AllowAll:     r.AllowAll,
-		InviteOnly:   r.InviteOnly,
-		ReportPeerID: r.ReportPeerID,
+		AllowAll:     s.AllowAll,
+		InviteOnly:   s.InviteOnly,
+		ReportPeerID: s.ReportPeerID,
 		DialTimeout:  n.opts.Timeouts.TargetDial.Std(),
 		PeerRate:     n.opts.Limits.PeerStreamRate,
 		PeerBurst:    n.opts.Limits.PeerStreamBurst,
@@ -175,108 +147,59 @@ func (n *Node) listen(ctx context.Context, r ListenRequest) (registry.Listener, 
 	}
 	rec.Close, rec.StopAccepting = n.serve(rec.ID, l), l.StopAccepting
 	n.listeners.Commit(rec)
-	n.log.Info("listener opened", "proto", rec.Protocol, "target", rec.TargetAddress, "allow", allowStr, "allow_all", r.AllowAll, "invite_only", r.InviteOnly)
+	n.log.Info("listener opened", "proto", rec.Protocol, "target", rec.TargetAddress, "allow", allowStr, "allow_all", s.AllowAll, "invite_only", s.InviteOnly)
 	return snapshot(rec), nil
 }
 
-// ForwardRequest asks the node to bind a local address and forward each
-// connection to a peer's protocol.
-type ForwardRequest struct {
-	// Name labels the tunnel in `ls`, events and metrics; optional.
-	Name                string `json:",omitempty"`
-	Protocol            string
-	ListenAddress       string
-	Peer                string
-	AllowCustomProtocol bool `json:",omitempty"`
-	// Lazy skips connecting to the peer now; the first client connection
-	// will. By default Forward fails if the peer cannot be reached.
-	Lazy bool `json:",omitempty"`
-	// AllowLimited lets the forward use relayed connections that the relay
-	// limits in time or data.
-	AllowLimited bool `json:",omitempty"`
-	// Save also appends the tunnel to the config file.
-	Save bool `json:",omitempty"`
-
-	// Addrs are more addresses of Peer (multiaddrs, with or without
-	// /p2p/ID), as a ticket lists them.
-	Addrs []string `json:",omitempty"`
-	// Invite is an invite's secret, presented to the peer after connecting
-	// and before anything is bound; a refused invite fails the forward
-	// with ErrDenied. It cannot be Lazy.
-	Invite []byte `json:",omitempty"`
-}
-
 // Forward binds a local listener whose connections become streams to the
-// peer. Unless r.Lazy, it first connects to the peer and fails with
-// ErrUnreachable if it cannot. On error nothing is bound or registered.
-func (n *Node) Forward(ctx context.Context, r ForwardRequest) (registry.Listener, error) {
-	if !r.Save {
-		return n.forward(ctx, r)
+// peer of s, a spec.KindForward spec. Unless s.Lazy, it first connects to
+// the peer and fails with ErrUnreachable if it cannot. On error nothing is
+// bound or registered.
+func (n *Node) Forward(ctx context.Context, s spec.Spec) (registry.Listener, error) {
+	if s.Kind != spec.KindForward {
+		return registry.Listener{}, fmt.Errorf("%w: Forward given a %q spec", ErrUsage, s.Kind)
+	}
+	if !s.Save {
+		return n.forward(ctx, s)
 	}
 	// The table keeps the peer and its addresses but never an invite's
 	// secret: once redeemed, the peer is on the listener's allowlist.
-	t := config.ForwardTunnel{
-		Name: r.Name, Protocol: r.Protocol, Listen: r.ListenAddress, Peer: r.Peer, Addrs: r.Addrs, Lazy: r.Lazy,
-		AllowLimited: r.AllowLimited, AllowCustomProtocol: r.AllowCustomProtocol,
+	t := config.ForwardTable(s.Request)
+	ct, err := forwardTunnel(t)
+	if err != nil {
+		return registry.Listener{}, err
 	}
+	run := ct.spec
+	run.Invite = s.Invite
 	return n.saved(n.opts.SaveForward != nil,
-		func() (registry.Listener, error) {
-			req := *forwardSpec(t).fwd
-			req.Invite = r.Invite
-			return n.forward(ctx, req)
-		},
-		func(l registry.Listener) (spec, func() error) {
+		func() (registry.Listener, error) { return n.forward(ctx, run) },
+		func(l registry.Listener) (configTunnel, func() error, error) {
 			// Port 0 is saved as the port it got, so that a restart or a
 			// reload binds the same one.
-			t.Listen = boundListen(t.Listen, l.ListenAddress)
-			return forwardSpec(t), func() error { return n.opts.SaveForward(t) }
+			t.Listen = spec.BoundListen(t.Listen, l.ListenAddress)
+			ct, err := forwardTunnel(t)
+			return ct, func() error { return n.opts.SaveForward(t) }, err
 		})
 }
 
-func (n *Node) forward(ctx context.Context, r ForwardRequest) (registry.Listener, error) {
+func (n *Node) forward(ctx context.Context, s spec.Spec) (registry.Listener, error) {
 	if n.isClosed() {
 		return registry.Listener{}, ErrClosed
 	}
-	proto, err := ParseProtocol(r.Protocol, r.AllowCustomProtocol)
-	if err != nil {
+	proto, laddr, pi := s.Protocol, s.Listen, s.Peer
+	if err := n.preparePeer(pi, "forward to another peer"); err != nil {
 		return registry.Listener{}, err
 	}
-	laddr, err := ParseListenAddr(r.ListenAddress)
-	if err != nil {
-		return registry.Listener{}, err
-	}
-	pi, err := ParsePeerAddr(r.Peer)
-	if err != nil {
-		return registry.Listener{}, err
-	}
-	if pi.ID == n.host.ID() {
-		return registry.Listener{}, fmt.Errorf("%w: %s is this node's own peer ID; forward to another peer", ErrUsage, pi.ID)
-	}
-	if pi, err = withAddrs(pi, r.Addrs); err != nil {
-		return registry.Listener{}, err
-	}
-	if len(r.Invite) > 0 {
-		if len(r.Invite) < ticket.MinSecretLen || len(r.Invite) > ticket.MaxSecretLen {
-			return registry.Listener{}, fmt.Errorf("%w: an invite secret is %d to %d bytes, not %d", ErrUsage, ticket.MinSecretLen, ticket.MaxSecretLen, len(r.Invite))
-		}
-		if r.Lazy {
-			return registry.Listener{}, fmt.Errorf("%w: an invite is presented when the forward opens, so the forward cannot be --lazy; drop --lazy", ErrUsage)
-		}
-	}
-	if !n.opts.Access.Allowed(pi.ID) {
-		return registry.Listener{}, fmt.Errorf("%w: peer %s is refused by this node's access policy; see `p2ptun access ls`, or run `p2ptun access allow %s`", ErrDenied, pi.ID, pi.ID)
-	}
-	n.addAddrs(pi)
-	if !r.Lazy {
+	if !s.Lazy {
 		if err := n.connect(ctx, pi.ID); err != nil {
-			if viaRelay(pi) {
+			if s.ViaRelay() {
 				err = fmt.Errorf("%w; through a relay, both peers must be on the relay's allow list and %s must hold a reservation on it (it logs \"relay reservation held\")", err, pi.ID)
 			}
 			return registry.Listener{}, err
 		}
 	}
-	if len(r.Invite) > 0 {
-		if err := n.presentInvite(ctx, pi.ID, r.Invite, r.AllowLimited); err != nil {
+	if len(s.Invite) > 0 {
+		if err := n.presentInvite(ctx, pi.ID, s.Invite, s.AllowLimited); err != nil {
 			return registry.Listener{}, err
 		}
 	}
@@ -285,7 +208,7 @@ func (n *Node) forward(ctx context.Context, r ForwardRequest) (registry.Listener
 	// port 0 made real), then accepts: from its first client on, it is
 	// listed and its connections are recorded under its ID.
 	rec := &registry.Listener{
-		Name:          r.Name,
+		Name:          s.Name,
 		Kind:          registry.KindForward,
 		Protocol:      string(proto),
 		TargetAddress: "/p2p/" + pi.ID.String(),
@@ -298,7 +221,7 @@ func (n *Node) forward(ctx context.Context, r ForwardRequest) (registry.Listener
 		Peer:              pi.ID,
 		DialTimeout:       n.opts.Timeouts.Dial.Std(),
 		StreamOpenTimeout: n.opts.Timeouts.StreamOpen.Std(),
-		AllowLimited:      r.AllowLimited,
+		AllowLimited:      s.AllowLimited,
 		Listen:            n.opts.BindForward,
 		Logger:            n.log,
 		Limited:           n.limited,
@@ -330,38 +253,19 @@ func (n *Node) forward(ctx context.Context, r ForwardRequest) (registry.Listener
 	return snapshot(rec), nil
 }
 
-// withAddrs adds addrs, multiaddrs of pi's peer with or without /p2p/ID,
-// to pi.
-func withAddrs(pi peer.AddrInfo, addrs []string) (peer.AddrInfo, error) {
-	if len(addrs) > ticket.MaxAddrs {
-		return pi, fmt.Errorf("%w: %d peer addresses, more than %d", ErrUsage, len(addrs), ticket.MaxAddrs)
+// preparePeer checks that pi is another peer, one that this node's access
+// policy allows, and remembers the addresses the user gave for it: the
+// one preparation before a forward, a pipe or a ping dials it. instead
+// says what to do about the node's own ID ("forward to another peer").
+func (n *Node) preparePeer(pi peer.AddrInfo, instead string) error {
+	if pi.ID == n.host.ID() {
+		return fmt.Errorf("%w: %s is this node's own peer ID; %s", ErrUsage, pi.ID, instead)
 	}
-	pi.Addrs = slices.Clone(pi.Addrs)
-	for _, s := range addrs {
-		m, err := ma.NewMultiaddr(s)
-		if err != nil {
-			return pi, fmt.Errorf("%w: peer address %q is not a valid multiaddr (%s)", ErrUsage, s, forward.OneLine(err))
-		}
-		transport, id := peer.SplitAddr(m)
-		if id != "" && id != pi.ID {
-			return pi, fmt.Errorf("%w: peer address %s is for peer %s, not %s", ErrUsage, m, id, pi.ID)
-		}
-		if len(transport) == 0 {
-			return pi, fmt.Errorf("%w: peer address %s has no transport, like /ip4/HOST/tcp/PORT", ErrUsage, m)
-		}
-		pi.Addrs = append(pi.Addrs, transport)
+	if !n.opts.Access.Allowed(pi.ID) {
+		return fmt.Errorf("%w: peer %s is refused by this node's access policy; see `p2ptun access ls`, or run `p2ptun access allow %s`", ErrDenied, pi.ID, pi.ID)
 	}
-	return pi, nil
-}
-
-// viaRelay reports whether the user addressed the peer through a relay.
-func viaRelay(pi peer.AddrInfo) bool {
-	for _, a := range pi.Addrs {
-		if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err == nil {
-			return true
-		}
-	}
-	return false
+	n.addAddrs(pi)
+	return nil
 }
 
 // addAddrs remembers the addresses a user gave for a peer.
@@ -428,7 +332,7 @@ func (n *Node) CloseListeners(_ context.Context, r CloseRequest) (int, error) {
 }
 
 func canonicalAddr(s string) (string, error) {
-	m, err := ParseAddr(s)
+	m, err := spec.ParseAddr(s)
 	if err != nil {
 		return "", err
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/logbuf"
 	"github.com/p2ptun/p2ptun/internal/testnet"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 func TestMain(m *testing.M) {
@@ -99,10 +100,10 @@ func freePort(t *testing.T) string {
 func tunnel(t *testing.T, a, b testNode, proto, target string) string {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := b.Listen(ctx, ListenRequest{Protocol: proto, Target: target, Allow: []string{a.id()}}); err != nil {
+	if _, err := b.listenReq(ctx, spec.Request{Protocol: proto, Target: target, Allow: []string{a.id()}}); err != nil {
 		t.Fatal(err)
 	}
-	l, err := a.Forward(ctx, ForwardRequest{Protocol: proto, ListenAddress: "/ip4/127.0.0.1/tcp/0", Peer: b.fullAddr()})
+	l, err := a.forwardReq(ctx, spec.Request{Protocol: proto, ListenAddress: "/ip4/127.0.0.1/tcp/0", Peer: b.fullAddr()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +264,7 @@ func TestUnreachablePeer(t *testing.T) {
 	bind := freePort(t)
 
 	t.Run("forward fails and binds nothing", func(t *testing.T) {
-		_, err := a.Forward(context.Background(), ForwardRequest{Protocol: "/x/web", ListenAddress: bind, Peer: dead})
+		_, err := a.forwardReq(context.Background(), spec.Request{Protocol: "/x/web", ListenAddress: bind, Peer: dead})
 		if !errors.Is(err, ErrUnreachable) {
 			t.Fatalf("err = %v, want ErrUnreachable", err)
 		}
@@ -282,7 +283,7 @@ func TestUnreachablePeer(t *testing.T) {
 
 	t.Run("lazy forward resets the client and logs", func(t *testing.T) {
 		c := newNode(t) // a node with no addresses for b at all
-		l, err := c.Forward(context.Background(), ForwardRequest{Protocol: "/x/web", ListenAddress: "127.0.0.1:0", Peer: "/p2p/" + bID, Lazy: true})
+		l, err := c.forwardReq(context.Background(), spec.Request{Protocol: "/x/web", ListenAddress: "127.0.0.1:0", Peer: "/p2p/" + bID, Lazy: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -299,10 +300,10 @@ func TestUnreachablePeer(t *testing.T) {
 func TestUnauthorizedPeerIsReset(t *testing.T) {
 	a, b, other := newNode(t), newNode(t), newNode(t)
 	ctx := context.Background()
-	if _, err := b.Listen(ctx, ListenRequest{Protocol: "/x/private", Target: server(t, echo), Allow: []string{other.id()}}); err != nil {
+	if _, err := b.listenReq(ctx, spec.Request{Protocol: "/x/private", Target: server(t, echo), Allow: []string{other.id()}}); err != nil {
 		t.Fatal(err)
 	}
-	l, err := a.Forward(ctx, ForwardRequest{Protocol: "/x/private", ListenAddress: "127.0.0.1:0", Peer: b.fullAddr()})
+	l, err := a.forwardReq(ctx, spec.Request{Protocol: "/x/private", ListenAddress: "127.0.0.1:0", Peer: b.fullAddr()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +322,7 @@ func TestUnauthorizedPeerIsReset(t *testing.T) {
 
 func TestListenRequiresAnAllowlist(t *testing.T) {
 	b := newNode(t)
-	_, err := b.Listen(context.Background(), ListenRequest{Protocol: "/x/web", Target: "127.0.0.1:80"})
+	_, err := b.listenReq(context.Background(), spec.Request{Protocol: "/x/web", Target: "127.0.0.1:80"})
 	if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "--allow-all") {
 		t.Fatalf("err = %v, want a usage error that mentions --allow-all", err)
 	}
@@ -334,21 +335,21 @@ func TestCustomProtocolRule(t *testing.T) {
 	a, b := newNode(t), newNode(t)
 	ctx := context.Background()
 	target := server(t, echo)
-	_, err := b.Listen(ctx, ListenRequest{Protocol: "/custom/1.0", Target: target, AllowAll: true})
+	_, err := b.listenReq(ctx, spec.Request{Protocol: "/custom/1.0", Target: target, AllowAll: true})
 	if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "--allow-custom-protocol") {
 		t.Fatalf("listen err = %v, want a usage error naming --allow-custom-protocol", err)
 	}
-	_, err = a.Forward(ctx, ForwardRequest{Protocol: "/custom/1.0", ListenAddress: "127.0.0.1:0", Peer: b.fullAddr()})
+	_, err = a.forwardReq(ctx, spec.Request{Protocol: "/custom/1.0", ListenAddress: "127.0.0.1:0", Peer: b.fullAddr()})
 	if !errors.Is(err, ErrUsage) {
 		t.Fatalf("forward err = %v, want ErrUsage", err)
 	}
-	if _, err := b.Listen(ctx, ListenRequest{Protocol: "/ipfs/id/1.0.0", Target: target, AllowAll: true, AllowCustomProtocol: true}); !errors.Is(err, ErrUsage) {
+	if _, err := b.listenReq(ctx, spec.Request{Protocol: "/ipfs/id/1.0.0", Target: target, AllowAll: true, AllowCustomProtocol: true}); !errors.Is(err, ErrUsage) {
 		t.Fatalf("taking over libp2p's identify: err = %v, want ErrUsage", err)
 	}
-	if _, err := b.Listen(ctx, ListenRequest{Protocol: "/custom/1.0", Target: target, AllowAll: true, AllowCustomProtocol: true}); err != nil {
+	if _, err := b.listenReq(ctx, spec.Request{Protocol: "/custom/1.0", Target: target, AllowAll: true, AllowCustomProtocol: true}); err != nil {
 		t.Fatal(err)
 	}
-	l, err := a.Forward(ctx, ForwardRequest{Protocol: "/custom/1.0", ListenAddress: "127.0.0.1:0", Peer: b.fullAddr(), AllowCustomProtocol: true})
+	l, err := a.forwardReq(ctx, spec.Request{Protocol: "/custom/1.0", ListenAddress: "127.0.0.1:0", Peer: b.fullAddr(), AllowCustomProtocol: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +363,7 @@ func TestCustomProtocolRule(t *testing.T) {
 
 func TestNoListenerForProtocol(t *testing.T) {
 	a, b := newNode(t), newNode(t)
-	l, err := a.Forward(context.Background(), ForwardRequest{Protocol: "/x/nobody", ListenAddress: "127.0.0.1:0", Peer: b.fullAddr()})
+	l, err := a.forwardReq(context.Background(), spec.Request{Protocol: "/x/nobody", ListenAddress: "127.0.0.1:0", Peer: b.fullAddr()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,10 +481,10 @@ func TestConflictsLeaveNothingHalfRegistered(t *testing.T) {
 	target := server(t, echo)
 	fwd := tunnel(t, a, b, "/x/dup", target)
 
-	if _, err := b.Listen(ctx, ListenRequest{Protocol: "/x/dup", Target: target, AllowAll: true}); !errors.Is(err, ErrExists) {
+	if _, err := b.listenReq(ctx, spec.Request{Protocol: "/x/dup", Target: target, AllowAll: true}); !errors.Is(err, ErrExists) {
 		t.Fatalf("second listen: err = %v, want ErrExists", err)
 	}
-	_, err := a.Forward(ctx, ForwardRequest{Protocol: "/x/dup", ListenAddress: fwd, Peer: b.fullAddr()})
+	_, err := a.forwardReq(ctx, spec.Request{Protocol: "/x/dup", ListenAddress: fwd, Peer: b.fullAddr()})
 	if !errors.Is(err, ErrAddrInUse) {
 		t.Fatalf("forward on a used port: err = %v, want ErrAddrInUse", err)
 	}
@@ -499,7 +500,7 @@ func TestConflictsLeaveNothingHalfRegistered(t *testing.T) {
 
 func TestForwardToSelfIsRejected(t *testing.T) {
 	a := newNode(t)
-	_, err := a.Forward(context.Background(), ForwardRequest{Protocol: "/x/web", ListenAddress: "127.0.0.1:0", Peer: a.id()})
+	_, err := a.forwardReq(context.Background(), spec.Request{Protocol: "/x/web", ListenAddress: "127.0.0.1:0", Peer: a.id()})
 	if !errors.Is(err, ErrUsage) {
 		t.Fatalf("err = %v, want ErrUsage", err)
 	}
@@ -513,10 +514,10 @@ func TestReportPeerID(t *testing.T) {
 	})
 	a, b := newNode(t), newNode(t)
 	ctx := context.Background()
-	if _, err := b.Listen(ctx, ListenRequest{Protocol: "/x/who", Target: target, Allow: []string{a.id()}, ReportPeerID: true}); err != nil {
+	if _, err := b.listenReq(ctx, spec.Request{Protocol: "/x/who", Target: target, Allow: []string{a.id()}, ReportPeerID: true}); err != nil {
 		t.Fatal(err)
 	}
-	l, err := a.Forward(ctx, ForwardRequest{Protocol: "/x/who", ListenAddress: "127.0.0.1:0", Peer: b.fullAddr()})
+	l, err := a.forwardReq(ctx, spec.Request{Protocol: "/x/who", ListenAddress: "127.0.0.1:0", Peer: b.fullAddr()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -544,7 +545,7 @@ func TestCloseEndsEverything(t *testing.T) {
 	if _, err := net.Dial("tcp", fwd); err == nil {
 		t.Fatal("forward port still accepts after Close")
 	}
-	if _, err := a.Listen(context.Background(), ListenRequest{Protocol: "/x/late", Target: "127.0.0.1:1", AllowAll: true}); !errors.Is(err, ErrClosed) {
+	if _, err := a.listenReq(context.Background(), spec.Request{Protocol: "/x/late", Target: "127.0.0.1:1", AllowAll: true}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("listen after close: err = %v, want ErrClosed", err)
 	}
 }

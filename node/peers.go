@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/p2ptun/p2ptun/p2phost"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 // protectTag marks, in the connection manager, peers with live tunnels:
@@ -64,17 +65,13 @@ func (n *Node) Ping(ctx context.Context, peerAddr string, count int) ([]PingResu
 	if count < 1 || count > 1000 {
 		return nil, fmt.Errorf("%w: ping count %d: use 1 to 1000", ErrUsage, count)
 	}
-	pi, err := ParsePeerAddr(peerAddr)
+	pi, err := spec.ParsePeerAddr(peerAddr)
 	if err != nil {
 		return nil, err
 	}
-	if pi.ID == n.host.ID() {
-		return nil, fmt.Errorf("%w: %s is this node's own peer ID", ErrUsage, pi.ID)
+	if err := n.preparePeer(pi, "ping another peer"); err != nil {
+		return nil, err
 	}
-	if !n.opts.Access.Allowed(pi.ID) {
-		return nil, fmt.Errorf("%w: peer %s is refused by this node's access policy", ErrDenied, pi.ID)
-	}
-	n.addAddrs(pi)
 	ctx = network.WithAllowLimitedConn(ctx, "p2ptun ping")
 	if err := n.connect(ctx, pi.ID); err != nil {
 		return nil, err

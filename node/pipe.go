@@ -12,22 +12,10 @@ import (
 	"github.com/p2ptun/p2ptun/forward"
 	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
+	"github.com/p2ptun/p2ptun/spec"
 	"github.com/p2ptun/p2ptun/streams"
 	seam "github.com/p2ptun/p2ptun/tunnel"
 )
-
-// PipeRequest asks the node for one stream to a peer's protocol, to be
-// bridged to a connection of the caller's (`p2ptun pipe`).
-type PipeRequest struct {
-	Peer                string
-	Protocol            string
-	AllowCustomProtocol bool `json:",omitempty"`
-	// AllowLimited lets the stream use a relayed connection that the relay
-	// limits in time or data.
-	AllowLimited bool `json:",omitempty"`
-	// Addrs are more addresses of Peer, as a ticket lists them.
-	Addrs []string `json:",omitempty"`
-}
 
 // Pipe is a stream that OpenPipe opened and that is waiting for its local
 // end. Exactly one of Run or Abort must be called.
@@ -39,46 +27,35 @@ type Pipe struct {
 	start time.Time // when OpenPipe began, for the stream's setup time
 }
 
-// OpenPipe validates r the way Forward does, connects to the peer with the
-// configured dial timeout and opens a stream for the protocol with the
+// OpenPipe connects to the peer of ps, a spec.KindPipe spec, with the
+// configured dial timeout and opens a stream for its protocol with the
 // configured stream-open timeout. Errors wrap ErrUsage, ErrDenied,
 // ErrUnreachable, ErrNoListener or ErrClosed when they apply. Nothing is
 // registered until Run.
-func (n *Node) OpenPipe(ctx context.Context, r PipeRequest) (*Pipe, error) {
+func (n *Node) OpenPipe(ctx context.Context, ps spec.Spec) (*Pipe, error) {
 	start := time.Now()
 	if n.isClosed() {
 		return nil, ErrClosed
 	}
-	proto, err := ParseProtocol(r.Protocol, r.AllowCustomProtocol)
-	if err != nil {
+	if ps.Kind != spec.KindPipe {
+		return nil, fmt.Errorf("%w: OpenPipe given a %q spec", ErrUsage, ps.Kind)
+	}
+	proto, pi := ps.Protocol, ps.Peer
+	if err := n.preparePeer(pi, "pipe to another peer"); err != nil {
 		return nil, err
 	}
-	pi, err := ParsePeerAddr(r.Peer)
-	if err != nil {
-		return nil, err
-	}
-	if pi, err = withAddrs(pi, r.Addrs); err != nil {
-		return nil, err
-	}
-	if pi.ID == n.host.ID() {
-		return nil, fmt.Errorf("%w: %s is this node's own peer ID; pipe to another peer", ErrUsage, pi.ID)
-	}
-	if !n.opts.Access.Allowed(pi.ID) {
-		return nil, fmt.Errorf("%w: peer %s is refused by this node's access policy; see `p2ptun access ls`, or run `p2ptun access allow %s`", ErrDenied, pi.ID, pi.ID)
-	}
-	n.addAddrs(pi)
 	dial := n.opts.Timeouts.Dial.Std()
 	if err := forward.Connect(ctx, n.host, pi.ID, dial); err != nil {
 		if errors.Is(err, ErrDenied) {
 			return nil, err // the peer answered: it refuses this node
 		}
 		hint := fmt.Sprintf("is its daemon running? pass a full address like /ip4/HOST/tcp/PORT/p2p/%s", pi.ID)
-		if viaRelay(pi) {
+		if ps.ViaRelay() {
 			hint = fmt.Sprintf("through a relay, both peers must be on the relay's allow list and %s must hold a reservation on it (it logs \"relay reservation held\")", pi.ID)
 		}
 		return nil, fmt.Errorf("%w (%s)", err, hint)
 	}
-	if r.AllowLimited {
+	if ps.AllowLimited {
 		ctx = network.WithAllowLimitedConn(ctx, "p2ptun pipe --allow-limited")
 	}
 	s, err := forward.OpenStream(ctx, n.host, pi.ID, proto, dial, n.opts.Timeouts.StreamOpen.Std())

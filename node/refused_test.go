@@ -14,6 +14,7 @@ import (
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/refusal"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 // TestRefusalReachesTheForward checks that a listener's refusal reaches
@@ -27,10 +28,10 @@ func TestRefusalReachesTheForward(t *testing.T) {
 	events, cancel := a.Subscribe()
 	defer cancel()
 	// b's listener allows some other peer, not a.
-	if _, err := b.Listen(ctx, ListenRequest{Protocol: "/x/closed", Target: server(t, echo), Allow: []string{newPeerID(t).String()}}); err != nil {
+	if _, err := b.listenReq(ctx, spec.Request{Protocol: "/x/closed", Target: server(t, echo), Allow: []string{harness.NewPeer(t).String()}}); err != nil {
 		t.Fatal(err)
 	}
-	fwd, err := a.Forward(ctx, ForwardRequest{Protocol: "/x/closed", ListenAddress: "/ip4/127.0.0.1/tcp/0", Peer: b.fullAddr()})
+	fwd, err := a.forwardReq(ctx, spec.Request{Protocol: "/x/closed", ListenAddress: "/ip4/127.0.0.1/tcp/0", Peer: b.fullAddr()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,7 @@ func TestRemoteAccessPolicyRefuses(t *testing.T) {
 	a := newNode(t)
 	b := newNodeWith(t, func(o *Options) { o.Access = access.New(nil, []peer.ID{peerOf(t, a)}) })
 	ctx := context.Background()
-	if _, err := b.Listen(ctx, ListenRequest{Protocol: "/x/web", Target: server(t, echo), AllowAll: true}); err != nil {
+	if _, err := b.listenReq(ctx, spec.Request{Protocol: "/x/web", Target: server(t, echo), AllowAll: true}); err != nil {
 		t.Fatal(err)
 	}
 	denied := func(what string, err error) {
@@ -135,12 +136,12 @@ func TestRemoteAccessPolicyRefuses(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrDenied saying the peer's access policy refuses this node, and how to allow it", what, err)
 		}
 	}
-	_, err := a.Forward(ctx, ForwardRequest{Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/0", Peer: b.fullAddr()})
+	_, err := a.forwardReq(ctx, spec.Request{Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/0", Peer: b.fullAddr()})
 	denied("forward", err)
 	if ls := a.listeners.List(); len(ls) != 0 {
 		t.Errorf("a refused forward left listeners: %+v", ls)
 	}
-	p, err := a.OpenPipe(ctx, PipeRequest{Peer: b.fullAddr(), Protocol: "/x/web"})
+	p, err := a.pipeReq(ctx, spec.Request{Peer: b.fullAddr(), Protocol: "/x/web"})
 	if err == nil {
 		p.Abort()
 	}
@@ -151,7 +152,7 @@ func TestRemoteAccessPolicyRefuses(t *testing.T) {
 	// A lazy forward binds, and each client learns the cause.
 	events, cancel := a.Subscribe()
 	defer cancel()
-	l, err := a.Forward(ctx, ForwardRequest{Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/0", Peer: b.fullAddr(), Lazy: true})
+	l, err := a.forwardReq(ctx, spec.Request{Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/0", Peer: b.fullAddr(), Lazy: true})
 	if err != nil {
 		t.Fatal(err)
 	}

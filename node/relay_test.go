@@ -12,7 +12,9 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/p2ptun/p2ptun/access"
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 // pollUntil polls cond until it holds, failing after a deadline.
@@ -66,10 +68,10 @@ func TestTunnelThroughRelay(t *testing.T) {
 		t.Fatalf("B should be reachable only through the relay, has %v", b.Identity().Addresses)
 	}
 	ctx := context.Background()
-	if _, err := b.Listen(ctx, ListenRequest{Protocol: "/x/relayed", Target: server(t, echo), Allow: []string{a.id()}}); err != nil {
+	if _, err := b.listenReq(ctx, spec.Request{Protocol: "/x/relayed", Target: server(t, echo), Allow: []string{a.id()}}); err != nil {
 		t.Fatal(err)
 	}
-	l, err := a.Forward(ctx, ForwardRequest{Protocol: "/x/relayed", ListenAddress: "127.0.0.1:0", Peer: circuitAddr(b)})
+	l, err := a.forwardReq(ctx, spec.Request{Protocol: "/x/relayed", ListenAddress: "127.0.0.1:0", Peer: circuitAddr(b)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +123,7 @@ func TestRelayRefusesPeersNotOnItsList(t *testing.T) {
 		return strings.Contains(b.logs.String(), "the relay refused a reservation: ask its operator to add "+b.id())
 	})
 	circuit := r.fullAddr() + "/p2p-circuit/p2p/" + b.id()
-	_, err := a.Forward(context.Background(), ForwardRequest{Protocol: "/x/web", ListenAddress: "127.0.0.1:0", Peer: circuit})
+	_, err := a.forwardReq(context.Background(), spec.Request{Protocol: "/x/web", ListenAddress: "127.0.0.1:0", Peer: circuit})
 	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "PERMISSION_DENIED") || !strings.Contains(err.Error(), "relay's allow list") {
 		t.Fatalf("forward through a relay that refused the peer: err = %v, want ErrUnreachable saying the relay denied it", err)
 	}
@@ -146,6 +148,22 @@ func TestPingDirect(t *testing.T) {
 	}
 }
 
+// ping prepares its peer as forward and pipe do (one preparePeer): its
+// own ID is a usage error naming the command, and a peer the access
+// policy refuses gets the same hint.
+func TestPingPreparesThePeerAsForwardDoes(t *testing.T) {
+	b := newNode(t)
+	a := newNodeWith(t, func(o *Options) { o.Access = access.New(nil, []peer.ID{peerOf(t, b)}) })
+	_, err := a.Ping(context.Background(), a.id(), 1)
+	if !errors.Is(err, ErrUsage) || !strings.HasSuffix(err.Error(), "is this node's own peer ID; ping another peer") {
+		t.Fatalf("ping self: err = %v, want ErrUsage ending \"; ping another peer\"", err)
+	}
+	_, err = a.Ping(context.Background(), b.fullAddr(), 1)
+	if !errors.Is(err, ErrDenied) || !strings.HasSuffix(err.Error(), "or run `p2ptun access allow "+b.id()+"`") {
+		t.Fatalf("ping a denied peer: err = %v, want ErrDenied with the access hint", err)
+	}
+}
+
 func TestPeerAddressesSurviveARestart(t *testing.T) {
 	b := newNode(t)
 	cache := t.TempDir() + "/peers.json"
@@ -153,7 +171,7 @@ func TestPeerAddressesSurviveARestart(t *testing.T) {
 	withCache := func(o *Options) { o.Key = sk; o.PeerCache = cache }
 	a := newNodeWith(t, withCache)
 	// First run: the user gives B's full address.
-	if _, err := a.Forward(context.Background(), ForwardRequest{Protocol: "/x/c", ListenAddress: "127.0.0.1:0", Peer: b.fullAddr()}); err != nil {
+	if _, err := a.forwardReq(context.Background(), spec.Request{Protocol: "/x/c", ListenAddress: "127.0.0.1:0", Peer: b.fullAddr()}); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Close(); err != nil {
@@ -161,12 +179,12 @@ func TestPeerAddressesSurviveARestart(t *testing.T) {
 	}
 	// After a restart, the bare /p2p/ID is enough.
 	again := newNodeWith(t, withCache)
-	if _, err := again.Forward(context.Background(), ForwardRequest{Protocol: "/x/c", ListenAddress: "127.0.0.1:0", Peer: "/p2p/" + b.id()}); err != nil {
+	if _, err := again.forwardReq(context.Background(), spec.Request{Protocol: "/x/c", ListenAddress: "127.0.0.1:0", Peer: "/p2p/" + b.id()}); err != nil {
 		t.Fatalf("forward to /p2p/ID after a restart: %v", err)
 	}
 	// And without the cache it is not.
 	fresh := newNode(t)
-	if _, err := fresh.Forward(context.Background(), ForwardRequest{Protocol: "/x/c", ListenAddress: "127.0.0.1:0", Peer: "/p2p/" + b.id()}); !errors.Is(err, ErrUnreachable) {
+	if _, err := fresh.forwardReq(context.Background(), spec.Request{Protocol: "/x/c", ListenAddress: "127.0.0.1:0", Peer: "/p2p/" + b.id()}); !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("a node without the cache: err = %v, want ErrUnreachable", err)
 	}
 }
@@ -178,7 +196,7 @@ func TestDHTFindsAPeerByIDAlone(t *testing.T) {
 	withBoot := func(o *Options) { o.DHT = "server"; o.Bootstrap = bootInfo }
 	b := newNodeWith(t, withBoot)
 	a := newNodeWith(t, withBoot)
-	if _, err := b.Listen(context.Background(), ListenRequest{Protocol: "/x/dht", Target: server2(t), Allow: []string{a.id()}}); err != nil {
+	if _, err := b.listenReq(context.Background(), spec.Request{Protocol: "/x/dht", Target: server2(t), Allow: []string{a.id()}}); err != nil {
 		t.Fatal(err)
 	}
 	// B must have joined the bootstrap node's routing table.
@@ -186,7 +204,7 @@ func TestDHTFindsAPeerByIDAlone(t *testing.T) {
 		return boot.p2p.DHT() != nil && boot.p2p.DHT().RoutingTable().Find(b.Host().ID()) != ""
 	})
 	pollUntil(t, "A to join the DHT", func() bool { return a.p2p.DHT().RoutingTable().Size() > 0 })
-	l, err := a.Forward(context.Background(), ForwardRequest{Protocol: "/x/dht", ListenAddress: "127.0.0.1:0", Peer: "/p2p/" + b.id()})
+	l, err := a.forwardReq(context.Background(), spec.Request{Protocol: "/x/dht", ListenAddress: "127.0.0.1:0", Peer: "/p2p/" + b.id()})
 	if err != nil {
 		t.Fatalf("forward to /p2p/ID through the DHT: %v", err)
 	}
@@ -194,7 +212,7 @@ func TestDHTFindsAPeerByIDAlone(t *testing.T) {
 
 	// A node on another DHT (another prefix) cannot find B.
 	other := newNodeWith(t, func(o *Options) { o.DHT = "server"; o.Bootstrap = bootInfo; o.DHTPrefix = "/elsewhere" })
-	if _, err := other.Forward(context.Background(), ForwardRequest{Protocol: "/x/dht", ListenAddress: "127.0.0.1:0", Peer: "/p2p/" + b.id()}); !errors.Is(err, ErrUnreachable) {
+	if _, err := other.forwardReq(context.Background(), spec.Request{Protocol: "/x/dht", ListenAddress: "127.0.0.1:0", Peer: "/p2p/" + b.id()}); !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("a node on another DHT found B: err = %v", err)
 	}
 }
@@ -211,11 +229,11 @@ func TestLimitingRelayNeedsAllowLimited(t *testing.T) {
 	b := behindRelay(t, r, func(o *Options) { o.Key = skB })
 	pollUntil(t, "B to advertise a relay address", func() bool { return circuitAddr(b) != "" })
 	ctx := context.Background()
-	if _, err := b.Listen(ctx, ListenRequest{Protocol: "/x/lim", Target: server(t, echo), Allow: []string{a.id()}}); err != nil {
+	if _, err := b.listenReq(ctx, spec.Request{Protocol: "/x/lim", Target: server(t, echo), Allow: []string{a.id()}}); err != nil {
 		t.Fatal(err)
 	}
 
-	l, err := a.Forward(ctx, ForwardRequest{Protocol: "/x/lim", ListenAddress: "127.0.0.1:0", Peer: circuitAddr(b)})
+	l, err := a.forwardReq(ctx, spec.Request{Protocol: "/x/lim", ListenAddress: "127.0.0.1:0", Peer: circuitAddr(b)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +242,7 @@ func TestLimitingRelayNeedsAllowLimited(t *testing.T) {
 		t.Fatalf("the forward should say the relay limits connections and how to opt in:\n%s", a.logs)
 	}
 
-	l, err = a.Forward(ctx, ForwardRequest{Protocol: "/x/lim", ListenAddress: "127.0.0.1:0", Peer: circuitAddr(b), AllowLimited: true})
+	l, err = a.forwardReq(ctx, spec.Request{Protocol: "/x/lim", ListenAddress: "127.0.0.1:0", Peer: circuitAddr(b), AllowLimited: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/p2ptun/p2ptun/access"
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/internal/harness"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 func peerOf(t *testing.T, n testNode) peer.ID {
@@ -33,16 +34,16 @@ func TestNodeWideAllowList(t *testing.T) {
 	ctx := context.Background()
 	target := server(t, echo)
 	// The listener itself would let anyone in: the node-wide policy decides.
-	if _, err := b.Listen(ctx, ListenRequest{Protocol: "/x/web", Target: target, AllowAll: true}); err != nil {
+	if _, err := b.listenReq(ctx, spec.Request{Protocol: "/x/web", Target: target, AllowAll: true}); err != nil {
 		t.Fatal(err)
 	}
-	l, err := friend.Forward(ctx, ForwardRequest{Protocol: "/x/web", ListenAddress: "127.0.0.1:0", Peer: b.fullAddr()})
+	l, err := friend.forwardReq(ctx, spec.Request{Protocol: "/x/web", ListenAddress: "127.0.0.1:0", Peer: b.fullAddr()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	openStream(t, hostPort(t, l.ListenAddress))
 
-	l, err = stranger.Forward(ctx, ForwardRequest{Protocol: "/x/web", ListenAddress: "127.0.0.1:0", Peer: b.fullAddr(), Lazy: true})
+	l, err = stranger.forwardReq(ctx, spec.Request{Protocol: "/x/web", ListenAddress: "127.0.0.1:0", Peer: b.fullAddr(), Lazy: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +51,7 @@ func TestNodeWideAllowList(t *testing.T) {
 		expectReset(t, hostPort(t, l.ListenAddress))
 	}
 	// The node's own policy also governs where it forwards to.
-	_, err = b.Forward(ctx, ForwardRequest{Protocol: "/x/web", ListenAddress: "127.0.0.1:0", Peer: stranger.fullAddr()})
+	_, err = b.forwardReq(ctx, spec.Request{Protocol: "/x/web", ListenAddress: "127.0.0.1:0", Peer: stranger.fullAddr()})
 	if !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), "access allow") {
 		t.Fatalf("forward to a peer the policy refuses: err = %v, want ErrDenied saying how to allow it", err)
 	}
@@ -141,7 +142,7 @@ func TestPrivateNetwork(t *testing.T) {
 		"no key":    newNode(t),
 		"other key": newNodeWith(t, withKey(testPSK(t))),
 	} {
-		_, err := outsider.Forward(ctx, ForwardRequest{Protocol: "/x/private", ListenAddress: "127.0.0.1:0", Peer: b.fullAddr()})
+		_, err := outsider.forwardReq(ctx, spec.Request{Protocol: "/x/private", ListenAddress: "127.0.0.1:0", Peer: b.fullAddr()})
 		if !errors.Is(err, ErrUnreachable) {
 			t.Errorf("%s: forward into the private network: err = %v, want ErrUnreachable", name, err)
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/p2ptun/p2ptun/forward"
 	"github.com/p2ptun/p2ptun/listen"
 	"github.com/p2ptun/p2ptun/registry"
+	"github.com/p2ptun/p2ptun/spec"
 	"github.com/p2ptun/p2ptun/ticket"
 )
 
@@ -103,7 +104,7 @@ func (n *Node) Share(_ context.Context, r ShareRequest) (Share, error) {
 	case ttl == 0:
 		ttl = DefaultInviteTTL
 	}
-	proto, err := ParseProtocol(r.Protocol, true)
+	proto, err := spec.ParseProtocol(r.Protocol, true)
 	if err != nil {
 		return Share{}, err
 	}
@@ -353,19 +354,5 @@ func (n *Node) presentInvite(ctx context.Context, p peer.ID, secret []byte, allo
 		return fmt.Errorf("%w: unknown invite: %s has no such invite (its listener was closed, or its daemon restarted); ask for a new one", ErrDenied, p)
 	default:
 		return fmt.Errorf("presenting the invite to %s: unexpected reply %q", p, v)
-	}
-}
-
-// ForwardTicket returns the request that binds listenAddr and forwards it
-// to the peer and protocol t names, dialing the ticket's addresses and
-// presenting its invite, if any.
-func ForwardTicket(t ticket.Ticket, listenAddr string) ForwardRequest {
-	addrs := make([]string, len(t.Addrs))
-	for i, a := range t.Addrs {
-		addrs[i] = a.String()
-	}
-	return ForwardRequest{
-		Protocol: t.Protocol, ListenAddress: listenAddr, Peer: t.Peer.String(),
-		Addrs: addrs, Invite: slices.Clone(t.Secret),
 	}
 }

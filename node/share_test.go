@@ -20,6 +20,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/access"
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/spec"
 	"github.com/p2ptun/p2ptun/ticket"
 )
 
@@ -70,7 +71,7 @@ func share(t *testing.T, n testNode, r ShareRequest) (Share, ticket.Ticket) {
 // forwardTicket forwards a free loopback port on n with tk; it returns the
 // forward's host:port, or the error.
 func forwardTicket(n testNode, tk ticket.Ticket) (string, error) {
-	l, err := n.Forward(context.Background(), ForwardTicket(tk, "/ip4/127.0.0.1/tcp/0"))
+	l, err := n.forwardReq(context.Background(), spec.TicketForward(tk, "/ip4/127.0.0.1/tcp/0"))
 	if err != nil {
 		return "", err
 	}
@@ -102,7 +103,7 @@ func allowedPeers(t *testing.T, n testNode, proto string) []string {
 func TestShareTicketForward(t *testing.T) {
 	a, b := newNode(t), newNode(t)
 	ctx := context.Background()
-	if _, err := b.Listen(ctx, ListenRequest{Protocol: "/x/echo", Target: server(t, echo), Allow: []string{a.id()}}); err != nil {
+	if _, err := b.listenReq(ctx, spec.Request{Protocol: "/x/echo", Target: server(t, echo), Allow: []string{a.id()}}); err != nil {
 		t.Fatal(err)
 	}
 	sh, tk := share(t, b, ShareRequest{Protocol: "/x/echo"})
@@ -132,7 +133,7 @@ func TestShareTicketForward(t *testing.T) {
 func TestInviteAdmitsTheFirstPeerOnly(t *testing.T) {
 	a, b, c := newNode(t), newNode(t), newNode(t)
 	ctx := context.Background()
-	if _, err := b.Listen(ctx, ListenRequest{Protocol: "/x/echo", Target: server(t, echo), InviteOnly: true}); err != nil {
+	if _, err := b.listenReq(ctx, spec.Request{Protocol: "/x/echo", Target: server(t, echo), InviteOnly: true}); err != nil {
 		t.Fatal(err)
 	}
 	before := time.Now()
@@ -200,7 +201,7 @@ func TestInviteExpires(t *testing.T) {
 	clk := newClock()
 	a, c := newNode(t), newNode(t)
 	b := newNodeWith(t, func(o *Options) { o.Now = clk.Now })
-	if _, err := b.Listen(context.Background(), ListenRequest{Protocol: "/x/echo", Target: server(t, echo), InviteOnly: true}); err != nil {
+	if _, err := b.listenReq(context.Background(), spec.Request{Protocol: "/x/echo", Target: server(t, echo), InviteOnly: true}); err != nil {
 		t.Fatal(err)
 	}
 	sh, early := share(t, b, ShareRequest{Protocol: "/x/echo", Invite: true, TTL: config.D(time.Minute)})
@@ -232,10 +233,10 @@ func TestInviteExpires(t *testing.T) {
 func TestInviteAdmitsToItsListenerOnly(t *testing.T) {
 	a, b, other := newNode(t), newNode(t), newNode(t)
 	ctx := context.Background()
-	if _, err := b.Listen(ctx, ListenRequest{Protocol: "/x/one", Target: server(t, echo), InviteOnly: true}); err != nil {
+	if _, err := b.listenReq(ctx, spec.Request{Protocol: "/x/one", Target: server(t, echo), InviteOnly: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Listen(ctx, ListenRequest{Protocol: "/x/two", Target: server(t, echo), Allow: []string{other.id()}, InviteOnly: true}); err != nil {
+	if _, err := b.listenReq(ctx, spec.Request{Protocol: "/x/two", Target: server(t, echo), Allow: []string{other.id()}, InviteOnly: true}); err != nil {
 		t.Fatal(err)
 	}
 	_, tk := share(t, b, ShareRequest{Protocol: "/x/one", Invite: true})
@@ -245,7 +246,7 @@ func TestInviteAdmitsToItsListenerOnly(t *testing.T) {
 	}
 	echoes(t, one)
 
-	l, err := a.Forward(ctx, ForwardRequest{Protocol: "/x/two", ListenAddress: "127.0.0.1:0", Peer: b.fullAddr()})
+	l, err := a.forwardReq(ctx, spec.Request{Protocol: "/x/two", ListenAddress: "127.0.0.1:0", Peer: b.fullAddr()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +262,7 @@ func TestInviteAdmitsToItsListenerOnly(t *testing.T) {
 func TestInviteUnknown(t *testing.T) {
 	a, b := newNode(t), newNode(t)
 	ctx := context.Background()
-	if _, err := b.Listen(ctx, ListenRequest{Protocol: "/x/echo", Target: server(t, echo), InviteOnly: true}); err != nil {
+	if _, err := b.listenReq(ctx, spec.Request{Protocol: "/x/echo", Target: server(t, echo), InviteOnly: true}); err != nil {
 		t.Fatal(err)
 	}
 	_, tk := share(t, b, ShareRequest{Protocol: "/x/echo", Invite: true})
@@ -283,7 +284,7 @@ func TestInviteUnknown(t *testing.T) {
 	if kept != 0 {
 		t.Fatalf("the node keeps %d invites of a closed listener", kept)
 	}
-	if _, err := b.Listen(ctx, ListenRequest{Protocol: "/x/echo", Target: server(t, echo), InviteOnly: true}); err != nil {
+	if _, err := b.listenReq(ctx, spec.Request{Protocol: "/x/echo", Target: server(t, echo), InviteOnly: true}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := forwardTicket(a, tk); !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), "unknown invite") {
@@ -300,10 +301,10 @@ func TestInviteUnknown(t *testing.T) {
 func TestShareAndInviteErrors(t *testing.T) {
 	a, b := newNode(t), newNode(t)
 	ctx := context.Background()
-	if _, err := b.Listen(ctx, ListenRequest{Protocol: "/x/open", Target: server(t, echo), AllowAll: true}); err != nil {
+	if _, err := b.listenReq(ctx, spec.Request{Protocol: "/x/open", Target: server(t, echo), AllowAll: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Forward(ctx, ForwardRequest{Protocol: "/x/fwd", ListenAddress: "127.0.0.1:0", Peer: a.fullAddr()}); err != nil {
+	if _, err := b.forwardReq(ctx, spec.Request{Protocol: "/x/fwd", ListenAddress: "127.0.0.1:0", Peer: a.fullAddr()}); err != nil {
 		t.Fatal(err)
 	}
 	secret := bytes.Repeat([]byte{1}, 32)
@@ -326,34 +327,34 @@ func TestShareAndInviteErrors(t *testing.T) {
 		}, ErrUsage, "negative"},
 		{"invite to an allow-all listener", func() error { _, err := b.Share(ctx, ShareRequest{Protocol: "/x/open", Invite: true}); return err }, ErrUsage, "without --invite"},
 		{"invite-only and allow-all", func() error {
-			_, err := b.Listen(ctx, ListenRequest{Protocol: "/x/both", Target: "127.0.0.1:1", AllowAll: true, InviteOnly: true})
+			_, err := b.listenReq(ctx, spec.Request{Protocol: "/x/both", Target: "127.0.0.1:1", AllowAll: true, InviteOnly: true})
 			return err
 		}, ErrUsage, "contradict"},
 		{"lazy invite", func() error {
-			_, err := a.Forward(ctx, ForwardRequest{Protocol: "/x/open", ListenAddress: "127.0.0.1:0", Peer: b.fullAddr(), Invite: secret, Lazy: true})
+			_, err := a.forwardReq(ctx, spec.Request{Protocol: "/x/open", ListenAddress: "127.0.0.1:0", Peer: b.fullAddr(), Invite: secret, Lazy: true})
 			return err
 		}, ErrUsage, "drop --lazy"},
 		{"short secret", func() error {
-			_, err := a.Forward(ctx, ForwardRequest{Protocol: "/x/open", ListenAddress: "127.0.0.1:0", Peer: b.fullAddr(), Invite: []byte("short")})
+			_, err := a.forwardReq(ctx, spec.Request{Protocol: "/x/open", ListenAddress: "127.0.0.1:0", Peer: b.fullAddr(), Invite: []byte("short")})
 			return err
 		}, ErrUsage, "secret"},
 		{"address of another peer", func() error {
-			_, err := a.Forward(ctx, ForwardRequest{Protocol: "/x/open", ListenAddress: "127.0.0.1:0", Peer: b.id(), Addrs: []string{a.fullAddr()}})
+			_, err := a.forwardReq(ctx, spec.Request{Protocol: "/x/open", ListenAddress: "127.0.0.1:0", Peer: b.id(), Addrs: []string{a.fullAddr()}})
 			return err
 		}, ErrUsage, "is for peer"},
 		{"address that is not a multiaddr", func() error {
-			_, err := a.Forward(ctx, ForwardRequest{Protocol: "/x/open", ListenAddress: "127.0.0.1:0", Peer: b.id(), Addrs: []string{"127.0.0.1:4141"}})
+			_, err := a.forwardReq(ctx, spec.Request{Protocol: "/x/open", ListenAddress: "127.0.0.1:0", Peer: b.id(), Addrs: []string{"127.0.0.1:4141"}})
 			return err
 		}, ErrUsage, "not a valid multiaddr"},
 		{"address with no transport", func() error {
-			_, err := a.Forward(ctx, ForwardRequest{Protocol: "/x/open", ListenAddress: "127.0.0.1:0", Peer: b.id(), Addrs: []string{"/p2p/" + b.id()}})
+			_, err := a.forwardReq(ctx, spec.Request{Protocol: "/x/open", ListenAddress: "127.0.0.1:0", Peer: b.id(), Addrs: []string{"/p2p/" + b.id()}})
 			return err
 		}, ErrUsage, "no transport"},
 		{"invite to a peer that takes none", func() error {
 			// A host that is not a p2ptun node.
 			h := anyHost(t)
 			a.Host().Peerstore().AddAddrs(h.ID(), h.Addrs(), peerstore.PermanentAddrTTL)
-			_, err := a.Forward(ctx, ForwardRequest{Protocol: "/x/open", ListenAddress: "127.0.0.1:0", Peer: h.ID().String(), Invite: secret})
+			_, err := a.forwardReq(ctx, spec.Request{Protocol: "/x/open", ListenAddress: "127.0.0.1:0", Peer: h.ID().String(), Invite: secret})
 			return err
 		}, ErrNoListener, "takes no invites"},
 	} {
@@ -378,7 +379,7 @@ func TestShareAndInviteErrors(t *testing.T) {
 func TestInviteHandlerIsBounded(t *testing.T) {
 	b := newNodeWith(t, func(o *Options) { o.Timeouts.StreamOpen = config.D(200 * time.Millisecond) })
 	ctx := context.Background()
-	if _, err := b.Listen(ctx, ListenRequest{Protocol: "/x/echo", Target: server(t, echo), InviteOnly: true}); err != nil {
+	if _, err := b.listenReq(ctx, spec.Request{Protocol: "/x/echo", Target: server(t, echo), InviteOnly: true}); err != nil {
 		t.Fatal(err)
 	}
 	_, tk := share(t, b, ShareRequest{Protocol: "/x/echo", Invite: true})
@@ -479,7 +480,7 @@ func TestShareAddrsOrder(t *testing.T) {
 // once: exactly one is admitted.
 func TestInviteRacesAdmitOnePeer(t *testing.T) {
 	b := newNode(t)
-	if _, err := b.Listen(context.Background(), ListenRequest{Protocol: "/x/echo", Target: server(t, echo), InviteOnly: true}); err != nil {
+	if _, err := b.listenReq(context.Background(), spec.Request{Protocol: "/x/echo", Target: server(t, echo), InviteOnly: true}); err != nil {
 		t.Fatal(err)
 	}
 	_, tk := share(t, b, ShareRequest{Protocol: "/x/echo", Invite: true})
@@ -512,7 +513,7 @@ func TestInviteRacesAdmitOnePeer(t *testing.T) {
 func TestInviteDoesNotPassTheAccessPolicy(t *testing.T) {
 	a, friend := newNode(t), newNode(t)
 	b := newNodeWith(t, func(o *Options) { o.Access = access.New([]peer.ID{mustPeer(t, friend.id())}, nil) })
-	if _, err := b.Listen(context.Background(), ListenRequest{Protocol: "/x/echo", Target: server(t, echo), InviteOnly: true}); err != nil {
+	if _, err := b.listenReq(context.Background(), spec.Request{Protocol: "/x/echo", Target: server(t, echo), InviteOnly: true}); err != nil {
 		t.Fatal(err)
 	}
 	_, tk := share(t, b, ShareRequest{Protocol: "/x/echo", Invite: true})

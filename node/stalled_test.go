@@ -20,6 +20,7 @@ import (
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/testnet"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 // The stalled-tunnel tests: one side of a tunnel does not read, so the
@@ -138,7 +139,7 @@ func TestHostileResetsWhileTargetNotReading(t *testing.T) {
 	}})
 	target := newStallTarget(t)
 	ctx := context.Background()
-	if _, err := a.victim.Listen(ctx, ListenRequest{Protocol: string(stallProto), Target: target.addr, Allow: []string{a.badID.String()}}); err != nil {
+	if _, err := a.victim.listenReq(ctx, spec.Request{Protocol: string(stallProto), Target: target.addr, Allow: []string{a.badID.String()}}); err != nil {
 		t.Fatal(err)
 	}
 	for round := range rounds {
@@ -236,7 +237,7 @@ func TestForwardClientNotReadingRemoteGone(t *testing.T) {
 				}
 				stalled <- err
 			})
-			l, err := local.Forward(ctx, ForwardRequest{Protocol: string(stallProto), ListenAddress: "/ip4/127.0.0.1/tcp/0",
+			l, err := local.forwardReq(ctx, spec.Request{Protocol: string(stallProto), ListenAddress: "/ip4/127.0.0.1/tcp/0",
 				Peer: fmt.Sprintf("%s/p2p/%s", remote.Addrs()[0], remote.ID())})
 			if err != nil {
 				t.Fatal(err)

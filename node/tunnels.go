@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/registry"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 // Tunnel states, the State of a TunnelStatus.
@@ -48,20 +48,19 @@ type ApplyResult struct {
 // retryMax caps the backoff between attempts to start a failed tunnel.
 const retryMax = 30 * time.Second
 
-// spec is one tunnel from the config file.
-type spec struct {
-	key    string // identity for diffs: the table's content
-	label  string
-	line   int
-	kind   registry.Kind
-	proto  string
-	listen *ListenRequest
-	fwd    *ForwardRequest
+// configTunnel is one tunnel from the config file (or one saved to it).
+type configTunnel struct {
+	key   string // identity for diffs: the table's content
+	label string
+	line  int
+	kind  registry.Kind
+	proto string
+	spec  spec.Spec
 }
 
 // managed is a config tunnel the node keeps running.
 type managed struct {
-	spec   spec
+	spec   configTunnel
 	cancel context.CancelFunc // stops the start/retry loop
 	done   chan struct{}      // closed when the loop has returned
 	first  chan struct{}      // closed when the first attempt has finished
@@ -97,89 +96,57 @@ type tunnelSet struct {
 	order   []string // keys in config order, for Tunnels
 }
 
-func listenSpec(t config.ListenTunnel) spec {
-	t.Line = 0
-	key, _ := json.Marshal(struct {
-		L config.ListenTunnel
-	}{t})
-	return spec{
-		key: string(key), label: t.Label(), kind: registry.KindListen, proto: t.Protocol,
-		listen: &ListenRequest{
-			Name: t.Label(), Protocol: t.Protocol, Target: t.Target, Allow: t.Allow, AllowAll: t.AllowAll,
-			InviteOnly: t.InviteOnly, ReportPeerID: t.ReportPeerID, AllowCustomProtocol: t.AllowCustomProtocol,
-		},
+// listenTunnel is the tunnel a [[listen]] table starts: its Spec, which
+// config.Parse set, or, for a table built in code, its parse.
+func listenTunnel(t config.ListenTunnel) (configTunnel, error) {
+	key, _ := json.Marshal(struct{ L config.ListenTunnel }{t}) // without Line and Spec
+	ct := configTunnel{key: string(key), label: t.Label(), line: t.Line, kind: registry.KindListen, proto: t.Protocol, spec: t.Spec}
+	var err error
+	if ct.spec.Kind == "" {
+		ct.spec, err = spec.ParseListen(t.Request())
 	}
+	return ct, err
 }
 
-func forwardSpec(t config.ForwardTunnel) spec {
-	t.Line = 0
-	key, _ := json.Marshal(struct {
-		F config.ForwardTunnel
-	}{t})
-	return spec{
-		key: string(key), label: t.Label(), kind: registry.KindForward, proto: t.Protocol,
-		fwd: &ForwardRequest{
-			Name: t.Label(), Protocol: t.Protocol, ListenAddress: t.Listen, Peer: t.Peer, Addrs: t.Addrs, Lazy: t.Lazy,
-			AllowLimited: t.AllowLimited, AllowCustomProtocol: t.AllowCustomProtocol,
-		},
+// forwardTunnel is the tunnel a [[forward]] table starts, like
+// listenTunnel.
+func forwardTunnel(t config.ForwardTunnel) (configTunnel, error) {
+	key, _ := json.Marshal(struct{ F config.ForwardTunnel }{t}) // without Line and Spec
+	ct := configTunnel{key: string(key), label: t.Label(), line: t.Line, kind: registry.KindForward, proto: t.Protocol, spec: t.Spec}
+	var err error
+	if ct.spec.Kind == "" {
+		ct.spec, err = spec.ParseForward(t.Request())
 	}
+	return ct, err
 }
 
-// specs turns a config's tunnels into specs, checking each with the same
-// parsers the commands use. Errors name the file, the table's line and
-// the tunnel, and wrap config.ErrInvalid.
-func specs(file string, c config.Config) ([]spec, error) {
-	var out []spec
-	bad := func(line int, label string, err error) error {
+// specs parses a config's tunnels with the parsers the commands use.
+// Errors name the file, the table's line and the tunnel, then the
+// reason, and wrap config.ErrInvalid.
+func specs(file string, c config.Config) ([]configTunnel, error) {
+	var out []configTunnel
+	bad := func(t configTunnel, err error) error {
 		where := file
-		if line > 0 {
-			where = fmt.Sprintf("%s:%d", file, line)
+		if t.line > 0 {
+			where = fmt.Sprintf("%s:%d", file, t.line)
 		}
-		msg := strings.TrimPrefix(err.Error(), ErrUsage.Error()+": ")
-		return fmt.Errorf("%w: %s: %s: %s", config.ErrInvalid, where, label, msg)
+		return fmt.Errorf("%w: %s: %s: %s", config.ErrInvalid, where, t.label, spec.Reason(err))
 	}
 	for _, t := range c.Listen {
-		s := listenSpec(t)
-		s.line = t.Line
-		if _, err := ParseProtocol(t.Protocol, t.AllowCustomProtocol); err != nil {
-			return nil, bad(t.Line, s.label, err)
+		ct, err := listenTunnel(t)
+		if err != nil {
+			return nil, bad(ct, err)
 		}
-		if _, err := ParseTarget(t.Target); err != nil {
-			return nil, bad(t.Line, s.label, err)
-		}
-		for _, p := range t.Allow {
-			if _, err := ParsePeer(p); err != nil {
-				return nil, bad(t.Line, s.label, err)
-			}
-		}
-		out = append(out, s)
+		out = append(out, ct)
 	}
 	for _, t := range c.Forward {
-		s := forwardSpec(t)
-		s.line = t.Line
-		if _, err := ParseProtocol(t.Protocol, t.AllowCustomProtocol); err != nil {
-			return nil, bad(t.Line, s.label, err)
-		}
-		if _, err := ParseListenAddr(t.Listen); err != nil {
-			return nil, bad(t.Line, s.label, err)
-		}
-		pi, err := ParsePeerAddr(t.Peer)
+		ct, err := forwardTunnel(t)
 		if err != nil {
-			return nil, bad(t.Line, s.label, err)
+			return nil, bad(ct, err)
 		}
-		if _, err := withAddrs(pi, t.Addrs); err != nil {
-			return nil, bad(t.Line, s.label, err)
-		}
-		out = append(out, s)
+		out = append(out, ct)
 	}
 	return out, nil
-}
-
-// CheckTunnels validates a config's tunnels as ApplyTunnels would, without
-// a node: for `p2ptun config check`.
-func CheckTunnels(file string, c config.Config) error {
-	_, err := specs(file, c)
-	return err
 }
 
 // ApplyTunnels makes the node's config tunnels those of c: it checks all
@@ -261,7 +228,7 @@ func (n *Node) ApplyTunnels(ctx context.Context, file string, c config.Config) (
 }
 
 // startTunnel registers s and starts its start/retry loop.
-func (n *Node) startTunnel(s spec) *managed {
+func (n *Node) startTunnel(s configTunnel) *managed {
 	ctx, cancel := context.WithCancel(n.bgCtx)
 	m := &managed{spec: s, cancel: cancel, done: make(chan struct{}), first: make(chan struct{}), state: TunnelStarting}
 	n.tunnels.mu.Lock()
@@ -285,10 +252,10 @@ func (n *Node) runTunnel(ctx context.Context, m *managed) {
 			l   registry.Listener
 			err error
 		)
-		if m.spec.listen != nil {
-			l, err = n.Listen(ctx, *m.spec.listen)
+		if m.spec.kind == registry.KindListen {
+			l, err = n.Listen(ctx, m.spec.spec)
 		} else {
-			l, err = n.Forward(ctx, *m.spec.fwd)
+			l, err = n.Forward(ctx, m.spec.spec)
 		}
 		if err == nil {
 			m.set(TunnelUp, nil, l.ID)
@@ -361,7 +328,7 @@ func (n *Node) Tunnels() []TunnelStatus {
 
 // adopt records a tunnel made at runtime with --save as a config tunnel,
 // so that a reload of the file it was saved to leaves it alone.
-func (n *Node) adopt(s spec, id uint64) *managed {
+func (n *Node) adopt(s configTunnel, id uint64) *managed {
 	m := &managed{spec: s, cancel: func() {}, done: make(chan struct{}), first: make(chan struct{}), state: TunnelUp, listenerID: id}
 	close(m.done)
 	m.tried()
@@ -376,7 +343,7 @@ func (n *Node) adopt(s spec, id uint64) *managed {
 }
 
 // disown forgets an adopted tunnel whose save failed.
-func (n *Node) disown(s spec) {
+func (n *Node) disown(s configTunnel) {
 	n.tunnels.mu.Lock()
 	delete(n.tunnels.m, s.key)
 	n.tunnels.order = slices.DeleteFunc(n.tunnels.order, func(k string) bool { return k == s.key })

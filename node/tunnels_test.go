@@ -12,7 +12,9 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/registry"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 // echoesOn writes msg on c and reads the echo back.
@@ -107,7 +109,7 @@ func TestConfigTunnelIsRetriedUntilItStarts(t *testing.T) {
 	ctx := context.Background()
 	n := newNode(t)
 	// A runtime listener holds the protocol, so the config one fails...
-	if _, err := n.Listen(ctx, ListenRequest{Protocol: "/x/busy", Target: "127.0.0.1:1", AllowAll: true}); err != nil {
+	if _, err := n.listenReq(ctx, spec.Request{Protocol: "/x/busy", Target: "127.0.0.1:1", AllowAll: true}); err != nil {
 		t.Fatal(err)
 	}
 	events, cancel := n.Subscribe()
@@ -158,7 +160,7 @@ func TestSaveAppendsOrUndoes(t *testing.T) {
 			return nil
 		}
 	})
-	if _, err := n.Listen(ctx, ListenRequest{Name: "web", Protocol: "/x/web", Target: "127.0.0.1:1", AllowAll: true, Save: true}); err != nil {
+	if _, err := n.listenReq(ctx, spec.Request{Name: "web", Protocol: "/x/web", Target: "127.0.0.1:1", AllowAll: true, Save: true}); err != nil {
 		t.Fatal(err)
 	}
 	want := []config.ListenTunnel{{Name: "web", Protocol: "/x/web", Target: "127.0.0.1:1", AllowAll: true}}
@@ -175,7 +177,7 @@ func TestSaveAppendsOrUndoes(t *testing.T) {
 	}
 
 	fail = true
-	_, err = n.Listen(ctx, ListenRequest{Protocol: "/x/other", Target: "127.0.0.1:1", AllowAll: true, Save: true})
+	_, err = n.listenReq(ctx, spec.Request{Protocol: "/x/other", Target: "127.0.0.1:1", AllowAll: true, Save: true})
 	if err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("Listen with a failing save = %v, want the save error", err)
 	}
@@ -187,11 +189,26 @@ func TestSaveAppendsOrUndoes(t *testing.T) {
 	}
 
 	eph := newNode(t)
-	if _, err := eph.Listen(ctx, ListenRequest{Protocol: "/x/web", Target: "127.0.0.1:1", AllowAll: true, Save: true}); !errors.Is(err, ErrUsage) {
+	if _, err := eph.listenReq(ctx, spec.Request{Protocol: "/x/web", Target: "127.0.0.1:1", AllowAll: true, Save: true}); !errors.Is(err, ErrUsage) {
 		t.Fatalf("--save without a config file = %v, want ErrUsage", err)
 	}
 	if n := len(eph.Listeners()); n != 0 {
 		t.Fatalf("%d listeners left after a refused --save", n)
+	}
+}
+
+// A tunnel made with --save runs as the config tunnel it is saved as: an
+// unnamed one is labelled in `ls` as it will be when the daemon starts it
+// from the file.
+func TestSavedTunnelRunsAsItsTable(t *testing.T) {
+	n := newNodeWith(t, func(o *Options) {
+		o.SaveListen = func(config.ListenTunnel) error { return nil }
+	})
+	if _, err := n.listenReq(context.Background(), spec.Request{Protocol: "/x/web", Target: "127.0.0.1:1", AllowAll: true, Save: true}); err != nil {
+		t.Fatal(err)
+	}
+	if ls := n.Listeners(); len(ls) != 1 || ls[0].Name != "listen /x/web" {
+		t.Fatalf("listeners = %+v; want one named \"listen /x/web\", as the saved table is labelled", ls)
 	}
 }
 
@@ -209,7 +226,7 @@ func TestForwardSaveStoresTheBoundPort(t *testing.T) {
 		{"127.0.0.1:0", "127.0.0.1:%s"},
 		{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/tcp/%s"},
 	} {
-		l, err := n.Forward(ctx, ForwardRequest{Protocol: fmt.Sprintf("/x/web%d", i), ListenAddress: tc.listen, Peer: "/p2p/" + peerID, Lazy: true, Save: true})
+		l, err := n.forwardReq(ctx, spec.Request{Protocol: fmt.Sprintf("/x/web%d", i), ListenAddress: tc.listen, Peer: "/p2p/" + peerID, Lazy: true, Save: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -263,5 +280,45 @@ func TestReloadWhileStatusIsRead(t *testing.T) {
 	<-done
 	if st := state(n, "echo"); st.Line != 999 || st.State != TunnelUp {
 		t.Fatalf("status = %+v, want up at line 999", st)
+	}
+}
+
+// ApplyTunnels parses a config built in code (not loaded from a file)
+// with spec, before changing anything: an error wraps config.ErrInvalid
+// and reads file:line: tunnel: spec's reason, once, with no "invalid
+// argument" in the middle; a listener with no allowlist is refused there
+// rather than failing when it starts.
+func TestApplyTunnelsRefusesABadTableWithItsReason(t *testing.T) {
+	n := newNode(t)
+	for _, tc := range []struct {
+		name string
+		c    config.Config
+		want string
+	}{
+		{
+			"protocol outside /x/",
+			config.Config{Listen: []config.ListenTunnel{{Name: "web", Protocol: "/web", Target: "127.0.0.1:1", AllowAll: true, Line: 3}}},
+			`invalid config: c.toml:3: web: protocol "/web" must start with /x/ (or pass --allow-custom-protocol)`,
+		},
+		{
+			"no allowlist",
+			config.Config{Listen: []config.ListenTunnel{{Protocol: "/x/a", Target: "127.0.0.1:1", Line: 5}}},
+			"invalid config: c.toml:5: listen /x/a: listener allows no peer: pass --allow PEER (repeatable), --allow-all, or --invite-only",
+		},
+		{
+			"forward to a name",
+			config.Config{Forward: []config.ForwardTunnel{{Protocol: "/x/a", Listen: "/dns/localhost/tcp/1", Peer: harness.NewPeerID(t)}}},
+			`invalid config: c.toml: forward /x/a /dns/localhost/tcp/1: listen address "/dns/localhost/tcp/1" must use an IP, not a name`,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := n.ApplyTunnels(context.Background(), "c.toml", tc.c)
+			if err == nil || err.Error() != tc.want || !errors.Is(err, config.ErrInvalid) {
+				t.Fatalf("ApplyTunnels = %+v, %v; want %q wrapping config.ErrInvalid", res, err, tc.want)
+			}
+			if ts := n.Tunnels(); len(ts) != 0 {
+				t.Fatalf("tunnels after a refused config = %+v; want none", ts)
+			}
+		})
 	}
 }

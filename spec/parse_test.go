@@ -1,42 +1,28 @@
-package node
+package spec
 
 import (
-	"crypto/rand"
 	"errors"
 	"strings"
 	"testing"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/p2ptun/p2ptun/internal/harness"
 )
 
-// checkUsageErr asserts that err is a one-line ErrUsage.
+// checkUsageErr asserts that err is a one-line ErrInvalid.
 func checkUsageErr(t *testing.T, err error) {
 	t.Helper()
 	if err == nil {
-		t.Fatal("got nil error, want ErrUsage")
+		t.Fatal("got nil error, want ErrInvalid")
 	}
-	if !errors.Is(err, ErrUsage) {
-		t.Errorf("error %q does not wrap ErrUsage", err)
+	if !errors.Is(err, ErrInvalid) {
+		t.Errorf("error %q does not wrap ErrInvalid", err)
 	}
 	if strings.Contains(err.Error(), "\n") {
 		t.Errorf("error %q spans more than one line", err)
 	}
-}
-
-func newPeerID(t testing.TB) peer.ID {
-	t.Helper()
-	sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPrivateKey(sk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
 }
 
 func TestParseProtocol(t *testing.T) {
@@ -167,7 +153,7 @@ func TestParseTarget(t *testing.T) {
 		{name: "udp", in: "/ip4/1.2.3.4/udp/5", wantErr: true},
 		{name: "quic", in: "/ip4/1.2.3.4/udp/5/quic-v1", wantErr: true},
 		{name: "ip only", in: "/ip4/1.2.3.4", wantErr: true},
-		{name: "p2p", in: "/p2p/" + newPeerID(t).String(), wantErr: true},
+		{name: "p2p", in: "/p2p/" + harness.NewPeer(t).String(), wantErr: true},
 		{name: "bad port", in: "localhost:99999", wantErr: true},
 		{name: "garbage", in: "garbage", wantErr: true},
 	})
@@ -193,7 +179,7 @@ func TestParseListenAddr(t *testing.T) {
 }
 
 func TestParsePeer(t *testing.T) {
-	id := newPeerID(t)
+	id := harness.NewPeer(t)
 	tests := []struct {
 		name    string
 		in      string
@@ -227,7 +213,7 @@ func TestParsePeer(t *testing.T) {
 }
 
 func TestParsePeerAddr(t *testing.T) {
-	id := newPeerID(t)
+	id := harness.NewPeer(t)
 	tests := []struct {
 		name      string
 		in        string
@@ -295,8 +281,8 @@ func FuzzParseAddr(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		m, err := ParseAddr(s)
 		if err != nil {
-			if !errors.Is(err, ErrUsage) {
-				t.Fatalf("ParseAddr(%q) error %q does not wrap ErrUsage", s, err)
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("ParseAddr(%q) error %q does not wrap ErrInvalid", s, err)
 			}
 			return
 		}
@@ -323,7 +309,7 @@ func FuzzParseAddr(f *testing.F) {
 }
 
 func FuzzParsePeerAddr(f *testing.F) {
-	id := newPeerID(f).String()
+	id := harness.NewPeer(f).String()
 	for _, s := range []string{
 		id,
 		"/p2p/" + id,
@@ -341,8 +327,8 @@ func FuzzParsePeerAddr(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		ai, err := ParsePeerAddr(s)
 		if err != nil {
-			if !errors.Is(err, ErrUsage) {
-				t.Fatalf("ParsePeerAddr(%q) error %q does not wrap ErrUsage", s, err)
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("ParsePeerAddr(%q) error %q does not wrap ErrInvalid", s, err)
 			}
 			return
 		}

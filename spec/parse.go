@@ -1,4 +1,4 @@
-package node
+package spec
 
 import (
 	"fmt"
@@ -10,8 +10,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
-
-	"github.com/p2ptun/p2ptun/forward"
 )
 
 // ProtocolPrefix is the namespace that tunnel protocols live in unless
@@ -28,24 +26,24 @@ const ownPrefix = "/p2ptun/"
 // ParseProtocol validates a tunnel protocol name.
 func ParseProtocol(s string, allowCustom bool) (protocol.ID, error) {
 	if s == "" || s[0] != '/' || strings.ContainsAny(s, " \t\r\n") {
-		return "", fmt.Errorf("%w: protocol %q must be a path like /x/web", ErrUsage, s)
+		return "", invalidf("protocol %q must be a path like /x/web", s)
 	}
 	if strings.HasPrefix(s, ProtocolPrefix) {
 		if len(s) == len(ProtocolPrefix) {
-			return "", fmt.Errorf("%w: protocol %q needs a name after /x/, like /x/web", ErrUsage, s)
+			return "", invalidf("protocol %q needs a name after /x/, like /x/web", s)
 		}
 		return protocol.ID(s), nil
 	}
 	for _, r := range reservedPrefixes {
 		if strings.HasPrefix(s, r) {
-			return "", fmt.Errorf("%w: protocol %q is reserved by libp2p; use /x/NAME", ErrUsage, s)
+			return "", invalidf("protocol %q is reserved by libp2p; use /x/NAME", s)
 		}
 	}
 	if strings.HasPrefix(s, ownPrefix) {
-		return "", fmt.Errorf("%w: protocol %q is reserved by p2ptun; use /x/NAME", ErrUsage, s)
+		return "", invalidf("protocol %q is reserved by p2ptun; use /x/NAME", s)
 	}
 	if !allowCustom {
-		return "", fmt.Errorf("%w: protocol %q must start with /x/ (or pass --allow-custom-protocol)", ErrUsage, s)
+		return "", invalidf("protocol %q must start with /x/ (or pass --allow-custom-protocol)", s)
 	}
 	return protocol.ID(s), nil
 }
@@ -56,17 +54,17 @@ func ParseAddr(s string) (ma.Multiaddr, error) {
 	if strings.HasPrefix(s, "/") {
 		m, err := ma.NewMultiaddr(s)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %q is not a valid multiaddr (%s); use e.g. /ip4/127.0.0.1/tcp/8080", ErrUsage, s, forward.OneLine(err))
+			return nil, invalidf("%q is not a valid multiaddr (%s); use e.g. /ip4/127.0.0.1/tcp/8080", s, oneLine(err))
 		}
 		return m, nil
 	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %q is neither a multiaddr nor host:port; use e.g. /ip4/127.0.0.1/tcp/8080 or 127.0.0.1:8080", ErrUsage, s)
+		return nil, invalidf("%q is neither a multiaddr nor host:port; use e.g. /ip4/127.0.0.1/tcp/8080 or 127.0.0.1:8080", s)
 	}
 	n, err := strconv.ParseUint(port, 10, 16)
 	if err != nil || (n == 0 && port != "0") {
-		return nil, fmt.Errorf("%w: %q has an invalid port %q", ErrUsage, s, port)
+		return nil, invalidf("%q has an invalid port %q", s, port)
 	}
 	var m ma.Multiaddr
 	if ip, zone, ok := parseIP(host); ok {
@@ -76,10 +74,10 @@ func ParseAddr(s string) (ma.Multiaddr, error) {
 	} else if isDNSName(host) {
 		m, err = ma.NewMultiaddr(fmt.Sprintf("/dns/%s/tcp/%d", host, n))
 	} else {
-		return nil, fmt.Errorf("%w: %q: %q is not an IP address or host name", ErrUsage, s, host)
+		return nil, invalidf("%q: %q is not an IP address or host name", s, host)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %q: %s", ErrUsage, s, forward.OneLine(err))
+		return nil, invalidf("%q: %s", s, oneLine(err))
 	}
 	return m, nil
 }
@@ -118,11 +116,11 @@ func ParseTarget(s string) (ma.Multiaddr, error) {
 		return nil, err
 	}
 	if _, _, err := manet.DialArgs(m); err != nil {
-		return nil, fmt.Errorf("%w: target %q cannot be dialed (%s); use /ip4/HOST/tcp/PORT, /dns/NAME/tcp/PORT or /unix/PATH", ErrUsage, m.String(), forward.OneLine(err))
+		return nil, invalidf("target %q cannot be dialed (%s); use /ip4/HOST/tcp/PORT, /dns/NAME/tcp/PORT or /unix/PATH", m.String(), oneLine(err))
 	}
 	if _, err := m.ValueForProtocol(ma.P_TCP); err != nil {
 		if _, uerr := m.ValueForProtocol(ma.P_UNIX); uerr != nil {
-			return nil, fmt.Errorf("%w: target %q is not a TCP or Unix address; use /ip4/HOST/tcp/PORT", ErrUsage, m.String())
+			return nil, invalidf("target %q is not a TCP or Unix address; use /ip4/HOST/tcp/PORT", m.String())
 		}
 	}
 	return m, nil
@@ -136,14 +134,14 @@ func ParseListenAddr(s string) (ma.Multiaddr, error) {
 	}
 	network, _, err := manet.DialArgs(m)
 	if err != nil || (network != "tcp" && network != "tcp4" && network != "tcp6") {
-		return nil, fmt.Errorf("%w: listen address %q must be an IP and TCP port, like /ip4/127.0.0.1/tcp/9000", ErrUsage, m.String())
+		return nil, invalidf("listen address %q must be an IP and TCP port, like /ip4/127.0.0.1/tcp/9000", m.String())
 	}
 	if _, err := m.ValueForProtocol(ma.P_DNS); err == nil {
-		return nil, fmt.Errorf("%w: listen address %q must use an IP, not a name", ErrUsage, m.String())
+		return nil, invalidf("listen address %q must use an IP, not a name", m.String())
 	}
 	for _, p := range []int{ma.P_DNS4, ma.P_DNS6, ma.P_DNSADDR} {
 		if _, err := m.ValueForProtocol(p); err == nil {
-			return nil, fmt.Errorf("%w: listen address %q must use an IP, not a name", ErrUsage, m.String())
+			return nil, invalidf("listen address %q must use an IP, not a name", m.String())
 		}
 	}
 	return m, nil
@@ -153,7 +151,7 @@ func ParseListenAddr(s string) (ma.Multiaddr, error) {
 func ParsePeer(s string) (peer.ID, error) {
 	id, err := peer.Decode(s)
 	if err != nil {
-		return "", fmt.Errorf("%w: %q is not a peer ID (%s); peer IDs look like 12D3KooW… (see `p2ptun id` on that node)", ErrUsage, s, forward.OneLine(err))
+		return "", invalidf("%q is not a peer ID (%s); peer IDs look like 12D3KooW… (see `p2ptun id` on that node)", s, oneLine(err))
 	}
 	return id, nil
 }
@@ -167,19 +165,19 @@ func ParsePeerAddr(s string) (peer.AddrInfo, error) {
 	}
 	m, err := ma.NewMultiaddr(s)
 	if err != nil {
-		return peer.AddrInfo{}, fmt.Errorf("%w: %q is not a valid multiaddr (%s); use /p2p/PEER-ID or /ip4/HOST/tcp/PORT/p2p/PEER-ID", ErrUsage, s, forward.OneLine(err))
+		return peer.AddrInfo{}, invalidf("%q is not a valid multiaddr (%s); use /p2p/PEER-ID or /ip4/HOST/tcp/PORT/p2p/PEER-ID", s, oneLine(err))
 	}
 	ai, err := peer.AddrInfoFromP2pAddr(m)
 	if err != nil {
-		return peer.AddrInfo{}, fmt.Errorf("%w: %q does not end in /p2p/PEER-ID; use /p2p/PEER-ID or /ip4/HOST/tcp/PORT/p2p/PEER-ID", ErrUsage, s)
+		return peer.AddrInfo{}, invalidf("%q does not end in /p2p/PEER-ID; use /p2p/PEER-ID or /ip4/HOST/tcp/PORT/p2p/PEER-ID", s)
 	}
 	return *ai, nil
 }
 
-// boundListen is the listen address to save for a forward asked to bind
+// BoundListen is the listen address to save for a forward asked to bind
 // requested that bound bound (a multiaddr): requested, in its own form,
 // with port 0 replaced by the bound port.
-func boundListen(requested, bound string) string {
+func BoundListen(requested, bound string) string {
 	m, err := ParseListenAddr(requested)
 	if err != nil {
 		return requested

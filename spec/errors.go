@@ -1,0 +1,48 @@
+package spec
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrInvalid marks bad input: a malformed protocol, multiaddr, peer ID or
+// peer address, or options that contradict each other. node.ErrUsage (and
+// p2phost.ErrUsage) is this error.
+var ErrInvalid = errors.New("invalid argument")
+
+// Error is a spec that does not parse. It is ErrInvalid (errors.Is), and
+// its text is "invalid argument: " then Reason, so that callers that put
+// the error in a context of their own (a config file's line) can use the
+// Reason alone.
+type Error struct {
+	// Reason says what is wrong and what to do, in one line.
+	Reason string
+}
+
+func (e *Error) Error() string { return ErrInvalid.Error() + ": " + e.Reason }
+
+// Is reports whether target is ErrInvalid.
+func (e *Error) Is(target error) bool { return target == ErrInvalid }
+
+// invalidf returns an *Error whose Reason is format with a.
+func invalidf(format string, a ...any) error {
+	return &Error{Reason: fmt.Sprintf(format, a...)}
+}
+
+// Reason returns the reason of the *Error in err's chain, or err's text if
+// it has none.
+func Reason(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Reason
+	}
+	return err.Error()
+}
+
+// oneLine flattens libp2p's multi-line errors ("all dials failed\n  *
+// [addr] cause") so that every error fits on one line.
+func oneLine(err error) string {
+	s := strings.ReplaceAll(err.Error(), "\n  * ", "; ")
+	return strings.Join(strings.Fields(s), " ")
+}
