@@ -23,7 +23,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/access"
 	"github.com/p2ptun/p2ptun/config"
-	"github.com/p2ptun/p2ptun/listen"
+	"github.com/p2ptun/p2ptun/invite"
 	"github.com/p2ptun/p2ptun/p2phost"
 	"github.com/p2ptun/p2ptun/peerlog"
 	"github.com/p2ptun/p2ptun/registry"
@@ -141,11 +141,7 @@ type Node struct {
 	tunnels tunnelSet // config-file tunnels
 	bgCtx   context.Context
 
-	invMu   sync.Mutex
-	served  map[uint64]*listen.Listener // running listeners, by registry ID
-	invites map[[32]byte]*invite        // by SHA-256 of the secret
-
-	handlers sync.WaitGroup // running internal protocol handlers (invites)
+	invites *invite.Book // single-use invites to the running listeners
 
 	mu     sync.Mutex
 	closed bool
@@ -164,8 +160,7 @@ func New(opts Options) (*Node, error) {
 	}
 	n := &Node{
 		opts: opts, log: opts.Logger, protected: make(map[peer.ID]int),
-		filed:  access.New(opts.Allow, opts.Deny),
-		served: make(map[uint64]*listen.Listener), invites: make(map[[32]byte]*invite),
+		filed: access.New(opts.Allow, opts.Deny),
 	}
 	// The host validates its settings as `config check` does: no value
 	// that passes can make the node panic or spin (see
@@ -176,10 +171,7 @@ func New(opts Options) (*Node, error) {
 		Key: opts.Key, ListenAddrs: opts.ListenAddrs, Timeouts: opts.Timeouts, UserAgent: opts.UserAgent,
 		Logger: opts.Logger, Limits: opts.Limits, Gater: opts.Access,
 		ProtocolLimits: map[protocol.ID]p2phost.ProtocolLimit{
-			// Any peer may present an invite; a legitimate one presents
-			// one at a time, so a few open streams each, and a few dozen
-			// in all, are plenty.
-			InviteProtocol: {Streams: maxInviteStreams, PeerStreams: maxInviteStreamsPerPeer},
+			invite.Protocol: {Streams: invite.MaxStreams, PeerStreams: invite.MaxStreamsPerPeer},
 		},
 		ConnManager: opts.ConnManager, SwarmKey: opts.SwarmKey,
 		Relay: opts.Relay, Relays: opts.Relays, AutoRelay: opts.AutoRelay, Reachability: opts.Reachability,
@@ -198,6 +190,7 @@ func New(opts Options) (*Node, error) {
 	hc := p.Config()
 	n.p2p, n.limited = p, hc.Limited
 	n.opts.Timeouts, n.opts.Limits, n.opts.Relay, n.opts.RTTInterval = hc.Timeouts, hc.Limits, hc.Relay, hc.RTTInterval
+	n.invites = invite.New(invite.Config{Now: opts.Now, ReadTimeout: n.opts.Timeouts.StreamOpen.Std(), Logger: n.log, Limited: n.limited})
 	if opts.Metrics != nil {
 		m, err := nodeMetrics(n, opts.Metrics)
 		if err != nil {
@@ -212,12 +205,6 @@ func New(opts Options) (*Node, error) {
 	return n, nil
 }
 
-// Caps on open invite streams, node-wide and per peer.
-const (
-	maxInviteStreams        = 64
-	maxInviteStreamsPerPeer = 2
-)
-
 // Start builds the libp2p host and starts listening on the swarm
 // addresses. On error nothing is left listening.
 func (n *Node) Start(ctx context.Context) error {
@@ -227,7 +214,7 @@ func (n *Node) Start(ctx context.Context) error {
 	h := n.p2p.Host()
 	n.host = h
 	n.started.Store(h)
-	h.SetStreamHandler(InviteProtocol, n.handleInvite)
+	h.SetStreamHandler(invite.Protocol, n.invites.Handle)
 	bg, stop := context.WithCancel(context.Background())
 	n.stop, n.bgCtx = stop, bg
 	if sub, err := h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged)); err != nil {
@@ -264,7 +251,7 @@ func (n *Node) Close() error {
 	n.closeSubscribers()
 
 	// Closing the host ended their streams.
-	n.handlers.Wait()
+	n.invites.Close()
 	n.log.Info("node stopped")
 	return err
 }
