@@ -27,6 +27,7 @@ import (
 	"github.com/p2ptun/p2ptun/p2phost"
 	"github.com/p2ptun/p2ptun/peerlog"
 	"github.com/p2ptun/p2ptun/registry"
+	"github.com/p2ptun/p2ptun/telemetry"
 )
 
 // Options configures a Node. Key and ListenAddrs are required.
@@ -136,9 +137,9 @@ type Node struct {
 	// not open its stream.
 	unopenedProbe func(peer.ID)
 
-	events  bus       // lifecycle events for subscribers
-	metrics *metrics  // nil when metrics are off
-	tunnels tunnelSet // config-file tunnels
+	events  telemetry.Bus      // lifecycle events for subscribers
+	metrics *telemetry.Metrics // nil when metrics are off
+	tunnels tunnelSet          // config-file tunnels
 	bgCtx   context.Context
 
 	invites *invite.Book // single-use invites to the running listeners
@@ -192,8 +193,13 @@ func New(opts Options) (*Node, error) {
 	n.opts.Timeouts, n.opts.Limits, n.opts.Relay, n.opts.RTTInterval = hc.Timeouts, hc.Limits, hc.Relay, hc.RTTInterval
 	n.invites = invite.New(invite.Config{Now: opts.Now, ReadTimeout: n.opts.Timeouts.StreamOpen.Std(), Logger: n.log, Limited: n.limited})
 	if opts.Metrics != nil {
-		m, err := nodeMetrics(n, opts.Metrics)
-		if err != nil {
+		m := telemetry.NewMetrics(n.streams.List, n.listeners.List, func() int {
+			if h, ok := n.started.Load().(host.Host); ok {
+				return len(h.Network().Peers())
+			}
+			return 0
+		})
+		if err := m.Register(opts.Metrics); err != nil {
 			return nil, fmt.Errorf("registering metrics: %w", err)
 		}
 		n.metrics = m
@@ -248,7 +254,7 @@ func (n *Node) Close() error {
 		err = nil
 	}
 	err = errors.Join(err, n.p2p.Close())
-	n.closeSubscribers()
+	n.events.Close()
 
 	// Closing the host ended their streams.
 	n.invites.Close()
