@@ -24,24 +24,6 @@ import (
 	"github.com/p2ptun/p2ptun/ticket"
 )
 
-// clock is a settable time for invite expiry.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 const (
 	alice = peer.ID("alice")
 	bob   = peer.ID("bob")
@@ -72,13 +54,13 @@ func (a *allowed) list() []peer.ID {
 
 // TestRedeem covers each verdict a Book gives, without a network.
 func TestRedeem(t *testing.T) {
-	c := &clock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-	b := New(Config{Now: c.Now})
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	b := New(Config{Now: func() time.Time { return now }})
 	var l allowed
 	forget := b.Serve(7, l.allow)
 
 	d := b.Draft(time.Minute)
-	if len(d.Secret) != secretLen || !d.Expires.Equal(c.Now().Add(time.Minute)) {
+	if len(d.Secret) != secretLen || !d.Expires.Equal(now.Add(time.Minute)) {
 		t.Fatalf("Draft = %d-byte secret expiring %s, want %d bytes expiring in a minute", len(d.Secret), d.Expires, secretLen)
 	}
 	if got := b.redeem(alice, d.Secret); got != verdictUnknown {
@@ -103,7 +85,7 @@ func TestRedeem(t *testing.T) {
 	if err := b.Add(7, "/x/echo", late); err != nil {
 		t.Fatal(err)
 	}
-	c.advance(time.Minute)
+	now = now.Add(time.Minute)
 	if got := b.redeem(bob, late.Secret); got != verdictExpired {
 		t.Fatalf("at its expiry: %q, want %q", got, verdictExpired)
 	}
@@ -135,8 +117,8 @@ func TestRedeem(t *testing.T) {
 // TestAddDropsExpiredWhenFull: at maxInvites, expired invites make room;
 // unexpired ones do not.
 func TestAddDropsExpiredWhenFull(t *testing.T) {
-	c := &clock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-	b := New(Config{Now: c.Now})
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	b := New(Config{Now: func() time.Time { return now }})
 	b.Serve(1, func(peer.ID) error { return nil })
 	for range maxInvites {
 		if err := b.Add(1, "/x/a", b.Draft(time.Minute)); err != nil {
@@ -146,7 +128,7 @@ func TestAddDropsExpiredWhenFull(t *testing.T) {
 	if err := b.Add(1, "/x/a", b.Draft(time.Minute)); err == nil {
 		t.Fatalf("Add past %d unexpired invites succeeded", maxInvites)
 	}
-	c.advance(time.Minute)
+	now = now.Add(time.Minute)
 	if err := b.Add(1, "/x/a", b.Draft(time.Minute)); err != nil {
 		t.Fatalf("Add once the others expired: %v", err)
 	}
