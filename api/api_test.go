@@ -24,6 +24,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/node"
+	"github.com/p2ptun/p2ptun/p2phost"
 	"github.com/p2ptun/p2ptun/spec"
 )
 
@@ -70,11 +71,11 @@ func newNode(t testing.TB) *node.Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := node.New(node.Options{
+	n, err := node.New(node.Options{Config: p2phost.Config{
 		Key:         sk,
 		ListenAddrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
 		Logger:      quiet,
-	})
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/node"
+	"github.com/p2ptun/p2ptun/p2phost"
 )
 
 // postRoutes are the routes that take a request body; the fuzzer's route
@@ -128,12 +129,12 @@ func startNode(tb testing.TB, sk crypto.PrivKey) *node.Node {
 			tb.Fatal(err)
 		}
 	}
-	n, err := node.New(node.Options{
+	n, err := node.New(node.Options{Config: p2phost.Config{
 		Key:         sk,
 		ListenAddrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
 		Timeouts:    config.Timeouts{Dial: config.D(500 * time.Millisecond), StreamOpen: config.D(500 * time.Millisecond)},
 		Logger:      quiet,
-	})
+	}})
 	if err != nil {
 		tb.Fatal(err)
 	}

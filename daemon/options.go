@@ -12,6 +12,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/node"
+	"github.com/p2ptun/p2ptun/p2phost"
 	"github.com/p2ptun/p2ptun/spec"
 )
 
@@ -83,16 +84,18 @@ func nodeOptions(cfg Config, sk crypto.PrivKey) (node.Options, error) {
 		relayCfg = &r
 	}
 	return node.Options{
-		Key: sk, ListenAddrs: addrs, Timeouts: c.Timeouts, Limits: c.Limits,
-		Allow: allow, Deny: deny, RunAllow: runAllow, RunDeny: runDeny, SaveAccess: saveAccess, SwarmKey: psk,
+		Config: p2phost.Config{
+			Key: sk, ListenAddrs: addrs, Timeouts: c.Timeouts, Limits: c.Limits, SwarmKey: psk,
+			Relay: relayCfg, Relays: relays, Reachability: c.Network.Reachability,
+			AutoRelay:    config.On(c.Network.AutoRelay, true) && relayCfg == nil,
+			HolePunching: config.On(c.Network.HolePunching, true), PortMapping: c.Network.PortMapping,
+			NATService: c.Network.AutoNATService, PeerCache: peerCache,
+			DHT: c.Discovery.DHT, Bootstrap: bootstrap, DHTPrefix: c.Discovery.ProtocolPrefix,
+			MDNS:      config.On(c.Discovery.MDNS, true),
+			UserAgent: cfg.UserAgent, Logger: cfg.Logger,
+		},
+		Allow: allow, Deny: deny, RunAllow: runAllow, RunDeny: runDeny, SaveAccess: saveAccess,
 		SaveListen: saveListen, SaveForward: saveForward,
-		Relay: relayCfg, Relays: relays, Reachability: c.Network.Reachability,
-		AutoRelay:    config.On(c.Network.AutoRelay, true) && relayCfg == nil,
-		HolePunching: config.On(c.Network.HolePunching, true), PortMapping: c.Network.PortMapping,
-		NATService: c.Network.AutoNATService, PeerCache: peerCache,
-		DHT: c.Discovery.DHT, Bootstrap: bootstrap, DHTPrefix: c.Discovery.ProtocolPrefix,
-		MDNS:      config.On(c.Discovery.MDNS, true),
-		UserAgent: cfg.UserAgent, Logger: cfg.Logger,
 	}, nil
 }
 

@@ -1,9 +1,10 @@
 // Package node owns the running p2ptun node: the tunnel service on a
 // libp2p host that package p2phost builds. It owns the listener and stream
 // registries and offers the operations (listen, forward, pipe, close,
-// list, ping, share and invites) that the control API uses; it reconciles
-// the config file's tunnels and reports events and metrics. It protects
-// peers with live streams from the connection manager's trimming.
+// list, ping, share) that the control API uses; it reconciles the config
+// file's tunnels, hands invites to package invite and feeds its events
+// and metrics to package telemetry. It protects peers with live streams
+// from the connection manager's trimming.
 //
 // It takes tunnels as parsed specs (package spec) and never re-validates
 // their strings; the one preparation of a peer before it is dialed

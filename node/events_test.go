@@ -110,21 +110,3 @@ func TestEventsReportFailuresWithTheirCause(t *testing.T) {
 		t.Errorf("b's stream_failed = %+v, want cause target_dial from a with the error", ev)
 	}
 }
-
-func TestSlowSubscriberIsCutOffNotBlocking(t *testing.T) {
-	n := newNode(t)
-	events, cancel := n.Subscribe()
-	defer cancel()
-	for range eventBuffer + 10 {
-		n.emit(Event{Type: EventReload}) // must never block
-	}
-	count := 0
-	var last Event
-	for ev := range events {
-		count++
-		last = ev
-	}
-	if last.Type != EventLost || count != eventBuffer+1 {
-		t.Fatalf("got %d events ending in %q, want %d ending in %s", count, last.Type, eventBuffer+1, EventLost)
-	}
-}

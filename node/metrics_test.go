@@ -16,9 +16,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/spec"
-	"github.com/p2ptun/p2ptun/streams"
 )
 
 // families is a parsed /metrics page.
@@ -185,54 +183,7 @@ func TestMetricsCountBytesStreamsAndErrors(t *testing.T) {
 	}
 }
 
-func TestMetricsNeverGoBackwards(t *testing.T) {
-	var live []registry.StreamInfo
-	m := newMetrics(func() []registry.StreamInfo { return live }, func() []registry.Listener { return nil }, func() int { return 0 })
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(m)
-	bytesOut := func() float64 {
-		t.Helper()
-		v, _ := scrape(t, reg).value("p2ptun_tunnel_bytes_out_total", "tunnel", "1", "peer", "P")
-		return v
-	}
-	s := registry.StreamInfo{ID: 7, ListenerID: 1, Kind: registry.KindForward, Protocol: "/x/a", Peer: "P"}
-	m.tunnelUp(registry.Listener{ID: 1, Kind: registry.KindForward, Protocol: "/x/a"})
-	m.streamOpened(s)
-	s.BytesOut = 10
-	live = []registry.StreamInfo{s}
-	if v := bytesOut(); v != 10 {
-		t.Fatalf("live stream: bytes out = %v, want 10", v)
-	}
-	// The stream has left the registry but its Closed hook has not run:
-	// the last value seen still counts.
-	live = nil
-	if v := bytesOut(); v != 10 {
-		t.Fatalf("between deregistration and Closed: bytes out = %v, want 10", v)
-	}
-	s.BytesOut = 12
-	m.streamClosed(s, streams.ErrAborted)
-	if v := bytesOut(); v != 12 {
-		t.Fatalf("closed stream: bytes out = %v, want 12", v)
-	}
-	if v, _ := scrape(t, reg).value("p2ptun_stream_errors_total", "cause", "reset"); v != 0 {
-		t.Errorf("an aborted stream counted as reset: %v", v)
-	}
-	// A second stream of the same tunnel and peer adds to the total.
-	s2 := registry.StreamInfo{ID: 8, ListenerID: 1, Kind: registry.KindForward, Protocol: "/x/a", Peer: "P", BytesOut: 5}
-	m.streamOpened(s2)
-	live = []registry.StreamInfo{s2}
-	if v := bytesOut(); v != 17 {
-		t.Fatalf("closed plus live: bytes out = %v, want 17", v)
-	}
-}
-
-func TestMetricsOffCostsNothing(t *testing.T) {
-	var m *metrics // metrics off: every hook is a no-op
-	m.tunnelUp(registry.Listener{})
-	m.tunnelDown(registry.Listener{})
-	m.streamOpened(registry.StreamInfo{})
-	m.streamClosed(registry.StreamInfo{}, io.EOF)
-	m.streamFailed(registry.Failure{})
+func TestNodeWithoutMetricsHasNone(t *testing.T) {
 	if n := newNode(t); n.metrics != nil {
 		t.Fatal("a node without Options.Metrics has metrics")
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/forward"
+	"github.com/p2ptun/p2ptun/invite"
 	"github.com/p2ptun/p2ptun/listen"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/spec"
@@ -199,7 +200,7 @@ func (n *Node) forward(ctx context.Context, s spec.Spec) (registry.Listener, err
 		}
 	}
 	if len(s.Invite) > 0 {
-		if err := n.presentInvite(ctx, pi.ID, s.Invite, s.AllowLimited); err != nil {
+		if err := invite.Present(ctx, n.host, pi.ID, s.Invite, s.AllowLimited, n.opts.Timeouts.Dial.Std(), n.opts.Timeouts.StreamOpen.Std()); err != nil {
 			return registry.Listener{}, err
 		}
 	}

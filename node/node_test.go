@@ -23,6 +23,7 @@ import (
 	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/logbuf"
 	"github.com/p2ptun/p2ptun/internal/testnet"
+	"github.com/p2ptun/p2ptun/p2phost"
 	"github.com/p2ptun/p2ptun/spec"
 )
 
@@ -53,7 +54,7 @@ func newNodeWith(t *testing.T, tweak func(*Options)) testNode {
 		t.Fatal(err)
 	}
 	logs := &logBuf{}
-	opts := Options{
+	opts := Options{Config: p2phost.Config{
 		Key:         sk,
 		ListenAddrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
 		Timeouts: config.Timeouts{
@@ -63,7 +64,7 @@ func newNodeWith(t *testing.T, tweak func(*Options)) testNode {
 		},
 		UserAgent: "p2ptun/test",
 		Logger:    slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	}
+	}}
 	if tweak != nil {
 		tweak(&opts)
 	}

@@ -5,51 +5,36 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/pnet"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/p2ptun/p2ptun/access"
 	"github.com/p2ptun/p2ptun/config"
-	"github.com/p2ptun/p2ptun/listen"
+	"github.com/p2ptun/p2ptun/invite"
 	"github.com/p2ptun/p2ptun/p2phost"
 	"github.com/p2ptun/p2ptun/peerlog"
 	"github.com/p2ptun/p2ptun/registry"
+	"github.com/p2ptun/p2ptun/telemetry"
 )
 
-// Options configures a Node. Key and ListenAddrs are required.
+// Options configures a Node. The embedded p2phost.Config says how to
+// build its host (Key and ListenAddrs are required; Timeouts, Limits,
+// Logger and Metrics serve the node too); the node sets the host's Gater
+// (Access), ActivePeers (the peers with live streams) and UnopenedProbe
+// itself, and adds the invite protocol's caps to ProtocolLimits.
 type Options struct {
-	// Key is the node's identity.
-	Key crypto.PrivKey
-	// ListenAddrs are the swarm's listen addresses.
-	ListenAddrs []ma.Multiaddr
-	// Timeouts bound dials and stream opens; zero fields take the
-	// config package's defaults.
-	Timeouts config.Timeouts
-	// UserAgent is announced to peers through identify.
-	UserAgent string
-	// Logger is used for lifecycle and per-connection events; default
-	// slog.Default().
-	Logger *slog.Logger
-	// Limits caps connections, streams, stream rates and memory; zero
-	// fields take the config package's defaults.
-	Limits config.Limits
-	// ConnManager sets the connection manager's water marks; zero fields
-	// take go-libp2p's defaults (160, 192, one minute). Peers with live
-	// streams are never trimmed.
-	ConnManager p2phost.ConnManager
+	p2phost.Config
 	// Allow and Deny seed the node-wide access policy when Access is nil:
 	// the config file's lists, which runtime edits change and SaveAccess
 	// persists.
@@ -68,44 +53,8 @@ type Options struct {
 	// `listen --save` and `forward --save`; nil refuses --save.
 	SaveListen  func(config.ListenTunnel) error
 	SaveForward func(config.ForwardTunnel) error
-	// SwarmKey makes the node part of a private network; only TCP and
-	// WebSocket addresses are allowed with it.
-	SwarmKey pnet.PSK
-	// Relay, when set, makes this node a circuit relay v2 service for the
-	// peers it allows (`p2ptun relay`).
-	Relay *config.Relay
-	// Relays are static relays to reserve a slot on and advertise
-	// /p2p-circuit addresses through.
-	Relays []peer.AddrInfo
-	// AutoRelay reserves slots on relays the node meets when it finds
-	// itself unreachable.
-	AutoRelay bool
-	// Reachability is "auto", "private" or "public" (see config.Network).
-	Reachability string
-	// HolePunching, PortMapping and NATService enable DCUtR hole
-	// punching, UPnP/NAT-PMP port mapping and the AutoNAT service.
-	HolePunching, PortMapping, NATService bool
-	// DHT is the Kademlia DHT mode: "off", "client", "server" or "auto";
-	// Bootstrap are its starting peers and DHTPrefix its protocol prefix
-	// (default "/p2ptun").
-	DHT       string
-	Bootstrap []peer.AddrInfo
-	DHTPrefix string
-	// MDNS announces the node on the LAN and learns LAN peers' addresses.
-	MDNS bool
-	// PeerCache is a file that caches peers' addresses across restarts
-	// (loaded at Start, saved every minute and at Close); "" disables it.
-	PeerCache string
-	// RTTInterval is how often peers with live streams are pinged for
-	// `stream ls`'s RTT; default 10s. They are pinged at least every half
-	// of Timeouts.Keepalive too, to find dead ones.
-	RTTInterval time.Duration
 	// BindForward binds a forward's local address; default manet.Listen.
 	BindForward func(ma.Multiaddr) (manet.Listener, error)
-	// Metrics, when set, receives p2ptun's metrics (p2ptun_*) and
-	// go-libp2p's (libp2p_*, including the resource manager's). Give each
-	// node its own registry. nil turns metrics off.
-	Metrics prometheus.Registerer
 	// Now tells the time for invite expiry; default time.Now.
 	Now func() time.Time
 }
@@ -136,16 +85,12 @@ type Node struct {
 	// not open its stream.
 	unopenedProbe func(peer.ID)
 
-	events  bus       // lifecycle events for subscribers
-	metrics *metrics  // nil when metrics are off
-	tunnels tunnelSet // config-file tunnels
+	events  telemetry.Bus      // lifecycle events for subscribers
+	metrics *telemetry.Metrics // nil when metrics are off
+	tunnels tunnelSet          // config-file tunnels
 	bgCtx   context.Context
 
-	invMu   sync.Mutex
-	served  map[uint64]*listen.Listener // running listeners, by registry ID
-	invites map[[32]byte]*invite        // by SHA-256 of the secret
-
-	handlers sync.WaitGroup // running internal protocol handlers (invites)
+	invites *invite.Book // single-use invites to the running listeners
 
 	mu     sync.Mutex
 	closed bool
@@ -164,43 +109,40 @@ func New(opts Options) (*Node, error) {
 	}
 	n := &Node{
 		opts: opts, log: opts.Logger, protected: make(map[peer.ID]int),
-		filed:  access.New(opts.Allow, opts.Deny),
-		served: make(map[uint64]*listen.Listener), invites: make(map[[32]byte]*invite),
+		filed: access.New(opts.Allow, opts.Deny),
 	}
 	// The host validates its settings as `config check` does: no value
 	// that passes can make the node panic or spin (see
 	// p2phost.FuzzConfigBuildsAHost). Timeouts and Limits come back with
 	// their defaults filled in, and the host's refusal logger is the
 	// node's.
-	p, err := p2phost.New(p2phost.Config{
-		Key: opts.Key, ListenAddrs: opts.ListenAddrs, Timeouts: opts.Timeouts, UserAgent: opts.UserAgent,
-		Logger: opts.Logger, Limits: opts.Limits, Gater: opts.Access,
-		ProtocolLimits: map[protocol.ID]p2phost.ProtocolLimit{
-			// Any peer may present an invite; a legitimate one presents
-			// one at a time, so a few open streams each, and a few dozen
-			// in all, are plenty.
-			InviteProtocol: {Streams: maxInviteStreams, PeerStreams: maxInviteStreamsPerPeer},
-		},
-		ConnManager: opts.ConnManager, SwarmKey: opts.SwarmKey,
-		Relay: opts.Relay, Relays: opts.Relays, AutoRelay: opts.AutoRelay, Reachability: opts.Reachability,
-		HolePunching: opts.HolePunching, PortMapping: opts.PortMapping, NATService: opts.NATService,
-		DHT: opts.DHT, Bootstrap: opts.Bootstrap, DHTPrefix: opts.DHTPrefix, MDNS: opts.MDNS,
-		PeerCache: opts.PeerCache, ActivePeers: n.activePeers, RTTInterval: opts.RTTInterval,
-		Metrics: opts.Metrics, UnopenedProbe: func(p peer.ID) {
-			if n.unopenedProbe != nil {
-				n.unopenedProbe(p)
-			}
-		},
-	})
+	hc := opts.Config
+	hc.Gater, hc.ActivePeers = opts.Access, n.activePeers
+	hc.ProtocolLimits = maps.Clone(hc.ProtocolLimits)
+	if hc.ProtocolLimits == nil {
+		hc.ProtocolLimits = make(map[protocol.ID]p2phost.ProtocolLimit)
+	}
+	hc.ProtocolLimits[invite.Protocol] = p2phost.ProtocolLimit{Streams: invite.MaxStreams, PeerStreams: invite.MaxStreamsPerPeer}
+	hc.UnopenedProbe = func(p peer.ID) {
+		if n.unopenedProbe != nil {
+			n.unopenedProbe(p)
+		}
+	}
+	p, err := p2phost.New(hc)
 	if err != nil {
 		return nil, err
 	}
-	hc := p.Config()
-	n.p2p, n.limited = p, hc.Limited
-	n.opts.Timeouts, n.opts.Limits, n.opts.Relay, n.opts.RTTInterval = hc.Timeouts, hc.Limits, hc.Relay, hc.RTTInterval
+	n.p2p, n.opts.Config = p, p.Config()
+	n.limited = n.opts.Limited
+	n.invites = invite.New(invite.Config{Now: opts.Now, ReadTimeout: n.opts.Timeouts.StreamOpen.Std(), Logger: n.log, Limited: n.limited})
 	if opts.Metrics != nil {
-		m, err := nodeMetrics(n, opts.Metrics)
-		if err != nil {
+		m := telemetry.NewMetrics(n.streams.List, n.listeners.List, func() int {
+			if h, ok := n.started.Load().(host.Host); ok {
+				return len(h.Network().Peers())
+			}
+			return 0
+		})
+		if err := m.Register(opts.Metrics); err != nil {
 			return nil, fmt.Errorf("registering metrics: %w", err)
 		}
 		n.metrics = m
@@ -212,12 +154,6 @@ func New(opts Options) (*Node, error) {
 	return n, nil
 }
 
-// Caps on open invite streams, node-wide and per peer.
-const (
-	maxInviteStreams        = 64
-	maxInviteStreamsPerPeer = 2
-)
-
 // Start builds the libp2p host and starts listening on the swarm
 // addresses. On error nothing is left listening.
 func (n *Node) Start(ctx context.Context) error {
@@ -227,7 +163,7 @@ func (n *Node) Start(ctx context.Context) error {
 	h := n.p2p.Host()
 	n.host = h
 	n.started.Store(h)
-	h.SetStreamHandler(InviteProtocol, n.handleInvite)
+	h.SetStreamHandler(invite.Protocol, n.invites.Handle)
 	bg, stop := context.WithCancel(context.Background())
 	n.stop, n.bgCtx = stop, bg
 	if sub, err := h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged)); err != nil {
@@ -261,10 +197,10 @@ func (n *Node) Close() error {
 		err = nil
 	}
 	err = errors.Join(err, n.p2p.Close())
-	n.closeSubscribers()
+	n.events.Close()
 
 	// Closing the host ended their streams.
-	n.handlers.Wait()
+	n.invites.Close()
 	n.log.Info("node stopped")
 	return err
 }

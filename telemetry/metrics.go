@@ -1,11 +1,10 @@
-package node
+package telemetry
 
 import (
 	"errors"
 	"strconv"
 	"sync"
 
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/p2ptun/p2ptun/refusal"
@@ -42,13 +41,14 @@ var (
 		"Peers with at least one open libp2p connection.", nil, nil)
 )
 
-// metrics feeds p2ptun's Prometheus metrics from the registries' hooks. It
+// Metrics feeds p2ptun's Prometheus metrics from the registries' hooks. It
 // is a prometheus.Collector: byte counters are computed at scrape time from
 // the closed streams' totals plus the live streams' counters, so a long
-// transfer shows while it runs. A nil *metrics (metrics off) ignores every
+// transfer shows while it runs. A nil *Metrics (metrics off) ignores every
 // hook.
-type metrics struct {
-	// Injected for tests; the node's registries and host otherwise.
+type Metrics struct {
+	// The live streams, the tunnels that are up and the connected peers'
+	// count, read at each scrape.
 	list    func() []registry.StreamInfo
 	tunnels func() []registry.Listener
 	peers   func() int
@@ -80,8 +80,11 @@ type liveStream struct {
 	in, out int64
 }
 
-func newMetrics(list func() []registry.StreamInfo, tunnels func() []registry.Listener, peers func() int) *metrics {
-	m := &metrics{
+// NewMetrics returns the metrics of a node whose live streams list
+// returns, whose tunnels that are up tunnels returns, and which has peers
+// connected peers. Register them to have them scraped.
+func NewMetrics(list func() []registry.StreamInfo, tunnels func() []registry.Listener, peers func() int) *Metrics {
+	m := &Metrics{
 		list: list, tunnels: tunnels, peers: peers,
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "p2ptun_stream_errors_total",
@@ -105,24 +108,18 @@ func newMetrics(list func() []registry.StreamInfo, tunnels func() []registry.Lis
 	return m
 }
 
-// nodeMetrics builds the metrics of n and registers them with reg.
-func nodeMetrics(n *Node, reg prometheus.Registerer) (*metrics, error) {
-	m := newMetrics(n.streams.List, n.listeners.List, func() int {
-		if h, ok := n.started.Load().(host.Host); ok {
-			return len(h.Network().Peers())
-		}
-		return 0
-	})
+// Register registers m's collectors with reg.
+func (m *Metrics) Register(reg prometheus.Registerer) error {
 	for _, c := range []prometheus.Collector{m, m.errors, m.setup} {
 		if err := reg.Register(c); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return m, nil
+	return nil
 }
 
 // tunnel returns the stats of tunnel id, creating them; m.mu must be held.
-func (m *metrics) tunnel(id uint64, kind registry.Kind, protocol string) *tunnelStats {
+func (m *Metrics) tunnel(id uint64, kind registry.Kind, protocol string) *tunnelStats {
 	t := m.byID[id]
 	if t == nil {
 		t = &tunnelStats{kind: string(kind), protocol: protocol}
@@ -131,7 +128,8 @@ func (m *metrics) tunnel(id uint64, kind registry.Kind, protocol string) *tunnel
 	return t
 }
 
-func (m *metrics) tunnelUp(l registry.Listener) {
+// TunnelUp starts the series of the tunnel l.
+func (m *Metrics) TunnelUp(l registry.Listener) {
 	if m == nil {
 		return
 	}
@@ -140,10 +138,10 @@ func (m *metrics) tunnelUp(l registry.Listener) {
 	m.mu.Unlock()
 }
 
-// tunnelDown drops a closed tunnel's series. Its streams have ended (a
+// TunnelDown drops a closed tunnel's series. Its streams have ended (a
 // listener's Close waits for them), and tunnel IDs are never reused, so no
 // counter goes backwards.
-func (m *metrics) tunnelDown(l registry.Listener) {
+func (m *Metrics) TunnelDown(l registry.Listener) {
 	if m == nil {
 		return
 	}
@@ -157,7 +155,8 @@ func (m *metrics) tunnelDown(l registry.Listener) {
 	}
 }
 
-func (m *metrics) streamOpened(s registry.StreamInfo) {
+// StreamOpened counts the stream s and its setup time.
+func (m *Metrics) StreamOpened(s registry.StreamInfo) {
 	if m == nil {
 		return
 	}
@@ -168,7 +167,10 @@ func (m *metrics) streamOpened(s registry.StreamInfo) {
 	m.live[s.ID] = &liveStream{key: streamKey{s.ListenerID, s.Peer}, in: s.BytesIn, out: s.BytesOut}
 }
 
-func (m *metrics) streamClosed(s registry.StreamInfo, err error) {
+// StreamClosed adds the bytes of s, which ended with err, to its
+// tunnel's and peer's totals, and counts err unless it is nil or
+// streams.ErrAborted.
+func (m *Metrics) StreamClosed(s registry.StreamInfo, err error) {
 	if m == nil {
 		return
 	}
@@ -197,7 +199,8 @@ func (m *metrics) streamClosed(s registry.StreamInfo, err error) {
 	c[1] += out
 }
 
-func (m *metrics) streamFailed(f registry.Failure) {
+// StreamFailed counts a connection that never became a stream.
+func (m *Metrics) StreamFailed(f registry.Failure) {
 	if m == nil {
 		return
 	}
@@ -205,7 +208,7 @@ func (m *metrics) streamFailed(f registry.Failure) {
 }
 
 // Describe implements prometheus.Collector.
-func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBytesIn, descBytesOut, descStreamsOpen, descStreamsTotal, descTunnelsUp, descPeers} {
 		ch <- d
 	}
@@ -213,7 +216,7 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector. It holds m.mu throughout, so a
 // stream is counted either live or closed, never both nor neither.
-func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, s := range m.list() {

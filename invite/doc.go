@@ -1,0 +1,10 @@
+// Package invite owns single-use invites: the secrets a listening node
+// hands out in a ticket, kept as their SHA-256 hashes with an expiry, the
+// /p2ptun/invite stream protocol on which a forwarding node presents one,
+// its verdicts, and the order of the addresses a ticket carries.
+//
+// It knows nothing of the node's registries: a listener is handed to it
+// as an ID and a func that allows a peer on it (Book.Serve), and the
+// node decides which listener a ticket names. It does not encode tickets
+// (package ticket) nor open tunnels.
+package invite

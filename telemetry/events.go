@@ -1,0 +1,179 @@
+package telemetry
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/p2ptun/p2ptun/forward"
+	"github.com/p2ptun/p2ptun/refusal"
+	"github.com/p2ptun/p2ptun/registry"
+	"github.com/p2ptun/p2ptun/streams"
+)
+
+// Event types, the Type field of an Event.
+const (
+	EventTunnelUp         = "tunnel_up"
+	EventTunnelDown       = "tunnel_down"
+	EventTunnelFailed     = "tunnel_failed" // a config tunnel could not start
+	EventStreamOpen       = "stream_open"
+	EventStreamClose      = "stream_close"
+	EventStreamFailed     = "stream_failed" // a connection that never became a stream
+	EventPeerConnected    = "peer_connected"
+	EventPeerDisconnected = "peer_disconnected"
+	EventReload           = "reload"
+	// EventLost ends a subscription that fell too far behind: the
+	// subscriber missed events and should resubscribe.
+	EventLost = "events_lost"
+)
+
+// Event is one lifecycle event, a line of `p2ptun events --json`. Only the
+// fields that apply to its Type are set.
+type Event struct {
+	Time time.Time
+	Type string
+
+	// Tunnel fields (tunnel_*, and stream_* for the tunnel it belongs to).
+	TunnelID      uint64 `json:",omitempty"`
+	Name          string `json:",omitempty"` // a config tunnel's name
+	Kind          string `json:",omitempty"` // "listen" or "forward"
+	Protocol      string `json:",omitempty"`
+	ListenAddress string `json:",omitempty"`
+	TargetAddress string `json:",omitempty"`
+
+	// Stream fields (stream_*).
+	StreamID      uint64  `json:",omitempty"`
+	OriginAddress string  `json:",omitempty"`
+	Peer          string  `json:",omitempty"` // also peer_*
+	Path          string  `json:",omitempty"` // also peer_connected
+	BytesIn       int64   `json:",omitempty"`
+	BytesOut      int64   `json:",omitempty"`
+	SetupMillis   float64 `json:",omitempty"`
+	Millis        float64 `json:",omitempty"` // stream_close: how long it lived
+	// Reason says why a stream ended or failed: "eof" (both sides
+	// finished), "closed" (closed by p2ptun: stream close, tunnel close,
+	// shutdown), "reset" (an error on either side, in Error), the cause
+	// of a refusal the peer sent (below), or for stream_failed the cause:
+	// "stream_open", "unreachable", "no_listener", or a refusal's:
+	// "denied", "rate_limited", "target_dial", "target_timeout",
+	// "closing", "stream_limit" (package refusal).
+	Reason string `json:",omitempty"`
+	Error  string `json:",omitempty"`
+}
+
+// Buffer is how many events a subscriber may fall behind before it is
+// cut off with EventLost.
+const Buffer = 4096
+
+// Bus fans events out to subscribers without ever blocking the emitter.
+// The zero Bus is ready to use.
+type Bus struct {
+	mu   sync.Mutex
+	subs map[chan Event]bool
+}
+
+// Subscribe returns a channel of events from now on, and a cancel function
+// that ends the subscription and closes the channel. A subscriber that
+// falls Buffer events behind gets EventLost and its channel closed.
+func (b *Bus) Subscribe() (<-chan Event, func()) {
+	ch := make(chan Event, Buffer+1) // +1 leaves room for EventLost
+	b.mu.Lock()
+	if b.subs == nil {
+		b.subs = make(map[chan Event]bool)
+	}
+	b.subs[ch] = true
+	b.mu.Unlock()
+	return ch, func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.subs[ch] {
+			delete(b.subs, ch)
+			close(ch)
+		}
+	}
+}
+
+// Emit sends ev to every subscriber, stamping its time. It never blocks.
+func (b *Bus) Emit(ev Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.subs) == 0 {
+		return
+	}
+	ev.Time = time.Now().UTC()
+	for ch := range b.subs {
+		if len(ch) >= Buffer {
+			ch <- Event{Time: ev.Time, Type: EventLost}
+			delete(b.subs, ch)
+			close(ch)
+			continue
+		}
+		ch <- ev
+	}
+}
+
+// Close ends every subscription. Subscriptions made after it work as
+// before; the node closes its bus last.
+func (b *Bus) Close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for ch := range b.subs {
+		delete(b.subs, ch)
+		close(ch)
+	}
+}
+
+// TunnelEvent is a tunnel_* event of typ for the tunnel l.
+func TunnelEvent(typ string, l registry.Listener) Event {
+	return Event{
+		Type: typ, TunnelID: l.ID, Name: l.Name, Kind: string(l.Kind), Protocol: l.Protocol,
+		ListenAddress: l.ListenAddress, TargetAddress: l.TargetAddress, Peer: l.Peer,
+	}
+}
+
+// StreamOpened is the stream_open event of s.
+func StreamOpened(s registry.StreamInfo) Event { return streamEvent(EventStreamOpen, s) }
+
+// StreamClosed is the stream_close event of s, which ended with err (nil
+// for a clean end on both sides): how long it lived and why it ended.
+func StreamClosed(s registry.StreamInfo, err error) Event {
+	ev := streamEvent(EventStreamClose, s)
+	ev.Millis = millis(time.Since(s.OpenedAt))
+	r := refusal.Of(err)
+	switch {
+	case err == nil:
+		ev.Reason = "eof"
+	case errors.Is(err, streams.ErrAborted):
+		ev.Reason = "closed"
+	case r != nil:
+		// The peer's listener refused the stream once it was open.
+		ev.Reason, ev.Error = string(r.Cause), r.Error()
+	default:
+		ev.Reason, ev.Error = "reset", forward.OneLine(err)
+	}
+	return ev
+}
+
+// StreamFailed is the stream_failed event of a connection that never
+// became a stream.
+func StreamFailed(f registry.Failure) Event {
+	ev := Event{
+		Type: EventStreamFailed, TunnelID: f.ListenerID, Kind: string(f.Kind),
+		Protocol: f.Protocol, Peer: f.Peer, Reason: f.Cause,
+	}
+	if f.Err != nil {
+		ev.Error = forward.OneLine(f.Err)
+	}
+	return ev
+}
+
+func streamEvent(typ string, s registry.StreamInfo) Event {
+	return Event{
+		Type: typ, TunnelID: s.ListenerID, Kind: string(s.Kind), Protocol: s.Protocol,
+		StreamID: s.ID, OriginAddress: s.OriginAddress, TargetAddress: s.TargetAddress,
+		Peer: s.Peer, Path: s.Path, BytesIn: s.BytesIn, BytesOut: s.BytesOut,
+		SetupMillis: millis(s.Setup),
+	}
+}
+
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
