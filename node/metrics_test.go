@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/spec"
 )
 
@@ -45,31 +46,7 @@ func scrape(t *testing.T, reg prometheus.Gatherer) families {
 // value returns the value of the sample of family name whose labels
 // include want: a counter's or gauge's value, a histogram's count.
 func (f families) value(name string, want ...string) (float64, bool) {
-	fam := f[name]
-	if fam == nil {
-		return 0, false
-	}
-next:
-	for _, m := range fam.Metric {
-		have := map[string]string{}
-		for _, l := range m.Label {
-			have[l.GetName()] = l.GetValue()
-		}
-		for i := 0; i+1 < len(want); i += 2 {
-			if have[want[i]] != want[i+1] {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue(), true
-		case m.Gauge != nil:
-			return m.Gauge.GetValue(), true
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount()), true
-		}
-	}
-	return 0, false
+	return harness.MetricValue(f[name], want...)
 }
 
 // expect polls reg until the sample equals want, then checks it is exactly

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/streams"
 )
@@ -22,21 +23,8 @@ func value(t *testing.T, reg prometheus.Gatherer, name string, want ...string) f
 		if fam.GetName() != name {
 			continue
 		}
-	next:
-		for _, m := range fam.Metric {
-			have := map[string]string{}
-			for _, l := range m.Label {
-				have[l.GetName()] = l.GetValue()
-			}
-			for i := 0; i+1 < len(want); i += 2 {
-				if have[want[i]] != want[i+1] {
-					continue next
-				}
-			}
-			if m.Counter != nil {
-				return m.Counter.GetValue()
-			}
-			return m.Gauge.GetValue()
+		if v, ok := harness.MetricValue(fam, want...); ok {
+			return v
 		}
 	}
 	t.Fatalf("no %s%v", name, want)
