@@ -24,12 +24,7 @@ func LockHome(home string) (*Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the home lock: %w", err)
 	}
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
+	err = flock(f, syscall.LOCK_EX|syscall.LOCK_NB)
 	if errors.Is(err, syscall.EWOULDBLOCK) {
 		b, _ := os.ReadFile(path)
 		_ = f.Close()
@@ -53,3 +48,28 @@ func LockHome(home string) (*Lock, error) {
 // Close releases the lock. It leaves the file: removing it would let a
 // daemon that opened it just before lock a file no longer in the home.
 func (l *Lock) Close() error { return l.f.Close() }
+
+// lockDir takes an exclusive flock on dir, waiting for other processes
+// that hold it, and returns its release. Locking the directory rather
+// than a lock file leaves nothing behind in HOME.
+func lockDir(dir string) (func(), error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := flock(f, syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { f.Close() }, nil // closing the descriptor releases the lock
+}
+
+// flock is flock(2) on f with how, retried when a signal interrupts it.
+func flock(f *os.File, how int) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), how)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
+}

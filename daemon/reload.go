@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"reflect"
 	"strings"
+	"sync"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -17,9 +18,14 @@ import (
 // reloader returns the daemon's reload: re-read the config file, and apply
 // its tunnels and access lists if it is valid (the node adds the run-only
 // AllowPeers/DenyPeers to them); report settings that need a
-// restart. Reloads are serialised by the node.
+// restart. One reload runs at a time (SIGHUP and `p2ptun reload` may
+// arrive together): the file read, the access lists and the tunnels of one
+// file are applied before the next reload reads the file again.
 func reloader(n *node.Node, boot config.Config, cfgPath string, log *slog.Logger) func(context.Context) (api.ReloadReply, error) {
+	var mu sync.Mutex
 	return func(ctx context.Context) (api.ReloadReply, error) {
+		mu.Lock()
+		defer mu.Unlock()
 		// The file must be there: a missing one would mean the defaults,
 		// an open access policy and no tunnels.
 		// Loading it parses its tunnels: a bad one fails here.
