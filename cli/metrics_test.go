@@ -36,19 +36,9 @@ func scrapeURL(t *testing.T, url string) map[string]*dto.MetricFamily {
 	return fams
 }
 
-// counter returns the one sample of family name whose label label is value.
+// sample returns the sample of family name whose label label is value.
 func sample(fams map[string]*dto.MetricFamily, name, label, value string) (float64, bool) {
-	for _, m := range fams[name].GetMetric() {
-		for _, l := range m.Label {
-			if l.GetName() == label && l.GetValue() == value {
-				if m.Counter != nil {
-					return m.Counter.GetValue(), true
-				}
-				return m.Gauge.GetValue(), true
-			}
-		}
-	}
-	return 0, false
+	return harness.MetricValue(fams[name], label, value)
 }
 
 func TestDaemonServesMetrics(t *testing.T) {
