@@ -69,8 +69,6 @@ type Config struct {
 	Limited *peerlog.Logger
 	// Streams records each live connection; required.
 	Streams *registry.Streams
-	// ListenerID is stored in each stream record.
-	ListenerID uint64
 	// Register, if set, is called by Start once the listen address is
 	// bound (with its real port) and before the first client is
 	// accepted: it registers the forward and returns the listener ID
@@ -150,7 +148,7 @@ func New(h host.Host, cfg Config) (*Forward, error) {
 	}
 	sc := seam.Config{
 		Kind: registry.KindForward, Protocol: string(cfg.Protocol),
-		Streams: cfg.Streams, Logger: f.log, ListenerID: cfg.ListenerID,
+		Streams: cfg.Streams, Logger: f.log,
 	}
 	if cfg.Register != nil {
 		sc.Register = func() (uint64, error) { return cfg.Register(f.Addr()) }
@@ -367,7 +365,7 @@ func (f *Forward) open(ctx context.Context, c manet.Conn) (*seam.Link, error) {
 			Peer:          f.peer,
 			Path:          streams.Path(s.Conn()),
 		},
-		Attrs: []any{"client", origin},
+		Attrs: []any{"laddr", f.laddr(), "client", origin},
 		Ended: func(err error) {
 			if r := refusal.Of(err); r != nil {
 				// The peer's listener refused the stream after the
@@ -388,8 +386,3 @@ func abortConn(c net.Conn) {
 	}
 	_ = c.Close()
 }
-
-// SetListenerID sets the listener ID recorded in the forward's stream
-// records; call it before Start (or use Config.Register), so that every
-// client is recorded under it.
-func (f *Forward) SetListenerID(id uint64) { f.t.SetListenerID(id) }

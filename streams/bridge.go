@@ -183,7 +183,7 @@ func proxyCopy(dst, src HalfCloser, counter *atomic.Int64) (int64, error) {
 		}
 	}()
 	buf := *sp
-	out := newSink(dst, src, counter)
+	out := newSink(dst, src, nil, counter)
 	for {
 		nr, rerr := src.Read(buf)
 		if nr > 0 {

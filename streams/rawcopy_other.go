@@ -12,7 +12,7 @@ import (
 func rawConnOf(HalfCloser) syscall.RawConn { return nil }
 
 func rawCopy(HalfCloser, HalfCloser, syscall.RawConn, *atomic.Int64) (int64, error) {
-	panic("streams: rawCopy without rawReader")
+	panic("streams: rawCopy without rawConnOf")
 }
 
 // rawWriter: writing a socket through its RawConn is done on Unix only.

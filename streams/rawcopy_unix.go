@@ -31,7 +31,7 @@ func rawConnOf(x HalfCloser) syscall.RawConn {
 // once the bytes are written, so an idle connection holds no buffer at all,
 // and a busy one always reads into the big one.
 func rawCopy(dst, src HalfCloser, rc syscall.RawConn, counter *atomic.Int64) (int64, error) {
-	out := newSink(dst, src, counter)
+	out := newSink(dst, src, rc, counter)
 	for {
 		var (
 			bp   *[]byte

@@ -26,8 +26,8 @@ var probeInterval = time.Second
 // read deadline in the past, a Read of nothing returns at once.
 type readDeadliner interface{ SetReadDeadline(time.Time) error }
 
-// writeDeadliner is implemented by sockets: a write blocked past the
-// deadline returns os.ErrDeadlineExceeded.
+// writeDeadliner is implemented by sockets (and libp2p streams): a write
+// blocked past the deadline returns os.ErrDeadlineExceeded.
 type writeDeadliner interface{ SetWriteDeadline(time.Time) error }
 
 // connHolder is implemented by libp2p streams: the connection they run on.
@@ -53,16 +53,16 @@ type sink struct {
 	failed  error           // what a probe found, which ended a write
 }
 
-func newSink(dst, src HalfCloser, counter *atomic.Int64) sink {
+// newSink writes to dst what is read from src; srcRaw is src's RawConn
+// when src is a socket (the caller has it already), nil otherwise.
+func newSink(dst, src HalfCloser, srcRaw syscall.RawConn, counter *atomic.Int64) sink {
 	s := sink{dst: dst, counter: counter, src: src}
-	if _, ok := dst.(writeDeadliner); !ok {
-		return s
-	}
-	s.srcRaw = rawConnOf(src)
-	if _, ok := src.(readDeadliner); !ok && s.srcRaw == nil {
+	if _, ok := src.(readDeadliner); !ok && srcRaw == nil {
 		return s // nothing to probe src with
 	}
-	s.raw = newRawWriter(dst)
+	if s.raw = newRawWriter(dst); s.raw != nil {
+		s.srcRaw = srcRaw
+	}
 	return s
 }
 

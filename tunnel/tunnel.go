@@ -284,7 +284,12 @@ func (t *Tunnel) Serve(arrived time.Time, open Opener) bool {
 	rec.BytesIn, rec.BytesOut = new(atomic.Int64), new(atomic.Int64)
 	p := streams.New(l.Remote, l.Local, streams.Counters{AtoB: rec.BytesIn, BtoA: rec.BytesOut})
 	id, finish := t.cfg.Streams.Open(t.ctx, rec, p.Abort)
-	log := t.cfg.Logger.With(l.Attrs...)
+	// The per-connection lines are Debug: build their logger only when
+	// they are written, not for every connection.
+	log := t.cfg.Logger
+	if log.Enabled(t.ctx, slog.LevelDebug) {
+		log = log.With(l.Attrs...)
+	}
 	log.Debug("stream open", "stream", id)
 	// The pipe's goroutines outlive this one and take over its place in
 	// t.wg.
