@@ -233,7 +233,7 @@ func TestRefusedClientsLoggedOnce(t *testing.T) {
 		if err := readAll(f, msg); !harness.IsReset(err) {
 			t.Fatalf("client %d: %v, want a reset", i, err)
 		}
-		if got := <-causes; got != refusal.Denied {
+		if got := nextCause(t, causes); got != refusal.Denied {
 			t.Fatalf("client %d: the stream ended with %q, want %q", i, got, refusal.Denied)
 		}
 	}
@@ -242,6 +242,19 @@ func TestRefusedClientsLoggedOnce(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "cause=denied") {
 		t.Errorf("the log line does not name the cause:\n%s", logs)
+	}
+}
+
+// nextCause returns the next cause a Failed or Ended hook reported; it
+// fails the test rather than hang if none comes.
+func nextCause[C ~string](t *testing.T, causes <-chan C) C {
+	t.Helper()
+	select {
+	case c := <-causes:
+		return c
+	case <-time.After(10 * time.Second):
+		t.Fatal("no failure cause reported within 10s")
+		return ""
 	}
 }
 
@@ -271,7 +284,7 @@ func TestFailedOpensLoggedOnce(t *testing.T) {
 		if err := readAll(f, ""); !harness.IsReset(err) {
 			t.Fatalf("client %d: %v, want a reset", i, err)
 		}
-		if got := <-causes; got != "no_listener" {
+		if got := nextCause(t, causes); got != "no_listener" {
 			t.Fatalf("client %d: failure cause %q, want no_listener", i, got)
 		}
 	}

@@ -81,7 +81,7 @@ func TestBridgeResetWhileOtherSideNotReading(t *testing.T) {
 			wg.Go(func() { writeUntilFail(writer, &wrote) })
 			// Enough in flight that the bridge holds more than the idle
 			// side's buffers take: its write to that side blocks.
-			waitUntil(t, "the writer to get 1 MiB into the bridge", func() bool { return wrote.Load() >= 1<<20 })
+			harness.Until(t, hangGuard, "the writer to get 1 MiB into the bridge", func() bool { return wrote.Load() >= 1<<20 })
 			writer.SetLinger(0)
 			writer.Close()
 			wg.Wait()
@@ -219,16 +219,4 @@ func setProbeInterval(d time.Duration) func() {
 	old := probeInterval
 	probeInterval = d
 	return func() { probeInterval = old }
-}
-
-// waitUntil polls cond until it holds; hangGuard only bounds a hang.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(hangGuard)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still not after %v", what, hangGuard)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }

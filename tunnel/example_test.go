@@ -46,7 +46,7 @@ func (k *portForward) Accept(t *tunnel.Tunnel) error {
 // serve hands one client to the lifecycle with the kind's Opener.
 func (k *portForward) serve(t *tunnel.Tunnel, c *net.TCPConn) {
 	served := t.Serve(time.Now(), func(ctx context.Context) (*tunnel.Link, error) {
-		var d net.Dialer
+		d := net.Dialer{Timeout: 5 * time.Second} // every dial has a timeout
 		far, err := d.DialContext(ctx, "tcp", k.target)
 		if err != nil {
 			_ = c.Close()
