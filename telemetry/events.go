@@ -139,17 +139,13 @@ func StreamOpened(s registry.StreamInfo) Event { return streamEvent(EventStreamO
 func StreamClosed(s registry.StreamInfo, err error) Event {
 	ev := streamEvent(EventStreamClose, s)
 	ev.Millis = millis(time.Since(s.OpenedAt))
-	r := refusal.Of(err)
-	switch {
-	case err == nil:
-		ev.Reason = "eof"
-	case errors.Is(err, streams.ErrAborted):
-		ev.Reason = "closed"
-	case r != nil:
-		// The peer's listener refused the stream once it was open.
-		ev.Reason, ev.Error = string(r.Cause), r.Error()
+	switch ev.Reason = endCause(err); ev.Reason {
+	case "eof", "closed":
+	case "reset":
+		ev.Error = forward.OneLine(err)
 	default:
-		ev.Reason, ev.Error = "reset", forward.OneLine(err)
+		// The peer's listener refused the stream once it was open.
+		ev.Error = refusal.Of(err).Error()
 	}
 	return ev
 }
@@ -177,3 +173,19 @@ func streamEvent(typ string, s registry.StreamInfo) Event {
 }
 
 func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// endCause is why a stream that ended with err ended: "eof" (nil, both
+// sides finished), "closed" (aborted by p2ptun), the cause a refusing
+// peer sent, or "reset". Events report it as Reason; metrics count every
+// one but eof and closed.
+func endCause(err error) string {
+	switch r := refusal.Of(err); {
+	case err == nil:
+		return "eof"
+	case errors.Is(err, streams.ErrAborted):
+		return "closed"
+	case r != nil:
+		return string(r.Cause)
+	}
+	return "reset"
+}

@@ -1,15 +1,14 @@
 package telemetry
 
 import (
-	"errors"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
-	"github.com/p2ptun/p2ptun/streams"
 )
 
 // Failure causes, the cause label of p2ptun_stream_errors_total: those of
@@ -88,7 +87,7 @@ func NewMetrics(list func() []registry.StreamInfo, tunnels func() []registry.Lis
 		list: list, tunnels: tunnels, peers: peers,
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "p2ptun_stream_errors_total",
-			Help: "Connections refused or not set up (cause: denied, rate_limited, target_dial, target_timeout, closing, stream_limit, stream_open, unreachable, no_listener) and streams that ended in an error (reset, or the cause the peer sent).",
+			Help: "Connections refused or not set up, and streams that ended in an error (reset, or the cause the peer sent), by cause: " + strings.Join(errorCauses, ", ") + ".",
 		}, []string{"cause"}),
 		setup: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "p2ptun_stream_setup_seconds",
@@ -174,11 +173,7 @@ func (m *Metrics) StreamClosed(s registry.StreamInfo, err error) {
 	if m == nil {
 		return
 	}
-	if err != nil && !errors.Is(err, streams.ErrAborted) {
-		cause := "reset"
-		if r := refusal.Of(err); r != nil {
-			cause = string(r.Cause)
-		}
+	if cause := endCause(err); cause != "eof" && cause != "closed" {
 		m.errors.WithLabelValues(cause).Inc()
 	}
 	m.mu.Lock()
