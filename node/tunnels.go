@@ -53,7 +53,6 @@ type configTunnel struct {
 	key   string // identity for diffs: the table's content
 	label string
 	line  int
-	kind  registry.Kind
 	proto string
 	spec  spec.Spec
 }
@@ -96,11 +95,14 @@ type tunnelSet struct {
 	order   []string // keys in config order, for Tunnels
 }
 
+// kind is the tunnel's kind: its spec's, which registry spells the same.
+func (c configTunnel) kind() registry.Kind { return registry.Kind(c.spec.Kind) }
+
 // listenTunnel is the tunnel a [[listen]] table starts: its Spec, which
 // config.Parse set, or, for a table built in code, its parse.
 func listenTunnel(t config.ListenTunnel) (configTunnel, error) {
 	key, _ := json.Marshal(struct{ L config.ListenTunnel }{t}) // without Line and Spec
-	ct := configTunnel{key: string(key), label: t.Label(), line: t.Line, kind: registry.KindListen, proto: t.Protocol, spec: t.Spec}
+	ct := configTunnel{key: string(key), label: t.Label(), line: t.Line, proto: t.Protocol, spec: t.Spec}
 	var err error
 	if ct.spec.Kind == "" {
 		ct.spec, err = spec.ParseListen(t.Request())
@@ -112,7 +114,7 @@ func listenTunnel(t config.ListenTunnel) (configTunnel, error) {
 // listenTunnel.
 func forwardTunnel(t config.ForwardTunnel) (configTunnel, error) {
 	key, _ := json.Marshal(struct{ F config.ForwardTunnel }{t}) // without Line and Spec
-	ct := configTunnel{key: string(key), label: t.Label(), line: t.Line, kind: registry.KindForward, proto: t.Protocol, spec: t.Spec}
+	ct := configTunnel{key: string(key), label: t.Label(), line: t.Line, proto: t.Protocol, spec: t.Spec}
 	var err error
 	if ct.spec.Kind == "" {
 		ct.spec, err = spec.ParseForward(t.Request())
@@ -252,7 +254,7 @@ func (n *Node) runTunnel(ctx context.Context, m *managed) {
 			l   registry.Listener
 			err error
 		)
-		if m.spec.kind == registry.KindListen {
+		if m.spec.kind() == registry.KindListen {
 			l, err = n.Listen(ctx, m.spec.spec)
 		} else {
 			l, err = n.Forward(ctx, m.spec.spec)
@@ -266,7 +268,7 @@ func (n *Node) runTunnel(ctx context.Context, m *managed) {
 		}
 		m.set(TunnelFailed, err, 0)
 		n.log.Warn("config tunnel failed to start; retrying", "tunnel", m.spec.label, "line", m.line(), "err", err, "retry_in", backoff.String())
-		n.emit(Event{Type: EventTunnelFailed, Name: m.spec.label, Kind: string(m.spec.kind), Protocol: m.spec.proto, Error: err.Error()})
+		n.emit(Event{Type: EventTunnelFailed, Name: m.spec.label, Kind: string(m.spec.kind()), Protocol: m.spec.proto, Error: err.Error()})
 		if errors.Is(err, ErrUsage) || errors.Is(err, ErrClosed) {
 			return
 		}
@@ -296,7 +298,7 @@ func (n *Node) stopTunnel(m *managed) {
 func (n *Node) status(m *managed) TunnelStatus {
 	m.mu.Lock()
 	st := TunnelStatus{
-		Name: m.spec.label, Kind: string(m.spec.kind), Protocol: m.spec.proto, Line: m.spec.line,
+		Name: m.spec.label, Kind: string(m.spec.kind()), Protocol: m.spec.proto, Line: m.spec.line,
 		State: m.state, ListenerID: m.listenerID,
 	}
 	if m.err != nil {
@@ -328,7 +330,7 @@ func (n *Node) Tunnels() []TunnelStatus {
 
 // adopt records a tunnel made at runtime with --save as a config tunnel,
 // so that a reload of the file it was saved to leaves it alone.
-func (n *Node) adopt(s configTunnel, id uint64) *managed {
+func (n *Node) adopt(s configTunnel, id uint64) {
 	m := &managed{spec: s, cancel: func() {}, done: make(chan struct{}), first: make(chan struct{}), state: TunnelUp, listenerID: id}
 	close(m.done)
 	m.tried()
@@ -339,7 +341,6 @@ func (n *Node) adopt(s configTunnel, id uint64) *managed {
 	n.tunnels.m[s.key] = m
 	n.tunnels.order = append(n.tunnels.order, s.key)
 	n.tunnels.mu.Unlock()
-	return m
 }
 
 // disown forgets an adopted tunnel whose save failed.
