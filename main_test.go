@@ -83,14 +83,10 @@ func testDaemonSignal(t *testing.T, sig syscall.Signal) {
 	if err := d.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if out, _, _ := harness.Run(t, "--home", d.Home, "ls"); strings.Contains(out, "/x/hup") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the [[listen]] added before SIGHUP is not running after 15s:\n%s", d.Logs)
-		}
-	}
+	d.Until(t, 15*time.Second, "[[listen]] added before SIGHUP running", func() bool {
+		out, _, _ := harness.Run(t, "--home", d.Home, "ls")
+		return strings.Contains(out, "/x/hup")
+	})
 
 	d.Signal(t, sig)
 	if !strings.Contains(d.Logs.String(), "shutting down") {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/logbuf"
 	"github.com/p2ptun/p2ptun/internal/testnet"
 	"github.com/p2ptun/p2ptun/node"
@@ -117,6 +118,9 @@ func start(t *testing.T, cfg Config, logs *logbuf.Buffer) *running {
 	case err := <-r.done:
 		cancel()
 		t.Fatalf("Run returned %v before the daemon was ready:\n%s", err, logs)
+	case <-time.After(60 * time.Second): // bounds a hang, never the oracle
+		cancel()
+		t.Fatalf("the daemon was not ready after 60s:\n%s", logs)
 	}
 	r.api = api.NewClient(d.APISocket())
 	t.Cleanup(func() {
@@ -249,13 +253,9 @@ func TestConfigTunnelsAndReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Reload()
-	deadline := time.Now().Add(30 * time.Second)
-	for !slices.Equal(names(), []string{"one", "two"}) {
-		if time.Now().After(deadline) {
-			t.Fatalf("after Reload, tunnels up = %v, want [one two]:\n%s", names(), &logs)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	harness.UntilAlive(t, nil, &logs, 30*time.Second, "tunnels [one two] up after Reload", func() bool {
+		return slices.Equal(names(), []string{"one", "two"})
+	})
 
 	if err := os.WriteFile(path, []byte(loopback+"[timeouts]\ndial = \"7s\"\n"+tunnel("two")), 0o600); err != nil {
 		t.Fatal(err)
@@ -326,13 +326,10 @@ func TestRunDrains(t *testing.T) {
 
 	a.cancel()
 	// The API closes first; the node drains after it.
-	deadline := time.Now().Add(30 * time.Second)
-	for _, err := a.api.ID(ctx); !errors.Is(err, api.ErrDaemonNotRunning); _, err = a.api.ID(ctx) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the API still answers (%v) after cancel", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	harness.Until(t, 30*time.Second, "API closed after cancel", func() bool {
+		_, err := a.api.ID(ctx)
+		return errors.Is(err, api.ErrDaemonNotRunning)
+	})
 	echoes("while draining")
 	select {
 	case err := <-a.done:
