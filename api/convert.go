@@ -90,6 +90,10 @@ func eventFrom(e node.Event) Event {
 // toSpec parses r once, into the spec the node takes.
 func (r ListenRequest) toSpec() (spec.Spec, error) { return spec.ParseListen(r.toRequest()) }
 
+// Check parses r as the daemon will, so that a client can refuse bad
+// input with the daemon's own message before it sends anything.
+func (r ListenRequest) Check() error { _, err := r.toSpec(); return err }
+
 func (r ListenRequest) toRequest() spec.Request {
 	return spec.Request{
 		Name: r.Name, Protocol: r.Protocol, Target: r.Target, Allow: r.Allow, AllowAll: r.AllowAll,
@@ -100,6 +104,19 @@ func (r ListenRequest) toRequest() spec.Request {
 
 // toSpec parses r once, into the spec the node takes.
 func (r ForwardRequest) toSpec() (spec.Spec, error) { return spec.ParseForward(r.toRequest()) }
+
+// Check parses r as the daemon will (see ListenRequest.Check).
+func (r ForwardRequest) Check() error { _, err := r.toSpec(); return err }
+
+// ForwardRequestOf is the forward request for r, a forward as written (from
+// arguments or a ticket, see spec.TicketForward): toRequest's inverse.
+func ForwardRequestOf(r spec.Request) ForwardRequest {
+	return ForwardRequest{
+		Name: r.Name, Protocol: r.Protocol, ListenAddress: r.ListenAddress, Peer: r.Peer,
+		AllowCustomProtocol: r.AllowCustomProtocol, Lazy: r.Lazy, AllowLimited: r.AllowLimited,
+		Save: r.Save, Addrs: r.Addrs, Invite: r.Invite,
+	}
+}
 
 func (r ForwardRequest) toRequest() spec.Request {
 	return spec.Request{
@@ -115,6 +132,9 @@ func (r CloseRequest) toNode() node.CloseRequest {
 
 // toSpec parses r once, into the spec the node takes.
 func (r PipeRequest) toSpec() (spec.Spec, error) { return spec.ParsePipe(r.toRequest()) }
+
+// Check parses r as the daemon will (see ListenRequest.Check).
+func (r PipeRequest) Check() error { _, err := r.toSpec(); return err }
 
 func (r PipeRequest) toRequest() spec.Request {
 	return spec.Request{

@@ -274,3 +274,12 @@ func TestWireConstants(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardRequestOfInvertsToRequest: the cli builds a forward request
+// from a spec.Request (arguments or a ticket) with ForwardRequestOf; a
+// field it dropped would never reach the daemon.
+func TestForwardRequestOfInvertsToRequest(t *testing.T) {
+	if got := ForwardRequestOf(fullForward.toRequest()); !reflect.DeepEqual(got, fullForward) {
+		t.Fatalf("ForwardRequestOf(toRequest(r)) = %+v, want %+v", got, fullForward)
+	}
+}

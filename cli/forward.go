@@ -39,13 +39,10 @@ func forwardCommand() *ucli.Command {
 			}
 			r.AllowCustomProtocol, r.Lazy, r.AllowLimited = c.Bool("allow-custom-protocol"), c.Bool("lazy"), c.Bool("allow-limited")
 			r.Save, r.Name = c.Bool("save"), c.String("name")
+			req := api.ForwardRequestOf(r)
 			// Parse locally first, for the same message without a daemon.
-			if _, err := spec.ParseForward(r); err != nil {
+			if err := req.Check(); err != nil {
 				return err
-			}
-			req := api.ForwardRequest{
-				Name: r.Name, Protocol: r.Protocol, ListenAddress: r.ListenAddress, Peer: r.Peer, Addrs: r.Addrs,
-				AllowCustomProtocol: r.AllowCustomProtocol, Lazy: r.Lazy, AllowLimited: r.AllowLimited, Save: r.Save, Invite: r.Invite,
 			}
 			l, err := client(c).Forward(c.Context, req)
 			if err != nil {

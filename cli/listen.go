@@ -4,7 +4,6 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/p2ptun/p2ptun/api"
-	"github.com/p2ptun/p2ptun/spec"
 )
 
 func listenCommand() *ucli.Command {
@@ -31,19 +30,15 @@ func listenCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			r := spec.Request{
+			req := api.ListenRequest{
 				Protocol: a[0], Target: a[1], Allow: c.StringSlice("allow"),
 				AllowAll: c.Bool("allow-all"), InviteOnly: c.Bool("invite-only"), ReportPeerID: c.Bool("report-peer-id"),
 				AllowCustomProtocol: c.Bool("allow-custom-protocol"),
 				Save:                c.Bool("save"), Name: c.String("name"),
 			}
 			// Parse locally first, for the same message without a daemon.
-			if _, err := spec.ParseListen(r); err != nil {
+			if err := req.Check(); err != nil {
 				return err
-			}
-			req := api.ListenRequest{
-				Name: r.Name, Protocol: r.Protocol, Target: r.Target, Allow: r.Allow, AllowAll: r.AllowAll,
-				InviteOnly: r.InviteOnly, ReportPeerID: r.ReportPeerID, AllowCustomProtocol: r.AllowCustomProtocol, Save: r.Save,
 			}
 			l, err := client(c).Listen(c.Context, req)
 			if err != nil {

@@ -71,17 +71,14 @@ func pipeArgs(c *ucli.Context) (api.PipeRequest, error) {
 // them first so that bad input fails the same way with no daemon. It is
 // the one place that reads PEER-ADDR.
 func pipeRequest(c *ucli.Context, peerAddr, proto string, addrs []string) (api.PipeRequest, error) {
-	r := spec.Request{
+	r := api.PipeRequest{
 		Peer: peerAddr, Protocol: proto, Addrs: addrs,
 		AllowCustomProtocol: c.Bool("allow-custom-protocol"), AllowLimited: c.Bool("allow-limited"),
 	}
-	if _, err := spec.ParsePipe(r); err != nil {
+	if err := r.Check(); err != nil {
 		return api.PipeRequest{}, err
 	}
-	return api.PipeRequest{
-		Peer: r.Peer, Protocol: r.Protocol, Addrs: r.Addrs,
-		AllowCustomProtocol: r.AllowCustomProtocol, AllowLimited: r.AllowLimited,
-	}, nil
+	return r, nil
 }
 
 // errStreamReset is what pipe reports when the stream did not end cleanly.
