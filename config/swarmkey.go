@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 
 	"github.com/libp2p/go-libp2p/core/pnet"
+
+	"github.com/p2ptun/p2ptun/oneline"
 )
 
 // SwarmKeyPath resolves the configured swarm key against home; it is empty
@@ -27,11 +29,7 @@ func LoadSwarmKey(path string) (pnet.PSK, error) {
 	}
 	psk, err := pnet.DecodeV1PSK(bytes.NewReader(b))
 	if err != nil {
-		return nil, fmt.Errorf("%w: swarm key %s is not in swarm.key format (%s); it must be three lines: /key/swarm/psk/1.0.0/, /base16/, and 64 hex digits", ErrKey, path, oneLine(err))
+		return nil, fmt.Errorf("%w: swarm key %s is not in swarm.key format (%s); it must be three lines: /key/swarm/psk/1.0.0/, /base16/, and 64 hex digits", ErrKey, path, oneline.Error(err))
 	}
 	return psk, nil
-}
-
-func oneLine(err error) string {
-	return string(bytes.Join(bytes.Fields([]byte(err.Error())), []byte(" ")))
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	msmux "github.com/multiformats/go-multistream"
 
+	"github.com/p2ptun/p2ptun/oneline"
 	"github.com/p2ptun/p2ptun/refusal"
 )
 
@@ -149,7 +149,7 @@ func newStream(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, o
 			// one of p2ptun's codes: kubo, or an older p2ptun.
 			return nil, fmt.Errorf("opening %s stream to peer %s: the peer reset it (is this node's peer ID on its listener's --allow list? does its target accept connections? is this node over its stream rate?)", proto, p)
 		}
-		return nil, fmt.Errorf("opening %s stream to peer %s: %s", proto, p, OneLine(err))
+		return nil, fmt.Errorf("opening %s stream to peer %s: %s", proto, p, oneline.Error(err))
 	}
 	return s, nil
 }
@@ -190,7 +190,7 @@ func Connect(ctx context.Context, h host.Host, p peer.ID, timeout time.Duration)
 	err := h.Connect(dctx, peer.AddrInfo{ID: p})
 	h.Network().StopNotify(watch)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %s", ErrUnreachable, p, OneLine(err))
+		return fmt.Errorf("%w: %s: %s", ErrUnreachable, p, oneline.Error(err))
 	}
 	// Connect waited for identify, which a refusing peer never answers:
 	// its connection is closed by now (the swarm may not have dropped it
@@ -221,11 +221,4 @@ func Connect(ctx context.Context, h host.Host, p peer.ID, timeout time.Duration)
 		return fmt.Errorf("%w: %s: the connection closed as soon as it was made", ErrUnreachable, p)
 	}
 	return fmt.Errorf("peer %s: %w (ask its operator to run `p2ptun access allow %s`)", p, refusal.ClosedEarly(closed), h.ID())
-}
-
-// OneLine flattens libp2p's multi-line dial errors ("all dials failed\n  *
-// [addr] cause") so that every error p2ptun reports fits on one line.
-func OneLine(err error) string {
-	s := strings.ReplaceAll(err.Error(), "\n  * ", "; ")
-	return strings.Join(strings.Fields(s), " ")
 }

@@ -22,6 +22,7 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/p2ptun/p2ptun/forward"
+	"github.com/p2ptun/p2ptun/oneline"
 	"github.com/p2ptun/p2ptun/peerlog"
 	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
@@ -232,7 +233,7 @@ func (b *Book) Handle(s network.Stream) {
 	}
 	if err != nil {
 		_ = s.Reset()
-		b.cfg.Limited.Warn("invite "+remote.String(), "invite stream reset", "peer", remote.String(), "err", forward.OneLine(err))
+		b.cfg.Limited.Warn("invite "+remote.String(), "invite stream reset", "peer", remote.String(), "err", oneline.Error(err))
 		return
 	}
 	verdict := b.redeem(remote, secret)
@@ -273,7 +274,7 @@ func Present(ctx context.Context, h host.Host, p peer.ID, secret []byte, allowLi
 		// Connected, then dropped at once: most often the peer's
 		// node-wide access policy, which refuses a connection only
 		// after the handshake that let this side think it was in.
-		return fmt.Errorf("%w: could not present the invite to %s (%s); if it has an [access] allow list, this node's peer ID %s must be on it", forward.ErrUnreachable, p, forward.OneLine(err), h.ID())
+		return fmt.Errorf("%w: could not present the invite to %s (%s); if it has an [access] allow list, this node's peer ID %s must be on it", forward.ErrUnreachable, p, oneline.Error(err), h.ID())
 	}
 	_ = s.SetDeadline(time.Now().Add(timeout))
 	var reply []byte
@@ -286,7 +287,7 @@ func Present(ctx context.Context, h host.Host, p peer.ID, secret []byte, allowLi
 	}
 	if err != nil {
 		_ = s.Reset()
-		return fmt.Errorf("presenting the invite to %s: %s", p, forward.OneLine(err))
+		return fmt.Errorf("presenting the invite to %s: %s", p, oneline.Error(err))
 	}
 	_ = s.Close()
 	switch v := strings.TrimSuffix(string(reply), "\n"); v {

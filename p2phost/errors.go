@@ -2,7 +2,6 @@ package p2phost
 
 import (
 	"errors"
-	"strings"
 
 	"github.com/p2ptun/p2ptun/spec"
 )
@@ -17,10 +16,3 @@ var (
 	// ErrAddrInUse means a swarm address is taken by another process.
 	ErrAddrInUse = errors.New("address already in use")
 )
-
-// oneLine flattens libp2p's multi-line dial errors ("all dials failed\n  *
-// [addr] cause") so that every error the host logs fits on one line.
-func oneLine(err error) string {
-	s := strings.ReplaceAll(err.Error(), "\n  * ", "; ")
-	return strings.Join(strings.Fields(s), " ")
-}

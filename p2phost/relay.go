@@ -17,6 +17,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/oneline"
 	"github.com/p2ptun/p2ptun/peerlog"
 )
 
@@ -128,7 +129,7 @@ func (h *Host) keepReservation(ctx context.Context, ri peer.AddrInfo) {
 				msg = "the relay refused a reservation: ask its operator to add " + h.host.ID().String() + " to its allow list (p2ptun relay --allow, or [relay] allow); retrying"
 			}
 			h.limited.Warn("reserve "+ri.ID.String(), msg,
-				"relay", ri.ID.String(), "err", oneLine(err), "retry_in", backoff.String())
+				"relay", ri.ID.String(), "err", oneline.Error(err), "retry_in", backoff.String())
 			backoff = min(2*backoff, time.Minute)
 		} else {
 			backoff = time.Second
@@ -194,7 +195,7 @@ func newRelayACL(r config.Relay, log *peerlog.Logger) (*relayACL, error) {
 	for _, s := range r.Allow {
 		id, err := peer.Decode(s)
 		if err != nil {
-			return nil, fmt.Errorf("%w: relay.allow: %q is not a peer ID (%s)", ErrUsage, s, oneLine(err))
+			return nil, fmt.Errorf("%w: relay.allow: %q is not a peer ID (%s)", ErrUsage, s, oneline.Error(err))
 		}
 		acl.allow = append(acl.allow, id)
 	}

@@ -3,7 +3,6 @@ package spec
 import (
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // ErrInvalid marks bad input: a malformed protocol, multiaddr, peer ID or
@@ -38,11 +37,4 @@ func Reason(err error) string {
 		return e.Reason
 	}
 	return err.Error()
-}
-
-// oneLine flattens libp2p's multi-line errors ("all dials failed\n  *
-// [addr] cause") so that every error fits on one line.
-func oneLine(err error) string {
-	s := strings.ReplaceAll(err.Error(), "\n  * ", "; ")
-	return strings.Join(strings.Fields(s), " ")
 }

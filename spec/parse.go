@@ -10,6 +10,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/p2ptun/p2ptun/oneline"
 )
 
 // ProtocolPrefix is the namespace that tunnel protocols live in unless
@@ -54,7 +56,7 @@ func ParseAddr(s string) (ma.Multiaddr, error) {
 	if strings.HasPrefix(s, "/") {
 		m, err := ma.NewMultiaddr(s)
 		if err != nil {
-			return nil, invalidf("%q is not a valid multiaddr (%s); use e.g. /ip4/127.0.0.1/tcp/8080", s, oneLine(err))
+			return nil, invalidf("%q is not a valid multiaddr (%s); use e.g. /ip4/127.0.0.1/tcp/8080", s, oneline.Error(err))
 		}
 		return m, nil
 	}
@@ -77,7 +79,7 @@ func ParseAddr(s string) (ma.Multiaddr, error) {
 		return nil, invalidf("%q: %q is not an IP address or host name", s, host)
 	}
 	if err != nil {
-		return nil, invalidf("%q: %s", s, oneLine(err))
+		return nil, invalidf("%q: %s", s, oneline.Error(err))
 	}
 	return m, nil
 }
@@ -116,7 +118,7 @@ func ParseTarget(s string) (ma.Multiaddr, error) {
 		return nil, err
 	}
 	if _, _, err := manet.DialArgs(m); err != nil {
-		return nil, invalidf("target %q cannot be dialed (%s); use /ip4/HOST/tcp/PORT, /dns/NAME/tcp/PORT or /unix/PATH", m.String(), oneLine(err))
+		return nil, invalidf("target %q cannot be dialed (%s); use /ip4/HOST/tcp/PORT, /dns/NAME/tcp/PORT or /unix/PATH", m.String(), oneline.Error(err))
 	}
 	if _, err := m.ValueForProtocol(ma.P_TCP); err != nil {
 		if _, uerr := m.ValueForProtocol(ma.P_UNIX); uerr != nil {
@@ -151,7 +153,7 @@ func ParseListenAddr(s string) (ma.Multiaddr, error) {
 func ParsePeer(s string) (peer.ID, error) {
 	id, err := peer.Decode(s)
 	if err != nil {
-		return "", invalidf("%q is not a peer ID (%s); peer IDs look like 12D3KooW… (see `p2ptun id` on that node)", s, oneLine(err))
+		return "", invalidf("%q is not a peer ID (%s); peer IDs look like 12D3KooW… (see `p2ptun id` on that node)", s, oneline.Error(err))
 	}
 	return id, nil
 }
@@ -165,7 +167,7 @@ func ParsePeerAddr(s string) (peer.AddrInfo, error) {
 	}
 	m, err := ma.NewMultiaddr(s)
 	if err != nil {
-		return peer.AddrInfo{}, invalidf("%q is not a valid multiaddr (%s); use /p2p/PEER-ID or /ip4/HOST/tcp/PORT/p2p/PEER-ID", s, oneLine(err))
+		return peer.AddrInfo{}, invalidf("%q is not a valid multiaddr (%s); use /p2p/PEER-ID or /ip4/HOST/tcp/PORT/p2p/PEER-ID", s, oneline.Error(err))
 	}
 	ai, err := peer.AddrInfoFromP2pAddr(m)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/p2ptun/p2ptun/oneline"
 	"github.com/p2ptun/p2ptun/ticket"
 )
 
@@ -187,7 +188,7 @@ func WithAddrs(pi peer.AddrInfo, addrs []string) (peer.AddrInfo, error) {
 	for _, s := range addrs {
 		m, err := ma.NewMultiaddr(s)
 		if err != nil {
-			return pi, invalidf("peer address %q is not a valid multiaddr (%s)", s, oneLine(err))
+			return pi, invalidf("peer address %q is not a valid multiaddr (%s)", s, oneline.Error(err))
 		}
 		transport, id := peer.SplitAddr(m)
 		if id != "" && id != pi.ID {

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/p2ptun/p2ptun/forward"
+	"github.com/p2ptun/p2ptun/oneline"
 	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/streams"
@@ -142,7 +142,7 @@ func StreamClosed(s registry.StreamInfo, err error) Event {
 	switch ev.Reason = endCause(err); ev.Reason {
 	case "eof", "closed":
 	case "reset":
-		ev.Error = forward.OneLine(err)
+		ev.Error = oneline.Error(err)
 	default:
 		// The peer's listener refused the stream once it was open.
 		ev.Error = refusal.Of(err).Error()
@@ -158,7 +158,7 @@ func StreamFailed(f registry.Failure) Event {
 		Protocol: f.Protocol, Peer: f.Peer, Reason: f.Cause,
 	}
 	if f.Err != nil {
-		ev.Error = forward.OneLine(f.Err)
+		ev.Error = oneline.Error(f.Err)
 	}
 	return ev
 }

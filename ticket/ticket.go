@@ -14,6 +14,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/p2ptun/p2ptun/oneline"
 )
 
 // Prefix starts every ticket of the format this package writes: "p2ptun"
@@ -242,7 +244,7 @@ func unmarshal(b []byte) (Ticket, error) {
 		}
 		a, err := ma.NewMultiaddrBytes(raw)
 		if err != nil {
-			return Ticket{}, fmt.Errorf("bad address: %s", oneLine(err))
+			return Ticket{}, fmt.Errorf("bad address: %s", oneline.Error(err))
 		}
 		if err := checkAddr(a); err != nil {
 			return Ticket{}, err
@@ -351,6 +353,3 @@ func (r *reader) bytes(what string, max int) []byte {
 	r.b = r.b[n:]
 	return v
 }
-
-// oneLine flattens a multi-line error message.
-func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
