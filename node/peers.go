@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -44,15 +46,13 @@ func (n *Node) tunnelClosed(p string) {
 	}
 }
 
-// activePeers are the peers with live streams, for the keepalive.
+// activePeers are the peers with live streams, for the keepalive: the keys
+// of the set that tunnelOpened and tunnelClosed keep, so that a round costs
+// one entry per peer, not one per stream.
 func (n *Node) activePeers() []peer.ID {
-	var out []peer.ID
-	for _, s := range n.streams.List() {
-		if id, err := peer.Decode(s.Peer); err == nil {
-			out = append(out, id)
-		}
-	}
-	return out
+	n.protectMu.Lock()
+	defer n.protectMu.Unlock()
+	return slices.Collect(maps.Keys(n.protected))
 }
 
 // PingResult is one round trip of `p2ptun ping`.

@@ -63,3 +63,21 @@ func TestTunnelPeersSurviveConnectionTrimming(t *testing.T) {
 		t.Fatalf("streams after the last one ended: %+v", n.Streams())
 	}
 }
+
+// The keepalive watches the set of peers with live streams that the
+// registry's hooks keep: a peer once however many streams it has, and
+// none once its last stream has ended.
+func TestKeepaliveWatchesEachTunnelPeerOnce(t *testing.T) {
+	n, x := newNode(t), newNode(t)
+	addr := tunnel(t, x, n, "/x/watch", server(t, echo))
+	c1, c2 := dial(t, addr), dial(t, addr)
+	echoesOn(t, c1, "first")
+	echoesOn(t, c2, "second")
+	xID := peerOf(t, x)
+	if got := n.activePeers(); len(got) != 1 || got[0] != xID {
+		t.Fatalf("with two streams from one peer, the keepalive watches %v; want [%s]", got, xID)
+	}
+	c1.Close()
+	c2.Close()
+	pollUntil(t, "the keepalive to stop watching a peer whose streams ended", func() bool { return len(n.activePeers()) == 0 })
+}

@@ -76,7 +76,7 @@ type Node struct {
 	started atomic.Value // the host, for metrics collected while it starts
 
 	protectMu sync.Mutex
-	protected map[peer.ID]int // live streams per peer, protected from trimming while > 0
+	protected map[peer.ID]int // live streams per peer: protected from trimming, and watched by the keepalive, while > 0
 
 	accessMu sync.Mutex     // serialises policy edits and their persistence
 	filed    *access.Policy // the policy as the config file has it: opts.Access minus the run-only peers
