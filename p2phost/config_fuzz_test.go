@@ -9,6 +9,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/p2phost/limits"
 )
 
 // FuzzConfigBuildsAHost feeds arbitrary TOML through config.Parse (the
@@ -55,11 +56,11 @@ func FuzzConfigBuildsAHost(f *testing.F) {
 			t.Fatalf("peer_stream_rate %v would turn the limit off", r)
 		}
 		for _, m := range []int{c.Limits.MemoryMiB, c.Limits.PeerMemoryMiB, c.Relay.DataMiB} {
-			if mib(m) < 0 || mib(m)>>20 != int64(m) {
+			if limits.MiB(m) < 0 || limits.MiB(m)>>20 != int64(m) {
 				t.Fatalf("%d MiB overflows a byte count", m)
 			}
 		}
-		rm, err := newResourceManager(c.Limits, nil, n.limited, false)
+		rm, err := limits.NewResourceManager(c.Limits, nil, n.limited, false)
 		if err != nil {
 			t.Fatalf("resource manager: %v", err)
 		}

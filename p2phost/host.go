@@ -23,6 +23,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/p2phost/keepalive"
+	"github.com/p2ptun/p2ptun/p2phost/limits"
 	"github.com/p2ptun/p2ptun/peerlog"
 )
 
@@ -98,9 +100,7 @@ type Config struct {
 }
 
 // ProtocolLimit caps one protocol's open streams.
-type ProtocolLimit struct {
-	Streams, PeerStreams int
-}
+type ProtocolLimit = limits.Protocol
 
 // ConnManager holds the connection manager's water marks: past High
 // connections it closes those of the least useful unprotected peers, down
@@ -135,10 +135,10 @@ type Host struct {
 // New validates cfg. It does not touch the network.
 func New(cfg Config) (*Host, error) {
 	if cfg.Key == nil {
-		return nil, errors.New("node: no identity key")
+		return nil, errors.New("p2phost: no identity key")
 	}
 	if len(cfg.ListenAddrs) == 0 && len(cfg.Relays) == 0 {
-		return nil, errors.New("node: no listen addresses and no relays: the node could not be reached")
+		return nil, errors.New("p2phost: no listen addresses and no relays: the host could not be reached")
 	}
 	if cfg.RTTInterval <= 0 {
 		cfg.RTTInterval = 10 * time.Second
@@ -249,8 +249,8 @@ func (h *Host) Start(context.Context) error {
 	h.started.Store(lh)
 	ctx, stop := context.WithCancel(context.Background())
 	h.stop = stop
-	interval, timeout := h.keepaliveTimes()
-	h.bg.Go(func() { h.probePeers(ctx, interval, timeout) })
+	ka := h.keepaliveConfig()
+	h.bg.Go(func() { keepalive.Run(ctx, ka) })
 	if h.cfg.PeerCache != "" {
 		h.loadPeerCache()
 		h.bg.Go(func() { h.keepPeerCache(ctx, time.Minute) })

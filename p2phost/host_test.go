@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"go.uber.org/goleak"
@@ -65,25 +64,6 @@ func addrInfo(h testHost) peer.AddrInfo {
 	return peer.AddrInfo{ID: h.Host.Host().ID(), Addrs: h.Host.Host().Addrs()}
 }
 
-// The keepalive's probe only pings connections that exist. Right after it
-// cuts a peer off, the peer's streams are still listed for a moment, and
-// the next round probes it again: a ping that dialed would reconnect to
-// the peer just cut off or, across a partition, leave go-libp2p's dial
-// backoff on its address, refusing the forward's own re-dial for 5s once
-// the path is back.
-func TestKeepaliveProbeDoesNotDial(t *testing.T) {
-	a, b := newHost(t, nil), newHost(t, nil)
-	bi := addrInfo(b)
-	a.host.Peerstore().AddAddrs(bi.ID, bi.Addrs, time.Hour)
-	a.probe(context.Background(), bi.ID, 5*time.Second)
-	if c := a.host.Network().Connectedness(bi.ID); c != network.NotConnected {
-		t.Fatalf("after probing a peer it had no connection to, a is %v to it; want NotConnected: the probe must not dial", c)
-	}
-	if strings.Contains(a.logs.String(), "no ping within the keepalive") {
-		t.Errorf("a peer with no connection counted as silent:\n%s", a.logs)
-	}
-}
-
 func TestBrokenPeerCacheIsIgnored(t *testing.T) {
 	cache := t.TempDir() + "/peers.json"
 	if err := os.WriteFile(cache, []byte("{not json"), 0o600); err != nil {
@@ -131,6 +111,22 @@ func TestConnManagerWaterMarks(t *testing.T) {
 	for _, bad := range []ConnManager{{Low: 10, High: 5}, {Low: -1}, {GracePeriod: -time.Second}} {
 		if _, err := New(Config{Key: sk, ListenAddrs: addrs, ConnManager: bad}); !errors.Is(err, ErrUsage) {
 			t.Errorf("connection manager %+v: err = %v, want ErrUsage", bad, err)
+		}
+	}
+}
+
+// A host that cannot be built says so in its own name: it is not a node.
+func TestNewWithoutKeyOrAddressesNamesTheHost(t *testing.T) {
+	sk, err := config.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, cfg := range map[string]Config{
+		"no key":       {ListenAddrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")}},
+		"no addresses": {Key: sk},
+	} {
+		if _, err := New(cfg); err == nil || !strings.HasPrefix(err.Error(), "p2phost: ") {
+			t.Errorf("%s: New = %v, want an error that starts with \"p2phost: \"", name, err)
 		}
 	}
 }

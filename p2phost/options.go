@@ -18,6 +18,8 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ws "github.com/libp2p/go-libp2p/p2p/transport/websocket"
 	"go.uber.org/fx"
+
+	"github.com/p2ptun/p2ptun/p2phost/limits"
 )
 
 // One small constructor per concern, in the manner of kubo's
@@ -91,9 +93,9 @@ func (h *Host) nat() []libp2p.Option {
 }
 
 // resourceManager is go-libp2p's resource manager with the config's limits
-// (see newResourceManager).
+// (see limits.NewResourceManager).
 func (h *Host) resourceManager() (network.ResourceManager, error) {
-	return newResourceManager(h.cfg.Limits, h.cfg.ProtocolLimits, h.limited, h.cfg.Metrics != nil)
+	return limits.NewResourceManager(h.cfg.Limits, h.cfg.ProtocolLimits, h.limited, h.cfg.Metrics != nil)
 }
 
 // connManager is go-libp2p's basic connection manager with cfg's water

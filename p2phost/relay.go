@@ -18,6 +18,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/oneline"
+	"github.com/p2ptun/p2ptun/p2phost/limits"
 	"github.com/p2ptun/p2ptun/peerlog"
 )
 
@@ -29,7 +30,7 @@ func (h *Host) relayOptions() ([]libp2p.Option, error) {
 		res := relayv2.DefaultResources()
 		res.Limit = nil // no cap: the ACL admits only the peers it serves
 		if r.Duration.Duration > 0 || r.DataMiB > 0 {
-			res.Limit = &relayv2.RelayLimit{Duration: r.Duration.Duration, Data: mib(r.DataMiB)}
+			res.Limit = &relayv2.RelayLimit{Duration: r.Duration.Duration, Data: limits.MiB(r.DataMiB)}
 			if res.Limit.Duration == 0 {
 				res.Limit.Duration = 100 * 365 * 24 * time.Hour
 			}

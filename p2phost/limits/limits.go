@@ -1,4 +1,4 @@
-package p2phost
+package limits
 
 import (
 	"fmt"
@@ -18,12 +18,17 @@ import (
 	"github.com/p2ptun/p2ptun/peerlog"
 )
 
-// newResourceManager builds go-libp2p's resource manager from the config's
+// Protocol caps one protocol's open streams: node-wide and per peer.
+type Protocol struct {
+	Streams, PeerStreams int
+}
+
+// NewResourceManager builds go-libp2p's resource manager from the config's
 // limits, over go-libp2p's autoscaled defaults (which still apply to
 // everything the config does not name, such as libp2p's own services).
 // With metrics on, it also reports libp2p_rcmgr_* through go-libp2p's
 // stats reporter (the host registers those with the node's registry).
-func newResourceManager(l config.Limits, protos map[protocol.ID]ProtocolLimit, plog *peerlog.Logger, metrics bool) (network.ResourceManager, error) {
+func NewResourceManager(l config.Limits, protos map[protocol.ID]Protocol, plog *peerlog.Logger, metrics bool) (network.ResourceManager, error) {
 	scaling := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&scaling)
 	streams := func(n int) rcmgr.ResourceLimits {
@@ -32,9 +37,9 @@ func newResourceManager(l config.Limits, protos map[protocol.ID]ProtocolLimit, p
 	}
 	system := streams(l.Streams)
 	system.Conns, system.ConnsInbound, system.ConnsOutbound = rcmgr.LimitVal(l.Connections), rcmgr.LimitVal(l.Connections), rcmgr.LimitVal(l.Connections)
-	system.Memory = rcmgr.LimitVal64(mib(l.MemoryMiB))
+	system.Memory = rcmgr.LimitVal64(MiB(l.MemoryMiB))
 	peerLimits := streams(l.PeerStreams)
-	peerLimits.Memory = rcmgr.LimitVal64(mib(l.PeerMemoryMiB))
+	peerLimits.Memory = rcmgr.LimitVal64(MiB(l.PeerMemoryMiB))
 	scaled := scaling.AutoScale()
 	// Connections are transient until their handshake names the peer.
 	// Inbound ones there are unauthenticated: l.PendingConnections of
@@ -156,8 +161,8 @@ func (s *pendingScope) Done() {
 	s.ConnManagementScope.Done()
 }
 
-// mib is n MiB in bytes (config.Validate caps n at config.MaxMiB).
-func mib(n int) int64 { return int64(n) << 20 }
+// MiB is n MiB in bytes (config.Validate caps n at config.MaxMiB).
+func MiB(n int) int64 { return int64(n) << 20 }
 
 // blockReporter logs the resource manager's refusals, once per peer (or
 // scope) per interval.
