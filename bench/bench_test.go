@@ -17,12 +17,15 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/p2ptun/p2ptun/bench/measure"
+	"github.com/p2ptun/p2ptun/bench/report"
 )
 
 func TestMain(m *testing.M) {
 	// startTarget runs this test binary again as the target.
-	if os.Getenv(roleEnv) == "target" {
-		if err := serveTarget(); err != nil {
+	if os.Getenv(measure.RoleEnv) == "target" {
+		if err := measure.ServeTarget(); err != nil {
 			fmt.Fprintln(os.Stderr, "bench target:", err)
 			os.Exit(1)
 		}
@@ -63,7 +66,7 @@ func TestQuickRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res Results
+	var res report.Results
 	if err := json.Unmarshal(b, &res); err != nil {
 		t.Fatalf("results.json: %v", err)
 	}
@@ -97,9 +100,9 @@ func TestQuickRun(t *testing.T) {
 	}
 	for _, base := range bases {
 		for _, row := range []string{"p2ptun-tcp", "p2ptun-quic"} {
-			for _, m := range ratioMetrics {
-				if v, ok := res.ratio(row, base, m.key); !ok || !(v > 0) {
-					t.Errorf("ratio %s / %s of %s = %v, %v; want a positive value", row, base, m.key, v, ok)
+			for _, m := range report.RatioMetrics {
+				if v, ok := res.RatioOf(row, base, m.Key); !ok || !(v > 0) {
+					t.Errorf("ratio %s / %s of %s = %v, %v; want a positive value", row, base, m.Key, v, ok)
 				}
 			}
 		}
@@ -137,11 +140,11 @@ func TestQuickRun(t *testing.T) {
 	}
 }
 
-func checkRow(t *testing.T, r *RowResult, held []int) {
+func checkRow(t *testing.T, r *report.RowResult, held []int) {
 	t.Helper()
 	want := []string{"mbps_up_1", "mbps_down_1", "mbps_up_8", "mbps_down_8", "conns_per_s", "ttfb_p50_ms", "ttfb_p99_ms", "paced_ttfb_p50_ms", "paced_ttfb_p99_ms"}
 	for _, n := range held {
-		want = append(want, heldKey(n))
+		want = append(want, report.HeldKey(n))
 	}
 	for _, m := range want {
 		s := r.Metrics[m]
@@ -150,7 +153,7 @@ func checkRow(t *testing.T, r *RowResult, held []int) {
 		}
 	}
 	for _, n := range held {
-		if s := r.Metrics[heldKey(n)]; s != nil && s.Median != float64(n) {
+		if s := r.Metrics[report.HeldKey(n)]; s != nil && s.Median != float64(n) {
 			t.Errorf("%s: held %v of %d connections", r.Key, s.Median, n)
 		}
 	}
@@ -190,7 +193,7 @@ func checkRow(t *testing.T, r *RowResult, held []int) {
 }
 
 // checkSVG parses the chart as XML and looks for every row's name.
-func checkSVG(t *testing.T, path string, rows []*RowResult) {
+func checkSVG(t *testing.T, path string, rows []*report.RowResult) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -257,63 +260,26 @@ func TestParseFlags(t *testing.T) {
 	}
 }
 
-func TestStatMedian(t *testing.T) {
+// A row with a limit on held connections is not asked to hold more, and
+// results.json says why in the words it always has.
+func TestHeldSkip(t *testing.T) {
+	byKey := map[string]row{}
+	for _, r := range rows() {
+		byKey[r.Key] = r
+	}
 	for _, tc := range []struct {
-		in             []float64
-		med, min, max_ float64
+		key     string
+		n       int
+		fdLimit uint64
+		want    string
 	}{
-		{[]float64{3}, 3, 3, 3},
-		{[]float64{5, 1, 3}, 3, 1, 5},
-		{[]float64{4, 1, 3, 2}, 2.5, 1, 4},
+		{"socat", 1000, 1 << 20, ""},
+		{"socat", 10000, 1 << 20, "not run: socat forks a process per connection (run up to 1000)"},
+		{"p2ptun-tcp", 10000, 1 << 20, ""},
+		{"p2ptun-tcp", 10000, 4096, "fd limit: needs 10256 file descriptors in one process, the hard limit is 4096"},
 	} {
-		var s *Stat
-		for i, v := range tc.in {
-			s = s.add(i, v)
+		if got := heldSkip(byKey[tc.key], tc.n, tc.fdLimit); got != tc.want {
+			t.Errorf("heldSkip(%s, %d, %d) = %q, want %q", tc.key, tc.n, tc.fdLimit, got, tc.want)
 		}
-		s.summarize()
-		if s.Median != tc.med || s.Min != tc.min || s.Max != tc.max_ {
-			t.Errorf("%v: median %v min %v max %v, want %v %v %v", tc.in, s.Median, s.Min, s.Max, tc.med, tc.min, tc.max_)
-		}
-	}
-}
-
-func TestPercentile(t *testing.T) {
-	var d []time.Duration
-	for i := 1; i <= 100; i++ {
-		d = append(d, time.Duration(i)*time.Millisecond)
-	}
-	if got := percentile(d, 0.50); got != 51 {
-		t.Errorf("p50 = %v, want 51", got)
-	}
-	if got := percentile(d, 0.99); got != 100 {
-		t.Errorf("p99 = %v, want 100", got)
-	}
-	if got := percentile(nil, 0.99); got != 0 {
-		t.Errorf("p99 of nothing = %v, want 0", got)
-	}
-}
-
-// TestCPUTimesCountReapedChildren: a forking server's children's CPU is
-// in its own counters once it has waited for them (socat's row relies on
-// it).
-func TestCPUTimesCountReapedChildren(t *testing.T) {
-	sh, err := exec.LookPath("sh")
-	if err != nil {
-		t.Skip("no sh")
-	}
-	// The child burns CPU for a moment; the shell waits for it, then idles.
-	cmd := exec.Command(sh, "-c", `sh -c 'i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done'; sleep 30`)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	err = poll(context.Background(), 30*time.Second, func() error {
-		if _, reaped, err := cpuTimes(cmd.Process.Pid); err != nil || reaped == 0 {
-			return fmt.Errorf("reaped children's CPU = %v, %v", reaped, err)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }

@@ -23,6 +23,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/p2ptun/p2ptun/bench/measure"
+	"github.com/p2ptun/p2ptun/bench/report"
 )
 
 // config is what the flags choose.
@@ -40,8 +43,8 @@ type config struct {
 }
 
 func main() {
-	if os.Getenv(roleEnv) == "target" {
-		if err := serveTarget(); err != nil {
+	if os.Getenv(measure.RoleEnv) == "target" {
+		if err := measure.ServeTarget(); err != nil {
 			fmt.Fprintln(os.Stderr, "bench target:", err)
 			os.Exit(1)
 		}
@@ -112,24 +115,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 // parallel is the connection count of the many-connections throughput.
 const parallel = 8
 
-// socatMaxHeld: socat forks a process per connection; holding more than
-// this many is a fork bomb on a shared machine, so it is not run.
-const socatMaxHeld = 1000
-
-// active is a row during the run: its setup and what was measured.
-type active struct {
-	row
-	setup *setup
-	res   *RowResult
-	// cpu and bytes of the throughput measurements, per connection
-	// count, per round, per daemon: CPU-s/GB is computed per round.
-	cpu   map[int][]map[string]float64
-	bytes map[int][]float64
-	round int // of the samples being taken
-}
-
 // run measures every row and writes the results; it returns them too.
-func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (*Results, error) {
+func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (*report.Results, error) {
 	if _, err := os.Stat(cfg.P2ptun); err != nil {
 		return nil, fmt.Errorf("the p2ptun binary: %w (run `make bench`, or pass -p2ptun PATH)", err)
 	}
@@ -144,18 +131,18 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (*Results, e
 	fdLimit := raiseFDLimit()
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
 
-	res := &Results{Machine: machine(cfg.P2ptun), Settings: settings(cfg, fdLimit)}
+	res := &report.Results{Machine: report.NewMachine(cfg.P2ptun), Settings: settings(cfg, fdLimit)}
 	started := time.Now()
-	tgt, err := startTarget()
+	tgt, err := measure.StartTarget()
 	if err != nil {
 		return nil, err
 	}
 	defer tgt.Close()
 
 	var rs []*active
-	for _, r := range rows(cfg) {
-		a := &active{row: r, res: &RowResult{Key: r.Key, Name: r.Name, Skip: r.Skip,
-			Metrics: map[string]*Stat{}, Notes: map[string]string{}},
+	for _, r := range rows() {
+		a := &active{row: r, res: &report.RowResult{Key: r.Key, Name: r.Name, Skip: r.Skip,
+			Metrics: map[string]*report.Stat{}, Notes: map[string]string{}},
 			cpu: map[int][]map[string]float64{}, bytes: map[int][]float64{}}
 		res.Rows = append(res.Rows, a.res)
 		rs = append(rs, a)
@@ -173,26 +160,15 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (*Results, e
 		if a.Skip != "" {
 			continue
 		}
-		if a.setup, err = startRow(ctx, cfg, a.row, tgt.addr); err != nil {
+		if a.setup, err = startRow(ctx, cfg, a.row, tgt.Addr); err != nil {
 			// One row that cannot start must not cost the others.
-			a.res.addError(err.Error())
+			a.res.AddError(err.Error())
 			a.Skip, a.res.Skip = "did not start", "did not start"
 			continue
 		}
 		a.idle()
 	}
-	type measurement struct {
-		name string
-		f    func(a *active, round int) error
-	}
-	ms := []measurement{
-		{"upload, 1 connection", func(a *active, r int) error { return a.bulk(r, 1, upload, "mbps_up_1", cfg.Duration) }},
-		{"download, 1 connection", func(a *active, r int) error { return a.bulk(r, 1, download, "mbps_down_1", cfg.Duration) }},
-		{"upload, 8 connections", func(a *active, r int) error { return a.bulk(r, parallel, upload, "mbps_up_8", cfg.Duration) }},
-		{"download, 8 connections", func(a *active, r int) error { return a.bulk(r, parallel, download, "mbps_down_8", cfg.Duration) }},
-		{"new connections", func(a *active, r int) error { return a.newConns(cfg.Clients, cfg.Duration) }},
-		{fmt.Sprintf("new connections, %d a second", cfg.Paced), func(a *active, r int) error { return a.pacedConns(cfg.Paced, cfg.Duration) }},
-	}
+	ms := measurements(cfg)
 	for round := range cfg.Rounds {
 		for _, m := range ms {
 			logf("round %d/%d: %s", round+1, cfg.Rounds, m.name)
@@ -205,7 +181,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (*Results, e
 				}
 				a.round = round
 				if err := m.f(a, round); err != nil {
-					a.res.addError(fmt.Sprintf("round %d, %s: %v", round+1, m.name, err))
+					a.res.AddError(fmt.Sprintf("round %d, %s: %v", round+1, m.name, err))
 				}
 			}
 		}
@@ -231,26 +207,33 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (*Results, e
 					continue
 				}
 				if why := heldSkip(a.row, n, fdLimit); why != "" {
-					a.res.Notes[heldKey(n)] = why
+					a.res.Notes[report.HeldKey(n)] = why
 					continue
 				}
 				a.round = round
-				if err := a.hold(ctx, cfg, tgt.addr, n); err != nil {
-					a.res.addError(fmt.Sprintf("round %d, hold %d: %v", round+1, n, err))
+				if err := a.hold(ctx, cfg, tgt.Addr, n); err != nil {
+					a.res.AddError(fmt.Sprintf("round %d, hold %d: %v", round+1, n, err))
 				}
 			}
 		}
 	}
 	for _, a := range rs {
-		a.res.summarize()
+		a.res.Summarize()
 	}
-	res.computeRatios()
-	res.Machine.LoadEnd = loadavg()
+	res.ComputeRatios()
+	res.Machine.LoadEnd = report.LoadAvg()
 	res.Settings.Seconds = time.Since(started).Round(time.Second).Seconds()
 
-	table := formatTables(res)
+	table := report.Table(res)
 	fmt.Fprint(stdout, table)
-	return res, writeOutputs(cfg.Out, res, table)
+	return res, report.Write(cfg.Out, res, table, colors())
+}
+
+// settings are the run's knobs as results.json records them.
+func settings(cfg config, fdLimit uint64) report.Settings {
+	return report.Settings{Rounds: cfg.Rounds, DurationS: cfg.Duration.Seconds(), Clients: cfg.Clients, Paced: cfg.Paced,
+		Parallel: parallel, Held: cfg.Held, HeldConc: cfg.HeldConc, FDLimit: fdLimit, Quick: cfg.Quick,
+		ChunkKiB: measure.Chunk >> 10, Limits: limitsTOML, Units: report.Units}
 }
 
 // render rewrites the table and the chart from a results.json.
@@ -259,16 +242,16 @@ func render(from, out string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var res Results
+	var res report.Results
 	if err := json.Unmarshal(b, &res); err != nil {
 		return fmt.Errorf("%s: %w", from, err)
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	table := formatTables(&res)
+	table := report.Table(&res)
 	fmt.Fprint(stdout, table)
-	return writeOutputs(out, &res, table)
+	return report.Write(out, &res, table, colors())
 }
 
 // heldSkip says why n held connections are not measured on r, if so.
@@ -276,8 +259,8 @@ func heldSkip(r row, n int, fdLimit uint64) string {
 	if need := uint64(n) + 256; need > fdLimit {
 		return fmt.Sprintf("fd limit: needs %d file descriptors in one process, the hard limit is %d", need, fdLimit)
 	}
-	if r.Key == "socat" && n > socatMaxHeld {
-		return fmt.Sprintf("not run: socat forks a process per connection (run up to %d)", socatMaxHeld)
+	if r.MaxHeld > 0 && n > r.MaxHeld {
+		return fmt.Sprintf("not run: %s (run up to %d)", r.MaxHeldWhy, r.MaxHeld)
 	}
 	return ""
 }
@@ -292,180 +275,4 @@ func raiseFDLimit() uint64 {
 	l.Cur = l.Max
 	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
 	return l.Max
-}
-
-// sample records a row metric's value in the current round.
-func (a *active) sample(name string, v float64) {
-	a.res.Metrics[name] = a.res.Metrics[name].add(a.round, v)
-}
-
-func (a *active) daemonSample(daemon, name string, v float64) {
-	d := a.res.daemon(daemon)
-	d.Metrics[name] = d.Metrics[name].add(a.round, v)
-}
-
-// memKiB is a daemon's memory: VmRSS, or for a forking daemon the PSS of
-// it and its children.
-func memKiB(p proc) (float64, error) {
-	if p.Tree {
-		return treePssKiB(p.PID)
-	}
-	return rssKiB(p.PID)
-}
-
-// idle records each daemon's memory now, as a fresh daemon's idle RSS,
-// and returns it.
-func (a *active) idle() map[string]float64 {
-	out := map[string]float64{}
-	for _, p := range a.setup.Daemons {
-		if v, err := memKiB(p); err == nil {
-			out[p.Name] = v
-			a.daemonSample(p.Name, "idle_rss_mib", v/1024)
-		}
-		if p.Tree {
-			continue
-		}
-		// The daemon's own memory; the rest of VmRSS is its binary's
-		// pages, shared with other processes and the page cache.
-		if v, err := statusKiB(fmt.Sprintf("/proc/%d/status", p.PID), "RssAnon"); err == nil {
-			a.daemonSample(p.Name, "idle_anon_mib", v/1024)
-		}
-	}
-	return out
-}
-
-// cpuNow reads every daemon's CPU seconds once no forked child is left
-// (socat's children exit a moment after their connection closes).
-func (a *active) cpuNow() (map[string]float64, error) {
-	out := map[string]float64{}
-	for _, p := range a.setup.Daemons {
-		if p.Tree {
-			err := poll(context.Background(), 10*time.Second, func() error {
-				if len(childPIDs(p.PID)) > 0 {
-					return errors.New("children still running")
-				}
-				return nil
-			})
-			if err != nil {
-				// Their CPU would be missing from the reading.
-				return nil, fmt.Errorf("%s: %w", p.Name, err)
-			}
-		}
-		v, err := treeCPU(p.PID)
-		if err != nil {
-			return nil, err
-		}
-		out[p.Name] = v
-	}
-	return out, nil
-}
-
-type bulkFunc func(addr string, n int, d time.Duration) (transfer, error)
-
-// bulk runs one throughput measurement and records MB/s, and the
-// daemons' CPU and the bytes for CPU-s/GB.
-func (a *active) bulk(round, n int, f bulkFunc, metric string, d time.Duration) error {
-	before, err := a.cpuNow()
-	if err != nil {
-		return err
-	}
-	t, err := f(a.setup.Addr, n, d)
-	if err != nil {
-		return err
-	}
-	after, err := a.cpuNow()
-	if err != nil {
-		return err
-	}
-	a.sample(metric, t.mbps())
-	for len(a.cpu[n]) <= round {
-		a.cpu[n] = append(a.cpu[n], map[string]float64{})
-		a.bytes[n] = append(a.bytes[n], 0)
-	}
-	for name, v := range after {
-		a.cpu[n][round][name] += v - before[name]
-	}
-	a.bytes[n][round] += float64(t.Bytes)
-	return nil
-}
-
-// cpuPerGB turns the per-round CPU and bytes into CPU-s/GB samples.
-func (a *active) cpuPerGB() {
-	for n, rounds := range a.cpu {
-		for i, cpu := range rounds {
-			if a.bytes[n][i] == 0 {
-				continue
-			}
-			a.round = i
-			for name, sec := range cpu {
-				a.daemonSample(name, fmt.Sprintf("cpu_s_per_gb_%d", n), sec/(a.bytes[n][i]/1e9))
-			}
-		}
-	}
-}
-
-func (a *active) newConns(clients int, d time.Duration) error {
-	r := newConns(a.setup.Addr, clients, d)
-	if r.Done == 0 {
-		return fmt.Errorf("no connection completed (%d errors)", r.Errors)
-	}
-	a.sample("conns_per_s", r.Rate)
-	a.sample("ttfb_p50_ms", percentile(r.TTFB, 0.50))
-	a.sample("ttfb_p99_ms", percentile(r.TTFB, 0.99))
-	if r.Errors > 0 {
-		return fmt.Errorf("%d of %d new connections failed", r.Errors, r.Errors+r.Done)
-	}
-	return nil
-}
-
-func (a *active) pacedConns(rate int, d time.Duration) error {
-	r := pacedConns(a.setup.Addr, rate, d)
-	if r.Done == 0 {
-		return fmt.Errorf("no paced connection completed (%d errors)", r.Errors)
-	}
-	a.sample("paced_ttfb_p50_ms", percentile(r.TTFB, 0.50))
-	a.sample("paced_ttfb_p99_ms", percentile(r.TTFB, 0.99))
-	if r.Errors > 0 {
-		return fmt.Errorf("%d of %d paced connections failed", r.Errors, r.Errors+r.Done)
-	}
-	return nil
-}
-
-func heldKey(n int) string { return fmt.Sprintf("held_%d", n) }
-
-// hold starts the row afresh, holds n connections open and records how
-// many answered an echo and the daemons' memory per connection above
-// their idle.
-func (a *active) hold(ctx context.Context, cfg config, target string, n int) error {
-	s, err := startRow(ctx, cfg, a.row, target)
-	if err != nil {
-		return err
-	}
-	a.setup = s
-	defer func() { s.Close(); a.setup = nil }()
-	idle := a.idle()
-	h := hold(s.Addr, n, cfg.HeldConc)
-	defer h.Close()
-	alive := h.echoAll(cfg.HeldConc)
-	a.sample(heldKey(n), float64(alive))
-	// Memory per connection means something only when all are there.
-	if alive == n {
-		for _, p := range s.Daemons {
-			if v, err := memKiB(p); err == nil {
-				a.daemonSample(p.Name, fmt.Sprintf("rss_kib_per_conn_%d", n), (v-idle[p.Name])/float64(alive))
-			}
-		}
-	}
-	if alive < n {
-		why := fmt.Sprintf("%d of %d held: %d opened in %v (%d failed to open", alive, n, len(h.conns), h.Took.Round(time.Millisecond), h.Failed)
-		if h.Stopped != "" {
-			why += "; " + h.Stopped
-		}
-		why += "), then " + fmt.Sprint(alive) + " echoed"
-		if logs := s.logSummary(); logs != "" {
-			why += "; daemon logs: " + logs
-		}
-		return errors.New(why)
-	}
-	return nil
 }

@@ -14,15 +14,27 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/p2ptun/p2ptun/bench/measure"
+	"github.com/p2ptun/p2ptun/bench/report"
 )
 
 // A row is one way for the client to reach the target: directly, through
-// socat, or through a pair of p2ptun daemons.
+// socat, or through a pair of p2ptun daemons. Everything that differs
+// between rows is here, so that a new way to carry the bytes is one more
+// entry in rows (its start function in a file of its own if it is long).
 type row struct {
+	// Key names the row in results.json; Name in the table and the chart.
 	Key, Name string
+	// Color is the row's bars in results.svg.
+	Color string
 	// Skip, when set, says why the row is not measured ("not installed").
-	Skip  string
-	start func(ctx context.Context, cfg config, target string) (*setup, error)
+	Skip string
+	// MaxHeld, when set, is the most connections the row is asked to
+	// hold, and MaxHeldWhy why.
+	MaxHeld    int
+	MaxHeldWhy string
+	start      func(ctx context.Context, cfg config, target string) (*setup, error)
 }
 
 // A setup is a started row: the address clients dial and the processes
@@ -78,17 +90,31 @@ func (s *setup) Close() {
 	}
 }
 
-func rows(cfg config) []row {
-	socat := row{Key: "socat", Name: "socat", start: startSocat}
+// rows are the rows in the order they are measured and shown. The
+// baselines come first: raw loopback and socat, whose keys package report
+// compares the others with.
+func rows() []row {
+	socat := row{Key: report.Socat, Name: "socat", Color: "#f28e2b", start: startSocat,
+		// Holding more is a fork bomb on a shared machine.
+		MaxHeld: 1000, MaxHeldWhy: "socat forks a process per connection"}
 	if _, err := exec.LookPath("socat"); err != nil {
 		socat.Skip = "not installed"
 	}
 	return []row{
-		{Key: "raw", Name: "raw loopback", start: func(context.Context, config, string) (*setup, error) { return &setup{}, nil }},
+		{Key: report.Raw, Name: "raw loopback", Color: "#9e9e9e", start: func(context.Context, config, string) (*setup, error) { return &setup{}, nil }},
 		socat,
-		{Key: "p2ptun-tcp", Name: "p2ptun TCP", start: p2ptunStarter("/ip4/127.0.0.1/tcp/0")},
-		{Key: "p2ptun-quic", Name: "p2ptun QUIC", start: p2ptunStarter("/ip4/127.0.0.1/udp/0/quic-v1")},
+		{Key: "p2ptun-tcp", Name: "p2ptun TCP", Color: "#4e79a7", start: p2ptunStarter("/ip4/127.0.0.1/tcp/0")},
+		{Key: "p2ptun-quic", Name: "p2ptun QUIC", Color: "#59a14f", start: p2ptunStarter("/ip4/127.0.0.1/udp/0/quic-v1")},
 	}
+}
+
+// colors maps each row's key to its color in results.svg.
+func colors() map[string]string {
+	out := map[string]string{}
+	for _, r := range rows() {
+		out[r.Key] = r.Color
+	}
+	return out
 }
 
 // startRow starts r and fills in the address to dial for raw loopback.
@@ -129,7 +155,7 @@ func startSocat(ctx context.Context, _ config, target string) (*setup, error) {
 		if r.exited() {
 			return errStop
 		}
-		return echoOnce(s.Addr, time.Second)
+		return measure.EchoOnce(s.Addr, time.Second)
 	})
 	if err != nil {
 		s.Close()
@@ -186,7 +212,7 @@ func p2ptunStarter(listen string) func(context.Context, config, string) (*setup,
 			return nil, fmt.Errorf("forward printed %q, want /ip4/127.0.0.1/tcp/PORT", out)
 		}
 		s.Addr = net.JoinHostPort(parts[2], parts[4])
-		return s, echoOnce(s.Addr, 10*time.Second)
+		return s, measure.EchoOnce(s.Addr, 10*time.Second)
 	}
 }
 

@@ -1,4 +1,4 @@
-package main
+package measure
 
 import (
 	"bufio"
@@ -22,17 +22,17 @@ const (
 	modeEcho     = 'E' // write 'E' back, then echo until EOF, then close
 )
 
-// roleEnv set to "target" makes this program (or the test binary) serve
+// RoleEnv set to "target" makes this program (or the test binary) serve
 // as the target instead of running the benchmark.
-const roleEnv = "P2PTUN_BENCH_ROLE"
+const RoleEnv = "P2PTUN_BENCH_ROLE"
 
-// chunk is the read and write size of the client and the target in bulk
+// Chunk is the read and write size of the client and the target in bulk
 // transfers.
-const chunk = 128 << 10
+const Chunk = 128 << 10
 
-// serveTarget listens on a free loopback port, prints its address on
+// ServeTarget listens on a free loopback port, prints its address on
 // stdout and serves until stdin is closed (the parent exited).
-func serveTarget() error {
+func ServeTarget() error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -50,7 +50,7 @@ func serveTarget() error {
 
 var (
 	echoBufs = sync.Pool{New: func() any { return new([512]byte) }}
-	bulkBufs = sync.Pool{New: func() any { return new([chunk]byte) }}
+	bulkBufs = sync.Pool{New: func() any { return new([Chunk]byte) }}
 )
 
 func serveConn(c *net.TCPConn) {
@@ -61,7 +61,7 @@ func serveConn(c *net.TCPConn) {
 	}
 	switch mode[0] {
 	case modeUpload:
-		buf := bulkBufs.Get().(*[chunk]byte)
+		buf := bulkBufs.Get().(*[Chunk]byte)
 		n, err := io.CopyBuffer(io.Discard, onlyReader{c}, buf[:])
 		bulkBufs.Put(buf)
 		if err != nil {
@@ -71,7 +71,7 @@ func serveConn(c *net.TCPConn) {
 		binary.BigEndian.PutUint64(out[:], uint64(n))
 		c.Write(out[:])
 	case modeDownload:
-		buf := bulkBufs.Get().(*[chunk]byte)
+		buf := bulkBufs.Get().(*[Chunk]byte)
 		defer bulkBufs.Put(buf)
 		for {
 			if _, err := c.Write(buf[:]); err != nil {
@@ -97,21 +97,22 @@ func serveConn(c *net.TCPConn) {
 type onlyReader struct{ io.Reader }
 type onlyWriter struct{ io.Writer }
 
-// target is a running target process.
-type target struct {
+// Target is a running target process: Addr is where it listens.
+type Target struct {
 	cmd   *exec.Cmd
 	stdin io.Closer
-	addr  string
+	Addr  string
 }
 
-// startTarget runs this executable again as the target.
-func startTarget() (*target, error) {
+// StartTarget runs this executable again as the target; its main (or
+// TestMain) must call ServeTarget when RoleEnv is "target".
+func StartTarget() (*Target, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(exe, "-test.run=^$") // the flag keeps a test binary quiet if TestMain misses the role
-	cmd.Env = append(os.Environ(), roleEnv+"=target")
+	cmd.Env = append(os.Environ(), RoleEnv+"=target")
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -124,7 +125,7 @@ func startTarget() (*target, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	t := &target{cmd: cmd, stdin: in}
+	t := &Target{cmd: cmd, stdin: in}
 	line := make(chan string, 1)
 	go func() {
 		s, _ := bufio.NewReader(out).ReadString('\n')
@@ -132,10 +133,10 @@ func startTarget() (*target, error) {
 		io.Copy(io.Discard, out)
 	}()
 	select {
-	case t.addr = <-line:
+	case t.Addr = <-line:
 	case <-time.After(10 * time.Second):
 	}
-	if t.addr == "" {
+	if t.Addr == "" {
 		t.Close()
 		return nil, fmt.Errorf("the target process did not start")
 	}
@@ -143,7 +144,7 @@ func startTarget() (*target, error) {
 }
 
 // Close stops the target and waits for it.
-func (t *target) Close() {
+func (t *Target) Close() {
 	t.stdin.Close()
 	done := make(chan struct{})
 	go func() { t.cmd.Wait(); close(done) }()

@@ -1,4 +1,4 @@
-package main
+package measure
 
 import (
 	"encoding/binary"
@@ -22,9 +22,9 @@ func dial(addr string, timeout time.Duration) (*net.TCPConn, error) {
 	return c.(*net.TCPConn), nil
 }
 
-// echoOnce makes one full echo exchange: connect, send the echo byte,
+// EchoOnce makes one full echo exchange: connect, send the echo byte,
 // read it back, half-close, read the target's EOF, close.
-func echoOnce(addr string, timeout time.Duration) error {
+func EchoOnce(addr string, timeout time.Duration) error {
 	c, err := dial(addr, timeout)
 	if err != nil {
 		return err
@@ -64,23 +64,23 @@ func closeClean(c *net.TCPConn) error {
 	return nil
 }
 
-// transfer is the outcome of one bulk measurement.
-type transfer struct {
+// Transfer is the outcome of one bulk measurement.
+type Transfer struct {
 	Bytes   int64
 	Elapsed time.Duration
 }
 
-func (t transfer) mbps() float64 { return float64(t.Bytes) / 1e6 / t.Elapsed.Seconds() }
+func (t Transfer) MBps() float64 { return float64(t.Bytes) / 1e6 / t.Elapsed.Seconds() }
 
-var zeros = make([]byte, chunk)
+var zeros = make([]byte, Chunk)
 
-// upload sends for d on n connections at once, then half-closes each and
+// Upload sends for d on n connections at once, then half-closes each and
 // waits for the target's byte count. The time runs until the last count
 // arrives, so that bytes still in flight through the tunnel are paid for.
-func upload(addr string, n int, d time.Duration) (transfer, error) {
+func Upload(addr string, n int, d time.Duration) (Transfer, error) {
 	conns, err := dialAll(addr, n)
 	if err != nil {
-		return transfer{}, err
+		return Transfer{}, err
 	}
 	var (
 		total  atomic.Int64
@@ -115,15 +115,15 @@ func upload(addr string, n int, d time.Duration) (transfer, error) {
 		lastMu.Unlock()
 		return nil
 	})
-	return transfer{total.Load(), last.Sub(start)}, err
+	return Transfer{total.Load(), last.Sub(start)}, err
 }
 
-// download asks the target to send on n connections at once and counts
+// Download asks the target to send on n connections at once and counts
 // what arrives within d.
-func download(addr string, n int, d time.Duration) (transfer, error) {
+func Download(addr string, n int, d time.Duration) (Transfer, error) {
 	conns, err := dialAll(addr, n)
 	if err != nil {
-		return transfer{}, err
+		return Transfer{}, err
 	}
 	var total atomic.Int64
 	start := time.Now()
@@ -133,7 +133,7 @@ func download(addr string, n int, d time.Duration) (transfer, error) {
 			return err
 		}
 		c.SetReadDeadline(end)
-		buf := make([]byte, chunk)
+		buf := make([]byte, Chunk)
 		for {
 			m, err := c.Read(buf)
 			total.Add(int64(m))
@@ -145,7 +145,7 @@ func download(addr string, n int, d time.Duration) (transfer, error) {
 			}
 		}
 	})
-	return transfer{total.Load(), time.Since(start)}, err
+	return Transfer{total.Load(), time.Since(start)}, err
 }
 
 // dialAll opens n connections to addr, or none.
@@ -179,8 +179,8 @@ func eachConn(conns []*net.TCPConn, f func(*net.TCPConn) error) error {
 	return errors.Join(errs...)
 }
 
-// connRate is the outcome of one new-connections measurement.
-type connRate struct {
+// ConnRate is the outcome of one new-connections measurement.
+type ConnRate struct {
 	Done   int
 	Errors int
 	Rate   float64 // completed connections per second
@@ -208,7 +208,7 @@ func exchange(addr string) (time.Duration, error) {
 // rates collects exchanges' outcomes from many goroutines.
 type rates struct {
 	mu    sync.Mutex
-	out   connRate
+	out   ConnRate
 	start time.Time
 }
 
@@ -222,15 +222,15 @@ func (r *rates) add(ttfb time.Duration, err error) {
 	r.out.TTFB = append(r.out.TTFB, ttfb)
 }
 
-func (r *rates) done() connRate {
+func (r *rates) done() ConnRate {
 	r.out.Done = len(r.out.TTFB)
 	r.out.Rate = float64(r.out.Done) / time.Since(r.start).Seconds()
 	slices.Sort(r.out.TTFB)
 	return r.out
 }
 
-// newConns runs clients loops of exchanges for d.
-func newConns(addr string, clients int, d time.Duration) connRate {
+// NewConns runs clients loops of exchanges for d.
+func NewConns(addr string, clients int, d time.Duration) ConnRate {
 	r := &rates{start: time.Now()}
 	end := r.start.Add(d)
 	var wg sync.WaitGroup
@@ -245,12 +245,12 @@ func newConns(addr string, clients int, d time.Duration) connRate {
 	return r.done()
 }
 
-// pacedConns starts exchanges at a fixed rate for d, each in a goroutine
+// PacedConns starts exchanges at a fixed rate for d, each in a goroutine
 // of its own (open loop: a slow one does not delay the next). Unlike
-// newConns' clients, which open as fast as the row answers, this measures
+// NewConns' clients, which open as fast as the row answers, this measures
 // the time to first byte at a load the machine can carry, not the
 // queueing of a saturated one.
-func pacedConns(addr string, rate int, d time.Duration) connRate {
+func PacedConns(addr string, rate int, d time.Duration) ConnRate {
 	r := &rates{start: time.Now()}
 	var wg sync.WaitGroup
 	for i := range int(d.Seconds() * float64(rate)) {
@@ -263,8 +263,8 @@ func pacedConns(addr string, rate int, d time.Duration) connRate {
 	return r.done()
 }
 
-// percentile of sorted durations, in milliseconds.
-func percentile(sorted []time.Duration, p float64) float64 {
+// Percentile of sorted durations, in milliseconds.
+func Percentile(sorted []time.Duration, p float64) float64 {
 	if len(sorted) == 0 {
 		return 0
 	}
@@ -272,8 +272,8 @@ func percentile(sorted []time.Duration, p float64) float64 {
 	return float64(sorted[i]) / float64(time.Millisecond)
 }
 
-// heldConns is a set of connections opened and kept open.
-type heldConns struct {
+// Held is a set of connections opened and kept open.
+type Held struct {
 	conns  []*net.TCPConn
 	Failed int
 	Took   time.Duration // to open them all
@@ -286,12 +286,12 @@ type heldConns struct {
 // stream-open timeout.
 const maxHeldFailures = 50
 
-// hold opens n connections, at most conc at a time, each proven by an
+// Hold opens n connections, at most conc at a time, each proven by an
 // echo, and keeps them open.
-func hold(addr string, n, conc int) *heldConns {
+func Hold(addr string, n, conc int) *Held {
 	var (
 		mu  sync.Mutex
-		h   = &heldConns{}
+		h   = &Held{}
 		wg  sync.WaitGroup
 		sem = make(chan struct{}, conc)
 	)
@@ -329,10 +329,10 @@ func hold(addr string, n, conc int) *heldConns {
 	return h
 }
 
-// echoAll sends one more byte on every held connection and reads it back:
+// EchoAll sends one more byte on every held connection and reads it back:
 // the connections are not only open but carry data. It returns how many
 // answered.
-func (h *heldConns) echoAll(conc int) int {
+func (h *Held) EchoAll(conc int) int {
 	var (
 		ok  atomic.Int64
 		wg  sync.WaitGroup
@@ -352,7 +352,11 @@ func (h *heldConns) echoAll(conc int) int {
 	return int(ok.Load())
 }
 
-func (h *heldConns) Close() {
+// Opened is how many connections were opened and echoed.
+func (h *Held) Opened() int { return len(h.conns) }
+
+// Close closes every held connection.
+func (h *Held) Close() {
 	for _, c := range h.conns {
 		c.Close()
 	}

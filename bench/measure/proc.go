@@ -1,4 +1,4 @@
-package main
+package measure
 
 import (
 	"bufio"
@@ -44,8 +44,8 @@ func cpuTimes(pid int) (self, children float64, err error) {
 	return v[0] + v[1], v[2] + v[3], nil
 }
 
-// childPIDs lists the live children of pid (every thread's).
-func childPIDs(pid int) []int {
+// ChildPIDs lists the live children of pid (every thread's).
+func ChildPIDs(pid int) []int {
 	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	var out []int
 	for _, t := range tasks {
@@ -62,25 +62,25 @@ func childPIDs(pid int) []int {
 	return out
 }
 
-// treeCPU is the CPU time, in seconds, of pid and all its descendants,
+// TreeCPU is the CPU time, in seconds, of pid and all its descendants,
 // live or already reaped. A child reaped between the reads is counted in
 // neither or twice, so callers read it when no child is exiting.
-func treeCPU(pid int) (float64, error) {
+func TreeCPU(pid int) (float64, error) {
 	self, reaped, err := cpuTimes(pid)
 	if err != nil {
 		return 0, err
 	}
 	total := self + reaped
-	for _, c := range childPIDs(pid) {
-		if t, err := treeCPU(c); err == nil {
+	for _, c := range ChildPIDs(pid) {
+		if t, err := TreeCPU(c); err == nil {
 			total += t
 		}
 	}
 	return total, nil
 }
 
-// statusKiB reads a "Key:   N kB" line of /proc/PID/status or smaps_rollup.
-func statusKiB(path, key string) (float64, error) {
+// StatusKiB reads a "Key:   N kB" line of /proc/PID/status or smaps_rollup.
+func StatusKiB(path, key string) (float64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
@@ -104,21 +104,21 @@ func statusKiB(path, key string) (float64, error) {
 	return 0, fmt.Errorf("%s: no %s line", path, key)
 }
 
-// rssKiB is a process's resident set size (VmRSS) in KiB.
-func rssKiB(pid int) (float64, error) {
-	return statusKiB(fmt.Sprintf("/proc/%d/status", pid), "VmRSS")
+// RSSKiB is a process's resident set size (VmRSS) in KiB.
+func RSSKiB(pid int) (float64, error) {
+	return StatusKiB(fmt.Sprintf("/proc/%d/status", pid), "VmRSS")
 }
 
-// treePssKiB is the proportional set size of pid and its descendants in
+// TreePSSKiB is the proportional set size of pid and its descendants in
 // KiB: pages shared between them (a forking server's) are counted once in
 // all, not once per process as VmRSS would.
-func treePssKiB(pid int) (float64, error) {
-	total, err := statusKiB(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss")
+func TreePSSKiB(pid int) (float64, error) {
+	total, err := StatusKiB(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss")
 	if err != nil {
 		return 0, err
 	}
-	for _, c := range childPIDs(pid) {
-		if v, err := treePssKiB(c); err == nil {
+	for _, c := range ChildPIDs(pid) {
+		if v, err := TreePSSKiB(c); err == nil {
 			total += v
 		}
 	}

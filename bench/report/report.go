@@ -1,4 +1,4 @@
-package main
+package report
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
+
+	"github.com/p2ptun/p2ptun/bench/measure"
 )
 
 // Results is what results.json holds.
@@ -33,30 +35,37 @@ type Ratio struct {
 	Stat   *Stat  `json:"stat"`
 }
 
-// ratioMetrics are the row metrics compared with the baselines.
-var ratioMetrics = []struct{ key, title string }{
+// RatioMetrics are the row metrics compared with the baselines, with
+// their column titles.
+var RatioMetrics = []struct{ Key, Title string }{
 	{"mbps_up_1", "1 conn up"}, {"mbps_down_1", "1 conn down"}, {"mbps_up_8", "8 conns up"},
 	{"mbps_down_8", "8 conns down"}, {"conns_per_s", "new conns/s"},
 }
 
-// computeRatios fills res.Ratios: every row against socat, and every
+// The keys of the baseline rows that the others are compared with.
+const (
+	Raw   = "raw"   // raw loopback: the client dials the target itself
+	Socat = "socat" // socat forwarding
+)
+
+// ComputeRatios fills res.Ratios: every row against socat, and every
 // row but raw against raw loopback.
-func (res *Results) computeRatios() {
+func (res *Results) ComputeRatios() {
 	rowByKey := map[string]*RowResult{}
 	for _, r := range res.Rows {
 		rowByKey[r.Key] = r
 	}
-	for _, base := range []string{"socat", "raw"} {
+	for _, base := range []string{Socat, Raw} {
 		b := rowByKey[base]
 		if b == nil || b.Skip != "" {
 			continue
 		}
 		for _, r := range res.Rows {
-			if r.Key == base || r.Key == "raw" || r.Skip != "" {
+			if r.Key == base || r.Key == Raw || r.Skip != "" {
 				continue
 			}
-			for _, m := range ratioMetrics {
-				rs, bs := r.Metrics[m.key], b.Metrics[m.key]
+			for _, m := range RatioMetrics {
+				rs, bs := r.Metrics[m.Key], b.Metrics[m.Key]
 				if rs == nil || bs == nil {
 					continue
 				}
@@ -64,21 +73,21 @@ func (res *Results) computeRatios() {
 				for i, round := range rs.Rounds {
 					for j, bround := range bs.Rounds {
 						if round == bround && bs.Samples[j] > 0 {
-							st = st.add(round, rs.Samples[i]/bs.Samples[j])
+							st = st.Add(round, rs.Samples[i]/bs.Samples[j])
 						}
 					}
 				}
 				if st != nil {
-					st.summarize()
-					res.Ratios = append(res.Ratios, &Ratio{Row: r.Key, Base: base, Metric: m.key, Stat: st})
+					st.Summarize()
+					res.Ratios = append(res.Ratios, &Ratio{Row: r.Key, Base: base, Metric: m.Key, Stat: st})
 				}
 			}
 		}
 	}
 }
 
-// ratio returns the median of row / base for metric.
-func (res *Results) ratio(row, base, metric string) (float64, bool) {
+// RatioOf returns the median of row / base for metric.
+func (res *Results) RatioOf(row, base, metric string) (float64, bool) {
 	for _, r := range res.Ratios {
 		if r.Row == row && r.Base == base && r.Metric == metric {
 			return r.Stat.Median, true
@@ -148,14 +157,16 @@ type Stat struct {
 	Rounds  []int     `json:"rounds"` // the round of each sample, from 0
 }
 
-const units = "mbps_*: 10^6 bytes/s through the row (up: client to target, down: target to client; _1 one connection, _8 eight at once); " +
+// Units says what every metric key of results.json means.
+const Units = "mbps_*: 10^6 bytes/s through the row (up: client to target, down: target to client; _1 one connection, _8 eight at once); " +
 	"conns_per_s: connections opened, echoed one byte, half-closed and closed, per second; ttfb_*_ms: from before dial to the echoed byte; " +
 	"paced_ttfb_*_ms: the same, connections opened at the fixed rate paced_conns_per_s; " +
 	"held_N: connections of N still echoing when all were open; daemons' cpu_s_per_gb_N: user+system CPU seconds per 10^9 bytes moved " +
 	"(upload and download, N connections); idle_rss_mib: VmRSS of a fresh daemon with its tunnel up and one echo made through it; idle_anon_mib: its RssAnon, the daemon's own memory (the rest is its binary's pages); rss_kib_per_conn_N: (VmRSS holding N - idle) / N, in KiB. " +
 	"socat forks per connection: its CPU includes its children, and its memory is the PSS of it and its children."
 
-func (s *Stat) add(round int, v float64) *Stat {
+// Add records v as a sample of round, on a nil s too, and returns s.
+func (s *Stat) Add(round int, v float64) *Stat {
 	if s == nil {
 		s = &Stat{}
 	}
@@ -164,7 +175,8 @@ func (s *Stat) add(round int, v float64) *Stat {
 	return s
 }
 
-func (s *Stat) summarize() {
+// Summarize computes the median, minimum and maximum of the samples.
+func (s *Stat) Summarize() {
 	v := slices.Clone(s.Samples)
 	slices.Sort(v)
 	s.Min, s.Max = v[0], v[len(v)-1]
@@ -175,18 +187,20 @@ func (s *Stat) summarize() {
 	}
 }
 
-func (r *RowResult) summarize() {
+// Summarize summarizes every metric of the row and of its daemons.
+func (r *RowResult) Summarize() {
 	for _, s := range r.Metrics {
-		s.summarize()
+		s.Summarize()
 	}
 	for _, d := range r.Daemons {
 		for _, s := range d.Metrics {
-			s.summarize()
+			s.Summarize()
 		}
 	}
 }
 
-func (r *RowResult) daemon(name string) *DaemonResult {
+// Daemon returns the results of the row's daemon name, added if new.
+func (r *RowResult) Daemon(name string) *DaemonResult {
 	for _, d := range r.Daemons {
 		if d.Name == name {
 			return d
@@ -197,10 +211,13 @@ func (r *RowResult) daemon(name string) *DaemonResult {
 	return d
 }
 
-func (r *RowResult) addError(e string) { r.Errors = append(r.Errors, e) }
+// AddError records what went wrong in a measurement of the row.
+func (r *RowResult) AddError(e string) { r.Errors = append(r.Errors, e) }
 
-func machine(p2ptun string) Machine {
-	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version(), LoadStart: loadavg(),
+// NewMachine describes this machine, and the p2ptun binary and socat
+// measured on it.
+func NewMachine(p2ptun string) Machine {
+	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version(), LoadStart: LoadAvg(),
 		Date: time.Now().UTC().Format(time.RFC3339)}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
@@ -215,7 +232,7 @@ func machine(p2ptun string) Machine {
 			}
 		}
 	}
-	if v, err := statusKiB("/proc/meminfo", "MemTotal"); err == nil {
+	if v, err := measure.StatusKiB("/proc/meminfo", "MemTotal"); err == nil {
 		m.MemGiB = float64(int(v/(1<<20)*10)) / 10
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
@@ -234,7 +251,8 @@ func machine(p2ptun string) Machine {
 	return m
 }
 
-func loadavg() []float64 {
+// LoadAvg is the 1, 5 and 15 minute load averages, or nil.
+func LoadAvg() []float64 {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
 		return nil
@@ -242,12 +260,6 @@ func loadavg() []float64 {
 	var l [3]float64
 	fmt.Sscan(string(b), &l[0], &l[1], &l[2])
 	return l[:]
-}
-
-func settings(cfg config, fdLimit uint64) Settings {
-	return Settings{Rounds: cfg.Rounds, DurationS: cfg.Duration.Seconds(), Clients: cfg.Clients, Paced: cfg.Paced,
-		Parallel: parallel, Held: cfg.Held, HeldConc: cfg.HeldConc, FDLimit: fdLimit, Quick: cfg.Quick,
-		ChunkKiB: chunk >> 10, Limits: limitsTOML, Units: units}
 }
 
 // num formats a value with three significant digits or so.
@@ -322,10 +334,13 @@ func (r *RowResult) missingDaemon(metric string, long bool) string {
 	return none
 }
 
+// HeldKey is the row metric of n held connections.
+func HeldKey(n int) string { return fmt.Sprintf("held_%d", n) }
+
 func (r *RowResult) heldCell(n int) string {
-	s := r.Metrics[heldKey(n)]
+	s := r.Metrics[HeldKey(n)]
 	if s == nil {
-		return r.missing(heldKey(n))
+		return r.missing(HeldKey(n))
 	}
 	if int(s.Median) == n {
 		return fmt.Sprint(n)
@@ -333,8 +348,8 @@ func (r *RowResult) heldCell(n int) string {
 	return fmt.Sprintf("%.0f of %d", s.Median, n)
 }
 
-// formatTables renders the results as plain text.
-func formatTables(res *Results) string {
+// Table renders the results as plain text: results.txt.
+func Table(res *Results) string {
 	var b bytes.Buffer
 	m, st := res.Machine, res.Settings
 	fmt.Fprintf(&b, "p2ptun %v (go-libp2p %v) on %s, %d cores, Linux %s, %s\n",
@@ -378,8 +393,8 @@ func formatTables(res *Results) string {
 
 	w = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprint(w, pad("Ratios, per round")+"\t")
-	for _, rm := range ratioMetrics {
-		fmt.Fprintf(w, "%s\t", rm.title)
+	for _, rm := range RatioMetrics {
+		fmt.Fprintf(w, "%s\t", rm.Title)
 	}
 	fmt.Fprintln(w)
 	names := map[string]string{}
@@ -394,8 +409,8 @@ func formatTables(res *Results) string {
 	}
 	for _, p := range pairs {
 		fmt.Fprintf(w, "%s\t", pad(names[p[0]]+" / "+names[p[1]]))
-		for _, rm := range ratioMetrics {
-			if v, ok := res.ratio(p[0], p[1], rm.key); ok {
+		for _, rm := range RatioMetrics {
+			if v, ok := res.RatioOf(p[0], p[1], rm.Key); ok {
 				fmt.Fprintf(w, "%.2f×\t", v)
 			} else {
 				fmt.Fprintf(w, "%s\t", none)
@@ -431,7 +446,9 @@ func loadString(l []float64) string {
 	return fmt.Sprintf("%.2f %.2f %.2f", l[0], l[1], l[2])
 }
 
-func writeOutputs(dir string, res *Results, table string) error {
+// Write writes results.json, the table as results.txt and the chart as
+// results.svg to dir; colors maps a row's key to its bars' color.
+func Write(dir string, res *Results, table string, colors map[string]string) error {
 	j, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
 		return err
@@ -439,7 +456,7 @@ func writeOutputs(dir string, res *Results, table string) error {
 	files := map[string][]byte{
 		"results.json": append(j, '\n'),
 		"results.txt":  []byte(table),
-		"results.svg":  svgChart(res),
+		"results.svg":  chart(res, colors),
 	}
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {

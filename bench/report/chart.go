@@ -1,4 +1,4 @@
-package main
+package report
 
 import (
 	"bufio"
@@ -8,8 +8,9 @@ import (
 	"strings"
 )
 
-// svgChart draws one small bar chart per headline metric, rows as bars.
-func svgChart(res *Results) []byte {
+// chart draws one small bar chart per headline metric, rows as bars in
+// the colors that colors maps their keys to.
+func chart(res *Results, colors map[string]string) []byte {
 	type bar struct {
 		label  string
 		value  float64
@@ -18,16 +19,15 @@ func svgChart(res *Results) []byte {
 		color  string
 		suffix string
 	}
-	colors := map[string]string{"raw": "#9e9e9e", "socat": "#f28e2b", "p2ptun-tcp": "#4e79a7", "p2ptun-quic": "#59a14f"}
-	// rowBars has one bar per row; with ratio, p2ptun's bars also say
-	// how they compare with socat's.
+	// rowBars has one bar per row; with ratio, the bars of the rows
+	// compared with socat (all but the baselines) also say how.
 	rowBars := func(metric string, ratio bool) []bar {
 		var out []bar
 		for _, r := range res.Rows {
 			b := bar{label: r.Name, color: colors[r.Key]}
 			if s := r.Metrics[metric]; s != nil {
 				b.value, b.ok = s.Median, true
-				if v, ok := res.ratio(r.Key, "socat", metric); ok && ratio && strings.HasPrefix(r.Key, "p2ptun") {
+				if v, ok := res.RatioOf(r.Key, Socat, metric); ok && ratio {
 					b.suffix = fmt.Sprintf(" (%.2f× socat)", v)
 				}
 			} else {
@@ -40,7 +40,7 @@ func svgChart(res *Results) []byte {
 	daemonBars := func(metric string) []bar {
 		var out []bar
 		for _, r := range res.Rows {
-			if r.Key == "raw" {
+			if r.Key == Raw {
 				continue
 			}
 			if len(r.Daemons) == 0 {
