@@ -7,32 +7,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/goleak"
 
 	"github.com/p2ptun/p2ptun/internal/logbuf"
+	"github.com/p2ptun/p2ptun/internal/testnet"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// newHost starts a libp2p host on loopback TCP.
-func newHost(t *testing.T) host.Host {
-	t.Helper()
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := h.Close(); err != nil {
-			t.Errorf("closing host: %v", err)
-		}
-	})
-	return h
 }
 
 // The keepalive's probe only pings connections that exist. Right after it
@@ -42,7 +26,7 @@ func newHost(t *testing.T) host.Host {
 // backoff on its address, refusing the forward's own re-dial for 5s once
 // the path is back.
 func TestProbeDoesNotDial(t *testing.T) {
-	a, b := newHost(t), newHost(t)
+	a, b := testnet.Host(t), testnet.Host(t)
 	a.Peerstore().AddAddrs(b.ID(), b.Addrs(), time.Hour)
 	logs := &logbuf.Buffer{}
 	cfg := Config{Host: a, Timeout: 5 * time.Second, Logger: slog.New(slog.NewTextHandler(logs, nil)),
@@ -59,7 +43,7 @@ func TestProbeDoesNotDial(t *testing.T) {
 // Run pings each listed peer once a round, however often it is listed,
 // records its RTT, and returns when its context ends.
 func TestRunRecordsRTTAndEndsWithItsContext(t *testing.T) {
-	a, b := newHost(t), newHost(t)
+	a, b := testnet.Host(t), testnet.Host(t)
 	if err := a.Connect(context.Background(), peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +71,7 @@ func TestRunRecordsRTTAndEndsWithItsContext(t *testing.T) {
 }
 
 func TestPingAndPath(t *testing.T) {
-	a, b := newHost(t), newHost(t)
+	a, b := testnet.Host(t), testnet.Host(t)
 	if got := Path(a, b.ID()); got != "not connected" {
 		t.Errorf("Path before connecting = %q, want \"not connected\"", got)
 	}
