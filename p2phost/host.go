@@ -85,7 +85,8 @@ type Config struct {
 	// (loaded at Start, saved every minute and at Close); "" disables it.
 	PeerCache string
 	// ActivePeers lists the peers the keepalive watches (those with live
-	// streams); nil watches none.
+	// streams), once a round: keep it cheap (the node returns the keys of
+	// a set its stream hooks keep); nil watches none.
 	ActivePeers func() []peer.ID
 	// RTTInterval is how often ActivePeers are pinged for their RTT;
 	// default 10s. They are pinged at least every half of
