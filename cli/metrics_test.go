@@ -57,7 +57,7 @@ func TestDaemonServesMetrics(t *testing.T) {
 
 	c := tunnelled(t, a, b, "/x/m")
 	msg := strings.Repeat("x", 4321)
-	echoes(t, c, msg)
+	harness.Echoes(t, c, msg)
 	var fams map[string]*dto.MetricFamily
 	// Each counter moves just after its write returns: wait for both.
 	waitUntil(t, "the live stream's bytes in and out in the metrics", func() bool {

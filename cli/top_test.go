@@ -145,7 +145,7 @@ func TestTopShowsALiveStream(t *testing.T) {
 	a, b := startDaemon(t), startDaemon(t)
 	c := tunnelled(t, a, b, "/x/top")
 	msg := strings.Repeat("t", 2345)
-	echoes(t, c, msg)
+	harness.Echoes(t, c, msg)
 	rate := regexp.MustCompile(`^[0-9]+(\.[0-9])?(B|KiB|MiB|GiB|TiB)/s$`)
 	var row []string
 	waitUntil(t, "top to show the stream's bytes", func() bool {

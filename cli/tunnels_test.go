@@ -80,18 +80,6 @@ func tunnelled(t *testing.T, a, b *harness.Daemon, proto string) net.Conn {
 	return c
 }
 
-// echoes writes msg on c and checks that the same bytes come back.
-func echoes(t *testing.T, c net.Conn, msg string) {
-	t.Helper()
-	if _, err := io.WriteString(c, msg); err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	buf := make([]byte, len(msg))
-	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != msg {
-		t.Fatalf("echo = %q, %v; want %q", buf, err, msg)
-	}
-}
-
 func TestConfigTunnelsSaveBootReloadAndWait(t *testing.T) {
 	b := startDaemon(t)
 	aHome, aID := initHome(t)
@@ -115,7 +103,7 @@ func TestConfigTunnelsSaveBootReloadAndWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	echoes(t, c, "boot")
+	harness.Echoes(t, c, "boot")
 
 	// Adding a tunnel leaves "one" and the live connection alone.
 	appendConfig(t, aHome, forwardTable("two", "/ip4/127.0.0.1/tcp/0", b.Addresses[0]))
@@ -123,13 +111,13 @@ func TestConfigTunnelsSaveBootReloadAndWait(t *testing.T) {
 	if code != 0 || out != "reloaded: 1 added, 0 removed, 1 unchanged, 0 restarted\n+ two\n" {
 		t.Fatalf("reload = %d %q %q", code, out, errOut)
 	}
-	echoes(t, c, "after reload")
+	harness.Echoes(t, c, "after reload")
 	c2, err := net.Dial("tcp", named(t, a, "two"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c2.Close()
-	echoes(t, c2, "two")
+	harness.Echoes(t, c2, "two")
 
 	// A broken file is rejected whole (exit 4, with its line), and
 	// nothing changes.
@@ -142,7 +130,7 @@ func TestConfigTunnelsSaveBootReloadAndWait(t *testing.T) {
 	if _, errOut, code := a.CLI(t, "config", "check"); code != ExitConfig || !strings.Contains(errOut, "peer is required") {
 		t.Fatalf("config check of a broken file = %d %q", code, errOut)
 	}
-	echoes(t, c, "after rejected reload")
+	harness.Echoes(t, c, "after rejected reload")
 
 	// A forward to a peer that is not there: reload reports it, and wait
 	// times out naming it.
@@ -163,7 +151,7 @@ func TestConfigTunnelsSaveBootReloadAndWait(t *testing.T) {
 	if _, err := io.ReadAll(c2); err == nil {
 		t.Error("the removed tunnel's connection ended cleanly, want a reset")
 	}
-	echoes(t, c, "still one")
+	harness.Echoes(t, c, "still one")
 	_, errOut, code = a.CLI(t, "wait", "--timeout", "300ms")
 	if code != ExitTimeout || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "tunnel ghost (line 7) failed: peer unreachable") {
 		t.Fatalf("wait = %d %q; want exit 9 naming ghost", code, errOut)
@@ -272,7 +260,7 @@ func TestSavedInviteForwardKeepsAddressesNotTheSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	echoes(t, c, "invited")
+	harness.Echoes(t, c, "invited")
 
 	saved, err := os.ReadFile(filepath.Join(aHome, "config.toml"))
 	if err != nil {
@@ -289,7 +277,7 @@ func TestSavedInviteForwardKeepsAddressesNotTheSecret(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "0 added, 0 removed, 1 unchanged") {
 		t.Fatalf("reload = %d %q %q", code, out, errOut)
 	}
-	echoes(t, c, "still")
+	harness.Echoes(t, c, "still")
 }
 
 // A config.toml that is missing, unreadable or not a file is rejected whole
