@@ -258,6 +258,8 @@ const (
 	EventPeerConnected    = "peer_connected"
 	EventPeerDisconnected = "peer_disconnected"
 	EventReload           = "reload"
+	EventRelayHeld        = "relay_reservation_held" // a relay holds a reservation for this node
+	EventRelayLost        = "relay_reservation_lost" // it no longer does (Error says why); retried
 	// EventLost ends a subscription that fell too far behind: the
 	// subscriber missed events and should resubscribe.
 	EventLost = "events_lost"
@@ -280,7 +282,7 @@ type Event struct {
 	// Stream fields (stream_*).
 	StreamID      uint64  `json:",omitempty"`
 	OriginAddress string  `json:",omitempty"`
-	Peer          string  `json:",omitempty"` // also peer_*
+	Peer          string  `json:",omitempty"` // also peer_*, and the relay of relay_*
 	Path          string  `json:",omitempty"` // also peer_connected
 	BytesIn       int64   `json:",omitempty"`
 	BytesOut      int64   `json:",omitempty"`

@@ -7,6 +7,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/telemetry"
@@ -27,6 +28,8 @@ const (
 	EventPeerConnected    = telemetry.EventPeerConnected
 	EventPeerDisconnected = telemetry.EventPeerDisconnected
 	EventReload           = telemetry.EventReload
+	EventRelayHeld        = telemetry.EventRelayHeld
+	EventRelayLost        = telemetry.EventRelayLost
 	EventLost             = telemetry.EventLost
 )
 
@@ -62,6 +65,12 @@ func (n *Node) hooks() {
 			n.emit(telemetry.StreamFailed(f))
 		},
 	})
+}
+
+// relayReservation emits the event of a relay that started holding a
+// reservation for this node (err nil) or stopped (err says why).
+func (n *Node) relayReservation(relay peer.ID, err error) {
+	n.emit(telemetry.RelayReservation(relay.String(), err))
 }
 
 // watchPeers turns libp2p's connectedness changes into peer events until

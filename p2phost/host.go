@@ -95,6 +95,10 @@ type Config struct {
 	// UnopenedProbe, when set (by tests), is told when a keepalive probe
 	// could not open its stream.
 	UnopenedProbe func(peer.ID)
+	// Reservation, when set, is told when one of Relays starts holding a
+	// reservation for this host (err nil) and when it stops (err says
+	// why), not at each refresh. It must not block.
+	Reservation func(relay peer.ID, err error)
 }
 
 // ProtocolLimit caps one protocol's open streams.

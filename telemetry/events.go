@@ -22,6 +22,11 @@ const (
 	EventPeerConnected    = "peer_connected"
 	EventPeerDisconnected = "peer_disconnected"
 	EventReload           = "reload"
+	// A relay (--relay, [network] relays) holds a reservation for this
+	// node: it is reachable through the relay. Lost: it no longer does
+	// (refreshing the reservation failed, in Error); it is retried.
+	EventRelayHeld = "relay_reservation_held"
+	EventRelayLost = "relay_reservation_lost"
 	// EventLost ends a subscription that fell too far behind: the
 	// subscriber missed events and should resubscribe.
 	EventLost = "events_lost"
@@ -44,7 +49,7 @@ type Event struct {
 	// Stream fields (stream_*).
 	StreamID      uint64  `json:",omitempty"`
 	OriginAddress string  `json:",omitempty"`
-	Peer          string  `json:",omitempty"` // also peer_*
+	Peer          string  `json:",omitempty"` // also peer_*, and the relay of relay_*
 	Path          string  `json:",omitempty"` // also peer_connected
 	BytesIn       int64   `json:",omitempty"`
 	BytesOut      int64   `json:",omitempty"`
@@ -129,6 +134,15 @@ func TunnelEvent(typ string, l registry.Listener) Event {
 		Type: typ, TunnelID: l.ID, Name: l.Name, Kind: string(l.Kind), Protocol: l.Protocol,
 		ListenAddress: l.ListenAddress, TargetAddress: l.TargetAddress, Peer: l.Peer,
 	}
+}
+
+// RelayReservation is the relay_reservation_held event of relay (err
+// nil), or its relay_reservation_lost event, which err says why.
+func RelayReservation(relay string, err error) Event {
+	if err == nil {
+		return Event{Type: EventRelayHeld, Peer: relay}
+	}
+	return Event{Type: EventRelayLost, Peer: relay, Error: forward.OneLine(err)}
 }
 
 // StreamOpened is the stream_open event of s.
