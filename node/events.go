@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -30,6 +31,7 @@ const (
 	EventReload           = telemetry.EventReload
 	EventRelayHeld        = telemetry.EventRelayHeld
 	EventRelayLost        = telemetry.EventRelayLost
+	EventHolePunch        = telemetry.EventHolePunch
 	EventLost             = telemetry.EventLost
 )
 
@@ -71,6 +73,11 @@ func (n *Node) hooks() {
 // reservation for this node (err nil) or stopped (err says why).
 func (n *Node) relayReservation(relay peer.ID, err error) {
 	n.emit(telemetry.RelayReservation(relay.String(), err))
+}
+
+// holePunch emits the event of an attempt to reach remote directly.
+func (n *Node) holePunch(remote peer.ID, took time.Duration, err error) {
+	n.emit(telemetry.HolePunch(remote.String(), took, err))
 }
 
 // watchPeers turns libp2p's connectedness changes into peer events until

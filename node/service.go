@@ -117,7 +117,8 @@ func New(opts Options) (*Node, error) {
 	// their defaults filled in, and the host's refusal logger is the
 	// node's.
 	hc := opts.Config
-	hc.Gater, hc.ActivePeers, hc.Reservation = opts.Access, n.activePeers, n.relayReservation
+	hc.Gater, hc.ActivePeers = opts.Access, n.activePeers
+	hc.Reservation, hc.HolePunch = n.relayReservation, n.holePunch
 	hc.ProtocolLimits = maps.Clone(hc.ProtocolLimits)
 	if hc.ProtocolLimits == nil {
 		hc.ProtocolLimits = make(map[protocol.ID]p2phost.ProtocolLimit)

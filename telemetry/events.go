@@ -27,6 +27,9 @@ const (
 	// (refreshing the reservation failed, in Error); it is retried.
 	EventRelayHeld = "relay_reservation_held"
 	EventRelayLost = "relay_reservation_lost"
+	// An attempt to hole-punch a direct connection to a peer reached
+	// over a relay ended: Reason "direct" or "failed" (Error says why).
+	EventHolePunch = "hole_punch"
 	// EventLost ends a subscription that fell too far behind: the
 	// subscriber missed events and should resubscribe.
 	EventLost = "events_lost"
@@ -54,7 +57,7 @@ type Event struct {
 	BytesIn       int64   `json:",omitempty"`
 	BytesOut      int64   `json:",omitempty"`
 	SetupMillis   float64 `json:",omitempty"`
-	Millis        float64 `json:",omitempty"` // stream_close: how long it lived
+	Millis        float64 `json:",omitempty"` // stream_close: how long it lived; hole_punch: how long it took
 	// Reason says why a stream ended or failed: "eof" (both sides
 	// finished), "closed" (closed by p2ptun: stream close, tunnel close,
 	// shutdown), "reset" (an error on either side, in Error), the cause
@@ -143,6 +146,16 @@ func RelayReservation(relay string, err error) Event {
 		return Event{Type: EventRelayHeld, Peer: relay}
 	}
 	return Event{Type: EventRelayLost, Peer: relay, Error: forward.OneLine(err)}
+}
+
+// HolePunch is the hole_punch event of an attempt to reach peer directly
+// that took took and ended with err (nil: a direct connection).
+func HolePunch(peer string, took time.Duration, err error) Event {
+	ev := Event{Type: EventHolePunch, Peer: peer, Millis: millis(took), Reason: "direct"}
+	if err != nil {
+		ev.Reason, ev.Error = "failed", forward.OneLine(err)
+	}
+	return ev
 }
 
 // StreamOpened is the stream_open event of s.

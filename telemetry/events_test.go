@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSlowSubscriberIsCutOffNotBlocking(t *testing.T) {
@@ -32,5 +33,15 @@ func TestRelayReservationEvents(t *testing.T) {
 	lost := RelayReservation(relay, errors.New("failed to dial:\n  * connection refused"))
 	if lost.Type != EventRelayLost || lost.Peer != relay || lost.Error == "" || strings.Contains(lost.Error, "\n") {
 		t.Errorf("lost = %+v, want %s naming the relay, with the error on one line", lost, EventRelayLost)
+	}
+}
+
+func TestHolePunchEvents(t *testing.T) {
+	const peer = "12D3KooWPeer"
+	if ev := HolePunch(peer, 1500*time.Microsecond, nil); ev.Type != EventHolePunch || ev.Peer != peer || ev.Reason != "direct" || ev.Millis != 1.5 || ev.Error != "" {
+		t.Errorf("success = %+v, want %s naming the peer, Reason direct, 1.5 ms", ev, EventHolePunch)
+	}
+	if ev := HolePunch(peer, time.Second, errors.New("all dials failed\n  * timeout")); ev.Reason != "failed" || ev.Error == "" || strings.Contains(ev.Error, "\n") {
+		t.Errorf("failure = %+v, want Reason failed with the error on one line", ev)
 	}
 }
