@@ -594,17 +594,35 @@ func TestFaultFDExhaustion(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		starved *harness.Daemon // the daemon whose descriptors run out
-		log     string          // what it logs
+		log     string          // the advice it logs
+		// event: the starved daemon reports each stream it refuses
+		// (the listener's target dials, stream_failed target_dial). The
+		// forward's accept loop resets a client before it is a stream,
+		// so there the log line is the only report.
+		event bool
 	}{
-		{"Forward", p.a, "out of file descriptors: client connection reset; raise the daemon's open-file limit (ulimit -n, or LimitNOFILE="},
-		{"Listener", p.b, "target dial failed: out of file descriptors; stream reset (raise the daemon's open-file limit"},
+		{"Forward", p.a, "out of file descriptors: client connection reset; raise the daemon's open-file limit (ulimit -n, or LimitNOFILE=", false},
+		{"Listener", p.b, "target dial failed: out of file descriptors; stream reset (raise the daemon's open-file limit", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			var events <-chan harness.Event
+			if tc.event {
+				events = tc.starved.Events(t) // before the descriptors run out
+			}
 			restore := limitFDs(t, tc.starved, 6)
 			defer restore()
 			clients := exhaust(t, p.fwd, 64)
 			tc.starved.Running(t, "out of file descriptors")
-			waitLog(t, tc.starved, tc.log)
+			if tc.event {
+				outOfFDs(t, events)
+				// The event says why; the advice is in the log line, which
+				// was written before the event.
+				if !strings.Contains(tc.starved.Logs.String(), tc.log) {
+					t.Errorf("the daemon did not log %q:\n%s", tc.log, tc.starved.Logs)
+				}
+			} else {
+				waitLog(t, tc.starved, tc.log)
+			}
 			for _, c := range clients {
 				c.Close()
 			}
@@ -624,10 +642,11 @@ func TestFaultFDExhaustionAPIAnswers(t *testing.T) {
 	t.Parallel()
 	echo := newTarget(t, echoHandler)
 	p := startPair(t, echo.addr, pairOpts{})
+	events := p.b.Events(t) // before the descriptors run out
 	restore := limitFDs(t, p.b, 6)
 	defer restore()
 	clients := exhaust(t, p.fwd, 64)
-	waitLog(t, p.b, "target dial failed: out of file descriptors")
+	outOfFDs(t, events)
 	out, errOut, code := p.b.CLI(t, "stream", "ls")
 	if code != 0 || strings.Count(out, p.a.ID) < len(clients) {
 		t.Fatalf("stream ls out of descriptors: exit %d, want the %d streams from A:\n%s%s", code, len(clients), out, errOut)
@@ -646,6 +665,15 @@ func TestFaultFDExhaustionAPIAnswers(t *testing.T) {
 	if _, errOut, code := p.b.CLI(t, "ls"); code != 0 {
 		t.Fatalf("ls after the deny: exit %d: %s", code, errOut)
 	}
+}
+
+// outOfFDs waits for the listener's event for a target dial that failed
+// for want of a file descriptor.
+func outOfFDs(t *testing.T, events <-chan harness.Event) {
+	t.Helper()
+	harness.NextEvent(t, events, recoverBound, "a stream_failed event for a target dial out of file descriptors", func(ev harness.Event) bool {
+		return ev.Type == "stream_failed" && ev.Kind == "listen" && ev.Reason == "target_dial" && strings.Contains(ev.Error, "too many open files")
+	})
 }
 
 // limitFDs lowers the daemon's open-file limit to what it uses now plus

@@ -18,11 +18,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"go.uber.org/goleak"
 
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/internal/harness"
+	"github.com/p2ptun/p2ptun/internal/testnet"
 	"github.com/p2ptun/p2ptun/node"
 	"github.com/p2ptun/p2ptun/p2phost"
 	"github.com/p2ptun/p2ptun/spec"
@@ -103,32 +104,6 @@ func startServer(t *testing.T, n *node.Node, path string) *Server {
 		}
 	})
 	return s
-}
-
-// randomPeer returns the ID of a peer that does not exist.
-func randomPeer(t testing.TB) peer.ID {
-	t.Helper()
-	sk, err := config.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPrivateKey(sk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
-
-// deadPort returns a loopback TCP port that nothing listens on.
-func deadPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	ln.Close()
-	return port
 }
 
 // staleSocket leaves a socket file at path with nothing listening on it,
@@ -294,7 +269,7 @@ func TestClient(t *testing.T) {
 		}
 	})
 
-	allowed := randomPeer(t).String()
+	allowed := harness.NewPeerID(t)
 	t.Run("ListenThenList", func(t *testing.T) {
 		l, err := c.Listen(ctx, ListenRequest{Protocol: "/x/web", Target: "127.0.0.1:8080", Allow: []string{allowed}})
 		if err != nil {
@@ -358,7 +333,7 @@ func TestClient(t *testing.T) {
 	})
 
 	t.Run("ForwardUnreachable", func(t *testing.T) {
-		target := "/ip4/127.0.0.1/tcp/" + deadPort(t) + "/p2p/" + randomPeer(t).String()
+		target := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/", testnet.FreePort(t)) + harness.NewPeerID(t)
 		_, err := c.Forward(ctx, ForwardRequest{Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/0", Peer: target})
 		if !errors.Is(err, node.ErrUnreachable) {
 			t.Fatalf("Forward = %v, want ErrUnreachable", err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 
+	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/testnet"
 	"github.com/p2ptun/p2ptun/node"
 	"github.com/p2ptun/p2ptun/refusal"
@@ -229,7 +230,7 @@ func TestPipeThroughServer(t *testing.T) {
 			want error
 		}{
 			{"no such protocol", PipeRequest{Peer: remote, Protocol: "/x/none"}, node.ErrNoListener},
-			{"unreachable", PipeRequest{Peer: "/ip4/127.0.0.1/tcp/" + deadPort(t) + "/p2p/" + randomPeer(t).String(), Protocol: "/x/echo"}, node.ErrUnreachable},
+			{"unreachable", PipeRequest{Peer: fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/", testnet.FreePort(t)) + harness.NewPeerID(t), Protocol: "/x/echo"}, node.ErrUnreachable},
 			{"bad protocol", PipeRequest{Peer: remote, Protocol: "echo"}, node.ErrUsage},
 			{"self", PipeRequest{Peer: n.Host().ID().String(), Protocol: "/x/echo"}, node.ErrUsage},
 		} {

@@ -2,14 +2,15 @@ package api
 
 import (
 	"errors"
-	"github.com/p2ptun/p2ptun/spec"
 	"io"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/testnet"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 // TestClientTimeout: every kind of call to a daemon that accepts and never
@@ -33,7 +34,7 @@ func TestClientTimeout(t *testing.T) {
 		{"Status", func() error { _, err := c.Status(ctx); return err }},
 		{"Events", func() error { return c.Events(ctx, nil, func(Event) error { return nil }) }},
 		{"Pipe", func() error {
-			p, err := c.Pipe(ctx, PipeRequest{Peer: randomPeer(t).String(), Protocol: "/x/a"})
+			p, err := c.Pipe(ctx, PipeRequest{Peer: harness.NewPeerID(t), Protocol: "/x/a"})
 			if err == nil {
 				p.Close()
 			}

@@ -258,6 +258,9 @@ const (
 	EventPeerConnected    = "peer_connected"
 	EventPeerDisconnected = "peer_disconnected"
 	EventReload           = "reload"
+	EventRelayHeld        = "relay_reservation_held" // a relay holds a reservation for this node
+	EventRelayLost        = "relay_reservation_lost" // it no longer does (Error says why); retried
+	EventHolePunch        = "hole_punch"             // an attempt to reach a relayed peer directly ended (Reason)
 	// EventLost ends a subscription that fell too far behind: the
 	// subscriber missed events and should resubscribe.
 	EventLost = "events_lost"
@@ -280,12 +283,12 @@ type Event struct {
 	// Stream fields (stream_*).
 	StreamID      uint64  `json:",omitempty"`
 	OriginAddress string  `json:",omitempty"`
-	Peer          string  `json:",omitempty"` // also peer_*
+	Peer          string  `json:",omitempty"` // also peer_*, and the relay of relay_*
 	Path          string  `json:",omitempty"` // also peer_connected
 	BytesIn       int64   `json:",omitempty"`
 	BytesOut      int64   `json:",omitempty"`
 	SetupMillis   float64 `json:",omitempty"`
-	Millis        float64 `json:",omitempty"` // stream_close: how long it lived
+	Millis        float64 `json:",omitempty"` // stream_close: how long it lived; hole_punch: how long it took
 	// Reason says why a stream ended or failed: "eof" (both sides
 	// finished), "closed" (closed by p2ptun: stream close, tunnel close,
 	// shutdown), "reset" (an error on either side, in Error), the cause

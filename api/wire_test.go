@@ -268,6 +268,8 @@ func TestWireConstants(t *testing.T) {
 		{node.EventStreamClose, EventStreamClose}, {node.EventStreamFailed, EventStreamFailed},
 		{node.EventPeerConnected, EventPeerConnected}, {node.EventPeerDisconnected, EventPeerDisconnected},
 		{node.EventReload, EventReload}, {node.EventLost, EventLost},
+		{node.EventRelayHeld, EventRelayHeld}, {node.EventRelayLost, EventRelayLost},
+		{node.EventHolePunch, EventHolePunch},
 	} {
 		if c[0] != c[1] {
 			t.Errorf("node says %q where the API says %q", c[0], c[1])

@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// syncBuf is a goroutine-safe buffer for a daemon's output.
+// syncBuf is a goroutine-safe buffer for a process's output.
 type syncBuf = logbuf.Buffer
 
 // run runs the CLI in-process.
@@ -43,48 +43,24 @@ func run(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	return harness.RunWith(t, Run, args...)
 }
 
-// daemon is a daemon run in-process by the harness, with the names these
-// tests use.
-type daemon struct {
-	*harness.Daemon
-	home, api string
-	id        string
-	addrs     []string
-	metrics   string // the ready file's metrics URL, with --metrics
-	logs      *syncBuf
-	// stop shuts the daemon down as SIGTERM does and checks that it exits
-	// 0 and cleans up; it runs at cleanup if the test did not call it.
-	stop func()
-}
-
-// cli runs a command against this daemon.
-func (d *daemon) cli(t *testing.T, args ...string) (string, string, int) {
-	t.Helper()
-	return d.CLI(t, args...)
-}
-
 // startDaemon runs `p2ptun daemon` in-process on loopback and waits for its
 // ready file. At cleanup it stops it the way SIGTERM does and checks that it
 // exits 0 and removes its socket and ready file.
-func startDaemon(t *testing.T, extra ...string) *daemon {
+func startDaemon(t *testing.T, extra ...string) *harness.Daemon {
 	t.Helper()
 	return startCommand(t, "daemon", extra...)
 }
 
 // startCommand is startDaemon for `daemon` or `relay`.
-func startCommand(t *testing.T, command string, extra ...string) *daemon {
+func startCommand(t *testing.T, command string, extra ...string) *harness.Daemon {
 	t.Helper()
 	return startIn(t, harness.TempHome(t), command, extra...)
 }
 
 // startIn is startCommand with a given home, which may hold a config.
-func startIn(t *testing.T, home, command string, extra ...string) *daemon {
+func startIn(t *testing.T, home, command string, extra ...string) *harness.Daemon {
 	t.Helper()
-	h := harness.Start(t, harness.Spec{Home: home, Command: command, Args: extra, Run: Run, ReadyWithin: 20 * time.Second})
-	return &daemon{
-		Daemon: h, home: h.Home, api: h.API, id: h.ID, addrs: h.Addresses, metrics: h.Metrics, logs: h.Logs,
-		stop: func() { h.Stop(t) },
-	}
+	return harness.Start(t, harness.Spec{Home: home, Command: command, Args: extra, Run: Run, ReadyWithin: 20 * time.Second})
 }
 
 // normalizer replaces what changes from run to run with stable names.
@@ -144,15 +120,15 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func TestTunnelListingsAndClose(t *testing.T) {
 	a, b := startDaemon(t), startDaemon(t)
 	n := &normalizer{}
-	n.add(a.id, "<PEER-A>")
-	n.add(b.id, "<PEER-B>")
+	n.add(a.ID, "<PEER-A>")
+	n.add(b.ID, "<PEER-B>")
 	target := echoTarget(t)
 
-	out, errOut, code := b.cli(t, "listen", "/x/echo", target, "--allow", a.id)
+	out, errOut, code := b.CLI(t, "listen", "/x/echo", target, "--allow", a.ID)
 	if code != 0 || out != "" {
 		t.Fatalf("listen: code %d, out %q, err %q", code, out, errOut)
 	}
-	out, errOut, code = a.cli(t, "forward", "/x/echo", "/ip4/127.0.0.1/tcp/0", b.addrs[0])
+	out, errOut, code = a.CLI(t, "forward", "/x/echo", "/ip4/127.0.0.1/tcp/0", b.Addresses[0])
 	if code != 0 {
 		t.Fatalf("forward: code %d: %s", code, errOut)
 	}
@@ -172,8 +148,8 @@ func TestTunnelListingsAndClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Counters move just after each write returns, so wait for both ends.
-	counted := func(d *daemon) bool {
-		out, _, _ := d.cli(t, "stream", "ls", "--json")
+	counted := func(d *harness.Daemon) bool {
+		out, _, _ := d.CLI(t, "stream", "ls", "--json")
 		var l struct {
 			Streams []struct{ BytesIn, BytesOut int64 }
 		}
@@ -182,10 +158,10 @@ func TestTunnelListingsAndClose(t *testing.T) {
 	waitUntil(t, "stream counters", func() bool { return counted(a) && counted(b) })
 	// A ping records each side's RTT to the other, so the listings show one.
 	for _, p := range []struct {
-		from *daemon
+		from *harness.Daemon
 		to   string
-	}{{a, b.addrs[0]}, {b, a.addrs[0]}} {
-		out, errOut, code := p.from.cli(t, "ping", "-n", "2", p.to)
+	}{{a, b.Addresses[0]}, {b, a.Addresses[0]}} {
+		out, errOut, code := p.from.CLI(t, "ping", "-n", "2", p.to)
 		if code != 0 || !strings.Contains(out, "2: rtt=") || !strings.Contains(out, "path=direct") {
 			t.Fatalf("ping: %d %q %q", code, out, errOut)
 		}
@@ -193,7 +169,7 @@ func TestTunnelListingsAndClose(t *testing.T) {
 
 	var all strings.Builder
 	for _, step := range []struct {
-		d    *daemon
+		d    *harness.Daemon
 		args []string
 	}{
 		{a, []string{"ls", "--headers"}},
@@ -204,7 +180,7 @@ func TestTunnelListingsAndClose(t *testing.T) {
 		{a, []string{"stream", "ls", "--json"}},
 		{b, []string{"stream", "ls", "-v"}},
 	} {
-		out, errOut, code := step.d.cli(t, step.args...)
+		out, errOut, code := step.d.CLI(t, step.args...)
 		if code != 0 {
 			t.Fatalf("%v: code %d: %s", step.args, code, errOut)
 		}
@@ -217,19 +193,19 @@ func TestTunnelListingsAndClose(t *testing.T) {
 	golden(t, "listings.golden", all.String())
 
 	// stream close ends the client's connection with a reset.
-	out, errOut, code = a.cli(t, "stream", "close", "1")
+	out, errOut, code = a.CLI(t, "stream", "close", "1")
 	if code != 0 || out != "closed 1 stream\n" {
 		t.Fatalf("stream close: code %d, out %q, err %q", code, out, errOut)
 	}
 	if _, err := io.ReadAll(c); !harness.IsReset(err) {
 		t.Fatalf("client after stream close: err = %v, want a reset", err)
 	}
-	if out, _, code = a.cli(t, "stream", "ls"); code != 0 || out != "" {
+	if out, _, code = a.CLI(t, "stream", "ls"); code != 0 || out != "" {
 		t.Fatalf("stream ls after close: %q", out)
 	}
 
 	// close -p ends the forward and frees its port.
-	out, errOut, code = a.cli(t, "close", "-p", "/x/echo")
+	out, errOut, code = a.CLI(t, "close", "-p", "/x/echo")
 	if code != 0 || out != "closed 1 listener\n" {
 		t.Fatalf("close: code %d, out %q, err %q", code, out, errOut)
 	}
@@ -237,11 +213,11 @@ func TestTunnelListingsAndClose(t *testing.T) {
 		c.Close()
 		t.Fatal("forward port still accepts after close")
 	}
-	out, _, _ = a.cli(t, "ls", "--json")
+	out, _, _ = a.CLI(t, "ls", "--json")
 	if strings.TrimSpace(out) != "{\n  \"Listeners\": []\n}" {
 		t.Fatalf("ls after close = %s", out)
 	}
-	out, _, code = b.cli(t, "close", "-a", "--json")
+	out, _, code = b.CLI(t, "close", "-a", "--json")
 	if code != 0 || !strings.Contains(out, `"Closed": 1`) {
 		t.Fatalf("close -a --json: code %d, %q", code, out)
 	}
@@ -250,8 +226,8 @@ func TestTunnelListingsAndClose(t *testing.T) {
 func TestBadInputFailsCleanly(t *testing.T) {
 	d := startDaemon(t)
 	n := &normalizer{}
-	n.add(d.id, "<PEER>")
-	n.add(d.home, "<HOME>")
+	n.add(d.ID, "<PEER>")
+	n.add(d.Home, "<HOME>")
 	target := echoTarget(t)
 	other := harness.NewPeerID(t)
 
@@ -272,18 +248,18 @@ func TestBadInputFailsCleanly(t *testing.T) {
 		{"forward bad listen address", []string{"forward", "/x/web", "/dns/localhost/tcp/0", "/p2p/" + other}, ExitUsage},
 		{"forward bad peer ID", []string{"forward", "/x/web", "127.0.0.1:0", "/p2p/QmNope"}, ExitUsage},
 		{"forward peer address without /p2p", []string{"forward", "/x/web", "127.0.0.1:0", "/ip4/127.0.0.1/tcp/1"}, ExitUsage},
-		{"forward to self", []string{"forward", "/x/web", "127.0.0.1:0", d.id}, ExitUsage},
+		{"forward to self", []string{"forward", "/x/web", "127.0.0.1:0", d.ID}, ExitUsage},
 		{"close without selector", []string{"close"}, ExitUsage},
 		{"close two selectors", []string{"close", "-a", "-p", "/x/web"}, ExitUsage},
 		{"stream close bad ID", []string{"stream", "close", "abc"}, ExitUsage},
 		{"stream close nothing", []string{"stream", "close"}, ExitUsage},
-		{"access deny own ID", []string{"access", "deny", d.id}, ExitUsage},
-		{"access allow own ID", []string{"access", "allow", d.id}, ExitUsage},
+		{"access deny own ID", []string{"access", "deny", d.ID}, ExitUsage},
+		{"access allow own ID", []string{"access", "allow", d.ID}, ExitUsage},
 	}
 	var all strings.Builder
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			out, errOut, code := d.cli(t, tc.args...)
+			out, errOut, code := d.CLI(t, tc.args...)
 			if code != tc.code {
 				t.Errorf("exit code %d, want %d (stderr %q)", code, tc.code, errOut)
 			}
@@ -294,14 +270,14 @@ func TestBadInputFailsCleanly(t *testing.T) {
 	golden(t, "errors.golden", all.String())
 
 	// Nothing was half-registered.
-	if out, _, _ := d.cli(t, "ls"); out != "" {
+	if out, _, _ := d.CLI(t, "ls"); out != "" {
 		t.Fatalf("listeners left behind by failed commands:\n%s", out)
 	}
-	if out, _, _ := d.cli(t, "access", "ls"); out != "allow: any peer (no allow list)\ndeny:  none\n" {
+	if out, _, _ := d.CLI(t, "access", "ls"); out != "allow: any peer (no allow list)\ndeny:  none\n" {
 		t.Fatalf("access policy changed by failed commands:\n%s", out)
 	}
 	// The daemon still works.
-	if _, errOut, code := d.cli(t, "listen", "/x/web", target, "--allow-all"); code != 0 {
+	if _, errOut, code := d.CLI(t, "listen", "/x/web", target, "--allow-all"); code != 0 {
 		t.Fatalf("listen after failures: %s", errOut)
 	}
 }
@@ -362,25 +338,25 @@ func TestInitAndUnsafeFiles(t *testing.T) {
 
 func TestDaemonRefusesSecondInstanceAndIDWorks(t *testing.T) {
 	d := startDaemon(t)
-	_, errOut, code := d.cli(t, "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0")
+	_, errOut, code := d.CLI(t, "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0")
 	if code != ExitConflict || !strings.Contains(errOut, "already running") {
 		t.Fatalf("second daemon: %d %q", code, errOut)
 	}
-	st, err := os.Stat(d.api)
+	st, err := os.Stat(d.API)
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("api socket mode %v (%v), want 0600", st.Mode().Perm(), err)
 	}
-	out, _, code := d.cli(t, "id")
+	out, _, code := d.CLI(t, "id")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if code != 0 || lines[0] != d.id || len(lines) < 2 || !strings.HasSuffix(lines[1], "/p2p/"+d.id) {
+	if code != 0 || lines[0] != d.ID || len(lines) < 2 || !strings.HasSuffix(lines[1], "/p2p/"+d.ID) {
 		t.Fatalf("id = %q", out)
 	}
-	out, _, _ = d.cli(t, "id", "--json")
+	out, _, _ = d.CLI(t, "id", "--json")
 	var id struct {
 		ID        string
 		Addresses []string
 	}
-	if err := json.Unmarshal([]byte(out), &id); err != nil || id.ID != d.id || len(id.Addresses) == 0 {
+	if err := json.Unmarshal([]byte(out), &id); err != nil || id.ID != d.ID || len(id.Addresses) == 0 {
 		t.Fatalf("id --json = %q (%v)", out, err)
 	}
 }
@@ -390,10 +366,10 @@ func TestDaemonRefusesSecondInstanceAndIDWorks(t *testing.T) {
 // by a cleanup script, say); and the lock goes with the daemon.
 func TestDaemonLocksItsHome(t *testing.T) {
 	d := startDaemon(t)
-	if err := os.Remove(d.api); err != nil {
+	if err := os.Remove(d.API); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, code := d.cli(t, "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0")
+	out, errOut, code := d.CLI(t, "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0")
 	if code != ExitConflict {
 		t.Fatalf("second daemon on the home: exit %d, want %d (stderr %q)", code, ExitConflict, errOut)
 	}
@@ -401,30 +377,30 @@ func TestDaemonLocksItsHome(t *testing.T) {
 	if want := fmt.Sprintf("pid %d", os.Getpid()); !strings.Contains(errOut, want) {
 		t.Errorf("stderr %q does not name the holder, %s", errOut, want)
 	}
-	if _, err := os.Lstat(d.api); !os.IsNotExist(err) {
+	if _, err := os.Lstat(d.API); !os.IsNotExist(err) {
 		t.Errorf("the refused daemon left an API socket (%v)", err)
 	}
-	d.stop()
-	startIn(t, d.home, "daemon").stop()
+	d.Stop(t)
+	startIn(t, d.Home, "daemon").Stop(t)
 }
 
 func TestEphemeralDaemonWritesNoIdentity(t *testing.T) {
 	d := startDaemon(t, "--ephemeral")
-	if _, err := os.Stat(filepath.Join(d.home, "identity.key")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(d.Home, "identity.key")); !os.IsNotExist(err) {
 		t.Fatal("--ephemeral wrote an identity key")
 	}
-	if out, _, code := d.cli(t, "ls"); code != 0 || out != "" {
+	if out, _, code := d.CLI(t, "ls"); code != 0 || out != "" {
 		t.Fatalf("ls on an ephemeral daemon: %d %q", code, out)
 	}
 }
 
 func TestGlobalFlagsAfterTheCommand(t *testing.T) {
 	d := startDaemon(t)
-	out, errOut, code := run(t, "id", "--home", d.home)
-	if code != 0 || !strings.HasPrefix(out, d.id+"\n") {
+	out, errOut, code := run(t, "id", "--home", d.Home)
+	if code != 0 || !strings.HasPrefix(out, d.ID+"\n") {
 		t.Fatalf("id --home: %d %q %q", code, out, errOut)
 	}
-	if _, errOut, code := run(t, "stream", "ls", "--api", d.api); code != 0 {
+	if _, errOut, code := run(t, "stream", "ls", "--api", d.API); code != 0 {
 		t.Fatalf("stream ls --api: %d %q", code, errOut)
 	}
 }

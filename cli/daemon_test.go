@@ -11,7 +11,7 @@ import (
 
 func TestDaemonLogFormat(t *testing.T) {
 	d := startDaemon(t, "--log-format", "json")
-	lines := strings.Split(strings.TrimSpace(d.logs.String()), "\n")
+	lines := strings.Split(strings.TrimSpace(d.Logs.String()), "\n")
 	sawReady := false
 	for _, l := range lines {
 		var rec map[string]any
@@ -23,12 +23,12 @@ func TestDaemonLogFormat(t *testing.T) {
 				t.Errorf("log line lacks %q: %q", k, l)
 			}
 		}
-		if rec["msg"] == "daemon ready" && rec["peer"] == d.id {
+		if rec["msg"] == "daemon ready" && rec["peer"] == d.ID {
 			sawReady = true
 		}
 	}
 	if !sawReady {
-		t.Fatalf("no \"daemon ready\" record with the peer ID in:\n%s", d.logs)
+		t.Fatalf("no \"daemon ready\" record with the peer ID in:\n%s", d.Logs)
 	}
 
 	for name, setup := range map[string]func(t *testing.T) []string{

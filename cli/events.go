@@ -18,7 +18,8 @@ func eventsCommand() *ucli.Command {
 		Usage: "follow the daemon's lifecycle events: tunnels, streams, peers",
 		Description: "Prints one line per event until interrupted or the daemon stops: tunnel_up,\n" +
 			"tunnel_down, tunnel_failed, stream_open, stream_close (bytes, duration, reason),\n" +
-			"stream_failed (cause), peer_connected, peer_disconnected, reload. With --json each\n" +
+			"stream_failed (cause), peer_connected, peer_disconnected, reload,\n" +
+			"relay_reservation_held, relay_reservation_lost, hole_punch. With --json each\n" +
 			"line is a JSON object (JSON lines), for scripts.",
 		Flags: []ucli.Flag{jsonFlag()},
 		Action: func(c *ucli.Context) error {
@@ -64,7 +65,7 @@ func formatEvent(ev api.Event) string {
 	kv("path", fmt.Sprintf("%q", ev.Path), ev.Path != "")
 	kv("in", ev.BytesIn, ev.Type == api.EventStreamClose)
 	kv("out", ev.BytesOut, ev.Type == api.EventStreamClose)
-	kv("ms", ev.Millis, ev.Type == api.EventStreamClose)
+	kv("ms", ev.Millis, ev.Type == api.EventStreamClose || ev.Type == api.EventHolePunch)
 	kv("reason", ev.Reason, ev.Reason != "")
 	kv("err", fmt.Sprintf("%q", ev.Error), ev.Error != "")
 	return b.String()

@@ -37,12 +37,12 @@ func checkOneLineError(t *testing.T, out, errOut string) {
 func TestExitCodes(t *testing.T) {
 	d := startDaemon(t)
 	other := startDaemon(t)
-	denier := startDaemon(t, "--deny-peer", d.id) // refuses d's connections
+	denier := startDaemon(t, "--deny-peer", d.ID) // refuses d's connections
 	target := echoTarget(t)
 	n := &normalizer{}
-	n.add(d.id, "<PEER>")
-	n.add(other.id, "<OTHER>")
-	n.add(denier.id, "<DENIER>")
+	n.add(d.ID, "<PEER>")
+	n.add(other.ID, "<OTHER>")
+	n.add(denier.ID, "<DENIER>")
 
 	// Homes where something is wrong.
 	noDaemon := harness.TempHome(t)
@@ -95,13 +95,13 @@ func TestExitCodes(t *testing.T) {
 		{"config typo", badConfig, []string{"config", "show"}, ExitConfig, "config.toml:2"},
 		{"forward unreachable peer", "", []string{"forward", "/x/web", "127.0.0.1:0", deadAddr}, ExitUnreachable, "is its daemon running?"},
 		{"listen again", "", []string{"listen", "/x/taken", target, "--allow-all"}, ExitConflict, "/x/taken"},
-		{"forward port in use", "", []string{"forward", "/x/web", busy.Addr().String(), other.addrs[0]}, ExitConflict, "pick another port"},
+		{"forward port in use", "", []string{"forward", "/x/web", busy.Addr().String(), other.Addresses[0]}, ExitConflict, "pick another port"},
 		{"close nothing matches", "", []string{"close", "-p", "/x/none"}, ExitNotFound, "see `p2ptun ls`"},
 		{"stream close unknown ID", "", []string{"stream", "close", "42"}, ExitNotFound, "see `p2ptun stream ls`"},
 		{"deny", "", []string{"access", "deny", foe}, ExitOK, ""},
 		{"forward to a denied peer", "", []string{"forward", "/x/web", "127.0.0.1:0", "/p2p/" + foe}, ExitDenied, "access"},
-		{"forward to a peer that refuses us", "", []string{"forward", "/x/web", "127.0.0.1:0", denier.addrs[0]}, ExitDenied, "access allow"},
-		{"ping a peer that refuses us", "", []string{"ping", "-n", "1", denier.addrs[0]}, ExitDenied, "access allow"},
+		{"forward to a peer that refuses us", "", []string{"forward", "/x/web", "127.0.0.1:0", denier.Addresses[0]}, ExitDenied, "access allow"},
+		{"ping a peer that refuses us", "", []string{"ping", "-n", "1", denier.Addresses[0]}, ExitDenied, "access allow"},
 		{"daemon does not answer", stuck, []string{"ls", "--timeout", "100ms"}, ExitTimeout, "did not answer within 100ms"},
 	}
 	var all strings.Builder
@@ -111,7 +111,7 @@ func TestExitCodes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			home := tc.home
 			if home == "" {
-				home = d.home
+				home = d.Home
 			}
 			out, errOut, code := run(t, append([]string{"--home", home}, tc.args...)...)
 			if code != tc.code {
@@ -141,7 +141,7 @@ func TestExitCodes(t *testing.T) {
 
 	// The failures left nothing behind: only the one listener, and the
 	// busy port's owner is untouched.
-	if out, _, _ := d.cli(t, "ls"); strings.Count(out, "\n") != 1 || !strings.Contains(out, "/x/taken") {
+	if out, _, _ := d.CLI(t, "ls"); strings.Count(out, "\n") != 1 || !strings.Contains(out, "/x/taken") {
 		t.Fatalf("listeners after the failures:\n%s", out)
 	}
 	if _, err := os.Lstat(noDaemon); !os.IsNotExist(err) {

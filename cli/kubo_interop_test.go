@@ -42,7 +42,7 @@ func TestKuboInterop(t *testing.T) {
 
 	p2ptStart := time.Now()
 	p := startP2ptunDaemon(t)
-	t.Logf("p2ptun daemon %s ready at %s (%s)", p.id, p.addr, time.Since(p2ptStart).Round(time.Millisecond))
+	t.Logf("p2ptun daemon %s ready at %s (%s)", p.ID, p.addr, time.Since(p2ptStart).Round(time.Millisecond))
 
 	const size = 64 << 10
 
@@ -61,14 +61,14 @@ func TestKuboInterop(t *testing.T) {
 	fwd1r := p.run(t, "forward", "/x/kubo-echo-id", "/ip4/127.0.0.1/tcp/0", k.addr)
 	t.Run("p2ptun forward to kubo listen --report-peer-id", func(t *testing.T) {
 		kuboRoundTrip(t, fwd1r, size)
-		echo1r.wantHeader(t, p.id)
+		echo1r.wantHeader(t, p.ID)
 	})
 
 	// Direction 2: kubo `ipfs p2p forward` -> p2ptun listen -> TCP target.
 	k.run(t, "swarm", "connect", p.addr)
 	echo2 := startKuboEchoTarget(t, false)
 	p.run(t, "listen", "/x/p2pt-echo", echo2.hostPort(), "--allow", k.id)
-	k.run(t, "p2p", "forward", "/x/p2pt-echo", "/ip4/127.0.0.1/tcp/0", "/p2p/"+p.id)
+	k.run(t, "p2p", "forward", "/x/p2pt-echo", "/ip4/127.0.0.1/tcp/0", "/p2p/"+p.ID)
 	fwd2 := k.forwardAddr(t, "/x/p2pt-echo")
 	t.Run("kubo forward to p2ptun listen", func(t *testing.T) {
 		kuboRoundTrip(t, fwd2, size)
@@ -78,7 +78,7 @@ func TestKuboInterop(t *testing.T) {
 	// Direction 2b: p2ptun's --report-peer-id names the kubo peer.
 	echo2r := startKuboEchoTarget(t, true)
 	p.run(t, "listen", "/x/p2pt-echo-id", echo2r.multiaddr(), "--allow", k.id, "--report-peer-id")
-	k.run(t, "p2p", "forward", "/x/p2pt-echo-id", "/ip4/127.0.0.1/tcp/0", "/p2p/"+p.id)
+	k.run(t, "p2p", "forward", "/x/p2pt-echo-id", "/ip4/127.0.0.1/tcp/0", "/p2p/"+p.ID)
 	fwd2r := k.forwardAddr(t, "/x/p2pt-echo-id")
 	t.Run("kubo forward to p2ptun listen --report-peer-id", func(t *testing.T) {
 		kuboRoundTrip(t, fwd2r, size)
@@ -90,7 +90,7 @@ func TestKuboInterop(t *testing.T) {
 	// connection end with nothing echoed, and the target is never dialed.
 	echo3 := startKuboEchoTarget(t, false)
 	p.run(t, "listen", "/x/p2pt-refuse", echo3.hostPort(), "--allow", harness.NewPeerID(t))
-	k.run(t, "p2p", "forward", "/x/p2pt-refuse", "/ip4/127.0.0.1/tcp/0", "/p2p/"+p.id)
+	k.run(t, "p2p", "forward", "/x/p2pt-refuse", "/ip4/127.0.0.1/tcp/0", "/p2p/"+p.ID)
 	fwd3 := k.forwardAddr(t, "/x/p2pt-refuse")
 	t.Run("kubo forward to a p2ptun listener that refuses it", func(t *testing.T) {
 		conn := kuboDial(t, fwd3)
@@ -114,9 +114,9 @@ func TestKuboInterop(t *testing.T) {
 		want := []kuboListener{
 			{"/x/kubo-echo", "/p2p/" + k.id, echo1.multiaddr()},
 			{"/x/kubo-echo-id", "/p2p/" + k.id, echo1r.multiaddr()},
-			{"/x/p2pt-echo", harness.TCPMultiaddr(t, fwd2).String(), "/p2p/" + p.id},
-			{"/x/p2pt-echo-id", harness.TCPMultiaddr(t, fwd2r).String(), "/p2p/" + p.id},
-			{"/x/p2pt-refuse", harness.TCPMultiaddr(t, fwd3).String(), "/p2p/" + p.id},
+			{"/x/p2pt-echo", harness.TCPMultiaddr(t, fwd2).String(), "/p2p/" + p.ID},
+			{"/x/p2pt-echo-id", harness.TCPMultiaddr(t, fwd2r).String(), "/p2p/" + p.ID},
+			{"/x/p2pt-refuse", harness.TCPMultiaddr(t, fwd3).String(), "/p2p/" + p.ID},
 		}
 		for _, w := range want {
 			if !slices.Contains(got, w) {
@@ -163,10 +163,10 @@ func TestKuboInterop(t *testing.T) {
 				t.Errorf("p2ptun ls --json: no %s listener:\n%s", proto, out)
 				continue
 			}
-			if l.Kind != "listen" || l.ListenAddress != "/p2p/"+p.id || l.TargetAddress != want.target ||
+			if l.Kind != "listen" || l.ListenAddress != "/p2p/"+p.ID || l.TargetAddress != want.target ||
 				!slices.Equal(l.AllowedPeers, []string{k.id}) || l.AllowAll || l.ReportPeerID != want.report {
 				t.Errorf("p2ptun ls --json: %s = %+v; want listen /p2p/%s -> %s allowing only %s, report-peer-id %v",
-					proto, l, p.id, want.target, k.id, want.report)
+					proto, l, p.ID, want.target, k.id, want.report)
 			}
 		}
 	})
@@ -461,16 +461,16 @@ func (k *kuboNode) forwardAddr(t *testing.T, proto string) string {
 	return ""
 }
 
-// p2ptunDaemon is `p2ptun daemon` run in-process by cli.Run.
+// p2ptunDaemon is `p2ptun daemon` run in-process by cli.Run, with the
+// loopback TCP address kubo dials.
 type p2ptunDaemon struct {
-	home string
-	id   string
+	*harness.Daemon
 	addr string // loopback TCP multiaddr ending in /p2p/ID
 }
 
 // startP2ptunDaemon runs an ephemeral p2ptun daemon on loopback, with
-// extra daemon flags, and waits for its ready file. Cleanup cancels it and
-// checks that Run returns 0.
+// extra daemon flags, and waits for its ready file. Cleanup stops it and
+// checks that it exits 0 and cleans up.
 func startP2ptunDaemon(t *testing.T, extra ...string) *p2ptunDaemon {
 	t.Helper()
 	h := harness.Start(t, harness.Spec{Run: Run, Args: append([]string{"--ephemeral"}, extra...)})
@@ -479,7 +479,7 @@ func startP2ptunDaemon(t *testing.T, extra ...string) *p2ptunDaemon {
 			t.Logf("p2ptun daemon log:\n%s", h.Logs)
 		}
 	})
-	d := &p2ptunDaemon{home: h.Home, id: h.ID}
+	d := &p2ptunDaemon{Daemon: h}
 	for _, a := range h.Addresses {
 		if strings.HasPrefix(a, "/ip4/127.0.0.1/tcp/") && strings.Count(a, "/") == 6 {
 			d.addr = a
@@ -491,24 +491,15 @@ func startP2ptunDaemon(t *testing.T, extra ...string) *p2ptunDaemon {
 	return d
 }
 
-// try runs one p2ptun client command in-process against the daemon and
-// returns its exit code, trimmed stdout and stderr.
-func (d *p2ptunDaemon) try(args ...string) (code int, stdout, stderr string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out, errOut bytes.Buffer
-	code = Run(ctx, append([]string{"--home", d.home}, args...), &out, &errOut)
-	return code, strings.TrimSpace(out.String()), errOut.String()
-}
-
-// run is try that fails the test on a non-zero exit and returns stdout.
+// run runs one p2ptun client command against the daemon, fails the test
+// on a non-zero exit and returns the trimmed stdout.
 func (d *p2ptunDaemon) run(t *testing.T, args ...string) string {
 	t.Helper()
-	c, stdout, stderr := d.try(args...)
+	stdout, stderr, c := d.CLI(t, args...)
 	if c != 0 {
 		t.Fatalf("p2ptun %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), c, stdout, stderr)
 	}
-	return stdout
+	return strings.TrimSpace(stdout)
 }
 
 // kuboRoundTrip connects to addr (host:port or a TCP multiaddr), writes

@@ -25,7 +25,7 @@ func TestKuboPrivateNetwork(t *testing.T) {
 	t.Logf("kubo daemon %s ready at %s with swarm.key (%s)", k.id, k.addr, time.Since(start).Round(time.Millisecond))
 
 	p := startP2ptunDaemon(t, "--swarm-key", kuboWriteSwarmKey(t, key))
-	t.Logf("p2ptun daemon %s ready at %s with --swarm-key", p.id, p.addr)
+	t.Logf("p2ptun daemon %s ready at %s with --swarm-key", p.ID, p.addr)
 
 	const size = 64 << 10
 
@@ -42,7 +42,7 @@ func TestKuboPrivateNetwork(t *testing.T) {
 	k.run(t, "swarm", "connect", p.addr)
 	echo2 := startKuboEchoTarget(t, false)
 	p.run(t, "listen", "/x/pnet-p2pt-echo", echo2.hostPort(), "--allow", k.id)
-	k.run(t, "p2p", "forward", "/x/pnet-p2pt-echo", "/ip4/127.0.0.1/tcp/0", "/p2p/"+p.id)
+	k.run(t, "p2p", "forward", "/x/pnet-p2pt-echo", "/ip4/127.0.0.1/tcp/0", "/p2p/"+p.ID)
 	fwd2 := k.forwardAddr(t, "/x/pnet-p2pt-echo")
 	t.Run("kubo forward to p2ptun listen", func(t *testing.T) {
 		kuboRoundTrip(t, fwd2, size)
@@ -67,7 +67,7 @@ func TestKuboPrivateNetwork(t *testing.T) {
 		t.Run("p2ptun with "+o.name+" cannot reach kubo", func(t *testing.T) {
 			q := startP2ptunDaemon(t, o.flags...)
 			began := time.Now()
-			code, stdout, stderr := q.try("forward", "/x/pnet-kubo-echo", "/ip4/127.0.0.1/tcp/0", k.addr)
+			stdout, stderr, code := q.CLI(t, "forward", "/x/pnet-kubo-echo", "/ip4/127.0.0.1/tcp/0", k.addr)
 			took := time.Since(began)
 			t.Logf("forward exited %d after %s: %s", code, took.Round(time.Millisecond), strings.TrimSpace(stderr))
 			if code != ExitUnreachable {
@@ -77,16 +77,16 @@ func TestKuboPrivateNetwork(t *testing.T) {
 			if took > 10*time.Second {
 				t.Errorf("forward to kubo took %s to fail, want well under the 15s dial timeout", took)
 			}
-			if peers := k.run(t, "swarm", "peers"); strings.Contains(peers, q.id) {
-				t.Errorf("kubo is connected to the outsider %s:\n%s", q.id, peers)
+			if peers := k.run(t, "swarm", "peers"); strings.Contains(peers, q.ID) {
+				t.Errorf("kubo is connected to the outsider %s:\n%s", q.ID, peers)
 			}
 		})
 	}
 
 	// The members are still connected after the outsiders were refused.
 	t.Run("members still connected", func(t *testing.T) {
-		if peers := k.run(t, "swarm", "peers"); !strings.Contains(peers, "/p2p/"+p.id) {
-			t.Errorf("ipfs swarm peers lacks the p2ptun member %s:\n%s", p.id, peers)
+		if peers := k.run(t, "swarm", "peers"); !strings.Contains(peers, "/p2p/"+p.ID) {
+			t.Errorf("ipfs swarm peers lacks the p2ptun member %s:\n%s", p.ID, peers)
 		}
 		kuboRoundTrip(t, fwd1, 1)
 	})

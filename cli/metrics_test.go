@@ -45,25 +45,25 @@ func TestDaemonServesMetrics(t *testing.T) {
 	a := startDaemon(t, "--metrics", ":0")
 	b := startDaemon(t)
 	// A host-less address binds loopback, never every interface.
-	if !strings.HasPrefix(a.metrics, "http://127.0.0.1:") || !strings.HasSuffix(a.metrics, "/metrics") {
-		t.Fatalf("ready file metrics = %q, want http://127.0.0.1:PORT/metrics", a.metrics)
+	if !strings.HasPrefix(a.Metrics, "http://127.0.0.1:") || !strings.HasSuffix(a.Metrics, "/metrics") {
+		t.Fatalf("ready file metrics = %q, want http://127.0.0.1:PORT/metrics", a.Metrics)
 	}
-	if !strings.Contains(a.logs.String(), "metrics="+a.metrics) {
-		t.Errorf("daemon ready line does not name the metrics URL:\n%s", a.logs)
+	if !strings.Contains(a.Logs.String(), "metrics="+a.Metrics) {
+		t.Errorf("daemon ready line does not name the metrics URL:\n%s", a.Logs)
 	}
-	if b.metrics != "" {
-		t.Errorf("daemon without --metrics has a metrics URL %q", b.metrics)
+	if b.Metrics != "" {
+		t.Errorf("daemon without --metrics has a metrics URL %q", b.Metrics)
 	}
 
 	c := tunnelled(t, a, b, "/x/m")
 	msg := strings.Repeat("x", 4321)
-	echoes(t, c, msg)
+	harness.Echoes(t, c, msg)
 	var fams map[string]*dto.MetricFamily
 	// Each counter moves just after its write returns: wait for both.
 	waitUntil(t, "the live stream's bytes in and out in the metrics", func() bool {
-		fams = scrapeURL(t, a.metrics)
-		in, _ := sample(fams, "p2ptun_tunnel_bytes_in_total", "peer", b.id)
-		out, _ := sample(fams, "p2ptun_tunnel_bytes_out_total", "peer", b.id)
+		fams = scrapeURL(t, a.Metrics)
+		in, _ := sample(fams, "p2ptun_tunnel_bytes_in_total", "peer", b.ID)
+		out, _ := sample(fams, "p2ptun_tunnel_bytes_out_total", "peer", b.ID)
 		return in == float64(len(msg)) && out == float64(len(msg))
 	})
 	for _, name := range []string{"go_goroutines", "process_open_fds", "libp2p_rcmgr_limit", "p2ptun_streams_open", "p2ptun_peers_connected"} {
@@ -72,7 +72,7 @@ func TestDaemonServesMetrics(t *testing.T) {
 		}
 	}
 	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := hc.Get(strings.TrimSuffix(a.metrics, "metrics") + "other")
+	resp, err := hc.Get(strings.TrimSuffix(a.Metrics, "metrics") + "other")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,10 +85,10 @@ func TestDaemonServesMetrics(t *testing.T) {
 func TestRelayMetricsFromTheEnvironment(t *testing.T) {
 	t.Setenv("P2PTUN_METRICS", "/ip4/127.0.0.1/tcp/0")
 	r := startCommand(t, "relay", "--allow-all")
-	if !strings.HasPrefix(r.metrics, "http://127.0.0.1:") {
-		t.Fatalf("relay metrics URL = %q", r.metrics)
+	if !strings.HasPrefix(r.Metrics, "http://127.0.0.1:") {
+		t.Fatalf("relay metrics URL = %q", r.Metrics)
 	}
-	if v, ok := sample(scrapeURL(t, r.metrics), "p2ptun_tunnels_up", "kind", "listen"); !ok || v != 0 {
+	if v, ok := sample(scrapeURL(t, r.Metrics), "p2ptun_tunnels_up", "kind", "listen"); !ok || v != 0 {
 		t.Fatalf("p2ptun_tunnels_up{kind=listen} = %v (%v), want 0", v, ok)
 	}
 }
@@ -159,13 +159,13 @@ func TestProfilesOnlyWithPprof(t *testing.T) {
 	}
 	t.Run("without --pprof", func(t *testing.T) {
 		d := startDaemon(t, "--metrics", "127.0.0.1:0")
-		if code, body := profile(t, d.metrics); code != http.StatusNotFound {
+		if code, body := profile(t, d.Metrics); code != http.StatusNotFound {
 			t.Fatalf("GET /debug/pprof/goroutine without --pprof: %d\n%.200s", code, body)
 		}
 	})
 	t.Run("with --pprof", func(t *testing.T) {
 		d := startDaemon(t, "--metrics", "127.0.0.1:0", "--pprof")
-		if code, body := profile(t, d.metrics); code != http.StatusOK || !strings.Contains(body, "goroutine profile:") {
+		if code, body := profile(t, d.Metrics); code != http.StatusOK || !strings.Contains(body, "goroutine profile:") {
 			t.Fatalf("GET /debug/pprof/goroutine with --pprof: %d\n%.200s", code, body)
 		}
 	})

@@ -65,13 +65,13 @@ func TestPipeAsSSHProxyCommand(t *testing.T) {
 
 	a, b := startDaemon(t), startDaemon(t)
 	target, got := fakeSSHD(t)
-	if _, errOut, code := b.cli(t, "listen", "/x/ssh", target, "--allow", a.id); code != 0 {
+	if _, errOut, code := b.CLI(t, "listen", "/x/ssh", target, "--allow", a.ID); code != 0 {
 		t.Fatalf("listen: %s", errOut)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	proxy := bin + " --home " + a.home + " pipe " + b.addrs[0] + " /x/ssh"
+	proxy := bin + " --home " + a.Home + " pipe " + b.Addresses[0] + " /x/ssh"
 	cmd := exec.CommandContext(ctx, sshPath, "-v", "-F", "/dev/null",
 		"-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
 		"-o", "ProxyCommand="+proxy, "nobody@p2ptun-peer", "true")
@@ -96,7 +96,7 @@ func TestPipeAsSSHProxyCommand(t *testing.T) {
 	}
 	// ssh is gone, and so is the pipe's stream.
 	waitUntil(t, "the pipe's stream to end", func() bool {
-		out, _, code := a.cli(t, "stream", "ls")
+		out, _, code := a.CLI(t, "stream", "ls")
 		return code == 0 && out == ""
 	})
 }

@@ -35,14 +35,14 @@ type pipeRun struct {
 // startPipe runs `p2ptun pipe ARGS` against d. Its stdout ends (io.EOF)
 // once the command has returned. At cleanup its stdin is closed and the
 // command waited for.
-func startPipe(t *testing.T, d *daemon, args ...string) *pipeRun {
+func startPipe(t *testing.T, d *harness.Daemon, args ...string) *pipeRun {
 	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	p := &pipeRun{stdin: inW, stdout: bufio.NewReader(outR), stderr: &syncBuf{}, exited: make(chan int, 1)}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	go func() {
-		code := RunStdin(ctx, append([]string{"--home", d.home, "pipe"}, args...), inR, outW, p.stderr)
+		code := RunStdin(ctx, append([]string{"--home", d.Home, "pipe"}, args...), inR, outW, p.stderr)
 		outW.Close()
 		p.exited <- code
 	}()
@@ -135,9 +135,9 @@ func sessionTarget(t *testing.T) (addr string, late <-chan string) {
 }
 
 // meet makes a learn b's addresses, so that a bare peer ID will do.
-func meet(t *testing.T, a, b *daemon) {
+func meet(t *testing.T, a, b *harness.Daemon) {
 	t.Helper()
-	if _, errOut, code := a.cli(t, "ping", "-n", "1", b.addrs[0]); code != 0 {
+	if _, errOut, code := a.CLI(t, "ping", "-n", "1", b.Addresses[0]); code != 0 {
 		t.Fatalf("ping: %s", errOut)
 	}
 }
@@ -145,13 +145,13 @@ func meet(t *testing.T, a, b *daemon) {
 func TestPipeSession(t *testing.T) {
 	a, b := startDaemon(t), startDaemon(t)
 	target, late := sessionTarget(t)
-	if _, errOut, code := b.cli(t, "listen", "/x/sess", target, "--allow", a.id); code != 0 {
+	if _, errOut, code := b.CLI(t, "listen", "/x/sess", target, "--allow", a.ID); code != 0 {
 		t.Fatalf("listen: %s", errOut)
 	}
 
 	t.Run("client ends first", func(t *testing.T) {
 		// A full address: a has never met b.
-		p := startPipe(t, a, b.addrs[0], "/x/sess")
+		p := startPipe(t, a, b.Addresses[0], "/x/sess")
 		p.expect(t, "HELLO p2ptun\n") // before pipe's stdin says anything
 		p.send(t, "ls\n")
 		p.expect(t, "echo: ls\n")
@@ -166,7 +166,7 @@ func TestPipeSession(t *testing.T) {
 	t.Run("server ends first", func(t *testing.T) {
 		// A bare ID, once a knows b's addresses.
 		meet(t, a, b)
-		p := startPipe(t, a, b.id, "/x/sess")
+		p := startPipe(t, a, b.ID, "/x/sess")
 		p.expect(t, "HELLO p2ptun\n")
 		p.send(t, "quit\n")
 		p.expect(t, "bye\n")
@@ -189,18 +189,18 @@ func TestPipeSession(t *testing.T) {
 	})
 
 	t.Run("listener refuses us", func(t *testing.T) {
-		if _, errOut, code := b.cli(t, "listen", "/x/private", target, "--allow", harness.NewPeerID(t)); code != 0 {
+		if _, errOut, code := b.CLI(t, "listen", "/x/private", target, "--allow", harness.NewPeerID(t)); code != 0 {
 			t.Fatalf("listen: %s", errOut)
 		}
 		// The stream opens, then b resets it, saying why: pipe exits
 		// without waiting for its stdin to end, with the cause.
-		p := startPipe(t, a, b.addrs[0], "/x/private")
+		p := startPipe(t, a, b.Addresses[0], "/x/private")
 		p.expectEnd(t, ExitDenied, "does not allow this node's peer ID", "--allow")
 	})
 
 	t.Run("p2p address", func(t *testing.T) {
 		meet(t, a, b)
-		p := startPipe(t, a, "/p2p/"+b.id, "/x/sess")
+		p := startPipe(t, a, "/p2p/"+b.ID, "/x/sess")
 		p.expect(t, "HELLO p2ptun\n")
 		p.stdin.Close()
 		p.expect(t, "bye\n")
@@ -210,7 +210,7 @@ func TestPipeSession(t *testing.T) {
 
 func TestPipeBytesIntact(t *testing.T) {
 	a, b := startDaemon(t), startDaemon(t)
-	if _, errOut, code := b.cli(t, "listen", "/x/echo", echoTarget(t), "--allow", a.id); code != 0 {
+	if _, errOut, code := b.CLI(t, "listen", "/x/echo", echoTarget(t), "--allow", a.ID); code != 0 {
 		t.Fatalf("listen: %s", errOut)
 	}
 	data := make([]byte, 5<<20+123)
@@ -220,7 +220,7 @@ func TestPipeBytesIntact(t *testing.T) {
 	var stderr bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	code := RunStdin(ctx, []string{"--home", a.home, "pipe", b.addrs[0], "/x/echo"}, bytes.NewReader(data), h, &stderr)
+	code := RunStdin(ctx, []string{"--home", a.Home, "pipe", b.Addresses[0], "/x/echo"}, bytes.NewReader(data), h, &stderr)
 	if code != 0 {
 		t.Fatalf("pipe exited with %d: %s", code, stderr.String())
 	}
@@ -231,11 +231,11 @@ func TestPipeBytesIntact(t *testing.T) {
 
 func TestPipeErrors(t *testing.T) {
 	d, other := startDaemon(t), startDaemon(t)
-	denier := startDaemon(t, "--deny-peer", other.id)
+	denier := startDaemon(t, "--deny-peer", other.ID)
 	n := &normalizer{}
-	n.add(d.id, "<PEER>")
-	n.add(other.id, "<OTHER>")
-	n.add(denier.id, "<DENIER>")
+	n.add(d.ID, "<PEER>")
+	n.add(other.ID, "<OTHER>")
+	n.add(denier.ID, "<DENIER>")
 
 	// A peer no daemon has met, at an address where nothing listens.
 	ghost := harness.NewPeerID(t)
@@ -250,16 +250,16 @@ func TestPipeErrors(t *testing.T) {
 		args []string
 		code int
 	}{
-		{"unreachable peer", d.home, []string{deadAddr, "/x/ssh"}, ExitUnreachable},
-		{"no such protocol", d.home, []string{other.addrs[0], "/x/none"}, ExitUnreachable},
-		{"denied peer", denier.home, []string{other.addrs[0], "/x/ssh"}, ExitDenied},
-		{"refused by the peer's access policy", other.home, []string{denier.addrs[0], "/x/ssh"}, ExitDenied},
-		{"bad peer ID", d.home, []string{"/p2p/QmNope", "/x/ssh"}, ExitUsage},
-		{"peer address without /p2p", d.home, []string{"/ip4/127.0.0.1/tcp/1", "/x/ssh"}, ExitUsage},
-		{"protocol outside /x/", d.home, []string{other.id, "/ssh"}, ExitUsage},
-		{"missing protocol", d.home, []string{other.id}, ExitUsage},
-		{"pipe to self", d.home, []string{d.id, "/x/ssh"}, ExitUsage},
-		{"no daemon", noHome, []string{other.addrs[0], "/x/ssh"}, ExitDaemonNotRunning},
+		{"unreachable peer", d.Home, []string{deadAddr, "/x/ssh"}, ExitUnreachable},
+		{"no such protocol", d.Home, []string{other.Addresses[0], "/x/none"}, ExitUnreachable},
+		{"denied peer", denier.Home, []string{other.Addresses[0], "/x/ssh"}, ExitDenied},
+		{"refused by the peer's access policy", other.Home, []string{denier.Addresses[0], "/x/ssh"}, ExitDenied},
+		{"bad peer ID", d.Home, []string{"/p2p/QmNope", "/x/ssh"}, ExitUsage},
+		{"peer address without /p2p", d.Home, []string{"/ip4/127.0.0.1/tcp/1", "/x/ssh"}, ExitUsage},
+		{"protocol outside /x/", d.Home, []string{other.ID, "/ssh"}, ExitUsage},
+		{"missing protocol", d.Home, []string{other.ID}, ExitUsage},
+		{"pipe to self", d.Home, []string{d.ID, "/x/ssh"}, ExitUsage},
+		{"no daemon", noHome, []string{other.Addresses[0], "/x/ssh"}, ExitDaemonNotRunning},
 	}
 	var all strings.Builder
 	for _, tc := range cases {
@@ -283,7 +283,7 @@ func TestPipeErrors(t *testing.T) {
 	}
 	golden(t, "pipe-errors.golden", all.String())
 	// Nothing was left behind.
-	if out, _, _ := d.cli(t, "stream", "ls"); out != "" {
+	if out, _, _ := d.CLI(t, "stream", "ls"); out != "" {
 		t.Errorf("streams left behind by failed pipes:\n%s", out)
 	}
 }
@@ -295,15 +295,15 @@ func TestPipeListedClosedAndShutdown(t *testing.T) {
 	target := echoTarget(t) // ends at cleanup, after the leak check
 	before := goleak.IgnoreCurrent()
 	a, b := startDaemon(t), startDaemon(t)
-	if _, errOut, code := b.cli(t, "listen", "/x/echo", target, "--allow", a.id); code != 0 {
+	if _, errOut, code := b.CLI(t, "listen", "/x/echo", target, "--allow", a.ID); code != 0 {
 		t.Fatalf("listen: %s", errOut)
 	}
 	type stream struct {
 		HandlerID, Kind, Protocol, OriginAddress, TargetAddress string
 		ListenerID, BytesIn, BytesOut                           int64
 	}
-	streams := func(d *daemon) []stream {
-		out, errOut, code := d.cli(t, "stream", "ls", "--json")
+	streams := func(d *harness.Daemon) []stream {
+		out, errOut, code := d.CLI(t, "stream", "ls", "--json")
 		var l struct{ Streams []stream }
 		if code != 0 || json.Unmarshal([]byte(out), &l) != nil {
 			t.Fatalf("stream ls: %d %q %q", code, out, errOut)
@@ -311,7 +311,7 @@ func TestPipeListedClosedAndShutdown(t *testing.T) {
 		return l.Streams
 	}
 
-	p1 := startPipe(t, a, b.addrs[0], "/x/echo")
+	p1 := startPipe(t, a, b.Addresses[0], "/x/echo")
 	p1.send(t, "one")
 	p1.expect(t, "one")
 	var s []stream
@@ -319,7 +319,7 @@ func TestPipeListedClosedAndShutdown(t *testing.T) {
 		s = streams(a)
 		return len(s) == 1 && s[0].BytesIn == 3 && s[0].BytesOut == 3
 	})
-	if got := s[0]; got.Kind != "pipe" || got.Protocol != "/x/echo" || got.TargetAddress != "/p2p/"+b.id ||
+	if got := s[0]; got.Kind != "pipe" || got.Protocol != "/x/echo" || got.TargetAddress != "/p2p/"+b.ID ||
 		got.ListenerID != 0 || !strings.HasPrefix(got.OriginAddress, "/unix/") {
 		t.Errorf("pipe's stream entry = %+v", got)
 	}
@@ -328,14 +328,14 @@ func TestPipeListedClosedAndShutdown(t *testing.T) {
 		t.Errorf("b's streams = %+v, want the listen side of the pipe", s)
 	}
 
-	p2 := startPipe(t, a, b.id, "/x/echo")
+	p2 := startPipe(t, a, b.ID, "/x/echo")
 	p2.send(t, "two")
 	p2.expect(t, "two")
 	s = streams(a)
 	if len(s) != 2 {
 		t.Fatalf("a's streams with two pipes = %+v", s)
 	}
-	out, errOut, code := a.cli(t, "stream", "close", s[1].HandlerID)
+	out, errOut, code := a.CLI(t, "stream", "close", s[1].HandlerID)
 	if code != 0 || out != "closed 1 stream\n" {
 		t.Fatalf("stream close: %d %q %q", code, out, errOut)
 	}
@@ -345,21 +345,21 @@ func TestPipeListedClosedAndShutdown(t *testing.T) {
 	}
 
 	// The daemon stops (and exits 0, startDaemon checks) with a pipe open.
-	a.stop()
+	a.Stop(t)
 	p1.expectEnd(t, ExitFailure, "reset")
 	// Each pipe's stdin reader ends with its stdin; then nothing is left.
 	p1.stdin.Close()
 	p2.stdin.Close()
-	b.stop()
+	b.Stop(t)
 	goleak.VerifyNone(t, before)
 }
 
 func TestPipeTakesATicket(t *testing.T) {
 	a, b := startDaemon(t), startDaemon(t)
-	if _, errOut, code := b.cli(t, "listen", "/x/echo", echoTarget(t), "--allow", a.id); code != 0 {
+	if _, errOut, code := b.CLI(t, "listen", "/x/echo", echoTarget(t), "--allow", a.ID); code != 0 {
 		t.Fatalf("listen: %s", errOut)
 	}
-	out, errOut, code := b.cli(t, "share", "/x/echo")
+	out, errOut, code := b.CLI(t, "share", "/x/echo")
 	if code != 0 {
 		t.Fatalf("share: %s", errOut)
 	}
@@ -367,18 +367,18 @@ func TestPipeTakesATicket(t *testing.T) {
 	defer cancel()
 	var got, stderr bytes.Buffer
 	// a has never met b: the ticket's addresses are all it has.
-	code = RunStdin(ctx, []string{"--home", a.home, "pipe", strings.TrimSpace(out)}, strings.NewReader("ticket"), &got, &stderr)
+	code = RunStdin(ctx, []string{"--home", a.Home, "pipe", strings.TrimSpace(out)}, strings.NewReader("ticket"), &got, &stderr)
 	if code != 0 || got.String() != "ticket" {
 		t.Fatalf("pipe TICKET = %d, %q, %s; want the echo", code, got.String(), stderr.String())
 	}
 
 	// An invite is refused: it is for forward, which redeems it.
-	if _, errOut, code := b.cli(t, "listen", "/x/inv", echoTarget(t), "--invite-only"); code != 0 {
+	if _, errOut, code := b.CLI(t, "listen", "/x/inv", echoTarget(t), "--invite-only"); code != 0 {
 		t.Fatalf("listen: %s", errOut)
 	}
-	out, _, _ = b.cli(t, "share", "/x/inv", "--invite")
+	out, _, _ = b.CLI(t, "share", "/x/inv", "--invite")
 	stderr.Reset()
-	code = RunStdin(ctx, []string{"--home", a.home, "pipe", strings.TrimSpace(out)}, strings.NewReader(""), io.Discard, &stderr)
+	code = RunStdin(ctx, []string{"--home", a.Home, "pipe", strings.TrimSpace(out)}, strings.NewReader(""), io.Discard, &stderr)
 	if code != ExitUsage || !strings.Contains(stderr.String(), "redeem it once with `p2ptun forward") {
 		t.Fatalf("pipe INVITE = %d %q; want exit 2 saying to redeem it with forward", code, stderr.String())
 	}

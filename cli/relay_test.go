@@ -12,12 +12,12 @@ import (
 
 func TestRelayCommands(t *testing.T) {
 	r := startCommand(t, "relay", "--allow-all")
-	b := startDaemon(t, "--relay", r.addrs[0], "--reachability", "private")
+	b := startDaemon(t, "--relay", r.Addresses[0], "--reachability", "private")
 	a := startDaemon(t)
 
 	var circuit string
 	waitUntil(t, "B to advertise its relay address", func() bool {
-		out, _, _ := b.cli(t, "id")
+		out, _, _ := b.CLI(t, "id")
 		for _, l := range strings.Split(out, "\n") {
 			if strings.Contains(l, "/p2p-circuit/") {
 				circuit = l
@@ -26,10 +26,10 @@ func TestRelayCommands(t *testing.T) {
 		}
 		return false
 	})
-	if _, errOut, code := b.cli(t, "listen", "/x/r", echoTarget(t), "--allow", a.id); code != 0 {
+	if _, errOut, code := b.CLI(t, "listen", "/x/r", echoTarget(t), "--allow", a.ID); code != 0 {
 		t.Fatal(errOut)
 	}
-	out, errOut, code := a.cli(t, "forward", "/x/r", "127.0.0.1:0", circuit)
+	out, errOut, code := a.CLI(t, "forward", "/x/r", "127.0.0.1:0", circuit)
 	if code != 0 {
 		t.Fatalf("forward through the relay: %s", errOut)
 	}
@@ -43,13 +43,13 @@ func TestRelayCommands(t *testing.T) {
 	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "via relay" {
 		t.Fatalf("relayed echo: %q, %v", buf, err)
 	}
-	out, _, _ = a.cli(t, "stream", "ls", "--json")
+	out, _, _ = a.CLI(t, "stream", "ls", "--json")
 	var l struct{ Streams []struct{ Path string } }
-	if err := json.Unmarshal([]byte(out), &l); err != nil || len(l.Streams) != 1 || l.Streams[0].Path != "relayed via "+r.id {
+	if err := json.Unmarshal([]byte(out), &l); err != nil || len(l.Streams) != 1 || l.Streams[0].Path != "relayed via "+r.ID {
 		t.Fatalf("stream ls: %s (%v), want one stream relayed via the relay", out, err)
 	}
-	out, _, code = a.cli(t, "ping", "-n", "1", circuit)
-	if code != 0 || !strings.Contains(out, "path=relayed via "+r.id) {
+	out, _, code = a.CLI(t, "ping", "-n", "1", circuit)
+	if code != 0 || !strings.Contains(out, "path=relayed via "+r.ID) {
 		t.Fatalf("ping through the relay: %d %q", code, out)
 	}
 }

@@ -39,7 +39,7 @@ func TestAccessCommands(t *testing.T) {
 		{[]string{"access", "allow", "not-a-peer"}, ExitUsage},
 		{[]string{"access", "deny"}, ExitUsage},
 	} {
-		out, errOut, code := d.cli(t, step.args...)
+		out, errOut, code := d.CLI(t, step.args...)
 		if code != step.code {
 			t.Fatalf("%v: exit %d, want %d (%s)", step.args, code, step.code, errOut)
 		}
@@ -48,7 +48,7 @@ func TestAccessCommands(t *testing.T) {
 	golden(t, "access.golden", all.String())
 
 	// The policy was persisted into config.toml, comments and all.
-	b, err := os.ReadFile(filepath.Join(d.home, "config.toml"))
+	b, err := os.ReadFile(filepath.Join(d.Home, "config.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestDaemonSwarmKey(t *testing.T) {
 	writeSwarmKey(t, key, 0o600)
 
 	d := startDaemon(t, "--swarm-key", key)
-	out, _, _ := d.cli(t, "id")
+	out, _, _ := d.CLI(t, "id")
 	if strings.Contains(out, "quic") || !strings.Contains(out, "/tcp/") {
 		t.Fatalf("private node addresses = %q, want TCP only", out)
 	}
@@ -149,7 +149,7 @@ func TestRunOnlyPeersAreNeverSaved(t *testing.T) {
 	d := startIn(t, home, "daemon", "--allow-peer", friend, "--deny-peer", foe)
 	inForce := func(t *testing.T, what string, allow, deny []string) {
 		t.Helper()
-		out, errOut, code := d.cli(t, "access", "ls", "--json")
+		out, errOut, code := d.CLI(t, "access", "ls", "--json")
 		var l api.AccessList
 		if code != 0 || json.Unmarshal([]byte(out), &l) != nil {
 			t.Fatalf("access ls = %d %q %q", code, out, errOut)
@@ -172,13 +172,13 @@ func TestRunOnlyPeersAreNeverSaved(t *testing.T) {
 	}
 	inForce(t, "at boot", []string{filed, friend}, []string{foe})
 	for _, step := range [][]string{{"deny", other}, {"revoke", foe}, {"allow", filed}} {
-		if _, errOut, code := d.cli(t, append([]string{"access"}, step...)...); code != 0 {
+		if _, errOut, code := d.CLI(t, append([]string{"access"}, step...)...); code != 0 {
 			t.Fatalf("access %v: %d %s", step, code, errOut)
 		}
 	}
 	inForce(t, "after the edits", []string{filed, friend}, []string{other})
 	saved(t, "after the edits", config.Access{Allow: []string{filed}, Deny: []string{other}})
-	if _, errOut, code := d.cli(t, "reload"); code != 0 {
+	if _, errOut, code := d.CLI(t, "reload"); code != 0 {
 		t.Fatalf("reload: %d %s", code, errOut)
 	}
 	inForce(t, "after a reload", []string{filed, friend}, []string{foe, other})

@@ -48,9 +48,9 @@ func refused(t *testing.T, fwd string) {
 }
 
 // allowedOn returns the AllowedPeers of d's listener on proto, from `ls --json`.
-func allowedOn(t *testing.T, d *daemon, proto string) []string {
+func allowedOn(t *testing.T, d *harness.Daemon, proto string) []string {
 	t.Helper()
-	out, errOut, code := d.cli(t, "ls", "--json")
+	out, errOut, code := d.CLI(t, "ls", "--json")
 	if code != 0 {
 		t.Fatalf("ls --json: %d %s", code, errOut)
 	}
@@ -77,29 +77,29 @@ func TestShareTicketAndInvite(t *testing.T) {
 	a, b, c := startDaemon(t), startDaemon(t), startDaemon(t)
 
 	// A plain ticket: the peer, its addresses and the protocol in one line.
-	if _, errOut, code := b.cli(t, "listen", "/x/echo", echoTarget(t), "--allow", a.id); code != 0 {
+	if _, errOut, code := b.CLI(t, "listen", "/x/echo", echoTarget(t), "--allow", a.ID); code != 0 {
 		t.Fatalf("listen: %s", errOut)
 	}
-	out, errOut, code := b.cli(t, "share", "/x/echo")
+	out, errOut, code := b.CLI(t, "share", "/x/echo")
 	if code != 0 || !strings.HasPrefix(out, "p2ptun1") || strings.Count(out, "\n") != 1 || strings.TrimSpace(out) != strings.TrimSuffix(out, "\n") {
 		t.Fatalf("share: code %d, out %q, err %q; want one line starting with p2ptun1", code, out, errOut)
 	}
 	plain := strings.TrimSpace(out)
-	out, errOut, code = a.cli(t, "forward", plain, "127.0.0.1:0")
+	out, errOut, code = a.CLI(t, "forward", plain, "127.0.0.1:0")
 	if code != 0 {
 		t.Fatalf("forward TICKET: code %d: %s", code, errOut)
 	}
 	tunnelEchoes(t, out)
 
 	// An invite to an invite-only listener.
-	if _, errOut, code := b.cli(t, "listen", "/x/priv", echoTarget(t), "--invite-only"); code != 0 {
+	if _, errOut, code := b.CLI(t, "listen", "/x/priv", echoTarget(t), "--invite-only"); code != 0 {
 		t.Fatalf("listen --invite-only: %s", errOut)
 	}
-	if out, _, _ := b.cli(t, "ls"); !strings.Contains(out, "/x/priv") || !strings.Contains(out, " none\n") {
+	if out, _, _ := b.CLI(t, "ls"); !strings.Contains(out, "/x/priv") || !strings.Contains(out, " none\n") {
 		t.Errorf("ls shows the invite-only listener without \"none\":\n%s", out)
 	}
 	before := time.Now()
-	out, errOut, code = b.cli(t, "share", "/x/priv", "--invite", "--ttl", "10m", "--json")
+	out, errOut, code = b.CLI(t, "share", "/x/priv", "--invite", "--ttl", "10m", "--json")
 	if code != 0 {
 		t.Fatalf("share --invite --json: %d %s", code, errOut)
 	}
@@ -111,47 +111,47 @@ func TestShareTicketAndInvite(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &sh); err != nil {
 		t.Fatalf("share --json: %v\n%s", err, out)
 	}
-	if sh.Peer != b.id || sh.Protocol != "/x/priv" || !slices.Equal(sh.Addresses, b.addrs) ||
+	if sh.Peer != b.ID || sh.Protocol != "/x/priv" || !slices.Equal(sh.Addresses, b.Addresses) ||
 		sh.Expires.Before(before.Add(10*time.Minute)) || sh.Expires.After(time.Now().Add(10*time.Minute)) {
-		t.Errorf("share --json = %+v; want peer %s, /x/priv, addresses %q, expiry in 10 minutes", sh, b.id, b.addrs)
+		t.Errorf("share --json = %+v; want peer %s, /x/priv, addresses %q, expiry in 10 minutes", sh, b.ID, b.Addresses)
 	}
 
-	out, errOut, code = a.cli(t, "forward", sh.Ticket, "127.0.0.1:0")
+	out, errOut, code = a.CLI(t, "forward", sh.Ticket, "127.0.0.1:0")
 	if code != 0 {
 		t.Fatalf("forward with the invite: %d %s", code, errOut)
 	}
 	tunnelEchoes(t, out)
 
 	// The same invite from another peer is refused, and binds nothing.
-	out, errOut, code = c.cli(t, "forward", sh.Ticket, "127.0.0.1:0")
+	out, errOut, code = c.CLI(t, "forward", sh.Ticket, "127.0.0.1:0")
 	if code != ExitDenied || out != "" || !strings.HasPrefix(errOut, "p2ptun: ") ||
 		!strings.Contains(errOut, "invite already used") || strings.Count(errOut, "\n") != 1 {
 		t.Fatalf("second use of the invite: code %d, out %q, err %q; want exit %d and one line saying \"invite already used\"", code, out, errOut, ExitDenied)
 	}
-	if out, _, _ := c.cli(t, "ls"); out != "" {
+	if out, _, _ := c.CLI(t, "ls"); out != "" {
 		t.Fatalf("the refused forward left listeners:\n%s", out)
 	}
 	// Nor can that peer use the listener without the invite.
-	out, errOut, code = c.cli(t, "forward", "/x/priv", "127.0.0.1:0", b.addrs[0])
+	out, errOut, code = c.CLI(t, "forward", "/x/priv", "127.0.0.1:0", b.Addresses[0])
 	if code != 0 {
 		t.Fatalf("plain forward: %d %s", code, errOut)
 	}
 	refused(t, out)
 
-	if got := allowedOn(t, b, "/x/priv"); !slices.Equal(got, []string{a.id}) {
-		t.Errorf("/x/priv allows %q, want only %s", got, a.id)
+	if got := allowedOn(t, b, "/x/priv"); !slices.Equal(got, []string{a.ID}) {
+		t.Errorf("/x/priv allows %q, want only %s", got, a.ID)
 	}
-	if got := allowedOn(t, b, "/x/echo"); !slices.Equal(got, []string{a.id}) {
-		t.Errorf("/x/echo allows %q, want only %s", got, a.id)
+	if got := allowedOn(t, b, "/x/echo"); !slices.Equal(got, []string{a.ID}) {
+		t.Errorf("/x/echo allows %q, want only %s", got, a.ID)
 	}
 }
 
 func TestExpiredInviteIsRefused(t *testing.T) {
 	a, b := startDaemon(t), startDaemon(t)
-	if _, errOut, code := b.cli(t, "listen", "/x/priv", echoTarget(t), "--invite-only"); code != 0 {
+	if _, errOut, code := b.CLI(t, "listen", "/x/priv", echoTarget(t), "--invite-only"); code != 0 {
 		t.Fatalf("listen: %s", errOut)
 	}
-	out, errOut, code := b.cli(t, "share", "/x/priv", "--invite", "--ttl", "1ms", "--json")
+	out, errOut, code := b.CLI(t, "share", "/x/priv", "--invite", "--ttl", "1ms", "--json")
 	if code != 0 {
 		t.Fatalf("share: %d %s", code, errOut)
 	}
@@ -166,7 +166,7 @@ func TestExpiredInviteIsRefused(t *testing.T) {
 	for time.Now().Before(sh.Expires.Add(time.Millisecond)) {
 		runtime.Gosched()
 	}
-	out, errOut, code = a.cli(t, "forward", sh.Ticket, "127.0.0.1:0")
+	out, errOut, code = a.CLI(t, "forward", sh.Ticket, "127.0.0.1:0")
 	if code != ExitDenied || out != "" || !strings.Contains(errOut, "invite expired") || strings.Count(errOut, "\n") != 1 {
 		t.Fatalf("expired invite: code %d, out %q, err %q; want exit %d and one line saying \"invite expired\"", code, out, errOut, ExitDenied)
 	}
@@ -178,18 +178,18 @@ func TestExpiredInviteIsRefused(t *testing.T) {
 func TestShareAndTicketErrors(t *testing.T) {
 	d, other := startDaemon(t), startDaemon(t)
 	target := echoTarget(t)
-	if _, errOut, code := other.cli(t, "listen", "/x/open", target, "--allow-all"); code != 0 {
+	if _, errOut, code := other.CLI(t, "listen", "/x/open", target, "--allow-all"); code != 0 {
 		t.Fatalf("listen: %s", errOut)
 	}
-	if _, errOut, code := other.cli(t, "listen", "/x/priv", target, "--invite-only"); code != 0 {
+	if _, errOut, code := other.CLI(t, "listen", "/x/priv", target, "--invite-only"); code != 0 {
 		t.Fatalf("listen: %s", errOut)
 	}
-	out, _, code := other.cli(t, "share", "/x/open")
+	out, _, code := other.CLI(t, "share", "/x/open")
 	if code != 0 {
 		t.Fatal("share failed")
 	}
 	good := strings.TrimSpace(out)
-	out, _, code = other.cli(t, "share", "/x/priv", "--invite")
+	out, _, code = other.CLI(t, "share", "/x/priv", "--invite")
 	if code != 0 {
 		t.Fatal("share --invite failed")
 	}
@@ -201,7 +201,7 @@ func TestShareAndTicketErrors(t *testing.T) {
 
 	for _, tc := range []struct {
 		name string
-		d    *daemon
+		d    *harness.Daemon
 		args []string
 		code int
 		want string
@@ -222,7 +222,7 @@ func TestShareAndTicketErrors(t *testing.T) {
 		{"forward with an invite, lazily", d, []string{"forward", invite, "127.0.0.1:0", "--lazy"}, ExitUsage, "drop --lazy"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, errOut, code := tc.d.cli(t, tc.args...)
+			out, errOut, code := tc.d.CLI(t, tc.args...)
 			if code != tc.code {
 				t.Errorf("exit code %d, want %d (stderr %q)", code, tc.code, errOut)
 			}
@@ -234,11 +234,11 @@ func TestShareAndTicketErrors(t *testing.T) {
 			}
 		})
 	}
-	if out, _, _ := d.cli(t, "ls"); out != "" {
+	if out, _, _ := d.CLI(t, "ls"); out != "" {
 		t.Errorf("failed commands left listeners:\n%s", out)
 	}
 	// The invite was not spent by the refused lazy forward.
-	if out, errOut, code := d.cli(t, "forward", invite, "127.0.0.1:0"); code != 0 {
+	if out, errOut, code := d.CLI(t, "forward", invite, "127.0.0.1:0"); code != 0 {
 		t.Errorf("the invite after the refused attempts: %d %q %q", code, out, errOut)
 	}
 	if _, errOut, code := run(t, "--home", harness.TempHome(t), "share", "/x/web"); code != ExitDaemonNotRunning {

@@ -145,11 +145,11 @@ func TestTopShowsALiveStream(t *testing.T) {
 	a, b := startDaemon(t), startDaemon(t)
 	c := tunnelled(t, a, b, "/x/top")
 	msg := strings.Repeat("t", 2345)
-	echoes(t, c, msg)
+	harness.Echoes(t, c, msg)
 	rate := regexp.MustCompile(`^[0-9]+(\.[0-9])?(B|KiB|MiB|GiB|TiB)/s$`)
 	var row []string
 	waitUntil(t, "top to show the stream's bytes", func() bool {
-		out, errOut, code := a.cli(t, "top", "-n", "2", "--interval", "50ms")
+		out, errOut, code := a.CLI(t, "top", "-n", "2", "--interval", "50ms")
 		if code != 0 {
 			t.Fatalf("top: %d %q", code, errOut)
 		}
@@ -157,10 +157,10 @@ func TestTopShowsALiveStream(t *testing.T) {
 		return row != nil && row[5] == "2345" && row[6] == "2345"
 	})
 	// STREAM TUNNEL PEER PATH AGE IN OUT IN/S OUT/S
-	if row[2] != shortPeer(b.id) || row[3] != "direct" || !rate.MatchString(row[7]) || !rate.MatchString(row[8]) {
-		t.Errorf("stream row = %q, want peer %s, direct, and two rates", row, shortPeer(b.id))
+	if row[2] != shortPeer(b.ID) || row[3] != "direct" || !rate.MatchString(row[7]) || !rate.MatchString(row[8]) {
+		t.Errorf("stream row = %q, want peer %s, direct, and two rates", row, shortPeer(b.ID))
 	}
-	out, errOut, code := a.cli(t, "top", "--once", "--interval", "10ms")
+	out, errOut, code := a.CLI(t, "top", "--once", "--interval", "10ms")
 	if code != 0 || streamRow(out, "1") == nil || !strings.Contains(out, "/x/top") {
 		t.Fatalf("top --once: %d %q\n%s", code, errOut, out)
 	}

@@ -42,9 +42,9 @@ func forwardTable(name, listen, peer string) string {
 }
 
 // named returns the local address of the listener called name.
-func (d *daemon) named(t *testing.T, name string) string {
+func named(t *testing.T, d *harness.Daemon, name string) string {
 	t.Helper()
-	out, errOut, code := d.cli(t, "ls", "--json")
+	out, errOut, code := d.CLI(t, "ls", "--json")
 	if code != 0 {
 		t.Fatalf("ls: %d %s", code, errOut)
 	}
@@ -63,12 +63,12 @@ func (d *daemon) named(t *testing.T, name string) string {
 
 // tunnelled makes b listen on proto (an echo service) for a, makes a
 // forward to it, and returns a client connection through the tunnel.
-func tunnelled(t *testing.T, a, b *daemon, proto string) net.Conn {
+func tunnelled(t *testing.T, a, b *harness.Daemon, proto string) net.Conn {
 	t.Helper()
-	if _, errOut, code := b.cli(t, "listen", proto, echoTarget(t), "--allow", a.id); code != 0 {
+	if _, errOut, code := b.CLI(t, "listen", proto, echoTarget(t), "--allow", a.ID); code != 0 {
 		t.Fatal(errOut)
 	}
-	out, errOut, code := a.cli(t, "forward", proto, "127.0.0.1:0", b.addrs[0])
+	out, errOut, code := a.CLI(t, "forward", proto, "127.0.0.1:0", b.Addresses[0])
 	if code != 0 {
 		t.Fatal(errOut)
 	}
@@ -80,79 +80,67 @@ func tunnelled(t *testing.T, a, b *daemon, proto string) net.Conn {
 	return c
 }
 
-// echoes writes msg on c and checks that the same bytes come back.
-func echoes(t *testing.T, c net.Conn, msg string) {
-	t.Helper()
-	if _, err := io.WriteString(c, msg); err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	buf := make([]byte, len(msg))
-	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != msg {
-		t.Fatalf("echo = %q, %v; want %q", buf, err, msg)
-	}
-}
-
 func TestConfigTunnelsSaveBootReloadAndWait(t *testing.T) {
 	b := startDaemon(t)
 	aHome, aID := initHome(t)
 
 	// --save puts b's listener in b's config, and it is up now.
-	if _, errOut, code := b.cli(t, "listen", "/x/echo", echoTarget(t), "--allow", aID, "--save", "--name", "echo"); code != 0 {
+	if _, errOut, code := b.CLI(t, "listen", "/x/echo", echoTarget(t), "--allow", aID, "--save", "--name", "echo"); code != 0 {
 		t.Fatalf("listen --save: %d %s", code, errOut)
 	}
-	if out, errOut, code := b.cli(t, "config", "check"); code != 0 || !strings.Contains(out, "ok (1 listen and 0 forward tunnels)") {
+	if out, errOut, code := b.CLI(t, "config", "check"); code != 0 || !strings.Contains(out, "ok (1 listen and 0 forward tunnels)") {
 		t.Fatalf("b: config check = %d %q %q, want the saved [[listen]]", code, out, errOut)
 	}
 
 	// a boots with one forward from its config.
-	appendConfig(t, aHome, forwardTable("one", "/ip4/127.0.0.1/tcp/0", b.addrs[0]))
+	appendConfig(t, aHome, forwardTable("one", "/ip4/127.0.0.1/tcp/0", b.Addresses[0]))
 	a := startIn(t, aHome, "daemon")
-	if out, errOut, code := a.cli(t, "wait", "--timeout", "20s"); code != 0 || out != "ready: 1 tunnels up\n" {
+	if out, errOut, code := a.CLI(t, "wait", "--timeout", "20s"); code != 0 || out != "ready: 1 tunnels up\n" {
 		t.Fatalf("wait = %d %q %q", code, out, errOut)
 	}
-	c, err := net.Dial("tcp", a.named(t, "one"))
+	c, err := net.Dial("tcp", named(t, a, "one"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	echoes(t, c, "boot")
+	harness.Echoes(t, c, "boot")
 
 	// Adding a tunnel leaves "one" and the live connection alone.
-	appendConfig(t, aHome, forwardTable("two", "/ip4/127.0.0.1/tcp/0", b.addrs[0]))
-	out, errOut, code := a.cli(t, "reload")
+	appendConfig(t, aHome, forwardTable("two", "/ip4/127.0.0.1/tcp/0", b.Addresses[0]))
+	out, errOut, code := a.CLI(t, "reload")
 	if code != 0 || out != "reloaded: 1 added, 0 removed, 1 unchanged, 0 restarted\n+ two\n" {
 		t.Fatalf("reload = %d %q %q", code, out, errOut)
 	}
-	echoes(t, c, "after reload")
-	c2, err := net.Dial("tcp", a.named(t, "two"))
+	harness.Echoes(t, c, "after reload")
+	c2, err := net.Dial("tcp", named(t, a, "two"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c2.Close()
-	echoes(t, c2, "two")
+	harness.Echoes(t, c2, "two")
 
 	// A broken file is rejected whole (exit 4, with its line), and
 	// nothing changes.
 	appendConfig(t, aHome, "\n[[forward]]\nname = \"three\"\nprotocol = \"/x/echo\"\nlisten = \"127.0.0.1:0\"\n")
-	_, errOut, code = a.cli(t, "reload")
+	_, errOut, code = a.CLI(t, "reload")
 	if code != ExitConfig || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "config.toml:") ||
 		!strings.Contains(errOut, "peer is required") || !strings.Contains(errOut, "nothing was changed") {
 		t.Fatalf("reload of a broken file = %d %q; want exit 4, one line naming the line", code, errOut)
 	}
-	if _, errOut, code := a.cli(t, "config", "check"); code != ExitConfig || !strings.Contains(errOut, "peer is required") {
+	if _, errOut, code := a.CLI(t, "config", "check"); code != ExitConfig || !strings.Contains(errOut, "peer is required") {
 		t.Fatalf("config check of a broken file = %d %q", code, errOut)
 	}
-	echoes(t, c, "after rejected reload")
+	harness.Echoes(t, c, "after rejected reload")
 
 	// A forward to a peer that is not there: reload reports it, and wait
 	// times out naming it.
 	cfgPath := filepath.Join(aHome, "config.toml")
-	good := "[[forward]]\nname = \"one\"\nprotocol = \"/x/echo\"\nlisten = \"/ip4/127.0.0.1/tcp/0\"\npeer = \"" + b.addrs[0] + "\"\n" +
+	good := "[[forward]]\nname = \"one\"\nprotocol = \"/x/echo\"\nlisten = \"/ip4/127.0.0.1/tcp/0\"\npeer = \"" + b.Addresses[0] + "\"\n" +
 		forwardTable("ghost", "/ip4/127.0.0.1/tcp/0", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", testnet.FreePort(t))+"/p2p/12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf")
 	if err := os.WriteFile(cfgPath, []byte(good), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, code = a.cli(t, "reload", "--json")
+	out, errOut, code = a.CLI(t, "reload", "--json")
 	var rr api.ReloadResult
 	if code != 0 || json.Unmarshal([]byte(out), &rr) != nil {
 		t.Fatalf("reload --json = %d %q %q", code, out, errOut)
@@ -163,8 +151,8 @@ func TestConfigTunnelsSaveBootReloadAndWait(t *testing.T) {
 	if _, err := io.ReadAll(c2); err == nil {
 		t.Error("the removed tunnel's connection ended cleanly, want a reset")
 	}
-	echoes(t, c, "still one")
-	_, errOut, code = a.cli(t, "wait", "--timeout", "300ms")
+	harness.Echoes(t, c, "still one")
+	_, errOut, code = a.CLI(t, "wait", "--timeout", "300ms")
 	if code != ExitTimeout || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "tunnel ghost (line 7) failed: peer unreachable") {
 		t.Fatalf("wait = %d %q; want exit 9 naming ghost", code, errOut)
 	}
@@ -201,7 +189,7 @@ func TestEventsJSON(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	exited := make(chan int, 1)
 	go func() {
-		exited <- Run(ctx, []string{"--home", d.home, "events", "--json"}, pw, io.Discard)
+		exited <- Run(ctx, []string{"--home", d.Home, "events", "--json"}, pw, io.Discard)
 		pw.Close()
 	}()
 	lines := make(chan string)
@@ -220,11 +208,11 @@ func TestEventsJSON(t *testing.T) {
 	// Once the daemon has attached the subscriber, no event is missed.
 	// (Waiting also keeps the two in-process CLI runs from parsing flags
 	// at once: urfave/cli shares its help flag between apps.)
-	waitUntil(t, "the events subscriber", func() bool { return strings.Contains(d.logs.String(), "events subscriber attached") })
-	if _, errOut, code := d.cli(t, "listen", "/x/probe", "127.0.0.1:1", "--allow-all"); code != 0 {
+	waitUntil(t, "the events subscriber", func() bool { return strings.Contains(d.Logs.String(), "events subscriber attached") })
+	if _, errOut, code := d.CLI(t, "listen", "/x/probe", "127.0.0.1:1", "--allow-all"); code != 0 {
 		t.Fatal(errOut)
 	}
-	if _, errOut, code := d.cli(t, "close", "-p", "/x/probe"); code != 0 {
+	if _, errOut, code := d.CLI(t, "close", "-p", "/x/probe"); code != 0 {
 		t.Fatal(errOut)
 	}
 	var evs []map[string]any
@@ -250,13 +238,13 @@ func TestEventsJSON(t *testing.T) {
 
 func TestSavedInviteForwardKeepsAddressesNotTheSecret(t *testing.T) {
 	b := startDaemon(t)
-	if _, errOut, code := b.cli(t, "listen", "/x/echo", echoTarget(t), "--invite-only", "--save"); code != 0 {
+	if _, errOut, code := b.CLI(t, "listen", "/x/echo", echoTarget(t), "--invite-only", "--save"); code != 0 {
 		t.Fatalf("listen --invite-only --save: %d %s", code, errOut)
 	}
-	if out, errOut, code := b.cli(t, "config", "check"); code != 0 {
+	if out, errOut, code := b.CLI(t, "config", "check"); code != 0 {
 		t.Fatalf("b's config after saving an invite-only listener: %d %q %q", code, out, errOut)
 	}
-	out, errOut, code := b.cli(t, "share", "/x/echo", "--invite")
+	out, errOut, code := b.CLI(t, "share", "/x/echo", "--invite")
 	if code != 0 {
 		t.Fatalf("share --invite: %d %s", code, errOut)
 	}
@@ -264,32 +252,32 @@ func TestSavedInviteForwardKeepsAddressesNotTheSecret(t *testing.T) {
 
 	aHome, _ := initHome(t)
 	a := startIn(t, aHome, "daemon")
-	if _, errOut, code := a.cli(t, "forward", tkt, "127.0.0.1:0", "--save", "--name", "inv"); code != 0 {
+	if _, errOut, code := a.CLI(t, "forward", tkt, "127.0.0.1:0", "--save", "--name", "inv"); code != 0 {
 		t.Fatalf("forward TICKET --save: %d %s", code, errOut)
 	}
-	c, err := net.Dial("tcp", a.named(t, "inv"))
+	c, err := net.Dial("tcp", named(t, a, "inv"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	echoes(t, c, "invited")
+	harness.Echoes(t, c, "invited")
 
 	saved, err := os.ReadFile(filepath.Join(aHome, "config.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(saved), "peer = '"+b.id+"'") || !strings.Contains(string(saved), strings.TrimSuffix(b.addrs[0], "/p2p/"+b.id)) {
+	if !strings.Contains(string(saved), "peer = '"+b.ID+"'") || !strings.Contains(string(saved), strings.TrimSuffix(b.Addresses[0], "/p2p/"+b.ID)) {
 		t.Errorf("saved [[forward]] lacks the peer or its addresses:\n%s", saved)
 	}
 	if strings.Contains(string(saved), "\ninvite") || strings.Contains(string(saved), tkt) {
 		t.Errorf("the invite was saved:\n%s", saved)
 	}
 	// The saved table is what runs: a reload leaves it (and c) alone.
-	out, errOut, code = a.cli(t, "reload")
+	out, errOut, code = a.CLI(t, "reload")
 	if code != 0 || !strings.Contains(out, "0 added, 0 removed, 1 unchanged") {
 		t.Fatalf("reload = %d %q %q", code, out, errOut)
 	}
-	echoes(t, c, "still")
+	harness.Echoes(t, c, "still")
 }
 
 // A config.toml that is missing, unreadable or not a file is rejected whole
@@ -308,20 +296,20 @@ func TestReloadRejectsAConfigItCannotRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := startIn(t, home, "daemon")
-	if _, errOut, code := d.cli(t, "wait", "--timeout", "20s"); code != 0 {
+	if _, errOut, code := d.CLI(t, "wait", "--timeout", "20s"); code != 0 {
 		t.Fatalf("wait: %d %s", code, errOut)
 	}
 	unchanged := func(t *testing.T) {
 		t.Helper()
-		out, errOut, code := d.cli(t, "access", "ls", "--json")
+		out, errOut, code := d.CLI(t, "access", "ls", "--json")
 		if code != 0 || !strings.Contains(out, foe) {
 			t.Fatalf("access ls = %d %q %q; want %s still denied", code, out, errOut, foe)
 		}
-		_, errOut, code = d.cli(t, "forward", "/x/web", "127.0.0.1:0", "/p2p/"+foe)
+		_, errOut, code = d.CLI(t, "forward", "/x/web", "127.0.0.1:0", "/p2p/"+foe)
 		if code != ExitDenied {
 			t.Fatalf("forward to the denied peer = %d %q, want exit 8", code, errOut)
 		}
-		out, _, _ = d.cli(t, "ls", "--json")
+		out, _, _ = d.CLI(t, "ls", "--json")
 		var list api.ListenerList
 		if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Listeners) != 1 || list.Listeners[0].Name != "web" {
 			t.Fatalf("listeners = %s (%v); want the config's web only", out, err)
@@ -367,7 +355,7 @@ func TestReloadRejectsAConfigItCannotRead(t *testing.T) {
 			if err := tc.breakIt(t); err != nil {
 				t.Fatal(err)
 			}
-			out, errOut, code := d.cli(t, "reload")
+			out, errOut, code := d.CLI(t, "reload")
 			if code != ExitConfig {
 				t.Fatalf("reload = %d %q %q, want exit 4", code, out, errOut)
 			}

@@ -312,17 +312,7 @@ func TestRunDrains(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	echoes := func(msg string) {
-		t.Helper()
-		if _, err := io.WriteString(c, msg); err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, len(msg))
-		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != msg {
-			t.Fatalf("echo = %q, %v; want %q", buf, err, msg)
-		}
-	}
-	echoes("before")
+	harness.Echoes(t, c, "before")
 
 	a.cancel()
 	// The API closes first; the node drains after it.
@@ -330,7 +320,7 @@ func TestRunDrains(t *testing.T) {
 		_, err := a.api.ID(ctx)
 		return errors.Is(err, api.ErrDaemonNotRunning)
 	})
-	echoes("while draining")
+	harness.Echoes(t, c, "while draining")
 	select {
 	case err := <-a.done:
 		t.Fatalf("Run returned %v while a stream was live", err)

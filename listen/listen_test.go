@@ -117,18 +117,6 @@ func (tn *tunnel) reset(t *testing.T, cause refusal.Cause) {
 	}
 }
 
-// echoes checks that msg sent on s comes back.
-func echoes(t *testing.T, s network.Stream, msg string) {
-	t.Helper()
-	if _, err := io.WriteString(s, msg); err != nil {
-		t.Fatal(err)
-	}
-	got := make([]byte, len(msg))
-	if _, err := io.ReadFull(s, got); err != nil || string(got) != msg {
-		t.Fatalf("echo = %q, %v; want %q", got, err, msg)
-	}
-}
-
 // countingDial counts the listener's target dials.
 func countingDial(n *atomic.Int32) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -153,13 +141,13 @@ func TestAllowlistRefusesWithDeniedCode(t *testing.T) {
 	if !tn.l.Allow(tn.client.ID()) {
 		t.Fatal("Allow reported the peer as already allowed")
 	}
-	echoes(t, tn.open(t), "ping")
+	harness.Echoes(t, tn.open(t), "ping")
 }
 
 func TestRateLimitRefusesWithItsCode(t *testing.T) {
 	// One stream now, the next in 100 s: the second is always over.
 	tn := startListener(t, Config{Target: harness.TCPMultiaddr(t, testnet.Serve(t, testnet.Echo)), AllowAll: true, PeerRate: 0.01, PeerBurst: 1})
-	echoes(t, tn.open(t), "first")
+	harness.Echoes(t, tn.open(t), "first")
 	tn.refusedWith(t, refusal.RateLimited)
 }
 
@@ -231,14 +219,14 @@ func TestHalfCloseThroughListener(t *testing.T) {
 func TestCloseEndsStreams(t *testing.T) {
 	tn := startListener(t, Config{Target: harness.TCPMultiaddr(t, testnet.Serve(t, testnet.Echo)), AllowAll: true})
 	live := tn.open(t)
-	echoes(t, live, "ping")
+	harness.Echoes(t, live, "ping")
 	if n := len(tn.streams.List()); n != 1 {
 		t.Fatalf("%d streams registered, want 1", n)
 	}
 
 	tn.l.StopAccepting()
-	tn.reset(t, refusal.Closing) // not a failure: the tunnel is going away
-	echoes(t, live, "still")     // draining leaves live streams running
+	tn.reset(t, refusal.Closing)     // not a failure: the tunnel is going away
+	harness.Echoes(t, live, "still") // draining leaves live streams running
 
 	if err := tn.l.Close(); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/spec"
 )
 
@@ -32,7 +33,7 @@ func TestTunnelsPreferTCPWhenThePeerHasBoth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	echoesOn(t, dial(t, hostPort(t, l.ListenAddress)), "tcp please")
+	harness.Echoes(t, dial(t, hostPort(t, l.ListenAddress)), "tcp please")
 	for _, c := range a.Host().Network().ConnsToPeer(b.Host().ID()) {
 		if !strings.Contains(c.RemoteMultiaddr().String(), "/tcp/") {
 			t.Errorf("a reached b over %s, want TCP (go-libp2p's default ranker prefers QUIC)", c.RemoteMultiaddr())
@@ -43,10 +44,10 @@ func TestTunnelsPreferTCPWhenThePeerHasBoth(t *testing.T) {
 	held := make([]*net.TCPConn, 300)
 	for i := range held {
 		held[i] = dial(t, hostPort(t, l.ListenAddress))
-		echoesOn(t, held[i], "held")
+		harness.Echoes(t, held[i], "held")
 	}
 	for i, c := range held {
-		echoesOn(t, c, fmt.Sprintf("still %d", i))
+		harness.Echoes(t, c, fmt.Sprintf("still %d", i))
 	}
 	if n := len(a.Streams()); n != len(held)+1 {
 		t.Fatalf("a has %d live streams, want %d", n, len(held)+1)

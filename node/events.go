@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/telemetry"
@@ -27,6 +29,9 @@ const (
 	EventPeerConnected    = telemetry.EventPeerConnected
 	EventPeerDisconnected = telemetry.EventPeerDisconnected
 	EventReload           = telemetry.EventReload
+	EventRelayHeld        = telemetry.EventRelayHeld
+	EventRelayLost        = telemetry.EventRelayLost
+	EventHolePunch        = telemetry.EventHolePunch
 	EventLost             = telemetry.EventLost
 )
 
@@ -62,6 +67,17 @@ func (n *Node) hooks() {
 			n.emit(telemetry.StreamFailed(f))
 		},
 	})
+}
+
+// relayReservation emits the event of a relay that started holding a
+// reservation for this node (err nil) or stopped (err says why).
+func (n *Node) relayReservation(relay peer.ID, err error) {
+	n.emit(telemetry.RelayReservation(relay.String(), err))
+}
+
+// holePunch emits the event of an attempt to reach remote directly.
+func (n *Node) holePunch(remote peer.ID, took time.Duration, err error) {
+	n.emit(telemetry.HolePunch(remote.String(), took, err))
 }
 
 // watchPeers turns libp2p's connectedness changes into peer events until

@@ -29,6 +29,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/access"
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/spec"
 )
 
@@ -250,20 +251,7 @@ func expectNoLeaks(t *testing.T, base usage) {
 // last description of the state.
 func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	const within = 20 * time.Second
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s after %v", what, state, within)
-		}
-		<-tick.C
-	}
+	harness.UntilState(t, 20*time.Second, what, cond)
 }
 
 // roundTrip makes one echo round trip through the good node's forward.

@@ -110,7 +110,7 @@ func TestKeepaliveEndsStreamsOfASilentPeer(t *testing.T) {
 	}
 	fwd := hostPort(t, l.ListenAddress)
 	c := dial(t, fwd)
-	echoesOn(t, c, "before")
+	harness.Echoes(t, c, "before")
 
 	proxy.partition()
 	start := time.Now()
@@ -126,7 +126,7 @@ func TestKeepaliveEndsStreamsOfASilentPeer(t *testing.T) {
 	// The path heals (the peerstore still has b's own address, learned
 	// through identify): a new client connection works without restarting
 	// anything.
-	echoesOn(t, dial(t, fwd), "after")
+	harness.Echoes(t, dial(t, fwd), "after")
 }
 
 func portOf(t *testing.T, hostport string) string {
@@ -213,7 +213,7 @@ func TestKeepaliveSparesAQUICConnectionAtItsStreamLimit(t *testing.T) {
 	conns := make([]*net.TCPConn, 256)
 	for i := range conns {
 		conns[i] = dial(t, addr)
-		echoesOn(t, conns[i], "open")
+		harness.Echoes(t, conns[i], "open")
 	}
 	// Two probes in a row found no stream to ping with...
 	for range 2 {

@@ -49,6 +49,13 @@ func newNode(t *testing.T) testNode { return newNodeWith(t, nil) }
 // buffer, after tweak (if not nil) has adjusted its options.
 func newNodeWith(t *testing.T, tweak func(*Options)) testNode {
 	t.Helper()
+	return buildNode(t, tweak, nil)
+}
+
+// buildNode is newNodeWith that calls before, if not nil, with the node
+// before it starts (to subscribe to its events from the first).
+func buildNode(t *testing.T, tweak func(*Options), before func(*Node)) testNode {
+	t.Helper()
 	sk, err := config.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -71,6 +78,9 @@ func newNodeWith(t *testing.T, tweak func(*Options)) testNode {
 	n, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if before != nil {
+		before(n)
 	}
 	if err := n.Start(context.Background()); err != nil {
 		t.Fatal(err)

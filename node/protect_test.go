@@ -8,6 +8,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/p2phost"
 )
 
@@ -20,7 +21,7 @@ func TestTunnelPeersSurviveConnectionTrimming(t *testing.T) {
 	n := newNodeWith(t, tiny)
 	x := newNode(t)
 	c := dial(t, tunnel(t, x, n, "/x/keep", server(t, echo)))
-	echoesOn(t, c, "before")
+	harness.Echoes(t, c, "before")
 	xID := peerOf(t, x)
 
 	// More peers than the high-water mark connect, each valued above the
@@ -37,7 +38,7 @@ func TestTunnelPeersSurviveConnectionTrimming(t *testing.T) {
 	}
 	n.Host().ConnManager().TrimOpenConns(context.Background())
 
-	echoesOn(t, c, "after the trim") // the tunnel's stream was not reset
+	harness.Echoes(t, c, "after the trim") // the tunnel's stream was not reset
 	if got := n.Host().Network().Connectedness(xID); got != network.Connected {
 		t.Fatalf("the tunnel peer is %v after the trim, want Connected", got)
 	}

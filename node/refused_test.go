@@ -89,7 +89,7 @@ func TestRefusalCauses(t *testing.T) {
 		defer cancel()
 		addr := tunnel(t, a, b, "/x/cap", server(t, echo))
 		c := dial(t, addr) // takes the one stream a may hold on b's listener
-		echoesOn(t, c, "first")
+		harness.Echoes(t, c, "first")
 		expectReset(t, addr)
 		if ev := next(t, events, EventStreamClose, EventStreamFailed); ev.Reason != string(refusal.StreamLimit) {
 			t.Errorf("a's event = %+v, want Reason %q", ev, refusal.StreamLimit)
@@ -103,7 +103,7 @@ func TestRefusalCauses(t *testing.T) {
 		defer cancel()
 		addr := tunnel(t, a, b, "/x/rate", server(t, echo))
 		c := dial(t, addr) // the burst of one: bridged
-		echoesOn(t, c, "first")
+		harness.Echoes(t, c, "first")
 		expectReset(t, addr)
 		for {
 			ev := next(t, events, EventStreamClose, EventStreamFailed)
@@ -171,7 +171,7 @@ func TestDrainingListenerSaysSo(t *testing.T) {
 	defer cancel()
 	addr := tunnel(t, a, b, "/x/drain", server(t, echo))
 	live := dial(t, addr) // keeps b's drain waiting
-	echoesOn(t, live, "live")
+	harness.Echoes(t, live, "live")
 	dctx, stopDrain := context.WithCancel(context.Background())
 	drained := make(chan int, 1)
 	go func() { drained <- b.Drain(dctx) }()

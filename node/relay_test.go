@@ -103,6 +103,26 @@ func TestTunnelThroughRelay(t *testing.T) {
 	}
 }
 
+// TestRelayReservationEvent: a node behind a relay reports the
+// reservation the relay holds for it as an event, once, naming the relay.
+func TestRelayReservationEvent(t *testing.T) {
+	r := newNodeWith(t, func(o *Options) { o.Relay = relayConfig(); o.Relay.AllowAll = true })
+	var events <-chan Event
+	b := buildNode(t, func(o *Options) {
+		o.ListenAddrs = nil
+		o.Relays = []peer.AddrInfo{{ID: r.Host().ID(), Addrs: r.Host().Addrs()}}
+		o.Reachability = "private"
+	}, func(n *Node) {
+		ch, cancel := n.Subscribe()
+		t.Cleanup(cancel)
+		events = ch
+	})
+	if ev := next(t, events, EventRelayHeld, EventRelayLost); ev.Type != EventRelayHeld || ev.Peer != r.id() || ev.Error != "" {
+		t.Fatalf("first relay event = %+v, want %s naming the relay %s", ev, EventRelayHeld, r.id())
+	}
+	pollUntil(t, "B to advertise a relay address", func() bool { return circuitAddr(b) != "" })
+}
+
 func TestRelayRefusesPeersNotOnItsList(t *testing.T) {
 	a := newNode(t)
 	r := newNodeWith(t, func(o *Options) { o.Relay = relayConfig(a.id()) }) // serves A only

@@ -9,6 +9,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
+	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/registry"
 )
 
@@ -91,7 +92,7 @@ func TestForwardRegisteredBeforeItServes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	echoesOn(t, c, "hello") // the stream is recorded before bytes flow
+	harness.Echoes(t, c, "hello") // the stream is recorded before bytes flow
 	mu.Lock()
 	if len(lns) != 1 {
 		mu.Unlock()

@@ -17,18 +17,6 @@ import (
 	"github.com/p2ptun/p2ptun/spec"
 )
 
-// echoesOn writes msg on c and reads the echo back.
-func echoesOn(t *testing.T, c io.ReadWriter, msg string) {
-	t.Helper()
-	if _, err := io.WriteString(c, msg); err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	buf := make([]byte, len(msg))
-	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != msg {
-		t.Fatalf("echo = %q, %v; want %q", buf, err, msg)
-	}
-}
-
 func state(n testNode, name string) TunnelStatus {
 	for _, s := range n.Tunnels() {
 		if s.Name == name {
@@ -69,7 +57,7 @@ func TestReloadKeepsUnchangedTunnelsAndTheirStreams(t *testing.T) {
 		t.Fatalf("status = %+v, want up with a listener", st)
 	}
 	c := dial(t, forwardAddr(t, a, "one"))
-	echoesOn(t, c, "before")
+	harness.Echoes(t, c, "before")
 
 	// A reload that adds a tunnel leaves "one" and its live stream alone.
 	two := config.ForwardTunnel{Name: "two", Protocol: "/x/echo2", Listen: "/ip4/127.0.0.1/tcp/0", Peer: b.fullAddr()}
@@ -77,8 +65,8 @@ func TestReloadKeepsUnchangedTunnelsAndTheirStreams(t *testing.T) {
 	if err != nil || !slices.Equal(res.Added, []string{"two"}) || !slices.Equal(res.Unchanged, []string{"one"}) || len(res.Removed) != 0 {
 		t.Fatalf("reload = %+v, %v; want two added, one unchanged", res, err)
 	}
-	echoesOn(t, c, "during") // the same connection still works
-	echoesOn(t, dial(t, forwardAddr(t, a, "two")), "new tunnel")
+	harness.Echoes(t, c, "during") // the same connection still works
+	harness.Echoes(t, dial(t, forwardAddr(t, a, "two")), "new tunnel")
 
 	// A reload with a bad tunnel changes nothing.
 	bad := config.ForwardTunnel{Name: "bad", Protocol: "web", Listen: "/ip4/127.0.0.1/tcp/0", Peer: b.fullAddr(), Line: 7}
@@ -89,7 +77,7 @@ func TestReloadKeepsUnchangedTunnelsAndTheirStreams(t *testing.T) {
 	if n := len(a.Listeners()); n != 2 {
 		t.Fatalf("after a rejected reload %d listeners run, want both still", n)
 	}
-	echoesOn(t, c, "after rejected")
+	harness.Echoes(t, c, "after rejected")
 
 	// Removing "one" closes it and ends its stream; "two" stays.
 	res, err = a.ApplyTunnels(ctx, "a.toml", config.Config{Forward: []config.ForwardTunnel{two}})

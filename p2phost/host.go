@@ -98,6 +98,14 @@ type Config struct {
 	// UnopenedProbe, when set (by tests), is told when a keepalive probe
 	// could not open its stream.
 	UnopenedProbe func(peer.ID)
+	// Reservation, when set, is told when one of Relays starts holding a
+	// reservation for this host (err nil) and when it stops (err says
+	// why), not at each refresh. It must not block.
+	Reservation func(relay peer.ID, err error)
+	// HolePunch, when set, is told how each attempt to hole-punch a
+	// direct connection to remote (over a relayed one) ended: err nil
+	// for a direct connection. It must not block.
+	HolePunch func(remote peer.ID, took time.Duration, err error)
 }
 
 // ProtocolLimit caps one protocol's open streams.

@@ -81,7 +81,7 @@ func (h *Host) metrics() libp2p.Option {
 func (h *Host) nat() []libp2p.Option {
 	var opts []libp2p.Option
 	if h.cfg.HolePunching {
-		opts = append(opts, libp2p.EnableHolePunching())
+		opts = append(opts, libp2p.EnableHolePunching(h.holePunchOptions()...))
 	}
 	if h.cfg.PortMapping {
 		opts = append(opts, libp2p.NATPortMap())

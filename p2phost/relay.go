@@ -120,9 +120,12 @@ func (h *Host) keepReservation(ctx context.Context, ri peer.AddrInfo) {
 		cancel()
 		wait := backoff
 		if err != nil {
-			h.setReservation(ri.ID, nil)
+			lost := h.setReservation(ri.ID, nil)
 			if ctx.Err() != nil {
 				return
+			}
+			if lost && h.cfg.Reservation != nil {
+				h.cfg.Reservation(ri.ID, err)
 			}
 			msg := "relay reservation failed; retrying"
 			var re client.ReservationError
@@ -137,6 +140,9 @@ func (h *Host) keepReservation(ctx context.Context, ri peer.AddrInfo) {
 			if h.setReservation(ri.ID, rsvp) {
 				h.log.Info("relay reservation held; reachable through the relay", "relay", ri.ID.String(),
 					"expires", rsvp.Expiration.Format(time.RFC3339), "limit_duration", rsvp.LimitDuration.String(), "limit_data", rsvp.LimitData)
+				if h.cfg.Reservation != nil {
+					h.cfg.Reservation(ri.ID, nil)
+				}
 			}
 			// Refresh well before expiry; also notices a relay that forgot us.
 			wait = min(max(time.Until(rsvp.Expiration)*3/4, time.Second), time.Minute)

@@ -22,6 +22,14 @@ const (
 	EventPeerConnected    = "peer_connected"
 	EventPeerDisconnected = "peer_disconnected"
 	EventReload           = "reload"
+	// A relay (--relay, [network] relays) holds a reservation for this
+	// node: it is reachable through the relay. Lost: it no longer does
+	// (refreshing the reservation failed, in Error); it is retried.
+	EventRelayHeld = "relay_reservation_held"
+	EventRelayLost = "relay_reservation_lost"
+	// An attempt to hole-punch a direct connection to a peer reached
+	// over a relay ended: Reason "direct" or "failed" (Error says why).
+	EventHolePunch = "hole_punch"
 	// EventLost ends a subscription that fell too far behind: the
 	// subscriber missed events and should resubscribe.
 	EventLost = "events_lost"
@@ -44,12 +52,12 @@ type Event struct {
 	// Stream fields (stream_*).
 	StreamID      uint64  `json:",omitempty"`
 	OriginAddress string  `json:",omitempty"`
-	Peer          string  `json:",omitempty"` // also peer_*
+	Peer          string  `json:",omitempty"` // also peer_*, and the relay of relay_*
 	Path          string  `json:",omitempty"` // also peer_connected
 	BytesIn       int64   `json:",omitempty"`
 	BytesOut      int64   `json:",omitempty"`
 	SetupMillis   float64 `json:",omitempty"`
-	Millis        float64 `json:",omitempty"` // stream_close: how long it lived
+	Millis        float64 `json:",omitempty"` // stream_close: how long it lived; hole_punch: how long it took
 	// Reason says why a stream ended or failed: "eof" (both sides
 	// finished), "closed" (closed by p2ptun: stream close, tunnel close,
 	// shutdown), "reset" (an error on either side, in Error), the cause
@@ -129,6 +137,25 @@ func TunnelEvent(typ string, l registry.Listener) Event {
 		Type: typ, TunnelID: l.ID, Name: l.Name, Kind: string(l.Kind), Protocol: l.Protocol,
 		ListenAddress: l.ListenAddress, TargetAddress: l.TargetAddress, Peer: l.Peer,
 	}
+}
+
+// RelayReservation is the relay_reservation_held event of relay (err
+// nil), or its relay_reservation_lost event, which err says why.
+func RelayReservation(relay string, err error) Event {
+	if err == nil {
+		return Event{Type: EventRelayHeld, Peer: relay}
+	}
+	return Event{Type: EventRelayLost, Peer: relay, Error: forward.OneLine(err)}
+}
+
+// HolePunch is the hole_punch event of an attempt to reach peer directly
+// that took took and ended with err (nil: a direct connection).
+func HolePunch(peer string, took time.Duration, err error) Event {
+	ev := Event{Type: EventHolePunch, Peer: peer, Millis: millis(took), Reason: "direct"}
+	if err != nil {
+		ev.Reason, ev.Error = "failed", forward.OneLine(err)
+	}
+	return ev
 }
 
 // StreamOpened is the stream_open event of s.

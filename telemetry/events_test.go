@@ -1,6 +1,11 @@
 package telemetry
 
-import "testing"
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
 
 func TestSlowSubscriberIsCutOffNotBlocking(t *testing.T) {
 	var b Bus
@@ -17,5 +22,26 @@ func TestSlowSubscriberIsCutOffNotBlocking(t *testing.T) {
 	}
 	if last.Type != EventLost || count != Buffer+1 {
 		t.Fatalf("got %d events ending in %q, want %d ending in %s", count, last.Type, Buffer+1, EventLost)
+	}
+}
+
+func TestRelayReservationEvents(t *testing.T) {
+	const relay = "12D3KooWRelay"
+	if ev := RelayReservation(relay, nil); ev.Type != EventRelayHeld || ev.Peer != relay || ev.Error != "" {
+		t.Errorf("held = %+v, want %s naming the relay, no error", ev, EventRelayHeld)
+	}
+	lost := RelayReservation(relay, errors.New("failed to dial:\n  * connection refused"))
+	if lost.Type != EventRelayLost || lost.Peer != relay || lost.Error == "" || strings.Contains(lost.Error, "\n") {
+		t.Errorf("lost = %+v, want %s naming the relay, with the error on one line", lost, EventRelayLost)
+	}
+}
+
+func TestHolePunchEvents(t *testing.T) {
+	const peer = "12D3KooWPeer"
+	if ev := HolePunch(peer, 1500*time.Microsecond, nil); ev.Type != EventHolePunch || ev.Peer != peer || ev.Reason != "direct" || ev.Millis != 1.5 || ev.Error != "" {
+		t.Errorf("success = %+v, want %s naming the peer, Reason direct, 1.5 ms", ev, EventHolePunch)
+	}
+	if ev := HolePunch(peer, time.Second, errors.New("all dials failed\n  * timeout")); ev.Reason != "failed" || ev.Error == "" || strings.Contains(ev.Error, "\n") {
+		t.Errorf("failure = %+v, want Reason failed with the error on one line", ev)
 	}
 }

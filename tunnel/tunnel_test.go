@@ -67,17 +67,6 @@ func dial(t *testing.T, addr string) *net.TCPConn {
 	return c.(*net.TCPConn)
 }
 
-func roundTrip(t *testing.T, c net.Conn, msg string) {
-	t.Helper()
-	if _, err := io.WriteString(c, msg); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, len(msg))
-	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != msg {
-		t.Fatalf("echo = %q, %v; want %q", buf, err, msg)
-	}
-}
-
 // A connection is recorded under the tunnel's kind, protocol and listener
 // ID before bytes flow, bridged with half-close, and finished with its
 // counts; Close waits for it and is idempotent.
@@ -85,7 +74,7 @@ func TestServeRecordsBridgesAndFinishes(t *testing.T) {
 	reg, ev := newRegistry()
 	tn, addr := start(t, reg, testnet.Serve(t, testnet.Echo))
 	c := dial(t, addr)
-	roundTrip(t, c, "hello")
+	harness.Echoes(t, c, "hello")
 	s := <-ev.opened
 	if s.ListenerID != 7 || s.Kind != "test" || s.Protocol != "/x/t" || s.OriginAddress != c.LocalAddr().String() {
 		t.Errorf("opened = %+v; want listener 7, kind test, /x/t, origin %s", s, c.LocalAddr())
@@ -140,7 +129,7 @@ func TestStopAcceptingKeepsLiveConnections(t *testing.T) {
 	reg, ev := newRegistry()
 	tn, addr := start(t, reg, testnet.Serve(t, testnet.Echo))
 	live := dial(t, addr)
-	roundTrip(t, live, "one")
+	harness.Echoes(t, live, "one")
 	<-ev.opened
 
 	tn.StopAccepting()
@@ -154,7 +143,7 @@ func TestStopAcceptingKeepsLiveConnections(t *testing.T) {
 		c.Close()
 		t.Error("a new client connected after StopAccepting; want refused")
 	}
-	roundTrip(t, live, "two")
+	harness.Echoes(t, live, "two")
 
 	if err := tn.Close(); err != nil {
 		t.Fatal(err)
@@ -172,7 +161,7 @@ func TestDrain(t *testing.T) {
 		reg, ev := newRegistry()
 		tn, addr := start(t, reg, testnet.Serve(t, testnet.Echo))
 		c := dial(t, addr)
-		roundTrip(t, c, "x")
+		harness.Echoes(t, c, "x")
 		<-ev.opened
 		drained := make(chan error, 1)
 		go func() { drained <- tn.Drain(context.Background()) }()
@@ -190,7 +179,7 @@ func TestDrain(t *testing.T) {
 		reg, ev := newRegistry()
 		tn, addr := start(t, reg, testnet.Serve(t, testnet.Echo))
 		c := dial(t, addr)
-		roundTrip(t, c, "x")
+		harness.Echoes(t, c, "x")
 		<-ev.opened
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
@@ -241,7 +230,7 @@ func TestStartRegistersBeforeAccepting(t *testing.T) {
 		if got := fmt.Sprint(log); got != "[bind register accept]" {
 			t.Errorf("Start's steps = %s; want [bind register accept]", got)
 		}
-		roundTrip(t, c, "first")
+		harness.Echoes(t, c, "first")
 		if s := <-ev.opened; s.ListenerID != 42 {
 			t.Errorf("first client recorded under listener %d; want 42", s.ListenerID)
 		}

@@ -259,3 +259,12 @@ func (d *Daemon) Until(t testing.TB, within time.Duration, what string, cond fun
 	t.Helper()
 	UntilAlive(t, d.Exited, d.Logs, within, what, cond)
 }
+
+// Attach returns a Daemon for one the test started some other way (in a
+// network namespace, say) on HOME home, writing its log to logs, and
+// whose exited is closed once it has exited: to run commands against it
+// (CLI, with the binary), poll while it lives (Until) and follow its
+// events. Its Stop, Kill, Signal and Restart are not for such a daemon.
+func Attach(home string, logs *logbuf.Buffer, exited <-chan struct{}) *Daemon {
+	return &Daemon{Spec: Spec{Home: home, Command: "daemon"}, Stdout: logs, Logs: logs, Exited: exited}
+}

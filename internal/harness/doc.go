@@ -5,8 +5,9 @@
 // (from the binary, or in-process through a RunFunc such as cli.Run),
 // stopping it and checking that it cleans up, following its events
 // (`p2ptun events --json`), polling external state with a deadline,
-// telling a TCP reset from other ends, converting addresses, making
-// peer IDs, and reading one sample of a gathered Prometheus metric.
+// telling a TCP reset from other ends, checking an echo round trip,
+// converting addresses, making peer IDs, and reading one sample of a
+// gathered Prometheus metric.
 //
 // It is for tests only. It does not own loopback servers (internal/testnet
 // does), the soak tests' load (internal/soak), or libp2p hosts built

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -63,6 +64,14 @@ func TestNewPeerID(t *testing.T) {
 func TestUntilReturnsOnceTrue(t *testing.T) {
 	n := 0
 	Until(t, time.Minute, "the third look", func() bool { n++; return n == 3 })
+	if n != 3 {
+		t.Fatalf("cond called %d times, want 3", n)
+	}
+}
+
+func TestUntilStateReturnsOnceTrue(t *testing.T) {
+	n := 0
+	UntilState(t, time.Minute, "the third look", func() (bool, string) { n++; return n == 3, fmt.Sprintf("%d looks", n) })
 	if n != 3 {
 		t.Fatalf("cond called %d times, want 3", n)
 	}
