@@ -72,8 +72,8 @@ func TestKeepaliveWatchesEachTunnelPeerOnce(t *testing.T) {
 	n, x := newNode(t), newNode(t)
 	addr := tunnel(t, x, n, "/x/watch", server(t, echo))
 	c1, c2 := dial(t, addr), dial(t, addr)
-	echoesOn(t, c1, "first")
-	echoesOn(t, c2, "second")
+	harness.Echoes(t, c1, "first")
+	harness.Echoes(t, c2, "second")
 	xID := peerOf(t, x)
 	if got := n.activePeers(); len(got) != 1 || got[0] != xID {
 		t.Fatalf("with two streams from one peer, the keepalive watches %v; want [%s]", got, xID)

@@ -145,7 +145,7 @@ func RelayReservation(relay string, err error) Event {
 	if err == nil {
 		return Event{Type: EventRelayHeld, Peer: relay}
 	}
-	return Event{Type: EventRelayLost, Peer: relay, Error: forward.OneLine(err)}
+	return Event{Type: EventRelayLost, Peer: relay, Error: oneline.Error(err)}
 }
 
 // HolePunch is the hole_punch event of an attempt to reach peer directly
@@ -153,7 +153,7 @@ func RelayReservation(relay string, err error) Event {
 func HolePunch(peer string, took time.Duration, err error) Event {
 	ev := Event{Type: EventHolePunch, Peer: peer, Millis: millis(took), Reason: "direct"}
 	if err != nil {
-		ev.Reason, ev.Error = "failed", forward.OneLine(err)
+		ev.Reason, ev.Error = "failed", oneline.Error(err)
 	}
 	return ev
 }
