@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,7 +13,6 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 	"github.com/pires/go-proxyproto"
 
-	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/testnet"
 )
@@ -52,21 +49,7 @@ func throughProxied(t *testing.T, addr string, got <-chan testnet.Proxied, msg s
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
-	io.WriteString(c, msg)
-	c.(*net.TCPConn).CloseWrite()
-	if echo, err := io.ReadAll(c); err != nil || string(echo) != msg {
-		t.Fatalf("echo %q, %v; want %q", echo, err, msg)
-	}
-	select {
-	case p := <-got:
-		if p.Err != nil || string(p.Data) != msg {
-			t.Fatalf("target read header %+v, then %q, err %v; want a header, then %q", p.Header, p.Data, p.Err, msg)
-		}
-		return p.Header
-	case <-time.After(30 * time.Second):
-		t.Fatal("the target reported no connection")
-	}
-	return nil
+	return testnet.EchoProxied(t, c.(*net.TCPConn), got, msg)
 }
 
 // checkProxyHeader checks a header from a's daemon to b's: a PROXY
@@ -102,20 +85,12 @@ func checkProxyHeader(t *testing.T, h *proxyproto.Header, version byte, a, b *da
 // `ls --json`.
 func lsProxyProtocol(t *testing.T, d *daemon, proto string) string {
 	t.Helper()
-	out, errOut, code := d.cli(t, "ls", "--json")
-	if code != 0 {
-		t.Fatalf("ls: %d %s", code, errOut)
-	}
-	var list api.ListenerList
-	if err := json.Unmarshal([]byte(out), &list); err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range list.Listeners {
+	for _, l := range d.ls(t) {
 		if l.Protocol == proto {
 			return l.ProxyProtocol
 		}
 	}
-	t.Fatalf("no listener for %s: %s", proto, out)
+	t.Fatalf("no listener for %s", proto)
 	return ""
 }
 

@@ -41,8 +41,8 @@ func forwardTable(name, listen, peer string) string {
 	return fmt.Sprintf("\n[[forward]]\nname = %q\nprotocol = \"/x/echo\"\nlisten = %q\npeer = %q\n", name, listen, peer)
 }
 
-// named returns the local address of the listener called name.
-func (d *daemon) named(t *testing.T, name string) string {
+// ls is d's `ls --json`.
+func (d *daemon) ls(t *testing.T) []api.Listener {
 	t.Helper()
 	out, errOut, code := d.cli(t, "ls", "--json")
 	if code != 0 {
@@ -52,12 +52,19 @@ func (d *daemon) named(t *testing.T, name string) string {
 	if err := json.Unmarshal([]byte(out), &list); err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range list.Listeners {
+	return list.Listeners
+}
+
+// named returns the local address of the listener called name.
+func (d *daemon) named(t *testing.T, name string) string {
+	t.Helper()
+	ls := d.ls(t)
+	for _, l := range ls {
 		if l.Name == name {
 			return harness.HostPort(t, l.ListenAddress)
 		}
 	}
-	t.Fatalf("no listener named %q: %s", name, out)
+	t.Fatalf("no listener named %q: %+v", name, ls)
 	return ""
 }
 

@@ -3,10 +3,8 @@ package listen
 import (
 	"bufio"
 	"bytes"
-	"io"
 	"net"
 	"testing"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -17,30 +15,6 @@ import (
 	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/testnet"
 )
-
-// proxied sends msg through tn, half-closes, reads the echo, and returns
-// what the PROXY-reading target was told.
-func proxied(t *testing.T, tn *tunnel, got <-chan testnet.Proxied, msg string) testnet.Proxied {
-	t.Helper()
-	s := tn.open(t)
-	if _, err := io.WriteString(s, msg); err != nil {
-		t.Fatal(err)
-	}
-	s.CloseWrite()
-	if echo, err := io.ReadAll(s); err != nil || string(echo) != msg {
-		t.Fatalf("echo = %q, %v; want %q", echo, err, msg)
-	}
-	select {
-	case p := <-got:
-		if p.Err != nil || string(p.Data) != msg {
-			t.Fatalf("target read header %+v, data %q, err %v; want a header, then %q", p.Header, p.Data, p.Err, msg)
-		}
-		return p
-	case <-time.After(30 * time.Second):
-		t.Fatal("the target reported no connection")
-	}
-	return testnet.Proxied{}
-}
 
 // connAddrs are the server's view of its connection from the client: the
 // header's source and destination.
@@ -66,8 +40,7 @@ func TestProxyProtocolHeaderComesFirst(t *testing.T) {
 		t.Run("v"+string('0'+version), func(t *testing.T) {
 			target, got := testnet.ServeProxied(t)
 			tn := startListener(t, Config{Target: harness.TCPMultiaddr(t, target), AllowAll: true, ProxyProtocol: version})
-			p := proxied(t, tn, got, "data")
-			h := p.Header
+			h := testnet.EchoProxied(t, tn.open(t), got, "data")
 			src, dst := connAddrs(t, tn)
 			if h.Version != version || !h.Command.IsProxy() || h.TransportProtocol != proxyproto.TCPv4 {
 				t.Errorf("header version %d, command %#x, transport %#x; want %d, PROXY, TCP over IPv4", h.Version, h.Command, h.TransportProtocol, version)

@@ -38,3 +38,30 @@ func ServeProxied(t testing.TB) (string, <-chan Proxied) {
 	})
 	return addr, got
 }
+
+// EchoProxied sends msg on c, a connection that reaches a ServeProxied
+// target (through a tunnel), half-closes it, checks that the target echoes
+// msg after a header, and returns the header the target read.
+func EchoProxied(t testing.TB, c interface {
+	io.ReadWriter
+	CloseWrite() error
+}, got <-chan Proxied, msg string) *proxyproto.Header {
+	t.Helper()
+	if _, err := io.WriteString(c, msg); err != nil {
+		t.Fatal(err)
+	}
+	c.CloseWrite()
+	if echo, err := io.ReadAll(c); err != nil || string(echo) != msg {
+		t.Fatalf("echo %q, %v; want %q", echo, err, msg)
+	}
+	select {
+	case p := <-got:
+		if p.Err != nil || string(p.Data) != msg {
+			t.Fatalf("target read header %+v, then %q, err %v; want a header, then %q", p.Header, p.Data, p.Err, msg)
+		}
+		return p.Header
+	case <-time.After(30 * time.Second):
+		t.Fatal("the target reported no connection")
+	}
+	return nil
+}
