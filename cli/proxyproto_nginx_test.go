@@ -99,7 +99,7 @@ func TestProxyProtocolNginx(t *testing.T) {
 			if _, errOut, code := b.cli(t, "listen", proto, "/unix"+sock, "--allow", a.id, "--proxy-protocol", v); code != 0 {
 				t.Fatalf("listen: %d %s", code, errOut)
 			}
-			fwd := forwardTo(t, a, b, proto)
+			fwd := forwardTo(t, a, b.addrs[0], proto)
 			client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 			resp, err := client.Get("http://" + fwd + "/who")
 			if err != nil {

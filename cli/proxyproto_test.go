@@ -13,6 +13,7 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 	"github.com/pires/go-proxyproto"
 
+	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/testnet"
 )
@@ -28,14 +29,26 @@ func swarmAddr(t *testing.T, d *daemon) string {
 	return a.String()
 }
 
-// forwardTo makes a forward proto to b and returns its host:port.
-func forwardTo(t *testing.T, a, b *daemon, proto string) string {
+// forwardTo makes a forward proto on a to the peer at peerAddr and
+// returns its host:port.
+func forwardTo(t *testing.T, a *daemon, peerAddr, proto string) string {
 	t.Helper()
-	out, errOut, code := a.cli(t, "forward", proto, "127.0.0.1:0", b.addrs[0])
+	out, errOut, code := a.cli(t, "forward", proto, "127.0.0.1:0", peerAddr)
 	if code != 0 {
 		t.Fatalf("forward: %d %s", code, errOut)
 	}
 	return harness.HostPort(t, out)
+}
+
+// listenProxied makes b listen on proto for a with --proxy-protocol v, in
+// front of a ServeProxied target, and returns what the target reports.
+func listenProxied(t *testing.T, a, b *daemon, proto, v string) <-chan testnet.Proxied {
+	t.Helper()
+	target, got := testnet.ServeProxied(t)
+	if _, errOut, code := b.cli(t, "listen", proto, target, "--allow", a.id, "--proxy-protocol", v); code != 0 {
+		t.Fatalf("listen: %d %s", code, errOut)
+	}
+	return got
 }
 
 // throughProxied sends msg through the forward at addr to a target
@@ -98,15 +111,12 @@ func TestProxyProtocolThroughDaemons(t *testing.T) {
 	a, b := startDaemon(t), startDaemon(t)
 	for _, v := range []string{"v1", "v2"} {
 		t.Run(v, func(t *testing.T) {
-			target, got := testnet.ServeProxied(t)
 			proto := "/x/pp-" + v
-			if _, errOut, code := b.cli(t, "listen", proto, target, "--allow", a.id, "--proxy-protocol", v); code != 0 {
-				t.Fatalf("listen: %d %s", code, errOut)
-			}
+			got := listenProxied(t, a, b, proto, v)
 			if pp := lsProxyProtocol(t, b, proto); pp != v {
 				t.Errorf("ls --json: ProxyProtocol %q, want %q", pp, v)
 			}
-			fwd := forwardTo(t, a, b, proto)
+			fwd := forwardTo(t, a, b.addrs[0], proto)
 			checkProxyHeader(t, throughProxied(t, fwd, got, "hello "+v), v[1]-'0', a, b)
 		})
 	}
@@ -127,7 +137,7 @@ func TestProxyProtocolConfigAndReload(t *testing.T) {
 	if pp := lsProxyProtocol(t, b, "/x/pp"); pp != "v1" {
 		t.Fatalf("ls --json: ProxyProtocol %q, want v1", pp)
 	}
-	fwd := forwardTo(t, a, b, "/x/pp")
+	fwd := forwardTo(t, a, b.addrs[0], "/x/pp")
 	checkProxyHeader(t, throughProxied(t, fwd, got, "boot"), 1, a, b)
 
 	path := filepath.Join(home, "config.toml")
@@ -155,6 +165,22 @@ func TestProxyProtocolConfigAndReload(t *testing.T) {
 		t.Fatalf("reload of a bad proxy_protocol = %d %q; want exit 4, one line naming the line", code, errOut)
 	}
 	checkProxyHeader(t, throughProxied(t, fwd, got, "kept"), 2, a, b)
+
+	// listen --save writes the key.
+	if err := os.WriteFile(path, text, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := b.cli(t, "listen", "/x/pp-saved", target, "--allow", a.id, "--proxy-protocol", "v2", "--save"); code != 0 {
+		t.Fatalf("listen --save: %d %s", code, errOut)
+	}
+	saved, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Parse(path, saved)
+	if err != nil || len(c.Listen) != 2 || c.Listen[1].Protocol != "/x/pp-saved" || c.Listen[1].Spec.ProxyProtocol != 2 {
+		t.Fatalf("saved config: %+v, %v; want a second [[listen]] with proxy_protocol v2", c.Listen, err)
+	}
 }
 
 func TestProxyProtocolBadInput(t *testing.T) {
@@ -179,5 +205,32 @@ func TestProxyProtocolBadInput(t *testing.T) {
 	}
 	if out, _, _ := d.cli(t, "ls"); out != "" {
 		t.Fatalf("listeners left behind by refused commands:\n%s", out)
+	}
+}
+
+// TestProxyProtocolRelayed: a caller through a relay has no address to
+// tell, and the relay's must not pass for it: v1 says UNKNOWN, v2 LOCAL
+// with no addresses, and still the peer ID.
+func TestProxyProtocolRelayed(t *testing.T) {
+	r := startCommand(t, "relay", "--allow-all")
+	b := startDaemon(t, "--relay", r.addrs[0], "--reachability", "private")
+	a := startDaemon(t)
+	circuit := circuitAddr(t, b)
+	for _, v := range []string{"v1", "v2"} {
+		t.Run(v, func(t *testing.T) {
+			proto := "/x/pp-relayed-" + v
+			got := listenProxied(t, a, b, proto, v)
+			h := throughProxied(t, forwardTo(t, a, circuit, proto), got, "via relay")
+			if !h.Command.IsLocal() || h.TransportProtocol != proxyproto.UNSPEC || h.SourceAddr != nil || h.DestinationAddr != nil {
+				t.Errorf("header %+v; want no addresses (v1 UNKNOWN, v2 LOCAL)", h)
+			}
+			tlvs, err := h.TLVs()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v == "v2" && (len(tlvs) != 1 || tlvs[0].Type != 0xE0 || string(tlvs[0].Value) != a.id) {
+				t.Errorf("TLVs %+v; want 0xE0 = %s", tlvs, a.id)
+			}
+		})
 	}
 }
