@@ -62,7 +62,7 @@ func throughProxied(t *testing.T, addr string, got <-chan testnet.Proxied, msg s
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
-	return testnet.EchoProxied(t, c.(*net.TCPConn), got, msg)
+	return testnet.EchoProxied(t, c, got, msg)
 }
 
 // checkProxyHeader checks a header from a's daemon to b's: a PROXY

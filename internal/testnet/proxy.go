@@ -40,20 +40,19 @@ func ServeProxied(t testing.TB) (string, <-chan Proxied) {
 }
 
 // EchoProxied sends msg on c, a connection that reaches a ServeProxied
-// target (through a tunnel), half-closes it, checks that the target echoes
-// msg after a header, and returns the header the target read.
-func EchoProxied(t testing.TB, c interface {
-	io.ReadWriter
-	CloseWrite() error
-}, got <-chan Proxied, msg string) *proxyproto.Header {
+// target (through a tunnel), checks that the target echoes it after a
+// header, closes c, and returns the header the target read. It does not
+// half-close: kubo's `ipfs p2p` ends both directions at the first EOF.
+func EchoProxied(t testing.TB, c io.ReadWriteCloser, got <-chan Proxied, msg string) *proxyproto.Header {
 	t.Helper()
 	if _, err := io.WriteString(c, msg); err != nil {
 		t.Fatal(err)
 	}
-	c.CloseWrite()
-	if echo, err := io.ReadAll(c); err != nil || string(echo) != msg {
+	echo := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, echo); err != nil || string(echo) != msg {
 		t.Fatalf("echo %q, %v; want %q", echo, err, msg)
 	}
+	c.Close()
 	select {
 	case p := <-got:
 		if p.Err != nil || string(p.Data) != msg {
