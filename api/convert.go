@@ -23,7 +23,17 @@ func listenerFrom(l node.Listener) Listener {
 		Protocol: l.Protocol, ListenAddress: l.ListenAddress, TargetAddress: l.TargetAddress,
 		ID: l.ID, Name: l.Name, Kind: string(l.Kind), Peer: l.Peer, AllowedPeers: l.AllowedPeers,
 		AllowAll: l.AllowAll, InviteOnly: l.InviteOnly, ReportPeerID: l.ReportPeerID,
+		ProxyProtocol: proxyProtocolName(l.ProxyProtocol),
 	}
+}
+
+// proxyProtocolName is a PROXY protocol version as requests spell it:
+// "v1", "v2", or "" for none.
+func proxyProtocolName(v byte) string {
+	if v == 0 {
+		return ""
+	}
+	return "v" + strconv.Itoa(int(v))
 }
 
 func streamFrom(s node.StreamInfo, rtt time.Duration) Stream {
@@ -98,7 +108,7 @@ func (r ListenRequest) toRequest() spec.Request {
 	return spec.Request{
 		Name: r.Name, Protocol: r.Protocol, Target: r.Target, Allow: r.Allow, AllowAll: r.AllowAll,
 		ReportPeerID: r.ReportPeerID, AllowCustomProtocol: r.AllowCustomProtocol,
-		InviteOnly: r.InviteOnly, Save: r.Save,
+		InviteOnly: r.InviteOnly, Save: r.Save, ProxyProtocol: r.ProxyProtocol,
 	}
 }
 

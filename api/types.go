@@ -32,6 +32,9 @@ type ListenRequest struct {
 	AllowAll            bool     `json:",omitempty"`
 	ReportPeerID        bool     `json:",omitempty"`
 	AllowCustomProtocol bool     `json:",omitempty"`
+	// ProxyProtocol, "v1" or "v2", sends the target a PROXY protocol
+	// header first.
+	ProxyProtocol string `json:",omitempty"`
 	// InviteOnly lets Allow be empty: peers join the allowlist by
 	// redeeming invites.
 	InviteOnly bool `json:",omitempty"`
@@ -122,6 +125,7 @@ type Listener struct {
 	AllowAll      bool     `json:",omitempty"`
 	InviteOnly    bool     `json:",omitempty"` // listen: peers join by invites
 	ReportPeerID  bool     `json:",omitempty"`
+	ProxyProtocol string   `json:",omitempty"` // listen: "v1" or "v2"
 }
 
 // ListenerList is the body of `p2ptun ls --json`.

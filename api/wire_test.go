@@ -55,7 +55,7 @@ func wireReplies() []struct {
 		{"an ls entry: listen, every field", listenerFrom(node.Listener{
 			ID: 2, Name: "ssh", Kind: registry.KindListen, Protocol: "/x/ssh", ListenAddress: "/p2p/12D3KooWSelf",
 			TargetAddress: "/ip4/127.0.0.1/tcp/22", Peer: "12D3KooWPeer", AllowedPeers: []string{"12D3KooWFriend"},
-			AllowAll: true, InviteOnly: true, ReportPeerID: true,
+			AllowAll: true, InviteOnly: true, ReportPeerID: true, ProxyProtocol: 2,
 		}), true},
 		{"an ls entry: bare", listenerFrom(node.Listener{Kind: registry.KindListen}), false},
 		{"GET /v0/listeners, ls --json: none", ListenerList{Listeners: []Listener{}}, false},
@@ -136,6 +136,7 @@ var (
 	fullListen = ListenRequest{
 		Name: "ssh", Protocol: "/x/ssh", Target: "/ip4/127.0.0.1/tcp/22", Allow: []string{"12D3KooWFriend"},
 		AllowAll: true, ReportPeerID: true, AllowCustomProtocol: true, InviteOnly: true, Save: true,
+		ProxyProtocol: "v2",
 	}
 	fullForward = ForwardRequest{
 		Name: "web", Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/9000", Peer: "12D3KooWServer",

@@ -25,6 +25,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/internal/harness"
+	"github.com/p2ptun/p2ptun/internal/testnet"
 )
 
 // TestKuboInterop checks wire compatibility with kubo's `ipfs p2p` in both
@@ -168,6 +169,20 @@ func TestKuboInterop(t *testing.T) {
 				t.Errorf("p2ptun ls --json: %s = %+v; want listen /p2p/%s -> %s allowing only %s, report-peer-id %v",
 					proto, l, p.ID, want.target, k.id, want.report)
 			}
+		}
+	})
+
+	// Direction 2c (after the listings, which count the listeners above):
+	// p2ptun's --proxy-protocol v2 names the kubo peer in TLV 0xE0.
+	target2p, told := testnet.ServeProxied(t)
+	p.run(t, "listen", "/x/p2pt-echo-pp", target2p, "--allow", k.id, "--proxy-protocol", "v2")
+	k.run(t, "p2p", "forward", "/x/p2pt-echo-pp", "/ip4/127.0.0.1/tcp/0", "/p2p/"+p.ID)
+	fwd2p := k.forwardAddr(t, "/x/p2pt-echo-pp")
+	t.Run("kubo forward to p2ptun listen --proxy-protocol v2", func(t *testing.T) {
+		h := testnet.EchoProxied(t, kuboDial(t, fwd2p), told, "who")
+		tlvs, err := h.TLVs()
+		if err != nil || !h.Command.IsProxy() || len(tlvs) != 1 || tlvs[0].Type != 0xE0 || string(tlvs[0].Value) != k.id {
+			t.Fatalf("header %+v, TLVs %+v (%v); want PROXY and 0xE0 = %s", h, tlvs, err, k.id)
 		}
 	})
 

@@ -21,6 +21,7 @@ func listenCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "invite-only", Usage: "allow no peer yet: peers join by redeeming invites (`p2ptun share PROTO --invite`)"},
 			&ucli.BoolFlag{Name: "report-peer-id", Aliases: []string{"r"}, Usage: "send the caller's peer ID and a newline to the target first (as kubo does)"},
 			&ucli.BoolFlag{Name: "allow-custom-protocol", Usage: "allow a protocol outside the /x/ namespace"},
+			&ucli.StringFlag{Name: "proxy-protocol", Usage: "send the target a PROXY protocol header first: v1 (addresses), or v2 (addresses and the peer ID in TLV 0xE0)"},
 			&ucli.BoolFlag{Name: "save", Usage: "also add it to the config file as a [[listen]], so the daemon starts it at boot"},
 			&ucli.StringFlag{Name: "name", Usage: "label for `ls`, events and metrics (and the saved table)"},
 			jsonFlag(),
@@ -35,6 +36,7 @@ func listenCommand() *ucli.Command {
 				AllowAll: c.Bool("allow-all"), InviteOnly: c.Bool("invite-only"), ReportPeerID: c.Bool("report-peer-id"),
 				AllowCustomProtocol: c.Bool("allow-custom-protocol"),
 				Save:                c.Bool("save"), Name: c.String("name"),
+				ProxyProtocol: c.String("proxy-protocol"),
 			}
 			// Parse locally first, for the same message without a daemon.
 			if err := req.Check(); err != nil {

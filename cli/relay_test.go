@@ -15,17 +15,7 @@ func TestRelayCommands(t *testing.T) {
 	b := startDaemon(t, "--relay", r.Addresses[0], "--reachability", "private")
 	a := startDaemon(t)
 
-	var circuit string
-	waitUntil(t, "B to advertise its relay address", func() bool {
-		out, _, _ := b.CLI(t, "id")
-		for _, l := range strings.Split(out, "\n") {
-			if strings.Contains(l, "/p2p-circuit/") {
-				circuit = l
-				return true
-			}
-		}
-		return false
-	})
+	circuit := circuitAddr(t, b)
 	if _, errOut, code := b.CLI(t, "listen", "/x/r", echoTarget(t), "--allow", a.ID); code != 0 {
 		t.Fatal(errOut)
 	}
@@ -59,4 +49,22 @@ func TestRelayNeedsAnAllowList(t *testing.T) {
 	if code != ExitUsage || !strings.Contains(errOut, "--allow") {
 		t.Fatalf("relay without an allow list: %d %q", code, errOut)
 	}
+}
+
+// circuitAddr waits for d, a daemon started with --relay, to advertise
+// its address through the relay, and returns it.
+func circuitAddr(t *testing.T, d *harness.Daemon) string {
+	t.Helper()
+	var circuit string
+	waitUntil(t, "the daemon to advertise its relay address", func() bool {
+		out, _, _ := d.CLI(t, "id")
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, "/p2p-circuit/") {
+				circuit = l
+				return true
+			}
+		}
+		return false
+	})
+	return circuit
 }

@@ -41,8 +41,8 @@ func forwardTable(name, listen, peer string) string {
 	return fmt.Sprintf("\n[[forward]]\nname = %q\nprotocol = \"/x/echo\"\nlisten = %q\npeer = %q\n", name, listen, peer)
 }
 
-// named returns the local address of the listener called name.
-func named(t *testing.T, d *harness.Daemon, name string) string {
+// lsJSON is d's `ls --json`.
+func lsJSON(t *testing.T, d *harness.Daemon) []api.Listener {
 	t.Helper()
 	out, errOut, code := d.CLI(t, "ls", "--json")
 	if code != 0 {
@@ -52,12 +52,19 @@ func named(t *testing.T, d *harness.Daemon, name string) string {
 	if err := json.Unmarshal([]byte(out), &list); err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range list.Listeners {
+	return list.Listeners
+}
+
+// named returns the local address of the listener called name.
+func named(t *testing.T, d *harness.Daemon, name string) string {
+	t.Helper()
+	ls := lsJSON(t, d)
+	for _, l := range ls {
 		if l.Name == name {
 			return harness.HostPort(t, l.ListenAddress)
 		}
 	}
-	t.Fatalf("no listener named %q: %s", name, out)
+	t.Fatalf("no listener named %q: %+v", name, ls)
 	return ""
 }
 

@@ -108,6 +108,7 @@ reservation_ttl = "1h"
 # target = "/ip4/127.0.0.1/tcp/8080"    # or "127.0.0.1:8080"
 # allow = ["12D3KooW..."]               # or allow_all = true, or invite_only = true
 # report_peer_id = false
+# proxy_protocol = "v2"                 # PROXY header to the target: "v1", or "v2" with the peer ID
 # allow_custom_protocol = false
 #
 # [[forward]]

@@ -29,6 +29,9 @@ type ListenTunnel struct {
 	// ReportPeerID writes the remote peer ID and a newline to the target
 	// before any data.
 	ReportPeerID bool `toml:"report_peer_id,omitempty" json:",omitempty"`
+	// ProxyProtocol, "v1" or "v2", sends a PROXY protocol header to the
+	// target before any data (v2 with the peer ID); default none.
+	ProxyProtocol string `toml:"proxy_protocol,omitempty" json:",omitempty"`
 	// AllowCustomProtocol permits a protocol outside /x/.
 	AllowCustomProtocol bool `toml:"allow_custom_protocol,omitempty" json:",omitempty"`
 
@@ -84,6 +87,7 @@ func (t ListenTunnel) Request() spec.Request {
 	return spec.Request{
 		Name: t.Label(), Protocol: t.Protocol, Target: t.Target, Allow: t.Allow, AllowAll: t.AllowAll,
 		InviteOnly: t.InviteOnly, ReportPeerID: t.ReportPeerID, AllowCustomProtocol: t.AllowCustomProtocol,
+		ProxyProtocol: t.ProxyProtocol,
 	}
 }
 
@@ -100,6 +104,7 @@ func ListenTable(r spec.Request) ListenTunnel {
 	return ListenTunnel{
 		Name: r.Name, Protocol: r.Protocol, Target: r.Target, Allow: r.Allow, AllowAll: r.AllowAll,
 		InviteOnly: r.InviteOnly, ReportPeerID: r.ReportPeerID, AllowCustomProtocol: r.AllowCustomProtocol,
+		ProxyProtocol: r.ProxyProtocol,
 	}
 }
 

@@ -44,6 +44,10 @@ type Config struct {
 	// ReportPeerID writes "<base58 peer ID>\n" to the target before any
 	// stream data, as kubo's `ipfs p2p listen --report-peer-id` does.
 	ReportPeerID bool
+	// ProxyProtocol, 1 or 2, writes a PROXY protocol header of that
+	// version to the target before any stream data (see ProxyHeader); 0
+	// writes none. A listener cannot have both it and ReportPeerID.
+	ProxyProtocol byte
 	// DialTimeout bounds the dial of Target; default DefaultDialTimeout.
 	DialTimeout time.Duration
 	// Dial dials the target; default a net.Dialer.
@@ -81,6 +85,12 @@ func (c *Config) Validate() error {
 	}
 	if !c.AllowAll && len(c.Allow) == 0 && !c.InviteOnly {
 		return ErrNoAllowlist
+	}
+	if c.ProxyProtocol > 2 {
+		return fmt.Errorf("listen: PROXY protocol version %d: want 1 or 2", c.ProxyProtocol)
+	}
+	if c.ProxyProtocol != 0 && c.ReportPeerID {
+		return errors.New("listen: a PROXY header and a reported peer ID both go first: choose one")
 	}
 	if c.Streams == nil {
 		return errors.New("listen: no stream registry")
@@ -265,13 +275,11 @@ func (l *Listener) open(ctx context.Context, s network.Stream) (*seam.Link, erro
 		return nil, errors.New("target connection cannot half-close")
 	}
 
-	if l.cfg.ReportPeerID {
-		if _, err := fmt.Fprintf(local, "%s\n", remote); err != nil {
-			_ = local.Close()
-			_ = s.Reset()
-			l.log.Warn("writing peer ID to target failed; stream reset", "peer", who, "err", err)
-			return nil, fmt.Errorf("writing peer ID to target: %w", err)
-		}
+	if err := l.writePreamble(local, s.Conn()); err != nil {
+		_ = local.Close()
+		_ = s.Reset()
+		l.log.Warn("target connection failed before the stream's first byte; stream reset", "peer", who, "err", err)
+		return nil, err
 	}
 
 	// Remote = the stream, Local = the target: bytes from the peer are "in".

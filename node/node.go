@@ -117,6 +117,7 @@ func (n *Node) listen(ctx context.Context, s spec.Spec) (registry.Listener, erro
 		AllowAll:      s.AllowAll,
 		InviteOnly:    s.InviteOnly,
 		ReportPeerID:  s.ReportPeerID,
+		ProxyProtocol: s.ProxyProtocol,
 	}
 	if err := n.listeners.Reserve(rec); err != nil {
 		return registry.Listener{}, err
@@ -135,6 +136,8 @@ func (n *Node) listen(ctx context.Context, s spec.Spec) (registry.Listener, erro
 		Logger:       n.log,
 		Streams:      &n.streams,
 		ListenerID:   rec.ID,
+
+		ProxyProtocol: s.ProxyProtocol,
 	})
 	if err == nil {
 		err = l.Start(ctx)

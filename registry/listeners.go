@@ -33,6 +33,7 @@ type Listener struct {
 	AllowAll      bool
 	InviteOnly    bool // listen: the allowlist may start empty and grow by invites
 	ReportPeerID  bool
+	ProxyProtocol byte // listen: the PROXY header's version, 1 or 2; 0 for none
 
 	// Close stops the listener and ends its streams; it blocks until they
 	// are gone. Called at most once, outside the registry lock.

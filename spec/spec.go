@@ -50,6 +50,9 @@ type Request struct {
 	// ReportPeerID sends the caller's peer ID and a newline to the
 	// target first (listen).
 	ReportPeerID bool `json:",omitempty"`
+	// ProxyProtocol, "v1" or "v2", sends a PROXY protocol header of that
+	// version to the target first (listen); "" sends none.
+	ProxyProtocol string `json:",omitempty"`
 	// AllowCustomProtocol permits a protocol outside /x/.
 	AllowCustomProtocol bool `json:",omitempty"`
 	// Lazy skips connecting to the peer now; the first client connection
@@ -85,6 +88,9 @@ type Spec struct {
 	AllowAll, InviteOnly, ReportPeerID bool
 	Lazy, AllowLimited, Save           bool
 	Invite                             []byte
+	// ProxyProtocol is a listener's PROXY protocol version, 1 or 2; 0 for
+	// none.
+	ProxyProtocol byte
 
 	// Request is the spec as it was written, for saving it to the config
 	// file in the user's own form.
@@ -115,13 +121,20 @@ func ParseListen(r Request) (Spec, error) {
 	if r.InviteOnly && r.AllowAll {
 		return Spec{}, invalidf("--invite-only and --allow-all contradict each other: choose one")
 	}
+	pp, err := ParseProxyProtocol(r.ProxyProtocol)
+	if err != nil {
+		return Spec{}, err
+	}
+	if pp != 0 && r.ReportPeerID {
+		return Spec{}, invalidf("a PROXY header and the reported peer ID both go to the target first: choose one (a v2 header carries the peer ID)")
+	}
 	if !r.AllowAll && len(allow) == 0 && !r.InviteOnly {
 		return Spec{}, invalidf("listener allows no peer: pass --allow PEER (repeatable), --allow-all, or --invite-only")
 	}
 	return Spec{
 		Kind: KindListen, Name: r.Name, Protocol: proto, Target: target, Allow: allow,
 		AllowAll: r.AllowAll, InviteOnly: r.InviteOnly, ReportPeerID: r.ReportPeerID, Save: r.Save,
-		Request: clone(r),
+		ProxyProtocol: pp, Request: clone(r),
 	}, nil
 }
 
