@@ -21,9 +21,10 @@ const fdReserve = 4
 type reserveListener struct {
 	net.Listener
 
-	mu     sync.Mutex
+	mu sync.Mutex
+	// spare is the reserve; it is empty while it is given up for a
+	// connection that is still open (or could not be opened again).
 	spare  []*os.File
-	lent   bool // the reserve is given up for a connection that is still open
 	closed bool
 }
 
@@ -40,7 +41,6 @@ func (l *reserveListener) refill() {
 	if l.closed {
 		return
 	}
-	l.lent = false
 	for len(l.spare) < fdReserve {
 		f, err := os.Open(os.DevNull)
 		if err != nil {
@@ -50,17 +50,18 @@ func (l *reserveListener) refill() {
 	}
 }
 
-// release closes the reserve; it reports false if it was already lent.
+// release closes the reserve; it reports false if there was none to give
+// up (it is lent, or could not be refilled).
 func (l *reserveListener) release() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.lent || len(l.spare) == 0 {
+	if len(l.spare) == 0 {
 		return false
 	}
 	for _, f := range l.spare {
 		f.Close()
 	}
-	l.spare, l.lent = nil, true
+	l.spare = nil
 	return true
 }
 
