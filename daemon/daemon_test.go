@@ -32,18 +32,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// tempDir returns a short directory: Unix socket paths are limited to 108
-// bytes, which t.TempDir() can exceed.
-func tempDir(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "p2pd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
-
 // loopback is the config.toml part that keeps a test daemon on loopback
 // and off the LAN and the DHT.
 const loopback = `[network]
@@ -71,7 +59,7 @@ func ephemeral(t *testing.T, home string, logs io.Writer) Config {
 // a config.toml of loopback plus extra, as the cli builds it.
 func withHome(t *testing.T, extra string, logs io.Writer) Config {
 	t.Helper()
-	home := filepath.Join(tempDir(t), "home")
+	home := filepath.Join(testnet.ShortDir(t), "home")
 	if _, err := config.Init(home); err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +134,7 @@ func gone(t *testing.T, paths ...string) {
 func TestRunEphemeral(t *testing.T) {
 	var logs logbuf.Buffer
 	cfg := ephemeral(t, "", &logs)
-	cfg.ReadyFile = filepath.Join(tempDir(t), "ready.json")
+	cfg.ReadyFile = filepath.Join(testnet.ShortDir(t), "ready.json")
 	d := start(t, cfg, &logs)
 	ctx := context.Background()
 
@@ -198,7 +186,7 @@ func TestHomeLock(t *testing.T) {
 		"ephemeral, its home": ephemeral(t, cfg.Home, &logs),
 	} {
 		t.Run(name, func(t *testing.T) {
-			second.APISocket = filepath.Join(tempDir(t), "other.sock")
+			second.APISocket = filepath.Join(testnet.ShortDir(t), "other.sock")
 			if second.Ephemeral {
 				second.APISocket = filepath.Join(cfg.Home, "other.sock")
 			}
@@ -369,7 +357,7 @@ func TestStrictFailsCleanly(t *testing.T) {
 	}
 	cfg := withHome(t, "[[forward]]\nname = \"busy\"\nprotocol = \"/x/busy\"\nlisten = \""+busy.Addr().String()+"\"\npeer = \""+other.String()+"\"\nlazy = true\n", &logs)
 	cfg.Strict = true
-	cfg.ReadyFile = filepath.Join(tempDir(t), "ready.json")
+	cfg.ReadyFile = filepath.Join(testnet.ShortDir(t), "ready.json")
 	d, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
