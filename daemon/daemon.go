@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/p2ptun/p2ptun/api"
+	"github.com/p2ptun/p2ptun/api/server"
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/node"
 )
@@ -209,7 +210,7 @@ func (d *Daemon) run(ctx context.Context) error {
 		closeMetrics()
 		return err
 	}
-	srv := api.NewServer(n, sockPath, log)
+	srv := server.New(n, sockPath, log)
 	sd := notifier{log}
 	status := func() string {
 		id := n.Identity()

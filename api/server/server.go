@@ -1,4 +1,4 @@
-package api
+package server
 
 import (
 	"context"
@@ -16,7 +16,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/node"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 // maxBody bounds request bodies; every request is a small JSON object.
@@ -33,7 +35,7 @@ type Server struct {
 
 	// Reload re-reads the config file and applies it (POST /v0/reload);
 	// nil answers that this daemon has nothing to reload. Set before Start.
-	Reload func(context.Context) (ReloadReply, error)
+	Reload func(context.Context) (api.ReloadReply, error)
 
 	ready atomic.Bool // the daemon has made its first attempt at every tunnel
 
@@ -56,8 +58,8 @@ type Server struct {
 	pipes   sync.WaitGroup // one per pipe request, from decode to the end of its bridge
 }
 
-// NewServer returns a server for n on the Unix socket at path.
-func NewServer(n *node.Node, path string, log *slog.Logger) *Server {
+// New returns a server for n on the Unix socket at path.
+func New(n *node.Node, path string, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -66,9 +68,9 @@ func NewServer(n *node.Node, path string, log *slog.Logger) *Server {
 }
 
 // Start binds the socket with mode 0600 and starts serving connections
-// from AllowedUID only. It fails with ErrUnsafeSocketDir, having touched
+// from AllowedUID only. It fails with api.ErrUnsafeSocketDir, having touched
 // nothing, if the socket's directory is writable by group or others or
-// (on Linux) owned by another user; with ErrDaemonRunning if another daemon answers
+// (on Linux) owned by another user; with api.ErrDaemonRunning if another daemon answers
 // on the socket; and removes a stale socket left by one that died.
 func (s *Server) Start(ctx context.Context) error {
 	s.mu.Lock()
@@ -86,7 +88,7 @@ func (s *Server) Start(ctx context.Context) error {
 		d := net.Dialer{Timeout: time.Second}
 		if c, err := d.DialContext(ctx, "unix", s.path); err == nil {
 			c.Close()
-			return fmt.Errorf("%w on %s: stop it first, or use another --home/--api", ErrDaemonRunning, s.path)
+			return fmt.Errorf("%w on %s: stop it first, or use another --home/--api", api.ErrDaemonRunning, s.path)
 		}
 		if err := os.Remove(s.path); err != nil {
 			return fmt.Errorf("removing stale api socket: %w", err)
@@ -148,16 +150,16 @@ func checkSocketDir(dir string) error {
 	// The owner first: only the owner can chmod.
 	if uid, ok := fileOwner(fi); ok && uid != os.Geteuid() {
 		return fmt.Errorf("%w: %s is owned by uid %d, not by this daemon's uid %d: choose another --api path, in a directory you own",
-			ErrUnsafeSocketDir, dir, uid, os.Geteuid())
+			api.ErrUnsafeSocketDir, dir, uid, os.Geteuid())
 	}
 	if m := fi.Mode(); m.Perm()&0o022 != 0 {
 		if m&os.ModeSticky != 0 {
 			// Shared, like /tmp: chmod would break it for everyone else.
 			return fmt.Errorf("%w: %s is a shared directory (mode %04o): choose another --api path, in a directory only you can write",
-				ErrUnsafeSocketDir, dir, unixPerm(m))
+				api.ErrUnsafeSocketDir, dir, unixPerm(m))
 		}
 		return fmt.Errorf("%w: %s is writable by group or others (mode %04o): run `chmod 700 %s`, or choose another --api path",
-			ErrUnsafeSocketDir, dir, unixPerm(m), dir)
+			api.ErrUnsafeSocketDir, dir, unixPerm(m), dir)
 	}
 	return nil
 }
@@ -211,89 +213,65 @@ func (s *Server) routes() http.Handler {
 	s.tunnelRoutes(mux)
 	mux.HandleFunc("POST /v0/pipe", s.pipe)
 	mux.HandleFunc("GET /v0/id", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, IdentityFrom(s.node.Identity()), nil)
+		reply(w, api.IdentityFrom(s.node.Identity()), nil)
 	})
 	mux.HandleFunc("GET /v0/listeners", func(w http.ResponseWriter, r *http.Request) {
-		out := ListenerList{Listeners: []Listener{}}
+		out := api.ListenerList{Listeners: []api.Listener{}}
 		for _, l := range s.node.Listeners() {
-			out.Listeners = append(out.Listeners, listenerFrom(l))
+			out.Listeners = append(out.Listeners, api.ListenerFrom(l))
 		}
 		reply(w, out, nil)
 	})
-	mux.HandleFunc("POST /v0/listeners/listen", func(w http.ResponseWriter, r *http.Request) {
-		var req ListenRequest
-		if !decode(w, r, &req) {
-			return
-		}
-		sp, err := req.toSpec()
-		if err != nil {
-			reply(w, nil, err)
-			return
-		}
-		l, err := s.node.Listen(r.Context(), sp)
-		reply(w, listenerFrom(l), err)
-	})
-	mux.HandleFunc("POST /v0/listeners/forward", func(w http.ResponseWriter, r *http.Request) {
-		var req ForwardRequest
-		if !decode(w, r, &req) {
-			return
-		}
-		sp, err := req.toSpec()
-		if err != nil {
-			reply(w, nil, err)
-			return
-		}
-		l, err := s.node.Forward(r.Context(), sp)
-		reply(w, listenerFrom(l), err)
-	})
+	mux.HandleFunc("POST /v0/listeners/listen", openTunnel[api.ListenRequest](s.node.Listen))
+	mux.HandleFunc("POST /v0/listeners/forward", openTunnel[api.ForwardRequest](s.node.Forward))
 	mux.HandleFunc("POST /v0/listeners/close", func(w http.ResponseWriter, r *http.Request) {
-		var req CloseRequest
+		var req api.CloseRequest
 		if !decode(w, r, &req) {
 			return
 		}
-		n, err := s.node.CloseListeners(r.Context(), req.toNode())
-		reply(w, Closed{Closed: n}, err)
+		n, err := s.node.CloseListeners(r.Context(), req.ToNode())
+		reply(w, api.Closed{Closed: n}, err)
 	})
 	mux.HandleFunc("POST /v0/share", func(w http.ResponseWriter, r *http.Request) {
-		var req ShareRequest
+		var req api.ShareRequest
 		if !decode(w, r, &req) {
 			return
 		}
-		res, err := s.node.Share(r.Context(), req.toNode())
-		sh := shareFrom(res)
+		res, err := s.node.Share(r.Context(), req.ToNode())
+		sh := api.ShareFrom(res)
 		if sh.Addresses == nil {
 			sh.Addresses = []string{}
 		}
 		reply(w, sh, err)
 	})
 	mux.HandleFunc("POST /v0/ping", func(w http.ResponseWriter, r *http.Request) {
-		var req PingRequest
+		var req api.PingRequest
 		if !decode(w, r, &req) {
 			return
 		}
 		res, err := s.node.Ping(r.Context(), req.Peer, req.Count)
-		out := PingReply{Peer: req.Peer, Results: []PingResult{}}
+		out := api.PingReply{Peer: req.Peer, Results: []api.PingResult{}}
 		for _, p := range res {
-			out.Results = append(out.Results, pingResultFrom(p))
+			out.Results = append(out.Results, api.PingResultFrom(p))
 		}
 		reply(w, out, err)
 	})
 	mux.HandleFunc("GET /v0/streams", func(w http.ResponseWriter, r *http.Request) {
-		out := StreamList{Streams: []Stream{}}
+		out := api.StreamList{Streams: []api.Stream{}}
 		for _, st := range s.node.Streams() {
-			out.Streams = append(out.Streams, streamFrom(st, s.node.RTT(st.Peer)))
+			out.Streams = append(out.Streams, api.StreamFrom(st, s.node.RTT(st.Peer)))
 		}
 		reply(w, out, nil)
 	})
 	mux.HandleFunc("POST /v0/streams/close", func(w http.ResponseWriter, r *http.Request) {
-		var req StreamCloseRequest
+		var req api.StreamCloseRequest
 		if !decode(w, r, &req) {
 			return
 		}
 		switch {
 		case req.All && req.ID == "":
 			n, err := s.node.CloseAllStreams(r.Context())
-			reply(w, Closed{Closed: n}, err)
+			reply(w, api.Closed{Closed: n}, err)
 		case !req.All && req.ID != "":
 			id, err := strconv.ParseUint(req.ID, 10, 64)
 			if err != nil {
@@ -304,12 +282,30 @@ func (s *Server) routes() http.Handler {
 				reply(w, nil, fmt.Errorf("%w; see `p2ptun stream ls`", err))
 				return
 			}
-			reply(w, Closed{Closed: 1}, nil)
+			reply(w, api.Closed{Closed: 1}, nil)
 		default:
 			reply(w, nil, fmt.Errorf("%w: give a stream ID or -a", node.ErrUsage))
 		}
 	})
 	return mux
+}
+
+// openTunnel serves a tunnel request R: decoded, parsed once into its
+// spec, then opened by open.
+func openTunnel[R interface{ Spec() (spec.Spec, error) }](open func(context.Context, spec.Spec) (node.Listener, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req R
+		if !decode(w, r, &req) {
+			return
+		}
+		sp, err := req.Spec()
+		if err != nil {
+			reply(w, nil, err)
+			return
+		}
+		l, err := open(r.Context(), sp)
+		reply(w, api.ListenerFrom(l), err)
+	}
 }
 
 // decode reads exactly one JSON object of at most maxBody bytes, with no
@@ -330,13 +326,12 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
+// reply answers with v as JSON, or with err (see api.WriteError).
 func reply(w http.ResponseWriter, v any, err error) {
-	w.Header().Set("Content-Type", "application/json")
 	if err != nil {
-		body, status := encodeError(err)
-		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(body)
+		api.WriteError(w, err)
 		return
 	}
+	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
 }

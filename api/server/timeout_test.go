@@ -1,7 +1,8 @@
-package api
+package server
 
 import (
 	"errors"
+	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/spec"
 	"io"
 	"strings"
@@ -16,10 +17,10 @@ import (
 // answers ends with ErrNoAnswer, in one line that names the timeout and the
 // socket.
 func TestClientTimeout(t *testing.T) {
-	path := sockPath(t)
+	path := testnet.SocketPath(t)
 	testnet.Silent(t, path)
 	ctx := testContext(t)
-	c := NewClient(path)
+	c := api.NewClient(path)
 	c.Timeout = 200 * time.Millisecond
 	for _, tc := range []struct {
 		name string
@@ -27,13 +28,13 @@ func TestClientTimeout(t *testing.T) {
 	}{
 		{"ID", func() error { _, err := c.ID(ctx); return err }},
 		{"Listen", func() error {
-			_, err := c.Listen(ctx, ListenRequest{Protocol: "/x/a", Target: "127.0.0.1:1", AllowAll: true})
+			_, err := c.Listen(ctx, api.ListenRequest{Protocol: "/x/a", Target: "127.0.0.1:1", AllowAll: true})
 			return err
 		}},
 		{"Status", func() error { _, err := c.Status(ctx); return err }},
-		{"Events", func() error { return c.Events(ctx, nil, func(Event) error { return nil }) }},
+		{"Events", func() error { return c.Events(ctx, nil, func(api.Event) error { return nil }) }},
 		{"Pipe", func() error {
-			p, err := c.Pipe(ctx, PipeRequest{Peer: randomPeer(t).String(), Protocol: "/x/a"})
+			p, err := c.Pipe(ctx, api.PipeRequest{Peer: randomPeer(t).String(), Protocol: "/x/a"})
 			if err == nil {
 				p.Close()
 			}
@@ -42,7 +43,7 @@ func TestClientTimeout(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.call()
-			if !errors.Is(err, ErrNoAnswer) {
+			if !errors.Is(err, api.ErrNoAnswer) {
 				t.Fatalf("err = %v, want ErrNoAnswer", err)
 			}
 			if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, "within 200ms") || !strings.Contains(msg, path) {
@@ -98,11 +99,11 @@ func (m *manualTimers) expire() {
 func TestClientTimeoutSparesStreams(t *testing.T) {
 	t.Run("Events", func(t *testing.T) {
 		n := newNode(t)
-		p := sockPath(t)
+		p := testnet.SocketPath(t)
 		startServer(t, n, p)
-		c := NewClient(p)
+		c := api.NewClient(p)
 		var timers manualTimers
-		c.afterFunc = timers.afterFunc
+		c.AfterFunc = timers.afterFunc
 		ctx := testContext(t)
 		errUp := errors.New("tunnel up seen")
 		ev := mustListen(t, spec.Request{Protocol: "/x/ev", Target: "127.0.0.1:1", AllowAll: true})
@@ -111,8 +112,8 @@ func TestClientTimeoutSparesStreams(t *testing.T) {
 			if _, err := n.Listen(ctx, ev); err != nil {
 				t.Error(err)
 			}
-		}, func(ev Event) error {
-			if ev.Type == EventTunnelUp {
+		}, func(ev api.Event) error {
+			if ev.Type == api.EventTunnelUp {
 				return errUp
 			}
 			return nil
@@ -125,8 +126,8 @@ func TestClientTimeoutSparesStreams(t *testing.T) {
 	t.Run("Pipe", func(t *testing.T) {
 		_, _, c, remote := pipeSetup(t)
 		var timers manualTimers
-		c.afterFunc = timers.afterFunc
-		p, err := c.Pipe(testContext(t), PipeRequest{Peer: remote, Protocol: "/x/echo"})
+		c.AfterFunc = timers.afterFunc
+		p, err := c.Pipe(testContext(t), api.PipeRequest{Peer: remote, Protocol: "/x/echo"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,12 +153,12 @@ func TestClientTimeoutSparesStreams(t *testing.T) {
 
 	t.Run("expired while waiting", func(t *testing.T) {
 		// The same timers do end a request the daemon has not answered.
-		path := sockPath(t)
+		path := testnet.SocketPath(t)
 		testnet.Silent(t, path)
-		c := NewClient(path)
+		c := api.NewClient(path)
 		var timers manualTimers
 		started := make(chan struct{})
-		c.afterFunc = func(d time.Duration, f func()) func() bool {
+		c.AfterFunc = func(d time.Duration, f func()) func() bool {
 			defer close(started)
 			return timers.afterFunc(d, f)
 		}
@@ -165,7 +166,7 @@ func TestClientTimeoutSparesStreams(t *testing.T) {
 		go func() { _, err := c.Listeners(testContext(t)); done <- err }()
 		<-started
 		timers.expire()
-		if err := <-done; !errors.Is(err, ErrNoAnswer) {
+		if err := <-done; !errors.Is(err, api.ErrNoAnswer) {
 			t.Fatalf("Listeners = %v, want ErrNoAnswer", err)
 		}
 	})

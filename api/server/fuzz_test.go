@@ -1,4 +1,4 @@
-package api
+package server
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/node"
 	"github.com/p2ptun/p2ptun/p2phost"
@@ -55,7 +56,7 @@ func FuzzRequestBody(f *testing.F) {
 		f.Fatalf("fixed-seed peer is %s, want %s (update the corpus)", id, fuzzPeerID)
 	}
 	n.Host().Peerstore().AddAddrs(other.Host().ID(), other.Host().Addrs(), peerstore.PermanentAddrTTL)
-	h := NewServer(n, "", quiet).routes()
+	h := New(n, "", quiet).routes()
 
 	f.Fuzz(func(t *testing.T, route uint8, body []byte) {
 		if len(body) > 2*maxBody {
@@ -91,12 +92,12 @@ func FuzzRequestBody(f *testing.F) {
 		out := rec.Body.Bytes()
 		t.Logf("%s %q -> %d %s", path, body, resp.StatusCode, out)
 		if resp.StatusCode == http.StatusOK {
-			var v any = &Closed{}
+			var v any = &api.Closed{}
 			switch {
 			case strings.HasSuffix(path, "/listen") || strings.HasSuffix(path, "/forward"):
-				v = &Listener{}
+				v = &api.Listener{}
 			case strings.HasSuffix(path, "/share"):
-				v = &Share{}
+				v = &api.Share{}
 			}
 			if err := json.Unmarshal(out, v); err != nil {
 				t.Fatalf("%s: 200 with a body that is not its JSON reply (%v): %q", path, err, out)
@@ -155,13 +156,13 @@ func startNode(tb testing.TB, sk crypto.PrivKey) *node.Node {
 // so no spelling (key case, escapes, host:port forms) can slip past: a
 // body or address they reject never reaches a dial or a bind.
 func offLoopback(body []byte) string {
-	var req ForwardRequest
+	var req api.ForwardRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if dec.Decode(&req) != nil {
 		return ""
 	}
-	sp, err := req.toSpec()
+	sp, err := req.Spec()
 	if err != nil {
 		return "" // refused before any dial or bind
 	}

@@ -1,4 +1,4 @@
-package api
+package server
 
 import (
 	"bytes"
@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,7 +21,10 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"go.uber.org/goleak"
 
+	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/internal/logbuf"
+	"github.com/p2ptun/p2ptun/internal/testnet"
 	"github.com/p2ptun/p2ptun/node"
 	"github.com/p2ptun/p2ptun/p2phost"
 	"github.com/p2ptun/p2ptun/spec"
@@ -34,23 +36,14 @@ func TestMain(m *testing.M) {
 
 var quiet = slog.New(slog.DiscardHandler)
 
+// errorBody is the body of a failed request (api.WriteError's).
+type errorBody struct{ Error, Code string }
+
 func testContext(t testing.TB) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// sockPath returns a socket path in a short temporary directory: Unix
-// socket paths are limited to 108 bytes, which t.TempDir() can exceed.
-func sockPath(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "p2pt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return filepath.Join(d, "api.sock")
 }
 
 // newNode starts a node on loopback and closes it at cleanup.
@@ -93,7 +86,7 @@ func newNode(t testing.TB) *node.Node {
 // startServer serves n on path and closes the server at cleanup.
 func startServer(t *testing.T, n *node.Node, path string) *Server {
 	t.Helper()
-	s := NewServer(n, path, quiet)
+	s := New(n, path, quiet)
 	if err := s.Start(testContext(t)); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -156,7 +149,7 @@ func assertGone(t *testing.T, path string) {
 
 func TestSocketMode(t *testing.T) {
 	n := newNode(t)
-	p := sockPath(t)
+	p := testnet.SocketPath(t)
 	startServer(t, n, p)
 	fi, err := os.Lstat(p)
 	if err != nil {
@@ -172,13 +165,13 @@ func TestSocketMode(t *testing.T) {
 
 func TestSecondServerRefused(t *testing.T) {
 	n := newNode(t)
-	p := sockPath(t)
+	p := testnet.SocketPath(t)
 	startServer(t, n, p)
 	ctx := testContext(t)
 
-	second := NewServer(n, p, quiet)
+	second := New(n, p, quiet)
 	err := second.Start(ctx)
-	if !errors.Is(err, ErrDaemonRunning) {
+	if !errors.Is(err, api.ErrDaemonRunning) {
 		t.Fatalf("second Start = %v, want ErrDaemonRunning", err)
 	}
 	if err := second.Close(ctx); err != nil {
@@ -189,7 +182,7 @@ func TestSecondServerRefused(t *testing.T) {
 	if _, err := os.Lstat(p); err != nil {
 		t.Fatalf("first server's socket: %v", err)
 	}
-	id, err := NewClient(p).ID(ctx)
+	id, err := api.NewClient(p).ID(ctx)
 	if err != nil {
 		t.Fatalf("first server no longer answers: %v", err)
 	}
@@ -200,11 +193,11 @@ func TestSecondServerRefused(t *testing.T) {
 
 func TestStaleSocketRemoved(t *testing.T) {
 	n := newNode(t)
-	p := sockPath(t)
+	p := testnet.SocketPath(t)
 	staleSocket(t, p)
 	startServer(t, n, p)
 	ctx := testContext(t)
-	if _, err := NewClient(p).ID(ctx); err != nil {
+	if _, err := api.NewClient(p).ID(ctx); err != nil {
 		t.Fatalf("server on a stale socket path does not answer: %v", err)
 	}
 	fi, err := os.Lstat(p)
@@ -218,11 +211,11 @@ func TestStaleSocketRemoved(t *testing.T) {
 
 func TestStartLeavesNonSocketFilesAlone(t *testing.T) {
 	n := newNode(t)
-	p := sockPath(t)
+	p := testnet.SocketPath(t)
 	if err := os.WriteFile(p, []byte("precious"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv := NewServer(n, p, nil)
+	srv := New(n, p, nil)
 	err := srv.Start(testContext(t))
 	if err == nil || !strings.Contains(err.Error(), "not a socket") {
 		t.Fatalf("Start over a regular file: err = %v, want a refusal", err)
@@ -237,8 +230,8 @@ func TestStartLeavesNonSocketFilesAlone(t *testing.T) {
 
 func TestCloseRemovesSocket(t *testing.T) {
 	n := newNode(t)
-	p := sockPath(t)
-	s := NewServer(n, p, quiet)
+	p := testnet.SocketPath(t)
+	s := New(n, p, quiet)
 	ctx := testContext(t)
 	if err := s.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -251,7 +244,7 @@ func TestCloseRemovesSocket(t *testing.T) {
 		t.Errorf("second Close = %v, want nil", err)
 	}
 	assertGone(t, p)
-	if _, err := NewClient(p).ID(ctx); !errors.Is(err, ErrDaemonNotRunning) {
+	if _, err := api.NewClient(p).ID(ctx); !errors.Is(err, api.ErrDaemonNotRunning) {
 		t.Errorf("ID after Close = %v, want ErrDaemonNotRunning", err)
 	}
 	if err := s.Start(ctx); err == nil {
@@ -262,9 +255,9 @@ func TestCloseRemovesSocket(t *testing.T) {
 
 func TestClient(t *testing.T) {
 	n := newNode(t)
-	p := sockPath(t)
+	p := testnet.SocketPath(t)
 	startServer(t, n, p)
-	c := NewClient(p)
+	c := api.NewClient(p)
 	ctx := testContext(t)
 
 	t.Run("ID", func(t *testing.T) {
@@ -282,7 +275,7 @@ func TestClient(t *testing.T) {
 	})
 
 	t.Run("ListenBadProtocol", func(t *testing.T) {
-		_, err := c.Listen(ctx, ListenRequest{Protocol: "web", Target: "/ip4/127.0.0.1/tcp/8080", AllowAll: true})
+		_, err := c.Listen(ctx, api.ListenRequest{Protocol: "web", Target: "/ip4/127.0.0.1/tcp/8080", AllowAll: true})
 		if !errors.Is(err, node.ErrUsage) {
 			t.Fatalf("Listen = %v, want ErrUsage", err)
 		}
@@ -296,7 +289,7 @@ func TestClient(t *testing.T) {
 
 	allowed := randomPeer(t).String()
 	t.Run("ListenThenList", func(t *testing.T) {
-		l, err := c.Listen(ctx, ListenRequest{Protocol: "/x/web", Target: "127.0.0.1:8080", Allow: []string{allowed}})
+		l, err := c.Listen(ctx, api.ListenRequest{Protocol: "/x/web", Target: "127.0.0.1:8080", Allow: []string{allowed}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -320,7 +313,7 @@ func TestClient(t *testing.T) {
 	})
 
 	t.Run("CloseListenersNoMatch", func(t *testing.T) {
-		_, err := c.CloseListeners(ctx, CloseRequest{Protocol: "/x/nothing"})
+		_, err := c.CloseListeners(ctx, api.CloseRequest{Protocol: "/x/nothing"})
 		if !errors.Is(err, node.ErrNotFound) {
 			t.Fatalf("CloseListeners = %v, want ErrNotFound", err)
 		}
@@ -335,13 +328,13 @@ func TestClient(t *testing.T) {
 	t.Run("CloseStreams", func(t *testing.T) {
 		for _, tc := range []struct {
 			name string
-			req  StreamCloseRequest
+			req  api.StreamCloseRequest
 			want error
 		}{
-			{"NotANumber", StreamCloseRequest{ID: "abc"}, node.ErrUsage},
-			{"UnknownID", StreamCloseRequest{ID: "9"}, node.ErrNotFound},
-			{"Neither", StreamCloseRequest{}, node.ErrUsage},
-			{"Both", StreamCloseRequest{ID: "9", All: true}, node.ErrUsage},
+			{"NotANumber", api.StreamCloseRequest{ID: "abc"}, node.ErrUsage},
+			{"UnknownID", api.StreamCloseRequest{ID: "9"}, node.ErrNotFound},
+			{"Neither", api.StreamCloseRequest{}, node.ErrUsage},
+			{"Both", api.StreamCloseRequest{ID: "9", All: true}, node.ErrUsage},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				_, err := c.CloseStreams(ctx, tc.req)
@@ -359,7 +352,7 @@ func TestClient(t *testing.T) {
 
 	t.Run("ForwardUnreachable", func(t *testing.T) {
 		target := "/ip4/127.0.0.1/tcp/" + deadPort(t) + "/p2p/" + randomPeer(t).String()
-		_, err := c.Forward(ctx, ForwardRequest{Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/0", Peer: target})
+		_, err := c.Forward(ctx, api.ForwardRequest{Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/0", Peer: target})
 		if !errors.Is(err, node.ErrUnreachable) {
 			t.Fatalf("Forward = %v, want ErrUnreachable", err)
 		}
@@ -387,7 +380,7 @@ func rawClient(path string) *http.Client {
 
 func TestBadRequestBody(t *testing.T) {
 	n := newNode(t)
-	p := sockPath(t)
+	p := testnet.SocketPath(t)
 	startServer(t, n, p)
 	hc := rawClient(p)
 	ctx := testContext(t)
@@ -432,16 +425,16 @@ func TestBadRequestBody(t *testing.T) {
 
 func TestClientNoDaemon(t *testing.T) {
 	ctx := testContext(t)
-	missing := sockPath(t)
-	stale := sockPath(t)
+	missing := testnet.SocketPath(t)
+	stale := testnet.SocketPath(t)
 	staleSocket(t, stale)
 	for _, tc := range []struct{ name, path string }{
 		{"NoSocket", missing},
 		{"StaleSocket", stale},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := NewClient(tc.path).ID(ctx)
-			if !errors.Is(err, ErrDaemonNotRunning) {
+			_, err := api.NewClient(tc.path).ID(ctx)
+			if !errors.Is(err, api.ErrDaemonNotRunning) {
 				t.Fatalf("ID = %v, want ErrDaemonNotRunning", err)
 			}
 			if msg := err.Error(); !strings.Contains(msg, "`p2ptun daemon`") || !strings.Contains(msg, tc.path) {
@@ -451,33 +444,15 @@ func TestClientNoDaemon(t *testing.T) {
 	}
 }
 
-// syncBuffer collects log output written on the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func TestOtherUserRefused(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("peer credentials are checked on Linux only")
 	}
 	n := newNode(t)
-	p := sockPath(t)
+	p := testnet.SocketPath(t)
 	ctx := testContext(t)
-	var logs syncBuffer
-	s := NewServer(n, p, slog.New(slog.NewTextHandler(&logs, nil)))
+	var logs logbuf.Buffer
+	s := New(n, p, slog.New(slog.NewTextHandler(&logs, nil)))
 	if s.AllowedUID != os.Getuid() {
 		t.Fatalf("default AllowedUID = %d, want os.Getuid() = %d", s.AllowedUID, os.Getuid())
 	}
@@ -494,7 +469,7 @@ func TestOtherUserRefused(t *testing.T) {
 
 	// Through the client: the request fails, and the handler, which would
 	// register a listener, never runs.
-	_, err := NewClient(p).Listen(ctx, ListenRequest{Protocol: "/x/refused", Target: "127.0.0.1:8080", AllowAll: true})
+	_, err := api.NewClient(p).Listen(ctx, api.ListenRequest{Protocol: "/x/refused", Target: "127.0.0.1:8080", AllowAll: true})
 	if err == nil {
 		t.Fatal("Listen from another uid succeeded")
 	}
@@ -550,15 +525,15 @@ func TestUnsafeSocketDirRefused(t *testing.T) {
 		{"StickyLikeTmp", 0o777 | os.ModeSticky, "1777", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := sockPath(t)
+			p := testnet.SocketPath(t)
 			dir := filepath.Dir(p)
 			if err := os.Chmod(dir, tc.mode); err != nil {
 				t.Fatal(err)
 			}
-			s := NewServer(n, p, quiet)
+			s := New(n, p, quiet)
 			err := s.Start(ctx)
 			t.Cleanup(func() { _ = s.Close(context.Background()) })
-			if !errors.Is(err, ErrUnsafeSocketDir) {
+			if !errors.Is(err, api.ErrUnsafeSocketDir) {
 				t.Fatalf("Start in a %s directory = %v, want ErrUnsafeSocketDir", tc.want, err)
 			}
 			msg := err.Error()
@@ -587,7 +562,7 @@ func TestSocketDirOwnedByAnotherUserRefused(t *testing.T) {
 	}
 	n := newNode(t)
 	ctx := testContext(t)
-	p := sockPath(t)
+	p := testnet.SocketPath(t)
 	dir := filepath.Dir(p)
 	const other = 4242
 	if os.Geteuid() == other {
@@ -601,10 +576,10 @@ func TestSocketDirOwnedByAnotherUserRefused(t *testing.T) {
 	if err := os.Chmod(dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	s := NewServer(n, p, quiet)
+	s := New(n, p, quiet)
 	err := s.Start(ctx)
 	t.Cleanup(func() { _ = s.Close(context.Background()) })
-	if !errors.Is(err, ErrUnsafeSocketDir) {
+	if !errors.Is(err, api.ErrUnsafeSocketDir) {
 		t.Fatalf("Start in a directory owned by uid %d = %v, want ErrUnsafeSocketDir", other, err)
 	}
 	msg := err.Error()
@@ -626,12 +601,12 @@ func TestPrivateSocketDirAccepted(t *testing.T) {
 	ctx := testContext(t)
 	for _, mode := range []os.FileMode{0o700, 0o755} {
 		t.Run(fmt.Sprintf("%04o", mode), func(t *testing.T) {
-			p := sockPath(t)
+			p := testnet.SocketPath(t)
 			if err := os.Chmod(filepath.Dir(p), mode); err != nil {
 				t.Fatal(err)
 			}
 			startServer(t, n, p)
-			if _, err := NewClient(p).ID(ctx); err != nil {
+			if _, err := api.NewClient(p).ID(ctx); err != nil {
 				t.Fatalf("server in a %04o directory does not answer: %v", mode, err)
 			}
 		})

@@ -1,4 +1,4 @@
-package api
+package pipe
 
 import (
 	"encoding/binary"
@@ -41,14 +41,14 @@ const (
 	maxFrameData = 64 << 10
 )
 
-// PipeUpgrade is the Upgrade header value that asks for a pipe.
-const PipeUpgrade = "p2ptun-pipe"
+// Upgrade is the Upgrade header value that asks for a pipe.
+const Upgrade = "p2ptun-pipe"
 
-// ErrPipeReset means the pipe ended without both directions finishing
+// ErrReset means the pipe ended without both directions finishing
 // cleanly: the stream was reset (by the peer, `p2ptun stream close` or a
 // failure), the daemon stopped, or the other end of the API connection
 // went away.
-var ErrPipeReset = errors.New("pipe reset")
+var ErrReset = errors.New("pipe reset")
 
 // frameConn reads and writes frames on an API connection.
 type frameConn struct {
@@ -71,7 +71,7 @@ func newFrameConn(conn net.Conn, r io.Reader) frameConn {
 }
 
 // Read returns the data of the peer's frames; io.EOF after its 'e'. A
-// connection that ends before then fails with ErrPipeReset.
+// connection that ends before then fails with ErrReset.
 func (f *frameConn) Read(p []byte) (int, error) {
 	for f.left == 0 {
 		if f.rdone {
@@ -88,7 +88,7 @@ func (f *frameConn) Read(p []byte) (int, error) {
 			f.rdone = true
 			return 0, io.EOF
 		default:
-			return 0, fmt.Errorf("%w: unexpected frame type %q on the pipe", ErrPipeReset, t)
+			return 0, fmt.Errorf("%w: unexpected frame type %q on the pipe", ErrReset, t)
 		}
 	}
 	if len(p) > f.left {
@@ -97,7 +97,7 @@ func (f *frameConn) Read(p []byte) (int, error) {
 	n, err := f.r.Read(p)
 	f.left -= n
 	if err == io.EOF {
-		err = fmt.Errorf("%w: the connection ended inside a frame", ErrPipeReset)
+		err = fmt.Errorf("%w: the connection ended inside a frame", ErrReset)
 	}
 	return n, err
 }
@@ -121,7 +121,7 @@ func (f *frameConn) readHeader() (byte, int, error) {
 }
 
 // readRefusal reads the cause of an 'r' frame and returns the refusal,
-// which wraps ErrPipeReset and the cause's sentinel.
+// which wraps ErrReset and the cause's sentinel.
 func (f *frameConn) readRefusal() error {
 	var n [1]byte
 	if _, err := io.ReadFull(f.r, n[:]); err != nil {
@@ -132,17 +132,17 @@ func (f *frameConn) readRefusal() error {
 		return cut(err)
 	}
 	if r := refusal.Parse(string(cause)); r != nil {
-		return fmt.Errorf("%w: %w", ErrPipeReset, r)
+		return fmt.Errorf("%w: %w", ErrReset, r)
 	}
-	return fmt.Errorf("%w: the peer refused the stream (%q)", ErrPipeReset, cause)
+	return fmt.Errorf("%w: the peer refused the stream (%q)", ErrReset, cause)
 }
 
 // cut names the end of the connection where a frame should have been.
 func cut(err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("%w: the connection closed before the pipe ended", ErrPipeReset)
+		return fmt.Errorf("%w: the connection closed before the pipe ended", ErrReset)
 	}
-	return fmt.Errorf("%w: %w", ErrPipeReset, err)
+	return fmt.Errorf("%w: %w", ErrReset, err)
 }
 
 // Write sends p as data frames.
@@ -181,18 +181,38 @@ func (f *frameConn) CloseWrite() error {
 	return err
 }
 
-// daemonPipe is the daemon's end of a pipe, bridged to the libp2p stream
+// handshakeWrite bounds the daemon's writes of the 101 response and of a
+// pipe's last frame.
+const handshakeWrite = 5 * time.Second
+
+// Daemon is the daemon's end of a pipe, bridged to the libp2p stream
 // by streams.Bridge, which calls Close after a clean end in both
-// directions and Reset otherwise; finish then ends the connection.
-type daemonPipe struct {
+// directions and Reset otherwise; Finish then ends the connection.
+type Daemon struct {
 	frameConn
 	reset atomic.Bool // Reset was called
+}
+
+// Accept answers a pipe request on conn, hijacked from the server
+// with nothing buffered, with 101 Switching Protocols and returns the
+// daemon's end of the pipe. It fails if the client does not take the
+// answer in time; the caller then closes conn.
+func Accept(conn net.Conn) (*Daemon, error) {
+	_ = conn.SetDeadline(time.Now().Add(handshakeWrite))
+	_, err := conn.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " + Upgrade + "\r\n\r\n"))
+	if err == nil {
+		err = conn.SetDeadline(time.Time{})
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Daemon{frameConn: newFrameConn(conn, nil)}, nil
 }
 
 // Close tells the client that the stream ended cleanly, then closes the
 // connection. Call it only after both directions ended with 'e'. A client
 // that does not read the last byte in time gets a reset instead.
-func (d *daemonPipe) Close() error {
+func (d *Daemon) Close() error {
 	d.wmu.Lock()
 	_ = d.conn.SetWriteDeadline(time.Now().Add(handshakeWrite))
 	_, werr := d.conn.Write([]byte{frameClean})
@@ -201,19 +221,19 @@ func (d *daemonPipe) Close() error {
 }
 
 // Reset ends the bridge's reads and writes on the connection at once,
-// without a final frame; finish, called once the bridge has returned,
+// without a final frame; Finish, called once the bridge has returned,
 // tells the client why (a refusal) or just closes, which the client
 // reports as a reset.
-func (d *daemonPipe) Reset() error {
+func (d *Daemon) Reset() error {
 	// Not under wmu: a Write may hold it, blocked on a client that does
 	// not read, until the deadline ends it.
 	d.reset.Store(true)
 	return d.conn.SetDeadline(time.Now())
 }
 
-// finish ends the connection after the bridge returned err: after a Reset,
+// Finish ends the connection after the bridge returned err: after a Reset,
 // it first sends an 'r' frame if the peer refused the stream.
-func (d *daemonPipe) finish(err error) {
+func (d *Daemon) Finish(err error) {
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
 	if r := refusal.Of(err); d.reset.Load() && r != nil {
@@ -223,27 +243,41 @@ func (d *daemonPipe) finish(err error) {
 	_ = d.conn.Close()
 }
 
-// PipeConn is the client's end of a pipe that Client.Pipe opened: Write
+// Refusal returns the refusal that a pipe's error carries (the peer's
+// listener refused the stream: its cause wraps a node sentinel such as
+// node.ErrDenied), or nil.
+func Refusal(err error) error {
+	if r := refusal.Of(err); r != nil {
+		return r
+	}
+	return nil
+}
+
+// Conn is the client's end of a pipe that api.Client.Pipe opened: Write
 // sends to the peer's stream, Read returns what it sends. It is safe to
 // read and write from two goroutines.
-type PipeConn struct{ frameConn }
+type Conn struct{ frameConn }
+
+// Open returns the client's end of a pipe on conn, whose 101 answer has
+// been read with r (which may hold bytes read after it).
+func Open(conn net.Conn, r io.Reader) *Conn { return &Conn{newFrameConn(conn, r)} }
 
 // Read reads what the peer sends; io.EOF once it has half-closed, an
-// error wrapping ErrPipeReset if the stream was reset first.
-func (p *PipeConn) Read(b []byte) (int, error) { return p.frameConn.Read(b) }
+// error wrapping ErrReset if the stream was reset first.
+func (p *Conn) Read(b []byte) (int, error) { return p.frameConn.Read(b) }
 
 // Write sends b to the peer.
-func (p *PipeConn) Write(b []byte) (int, error) { return p.frameConn.Write(b) }
+func (p *Conn) Write(b []byte) (int, error) { return p.frameConn.Write(b) }
 
 // CloseWrite half-closes the stream: the peer reads end of file, and
 // Read goes on returning what the peer sends.
-func (p *PipeConn) CloseWrite() error { return p.frameConn.CloseWrite() }
+func (p *Conn) CloseWrite() error { return p.frameConn.CloseWrite() }
 
 // Wait returns, once Read has returned io.EOF, how the stream ended: nil
-// when both directions ended cleanly, an error wrapping ErrPipeReset when
+// when both directions ended cleanly, an error wrapping ErrReset when
 // it was reset. It blocks until the daemon is done with the stream, which
 // needs CloseWrite to have been called.
-func (p *PipeConn) Wait() error {
+func (p *Conn) Wait() error {
 	if !p.rdone || p.left != 0 {
 		return errors.New("pipe: Wait before Read returned io.EOF")
 	}
@@ -252,11 +286,11 @@ func (p *PipeConn) Wait() error {
 		return err
 	}
 	if t != frameClean {
-		return fmt.Errorf("%w: unexpected frame type %q after the end of the data", ErrPipeReset, t)
+		return fmt.Errorf("%w: unexpected frame type %q after the end of the data", ErrReset, t)
 	}
 	return nil
 }
 
 // Close closes the connection. Before Wait returned nil, that aborts the
 // pipe: the daemon resets the stream.
-func (p *PipeConn) Close() error { return p.conn.Close() }
+func (p *Conn) Close() error { return p.conn.Close() }
