@@ -18,6 +18,7 @@ import (
 	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/api/server"
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 	"github.com/p2ptun/p2ptun/node"
 )
 
@@ -97,9 +98,9 @@ func New(cfg Config) (*Daemon, error) {
 		err error
 	)
 	if cfg.Ephemeral {
-		sk, err = config.GenerateKey()
+		sk, err = homedir.GenerateKey()
 	} else {
-		sk, err = config.LoadKey(c.KeyPath(cfg.Home))
+		sk, err = homedir.LoadKey(c.KeyPath(cfg.Home))
 	}
 	if err != nil {
 		return nil, err
@@ -172,7 +173,7 @@ func (d *Daemon) run(ctx context.Context) error {
 	// One daemon per home, even if its API socket was deleted: an
 	// ephemeral daemon uses the home only for its socket.
 	if !cfg.Ephemeral || filepath.Dir(sockPath) == home {
-		lock, err := config.LockHome(home)
+		lock, err := homedir.LockDaemon(home)
 		if err != nil {
 			return err
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/logbuf"
 	"github.com/p2ptun/p2ptun/internal/testnet"
@@ -60,7 +61,7 @@ func ephemeral(t *testing.T, home string, logs io.Writer) Config {
 func withHome(t *testing.T, extra string, logs io.Writer) Config {
 	t.Helper()
 	home := filepath.Join(testnet.ShortDir(t), "home")
-	if _, err := config.Init(home); err != nil {
+	if _, err := homedir.Init(home); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(home, config.ConfigFile)
@@ -175,7 +176,7 @@ func TestRunEphemeral(t *testing.T) {
 }
 
 // TestHomeLock: a second daemon on the same home is refused with
-// config.ErrLocked and leaves the first one serving.
+// homedir.ErrLocked and leaves the first one serving.
 func TestHomeLock(t *testing.T) {
 	var logs logbuf.Buffer
 	cfg := withHome(t, "", &logs)
@@ -194,8 +195,8 @@ func TestHomeLock(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := d.Run(context.Background()); !errors.Is(err, config.ErrLocked) {
-				t.Fatalf("second daemon's Run = %v, want %v", err, config.ErrLocked)
+			if err := d.Run(context.Background()); !errors.Is(err, homedir.ErrLocked) {
+				t.Fatalf("second daemon's Run = %v, want %v", err, homedir.ErrLocked)
 			}
 			gone(t, second.APISocket)
 		})
@@ -347,7 +348,7 @@ func TestStrictFailsCleanly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	key, err := config.GenerateKey()
+	key, err := homedir.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}

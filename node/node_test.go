@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/logbuf"
 	"github.com/p2ptun/p2ptun/internal/testnet"
@@ -49,7 +50,7 @@ func newNode(t *testing.T) testNode { return newNodeWith(t, nil) }
 // buffer, after tweak (if not nil) has adjusted its options.
 func newNodeWith(t *testing.T, tweak func(*Options)) testNode {
 	t.Helper()
-	sk, err := config.GenerateKey()
+	sk, err := homedir.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 	"github.com/p2ptun/p2ptun/internal/logbuf"
 )
 
@@ -31,7 +32,7 @@ type testHost struct {
 // after tweak (if not nil) has adjusted its config.
 func newHost(t *testing.T, tweak func(*Config)) testHost {
 	t.Helper()
-	sk, err := config.GenerateKey()
+	sk, err := homedir.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +117,7 @@ func TestPingMeasuresADirectPath(t *testing.T) {
 }
 
 func TestConnManagerWaterMarks(t *testing.T) {
-	sk, err := config.GenerateKey()
+	sk, err := homedir.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 	"github.com/p2ptun/p2ptun/node"
 	"github.com/p2ptun/p2ptun/p2phost"
 )
@@ -126,7 +127,7 @@ func startNode(tb testing.TB, sk crypto.PrivKey) *node.Node {
 	tb.Helper()
 	if sk == nil {
 		var err error
-		if sk, err = config.GenerateKey(); err != nil {
+		if sk, err = homedir.GenerateKey(); err != nil {
 			tb.Fatal(err)
 		}
 	}

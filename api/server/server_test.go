@@ -22,7 +22,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/p2ptun/p2ptun/api"
-	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 	"github.com/p2ptun/p2ptun/internal/logbuf"
 	"github.com/p2ptun/p2ptun/internal/testnet"
 	"github.com/p2ptun/p2ptun/node"
@@ -60,7 +60,7 @@ func mustListen(t testing.TB, r spec.Request) spec.Spec {
 
 func newNode(t testing.TB) *node.Node {
 	t.Helper()
-	sk, err := config.GenerateKey()
+	sk, err := homedir.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func startServer(t *testing.T, n *node.Node, path string) *Server {
 // randomPeer returns the ID of a peer that does not exist.
 func randomPeer(t testing.TB) peer.ID {
 	t.Helper()
-	sk, err := config.GenerateKey()
+	sk, err := homedir.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}

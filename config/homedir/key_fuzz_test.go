@@ -1,4 +1,4 @@
-package config_test
+package homedir_test
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 
-	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 )
 
 // FuzzLoadKey loads arbitrary bytes as a 0600 key file. LoadKey must not
@@ -22,9 +22,9 @@ func FuzzLoadKey(f *testing.F) {
 		if err := os.WriteFile(path, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		sk, err := config.LoadKey(path)
+		sk, err := homedir.LoadKey(path)
 		if err != nil {
-			if !errors.Is(err, config.ErrKey) {
+			if !errors.Is(err, homedir.ErrKey) {
 				t.Errorf("LoadKey error does not wrap ErrKey: %v", err)
 			}
 			if strings.ContainsAny(err.Error(), "\r\n") {
@@ -54,7 +54,7 @@ func FuzzLoadKey(f *testing.F) {
 		if err := os.WriteFile(path2, again, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		sk2, err := config.LoadKey(path2)
+		sk2, err := homedir.LoadKey(path2)
 		if err != nil {
 			t.Fatalf("a loaded %v key, marshalled again, does not load: %v", sk.Type(), err)
 		}

@@ -1,4 +1,4 @@
-package config
+package homedir
 
 import (
 	"errors"
@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/p2ptun/p2ptun/config"
 )
 
 // writers holds one mutex per config file (by resolved absolute path), so
@@ -16,7 +18,7 @@ import (
 var writers sync.Map // string -> *sync.Mutex
 
 // edit rewrites the config file at path with change, which gets the
-// current content (DefaultFile if there is no file) and returns the new
+// current content (DefaultConfig if there is no file) and returns the new
 // one, or an error to leave the file alone. One writer at a time, in this
 // process and across processes (where flock exists), reads, changes and
 // atomically replaces the file, so that no writer's change is lost. A
@@ -25,7 +27,7 @@ var writers sync.Map // string -> *sync.Mutex
 func edit(path string, change func([]byte) ([]byte, error)) error {
 	target, err := resolve(path)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrInvalid, path, err)
+		return fmt.Errorf("%w: %s: %w", config.ErrInvalid, path, err)
 	}
 	mu, _ := writers.LoadOrStore(target, new(sync.Mutex))
 	mu.(*sync.Mutex).Lock()
@@ -40,9 +42,9 @@ func edit(path string, change func([]byte) ([]byte, error)) error {
 	b, err := os.ReadFile(target)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		b = []byte(DefaultFile)
+		b = []byte(DefaultConfig)
 	case err != nil:
-		return readError(path, err)
+		return config.ReadError(path, err)
 	default:
 		if st, err := os.Stat(target); err == nil {
 			mode = st.Mode().Perm()

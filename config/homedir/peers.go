@@ -1,4 +1,4 @@
-package config
+package homedir
 
 import (
 	"encoding/json"

@@ -1,6 +1,6 @@
 //go:build darwin || dragonfly || freebsd || illumos || linux || netbsd || openbsd
 
-package config
+package homedir
 
 import (
 	"errors"
@@ -12,13 +12,13 @@ import (
 	"syscall"
 )
 
-// LockHome takes the home's daemon lock, an exclusive flock(2) on
+// LockDaemon takes the home's daemon lock, an exclusive flock(2) on
 // HOME/daemon.lock, and writes this process's ID into the file. It fails
 // with ErrLocked, naming the holder's PID when the file has it, if another
 // process holds the lock. The kernel drops the lock when the process ends,
 // however it ends, so a daemon that died leaves nothing stale behind.
 // Close the Lock to release it.
-func LockHome(home string) (*Lock, error) {
+func LockDaemon(home string) (*Lock, error) {
 	path := filepath.Join(home, LockFile)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {

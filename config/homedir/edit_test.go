@@ -1,4 +1,4 @@
-package config_test
+package homedir_test
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 )
 
 // loadTunnels parses the file at path and returns its [[listen]]
@@ -43,8 +44,8 @@ func TestConcurrentWritersKeepEveryTable(t *testing.T) {
 	errs := make(chan error, 2*n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { errs <- config.AppendListen(path, listenTunnel(fmt.Sprintf("/x/t%d", i))) })
-		wg.Go(func() { errs <- config.SaveAccess(path, config.Access{Deny: []string{peerA}}) })
+		wg.Go(func() { errs <- homedir.AppendListen(path, listenTunnel(fmt.Sprintf("/x/t%d", i))) })
+		wg.Go(func() { errs <- homedir.SaveAccess(path, config.Access{Deny: []string{peerA}}) })
 	}
 	wg.Wait()
 	close(errs)
@@ -73,7 +74,7 @@ func TestWriterProcess(t *testing.T) {
 	}
 	count, _ := strconv.Atoi(os.Getenv("P2PTUN_TEST_WRITER_COUNT"))
 	for i := range count {
-		if err := config.AppendListen(path, listenTunnel(fmt.Sprintf("%s%d", prefix, i))); err != nil {
+		if err := homedir.AppendListen(path, listenTunnel(fmt.Sprintf("%s%d", prefix, i))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -95,7 +96,7 @@ func TestWritersInOtherProcesses(t *testing.T) {
 		cmds[i] = cmd
 	}
 	for i := range each {
-		if err := config.AppendListen(path, listenTunnel(fmt.Sprintf("/x/parent-%d", i))); err != nil {
+		if err := homedir.AppendListen(path, listenTunnel(fmt.Sprintf("/x/parent-%d", i))); err != nil {
 			t.Error(err)
 		}
 	}
@@ -132,10 +133,10 @@ func TestSymlinkedConfigIsWrittenThrough(t *testing.T) {
 			if err := os.Symlink(filepath.Join("dotfiles", "p2ptun.toml"), link); err != nil {
 				t.Fatal(err)
 			}
-			if err := config.SaveAccess(link, config.Access{Allow: []string{peerA}}); err != nil {
+			if err := homedir.SaveAccess(link, config.Access{Allow: []string{peerA}}); err != nil {
 				t.Fatal(err)
 			}
-			if err := config.AppendListen(link, listenTunnel("/x/web")); err != nil {
+			if err := homedir.AppendListen(link, listenTunnel("/x/web")); err != nil {
 				t.Fatal(err)
 			}
 			if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {

@@ -1,11 +1,11 @@
-package config_test
+package homedir_test
 
 import (
 	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 )
 
 // FuzzLoadSwarmKey feeds arbitrary files to the swarm key loader: it must
@@ -22,7 +22,7 @@ func FuzzLoadSwarmKey(f *testing.F) {
 		if err := os.WriteFile(p, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		psk, err := config.LoadSwarmKey(p)
+		psk, err := homedir.LoadSwarmKey(p)
 		if err == nil && len(psk) != 32 {
 			t.Fatalf("accepted a %d-byte key", len(psk))
 		}

@@ -1,4 +1,4 @@
-package config
+package homedir
 
 import (
 	"crypto/rand"
@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/p2ptun/p2ptun/config"
 )
 
 // ErrKey wraps every problem with the identity key file.
@@ -119,14 +121,6 @@ func WriteKey(path string, sk crypto.PrivKey) error {
 	return f.Close()
 }
 
-// KeyPath resolves the configured key file against home.
-func (c Config) KeyPath(home string) string {
-	if filepath.IsAbs(c.Identity.KeyFile) {
-		return c.Identity.KeyFile
-	}
-	return filepath.Join(home, c.Identity.KeyFile)
-}
-
 // Init creates home (0700), a new identity key (0600) and the default
 // config file. It refuses to touch a home that already has an identity key,
 // and leaves an existing config.toml as it is.
@@ -137,8 +131,8 @@ func Init(home string) (crypto.PrivKey, error) {
 	if err := os.Chmod(home, 0o700); err != nil {
 		return nil, err
 	}
-	cfgPath := filepath.Join(home, ConfigFile)
-	cfg, err := Load(cfgPath)
+	cfgPath := filepath.Join(home, config.ConfigFile)
+	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return nil, err
 	}
@@ -154,29 +148,29 @@ func Init(home string) (crypto.PrivKey, error) {
 		return nil, fmt.Errorf("writing identity: %w", err)
 	}
 	if _, err := os.Stat(cfgPath); errors.Is(err, fs.ErrNotExist) {
-		if err := os.WriteFile(cfgPath, []byte(DefaultFile), 0o600); err != nil {
+		if err := os.WriteFile(cfgPath, []byte(DefaultConfig), 0o600); err != nil {
 			return nil, fmt.Errorf("writing config: %w", err)
 		}
 	}
 	return sk, nil
 }
 
-// CheckHome refuses a home directory that group or others can access: it
+// Check refuses a home directory that group or others can access: it
 // holds the identity key, the config and the API socket.
-func CheckHome(home string) error {
+func Check(home string) error {
 	st, err := os.Stat(home)
 	if err != nil {
-		return fmt.Errorf("%w: home %s: %w", ErrInvalid, home, err)
+		return fmt.Errorf("%w: home %s: %w", config.ErrInvalid, home, err)
 	}
 	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("%w: home %s is accessible by others (mode %04o): run `chmod 700 %s`", ErrInvalid, home, perm, home)
+		return fmt.Errorf("%w: home %s is accessible by others (mode %04o): run `chmod 700 %s`", config.ErrInvalid, home, perm, home)
 	}
 	return nil
 }
 
 // IsInitialized reports whether home holds an identity key.
 func IsInitialized(home string) bool {
-	cfg, err := Load(filepath.Join(home, ConfigFile))
+	cfg, err := config.Load(filepath.Join(home, config.ConfigFile))
 	if err != nil {
 		return true // a broken config is reported by whoever loads it next
 	}

@@ -1,8 +1,9 @@
-package config
+package homedir
 
-// DefaultFile is the commented config.toml that `p2ptun init` writes. It
-// parses to Default().
-const DefaultFile = `# p2ptun configuration. Every key is optional; the values shown are the
+// DefaultConfig is the commented config.toml that Init writes, and that
+// an edit starts from when there is no file. It parses to
+// config.Default(), and shows every key with its default.
+const DefaultConfig = `# p2ptun configuration. Every key is optional; the values shown are the
 # defaults. Durations are Go duration strings ("15s", "500ms").
 
 [identity]

@@ -1,21 +1,11 @@
-package config
+package homedir
 
 import (
 	"bytes"
 	"fmt"
-	"path/filepath"
 
 	"github.com/libp2p/go-libp2p/core/pnet"
 )
-
-// SwarmKeyPath resolves the configured swarm key against home; it is empty
-// when no key is configured.
-func (c Config) SwarmKeyPath(home string) string {
-	if c.Network.SwarmKey == "" || filepath.IsAbs(c.Network.SwarmKey) {
-		return c.Network.SwarmKey
-	}
-	return filepath.Join(home, c.Network.SwarmKey)
-}
 
 // LoadSwarmKey reads a kubo-format swarm.key ("/key/swarm/psk/1.0.0/",
 // "/base16/", 64 hex digits). Like the identity key it must be readable by
