@@ -14,10 +14,10 @@ var (
 	// ErrDaemonNotRunning is returned by the client when nothing answers on
 	// the API socket.
 	ErrDaemonNotRunning = errors.New("no p2ptun daemon is running")
-	// ErrDaemonRunning is returned by Server.Start when another daemon
+	// ErrDaemonRunning is returned by server.Server.Start when another daemon
 	// already answers on the socket.
 	ErrDaemonRunning = errors.New("a p2ptun daemon is already running")
-	// ErrUnsafeSocketDir is returned by Server.Start when the API socket's
+	// ErrUnsafeSocketDir is returned by server.Server.Start when the API socket's
 	// directory is writable by group or others, or owned by another user.
 	ErrUnsafeSocketDir = errors.New("unsafe api socket directory")
 )

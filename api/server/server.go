@@ -26,7 +26,7 @@ const maxBody = 64 << 10
 
 // Server serves the control API for one node on a Unix socket.
 type Server struct {
-	// AllowedUID is the only user whose processes may use the API. NewServer
+	// AllowedUID is the only user whose processes may use the API. New
 	// sets it to os.Getuid(); change it before Start, not after. A
 	// connection from any other uid is closed unanswered and logged at
 	// Warn. Checked on Linux (SO_PEERCRED); elsewhere the socket's 0600

@@ -2,7 +2,7 @@ package homedir
 
 // DefaultConfig is the commented config.toml that Init writes, and that
 // an edit starts from when there is no file. It parses to
-// config.Default(), and shows every key with its default.
+// config.Default().
 const DefaultConfig = `# p2ptun configuration. Every key is optional; the values shown are the
 # defaults. Durations are Go duration strings ("15s", "500ms").
 
