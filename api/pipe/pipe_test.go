@@ -13,10 +13,14 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 
+	"go.uber.org/goleak"
+
 	"github.com/p2ptun/p2ptun/internal/testnet"
 	"github.com/p2ptun/p2ptun/node"
 	"github.com/p2ptun/p2ptun/refusal"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // framePair returns the daemon's and the client's ends of a pipe over a
 // real Unix socket pair.
