@@ -39,9 +39,9 @@ type Client struct {
 	// has answered: the stream that follows has no bound. Zero means no
 	// bound. NewClient sets DefaultTimeout.
 	Timeout time.Duration
-	// afterFunc starts a request's timer (time.AfterFunc); tests replace
-	// it to run out a request's time when they choose.
-	afterFunc func(time.Duration, func()) (stop func() bool)
+	// AfterFunc starts a request's timer; nil means time.AfterFunc. Tests
+	// set it to run out a request's time when they choose.
+	AfterFunc func(time.Duration, func()) (stop func() bool)
 }
 
 // NewClient returns a client for the socket at path.
@@ -64,7 +64,7 @@ func (c *Client) begin(ctx context.Context) (rctx context.Context, answered func
 	if c.Timeout <= 0 {
 		return rctx, func() {}, func() { cancel(nil) }
 	}
-	after := c.afterFunc
+	after := c.AfterFunc
 	if after == nil {
 		after = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 	}
@@ -84,56 +84,53 @@ func (c *Client) timedOut(rctx context.Context, err error) error {
 
 // ID returns the daemon's identity.
 func (c *Client) ID(ctx context.Context) (Identity, error) {
-	var out Identity
-	return out, c.do(ctx, http.MethodGet, "/v0/id", nil, &out)
+	return call[Identity](ctx, c, http.MethodGet, "/v0/id", nil)
 }
 
 // Listen asks the daemon to register a listener.
 func (c *Client) Listen(ctx context.Context, r ListenRequest) (Listener, error) {
-	var out Listener
-	return out, c.do(ctx, http.MethodPost, "/v0/listeners/listen", r, &out)
+	return call[Listener](ctx, c, http.MethodPost, "/v0/listeners/listen", r)
 }
 
 // Forward asks the daemon to open a forward.
 func (c *Client) Forward(ctx context.Context, r ForwardRequest) (Listener, error) {
-	var out Listener
-	return out, c.do(ctx, http.MethodPost, "/v0/listeners/forward", r, &out)
+	return call[Listener](ctx, c, http.MethodPost, "/v0/listeners/forward", r)
 }
 
 // Share asks the daemon for a ticket to one of its listeners.
 func (c *Client) Share(ctx context.Context, r ShareRequest) (Share, error) {
-	var out Share
-	return out, c.do(ctx, http.MethodPost, "/v0/share", r, &out)
+	return call[Share](ctx, c, http.MethodPost, "/v0/share", r)
 }
 
 // Listeners lists the daemon's listeners and forwards.
 func (c *Client) Listeners(ctx context.Context) (ListenerList, error) {
-	var out ListenerList
-	return out, c.do(ctx, http.MethodGet, "/v0/listeners", nil, &out)
+	return call[ListenerList](ctx, c, http.MethodGet, "/v0/listeners", nil)
 }
 
 // CloseListeners closes the listeners r selects.
 func (c *Client) CloseListeners(ctx context.Context, r CloseRequest) (Closed, error) {
-	var out Closed
-	return out, c.do(ctx, http.MethodPost, "/v0/listeners/close", r, &out)
+	return call[Closed](ctx, c, http.MethodPost, "/v0/listeners/close", r)
 }
 
 // Ping asks the daemon to ping a peer.
 func (c *Client) Ping(ctx context.Context, r PingRequest) (PingReply, error) {
-	var out PingReply
-	return out, c.do(ctx, http.MethodPost, "/v0/ping", r, &out)
+	return call[PingReply](ctx, c, http.MethodPost, "/v0/ping", r)
 }
 
 // Streams lists the daemon's live streams.
 func (c *Client) Streams(ctx context.Context) (StreamList, error) {
-	var out StreamList
-	return out, c.do(ctx, http.MethodGet, "/v0/streams", nil, &out)
+	return call[StreamList](ctx, c, http.MethodGet, "/v0/streams", nil)
 }
 
 // CloseStreams closes one stream or all of them.
 func (c *Client) CloseStreams(ctx context.Context, r StreamCloseRequest) (Closed, error) {
-	var out Closed
-	return out, c.do(ctx, http.MethodPost, "/v0/streams/close", r, &out)
+	return call[Closed](ctx, c, http.MethodPost, "/v0/streams/close", r)
+}
+
+// call makes a request whose reply is a T.
+func call[T any](ctx context.Context, c *Client, method, path string, in any) (T, error) {
+	var out T
+	return out, c.do(ctx, method, path, in, &out)
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
@@ -185,13 +182,4 @@ func (c *Client) callError(err error) error {
 		return fmt.Errorf("%w (api socket %s): start one with `p2ptun daemon`", ErrDaemonNotRunning, c.path)
 	}
 	return fmt.Errorf("calling the daemon on %s: %w", c.path, err)
-}
-
-// replyError decodes the error body of a failed request.
-func replyError(resp *http.Response) error {
-	var eb errorBody
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&eb); err != nil || eb.Error == "" {
-		return fmt.Errorf("daemon answered %s", resp.Status)
-	}
-	return &Error{Code: eb.Code, Message: eb.Error}
 }

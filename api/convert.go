@@ -8,9 +8,9 @@ import (
 	"github.com/p2ptun/p2ptun/spec"
 )
 
-// One function per wire type: replies are filled from node values, and
-// requests become node requests (tunnel requests: parsed specs), field by
-// field. A field renamed or
+// One function per wire type, for the server (package api/server): replies
+// are filled from node values, and requests become node requests (tunnel
+// requests: parsed specs), field by field. A field renamed or
 // removed in node breaks the build here; the wire types stay as they are.
 
 // IdentityFrom is the `id --json` document (and the ready file's) for id.
@@ -18,7 +18,8 @@ func IdentityFrom(id node.Identity) Identity {
 	return Identity{ID: id.ID, Addresses: id.Addresses, AgentVersion: id.AgentVersion}
 }
 
-func listenerFrom(l node.Listener) Listener {
+// ListenerFrom is l as an entry of `ls --json`.
+func ListenerFrom(l node.Listener) Listener {
 	return Listener{
 		Protocol: l.Protocol, ListenAddress: l.ListenAddress, TargetAddress: l.TargetAddress,
 		ID: l.ID, Name: l.Name, Kind: string(l.Kind), Peer: l.Peer, AllowedPeers: l.AllowedPeers,
@@ -36,7 +37,8 @@ func proxyProtocolName(v byte) string {
 	return "v" + strconv.Itoa(int(v))
 }
 
-func streamFrom(s node.StreamInfo, rtt time.Duration) Stream {
+// StreamFrom is s, to a peer rtt away, as an entry of `stream ls --json`.
+func StreamFrom(s node.StreamInfo, rtt time.Duration) Stream {
 	return Stream{
 		Path: s.Path, RTTMillis: millis(rtt),
 		HandlerID: strconv.FormatUint(s.ID, 10), Protocol: s.Protocol,
@@ -46,17 +48,20 @@ func streamFrom(s node.StreamInfo, rtt time.Duration) Stream {
 	}
 }
 
-func pingResultFrom(p node.PingResult) PingResult {
+// PingResultFrom is one round trip of `ping --json`.
+func PingResultFrom(p node.PingResult) PingResult {
 	return PingResult{RTTMillis: millis(p.RTT), Path: p.Path}
 }
 
 func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func shareFrom(s node.Share) Share {
+// ShareFrom is the `share --json` document for s.
+func ShareFrom(s node.Share) Share {
 	return Share{Ticket: s.Ticket, Peer: s.Peer, Protocol: s.Protocol, Addresses: s.Addresses, Expires: s.Expires}
 }
 
-func accessListFrom(l node.AccessList) AccessList {
+// AccessListFrom is the `access ls --json` document for l.
+func AccessListFrom(l node.AccessList) AccessList {
 	return AccessList{Allow: l.Allow, Deny: l.Deny}
 }
 
@@ -67,8 +72,8 @@ func tunnelStatusFrom(t node.TunnelStatus) TunnelStatus {
 	}
 }
 
-// tunnelStatusesFrom keeps a nil list nil: it is null on the wire.
-func tunnelStatusesFrom(ts []node.TunnelStatus) []TunnelStatus {
+// TunnelStatusesFrom keeps a nil list nil: it is null on the wire.
+func TunnelStatusesFrom(ts []node.TunnelStatus) []TunnelStatus {
 	if ts == nil {
 		return nil
 	}
@@ -79,14 +84,16 @@ func tunnelStatusesFrom(ts []node.TunnelStatus) []TunnelStatus {
 	return out
 }
 
-func reloadResultFrom(r ReloadReply) ReloadResult {
+// ReloadResultFrom is the `reload --json` document for r.
+func ReloadResultFrom(r ReloadReply) ReloadResult {
 	return ReloadResult{
 		Added: r.Added, Removed: r.Removed, Unchanged: r.Unchanged, Restarted: r.Restarted,
-		Failed: tunnelStatusesFrom(r.Failed), NeedsRestart: r.NeedsRestart,
+		Failed: TunnelStatusesFrom(r.Failed), NeedsRestart: r.NeedsRestart,
 	}
 }
 
-func eventFrom(e node.Event) Event {
+// EventFrom is e as a line of `events --json`.
+func EventFrom(e node.Event) Event {
 	return Event{
 		Time: e.Time, Type: e.Type,
 		TunnelID: e.TunnelID, Name: e.Name, Kind: e.Kind, Protocol: e.Protocol,
@@ -97,12 +104,12 @@ func eventFrom(e node.Event) Event {
 	}
 }
 
-// toSpec parses r once, into the spec the node takes.
-func (r ListenRequest) toSpec() (spec.Spec, error) { return spec.ParseListen(r.toRequest()) }
+// Spec parses r once, into the spec the node takes.
+func (r ListenRequest) Spec() (spec.Spec, error) { return spec.ParseListen(r.toRequest()) }
 
 // Check parses r as the daemon will, so that a client can refuse bad
 // input with the daemon's own message before it sends anything.
-func (r ListenRequest) Check() error { _, err := r.toSpec(); return err }
+func (r ListenRequest) Check() error { _, err := r.Spec(); return err }
 
 func (r ListenRequest) toRequest() spec.Request {
 	return spec.Request{
@@ -112,11 +119,11 @@ func (r ListenRequest) toRequest() spec.Request {
 	}
 }
 
-// toSpec parses r once, into the spec the node takes.
-func (r ForwardRequest) toSpec() (spec.Spec, error) { return spec.ParseForward(r.toRequest()) }
+// Spec parses r once, into the spec the node takes.
+func (r ForwardRequest) Spec() (spec.Spec, error) { return spec.ParseForward(r.toRequest()) }
 
 // Check parses r as the daemon will (see ListenRequest.Check).
-func (r ForwardRequest) Check() error { _, err := r.toSpec(); return err }
+func (r ForwardRequest) Check() error { _, err := r.Spec(); return err }
 
 // ForwardRequestOf is the forward request for r, a forward as written (from
 // arguments or a ticket, see spec.TicketForward): toRequest's inverse.
@@ -136,15 +143,16 @@ func (r ForwardRequest) toRequest() spec.Request {
 	}
 }
 
-func (r CloseRequest) toNode() node.CloseRequest {
+// ToNode is the node's request for r.
+func (r CloseRequest) ToNode() node.CloseRequest {
 	return node.CloseRequest{All: r.All, Protocol: r.Protocol, ListenAddress: r.ListenAddress, TargetAddress: r.TargetAddress}
 }
 
-// toSpec parses r once, into the spec the node takes.
-func (r PipeRequest) toSpec() (spec.Spec, error) { return spec.ParsePipe(r.toRequest()) }
+// Spec parses r once, into the spec the node takes.
+func (r PipeRequest) Spec() (spec.Spec, error) { return spec.ParsePipe(r.toRequest()) }
 
 // Check parses r as the daemon will (see ListenRequest.Check).
-func (r PipeRequest) Check() error { _, err := r.toSpec(); return err }
+func (r PipeRequest) Check() error { _, err := r.Spec(); return err }
 
 func (r PipeRequest) toRequest() spec.Request {
 	return spec.Request{
@@ -153,6 +161,7 @@ func (r PipeRequest) toRequest() spec.Request {
 	}
 }
 
-func (r ShareRequest) toNode() node.ShareRequest {
+// ToNode is the node's request for r.
+func (r ShareRequest) ToNode() node.ShareRequest {
 	return node.ShareRequest{Protocol: r.Protocol, Invite: r.Invite, TTL: r.TTL}
 }

@@ -1,7 +1,10 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/p2ptun/p2ptun/node"
@@ -11,10 +14,10 @@ var (
 	// ErrDaemonNotRunning is returned by the client when nothing answers on
 	// the API socket.
 	ErrDaemonNotRunning = errors.New("no p2ptun daemon is running")
-	// ErrDaemonRunning is returned by Server.Start when another daemon
+	// ErrDaemonRunning is returned by server.Server.Start when another daemon
 	// already answers on the socket.
 	ErrDaemonRunning = errors.New("a p2ptun daemon is already running")
-	// ErrUnsafeSocketDir is returned by Server.Start when the API socket's
+	// ErrUnsafeSocketDir is returned by server.Server.Start when the API socket's
 	// directory is writable by group or others, or owned by another user.
 	ErrUnsafeSocketDir = errors.New("unsafe api socket directory")
 )
@@ -39,13 +42,29 @@ var codes = []struct {
 	{node.ErrInvalidConfig, "config_invalid", http.StatusUnprocessableEntity},
 }
 
-func encodeError(err error) (errorBody, int) {
+// WriteError answers a failed request with err: the status and code of
+// the node sentinel it wraps ("internal" and 500 for none), and its
+// message. The client's replyError reads it back.
+func WriteError(w http.ResponseWriter, err error) {
+	body, status := errorBody{Error: err.Error(), Code: "internal"}, http.StatusInternalServerError
 	for _, c := range codes {
 		if errors.Is(err, c.err) {
-			return errorBody{Error: err.Error(), Code: c.code}, c.status
+			body.Code, status = c.code, c.status
+			break
 		}
 	}
-	return errorBody{Error: err.Error(), Code: "internal"}, http.StatusInternalServerError
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// replyError decodes the error body of a failed request (WriteError's).
+func replyError(resp *http.Response) error {
+	var eb errorBody
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&eb); err != nil || eb.Error == "" {
+		return fmt.Errorf("daemon answered %s", resp.Status)
+	}
+	return &Error{Code: eb.Code, Message: eb.Error}
 }
 
 // Error is a failure reported by the daemon. It unwraps to the node

@@ -11,11 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/node"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/spec"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var update = flag.Bool("update", false, "rewrite ../testdata/golden/wire.golden")
 
@@ -48,56 +52,56 @@ func wireReplies() []struct {
 			ID: "12D3KooWSelf", Addresses: []string{"/ip4/127.0.0.1/tcp/4141/p2p/12D3KooWSelf"}, AgentVersion: "p2ptun/v0.1.0",
 		}), true},
 		{"GET /v0/id, no addresses", IdentityFrom(node.Identity{ID: "12D3KooWSelf", Addresses: []string{}, AgentVersion: "p2ptun/v0.1.0"}), false},
-		{"listen and forward replies, an ls entry: forward", listenerFrom(node.Listener{
+		{"listen and forward replies, an ls entry: forward", ListenerFrom(node.Listener{
 			ID: 1, Name: "web", Kind: registry.KindForward, Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/9000",
 			TargetAddress: "/p2p/12D3KooWServer", Peer: "12D3KooWServer", Close: func() error { return nil },
 		}), false},
-		{"an ls entry: listen, every field", listenerFrom(node.Listener{
+		{"an ls entry: listen, every field", ListenerFrom(node.Listener{
 			ID: 2, Name: "ssh", Kind: registry.KindListen, Protocol: "/x/ssh", ListenAddress: "/p2p/12D3KooWSelf",
 			TargetAddress: "/ip4/127.0.0.1/tcp/22", Peer: "12D3KooWPeer", AllowedPeers: []string{"12D3KooWFriend"},
 			AllowAll: true, InviteOnly: true, ReportPeerID: true, ProxyProtocol: 2,
 		}), true},
-		{"an ls entry: bare", listenerFrom(node.Listener{Kind: registry.KindListen}), false},
+		{"an ls entry: bare", ListenerFrom(node.Listener{Kind: registry.KindListen}), false},
 		{"GET /v0/listeners, ls --json: none", ListenerList{Listeners: []Listener{}}, false},
-		{"a stream ls entry", streamFrom(node.StreamInfo{
+		{"a stream ls entry", StreamFrom(node.StreamInfo{
 			ID: 7, ListenerID: 1, Kind: registry.KindForward, Protocol: "/x/web", OriginAddress: "/ip4/127.0.0.1/tcp/51234",
 			TargetAddress: "/p2p/12D3KooWServer", Peer: "12D3KooWServer", Path: "direct",
 			OpenedAt: opened.In(time.FixedZone("CET", 3600)), Setup: time.Millisecond, BytesIn: 5120, BytesOut: 312,
 		}, 412*time.Microsecond), true},
-		{"a stream ls entry: bare", streamFrom(node.StreamInfo{}, 0), false},
+		{"a stream ls entry: bare", StreamFrom(node.StreamInfo{}, 0), false},
 		{"GET /v0/streams, stream ls --json: none", StreamList{Streams: []Stream{}}, false},
-		{"POST /v0/share, share --json: invite", shareFrom(node.Share{
+		{"POST /v0/share, share --json: invite", ShareFrom(node.Share{
 			Ticket: "p2ptun1eyacicab", Peer: "12D3KooWServer", Protocol: "/x/web",
 			Addresses: []string{"/ip4/203.0.113.7/tcp/4141/p2p/12D3KooWServer"}, Expires: expires,
 		}), true},
-		{"POST /v0/share: plain ticket", shareFrom(node.Share{Ticket: "p2ptun1eyacicab", Peer: "12D3KooWServer", Protocol: "/x/web", Addresses: []string{}}), false},
+		{"POST /v0/share: plain ticket", ShareFrom(node.Share{Ticket: "p2ptun1eyacicab", Peer: "12D3KooWServer", Protocol: "/x/web", Addresses: []string{}}), false},
 		{"POST /v0/ping, ping --json", PingReply{Peer: "12D3KooWServer", Results: []PingResult{
-			pingResultFrom(node.PingResult{RTT: 412 * time.Microsecond, Path: "direct"}),
+			PingResultFrom(node.PingResult{RTT: 412 * time.Microsecond, Path: "direct"}),
 		}}, true},
 		{"close replies, close --json, stream close --json", Closed{Closed: 2}, true},
-		{"access replies, access ls --json", accessListFrom(node.AccessList{Allow: []string{"12D3KooWFriend"}, Deny: []string{"12D3KooWFoe"}}), true},
-		{"access replies: open policy", accessListFrom(node.AccessList{Allow: []string{}, Deny: []string{}}), false},
+		{"access replies, access ls --json", AccessListFrom(node.AccessList{Allow: []string{"12D3KooWFriend"}, Deny: []string{"12D3KooWFoe"}}), true},
+		{"access replies: open policy", AccessListFrom(node.AccessList{Allow: []string{}, Deny: []string{}}), false},
 		{"a tunnel status, every field", tunnelStatusFrom(failed), true},
-		{"GET /v0/status, wait --json", Status{Ready: true, Tunnels: tunnelStatusesFrom([]node.TunnelStatus{
+		{"GET /v0/status, wait --json", Status{Ready: true, Tunnels: TunnelStatusesFrom([]node.TunnelStatus{
 			{Name: "web", Kind: "forward", Protocol: "/x/web", Line: 3, State: node.TunnelUp, ListenerID: 1},
 			{Name: "listen /x/ssh", Kind: "listen", Protocol: "/x/ssh", State: node.TunnelStarting},
 			failed,
 			{Name: "old", Kind: "listen", Protocol: "/x/old", Line: 20, State: node.TunnelClosed},
 		})}, true},
-		{"GET /v0/status: no config tunnels", Status{Tunnels: tunnelStatusesFrom(nil)}, false},
-		{"POST /v0/reload, reload --json", reloadResultFrom(ReloadReply{
+		{"GET /v0/status: no config tunnels", Status{Tunnels: TunnelStatusesFrom(nil)}, false},
+		{"POST /v0/reload, reload --json", ReloadResultFrom(ReloadReply{
 			ApplyResult: node.ApplyResult{Added: []string{"new"}, Removed: []string{"two"}, Unchanged: []string{"one"},
 				Restarted: []string{"changed"}, Failed: []node.TunnelStatus{failed}},
 			NeedsRestart: []string{"network"},
 		}), true},
-		{"POST /v0/reload: nothing changed", reloadResultFrom(ReloadReply{}), false},
-		{"an event, every field", eventFrom(node.Event{
+		{"POST /v0/reload: nothing changed", ReloadResultFrom(ReloadReply{}), false},
+		{"an event, every field", EventFrom(node.Event{
 			Time: opened, Type: node.EventStreamClose, TunnelID: 1, Name: "web", Kind: "forward", Protocol: "/x/web",
 			ListenAddress: "/ip4/127.0.0.1/tcp/9000", TargetAddress: "/p2p/12D3KooWServer", StreamID: 7,
 			OriginAddress: "/ip4/127.0.0.1/tcp/51234", Peer: "12D3KooWServer", Path: "direct", BytesIn: 5120, BytesOut: 312,
 			SetupMillis: 1.5, Millis: 250.25, Reason: "reset", Error: "stream reset",
 		}), true},
-		{"an event: bare", eventFrom(node.Event{Time: opened, Type: node.EventTunnelUp}), false},
+		{"an event: bare", EventFrom(node.Event{Time: opened, Type: node.EventTunnelUp}), false},
 		{"an error reply", errorBody{Error: "no listener matched", Code: "not_found"}, true},
 	}
 }
@@ -205,9 +209,9 @@ func TestWireRequestsReachNode(t *testing.T) {
 	}{
 		{"listen", fullListen, fullListen.toRequest()},
 		{"forward", fullForward, fullForward.toRequest()},
-		{"close", fullClose, fullClose.toNode()},
+		{"close", fullClose, fullClose.ToNode()},
 		{"pipe", fullPipe, fullPipe.toRequest()},
-		{"share", fullShare, fullShare.toNode()},
+		{"share", fullShare, fullShare.ToNode()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			allFieldsSet(t, "wire", tc.wire)

@@ -15,6 +15,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 	p2pd "github.com/p2ptun/p2ptun/daemon"
 	"github.com/p2ptun/p2ptun/spec"
 )
@@ -127,13 +128,13 @@ func daemonConfig(c *ucli.Context, relay bool, log *slog.Logger) (p2pd.Config, e
 			dc.Home, dc.APISocket = "", "" // a throwaway home
 		}
 	} else {
-		if !config.IsInitialized(dc.Home) {
-			if _, err := config.Init(dc.Home); err != nil {
+		if !homedir.IsInitialized(dc.Home) {
+			if _, err := homedir.Init(dc.Home); err != nil {
 				return dc, err
 			}
 			log.Info("initialized new home", "home", dc.Home)
 		}
-		if err := config.CheckHome(dc.Home); err != nil {
+		if err := homedir.Check(dc.Home); err != nil {
 			return dc, err
 		}
 		var err error

@@ -5,6 +5,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 	"github.com/p2ptun/p2ptun/node"
 )
 
@@ -42,12 +43,12 @@ func exitCode(err error) int {
 		return ExitUsage
 	case errors.Is(err, api.ErrDaemonNotRunning):
 		return ExitDaemonNotRunning
-	case errors.Is(err, config.ErrInvalid), errors.Is(err, config.ErrKey), errors.Is(err, api.ErrUnsafeSocketDir):
+	case errors.Is(err, config.ErrInvalid), errors.Is(err, homedir.ErrKey), errors.Is(err, api.ErrUnsafeSocketDir):
 		return ExitConfig
 	case errors.Is(err, node.ErrUnreachable), errors.Is(err, node.ErrNoListener), errors.Is(err, node.ErrTargetDown):
 		return ExitUnreachable
 	case errors.Is(err, node.ErrExists), errors.Is(err, node.ErrAddrInUse),
-		errors.Is(err, api.ErrDaemonRunning), errors.Is(err, config.ErrLocked), errors.Is(err, config.ErrInitialized):
+		errors.Is(err, api.ErrDaemonRunning), errors.Is(err, homedir.ErrLocked), errors.Is(err, homedir.ErrInitialized):
 		return ExitConflict
 	case errors.Is(err, node.ErrNotFound):
 		return ExitNotFound

@@ -10,6 +10,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 )
 
 func idCommand() *ucli.Command {
@@ -50,7 +51,7 @@ func offlineID(home string) (api.Identity, error) {
 	if err != nil {
 		return api.Identity{}, err
 	}
-	sk, err := config.LoadKey(cfg.KeyPath(home))
+	sk, err := homedir.LoadKey(cfg.KeyPath(home))
 	if err != nil {
 		return api.Identity{}, err
 	}

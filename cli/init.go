@@ -6,7 +6,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ucli "github.com/urfave/cli/v2"
 
-	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 )
 
 func initCommand() *ucli.Command {
@@ -21,7 +21,7 @@ func initCommand() *ucli.Command {
 				return err
 			}
 			home := homeDir(c)
-			sk, err := config.Init(home)
+			sk, err := homedir.Init(home)
 			if err != nil {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/p2ptun/p2ptun/api"
+	"github.com/p2ptun/p2ptun/api/pipe"
 	"github.com/p2ptun/p2ptun/spec"
 	"github.com/p2ptun/p2ptun/ticket"
 )
@@ -93,7 +94,7 @@ var errStreamReset = errors.New("the stream was reset: by the peer (does its lis
 // ProxyCommand: that goroutine may then be blocked reading in, which no
 // portable call interrupts; it returns when in ends (in a process, the
 // exit ends it).
-func pipeStdio(ctx context.Context, p *api.PipeConn, in io.Reader, out io.Writer) error {
+func pipeStdio(ctx context.Context, p *pipe.Conn, in io.Reader, out io.Writer) error {
 	defer p.Close()
 	stop := context.AfterFunc(ctx, func() { _ = p.Close() })
 	defer stop()
@@ -152,8 +153,8 @@ func pipeStdio(ctx context.Context, p *api.PipeConn, in io.Reader, out io.Writer
 		return err
 	case ctx.Err() != nil:
 		return fmt.Errorf("interrupted: %w", ctx.Err())
-	case errors.Is(err, api.ErrPipeReset):
-		if r := api.Refusal(err); r != nil {
+	case errors.Is(err, pipe.ErrReset):
+		if r := pipe.Refusal(err); r != nil {
 			return r // the peer said why; its sentinel picks the exit code
 		}
 		return errStreamReset

@@ -14,6 +14,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 	"github.com/p2ptun/p2ptun/internal/harness"
 )
 
@@ -143,7 +144,7 @@ func TestRunOnlyPeersAreNeverSaved(t *testing.T) {
 	home, _ := initHome(t)
 	filed, friend, foe, other := harness.NewPeerID(t), harness.NewPeerID(t), harness.NewPeerID(t), harness.NewPeerID(t)
 	cfgPath := filepath.Join(home, "config.toml")
-	if err := config.SaveAccess(cfgPath, config.Access{Allow: []string{filed}}); err != nil {
+	if err := homedir.SaveAccess(cfgPath, config.Access{Allow: []string{filed}}); err != nil {
 		t.Fatal(err)
 	}
 	d := startIn(t, home, "daemon", "--allow-peer", friend, "--deny-peer", foe)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/testnet"
 )
@@ -295,7 +296,7 @@ func TestReloadRejectsAConfigItCannotRead(t *testing.T) {
 	foe := harness.NewPeerID(t)
 	appendConfig(t, home, "\n[[listen]]\nname = \"web\"\nprotocol = \"/x/web\"\ntarget = \""+echoTarget(t)+"\"\nallow_all = true\n")
 	cfgPath := filepath.Join(home, "config.toml")
-	if err := config.SaveAccess(cfgPath, config.Access{Deny: []string{foe}}); err != nil {
+	if err := homedir.SaveAccess(cfgPath, config.Access{Deny: []string{foe}}); err != nil {
 		t.Fatal(err)
 	}
 	good, err := os.ReadFile(cfgPath)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
+
+	"github.com/p2ptun/p2ptun/config/tomlpos"
 )
 
 // DefaultPort is the swarm port p2ptun listens on (TCP and QUIC) unless
@@ -303,7 +305,7 @@ func Parse(name string, b []byte) (Config, error) {
 		c.Network.ListenAddrs = DefaultListenAddrs()
 	}
 	// The decoder accepted b, so go-toml's parser does too.
-	l, _ := scanLayout(b)
+	l, _ := tomlpos.Scan(b)
 	c.locateTunnels(l)
 	if err := c.Validate(); err != nil {
 		return Config{}, fmt.Errorf("%w: %s", ErrInvalid, locate(name, l, err))
@@ -346,14 +348,14 @@ func load(path string, missingOK bool) (Config, error) {
 		return Default(), nil
 	}
 	if err != nil {
-		return Config{}, readError(path, err)
+		return Config{}, ReadError(path, err)
 	}
 	return Parse(path, b)
 }
 
-// readError says in one line why the config file at path could not be
+// ReadError says in one line why the config file at path could not be
 // read, and what to do.
-func readError(path string, err error) error {
+func ReadError(path string, err error) error {
 	if st, serr := os.Stat(path); serr == nil && st.IsDir() {
 		return fmt.Errorf("%w: %s is a directory: it must be a config file (move the directory away)", ErrInvalid, path)
 	}

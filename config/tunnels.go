@@ -5,8 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/pelletier/go-toml/v2"
-
+	"github.com/p2ptun/p2ptun/config/tomlpos"
 	"github.com/p2ptun/p2ptun/spec"
 )
 
@@ -213,13 +212,13 @@ func (c *Config) validateTunnels() error {
 
 // locateTunnels sets the Line of each [[listen]] and [[forward]] table,
 // in the order they appear in l.
-func (c *Config) locateTunnels(l layout) {
-	for i, line := range l.arrayLines("listen") {
+func (c *Config) locateTunnels(l tomlpos.Layout) {
+	for i, line := range l.ArrayLines("listen") {
 		if i < len(c.Listen) {
 			c.Listen[i].Line = line
 		}
 	}
-	for i, line := range l.arrayLines("forward") {
+	for i, line := range l.ArrayLines("forward") {
 		if i < len(c.Forward) {
 			c.Forward[i].Line = line
 		}
@@ -228,47 +227,16 @@ func (c *Config) locateTunnels(l layout) {
 
 // locate prefixes a validation error with name:line when the line of the
 // key or table it is about can be found.
-func locate(name string, l layout, err error) string {
+func locate(name string, l tomlpos.Layout, err error) string {
 	var fe *fieldError
 	if errors.As(err, &fe) {
 		line := fe.line
 		if line == 0 {
-			line = l.keyLine(fe.path)
+			line = l.KeyLine(fe.path)
 		}
 		if line > 0 {
 			return fmt.Sprintf("%s:%d: %s", name, line, err)
 		}
 	}
 	return fmt.Sprintf("%s: %s", name, err)
-}
-
-// AppendListen adds t as a [[listen]] table at the end of the config file
-// at path (created from DefaultFile if missing). The result is parsed
-// before it replaces the file, atomically: a tunnel that would make the
-// config invalid is not saved.
-func AppendListen(path string, t ListenTunnel) error {
-	return appendTable(path, "listen", t)
-}
-
-// AppendForward adds t as a [[forward]] table, like AppendListen.
-func AppendForward(path string, t ForwardTunnel) error {
-	return appendTable(path, "forward", t)
-}
-
-func appendTable(path, kind string, v any) error {
-	body, err := toml.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return edit(path, func(b []byte) ([]byte, error) {
-		doc := string(b)
-		if doc != "" && !strings.HasSuffix(doc, "\n") {
-			doc += "\n"
-		}
-		doc += "\n# Added by `p2ptun " + kind + " --save`.\n[[" + kind + "]]\n" + string(body)
-		if _, err := Parse(path, []byte(doc)); err != nil {
-			return nil, fmt.Errorf("not saving the tunnel: %w", err)
-		}
-		return []byte(doc), nil
-	})
 }

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -68,12 +67,7 @@ const (
 // Validate checks the timeouts and fills zero ones with their defaults.
 func (t *Timeouts) Validate() error {
 	d := Default().Timeouts
-	for _, f := range []struct {
-		name string
-		v    *Duration
-		def  Duration
-		min  time.Duration
-	}{
+	return fill([]durationKey{
 		{"timeouts.dial", &t.Dial, d.Dial, MinNetTimeout},
 		{"timeouts.handshake", &t.Handshake, d.Handshake, MinNetTimeout},
 		{"timeouts.stream_open", &t.StreamOpen, d.StreamOpen, MinNetTimeout},
@@ -81,18 +75,7 @@ func (t *Timeouts) Validate() error {
 		{"timeouts.shutdown", &t.Shutdown, d.Shutdown, 0},
 		{"timeouts.drain", &t.Drain, d.Drain, 0},
 		{"timeouts.keepalive", &t.Keepalive, d.Keepalive, MinKeepalive},
-	} {
-		if f.v.Duration < 0 {
-			return keyErrf(f.name, " must not be negative")
-		}
-		if f.v.Duration == 0 {
-			*f.v = f.def
-		}
-		if f.v.Duration < f.min {
-			return keyErrf(f.name, " = %q is too short: use at least %q (or 0s for the default, %q)", f.v.Duration, f.min, f.def.Duration)
-		}
-	}
-	return nil
+	})
 }
 
 func (a *Access) validate() error {
@@ -102,17 +85,10 @@ func (a *Access) validate() error {
 	if len(a.Deny) == 0 {
 		a.Deny = nil
 	}
-	for _, list := range []struct {
-		name string
-		ids  []string
-	}{{"access.allow", a.Allow}, {"access.deny", a.Deny}} {
-		for _, s := range list.ids {
-			if _, err := peer.Decode(s); err != nil {
-				return keyErrf(list.name, ": %q is not a peer ID", s)
-			}
-		}
+	if err := peerIDs("access.allow", a.Allow); err != nil {
+		return err
 	}
-	return nil
+	return peerIDs("access.deny", a.Deny)
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -136,14 +112,8 @@ func (n *Network) validateRelays() error {
 	if len(n.Relays) == 0 {
 		n.Relays = nil
 	}
-	for _, r := range n.Relays {
-		m, err := ma.NewMultiaddr(r)
-		if err == nil {
-			_, err = m.ValueForProtocol(ma.P_P2P)
-		}
-		if err != nil {
-			return keyErrf("network.relays", ": %q is not a multiaddr ending in /p2p/PEER-ID", r)
-		}
+	if err := peerAddrs("network.relays", n.Relays); err != nil {
+		return err
 	}
 	switch n.Reachability {
 	case "":
@@ -169,14 +139,8 @@ func (x *Discovery) validate(d Discovery) error {
 	if len(x.Bootstrap) == 0 {
 		x.Bootstrap = nil
 	}
-	for _, b := range x.Bootstrap {
-		m, err := ma.NewMultiaddr(b)
-		if err == nil {
-			_, err = m.ValueForProtocol(ma.P_P2P)
-		}
-		if err != nil {
-			return keyErrf("discovery.bootstrap", ": %q is not a multiaddr ending in /p2p/PEER-ID", b)
-		}
+	if err := peerAddrs("discovery.bootstrap", x.Bootstrap); err != nil {
+		return err
 	}
 	if x.ProtocolPrefix == "" {
 		x.ProtocolPrefix = d.ProtocolPrefix
@@ -194,26 +158,15 @@ func (r *Relay) Validate() error {
 	if len(r.Allow) == 0 {
 		r.Allow = nil
 	}
-	for _, s := range r.Allow {
-		if _, err := peer.Decode(s); err != nil {
-			return keyErrf("relay.allow", ": %q is not a peer ID", s)
-		}
+	if err := peerIDs("relay.allow", r.Allow); err != nil {
+		return err
 	}
-	for _, f := range []struct {
-		name string
-		v    *int
-		def  int
-	}{
+	if err := fill([]intKey{
 		{"relay.max_reservations", &r.MaxReservations, d.MaxReservations},
 		{"relay.max_circuits", &r.MaxCircuits, d.MaxCircuits},
 		{"relay.data_mib", &r.DataMiB, 0},
-	} {
-		if *f.v < 0 {
-			return keyErrf(f.name, " must not be negative")
-		}
-		if *f.v == 0 {
-			*f.v = f.def
-		}
+	}); err != nil {
+		return err
 	}
 	if r.DataMiB > MaxMiB {
 		return keyErrf("relay.data_mib", " = %d is too large: at most %d", r.DataMiB, MaxMiB)
@@ -224,26 +177,13 @@ func (r *Relay) Validate() error {
 	if r.Duration.Duration > 0 && r.Duration.Duration < MinRelayDuration {
 		return keyErrf("relay.duration", " = %q is too short: use at least %q (or 0s for no cap)", r.Duration.Duration, MinRelayDuration)
 	}
-	if r.ReservationTTL.Duration < 0 {
-		return keyErrf("relay.reservation_ttl", " must not be negative")
-	}
-	if r.ReservationTTL.Duration == 0 {
-		r.ReservationTTL = d.ReservationTTL
-	}
-	if r.ReservationTTL.Duration < MinReservationTTL {
-		return keyErrf("relay.reservation_ttl", " = %q is too short: use at least %q (or 0s for the default, %q)", r.ReservationTTL.Duration, MinReservationTTL, d.ReservationTTL.Duration)
-	}
-	return nil
+	return durationKey{"relay.reservation_ttl", &r.ReservationTTL, d.ReservationTTL, MinReservationTTL}.fill()
 }
 
 // Validate checks the limits and fills zero ones with their defaults.
 func (l *Limits) Validate() error {
 	d := Default().Limits
-	for _, f := range []struct {
-		name string
-		v    *int
-		def  int
-	}{
+	if err := fill([]intKey{
 		{"limits.connections", &l.Connections, d.Connections},
 		{"limits.streams", &l.Streams, d.Streams},
 		{"limits.peer_streams", &l.PeerStreams, d.PeerStreams},
@@ -254,13 +194,8 @@ func (l *Limits) Validate() error {
 		{"limits.peer_memory_mib", &l.PeerMemoryMiB, d.PeerMemoryMiB},
 		{"limits.pending_connections", &l.PendingConnections, d.PendingConnections},
 		{"limits.pending_connections_per_ip", &l.PendingConnectionsPerIP, d.PendingConnectionsPerIP},
-	} {
-		if *f.v < 0 {
-			return keyErrf(f.name, " must not be negative")
-		}
-		if *f.v == 0 {
-			*f.v = f.def
-		}
+	}); err != nil {
+		return err
 	}
 	for _, f := range []struct {
 		name string
@@ -281,14 +216,5 @@ func (l *Limits) Validate() error {
 	case r < MinPeerStreamRate:
 		return keyErrf("limits.peer_stream_rate", " = %v is too small: use at least %v (or 0 for the default, %v)", r, MinPeerStreamRate, d.PeerStreamRate)
 	}
-	if l.LogInterval.Duration < 0 {
-		return keyErrf("limits.log_interval", " must not be negative")
-	}
-	if l.LogInterval.Duration == 0 {
-		l.LogInterval = d.LogInterval
-	}
-	if l.LogInterval.Duration < MinLogInterval {
-		return keyErrf("limits.log_interval", " = %q is too short: use at least %q (or 0s for the default, %q)", l.LogInterval.Duration, MinLogInterval, d.LogInterval.Duration)
-	}
-	return nil
+	return durationKey{"limits.log_interval", &l.LogInterval, d.LogInterval, MinLogInterval}.fill()
 }

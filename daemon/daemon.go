@@ -16,7 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/p2ptun/p2ptun/api"
+	"github.com/p2ptun/p2ptun/api/server"
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 	"github.com/p2ptun/p2ptun/node"
 )
 
@@ -96,9 +98,9 @@ func New(cfg Config) (*Daemon, error) {
 		err error
 	)
 	if cfg.Ephemeral {
-		sk, err = config.GenerateKey()
+		sk, err = homedir.GenerateKey()
 	} else {
-		sk, err = config.LoadKey(c.KeyPath(cfg.Home))
+		sk, err = homedir.LoadKey(c.KeyPath(cfg.Home))
 	}
 	if err != nil {
 		return nil, err
@@ -171,7 +173,7 @@ func (d *Daemon) run(ctx context.Context) error {
 	// One daemon per home, even if its API socket was deleted: an
 	// ephemeral daemon uses the home only for its socket.
 	if !cfg.Ephemeral || filepath.Dir(sockPath) == home {
-		lock, err := config.LockHome(home)
+		lock, err := homedir.LockDaemon(home)
 		if err != nil {
 			return err
 		}
@@ -209,7 +211,7 @@ func (d *Daemon) run(ctx context.Context) error {
 		closeMetrics()
 		return err
 	}
-	srv := api.NewServer(n, sockPath, log)
+	srv := server.New(n, sockPath, log)
 	sd := notifier{log}
 	status := func() string {
 		id := n.Identity()

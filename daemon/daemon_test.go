@@ -19,6 +19,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/logbuf"
 	"github.com/p2ptun/p2ptun/internal/testnet"
@@ -30,18 +31,6 @@ func TestMain(m *testing.M) {
 	// Test daemons report to no service manager the tests may run under.
 	os.Unsetenv("NOTIFY_SOCKET")
 	goleak.VerifyTestMain(m)
-}
-
-// tempDir returns a short directory: Unix socket paths are limited to 108
-// bytes, which t.TempDir() can exceed.
-func tempDir(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "p2pd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return d
 }
 
 // loopback is the config.toml part that keeps a test daemon on loopback
@@ -71,8 +60,8 @@ func ephemeral(t *testing.T, home string, logs io.Writer) Config {
 // a config.toml of loopback plus extra, as the cli builds it.
 func withHome(t *testing.T, extra string, logs io.Writer) Config {
 	t.Helper()
-	home := filepath.Join(tempDir(t), "home")
-	if _, err := config.Init(home); err != nil {
+	home := filepath.Join(testnet.ShortDir(t), "home")
+	if _, err := homedir.Init(home); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(home, config.ConfigFile)
@@ -146,7 +135,7 @@ func gone(t *testing.T, paths ...string) {
 func TestRunEphemeral(t *testing.T) {
 	var logs logbuf.Buffer
 	cfg := ephemeral(t, "", &logs)
-	cfg.ReadyFile = filepath.Join(tempDir(t), "ready.json")
+	cfg.ReadyFile = filepath.Join(testnet.ShortDir(t), "ready.json")
 	d := start(t, cfg, &logs)
 	ctx := context.Background()
 
@@ -187,7 +176,7 @@ func TestRunEphemeral(t *testing.T) {
 }
 
 // TestHomeLock: a second daemon on the same home is refused with
-// config.ErrLocked and leaves the first one serving.
+// homedir.ErrLocked and leaves the first one serving.
 func TestHomeLock(t *testing.T) {
 	var logs logbuf.Buffer
 	cfg := withHome(t, "", &logs)
@@ -198,7 +187,7 @@ func TestHomeLock(t *testing.T) {
 		"ephemeral, its home": ephemeral(t, cfg.Home, &logs),
 	} {
 		t.Run(name, func(t *testing.T) {
-			second.APISocket = filepath.Join(tempDir(t), "other.sock")
+			second.APISocket = filepath.Join(testnet.ShortDir(t), "other.sock")
 			if second.Ephemeral {
 				second.APISocket = filepath.Join(cfg.Home, "other.sock")
 			}
@@ -206,8 +195,8 @@ func TestHomeLock(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := d.Run(context.Background()); !errors.Is(err, config.ErrLocked) {
-				t.Fatalf("second daemon's Run = %v, want %v", err, config.ErrLocked)
+			if err := d.Run(context.Background()); !errors.Is(err, homedir.ErrLocked) {
+				t.Fatalf("second daemon's Run = %v, want %v", err, homedir.ErrLocked)
 			}
 			gone(t, second.APISocket)
 		})
@@ -349,7 +338,7 @@ func TestStrictFailsCleanly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	key, err := config.GenerateKey()
+	key, err := homedir.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,7 +348,7 @@ func TestStrictFailsCleanly(t *testing.T) {
 	}
 	cfg := withHome(t, "[[forward]]\nname = \"busy\"\nprotocol = \"/x/busy\"\nlisten = \""+busy.Addr().String()+"\"\npeer = \""+other.String()+"\"\nlazy = true\n", &logs)
 	cfg.Strict = true
-	cfg.ReadyFile = filepath.Join(tempDir(t), "ready.json")
+	cfg.ReadyFile = filepath.Join(testnet.ShortDir(t), "ready.json")
 	d, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

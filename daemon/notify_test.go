@@ -14,6 +14,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/internal/logbuf"
 	"github.com/p2ptun/p2ptun/internal/notifysock"
+	"github.com/p2ptun/p2ptun/internal/testnet"
 )
 
 // TestNotifierReload checks the sequence a reload sends for
@@ -22,7 +23,7 @@ func TestNotifierReload(t *testing.T) {
 	rnd := make([]byte, 8)
 	rand.Read(rnd)
 	for name, addr := range map[string]string{
-		"path":     filepath.Join(tempDir(t), "notify.sock"),
+		"path":     filepath.Join(testnet.ShortDir(t), "notify.sock"),
 		"abstract": "@p2ptun-test-" + hex.EncodeToString(rnd),
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -64,7 +65,7 @@ func TestNotifierReload(t *testing.T) {
 	}
 
 	t.Run("unreachable socket is logged", func(t *testing.T) {
-		t.Setenv("NOTIFY_SOCKET", filepath.Join(tempDir(t), "none.sock"))
+		t.Setenv("NOTIFY_SOCKET", filepath.Join(testnet.ShortDir(t), "none.sock"))
 		var logs logbuf.Buffer
 		notifier{slog.New(slog.NewTextHandler(&logs, nil))}.stopping()
 		if !strings.Contains(logs.String(), "NOTIFY_SOCKET") || !strings.Contains(logs.String(), "STOPPING=1") {

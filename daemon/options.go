@@ -11,6 +11,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 	"github.com/p2ptun/p2ptun/node"
 	"github.com/p2ptun/p2ptun/p2phost"
 	"github.com/p2ptun/p2ptun/spec"
@@ -58,15 +59,15 @@ func nodeOptions(cfg Config, sk crypto.PrivKey) (node.Options, error) {
 		cfgPath     = filepath.Join(home, config.ConfigFile)
 	)
 	if !cfg.Ephemeral {
-		saveAccess = func(a config.Access) error { return config.SaveAccess(cfgPath, a) }
-		saveListen = func(t config.ListenTunnel) error { return config.AppendListen(cfgPath, t) }
-		saveForward = func(t config.ForwardTunnel) error { return config.AppendForward(cfgPath, t) }
-		peerCache = filepath.Join(home, config.PeersFile)
+		saveAccess = func(a config.Access) error { return homedir.SaveAccess(cfgPath, a) }
+		saveListen = func(t config.ListenTunnel) error { return homedir.AppendListen(cfgPath, t) }
+		saveForward = func(t config.ForwardTunnel) error { return homedir.AppendForward(cfgPath, t) }
+		peerCache = filepath.Join(home, homedir.PeersFile)
 	}
 	var psk pnet.PSK
 	if keyPath := c.SwarmKeyPath(home); keyPath != "" {
 		var err error
-		if psk, err = config.LoadSwarmKey(keyPath); err != nil {
+		if psk, err = homedir.LoadSwarmKey(keyPath); err != nil {
 			return node.Options{}, err
 		}
 	}

@@ -29,6 +29,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/access"
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/spec"
 )
@@ -117,7 +118,7 @@ func newArena(t *testing.T, o arenaOpts) *arena {
 	ctx := context.Background()
 	target, echoes := countedServer(t, echo)
 	good := newNode(t)
-	badKey, err := config.GenerateKey()
+	badKey, err := homedir.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}

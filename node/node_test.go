@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/logbuf"
 	"github.com/p2ptun/p2ptun/internal/testnet"
@@ -56,7 +57,7 @@ func newNodeWith(t *testing.T, tweak func(*Options)) testNode {
 // before it starts (to subscribe to its events from the first).
 func buildNode(t *testing.T, tweak func(*Options), before func(*Node)) testNode {
 	t.Helper()
-	sk, err := config.GenerateKey()
+	sk, err := homedir.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}

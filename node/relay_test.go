@@ -14,6 +14,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/access"
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/spec"
 )
@@ -53,7 +54,7 @@ func circuitAddr(n testNode) string {
 
 func TestTunnelThroughRelay(t *testing.T) {
 	a := newNode(t)
-	skB, _ := config.GenerateKey()
+	skB, _ := homedir.GenerateKey()
 	idB, _ := peer.IDFromPrivateKey(skB)
 	r := newNodeWith(t, func(o *Options) { o.Relay = relayConfig(a.id(), idB.String()) })
 	b := behindRelay(t, r, func(o *Options) { o.Key = skB })
@@ -182,7 +183,7 @@ func TestPingPreparesThePeerAsForwardDoes(t *testing.T) {
 func TestPeerAddressesSurviveARestart(t *testing.T) {
 	b := newNode(t)
 	cache := t.TempDir() + "/peers.json"
-	sk, _ := config.GenerateKey()
+	sk, _ := homedir.GenerateKey()
 	withCache := func(o *Options) { o.Key = sk; o.PeerCache = cache }
 	a := newNodeWith(t, withCache)
 	// First run: the user gives B's full address.
@@ -236,7 +237,7 @@ func server2(t *testing.T) string { return server(t, echo) }
 
 func TestLimitingRelayNeedsAllowLimited(t *testing.T) {
 	a := newNode(t)
-	skB, _ := config.GenerateKey()
+	skB, _ := homedir.GenerateKey()
 	idB, _ := peer.IDFromPrivateKey(skB)
 	limited := relayConfig(a.id(), idB.String())
 	limited.Duration = config.D(time.Hour) // a cap makes relayed connections "limited"

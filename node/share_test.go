@@ -19,6 +19,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/access"
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 	"github.com/p2ptun/p2ptun/spec"
 	"github.com/p2ptun/p2ptun/ticket"
 )
@@ -46,7 +47,7 @@ func (c *clock) advance(d time.Duration) {
 // anyHost is a bare libp2p host on loopback, not a p2ptun node.
 func anyHost(t *testing.T) host.Host {
 	t.Helper()
-	key, err := config.GenerateKey()
+	key, err := homedir.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/testnet"
 	"github.com/p2ptun/p2ptun/spec"
@@ -221,7 +222,7 @@ func TestForwardClientNotReadingRemoteGone(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			local := newNode(t)
-			key, err := config.GenerateKey()
+			key, err := homedir.GenerateKey()
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -9,6 +9,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 	"github.com/p2ptun/p2ptun/p2phost/limits"
 )
 
@@ -21,9 +22,9 @@ import (
 // that overflows. Building a libp2p host per input would be too slow.
 // Seeds are in testdata/fuzz/FuzzConfigBuildsAHost.
 func FuzzConfigBuildsAHost(f *testing.F) {
-	f.Add([]byte(config.DefaultFile))
+	f.Add([]byte(homedir.DefaultConfig))
 	f.Add([]byte("[timeouts]\nkeepalive = \"1s\"\n[limits]\npeer_stream_rate = 0.01\n"))
-	sk, err := config.GenerateKey()
+	sk, err := homedir.GenerateKey()
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 	"github.com/p2ptun/p2ptun/internal/logbuf"
 )
 
@@ -30,7 +31,7 @@ type testHost struct {
 // after tweak (if not nil) has adjusted its config.
 func newHost(t *testing.T, tweak func(*Config)) testHost {
 	t.Helper()
-	sk, err := config.GenerateKey()
+	sk, err := homedir.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func TestPingMeasuresADirectPath(t *testing.T) {
 }
 
 func TestConnManagerWaterMarks(t *testing.T) {
-	sk, err := config.GenerateKey()
+	sk, err := homedir.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +118,7 @@ func TestConnManagerWaterMarks(t *testing.T) {
 
 // A host that cannot be built says so in its own name: it is not a node.
 func TestNewWithoutKeyOrAddressesNamesTheHost(t *testing.T) {
-	sk, err := config.GenerateKey()
+	sk, err := homedir.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 )
 
 const (
@@ -22,7 +22,7 @@ const (
 // peerstore with it. A broken cache is logged and ignored: it is only a
 // shortcut.
 func (h *Host) loadPeerCache() {
-	m, err := config.LoadPeerCache(h.cfg.PeerCache)
+	m, err := homedir.LoadPeerCache(h.cfg.PeerCache)
 	if err != nil {
 		h.log.Warn("ignoring the peer address cache", "err", err)
 		m = map[string][]string{}
@@ -66,7 +66,7 @@ func (h *Host) savePeerCache() {
 		}
 		delete(m, id)
 	}
-	if err := config.SavePeerCache(h.cfg.PeerCache, m); err != nil {
+	if err := homedir.SavePeerCache(h.cfg.PeerCache, m); err != nil {
 		h.log.Warn("could not save the peer address cache", "err", err)
 	}
 }

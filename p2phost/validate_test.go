@@ -13,6 +13,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 )
 
 func psk(t *testing.T) pnet.PSK {
@@ -25,7 +26,7 @@ func psk(t *testing.T) pnet.PSK {
 }
 
 func TestPrivateNetworkRefusesQUIC(t *testing.T) {
-	sk, _ := config.GenerateKey()
+	sk, _ := homedir.GenerateKey()
 	for _, addr := range []string{"/ip4/127.0.0.1/udp/0/quic-v1", "/ip4/127.0.0.1/udp/0/quic-v1/webtransport"} {
 		_, err := New(Config{Key: sk, SwarmKey: psk(t), ListenAddrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0"), ma.StringCast(addr)}})
 		if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "TCP and WebSocket") {
@@ -38,7 +39,7 @@ func TestPrivateNetworkRefusesQUIC(t *testing.T) {
 }
 
 func TestSwarmAddrsCheckedBeforeBinding(t *testing.T) {
-	sk, err := config.GenerateKey()
+	sk, err := homedir.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +73,7 @@ func TestSwarmAddrsCheckedBeforeBinding(t *testing.T) {
 // A host that does not start leaves nothing running (TestMain's goleak
 // check): not the resource manager, not the connection manager.
 func TestBadDHTModeFailsStartCleanly(t *testing.T) {
-	sk, err := config.GenerateKey()
+	sk, err := homedir.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}

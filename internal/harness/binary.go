@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/p2ptun/p2ptun/internal/testnet"
 )
 
 var (
@@ -104,12 +106,7 @@ func Env() []string {
 // beside it.
 func TempHome(t testing.TB) string {
 	t.Helper()
-	d, err := os.MkdirTemp("", "p2pt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(d) })
-	return filepath.Join(d, "home")
+	return filepath.Join(testnet.ShortDir(t), "home")
 }
 
 // Run runs the built binary with args to completion (at most 30 s) in

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 )
@@ -87,4 +89,23 @@ func Silent(t testing.TB, path string) {
 			c.Close()
 		}
 	})
+}
+
+// ShortDir returns a new short temporary directory, removed at cleanup:
+// Unix socket paths are limited to 108 bytes, which t.TempDir() can
+// exceed.
+func ShortDir(t testing.TB) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "p2pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+// SocketPath returns a path for a Unix socket in a ShortDir.
+func SocketPath(t testing.TB) string {
+	t.Helper()
+	return filepath.Join(ShortDir(t), "api.sock")
 }

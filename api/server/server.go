@@ -1,0 +1,337 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/p2ptun/p2ptun/api"
+	"github.com/p2ptun/p2ptun/node"
+	"github.com/p2ptun/p2ptun/spec"
+)
+
+// maxBody bounds request bodies; every request is a small JSON object.
+const maxBody = 64 << 10
+
+// Server serves the control API for one node on a Unix socket.
+type Server struct {
+	// AllowedUID is the only user whose processes may use the API. New
+	// sets it to os.Getuid(); change it before Start, not after. A
+	// connection from any other uid is closed unanswered and logged at
+	// Warn. Checked on Linux (SO_PEERCRED); elsewhere the socket's 0600
+	// mode is the only guard.
+	AllowedUID int
+
+	// Reload re-reads the config file and applies it (POST /v0/reload);
+	// nil answers that this daemon has nothing to reload. Set before Start.
+	Reload func(context.Context) (api.ReloadReply, error)
+
+	ready atomic.Bool // the daemon has made its first attempt at every tunnel
+
+	node   *node.Node
+	path   string
+	origin string // path as the origin of the pipes opened through it
+	log    *slog.Logger
+
+	// life ends when Close begins; it bounds every pipe, whose
+	// connections http.Server no longer tracks once hijacked, and every
+	// event stream, which Shutdown would otherwise wait for.
+	life    context.Context
+	endLife context.CancelFunc
+
+	mu      sync.Mutex
+	srv     *http.Server
+	ln      net.Listener
+	closed  bool
+	serving sync.WaitGroup
+	pipes   sync.WaitGroup // one per pipe request, from decode to the end of its bridge
+}
+
+// New returns a server for n on the Unix socket at path.
+func New(n *node.Node, path string, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	life, end := context.WithCancel(context.Background())
+	return &Server{AllowedUID: os.Getuid(), node: n, path: path, origin: unixOrigin(path), log: log, life: life, endLife: end}
+}
+
+// Start binds the socket with mode 0600 and starts serving connections
+// from AllowedUID only. It fails with api.ErrUnsafeSocketDir, having touched
+// nothing, if the socket's directory is writable by group or others or
+// (on Linux) owned by another user; with api.ErrDaemonRunning if another daemon answers
+// on the socket; and removes a stale socket left by one that died.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return net.ErrClosed
+	}
+	if err := checkSocketDir(filepath.Dir(s.path)); err != nil {
+		return err
+	}
+	if fi, err := os.Lstat(s.path); err == nil {
+		if fi.Mode().Type() != os.ModeSocket {
+			return fmt.Errorf("api socket %s: a file that is not a socket is in the way; move it or choose another --api path", s.path)
+		}
+		d := net.Dialer{Timeout: time.Second}
+		if c, err := d.DialContext(ctx, "unix", s.path); err == nil {
+			c.Close()
+			return fmt.Errorf("%w on %s: stop it first, or use another --home/--api", api.ErrDaemonRunning, s.path)
+		}
+		if err := os.Remove(s.path); err != nil {
+			return fmt.Errorf("removing stale api socket: %w", err)
+		}
+	}
+	ln, err := listenPrivate(s.path)
+	if err != nil {
+		return fmt.Errorf("api socket %s: %w", s.path, err)
+	}
+	s.ln = withReserve(ownerOnly(ln, s.AllowedUID, s.log))
+	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 5 * time.Second}
+	s.serving.Go(func() {
+		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("api server failed", "err", err)
+		}
+	})
+	return nil
+}
+
+// Close stops accepting requests, aborts pipes (their streams are reset),
+// waits up to the context's deadline for running requests, and removes the
+// socket. It is idempotent.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	srv := s.srv
+	s.mu.Unlock()
+	s.endLife()
+	var err error
+	if srv != nil {
+		if err = srv.Shutdown(ctx); err != nil {
+			_ = srv.Close()
+		}
+		s.serving.Wait()
+		// Pipes were aborted above; their bridges end at once.
+		s.pipes.Wait()
+		if rerr := os.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			err = errors.Join(err, rerr)
+		}
+	}
+	return err
+}
+
+// checkSocketDir refuses a socket directory in which another user could
+// replace or pre-empt the socket: one writable by group or others, or owned
+// by a user other than the one this process creates files as.
+func checkSocketDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("api socket directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("api socket directory %s is not a directory; choose another --api path", dir)
+	}
+	// The owner first: only the owner can chmod.
+	if uid, ok := fileOwner(fi); ok && uid != os.Geteuid() {
+		return fmt.Errorf("%w: %s is owned by uid %d, not by this daemon's uid %d: choose another --api path, in a directory you own",
+			api.ErrUnsafeSocketDir, dir, uid, os.Geteuid())
+	}
+	if m := fi.Mode(); m.Perm()&0o022 != 0 {
+		if m&os.ModeSticky != 0 {
+			// Shared, like /tmp: chmod would break it for everyone else.
+			return fmt.Errorf("%w: %s is a shared directory (mode %04o): choose another --api path, in a directory only you can write",
+				api.ErrUnsafeSocketDir, dir, unixPerm(m))
+		}
+		return fmt.Errorf("%w: %s is writable by group or others (mode %04o): run `chmod 700 %s`, or choose another --api path",
+			api.ErrUnsafeSocketDir, dir, unixPerm(m), dir)
+	}
+	return nil
+}
+
+// unixPerm returns m's permission bits as chmod(1) and ls(1) show them,
+// with the setuid, setgid and sticky bits (/tmp is 1777).
+func unixPerm(m os.FileMode) uint32 {
+	p := uint32(m.Perm())
+	for _, b := range []struct {
+		mode os.FileMode
+		bit  uint32
+	}{{os.ModeSetuid, 0o4000}, {os.ModeSetgid, 0o2000}, {os.ModeSticky, 0o1000}} {
+		if m&b.mode != 0 {
+			p |= b.bit
+		}
+	}
+	return p
+}
+
+// listenPrivate binds a Unix socket at path that is never reachable with
+// looser permissions than 0600: it is created inside a fresh 0700
+// directory, chmodded, then renamed into place.
+func listenPrivate(path string) (*net.UnixListener, error) {
+	dir, err := os.MkdirTemp(filepath.Dir(path), ".api-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "s")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
+	if err != nil {
+		return nil, err
+	}
+	// The socket file moves; Close removes it by its final name.
+	ln.SetUnlinkOnClose(false)
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	s.accessRoutes(mux)
+	s.eventRoutes(mux)
+	s.tunnelRoutes(mux)
+	mux.HandleFunc("POST /v0/pipe", s.pipe)
+	mux.HandleFunc("GET /v0/id", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, api.IdentityFrom(s.node.Identity()), nil)
+	})
+	mux.HandleFunc("GET /v0/listeners", func(w http.ResponseWriter, r *http.Request) {
+		out := api.ListenerList{Listeners: []api.Listener{}}
+		for _, l := range s.node.Listeners() {
+			out.Listeners = append(out.Listeners, api.ListenerFrom(l))
+		}
+		reply(w, out, nil)
+	})
+	mux.HandleFunc("POST /v0/listeners/listen", openTunnel[api.ListenRequest](s.node.Listen))
+	mux.HandleFunc("POST /v0/listeners/forward", openTunnel[api.ForwardRequest](s.node.Forward))
+	mux.HandleFunc("POST /v0/listeners/close", func(w http.ResponseWriter, r *http.Request) {
+		var req api.CloseRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		n, err := s.node.CloseListeners(r.Context(), req.ToNode())
+		reply(w, api.Closed{Closed: n}, err)
+	})
+	mux.HandleFunc("POST /v0/share", func(w http.ResponseWriter, r *http.Request) {
+		var req api.ShareRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		res, err := s.node.Share(r.Context(), req.ToNode())
+		sh := api.ShareFrom(res)
+		if sh.Addresses == nil {
+			sh.Addresses = []string{}
+		}
+		reply(w, sh, err)
+	})
+	mux.HandleFunc("POST /v0/ping", func(w http.ResponseWriter, r *http.Request) {
+		var req api.PingRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		res, err := s.node.Ping(r.Context(), req.Peer, req.Count)
+		out := api.PingReply{Peer: req.Peer, Results: []api.PingResult{}}
+		for _, p := range res {
+			out.Results = append(out.Results, api.PingResultFrom(p))
+		}
+		reply(w, out, err)
+	})
+	mux.HandleFunc("GET /v0/streams", func(w http.ResponseWriter, r *http.Request) {
+		out := api.StreamList{Streams: []api.Stream{}}
+		for _, st := range s.node.Streams() {
+			out.Streams = append(out.Streams, api.StreamFrom(st, s.node.RTT(st.Peer)))
+		}
+		reply(w, out, nil)
+	})
+	mux.HandleFunc("POST /v0/streams/close", func(w http.ResponseWriter, r *http.Request) {
+		var req api.StreamCloseRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		switch {
+		case req.All && req.ID == "":
+			n, err := s.node.CloseAllStreams(r.Context())
+			reply(w, api.Closed{Closed: n}, err)
+		case !req.All && req.ID != "":
+			id, err := strconv.ParseUint(req.ID, 10, 64)
+			if err != nil {
+				reply(w, nil, fmt.Errorf("%w: stream ID %q is not a number; see `p2ptun stream ls`", node.ErrUsage, req.ID))
+				return
+			}
+			if err := s.node.CloseStream(r.Context(), id); err != nil {
+				reply(w, nil, fmt.Errorf("%w; see `p2ptun stream ls`", err))
+				return
+			}
+			reply(w, api.Closed{Closed: 1}, nil)
+		default:
+			reply(w, nil, fmt.Errorf("%w: give a stream ID or -a", node.ErrUsage))
+		}
+	})
+	return mux
+}
+
+// openTunnel serves a tunnel request R: decoded, parsed once into its
+// spec, then opened by open.
+func openTunnel[R interface{ Spec() (spec.Spec, error) }](open func(context.Context, spec.Spec) (node.Listener, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req R
+		if !decode(w, r, &req) {
+			return
+		}
+		sp, err := req.Spec()
+		if err != nil {
+			reply(w, nil, err)
+			return
+		}
+		l, err := open(r.Context(), sp)
+		reply(w, api.ListenerFrom(l), err)
+	}
+}
+
+// decode reads exactly one JSON object of at most maxBody bytes, with no
+// unknown fields and nothing after it.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("unexpected data after the JSON object")
+		}
+	}
+	if err != nil {
+		reply(w, nil, fmt.Errorf("%w: request body: %s", node.ErrUsage, err))
+		return false
+	}
+	return true
+}
+
+// reply answers with v as JSON, or with err (see api.WriteError).
+func reply(w http.ResponseWriter, v any, err error) {
+	if err != nil {
+		api.WriteError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
