@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -74,6 +75,18 @@ func (n *Node) AccessRevoke(ctx context.Context, p string) (AccessList, error) {
 		}
 		return nil
 	})
+}
+
+// SetAccess replaces the node-wide policy with the config file's lists
+// (on reload), plus the run-only peers (Options.RunAllow and RunDeny), and
+// closes the connections it no longer allows. It does not save the
+// policy: it came from the file.
+func (n *Node) SetAccess(allow, deny []peer.ID) {
+	n.accessMu.Lock()
+	defer n.accessMu.Unlock()
+	n.filed.Reset(allow, deny)
+	n.opts.Access.Reset(slices.Concat(allow, n.opts.RunAllow), slices.Concat(deny, n.opts.RunDeny))
+	n.dropRefused()
 }
 
 // editAccess applies edit to the running policy and to the file's,

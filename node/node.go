@@ -11,7 +11,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/forward"
 	"github.com/p2ptun/p2ptun/invite"
 	"github.com/p2ptun/p2ptun/listen"
@@ -50,57 +49,37 @@ func (n *Node) Identity() Identity {
 // Listen registers a protocol handler for s, a spec.KindListen spec. On
 // error nothing is registered (and, with s.Save, nothing is saved).
 func (n *Node) Listen(ctx context.Context, s spec.Spec) (registry.Listener, error) {
-	if s.Kind != spec.KindListen {
-		return registry.Listener{}, fmt.Errorf("%w: Listen given a %q spec", ErrUsage, s.Kind)
-	}
-	if !s.Save {
-		return n.listen(ctx, s)
-	}
-	// It runs as the config tunnel it is saved as, which a reload leaves
-	// alone.
-	t := config.ListenTable(s.Request)
-	ct, err := listenTunnel(t)
-	if err != nil {
-		return registry.Listener{}, err
-	}
-	return n.saved(n.opts.SaveListen != nil,
-		func() (registry.Listener, error) { return n.listen(ctx, ct.spec) },
-		func(registry.Listener) (configTunnel, func() error, error) {
-			return ct, func() error { return n.opts.SaveListen(t) }, nil
-		})
+	return n.start(ctx, spec.KindListen, s)
 }
 
-// saved starts a tunnel with start; record says, from what started, which
-// config tunnel it is and how to save it. It is recorded as that tunnel
-// and saved; if saving fails, the tunnel is closed again.
-func (n *Node) saved(canSave bool, start func() (registry.Listener, error), record func(registry.Listener) (configTunnel, func() error, error)) (registry.Listener, error) {
-	if !canSave {
-		return registry.Listener{}, fmt.Errorf("%w: --save needs a daemon with a config file; this one is --ephemeral", ErrUsage)
+// start opens s, which must be of kind k; with s.Save, as the config
+// tunnel it is saved as, which a reload leaves alone.
+func (n *Node) start(ctx context.Context, k spec.Kind, s spec.Spec) (registry.Listener, error) {
+	if s.Kind != k {
+		return registry.Listener{}, fmt.Errorf("%w: %s given a %q spec", ErrUsage, k, s.Kind)
 	}
-	n.tunnels.applyMu.Lock()
-	defer n.tunnels.applyMu.Unlock()
-	l, err := start()
-	if err != nil {
-		return l, err
+	if s.Save {
+		return n.tunnels.Save(ctx, s)
 	}
-	s, save, err := record(l)
-	if err != nil {
-		_, _ = n.listeners.CloseMatching(func(x *registry.Listener) bool { return x.ID == l.ID })
-		return registry.Listener{}, fmt.Errorf("tunnel not saved, and closed again: %w", err)
-	}
-	n.adopt(s, l.ID)
-	if err := save(); err != nil {
-		n.disown(s)
-		_, _ = n.listeners.CloseMatching(func(x *registry.Listener) bool { return x.ID == l.ID })
-		return registry.Listener{}, fmt.Errorf("tunnel not saved, and closed again: %w", err)
-	}
-	return l, nil
+	return n.open(ctx, s)
 }
 
-func (n *Node) listen(ctx context.Context, s spec.Spec) (registry.Listener, error) {
+// open builds and registers the tunnel of s: the one place that knows
+// the kinds of tunnel.
+func (n *Node) open(ctx context.Context, s spec.Spec) (registry.Listener, error) {
 	if n.isClosed() {
 		return registry.Listener{}, ErrClosed
 	}
+	switch s.Kind {
+	case spec.KindListen:
+		return n.listen(ctx, s)
+	case spec.KindForward:
+		return n.forward(ctx, s)
+	}
+	return registry.Listener{}, fmt.Errorf("%w: cannot open a %q tunnel", ErrUsage, s.Kind)
+}
+
+func (n *Node) listen(ctx context.Context, s spec.Spec) (registry.Listener, error) {
 	proto, target, allow := s.Protocol, s.Target, s.Allow
 	allowStr := make([]string, len(allow))
 	for i, id := range allow {
@@ -155,38 +134,12 @@ func (n *Node) listen(ctx context.Context, s spec.Spec) (registry.Listener, erro
 // Forward binds a local listener whose connections become streams to the
 // peer of s, a spec.KindForward spec. Unless s.Lazy, it first connects to
 // the peer and fails with ErrUnreachable if it cannot. On error nothing is
-// bound or registered.
+// bound or registered (and, with s.Save, nothing is saved).
 func (n *Node) Forward(ctx context.Context, s spec.Spec) (registry.Listener, error) {
-	if s.Kind != spec.KindForward {
-		return registry.Listener{}, fmt.Errorf("%w: Forward given a %q spec", ErrUsage, s.Kind)
-	}
-	if !s.Save {
-		return n.forward(ctx, s)
-	}
-	// The table keeps the peer and its addresses but never an invite's
-	// secret: once redeemed, the peer is on the listener's allowlist.
-	t := config.ForwardTable(s.Request)
-	ct, err := forwardTunnel(t)
-	if err != nil {
-		return registry.Listener{}, err
-	}
-	run := ct.spec
-	run.Invite = s.Invite
-	return n.saved(n.opts.SaveForward != nil,
-		func() (registry.Listener, error) { return n.forward(ctx, run) },
-		func(l registry.Listener) (configTunnel, func() error, error) {
-			// Port 0 is saved as the port it got, so that a restart or a
-			// reload binds the same one.
-			t.Listen = spec.BoundListen(t.Listen, l.ListenAddress)
-			ct, err := forwardTunnel(t)
-			return ct, func() error { return n.opts.SaveForward(t) }, err
-		})
+	return n.start(ctx, spec.KindForward, s)
 }
 
 func (n *Node) forward(ctx context.Context, s spec.Spec) (registry.Listener, error) {
-	if n.isClosed() {
-		return registry.Listener{}, ErrClosed
-	}
 	proto, laddr, pi := s.Protocol, s.Listen, s.Peer
 	if err := n.preparePeer(pi, "forward to another peer"); err != nil {
 		return registry.Listener{}, err

@@ -24,6 +24,7 @@ import (
 	"github.com/p2ptun/p2ptun/invite"
 	"github.com/p2ptun/p2ptun/p2phost"
 	"github.com/p2ptun/p2ptun/peerlog"
+	"github.com/p2ptun/p2ptun/reconcile"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/telemetry"
 )
@@ -87,8 +88,7 @@ type Node struct {
 
 	events  telemetry.Bus      // lifecycle events for subscribers
 	metrics *telemetry.Metrics // nil when metrics are off
-	tunnels tunnelSet          // config-file tunnels
-	bgCtx   context.Context
+	tunnels *reconcile.Set     // config-file tunnels
 
 	invites *invite.Book // single-use invites to the running listeners
 
@@ -148,6 +148,7 @@ func New(opts Options) (*Node, error) {
 		n.metrics = m
 	}
 	n.hooks()
+	n.tunnels = n.newTunnels()
 	opts.Access.Refused = func(p peer.ID, dir network.Direction) {
 		n.limited.Warn("gater "+p.String(), "refused connection: peer not allowed by the node's access policy", "peer", p.String(), "dir", dir.String())
 	}
@@ -165,7 +166,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.started.Store(h)
 	h.SetStreamHandler(invite.Protocol, n.invites.Handle)
 	bg, stop := context.WithCancel(context.Background())
-	n.stop, n.bgCtx = stop, bg
+	n.stop = stop
 	if sub, err := h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged)); err != nil {
 		n.log.Warn("peer events unavailable", "err", err)
 	} else {
@@ -188,6 +189,7 @@ func (n *Node) Close() error {
 	}
 	n.closed = true
 	n.mu.Unlock()
+	n.tunnels.Close()
 	if n.stop != nil {
 		n.stop()
 		n.bg.Wait()
