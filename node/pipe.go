@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -44,21 +43,13 @@ func (n *Node) OpenPipe(ctx context.Context, ps spec.Spec) (*Pipe, error) {
 	if err := n.preparePeer(pi, "pipe to another peer"); err != nil {
 		return nil, err
 	}
-	dial := n.opts.Timeouts.Dial.Std()
-	if err := forward.Connect(ctx, n.host, pi.ID, dial); err != nil {
-		if errors.Is(err, ErrDenied) {
-			return nil, err // the peer answered: it refuses this node
-		}
-		hint := fmt.Sprintf("is its daemon running? pass a full address like /ip4/HOST/tcp/PORT/p2p/%s", pi.ID)
-		if ps.ViaRelay() {
-			hint = fmt.Sprintf("through a relay, both peers must be on the relay's allow list and %s must hold a reservation on it (it logs \"relay reservation held\")", pi.ID)
-		}
-		return nil, fmt.Errorf("%w (%s)", err, hint)
+	if err := n.connect(ctx, pi, false); err != nil {
+		return nil, err
 	}
 	if ps.AllowLimited {
 		ctx = network.WithAllowLimitedConn(ctx, "p2ptun pipe --allow-limited")
 	}
-	s, err := forward.OpenStream(ctx, n.host, pi.ID, proto, dial, n.opts.Timeouts.StreamOpen.Std())
+	s, err := forward.OpenStream(ctx, n.host, pi.ID, proto, n.opts.Timeouts.Dial.Std(), n.opts.Timeouts.StreamOpen.Std())
 	if err != nil {
 		return nil, err
 	}
