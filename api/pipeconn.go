@@ -182,7 +182,7 @@ func (f *frameConn) CloseWrite() error {
 }
 
 // daemonPipe is the daemon's end of a pipe, bridged to the libp2p stream
-// by streams.Bridge, which calls Close after a clean end in both
+// by streams.Pipe, which calls Close after a clean end in both
 // directions and Reset otherwise; finish then ends the connection.
 type daemonPipe struct {
 	frameConn

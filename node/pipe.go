@@ -60,7 +60,7 @@ func (n *Node) OpenPipe(ctx context.Context, ps spec.Spec) (*Pipe, error) {
 // `stream ls` shows it and `stream close` ends it) and bridges the stream
 // with local until both directions end, ctx is cancelled or the stream is
 // closed through the registry. It takes ownership of local and of the
-// stream, and returns streams.Bridge's error: nil only for a clean end in
+// stream, and returns the streams.Pipe's error: nil only for a clean end in
 // both directions. origin names the local end in listings.
 //
 // A pipe is a tunnel of one connection, handed over by the API rather

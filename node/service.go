@@ -8,7 +8,6 @@ import (
 	"maps"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/event"
@@ -32,8 +31,7 @@ import (
 // Options configures a Node. The embedded p2phost.Config says how to
 // build its host (Key and ListenAddrs are required; Timeouts, Limits,
 // Logger and Metrics serve the node too); the node sets the host's Gater
-// (Access), ActivePeers (the peers with live streams) and UnopenedProbe
-// itself, and adds the invite protocol's caps to ProtocolLimits.
+// (Access) and ActivePeers (the peers with live streams) itself, and adds the invite protocol's caps to ProtocolLimits.
 type Options struct {
 	p2phost.Config
 	// Allow and Deny seed the node-wide access policy when Access is nil:
@@ -74,17 +72,11 @@ type Node struct {
 	stop      context.CancelFunc
 	bg        sync.WaitGroup // background work: peer events
 
-	started atomic.Value // the host, for metrics collected while it starts
-
 	protectMu sync.Mutex
 	protected map[peer.ID]int // live streams per peer, protected from trimming while > 0
 
 	accessMu sync.Mutex     // serialises policy edits and their persistence
 	filed    *access.Policy // the policy as the config file has it: opts.Access minus the run-only peers
-
-	// unopenedProbe, set by tests, is told when a keepalive probe could
-	// not open its stream.
-	unopenedProbe func(peer.ID)
 
 	events  telemetry.Bus      // lifecycle events for subscribers
 	metrics *telemetry.Metrics // nil when metrics are off
@@ -123,11 +115,6 @@ func New(opts Options) (*Node, error) {
 		hc.ProtocolLimits = make(map[protocol.ID]p2phost.ProtocolLimit)
 	}
 	hc.ProtocolLimits[invite.Protocol] = p2phost.ProtocolLimit{Streams: invite.MaxStreams, PeerStreams: invite.MaxStreamsPerPeer}
-	hc.UnopenedProbe = func(p peer.ID) {
-		if n.unopenedProbe != nil {
-			n.unopenedProbe(p)
-		}
-	}
 	p, err := p2phost.New(hc)
 	if err != nil {
 		return nil, err
@@ -137,7 +124,7 @@ func New(opts Options) (*Node, error) {
 	n.invites = invite.New(invite.Config{Now: opts.Now, ReadTimeout: n.opts.Timeouts.StreamOpen.Std(), Logger: n.log, Limited: n.limited})
 	if opts.Metrics != nil {
 		m := telemetry.NewMetrics(n.streams.List, n.listeners.List, func() int {
-			if h, ok := n.started.Load().(host.Host); ok {
+			if h := n.p2p.Host(); h != nil {
 				return len(h.Network().Peers())
 			}
 			return 0
@@ -163,7 +150,6 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	h := n.p2p.Host()
 	n.host = h
-	n.started.Store(h)
 	h.SetStreamHandler(invite.Protocol, n.invites.Handle)
 	bg, stop := context.WithCancel(context.Background())
 	n.stop = stop
