@@ -75,8 +75,7 @@ type Node struct {
 	protectMu sync.Mutex
 	protected map[peer.ID]int // live streams per peer, protected from trimming while > 0
 
-	accessMu sync.Mutex     // serialises policy edits and their persistence
-	filed    *access.Policy // the policy as the config file has it: opts.Access minus the run-only peers
+	access *access.Store // runtime edits of opts.Access
 
 	events  telemetry.Bus      // lifecycle events for subscribers
 	metrics *telemetry.Metrics // nil when metrics are off
@@ -99,10 +98,7 @@ func New(opts Options) (*Node, error) {
 	if opts.Access == nil {
 		opts.Access = access.New(slices.Concat(opts.Allow, opts.RunAllow), slices.Concat(opts.Deny, opts.RunDeny))
 	}
-	n := &Node{
-		opts: opts, log: opts.Logger, protected: make(map[peer.ID]int),
-		filed: access.New(opts.Allow, opts.Deny),
-	}
+	n := &Node{opts: opts, log: opts.Logger, protected: make(map[peer.ID]int)}
 	// The host validates its settings as `config check` does: no value
 	// that passes can make the node panic or spin (see
 	// p2phost.FuzzConfigBuildsAHost). Timeouts and Limits come back with
@@ -120,6 +116,11 @@ func New(opts Options) (*Node, error) {
 		return nil, err
 	}
 	n.p2p, n.opts.Config = p, p.Config()
+	self, err := peer.IDFromPrivateKey(n.opts.Key) // p2phost checked the key
+	if err != nil {
+		return nil, fmt.Errorf("%w: identity key: %w", ErrUsage, err)
+	}
+	n.access = n.newAccess(self)
 	n.limited = n.opts.Limited
 	n.invites = invite.New(invite.Config{Now: opts.Now, ReadTimeout: n.opts.Timeouts.StreamOpen.Std(), Logger: n.log, Limited: n.limited})
 	if opts.Metrics != nil {
