@@ -1,12 +1,8 @@
 package node
 
 import (
-	"context"
 	"fmt"
 	"strings"
-
-	"github.com/libp2p/go-libp2p/core/event"
-	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/telemetry"
@@ -62,29 +58,6 @@ func (n *Node) hooks() {
 			n.emit(telemetry.StreamFailed(f))
 		},
 	})
-}
-
-// watchPeers turns libp2p's connectedness changes into peer events until
-// ctx ends.
-func (n *Node) watchPeers(ctx context.Context, sub event.Subscription) {
-	defer sub.Close()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case e, ok := <-sub.Out():
-			if !ok {
-				return
-			}
-			ch := e.(event.EvtPeerConnectednessChanged)
-			switch ch.Connectedness {
-			case network.Connected, network.Limited:
-				n.emit(Event{Type: EventPeerConnected, Peer: ch.Peer.String(), Path: n.path(ch.Peer)})
-			case network.NotConnected:
-				n.emit(Event{Type: EventPeerDisconnected, Peer: ch.Peer.String()})
-			}
-		}
-	}
 }
 
 // Reloaded emits a reload event summarising what a reload changed.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/p2ptun/p2ptun/p2phost"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/spec"
 )
@@ -17,25 +18,12 @@ type (
 	StreamInfo = registry.StreamInfo
 )
 
-// Identity is what `p2ptun id` prints; field names follow kubo's `ipfs id`.
-type Identity struct {
-	ID           string
-	Addresses    []string
-	AgentVersion string
-}
+// Identity is what `p2ptun id` prints (p2phost.Identity).
+type Identity = p2phost.Identity
 
 // Identity returns the node's peer ID and its dialable addresses, each
 // ending in /p2p/<ID>.
-func (n *Node) Identity() Identity {
-	id := n.host.ID()
-	suffix := "/p2p/" + id.String()
-	addrs := make([]string, 0, len(n.host.Addrs()))
-	for _, a := range n.host.Addrs() {
-		addrs = append(addrs, a.String()+suffix)
-	}
-	slices.Sort(addrs)
-	return Identity{ID: id.String(), Addresses: addrs, AgentVersion: n.opts.UserAgent}
-}
+func (n *Node) Identity() Identity { return n.p2p.Identity() }
 
 // Listen registers a protocol handler for s, a spec.KindListen spec. On
 // error nothing is registered (and, with s.Save, nothing is saved).

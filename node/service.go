@@ -157,7 +157,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if sub, err := h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged)); err != nil {
 		n.log.Warn("peer events unavailable", "err", err)
 	} else {
-		n.bg.Go(func() { n.watchPeers(bg, sub) })
+		n.bg.Go(func() { n.events.WatchPeers(bg, sub, n.path) })
 	}
 	n.log.Info("node started", "peer", h.ID().String(), "addrs", fmt.Sprint(h.Addrs()))
 	return nil
