@@ -31,25 +31,28 @@ type tunnel struct {
 // listenTunnel is the tunnel a [[listen]] table starts: its Spec, which
 // config.Parse set, or, for a table built in code, its parse.
 func listenTunnel(t config.ListenTunnel) (tunnel, error) {
-	key, _ := json.Marshal(struct{ L config.ListenTunnel }{t}) // without Line and Spec
-	ct := tunnel{key: string(key), label: t.Label(), line: t.Line, proto: t.Protocol, spec: t.Spec}
-	var err error
-	if ct.spec.Kind == "" {
-		ct.spec, err = spec.ParseListen(t.Request())
-	}
-	return ct, err
+	return newTunnel(struct{ L config.ListenTunnel }{t}, t.Label(), t.Line, t.Protocol, t.Spec,
+		func() (spec.Spec, error) { return spec.ParseListen(t.Request()) })
 }
 
 // forwardTunnel is the tunnel a [[forward]] table starts, like
 // listenTunnel.
 func forwardTunnel(t config.ForwardTunnel) (tunnel, error) {
-	key, _ := json.Marshal(struct{ F config.ForwardTunnel }{t}) // without Line and Spec
-	ct := tunnel{key: string(key), label: t.Label(), line: t.Line, proto: t.Protocol, spec: t.Spec}
+	return newTunnel(struct{ F config.ForwardTunnel }{t}, t.Label(), t.Line, t.Protocol, t.Spec,
+		func() (spec.Spec, error) { return spec.ParseForward(t.Request()) })
+}
+
+// newTunnel is the tunnel of a table: keyed by table's content (its JSON,
+// which leaves out Line and Spec), running s, or parse's spec when the
+// table was built in code and s is empty.
+func newTunnel(table any, label string, line int, proto string, s spec.Spec, parse func() (spec.Spec, error)) (tunnel, error) {
+	key, _ := json.Marshal(table)
+	t := tunnel{key: string(key), label: label, line: line, proto: proto, spec: s}
 	var err error
-	if ct.spec.Kind == "" {
-		ct.spec, err = spec.ParseForward(t.Request())
+	if t.spec.Kind == "" {
+		t.spec, err = parse()
 	}
-	return ct, err
+	return t, err
 }
 
 // tunnels parses a config's tunnels with the parsers the commands use.
