@@ -5,6 +5,9 @@
 // swarm then closes it with libp2p's ConnGated code, which a p2ptun peer
 // reads as "refused by the peer's access policy").
 //
-// It does not persist the policy (config does) or close connections that a
-// change disallows (node does).
+// A Store edits the policy at runtime together with the config file's
+// lists (the policy minus a run's own peers), one edit at a time, and
+// undoes an edit it cannot save. It does not write files (its owner's
+// Save does, through config) or close connections that a change
+// disallows (its owner's Changed does).
 package access

@@ -12,11 +12,9 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
-	"github.com/p2ptun/p2ptun/peerlog"
 	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/streams"
@@ -33,8 +31,13 @@ const (
 
 // Config describes one forward.
 type Config struct {
-	// Protocol is requested on every stream.
-	Protocol protocol.ID
+	// Side holds the Protocol requested on every stream, the stream
+	// registry, the loggers and Register, called once the listen address
+	// is bound (Addr has its real port) and before the first client is
+	// accepted. Limited logs what may repeat for every client: failed
+	// stream opens and refusals, by cause; resets during the redial
+	// backoff; running out of file descriptors.
+	seam.Side
 	// ListenAddr is the local TCP address to bind (port 0 picks a free one).
 	ListenAddr ma.Multiaddr
 	// Peer is the remote peer; its addresses must already be in the host's
@@ -60,35 +63,18 @@ type Config struct {
 	// after that dials again. A successful dial ends the backoff. Defaults
 	// DefaultRedialMin and DefaultRedialMax.
 	RedialMin, RedialMax time.Duration
-	// Logger receives the forward's own events; default slog.Default().
-	Logger *slog.Logger
-	// Limited logs what may repeat for every client (failed stream opens
-	// and refusals, by cause; resets during the redial backoff; running
-	// out of file descriptors) at most once per interval; default once a
-	// minute to Logger.
-	Limited *peerlog.Logger
-	// Streams records each live connection; required.
-	Streams *registry.Streams
-	// Register, if set, is called by Start once the listen address is
-	// bound (with its real port) and before the first client is
-	// accepted: it registers the forward and returns the listener ID
-	// every stream record carries. Its error fails Start.
-	Register func(bound ma.Multiaddr) (id uint64, err error)
 }
 
 // Validate checks c and fills in defaults.
 func (c *Config) Validate() error {
-	if c.Protocol == "" {
-		return errors.New("forward: empty protocol")
+	if err := c.Check(registry.KindForward); err != nil {
+		return err
 	}
 	if len(c.ListenAddr) == 0 {
 		return errors.New("forward: empty listen address")
 	}
 	if c.Peer == "" {
 		return errors.New("forward: no peer")
-	}
-	if c.Streams == nil {
-		return errors.New("forward: no stream registry")
 	}
 	if c.DialTimeout <= 0 {
 		c.DialTimeout = DefaultDialTimeout
@@ -105,12 +91,6 @@ func (c *Config) Validate() error {
 	c.RedialMax = max(c.RedialMax, c.RedialMin)
 	if c.Listen == nil {
 		c.Listen = manet.Listen
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	if c.Limited == nil {
-		c.Limited = peerlog.New(c.Logger, time.Minute, nil)
 	}
 	return nil
 }
@@ -146,14 +126,7 @@ func New(h host.Host, cfg Config) (*Forward, error) {
 		log:  cfg.Logger.With("proto", string(cfg.Protocol), "peer", cfg.Peer.String()),
 		peer: cfg.Peer.String(),
 	}
-	sc := seam.Config{
-		Kind: registry.KindForward, Protocol: string(cfg.Protocol),
-		Streams: cfg.Streams, Logger: f.log,
-	}
-	if cfg.Register != nil {
-		sc.Register = func() (uint64, error) { return cfg.Register(f.Addr()) }
-	}
-	t, err := seam.New(sc, (*kind)(f))
+	t, err := seam.New(cfg.Config(registry.KindForward, f.log), (*kind)(f))
 	if err != nil {
 		return nil, err
 	}

@@ -72,7 +72,7 @@ type Config struct {
 	// ReadTimeout bounds reading a presented secret and writing the
 	// verdict (the node's stream-open timeout).
 	ReadTimeout time.Duration
-	// Logger logs redeemed invites; default slog.Default().
+	// Logger logs invites made and redeemed; default slog.Default().
 	Logger *slog.Logger
 	// Limited logs refused presentations, once per peer per interval;
 	// default once a minute to Logger.

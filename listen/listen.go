@@ -13,11 +13,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
-	"github.com/p2ptun/p2ptun/peerlog"
 	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/streams"
@@ -30,8 +28,10 @@ const DefaultDialTimeout = 5 * time.Second
 
 // Config describes one listener.
 type Config struct {
-	// Protocol is the libp2p protocol the handler is registered for.
-	Protocol protocol.ID
+	// Side holds the Protocol the handler is registered for, the stream
+	// registry, the loggers (Limited logs refused and rate-limited peers)
+	// and Register, called before the handler is set.
+	seam.Side
 	// Target is where each stream is bridged to: /ip4|ip6|dns*/…/tcp/PORT or /unix/PATH.
 	Target ma.Multiaddr
 	// Allow lists the peers that may open streams. Ignored when AllowAll.
@@ -56,16 +56,6 @@ type Config struct {
 	// with PeerBurst); zero means unlimited.
 	PeerRate  float64
 	PeerBurst int
-	// Limited logs refused and rate-limited peers, once per peer per
-	// interval; default: a one-minute interval on Logger.
-	Limited *peerlog.Logger
-	// Logger receives failed target dials and stream events; default
-	// slog.Default().
-	Logger *slog.Logger
-	// Streams records each live connection; required.
-	Streams *registry.Streams
-	// ListenerID is stored in each stream record.
-	ListenerID uint64
 }
 
 // ErrNoAllowlist is returned by Validate for a listener that names no
@@ -74,8 +64,8 @@ var ErrNoAllowlist = errors.New("listener allows no peer: pass --allow PEER (rep
 
 // Validate checks c and fills in defaults.
 func (c *Config) Validate() error {
-	if c.Protocol == "" {
-		return errors.New("listen: empty protocol")
+	if err := c.Check(registry.KindListen); err != nil {
+		return err
 	}
 	if len(c.Target) == 0 {
 		return errors.New("listen: empty target")
@@ -92,20 +82,11 @@ func (c *Config) Validate() error {
 	if c.ProxyProtocol != 0 && c.ReportPeerID {
 		return errors.New("listen: a PROXY header and a reported peer ID both go first: choose one")
 	}
-	if c.Streams == nil {
-		return errors.New("listen: no stream registry")
-	}
 	if c.DialTimeout <= 0 {
 		c.DialTimeout = DefaultDialTimeout
 	}
 	if c.Dial == nil {
 		c.Dial = (&net.Dialer{}).DialContext
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	if c.Limited == nil {
-		c.Limited = peerlog.New(c.Logger, time.Minute, nil)
 	}
 	return nil
 }
@@ -146,10 +127,7 @@ func New(h host.Host, cfg Config) (*Listener, error) {
 		log:   cfg.Logger.With("proto", string(cfg.Protocol), "target", cfg.Target.String()),
 		allow: allow,
 	}
-	t, err := seam.New(seam.Config{
-		Kind: registry.KindListen, Protocol: string(cfg.Protocol),
-		Streams: cfg.Streams, Logger: l.log, ListenerID: cfg.ListenerID,
-	}, (*kind)(l))
+	t, err := seam.New(cfg.Config(registry.KindListen, l.log), (*kind)(l))
 	if err != nil {
 		return nil, err
 	}
@@ -157,8 +135,9 @@ func New(h host.Host, cfg Config) (*Listener, error) {
 	return l, nil
 }
 
-// Start registers the stream handler. The handler runs on libp2p's
-// goroutines and does its work inline.
+// Start registers the listener (Config.Register), then the stream
+// handler, so that every stream is recorded under the listener's ID. The
+// handler runs on libp2p's goroutines and does its work inline.
 func (l *Listener) Start(context.Context) error { return l.t.Start() }
 
 // StopAccepting refuses new streams from now on, resetting them with the
@@ -176,7 +155,8 @@ type kind Listener
 
 var _ seam.Kind = (*kind)(nil)
 
-// Bind has nothing to claim: Accept registers the handler.
+// Bind has nothing to claim: the registry's reservation of the protocol
+// (Config.Register) is the claim, and Accept registers the handler.
 func (k *kind) Bind() error { return nil }
 
 func (k *kind) Accept(*seam.Tunnel) error {

@@ -1,8 +1,8 @@
 // Package node owns the running p2ptun node: the tunnel service on a
 // libp2p host that package p2phost builds. It owns the listener and stream
 // registries and offers the operations (listen, forward, pipe, close,
-// list, ping, share) that the control API uses; it reconciles the config
-// file's tunnels, hands invites to package invite and feeds its events
+// list, ping, share) that the control API uses; it opens and closes the
+// config file's tunnels for package reconcile, hands invites to package invite and feeds its events
 // and metrics to package telemetry. It protects peers with live streams
 // from the connection manager's trimming.
 //

@@ -1,13 +1,10 @@
 package node
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/event"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/p2ptun/p2ptun/registry"
@@ -78,29 +75,6 @@ func (n *Node) relayReservation(relay peer.ID, err error) {
 // holePunch emits the event of an attempt to reach remote directly.
 func (n *Node) holePunch(remote peer.ID, took time.Duration, err error) {
 	n.emit(telemetry.HolePunch(remote.String(), took, err))
-}
-
-// watchPeers turns libp2p's connectedness changes into peer events until
-// ctx ends.
-func (n *Node) watchPeers(ctx context.Context, sub event.Subscription) {
-	defer sub.Close()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case e, ok := <-sub.Out():
-			if !ok {
-				return
-			}
-			ch := e.(event.EvtPeerConnectednessChanged)
-			switch ch.Connectedness {
-			case network.Connected, network.Limited:
-				n.emit(Event{Type: EventPeerConnected, Peer: ch.Peer.String(), Path: n.path(ch.Peer)})
-			case network.NotConnected:
-				n.emit(Event{Type: EventPeerDisconnected, Peer: ch.Peer.String()})
-			}
-		}
-	}
 }
 
 // Reloaded emits a reload event summarising what a reload changed.

@@ -201,13 +201,15 @@ func TestKeepaliveSparesAQUICConnectionAtItsStreamLimit(t *testing.T) {
 		o.ListenAddrs = []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/udp/0/quic-v1")}
 		o.Timeouts.Keepalive = config.D(time.Second)
 	}
-	a := newNodeWith(t, quicOnly)
-	a.unopenedProbe = func(peer.ID) {
-		select {
-		case unopened <- struct{}{}:
-		default:
+	a := newNodeWith(t, func(o *Options) {
+		quicOnly(o)
+		o.UnopenedProbe = func(peer.ID) {
+			select {
+			case unopened <- struct{}{}:
+			default:
+			}
 		}
-	}
+	})
 	b := newNodeWith(t, quicOnly)
 	addr := tunnel(t, a, b, "/x/full", server(t, echo))
 	conns := make([]*net.TCPConn, 256)

@@ -2,19 +2,10 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
-	"syscall"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/peerstore"
-	ma "github.com/multiformats/go-multiaddr"
-
-	"github.com/p2ptun/p2ptun/config"
-	"github.com/p2ptun/p2ptun/forward"
-	"github.com/p2ptun/p2ptun/invite"
-	"github.com/p2ptun/p2ptun/listen"
+	"github.com/p2ptun/p2ptun/p2phost"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/spec"
 )
@@ -27,268 +18,52 @@ type (
 	StreamInfo = registry.StreamInfo
 )
 
-// Identity is what `p2ptun id` prints; field names follow kubo's `ipfs id`.
-type Identity struct {
-	ID           string
-	Addresses    []string
-	AgentVersion string
-}
+// Identity is what `p2ptun id` prints (p2phost.Identity).
+type Identity = p2phost.Identity
 
 // Identity returns the node's peer ID and its dialable addresses, each
 // ending in /p2p/<ID>.
-func (n *Node) Identity() Identity {
-	id := n.host.ID()
-	suffix := "/p2p/" + id.String()
-	addrs := make([]string, 0, len(n.host.Addrs()))
-	for _, a := range n.host.Addrs() {
-		addrs = append(addrs, a.String()+suffix)
-	}
-	slices.Sort(addrs)
-	return Identity{ID: id.String(), Addresses: addrs, AgentVersion: n.opts.UserAgent}
-}
+func (n *Node) Identity() Identity { return n.p2p.Identity() }
 
 // Listen registers a protocol handler for s, a spec.KindListen spec. On
 // error nothing is registered (and, with s.Save, nothing is saved).
 func (n *Node) Listen(ctx context.Context, s spec.Spec) (registry.Listener, error) {
-	if s.Kind != spec.KindListen {
-		return registry.Listener{}, fmt.Errorf("%w: Listen given a %q spec", ErrUsage, s.Kind)
-	}
-	if !s.Save {
-		return n.listen(ctx, s)
-	}
-	// It runs as the config tunnel it is saved as, which a reload leaves
-	// alone.
-	t := config.ListenTable(s.Request)
-	ct, err := listenTunnel(t)
-	if err != nil {
-		return registry.Listener{}, err
-	}
-	return n.saved(n.opts.SaveListen != nil,
-		func() (registry.Listener, error) { return n.listen(ctx, ct.spec) },
-		func(registry.Listener) (configTunnel, func() error, error) {
-			return ct, func() error { return n.opts.SaveListen(t) }, nil
-		})
+	return n.start(ctx, spec.KindListen, s)
 }
 
-// saved starts a tunnel with start; record says, from what started, which
-// config tunnel it is and how to save it. It is recorded as that tunnel
-// and saved; if saving fails, the tunnel is closed again.
-func (n *Node) saved(canSave bool, start func() (registry.Listener, error), record func(registry.Listener) (configTunnel, func() error, error)) (registry.Listener, error) {
-	if !canSave {
-		return registry.Listener{}, fmt.Errorf("%w: --save needs a daemon with a config file; this one is --ephemeral", ErrUsage)
+// start opens s, which must be of kind k; with s.Save, as the config
+// tunnel it is saved as, which a reload leaves alone.
+func (n *Node) start(ctx context.Context, k spec.Kind, s spec.Spec) (registry.Listener, error) {
+	if s.Kind != k {
+		return registry.Listener{}, fmt.Errorf("%w: %s given a %q spec", ErrUsage, k, s.Kind)
 	}
-	n.tunnels.applyMu.Lock()
-	defer n.tunnels.applyMu.Unlock()
-	l, err := start()
-	if err != nil {
-		return l, err
+	if s.Save {
+		return n.tunnels.Save(ctx, s)
 	}
-	s, save, err := record(l)
-	if err != nil {
-		_, _ = n.listeners.CloseMatching(func(x *registry.Listener) bool { return x.ID == l.ID })
-		return registry.Listener{}, fmt.Errorf("tunnel not saved, and closed again: %w", err)
-	}
-	n.adopt(s, l.ID)
-	if err := save(); err != nil {
-		n.disown(s)
-		_, _ = n.listeners.CloseMatching(func(x *registry.Listener) bool { return x.ID == l.ID })
-		return registry.Listener{}, fmt.Errorf("tunnel not saved, and closed again: %w", err)
-	}
-	return l, nil
+	return n.open(ctx, s)
 }
 
-func (n *Node) listen(ctx context.Context, s spec.Spec) (registry.Listener, error) {
+// open builds and registers the tunnel of s: the one place that knows
+// the kinds of tunnel.
+func (n *Node) open(ctx context.Context, s spec.Spec) (registry.Listener, error) {
 	if n.isClosed() {
 		return registry.Listener{}, ErrClosed
 	}
-	proto, target, allow := s.Protocol, s.Target, s.Allow
-	allowStr := make([]string, len(allow))
-	for i, id := range allow {
-		allowStr[i] = id.String()
+	switch s.Kind {
+	case spec.KindListen:
+		return n.listen(ctx, s)
+	case spec.KindForward:
+		return n.forward(ctx, s)
 	}
-
-	rec := &registry.Listener{
-		Name:          s.Name,
-		Kind:          registry.KindListen,
-		Protocol:      string(proto),
-		ListenAddress: "/p2p/" + n.host.ID().String(),
-		TargetAddress: target.String(),
-		AllowedPeers:  allowStr,
-		AllowAll:      s.AllowAll,
-		InviteOnly:    s.InviteOnly,
-		ReportPeerID:  s.ReportPeerID,
-		ProxyProtocol: s.ProxyProtocol,
-	}
-	if err := n.listeners.Reserve(rec); err != nil {
-		return registry.Listener{}, err
-	}
-	l, err := listen.New(n.host, listen.Config{
-		Protocol:     proto,
-		Target:       target,
-		Allow:        allow,
-		AllowAll:     s.AllowAll,
-		InviteOnly:   s.InviteOnly,
-		ReportPeerID: s.ReportPeerID,
-		DialTimeout:  n.opts.Timeouts.TargetDial.Std(),
-		PeerRate:     n.opts.Limits.PeerStreamRate,
-		PeerBurst:    n.opts.Limits.PeerStreamBurst,
-		Limited:      n.limited,
-		Logger:       n.log,
-		Streams:      &n.streams,
-		ListenerID:   rec.ID,
-
-		ProxyProtocol: s.ProxyProtocol,
-	})
-	if err == nil {
-		err = l.Start(ctx)
-	}
-	if err != nil {
-		n.listeners.Release(rec)
-		if l != nil {
-			_ = l.Close()
-		}
-		return registry.Listener{}, err
-	}
-	rec.Close, rec.StopAccepting = n.serve(rec.ID, l), l.StopAccepting
-	n.listeners.Commit(rec)
-	n.log.Info("listener opened", "proto", rec.Protocol, "target", rec.TargetAddress, "allow", allowStr, "allow_all", s.AllowAll, "invite_only", s.InviteOnly)
-	return snapshot(rec), nil
+	return registry.Listener{}, fmt.Errorf("%w: cannot open a %q tunnel", ErrUsage, s.Kind)
 }
 
 // Forward binds a local listener whose connections become streams to the
 // peer of s, a spec.KindForward spec. Unless s.Lazy, it first connects to
 // the peer and fails with ErrUnreachable if it cannot. On error nothing is
-// bound or registered.
+// bound or registered (and, with s.Save, nothing is saved).
 func (n *Node) Forward(ctx context.Context, s spec.Spec) (registry.Listener, error) {
-	if s.Kind != spec.KindForward {
-		return registry.Listener{}, fmt.Errorf("%w: Forward given a %q spec", ErrUsage, s.Kind)
-	}
-	if !s.Save {
-		return n.forward(ctx, s)
-	}
-	// The table keeps the peer and its addresses but never an invite's
-	// secret: once redeemed, the peer is on the listener's allowlist.
-	t := config.ForwardTable(s.Request)
-	ct, err := forwardTunnel(t)
-	if err != nil {
-		return registry.Listener{}, err
-	}
-	run := ct.spec
-	run.Invite = s.Invite
-	return n.saved(n.opts.SaveForward != nil,
-		func() (registry.Listener, error) { return n.forward(ctx, run) },
-		func(l registry.Listener) (configTunnel, func() error, error) {
-			// Port 0 is saved as the port it got, so that a restart or a
-			// reload binds the same one.
-			t.Listen = spec.BoundListen(t.Listen, l.ListenAddress)
-			ct, err := forwardTunnel(t)
-			return ct, func() error { return n.opts.SaveForward(t) }, err
-		})
-}
-
-func (n *Node) forward(ctx context.Context, s spec.Spec) (registry.Listener, error) {
-	if n.isClosed() {
-		return registry.Listener{}, ErrClosed
-	}
-	proto, laddr, pi := s.Protocol, s.Listen, s.Peer
-	if err := n.preparePeer(pi, "forward to another peer"); err != nil {
-		return registry.Listener{}, err
-	}
-	if !s.Lazy {
-		if err := n.connect(ctx, pi.ID); err != nil {
-			if s.ViaRelay() {
-				err = fmt.Errorf("%w; through a relay, both peers must be on the relay's allow list and %s must hold a reservation on it (it logs \"relay reservation held\")", err, pi.ID)
-			}
-			return registry.Listener{}, err
-		}
-	}
-	if len(s.Invite) > 0 {
-		if err := invite.Present(ctx, n.host, pi.ID, s.Invite, s.AllowLimited, n.opts.Timeouts.Dial.Std(), n.opts.Timeouts.StreamOpen.Std()); err != nil {
-			return registry.Listener{}, err
-		}
-	}
-
-	// The forward binds, then registers (under its bound address, a
-	// port 0 made real), then accepts: from its first client on, it is
-	// listed and its connections are recorded under its ID.
-	rec := &registry.Listener{
-		Name:          s.Name,
-		Kind:          registry.KindForward,
-		Protocol:      string(proto),
-		TargetAddress: "/p2p/" + pi.ID.String(),
-		Peer:          pi.ID.String(),
-	}
-	var regErr error
-	f, err := forward.New(n.host, forward.Config{
-		Protocol:          proto,
-		ListenAddr:        laddr,
-		Peer:              pi.ID,
-		DialTimeout:       n.opts.Timeouts.Dial.Std(),
-		StreamOpenTimeout: n.opts.Timeouts.StreamOpen.Std(),
-		AllowLimited:      s.AllowLimited,
-		Listen:            n.opts.BindForward,
-		Logger:            n.log,
-		Limited:           n.limited,
-		Streams:           &n.streams,
-		Register: func(bound ma.Multiaddr) (uint64, error) {
-			rec.ListenAddress = bound.String()
-			if regErr = n.listeners.Reserve(rec); regErr != nil {
-				return 0, regErr
-			}
-			n.listeners.Commit(rec)
-			return rec.ID, nil
-		},
-	})
-	if err != nil {
-		return registry.Listener{}, err
-	}
-	rec.Close, rec.StopAccepting = f.Close, f.StopAccepting
-	if err := f.Start(ctx); err != nil {
-		_ = f.Close()
-		switch {
-		case regErr != nil:
-			return registry.Listener{}, regErr
-		case errors.Is(err, syscall.EADDRINUSE):
-			return registry.Listener{}, fmt.Errorf("%w: %s: pick another port, or 0 for a free one", ErrAddrInUse, laddr)
-		}
-		return registry.Listener{}, fmt.Errorf("binding %s: %w", laddr, err)
-	}
-	n.log.Info("forward opened", "proto", rec.Protocol, "laddr", rec.ListenAddress, "peer", rec.Peer)
-	return snapshot(rec), nil
-}
-
-// preparePeer checks that pi is another peer, one that this node's access
-// policy allows, and remembers the addresses the user gave for it: the
-// one preparation before a forward, a pipe or a ping dials it. instead
-// says what to do about the node's own ID ("forward to another peer").
-func (n *Node) preparePeer(pi peer.AddrInfo, instead string) error {
-	if pi.ID == n.host.ID() {
-		return fmt.Errorf("%w: %s is this node's own peer ID; %s", ErrUsage, pi.ID, instead)
-	}
-	if !n.opts.Access.Allowed(pi.ID) {
-		return fmt.Errorf("%w: peer %s is refused by this node's access policy; see `p2ptun access ls`, or run `p2ptun access allow %s`", ErrDenied, pi.ID, pi.ID)
-	}
-	n.addAddrs(pi)
-	return nil
-}
-
-// addAddrs remembers the addresses a user gave for a peer.
-func (n *Node) addAddrs(pi peer.AddrInfo) {
-	if len(pi.Addrs) > 0 {
-		n.host.Peerstore().AddAddrs(pi.ID, pi.Addrs, peerstore.PermanentAddrTTL)
-	}
-}
-
-// connect dials p unless connected, with the configured timeout, and says
-// what to try when it cannot.
-func (n *Node) connect(ctx context.Context, p peer.ID) error {
-	if err := forward.Connect(ctx, n.host, p, n.opts.Timeouts.Dial.Std()); err != nil {
-		if errors.Is(err, ErrDenied) {
-			return err // the peer answered: it refuses this node
-		}
-		return fmt.Errorf("%w (is its daemon running? pass a full address like /ip4/HOST/tcp/PORT/p2p/%s, or --lazy to connect on first use)", err, p)
-	}
-	return nil
+	return n.start(ctx, spec.KindForward, s)
 }
 
 // CloseRequest selects listeners to close. Exactly one field must be set.

@@ -73,7 +73,7 @@ func (n *Node) Ping(ctx context.Context, peerAddr string, count int) ([]PingResu
 		return nil, err
 	}
 	ctx = network.WithAllowLimitedConn(ctx, "p2ptun ping")
-	if err := n.connect(ctx, pi.ID); err != nil {
+	if err := n.connect(ctx, pi, false); err != nil {
 		return nil, err
 	}
 	out, err := n.p2p.Ping(ctx, pi.ID, count)

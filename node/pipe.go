@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -44,21 +43,13 @@ func (n *Node) OpenPipe(ctx context.Context, ps spec.Spec) (*Pipe, error) {
 	if err := n.preparePeer(pi, "pipe to another peer"); err != nil {
 		return nil, err
 	}
-	dial := n.opts.Timeouts.Dial.Std()
-	if err := forward.Connect(ctx, n.host, pi.ID, dial); err != nil {
-		if errors.Is(err, ErrDenied) {
-			return nil, err // the peer answered: it refuses this node
-		}
-		hint := fmt.Sprintf("is its daemon running? pass a full address like /ip4/HOST/tcp/PORT/p2p/%s", pi.ID)
-		if ps.ViaRelay() {
-			hint = fmt.Sprintf("through a relay, both peers must be on the relay's allow list and %s must hold a reservation on it (it logs \"relay reservation held\")", pi.ID)
-		}
-		return nil, fmt.Errorf("%w (%s)", err, hint)
+	if err := n.connect(ctx, pi, false); err != nil {
+		return nil, err
 	}
 	if ps.AllowLimited {
 		ctx = network.WithAllowLimitedConn(ctx, "p2ptun pipe --allow-limited")
 	}
-	s, err := forward.OpenStream(ctx, n.host, pi.ID, proto, dial, n.opts.Timeouts.StreamOpen.Std())
+	s, err := forward.OpenStream(ctx, n.host, pi.ID, proto, n.opts.Timeouts.Dial.Std(), n.opts.Timeouts.StreamOpen.Std())
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +60,7 @@ func (n *Node) OpenPipe(ctx context.Context, ps spec.Spec) (*Pipe, error) {
 // `stream ls` shows it and `stream close` ends it) and bridges the stream
 // with local until both directions end, ctx is cancelled or the stream is
 // closed through the registry. It takes ownership of local and of the
-// stream, and returns streams.Bridge's error: nil only for a clean end in
+// stream, and returns the streams.Pipe's error: nil only for a clean end in
 // both directions. origin names the local end in listings.
 //
 // A pipe is a tunnel of one connection, handed over by the API rather

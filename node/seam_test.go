@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
@@ -114,5 +117,54 @@ func TestForwardRegisteredBeforeItServes(t *testing.T) {
 	}
 	if rec[0].ListenerID != fwds[0].ID {
 		t.Errorf("stream recorded under listener %d; want the forward's ID %d", rec[0].ListenerID, fwds[0].ID)
+	}
+}
+
+// handlerWatch is a node's host that notes, when a stream handler is set
+// for proto, whether the listener on proto was in the listener registry.
+type handlerWatch struct {
+	host.Host
+	proto  protocol.ID
+	listed func() bool
+	set    chan bool // one value: listed when the handler was set
+}
+
+func (h *handlerWatch) SetStreamHandler(p protocol.ID, handle network.StreamHandler) {
+	if p == h.proto {
+		h.set <- h.listed()
+	}
+	h.Host.SetStreamHandler(p, handle)
+}
+
+// A listener is in the listener registry (committed through the seam's
+// Config.Register, as a forward is) before its stream handler is set, so
+// no stream is served before it is listed, and every stream is recorded
+// under its ID (it used to be committed only after its handler was set).
+func TestListenRegisteredBeforeItServes(t *testing.T) {
+	a, b := newNode(t), newNode(t)
+	const proto = "/x/seam-listen"
+	w := &handlerWatch{Host: b.host, proto: proto, set: make(chan bool, 1), listed: func() bool {
+		for _, l := range b.listeners.List() {
+			if l.Kind == registry.KindListen && l.Protocol == proto {
+				return true
+			}
+		}
+		return false
+	}}
+	b.host = w
+	addr := tunnel(t, a, b, proto, server(t, echo))
+	if !<-w.set {
+		t.Errorf("the listener's stream handler was set before it was in the listener registry")
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	harness.Echoes(t, c, "hello")
+	lis := b.Listeners()
+	rec := b.Streams()
+	if len(lis) != 1 || len(rec) != 1 || rec[0].ListenerID != lis[0].ID {
+		t.Fatalf("listeners %+v, streams %+v; want the one stream under the listener's ID", lis, rec)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"maps"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/event"
@@ -24,6 +23,7 @@ import (
 	"github.com/p2ptun/p2ptun/invite"
 	"github.com/p2ptun/p2ptun/p2phost"
 	"github.com/p2ptun/p2ptun/peerlog"
+	"github.com/p2ptun/p2ptun/reconcile"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/telemetry"
 )
@@ -31,8 +31,7 @@ import (
 // Options configures a Node. The embedded p2phost.Config says how to
 // build its host (Key and ListenAddrs are required; Timeouts, Limits,
 // Logger and Metrics serve the node too); the node sets the host's Gater
-// (Access), ActivePeers (the peers with live streams) and UnopenedProbe
-// itself, and adds the invite protocol's caps to ProtocolLimits.
+// (Access) and ActivePeers (the peers with live streams) itself, and adds the invite protocol's caps to ProtocolLimits.
 type Options struct {
 	p2phost.Config
 	// Allow and Deny seed the node-wide access policy when Access is nil:
@@ -73,22 +72,14 @@ type Node struct {
 	stop      context.CancelFunc
 	bg        sync.WaitGroup // background work: peer events
 
-	started atomic.Value // the host, for metrics collected while it starts
-
 	protectMu sync.Mutex
 	protected map[peer.ID]int // live streams per peer: protected from trimming, and watched by the keepalive, while > 0
 
-	accessMu sync.Mutex     // serialises policy edits and their persistence
-	filed    *access.Policy // the policy as the config file has it: opts.Access minus the run-only peers
-
-	// unopenedProbe, set by tests, is told when a keepalive probe could
-	// not open its stream.
-	unopenedProbe func(peer.ID)
+	access *access.Store // runtime edits of opts.Access
 
 	events  telemetry.Bus      // lifecycle events for subscribers
 	metrics *telemetry.Metrics // nil when metrics are off
-	tunnels tunnelSet          // config-file tunnels
-	bgCtx   context.Context
+	tunnels *reconcile.Set     // config-file tunnels
 
 	invites *invite.Book // single-use invites to the running listeners
 
@@ -107,10 +98,7 @@ func New(opts Options) (*Node, error) {
 	if opts.Access == nil {
 		opts.Access = access.New(slices.Concat(opts.Allow, opts.RunAllow), slices.Concat(opts.Deny, opts.RunDeny))
 	}
-	n := &Node{
-		opts: opts, log: opts.Logger, protected: make(map[peer.ID]int),
-		filed: access.New(opts.Allow, opts.Deny),
-	}
+	n := &Node{opts: opts, log: opts.Logger, protected: make(map[peer.ID]int)}
 	// The host validates its settings as `config check` does: no value
 	// that passes can make the node panic or spin (see
 	// p2phost.FuzzConfigBuildsAHost). Timeouts and Limits come back with
@@ -124,21 +112,21 @@ func New(opts Options) (*Node, error) {
 		hc.ProtocolLimits = make(map[protocol.ID]p2phost.ProtocolLimit)
 	}
 	hc.ProtocolLimits[invite.Protocol] = p2phost.ProtocolLimit{Streams: invite.MaxStreams, PeerStreams: invite.MaxStreamsPerPeer}
-	hc.UnopenedProbe = func(p peer.ID) {
-		if n.unopenedProbe != nil {
-			n.unopenedProbe(p)
-		}
-	}
 	p, err := p2phost.New(hc)
 	if err != nil {
 		return nil, err
 	}
 	n.p2p, n.opts.Config = p, p.Config()
+	self, err := peer.IDFromPrivateKey(n.opts.Key) // p2phost checked the key
+	if err != nil {
+		return nil, fmt.Errorf("%w: identity key: %w", ErrUsage, err)
+	}
+	n.access = n.newAccess(self)
 	n.limited = n.opts.Limited
 	n.invites = invite.New(invite.Config{Now: opts.Now, ReadTimeout: n.opts.Timeouts.StreamOpen.Std(), Logger: n.log, Limited: n.limited})
 	if opts.Metrics != nil {
 		m := telemetry.NewMetrics(n.streams.List, n.listeners.List, func() int {
-			if h, ok := n.started.Load().(host.Host); ok {
+			if h := n.p2p.Host(); h != nil {
 				return len(h.Network().Peers())
 			}
 			return 0
@@ -149,6 +137,7 @@ func New(opts Options) (*Node, error) {
 		n.metrics = m
 	}
 	n.hooks()
+	n.tunnels = n.newTunnels()
 	opts.Access.Refused = func(p peer.ID, dir network.Direction) {
 		n.limited.Warn("gater "+p.String(), "refused connection: peer not allowed by the node's access policy", "peer", p.String(), "dir", dir.String())
 	}
@@ -163,14 +152,13 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	h := n.p2p.Host()
 	n.host = h
-	n.started.Store(h)
 	h.SetStreamHandler(invite.Protocol, n.invites.Handle)
 	bg, stop := context.WithCancel(context.Background())
-	n.stop, n.bgCtx = stop, bg
+	n.stop = stop
 	if sub, err := h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged)); err != nil {
 		n.log.Warn("peer events unavailable", "err", err)
 	} else {
-		n.bg.Go(func() { n.watchPeers(bg, sub) })
+		n.bg.Go(func() { n.events.WatchPeers(bg, sub, n.path) })
 	}
 	n.log.Info("node started", "peer", h.ID().String(), "addrs", fmt.Sprint(h.Addrs()))
 	return nil
@@ -189,6 +177,7 @@ func (n *Node) Close() error {
 	}
 	n.closed = true
 	n.mu.Unlock()
+	n.tunnels.Close()
 	if n.stop != nil {
 		n.stop()
 		n.bg.Wait()

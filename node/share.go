@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/p2ptun/p2ptun/listen"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/spec"
-	"github.com/p2ptun/p2ptun/ticket"
 )
 
 // InviteProtocol is the internal protocol on which a forwarding node
@@ -34,17 +32,9 @@ type ShareRequest struct {
 	TTL config.Duration `json:",omitzero"`
 }
 
-// Share is a ticket and what it says, as `p2ptun share --json` prints it.
-type Share struct {
-	Ticket   string
-	Peer     string
-	Protocol string
-	// Addresses are the dialable addresses in the ticket, each ending in
-	// /p2p/Peer, public ones first.
-	Addresses []string
-	// Expires is when the invite expires; absent for a plain ticket.
-	Expires time.Time `json:",omitzero"`
-}
+// Share is a ticket and what it says, as `p2ptun share --json` prints it
+// (invite.Share).
+type Share = invite.Share
 
 // Share returns a ticket naming this node, its current addresses (relay
 // addresses included) and the protocol of an existing listener, which it
@@ -60,7 +50,7 @@ func (n *Node) Share(_ context.Context, r ShareRequest) (Share, error) {
 		return Share{}, fmt.Errorf("%w: a TTL applies to invites only; add --invite, or drop --ttl", ErrUsage)
 	case ttl < 0:
 		return Share{}, fmt.Errorf("%w: TTL %s is negative", ErrUsage, ttl)
-	case ttl == 0:
+	case ttl == 0 && r.Invite:
 		ttl = DefaultInviteTTL
 	}
 	proto, err := spec.ParseProtocol(r.Protocol, true)
@@ -80,31 +70,10 @@ func (n *Node) Share(_ context.Context, r ShareRequest) (Share, error) {
 	if r.Invite && rec.AllowAll {
 		return Share{}, fmt.Errorf("%w: the listener on %s allows every peer already: share it without --invite", ErrUsage, proto)
 	}
-
-	t := ticket.Ticket{Peer: n.host.ID(), Protocol: string(proto), Addrs: invite.Addrs(n.host.Addrs())}
-	var d invite.Draft
-	if r.Invite {
-		d = n.invites.Draft(ttl)
-		t.Secret, t.Expires = d.Secret, d.Expires
+	out, err := n.invites.Share(n.host.ID(), n.host.Addrs(), rec.ID, rec.Protocol, ttl)
+	if err != nil || !r.Invite {
+		return out, err
 	}
-	s, err := t.Encode()
-	if err != nil {
-		return Share{}, fmt.Errorf("making the ticket: %w", err)
-	}
-	suffix := "/p2p/" + t.Peer.String()
-	out := Share{Ticket: s, Peer: t.Peer.String(), Protocol: t.Protocol, Addresses: make([]string, len(t.Addrs))}
-	for i, a := range t.Addrs {
-		out.Addresses[i] = a.String() + suffix
-	}
-	if !r.Invite {
-		return out, nil
-	}
-	if err := n.invites.Add(rec.ID, rec.Protocol, d); err != nil {
-		return Share{}, err
-	}
-	// The ticket says the second; the node enforces the exact time.
-	out.Expires = t.Expires.UTC()
-	n.log.Info("invite created", "proto", rec.Protocol, "expires", out.Expires.Format(time.RFC3339))
 	if allow, _ := n.opts.Access.Lists(); len(allow) > 0 {
 		n.log.Warn("the node-wide access allow list is set: an invited peer cannot connect unless it is on it too (p2ptun access allow PEER)", "proto", rec.Protocol)
 	}

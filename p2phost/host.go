@@ -276,8 +276,12 @@ func (h *Host) Start(context.Context) error {
 	return nil
 }
 
-// Host returns the libp2p host (nil before Start).
-func (h *Host) Host() host.Host { return h.host }
+// Host returns the libp2p host (nil before Start). It is safe to call
+// while Start runs (metrics are collected at any time).
+func (h *Host) Host() host.Host {
+	lh, _ := h.started.Load().(host.Host)
+	return lh
+}
 
 // Close stops the background work, saves the peer cache, and closes mDNS,
 // the DHT and the host. It may be called once, after Start or not.

@@ -533,57 +533,6 @@ func TestStreamsCloseMatching(t *testing.T) {
 	}
 }
 
-func TestStreamsRunLifecycle(t *testing.T) {
-	var r registry.Streams
-	rec := &registry.Stream{Protocol: "/x/run"}
-	inside := make(chan uint64)
-	returned := make(chan struct{})
-	go func() {
-		defer close(returned)
-		r.Run(context.Background(), rec, func(ctx context.Context, id uint64) error {
-			rec.BytesIn.Add(3) // Run allocated the counters
-			inside <- id
-			<-ctx.Done() // until Close cancels it
-			return ctx.Err()
-		})
-	}()
-	id := <-inside
-	list := r.List()
-	if len(list) != 1 || list[0].ID != id || list[0].BytesIn != 3 {
-		t.Fatalf("while running: List = %+v, want the stream with BytesIn 3", list)
-	}
-	// Close cancels run's context and waits for Done, which Run closes
-	// only after deregistering.
-	if err := r.Close(context.Background(), id); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(r.List()); n != 0 {
-		t.Fatalf("after Close returned, %d streams are still listed", n)
-	}
-	<-returned
-}
-
-func TestStreamsRunEndsWithParent(t *testing.T) {
-	var r registry.Streams
-	parent, cancel := context.WithCancel(context.Background())
-	started := make(chan struct{})
-	returned := make(chan struct{})
-	go func() {
-		defer close(returned)
-		r.Run(parent, &registry.Stream{}, func(ctx context.Context, _ uint64) error {
-			close(started)
-			<-ctx.Done()
-			return nil
-		})
-	}()
-	<-started
-	cancel()
-	<-returned
-	if n := len(r.List()); n != 0 {
-		t.Fatalf("%d streams listed after Run returned", n)
-	}
-}
-
 // Open leaves the stream's goroutines to the caller: Close and the end of
 // parent only call abort, and the stream is listed until finish.
 func TestStreamsOpenAbortsAndFinishes(t *testing.T) {
@@ -641,11 +590,10 @@ func TestStreamHooks(t *testing.T) {
 	})
 	boom := errors.New("boom")
 	rec := &registry.Stream{Protocol: "/x/hooks", Peer: "p", Setup: 3 * time.Millisecond}
-	r.Run(context.Background(), rec, func(context.Context, uint64) error {
-		rec.BytesIn.Add(5)
-		rec.BytesOut.Add(7)
-		return boom
-	})
+	_, finish := r.Open(context.Background(), rec, func() {})
+	rec.BytesIn.Add(5) // Open allocated the counters
+	rec.BytesOut.Add(7)
+	finish(boom)
 	r.Fail(registry.Failure{Protocol: "/x/hooks", Cause: "denied"})
 	if len(calls) != 3 {
 		t.Fatalf("hooks called %d times, want 3: %+v", len(calls), calls)
@@ -693,18 +641,7 @@ func TestWaitIdle(t *testing.T) {
 	if err := r.WaitIdle(context.Background()); err != nil {
 		t.Fatalf("WaitIdle with no streams = %v, want nil at once", err)
 	}
-	release := make(chan struct{})
-	started := make(chan struct{})
-	returned := make(chan struct{})
-	go func() {
-		defer close(returned)
-		r.Run(context.Background(), &registry.Stream{}, func(context.Context, uint64) error {
-			close(started)
-			<-release
-			return nil
-		})
-	}()
-	<-started
+	_, finish := r.Open(context.Background(), &registry.Stream{}, func() {})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := r.WaitIdle(ctx); !errors.Is(err, context.Canceled) {
@@ -712,9 +649,8 @@ func TestWaitIdle(t *testing.T) {
 	}
 	idle := make(chan error, 1)
 	go func() { idle <- r.WaitIdle(context.Background()) }()
-	close(release)
+	finish(nil)
 	if err := <-idle; err != nil {
 		t.Fatalf("WaitIdle after the last stream ended = %v", err)
 	}
-	<-returned
 }

@@ -139,22 +139,8 @@ func (r *Streams) Register(s *Stream) uint64 {
 	return s.ID
 }
 
-// Run registers s and calls run with a context that Close cancels and with
-// s's ID; when run returns, s is deregistered, the Closed hook is told
-// run's error, and then s's Done is closed. Run fills in s.Close, s.Done and
-// any nil counter, and blocks until run returns. parent bounds the stream's
-// life (its listener's lifetime).
-func (r *Streams) Run(parent context.Context, s *Stream, run func(ctx context.Context, id uint64) error) {
-	ctx, cancel := context.WithCancel(parent)
-	defer cancel()
-	id, finish := r.Open(ctx, s, cancel)
-	var err error
-	defer func() { finish(err) }()
-	err = run(ctx, id)
-}
-
-// Open is Run for a stream served by goroutines of the caller's own: it
-// registers s, tells the Opened hook, and returns s's ID and the finish to
+// Open registers s, a stream served by goroutines of the caller's own
+// (the tunnel's bridge), tells the Opened hook, and returns s's ID and the finish to
 // call exactly once when the stream has ended, with its error. s.Close and
 // the end of parent call abort, which must make the stream end; finish
 // deregisters s, tells the Closed hook, and closes s.Done. Open fills in

@@ -1,7 +1,6 @@
 package streams
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -46,8 +45,8 @@ type Counters struct {
 	BtoA *atomic.Int64 // bytes read from b and written to a
 }
 
-// ErrAborted is what Bridge returns when ctx was cancelled, and a Pipe
-// reports when Abort ended it, before both directions finished.
+// ErrAborted is what a Pipe reports when Abort ended it before both
+// directions finished.
 var ErrAborted = errors.New("bridge aborted")
 
 // Copy buffers. A socket source (rawCopy) takes the big one from the pool
@@ -74,37 +73,21 @@ var (
 	smallPool = sync.Pool{New: func() any { b := make([]byte, smallSize); return &b }}
 )
 
-// Bridge copies a→b and b→a until both directions have finished, then
-// closes both ends. Bridge takes ownership of a and b and returns only after
-// both copying goroutines have exited.
+// Pipe copies a→b and b→a, each on a goroutine of its own, until both
+// directions have finished, then closes both ends: New prepares it and
+// takes ownership of both ends, Start runs it and returns at once, and
+// the copying goroutine that finishes last reports the byte counts and
+// the error, after both ends are closed. The caller's goroutine is free
+// to exit, so a held tunnel costs two small goroutine stacks rather than
+// those plus the deep stack of whatever accepted it.
 //
 // A clean EOF read from one end closes the write half of the other; the
 // opposite direction keeps flowing. A read or write error on either
-// direction, or the cancellation of ctx, aborts both ends at once (Reset for
-// streams, RST for TCP) so that nothing blocks and neither peer sees a clean
-// close. That includes an end that fails while the copy from it is blocked
+// direction, or Abort, aborts both ends at once (Reset for streams, RST
+// for TCP) so that nothing blocks and neither peer sees a clean close.
+// That includes an end that fails while the copy from it is blocked
 // writing to a socket that is not read: the copy probes its source every
-// probeInterval while it waits. The returned error is nil when both directions ended cleanly, the
-// first copy error otherwise, or ErrAborted when ctx ended the bridge.
-func Bridge(ctx context.Context, a, b HalfCloser, c Counters) (aToB, bToA int64, err error) {
-	p := New(a, b, c)
-	stop := context.AfterFunc(ctx, p.Abort)
-	defer stop()
-	done := make(chan struct{})
-	p.Start(func(x, y int64, e error) {
-		aToB, bToA, err = x, y, e
-		close(done)
-	})
-	<-done
-	return aToB, bToA, err
-}
-
-// Pipe is a bridge that runs in goroutines of its own: New prepares it,
-// Start runs it and returns at once, and the copying goroutine that
-// finishes last reports what Bridge would return, after both ends are
-// closed. The caller's goroutine is free to exit, so a held tunnel costs
-// two small goroutine stacks rather than those plus the deep stack of
-// whatever accepted it.
+// probeInterval while it waits.
 type Pipe struct {
 	a, b       HalfCloser
 	c          Counters
@@ -124,7 +107,8 @@ func New(a, b HalfCloser, c Counters) *Pipe {
 }
 
 // Start runs p; done is called once, from one of p's goroutines, when both
-// directions have ended (see Bridge for the error).
+// directions have ended, with the error: nil when both ended cleanly,
+// the first copy error otherwise, or ErrAborted when Abort ended p.
 func (p *Pipe) Start(done func(aToB, bToA int64, err error)) {
 	p.done = done
 	p.left.Store(2)

@@ -17,6 +17,21 @@ import (
 	"github.com/p2ptun/p2ptun/internal/harness"
 )
 
+// bridge runs a Pipe between a and b as the tunnel does and waits for it;
+// the end of ctx aborts it.
+func bridge(ctx context.Context, a, b HalfCloser, c Counters) (aToB, bToA int64, err error) {
+	p := New(a, b, c)
+	stop := context.AfterFunc(ctx, p.Abort)
+	defer stop()
+	done := make(chan struct{})
+	p.Start(func(x, y int64, e error) {
+		aToB, bToA, err = x, y, e
+		close(done)
+	})
+	<-done
+	return aToB, bToA, err
+}
+
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // tcpPair returns the two ends of a loopback TCP connection.
@@ -75,7 +90,7 @@ func bridgedAs(t *testing.T, ctx context.Context, c Counters, end func(*net.TCPC
 	right, b := tcpPair(t)
 	ch := make(chan result, 1)
 	go func() {
-		x, y, err := Bridge(ctx, end(a), end(b), c)
+		x, y, err := bridge(ctx, end(a), end(b), c)
 		ch <- result{x, y, err}
 	}()
 	return left, right, ch
@@ -237,7 +252,7 @@ func BenchmarkBridgeTCP(b *testing.B) {
 	left, a := tcpPair(b)
 	right, bb := tcpPair(b)
 	bridged := make(chan struct{})
-	go func() { Bridge(context.Background(), a, bb, Counters{}); close(bridged) }()
+	go func() { bridge(context.Background(), a, bb, Counters{}); close(bridged) }()
 	drained := make(chan struct{})
 	go func() { io.Copy(io.Discard, right); close(drained) }()
 	buf := make([]byte, 64<<10)
@@ -271,7 +286,7 @@ func BenchmarkBridgeSetup(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for range b.N {
-		if _, _, err := Bridge(ctx, eofEnd{}, eofEnd{}, Counters{}); err != nil {
+		if _, _, err := bridge(ctx, eofEnd{}, eofEnd{}, Counters{}); err != nil {
 			b.Fatal(err)
 		}
 	}

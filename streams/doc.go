@@ -1,10 +1,8 @@
-// Package streams owns Bridge and Pipe, the only code in p2ptun that copies
-// bytes.
+// Package streams owns Pipe, the only code in p2ptun that copies bytes.
 //
 // A Pipe joins two full-duplex byte streams (a local TCP connection and a
-// libp2p stream), copying each direction on its own goroutine; Bridge is a
-// Pipe that its caller waits for. A clean EOF on
-// one side half-closes the other (CloseWrite) and leaves the opposite
+// libp2p stream), copying each direction on its own goroutine. A clean
+// EOF on one side half-closes the other (CloseWrite) and leaves the opposite
 // direction flowing; an error on either side, or cancellation, aborts both
 // ends: the libp2p stream is reset and the TCP connection is closed with a
 // RST, so neither peer mistakes a failure for a clean end of data. A copy

@@ -72,7 +72,7 @@ func TestBridgeResetWhileOtherSideNotReading(t *testing.T) {
 			}
 			done := make(chan result, 1)
 			go func() {
-				n, m, err := Bridge(context.Background(), x, y, c)
+				n, m, err := bridge(context.Background(), x, y, c)
 				done <- result{n, m, err}
 			}()
 
@@ -136,7 +136,7 @@ func TestBridgeSlowReaderGetsEverything(t *testing.T) {
 			right, b := tinyPair(t)
 			done := make(chan result, 1)
 			go func() {
-				n, m, err := Bridge(context.Background(), tc.src(t), b, Counters{})
+				n, m, err := bridge(context.Background(), tc.src(t), b, Counters{})
 				done <- result{n, m, err}
 			}()
 			var got bytes.Buffer

@@ -186,7 +186,7 @@ func (f *frameConn) CloseWrite() error {
 const handshakeWrite = 5 * time.Second
 
 // Daemon is the daemon's end of a pipe, bridged to the libp2p stream
-// by streams.Bridge, which calls Close after a clean end in both
+// by streams.Pipe, which calls Close after a clean end in both
 // directions and Reset otherwise; Finish then ends the connection.
 type Daemon struct {
 	frameConn
