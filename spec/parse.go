@@ -108,8 +108,9 @@ func isDNSName(s string) bool {
 	return true
 }
 
-// ParseTarget parses a listener's target: a TCP address (IP or DNS name)
-// or a Unix socket path (/unix/PATH).
+// ParseTarget parses a listener's target: a TCP address (IP or DNS name),
+// a UDP one (/ip4/HOST/udp/PORT: a UDP tunnel), or a Unix socket path
+// (/unix/PATH).
 func ParseTarget(s string) (ma.Multiaddr, error) {
 	m, err := ParseAddr(s)
 	if err != nil {
@@ -117,6 +118,9 @@ func ParseTarget(s string) (ma.Multiaddr, error) {
 	}
 	if _, _, err := manet.DialArgs(m); err != nil {
 		return nil, invalidf("target %q cannot be dialed (%s); use /ip4/HOST/tcp/PORT, /dns/NAME/tcp/PORT or /unix/PATH", m.String(), oneLine(err))
+	}
+	if IsUDP(m) {
+		return m, nil
 	}
 	if _, err := m.ValueForProtocol(ma.P_TCP); err != nil {
 		if _, uerr := m.ValueForProtocol(ma.P_UNIX); uerr != nil {
@@ -126,14 +130,15 @@ func ParseTarget(s string) (ma.Multiaddr, error) {
 	return m, nil
 }
 
-// ParseListenAddr parses a forward's local bind address: an IP and a TCP port.
+// ParseListenAddr parses a forward's local bind address: an IP and a TCP
+// port, or a UDP one (/ip4/HOST/udp/PORT: a UDP tunnel).
 func ParseListenAddr(s string) (ma.Multiaddr, error) {
 	m, err := ParseAddr(s)
 	if err != nil {
 		return nil, err
 	}
 	network, _, err := manet.DialArgs(m)
-	if err != nil || (network != "tcp" && network != "tcp4" && network != "tcp6") {
+	if err != nil || (network != "tcp" && network != "tcp4" && network != "tcp6" && !IsUDP(m)) {
 		return nil, invalidf("listen address %q must be an IP and TCP port, like /ip4/127.0.0.1/tcp/9000", m.String())
 	}
 	if _, err := m.ValueForProtocol(ma.P_DNS); err == nil {
@@ -182,14 +187,18 @@ func BoundListen(requested, bound string) string {
 	if err != nil {
 		return requested
 	}
-	if p, err := m.ValueForProtocol(ma.P_TCP); err != nil || p != "0" {
+	transport := ma.P_TCP
+	if IsUDP(m) {
+		transport = ma.P_UDP
+	}
+	if p, err := m.ValueForProtocol(transport); err != nil || p != "0" {
 		return requested
 	}
 	b, err := ma.NewMultiaddr(bound)
 	if err != nil {
 		return requested
 	}
-	port, err := b.ValueForProtocol(ma.P_TCP)
+	port, err := b.ValueForProtocol(transport)
 	if err != nil {
 		return requested
 	}
@@ -197,4 +206,16 @@ func BoundListen(requested, bound string) string {
 		return net.JoinHostPort(host, port)
 	}
 	return bound
+}
+
+// IsUDP reports whether m is a plain UDP address (/ip4/HOST/udp/PORT, no
+// protocol above UDP such as QUIC): the address that makes a tunnel carry
+// datagrams.
+func IsUDP(m ma.Multiaddr) bool {
+	network, _, err := manet.DialArgs(m)
+	if err != nil || (network != "udp" && network != "udp4" && network != "udp6") {
+		return false
+	}
+	last := m[len(m)-1]
+	return last.Protocol().Code == ma.P_UDP
 }
