@@ -35,7 +35,8 @@ const (
 type Config struct {
 	// Protocol is requested on every stream.
 	Protocol protocol.ID
-	// ListenAddr is the local TCP address to bind (port 0 picks a free one).
+	// ListenAddr is the local TCP address to bind (port 0 picks a free one),
+	// or a UDP one for a UDP tunnel (udp.go).
 	ListenAddr ma.Multiaddr
 	// Peer is the remote peer; its addresses must already be in the host's
 	// peerstore or discoverable by the host.
@@ -74,6 +75,9 @@ type Config struct {
 	// accepted: it registers the forward and returns the listener ID
 	// every stream record carries. Its error fails Start.
 	Register func(bound ma.Multiaddr) (id uint64, err error)
+	// Datagrams frames a UDP forward's flows: their idle timeout, largest
+	// datagram and drop counter.
+	Datagrams streams.FlowConfig
 }
 
 // Validate checks c and fills in defaults.
@@ -153,7 +157,11 @@ func New(h host.Host, cfg Config) (*Forward, error) {
 	if cfg.Register != nil {
 		sc.Register = func() (uint64, error) { return cfg.Register(f.Addr()) }
 	}
-	t, err := seam.New(sc, (*kind)(f))
+	var k seam.Kind = (*kind)(f)
+	if isUDP(cfg.ListenAddr) {
+		k = &udpKind{f: f}
+	}
+	t, err := seam.New(sc, k)
 	if err != nil {
 		return nil, err
 	}
@@ -330,7 +338,13 @@ func (f *Forward) open(ctx context.Context, c manet.Conn) (*seam.Link, error) {
 		f.log.Error("accepted connection cannot half-close", "client", origin)
 		return nil, errors.New("accepted connection cannot half-close")
 	}
+	return f.link(ctx, origin, conn, func() { abortConn(c) })
+}
 
+// link opens a stream to the peer for local, a client that origin names,
+// and returns them linked. If no stream opens, refuse ends local its own
+// way (a TCP RST), after the log line.
+func (f *Forward) link(ctx context.Context, origin string, local streams.HalfCloser, refuse func()) (*seam.Link, error) {
 	s, err := f.openStream(ctx)
 	if err != nil {
 		cause := "stream_open"
@@ -352,13 +366,13 @@ func (f *Forward) open(ctx context.Context, c manet.Conn) (*seam.Link, error) {
 			f.cfg.Limited.Warn("open "+cause+" "+f.laddr(), "stream open failed; client connection reset",
 				"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "client", origin, "cause", cause, "err", err)
 		}
-		abortConn(c) // after the log: whoever sees the reset finds the line
+		refuse() // after the log: whoever sees the reset finds the line
 		return nil, &seam.Failure{Peer: f.peer, Cause: cause, Err: err}
 	}
 
 	// Remote = the stream, Local = the client: bytes from the peer are "in".
 	return &seam.Link{
-		Remote: s, Local: conn,
+		Remote: s, Local: local,
 		Record: registry.Stream{
 			OriginAddress: origin,
 			TargetAddress: "/p2p/" + f.peer,

@@ -32,7 +32,8 @@ const DefaultDialTimeout = 5 * time.Second
 type Config struct {
 	// Protocol is the libp2p protocol the handler is registered for.
 	Protocol protocol.ID
-	// Target is where each stream is bridged to: /ip4|ip6|dns*/…/tcp/PORT or /unix/PATH.
+	// Target is where each stream is bridged to: /ip4|ip6|dns*/…/tcp/PORT or /unix/PATH,
+	// or …/udp/PORT for a UDP tunnel (udp.go).
 	Target ma.Multiaddr
 	// Allow lists the peers that may open streams. Ignored when AllowAll.
 	Allow []peer.ID
@@ -62,6 +63,9 @@ type Config struct {
 	Streams *registry.Streams
 	// ListenerID is stored in each stream record.
 	ListenerID uint64
+	// Datagrams frames a UDP target's flows: their idle timeout, largest
+	// datagram and drop counter.
+	Datagrams streams.FlowConfig
 }
 
 // ErrNoAllowlist is returned by Validate for a listener that names no
@@ -258,6 +262,9 @@ func (l *Listener) open(ctx context.Context, s network.Stream) (*seam.Link, erro
 		return nil, &seam.Failure{Peer: who, Cause: string(cause), Err: err}
 	}
 	local, ok := conn.(streams.HalfCloser)
+	if u, isUDP := conn.(*net.UDPConn); isUDP {
+		local, ok = l.udpFlow(u, s, who), true
+	}
 	if !ok {
 		_ = conn.Close()
 		_ = s.Reset()

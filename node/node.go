@@ -135,6 +135,7 @@ func (n *Node) listen(ctx context.Context, s spec.Spec) (registry.Listener, erro
 		Logger:       n.log,
 		Streams:      &n.streams,
 		ListenerID:   rec.ID,
+		Datagrams:    n.datagrams(),
 	})
 	if err == nil {
 		err = l.Start(ctx)
@@ -227,6 +228,7 @@ func (n *Node) forward(ctx context.Context, s spec.Spec) (registry.Listener, err
 		Logger:            n.log,
 		Limited:           n.limited,
 		Streams:           &n.streams,
+		Datagrams:         n.datagrams(),
 		Register: func(bound ma.Multiaddr) (uint64, error) {
 			rec.ListenAddress = bound.String()
 			if regErr = n.listeners.Reserve(rec); regErr != nil {

@@ -139,7 +139,7 @@ func ParseListenAddr(s string) (ma.Multiaddr, error) {
 	}
 	network, _, err := manet.DialArgs(m)
 	if err != nil || (network != "tcp" && network != "tcp4" && network != "tcp6" && !IsUDP(m)) {
-		return nil, invalidf("listen address %q must be an IP and TCP port, like /ip4/127.0.0.1/tcp/9000", m.String())
+		return nil, invalidf("listen address %q must be an IP and a TCP or UDP port, like /ip4/127.0.0.1/tcp/9000 or /ip4/127.0.0.1/udp/5353", m.String())
 	}
 	if _, err := m.ValueForProtocol(ma.P_DNS); err == nil {
 		return nil, invalidf("listen address %q must use an IP, not a name", m.String())

@@ -40,3 +40,18 @@ func TCPMultiaddr(t testing.TB, hostPort string) ma.Multiaddr {
 	}
 	return m
 }
+
+// UDPHostPort turns a UDP multiaddr, as `forward` prints it for a UDP
+// tunnel (/ip4/127.0.0.1/udp/PORT), into host:port.
+func UDPHostPort(t testing.TB, multiaddr string) string {
+	t.Helper()
+	m, err := ma.NewMultiaddr(strings.TrimSpace(multiaddr))
+	if err != nil {
+		t.Fatalf("not a multiaddr: %q: %v", multiaddr, err)
+	}
+	a, err := manet.ToNetAddr(m)
+	if _, ok := a.(*net.UDPAddr); err != nil || !ok {
+		t.Fatalf("not a UDP address: %q (%v)", multiaddr, err)
+	}
+	return a.String()
+}
