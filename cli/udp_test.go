@@ -270,6 +270,19 @@ func TestUDPConfigTablesReloadAndIdleFlows(t *testing.T) {
 	if got, err := ask(c2, []byte("two")); err != nil || string(got) != "two" {
 		t.Fatalf("through the reloaded tunnel: %q, %v", got, err)
 	}
+
+	// A ticket forwards to a UDP listener through a /udp/ address too.
+	tk, errOut, code := b.cli(t, "share", "/x/dns")
+	if code != 0 {
+		t.Fatalf("share: %d %s", code, errOut)
+	}
+	out, errOut, code := a.cli(t, "forward", strings.TrimSpace(tk), "/ip4/127.0.0.1/udp/0")
+	if code != 0 {
+		t.Fatalf("forward TICKET: %d %s", code, errOut)
+	}
+	if got, err := ask(udpClient(t, harness.UDPHostPort(t, out)), []byte("ticket")); err != nil || string(got) != "ticket" {
+		t.Fatalf("through the ticket's forward: %q, %v", got, err)
+	}
 }
 
 func TestUDPTargetDown(t *testing.T) {
@@ -289,8 +302,12 @@ func TestUDPTargetDown(t *testing.T) {
 	if ev.Reason != "target_dial" {
 		t.Fatalf("a's flow ended with %+v, want reason target_dial", ev)
 	}
-	if v, ok := sample(scrapeURL(t, a.metrics), "p2ptun_stream_errors_total", "cause", "target_dial"); !ok || v != 1 {
+	fams := scrapeURL(t, a.metrics)
+	if v, ok := sample(fams, "p2ptun_stream_errors_total", "cause", "target_dial"); !ok || v != 1 {
 		t.Errorf("p2ptun_stream_errors_total{cause=target_dial} = %v, want 1", v)
+	}
+	if v, ok := sample(fams, "p2ptun_udp_datagrams_dropped_total", "reason", "too_large"); !ok || v != 0 {
+		t.Errorf("p2ptun_udp_datagrams_dropped_total{reason=too_large} = %v, %v; want 0, present", v, ok)
 	}
 	harness.Until(t, 30*time.Second, "b's flow gone", func() bool { return len(streamList(t, b)) == 0 })
 }

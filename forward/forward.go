@@ -138,6 +138,7 @@ type Forward struct {
 	closed bool         // Close has unbound it for good
 
 	redial redial
+	udp    *udpKind // a UDP forward's kind (udp.go); nil for TCP
 }
 
 // New validates cfg and returns a forward that is not yet bound.
@@ -159,7 +160,8 @@ func New(h host.Host, cfg Config) (*Forward, error) {
 	}
 	var k seam.Kind = (*kind)(f)
 	if isUDP(cfg.ListenAddr) {
-		k = &udpKind{f: f}
+		f.udp = &udpKind{f: f}
+		k = f.udp
 	}
 	t, err := seam.New(sc, k)
 	if err != nil {
@@ -173,6 +175,9 @@ func New(h host.Host, cfg Config) (*Forward, error) {
 // the kernel's queue until Start accepts them. Start binds if Bind was
 // not called. On error nothing is left bound.
 func (f *Forward) Bind() error {
+	if f.udp != nil {
+		return f.udp.Bind()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
