@@ -241,6 +241,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (*Results, e
 			}
 		}
 	}
+	res.UDP = measureUDP(ctx, cfg, logf) // udp.go
 	for _, a := range rs {
 		a.res.summarize()
 	}

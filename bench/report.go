@@ -21,6 +21,7 @@ type Results struct {
 	Settings Settings     `json:"settings"`
 	Rows     []*RowResult `json:"rows"`
 	Ratios   []*Ratio     `json:"ratios"`
+	UDP      *UDPResults  `json:"udp,omitempty"` // udp.go
 }
 
 // Ratio compares a row with a baseline row on one metric, round by
@@ -421,6 +422,7 @@ func formatTables(res *Results) string {
 			fmt.Fprintf(&b, "%s: error: %s\n", r.Name, e)
 		}
 	}
+	b.WriteString(formatUDP(res.UDP))
 	return b.String()
 }
 
