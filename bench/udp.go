@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
-	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -59,7 +57,10 @@ func measureUDP(ctx context.Context, cfg config, logf func(string, ...any)) *UDP
 	go func() { udpEcho(target); close(echoing) }()
 	defer func() { target.Close(); <-echoing }()
 	res.Rows[0].addr = target.LocalAddr().String()
-	tunnel, err := startUDPTunnel(ctx, cfg, "/ip4/127.0.0.1/udp/"+fmt.Sprint(target.LocalAddr().(*net.UDPAddr).Port))
+	// Two daemons over their TCP transport; the first datagram, which
+	// opens the flow, is udpEchoes' to send.
+	start := p2ptunTunnel("/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0", func(string) error { return nil })
+	tunnel, err := start(ctx, cfg, "/ip4/127.0.0.1/udp/"+fmt.Sprint(target.LocalAddr().(*net.UDPAddr).Port))
 	if err != nil {
 		res.Rows[1].Errors = append(res.Rows[1].Errors, err.Error())
 	} else {
@@ -105,49 +106,6 @@ func udpEcho(c *net.UDPConn) {
 		}
 		_, _ = c.WriteToUDPAddrPort(buf[:n], from)
 	}
-}
-
-// startUDPTunnel runs two daemons, the far one listening with target and
-// the near one forwarding a UDP port to it.
-func startUDPTunnel(ctx context.Context, cfg config, target string) (_ *setup, err error) {
-	dir, err := os.MkdirTemp("", "p2ptun-bench-udp-")
-	if err != nil {
-		return nil, err
-	}
-	var ds []*daemonProc
-	s := &setup{stop: func() {
-		for _, d := range ds {
-			d.stop(15 * time.Second)
-		}
-		os.RemoveAll(dir)
-	}}
-	defer func() {
-		if err != nil {
-			s.Close()
-		}
-	}()
-	for _, name := range []string{"forward", "listen"} {
-		d, err := startDaemon(ctx, cfg.P2ptun, filepath.Join(dir, name), "/ip4/127.0.0.1/tcp/0")
-		if err != nil {
-			return nil, err
-		}
-		ds = append(ds, d)
-	}
-	fwd, lis := ds[0], ds[1]
-	if _, err := lis.cli(ctx, "listen", benchProto, target, "--allow", fwd.id.ID); err != nil {
-		return nil, err
-	}
-	out, err := fwd.cli(ctx, "forward", benchProto, "/ip4/127.0.0.1/udp/0", lis.id.Addresses[0])
-	if err != nil {
-		return nil, err
-	}
-	// forward prints /ip4/127.0.0.1/udp/PORT.
-	parts := strings.Split(strings.TrimSpace(out), "/")
-	if len(parts) != 5 || parts[3] != "udp" {
-		return nil, fmt.Errorf("forward printed %q, want /ip4/127.0.0.1/udp/PORT", out)
-	}
-	s.Addr = net.JoinHostPort(parts[2], parts[4])
-	return s, nil
 }
 
 // udpEchoes keeps udpWindow datagrams in flight to addr for d and counts

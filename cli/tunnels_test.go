@@ -44,6 +44,12 @@ func forwardTable(name, listen, peer string) string {
 // named returns the local address of the listener called name.
 func (d *daemon) named(t *testing.T, name string) string {
 	t.Helper()
+	return harness.HostPort(t, d.listenAddr(t, name))
+}
+
+// listenAddr returns the ListenAddress of the listener called name.
+func (d *daemon) listenAddr(t *testing.T, name string) string {
+	t.Helper()
 	out, errOut, code := d.cli(t, "ls", "--json")
 	if code != 0 {
 		t.Fatalf("ls: %d %s", code, errOut)
@@ -54,7 +60,7 @@ func (d *daemon) named(t *testing.T, name string) string {
 	}
 	for _, l := range list.Listeners {
 		if l.Name == name {
-			return harness.HostPort(t, l.ListenAddress)
+			return l.ListenAddress
 		}
 	}
 	t.Fatalf("no listener named %q: %s", name, out)

@@ -206,23 +206,6 @@ func setIdle(t *testing.T, home, idle string) {
 	}
 }
 
-// udpNamed returns the host:port of a's forward called name.
-func udpNamed(t *testing.T, d *daemon, name string) string {
-	t.Helper()
-	out, _, _ := d.cli(t, "ls", "--json")
-	var ls api.ListenerList
-	if err := json.Unmarshal([]byte(out), &ls); err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range ls.Listeners {
-		if l.Name == name {
-			return harness.UDPHostPort(t, l.ListenAddress)
-		}
-	}
-	t.Fatalf("no listener %q: %s", name, out)
-	return ""
-}
-
 func TestUDPConfigTablesReloadAndIdleFlows(t *testing.T) {
 	target := testnet.ServeUDP(t, func(q []byte) []byte { return q })
 	aHome, aID := initHome(t)
@@ -238,7 +221,7 @@ func TestUDPConfigTablesReloadAndIdleFlows(t *testing.T) {
 	}
 	aEvents, bEvents := a.Events(t), b.Events(t)
 
-	c := udpClient(t, udpNamed(t, a, "dns"))
+	c := udpClient(t, harness.UDPHostPort(t, a.listenAddr(t, "dns")))
 	if got, err := ask(c, []byte("ping")); err != nil || string(got) != "ping" {
 		t.Fatalf("through the config tunnel: %q, %v", got, err)
 	}
@@ -266,7 +249,7 @@ func TestUDPConfigTablesReloadAndIdleFlows(t *testing.T) {
 	if out, errOut, code := a.cli(t, "reload"); code != 0 || !strings.Contains(out, "+ dns2") {
 		t.Fatalf("reload = %d %q %q", code, out, errOut)
 	}
-	c2 := udpClient(t, udpNamed(t, a, "dns2"))
+	c2 := udpClient(t, harness.UDPHostPort(t, a.listenAddr(t, "dns2")))
 	if got, err := ask(c2, []byte("two")); err != nil || string(got) != "two" {
 		t.Fatalf("through the reloaded tunnel: %q, %v", got, err)
 	}
