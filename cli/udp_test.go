@@ -110,6 +110,16 @@ func TestUDPRequestResponseFromManyClients(t *testing.T) {
 	if json.Unmarshal([]byte(out), &ls) != nil || len(ls.Listeners) != 1 || !strings.Contains(ls.Listeners[0].ListenAddress, "/udp/") {
 		t.Fatalf("a's ls --json = %s; want the forward's /udp/ address", out)
 	}
+
+	// `stream close` ends flows like connections, on both sides; a
+	// client's next datagram opens a new one.
+	if out, errOut, code := a.cli(t, "stream", "close", "-a"); code != 0 {
+		t.Fatalf("stream close -a = %d %q %q", code, out, errOut)
+	}
+	harness.Until(t, 30*time.Second, "every flow gone on both sides", func() bool { return len(streamList(t, a)) == 0 && len(streamList(t, b)) == 0 })
+	if got, err := ask(conns[0], []byte("again")); err != nil || string(got) != "answer to again" {
+		t.Fatalf("after stream close: %q, %v", got, err)
+	}
 }
 
 // checked is a datagram that carries its sequence number, a payload and
