@@ -217,6 +217,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (*report.Res
 			}
 		}
 	}
+	res.UDP = measureUDP(ctx, cfg, logf) // udp.go
 	for _, a := range rs {
 		a.res.Summarize()
 	}

@@ -172,6 +172,12 @@ const benchProto = "/x/bench"
 // forwards a free local port to it. They run as users run them: the
 // p2ptun binary, a home made by `p2ptun init`, the CLI for the tunnel.
 func p2ptunStarter(listen string) func(context.Context, config, string) (*setup, error) {
+	return p2ptunTunnel(listen, "/ip4/127.0.0.1/tcp/0", func(addr string) error { return measure.EchoOnce(addr, 10*time.Second) })
+}
+
+// p2ptunTunnel is p2ptunStarter with A's local address local (a TCP or
+// UDP port 0) and check, run on the address clients reach.
+func p2ptunTunnel(listen, local string, check func(addr string) error) func(context.Context, config, string) (*setup, error) {
 	return func(ctx context.Context, cfg config, target string) (_ *setup, err error) {
 		dir, err := os.MkdirTemp("", "p2ptun-bench-")
 		if err != nil {
@@ -202,17 +208,17 @@ func p2ptunStarter(listen string) func(context.Context, config, string) (*setup,
 		if _, err := lis.cli(ctx, "listen", benchProto, target, "--allow", fwd.id.ID); err != nil {
 			return nil, err
 		}
-		out, err := fwd.cli(ctx, "forward", benchProto, "/ip4/127.0.0.1/tcp/0", lis.id.Addresses[0])
+		out, err := fwd.cli(ctx, "forward", benchProto, local, lis.id.Addresses[0])
 		if err != nil {
 			return nil, err
 		}
-		// forward prints /ip4/127.0.0.1/tcp/PORT.
+		// forward prints /ip4/127.0.0.1/tcp/PORT (or udp).
 		parts := strings.Split(strings.TrimSpace(out), "/")
 		if len(parts) != 5 {
 			return nil, fmt.Errorf("forward printed %q, want /ip4/127.0.0.1/tcp/PORT", out)
 		}
 		s.Addr = net.JoinHostPort(parts[2], parts[4])
-		return s, measure.EchoOnce(s.Addr, 10*time.Second)
+		return s, check(s.Addr)
 	}
 }
 

@@ -23,7 +23,8 @@ func forwardCommand() *ucli.Command {
 			"opens a PROTO stream to PEER-ADDR (/p2p/ID, a bare ID, or /ip4/…/tcp/…/p2p/ID) for\n" +
 			"each connection. A TICKET from `p2ptun share` gives the peer, its addresses and the\n" +
 			"protocol instead, and presents its invite, if any, before binding. Prints the bound\n" +
-			"address. Fails if the peer cannot be reached now, unless --lazy.",
+			"address. Fails if the peer cannot be reached now, unless --lazy. A UDP LISTEN-ADDR\n" +
+			"(/ip4/127.0.0.1/udp/5353) makes a UDP tunnel: each client address is a flow, one stream.",
 		Flags: []ucli.Flag{
 			&ucli.BoolFlag{Name: "allow-custom-protocol", Usage: "allow a protocol outside the /x/ namespace"},
 			&ucli.BoolFlag{Name: "lazy", Usage: "do not connect to the peer now; connect on the first client connection"},

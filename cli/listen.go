@@ -14,7 +14,8 @@ func listenCommand() *ucli.Command {
 		Description: "Registers PROTO (e.g. /x/web) on the daemon; each stream an allowed peer opens\n" +
 			"is bridged to a new connection to TARGET (e.g. /ip4/127.0.0.1/tcp/8080 or 127.0.0.1:8080).\n" +
 			"Only peers named with --allow may connect, unless --allow-all is given; with\n" +
-			"--invite-only, none may until they redeem an invite from `p2ptun share PROTO --invite`.",
+			"--invite-only, none may until they redeem an invite from `p2ptun share PROTO --invite`.\n" +
+			"A UDP TARGET (/ip4/127.0.0.1/udp/53) makes a UDP tunnel: each stream is one flow of datagrams.",
 		Flags: []ucli.Flag{
 			&ucli.StringSliceFlag{Name: "allow", Usage: "peer ID allowed to connect (repeatable)"},
 			&ucli.BoolFlag{Name: "allow-all", Usage: "accept streams from any peer that can reach this node"},

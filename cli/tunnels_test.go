@@ -56,13 +56,19 @@ func lsJSON(t *testing.T, d *harness.Daemon) []api.Listener {
 	return list.Listeners
 }
 
-// named returns the local address of the listener called name.
+// named returns the local host:port of the listener called name.
 func named(t *testing.T, d *harness.Daemon, name string) string {
+	t.Helper()
+	return harness.HostPort(t, listenAddr(t, d, name))
+}
+
+// listenAddr returns the ListenAddress of the listener called name.
+func listenAddr(t *testing.T, d *harness.Daemon, name string) string {
 	t.Helper()
 	ls := lsJSON(t, d)
 	for _, l := range ls {
 		if l.Name == name {
-			return harness.HostPort(t, l.ListenAddress)
+			return l.ListenAddress
 		}
 	}
 	t.Fatalf("no listener named %q: %+v", name, ls)

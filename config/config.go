@@ -216,6 +216,11 @@ type Timeouts struct {
 	// cut off (its streams reset) when a ping gets no answer within the
 	// other half. Default 15s.
 	Keepalive Duration `toml:"keepalive"`
+	// UDPFlowIdle ends a UDP tunnel's flow (one client address, one
+	// stream) once no datagram has passed either way for this long, on
+	// either side. Default 60s, like common NAT and conntrack timeouts
+	// for UDP; at least 100ms.
+	UDPFlowIdle Duration `toml:"udp_flow_idle"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("15s").
@@ -287,6 +292,8 @@ func Default() Config {
 			Shutdown:   D(10 * time.Second),
 			Drain:      D(5 * time.Second),
 			Keepalive:  D(15 * time.Second),
+
+			UDPFlowIdle: D(time.Minute),
 		},
 	}
 }

@@ -199,7 +199,7 @@ func (c *Config) validateTunnels() error {
 			return tunnelErr("forward", i, t.Line, label, "%s", spec.Reason(err))
 		}
 		c.Forward[i].Spec = sp
-		if prev, ok := binds[t.Listen]; ok && !strings.HasSuffix(t.Listen, "/tcp/0") && !strings.HasSuffix(t.Listen, ":0") {
+		if prev, ok := binds[t.Listen]; ok && !strings.HasSuffix(t.Listen, "/tcp/0") && !strings.HasSuffix(t.Listen, "/udp/0") && !strings.HasSuffix(t.Listen, ":0") {
 			return tunnelErr("forward", i, t.Line, label, "listen address %s is already bound by the [[forward]] on line %d", t.Listen, prev)
 		}
 		binds[t.Listen] = t.Line

@@ -56,7 +56,7 @@ func (c *Config) Validate() error {
 // count). Validate enforces them, for `config check` and the daemon alike.
 const (
 	MinKeepalive      = time.Second            // probed every half of it
-	MinNetTimeout     = 100 * time.Millisecond // timeouts.dial, stream_open, target_dial
+	MinNetTimeout     = 100 * time.Millisecond // timeouts.dial, stream_open, target_dial, udp_flow_idle
 	MinLogInterval    = time.Second            // limits.log_interval
 	MinPeerStreamRate = 0.01                   // limits.peer_stream_rate, per second
 	MinRelayDuration  = time.Second            // relay.duration, when set
@@ -75,6 +75,7 @@ func (t *Timeouts) Validate() error {
 		{"timeouts.shutdown", &t.Shutdown, d.Shutdown, 0},
 		{"timeouts.drain", &t.Drain, d.Drain, 0},
 		{"timeouts.keepalive", &t.Keepalive, d.Keepalive, MinKeepalive},
+		{"timeouts.udp_flow_idle", &t.UDPFlowIdle, d.UDPFlowIdle, MinNetTimeout},
 	})
 }
 

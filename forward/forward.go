@@ -38,7 +38,8 @@ type Config struct {
 	// stream opens and refusals, by cause; resets during the redial
 	// backoff; running out of file descriptors.
 	seam.Side
-	// ListenAddr is the local TCP address to bind (port 0 picks a free one).
+	// ListenAddr is the local TCP address to bind (port 0 picks a free one),
+	// or a UDP one for a UDP tunnel (udp.go).
 	ListenAddr ma.Multiaddr
 	// Peer is the remote peer; its addresses must already be in the host's
 	// peerstore or discoverable by the host.
@@ -63,6 +64,9 @@ type Config struct {
 	// after that dials again. A successful dial ends the backoff. Defaults
 	// DefaultRedialMin and DefaultRedialMax.
 	RedialMin, RedialMax time.Duration
+	// Datagrams frames a UDP forward's flows: their idle timeout, largest
+	// datagram and drop counter.
+	Datagrams streams.FlowConfig
 }
 
 // Validate checks c and fills in defaults.
@@ -114,6 +118,7 @@ type Forward struct {
 	closed bool         // Close has unbound it for good
 
 	redial redial
+	udp    *udpKind // a UDP forward's kind (udp.go); nil for TCP
 }
 
 // New validates cfg and returns a forward that is not yet bound.
@@ -126,7 +131,12 @@ func New(h host.Host, cfg Config) (*Forward, error) {
 		log:  cfg.Logger.With("proto", string(cfg.Protocol), "peer", cfg.Peer.String()),
 		peer: cfg.Peer.String(),
 	}
-	t, err := seam.New(cfg.Config(registry.KindForward, f.log), (*kind)(f))
+	var k seam.Kind = (*kind)(f)
+	if isUDP(cfg.ListenAddr) {
+		f.udp = &udpKind{f: f}
+		k = f.udp
+	}
+	t, err := seam.New(cfg.Config(registry.KindForward, f.log), k)
 	if err != nil {
 		return nil, err
 	}
@@ -138,6 +148,9 @@ func New(h host.Host, cfg Config) (*Forward, error) {
 // the kernel's queue until Start accepts them. Start binds if Bind was
 // not called. On error nothing is left bound.
 func (f *Forward) Bind() error {
+	if f.udp != nil {
+		return f.udp.Bind()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
@@ -303,7 +316,13 @@ func (f *Forward) open(ctx context.Context, c manet.Conn) (*seam.Link, error) {
 		f.log.Error("accepted connection cannot half-close", "client", origin)
 		return nil, errors.New("accepted connection cannot half-close")
 	}
+	return f.link(ctx, origin, conn, func() { abortConn(c) })
+}
 
+// link opens a stream to the peer for local, a client that origin names,
+// and returns them linked. If no stream opens, refuse ends local its own
+// way (a TCP RST), after the log line.
+func (f *Forward) link(ctx context.Context, origin string, local streams.HalfCloser, refuse func()) (*seam.Link, error) {
 	s, err := f.openStream(ctx)
 	if err != nil {
 		cause := "stream_open"
@@ -325,13 +344,13 @@ func (f *Forward) open(ctx context.Context, c manet.Conn) (*seam.Link, error) {
 			f.cfg.Limited.Warn("open "+cause+" "+f.laddr(), "stream open failed; client connection reset",
 				"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "client", origin, "cause", cause, "err", err)
 		}
-		abortConn(c) // after the log: whoever sees the reset finds the line
+		refuse() // after the log: whoever sees the reset finds the line
 		return nil, &seam.Failure{Peer: f.peer, Cause: cause, Err: err}
 	}
 
 	// Remote = the stream, Local = the client: bytes from the peer are "in".
 	return &seam.Link{
-		Remote: s, Local: conn,
+		Remote: s, Local: local,
 		Record: registry.Stream{
 			OriginAddress: origin,
 			TargetAddress: "/p2p/" + f.peer,

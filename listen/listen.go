@@ -32,7 +32,8 @@ type Config struct {
 	// registry, the loggers (Limited logs refused and rate-limited peers)
 	// and Register, called before the handler is set.
 	seam.Side
-	// Target is where each stream is bridged to: /ip4|ip6|dns*/…/tcp/PORT or /unix/PATH.
+	// Target is where each stream is bridged to: /ip4|ip6|dns*/…/tcp/PORT or /unix/PATH,
+	// or …/udp/PORT for a UDP tunnel (udp.go).
 	Target ma.Multiaddr
 	// Allow lists the peers that may open streams. Ignored when AllowAll.
 	Allow []peer.ID
@@ -56,6 +57,9 @@ type Config struct {
 	// with PeerBurst); zero means unlimited.
 	PeerRate  float64
 	PeerBurst int
+	// Datagrams frames a UDP target's flows: their idle timeout, largest
+	// datagram and drop counter.
+	Datagrams streams.FlowConfig
 }
 
 // ErrNoAllowlist is returned by Validate for a listener that names no
@@ -248,6 +252,9 @@ func (l *Listener) open(ctx context.Context, s network.Stream) (*seam.Link, erro
 		return nil, &seam.Failure{Peer: who, Cause: string(cause), Err: err}
 	}
 	local, ok := conn.(streams.HalfCloser)
+	if u, isUDP := conn.(*net.UDPConn); isUDP {
+		local, ok = l.udpFlow(u, s, who), true
+	}
 	if !ok {
 		_ = conn.Close()
 		_ = s.Reset()

@@ -55,6 +55,7 @@ func (n *Node) forward(ctx context.Context, s spec.Spec) (registry.Listener, err
 		StreamOpenTimeout: n.opts.Timeouts.StreamOpen.Std(),
 		AllowLimited:      s.AllowLimited,
 		Listen:            n.opts.BindForward,
+		Datagrams:         n.datagrams(),
 	})
 	if err != nil {
 		return registry.Listener{}, err

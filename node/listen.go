@@ -40,6 +40,7 @@ func (n *Node) listen(ctx context.Context, s spec.Spec) (registry.Listener, erro
 		DialTimeout:  n.opts.Timeouts.TargetDial.Std(),
 		PeerRate:     n.opts.Limits.PeerStreamRate,
 		PeerBurst:    n.opts.Limits.PeerStreamBurst,
+		Datagrams:    n.datagrams(),
 
 		ProxyProtocol: s.ProxyProtocol,
 	})

@@ -110,8 +110,9 @@ func isDNSName(s string) bool {
 	return true
 }
 
-// ParseTarget parses a listener's target: a TCP address (IP or DNS name)
-// or a Unix socket path (/unix/PATH).
+// ParseTarget parses a listener's target: a TCP address (IP or DNS name),
+// a UDP one (/ip4/HOST/udp/PORT: a UDP tunnel), or a Unix socket path
+// (/unix/PATH).
 func ParseTarget(s string) (ma.Multiaddr, error) {
 	m, err := ParseAddr(s)
 	if err != nil {
@@ -119,6 +120,9 @@ func ParseTarget(s string) (ma.Multiaddr, error) {
 	}
 	if _, _, err := manet.DialArgs(m); err != nil {
 		return nil, invalidf("target %q cannot be dialed (%s); use /ip4/HOST/tcp/PORT, /dns/NAME/tcp/PORT or /unix/PATH", m.String(), oneline.Error(err))
+	}
+	if IsUDP(m) {
+		return m, nil
 	}
 	if _, err := m.ValueForProtocol(ma.P_TCP); err != nil {
 		if _, uerr := m.ValueForProtocol(ma.P_UNIX); uerr != nil {
@@ -128,15 +132,16 @@ func ParseTarget(s string) (ma.Multiaddr, error) {
 	return m, nil
 }
 
-// ParseListenAddr parses a forward's local bind address: an IP and a TCP port.
+// ParseListenAddr parses a forward's local bind address: an IP and a TCP
+// port, or a UDP one (/ip4/HOST/udp/PORT: a UDP tunnel).
 func ParseListenAddr(s string) (ma.Multiaddr, error) {
 	m, err := ParseAddr(s)
 	if err != nil {
 		return nil, err
 	}
 	network, _, err := manet.DialArgs(m)
-	if err != nil || (network != "tcp" && network != "tcp4" && network != "tcp6") {
-		return nil, invalidf("listen address %q must be an IP and TCP port, like /ip4/127.0.0.1/tcp/9000", m.String())
+	if err != nil || (network != "tcp" && network != "tcp4" && network != "tcp6" && !IsUDP(m)) {
+		return nil, invalidf("listen address %q must be an IP and a TCP or UDP port, like /ip4/127.0.0.1/tcp/9000 or /ip4/127.0.0.1/udp/5353", m.String())
 	}
 	if _, err := m.ValueForProtocol(ma.P_DNS); err == nil {
 		return nil, invalidf("listen address %q must use an IP, not a name", m.String())
@@ -184,14 +189,18 @@ func BoundListen(requested, bound string) string {
 	if err != nil {
 		return requested
 	}
-	if p, err := m.ValueForProtocol(ma.P_TCP); err != nil || p != "0" {
+	transport := ma.P_TCP
+	if IsUDP(m) {
+		transport = ma.P_UDP
+	}
+	if p, err := m.ValueForProtocol(transport); err != nil || p != "0" {
 		return requested
 	}
 	b, err := ma.NewMultiaddr(bound)
 	if err != nil {
 		return requested
 	}
-	port, err := b.ValueForProtocol(ma.P_TCP)
+	port, err := b.ValueForProtocol(transport)
 	if err != nil {
 		return requested
 	}
@@ -199,4 +208,16 @@ func BoundListen(requested, bound string) string {
 		return net.JoinHostPort(host, port)
 	}
 	return bound
+}
+
+// IsUDP reports whether m is a plain UDP address (/ip4/HOST/udp/PORT, no
+// protocol above UDP such as QUIC): the address that makes a tunnel carry
+// datagrams.
+func IsUDP(m ma.Multiaddr) bool {
+	network, _, err := manet.DialArgs(m)
+	if err != nil || (network != "udp" && network != "udp4" && network != "udp6") {
+		return false
+	}
+	last := m[len(m)-1]
+	return last.Protocol().Code == ma.P_UDP
 }

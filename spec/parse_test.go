@@ -150,7 +150,8 @@ func TestParseTarget(t *testing.T) {
 		{name: "dns name", in: "localhost:80", want: "/dns/localhost/tcp/80"},
 		{name: "dns4 multiaddr", in: "/dns4/example.com/tcp/80", want: "/dns4/example.com/tcp/80"},
 		{name: "unix socket", in: "/unix/tmp/x.sock", want: "/unix/tmp/x.sock"},
-		{name: "udp", in: "/ip4/1.2.3.4/udp/5", wantErr: true},
+		{name: "udp", in: "/ip4/1.2.3.4/udp/5", want: "/ip4/1.2.3.4/udp/5"},
+		{name: "udp dns", in: "/dns/localhost/udp/53", want: "/dns/localhost/udp/53"},
 		{name: "quic", in: "/ip4/1.2.3.4/udp/5/quic-v1", wantErr: true},
 		{name: "ip only", in: "/ip4/1.2.3.4", wantErr: true},
 		{name: "p2p", in: "/p2p/" + harness.NewPeer(t).String(), wantErr: true},
@@ -170,7 +171,10 @@ func TestParseListenAddr(t *testing.T) {
 		{name: "dns multiaddr", in: "/dns/localhost/tcp/9000", wantErr: true},
 		{name: "dns4 multiaddr", in: "/dns4/localhost/tcp/9000", wantErr: true},
 		{name: "dns6 multiaddr", in: "/dns6/localhost/tcp/9000", wantErr: true},
-		{name: "udp", in: "/ip4/127.0.0.1/udp/9000", wantErr: true},
+		{name: "udp", in: "/ip4/127.0.0.1/udp/9000", want: "/ip4/127.0.0.1/udp/9000"},
+		{name: "udp port zero", in: "/ip6/::1/udp/0", want: "/ip6/::1/udp/0"},
+		{name: "udp on a name", in: "/dns/localhost/udp/9000", wantErr: true},
+		{name: "quic", in: "/ip4/127.0.0.1/udp/9000/quic-v1", wantErr: true},
 		{name: "unix", in: "/unix/tmp/x.sock", wantErr: true},
 		{name: "ip only", in: "/ip4/127.0.0.1", wantErr: true},
 		{name: "missing port", in: "127.0.0.1", wantErr: true},
@@ -355,4 +359,20 @@ func FuzzParsePeerAddr(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestBoundListen(t *testing.T) {
+	for _, tt := range []struct{ name, requested, bound, want string }{
+		{"tcp port 0", "/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/tcp/4100", "/ip4/127.0.0.1/tcp/4100"},
+		{"host port 0", "127.0.0.1:0", "/ip4/127.0.0.1/tcp/4100", "127.0.0.1:4100"},
+		{"udp port 0", "/ip4/127.0.0.1/udp/0", "/ip4/127.0.0.1/udp/5353", "/ip4/127.0.0.1/udp/5353"},
+		{"udp port given", "/ip4/127.0.0.1/udp/53", "/ip4/127.0.0.1/udp/53", "/ip4/127.0.0.1/udp/53"},
+		{"tcp port given", "/ip4/127.0.0.1/tcp/80", "/ip4/127.0.0.1/tcp/80", "/ip4/127.0.0.1/tcp/80"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := BoundListen(tt.requested, tt.bound); got != tt.want {
+				t.Errorf("BoundListen(%q, %q) = %q, want %q", tt.requested, tt.bound, got, tt.want)
+			}
+		})
+	}
 }

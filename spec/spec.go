@@ -74,9 +74,11 @@ type Spec struct {
 	Kind     Kind
 	Name     string
 	Protocol protocol.ID
-	// Target is a listener's target: TCP (IP or DNS name) or /unix/PATH.
+	// Target is a listener's target: TCP (IP or DNS name), UDP, or
+	// /unix/PATH.
 	Target ma.Multiaddr
-	// Listen is a forward's local bind address: an IP and a TCP port.
+	// Listen is a forward's local bind address: an IP and a TCP or UDP
+	// port.
 	Listen ma.Multiaddr
 	// Peer is the peer of a forward or pipe, with the addresses given for
 	// it (those of its multiaddr, then Addrs).
@@ -117,6 +119,9 @@ func ParseListen(r Request) (Spec, error) {
 		if !slices.Contains(allow, id) {
 			allow = append(allow, id)
 		}
+	}
+	if r.ReportPeerID && IsUDP(target) {
+		return Spec{}, invalidf("--report-peer-id writes to a byte stream and %s is a UDP target: drop --report-peer-id", target)
 	}
 	if r.InviteOnly && r.AllowAll {
 		return Spec{}, invalidf("--invite-only and --allow-all contradict each other: choose one")

@@ -9,6 +9,10 @@
 // blocked writing to a socket that is not read checks its source once a
 // second, so that a reset or a lost connection still ends the pipe.
 //
+// Flow carries datagrams through a Pipe: a flow of them seen as a byte
+// stream of frames (a 2-byte length, then the datagram), boundaries kept,
+// what does not fit dropped and counted, never split.
+//
 // The package knows nothing about peers, protocols or registries; callers
 // pass counters they want kept up to date.
 package streams

@@ -54,6 +54,7 @@ type Metrics struct {
 
 	errors *prometheus.CounterVec
 	setup  *prometheus.HistogramVec
+	drops  *prometheus.CounterVec // UDP datagrams dropped (udp.go)
 
 	mu     sync.Mutex
 	byID   map[uint64]*tunnelStats // tunnels that are up or have streams
@@ -94,6 +95,7 @@ func NewMetrics(list func() []registry.StreamInfo, tunnels func() []registry.Lis
 			Help:    "Time to set a stream up before bytes flow: opening the libp2p stream (forward) or dialing the target (listen).",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"kind"}),
+		drops:  newDatagramDrops(),
 		byID:   make(map[uint64]*tunnelStats),
 		live:   make(map[uint64]*liveStream),
 		closed: make(map[streamKey]*[2]int64),
@@ -109,7 +111,7 @@ func NewMetrics(list func() []registry.StreamInfo, tunnels func() []registry.Lis
 
 // Register registers m's collectors with reg.
 func (m *Metrics) Register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m, m.errors, m.setup} {
+	for _, c := range []prometheus.Collector{m, m.errors, m.setup, m.drops} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}

@@ -23,6 +23,7 @@ type Results struct {
 	Settings Settings     `json:"settings"`
 	Rows     []*RowResult `json:"rows"`
 	Ratios   []*Ratio     `json:"ratios"`
+	UDP      *UDPResults  `json:"udp,omitempty"` // udp.go
 }
 
 // Ratio compares a row with a baseline row on one metric, round by
@@ -436,6 +437,7 @@ func Table(res *Results) string {
 			fmt.Fprintf(&b, "%s: error: %s\n", r.Name, e)
 		}
 	}
+	b.WriteString(formatUDP(res.UDP))
 	return b.String()
 }
 

@@ -140,6 +140,10 @@ drain = "5s"
 # A peer with live connections that answers no ping for this long is cut
 # off and its connections reset (pinged every half of it).
 keepalive = "15s"
+# A UDP tunnel's flow (one client address, one stream) ends when no
+# datagram has passed either way for this long, as NAT and conntrack
+# forget a UDP mapping.
+udp_flow_idle = "1m0s"
 
 [metrics]
 # Serve Prometheus metrics on http://LISTEN/metrics, e.g. "127.0.0.1:9464"

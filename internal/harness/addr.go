@@ -13,18 +13,34 @@ import (
 // (/ip4/127.0.0.1/tcp/PORT), into host:port.
 func HostPort(t testing.TB, multiaddr string) string {
 	t.Helper()
+	if _, ok := netAddr(t, multiaddr).(*net.TCPAddr); !ok {
+		t.Fatalf("not a TCP address: %q", multiaddr)
+	}
+	return netAddr(t, multiaddr).String()
+}
+
+// UDPHostPort turns a UDP multiaddr, as `forward` prints it for a UDP
+// tunnel (/ip4/127.0.0.1/udp/PORT), into host:port.
+func UDPHostPort(t testing.TB, multiaddr string) string {
+	t.Helper()
+	if _, ok := netAddr(t, multiaddr).(*net.UDPAddr); !ok {
+		t.Fatalf("not a UDP address: %q", multiaddr)
+	}
+	return netAddr(t, multiaddr).String()
+}
+
+// netAddr parses a TCP or UDP multiaddr.
+func netAddr(t testing.TB, multiaddr string) net.Addr {
+	t.Helper()
 	m, err := ma.NewMultiaddr(strings.TrimSpace(multiaddr))
 	if err != nil {
 		t.Fatalf("not a multiaddr: %q: %v", multiaddr, err)
 	}
 	a, err := manet.ToNetAddr(m)
 	if err != nil {
-		t.Fatalf("not a TCP address: %q: %v", multiaddr, err)
+		t.Fatalf("not a TCP or UDP address: %q: %v", multiaddr, err)
 	}
-	if _, ok := a.(*net.TCPAddr); !ok {
-		t.Fatalf("not a TCP address: %q", multiaddr)
-	}
-	return a.String()
+	return a
 }
 
 // TCPMultiaddr turns host:port into its /ip4|ip6/…/tcp/PORT multiaddr.

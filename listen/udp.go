@@ -1,0 +1,63 @@
+package listen
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+
+	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/p2ptun/p2ptun/refusal"
+	"github.com/p2ptun/p2ptun/streams"
+)
+
+// A UDP target (…/udp/PORT) makes the listener the far side of a UDP
+// tunnel: each stream is one flow, a client of the forward's, and gets
+// its own socket connected to the target, so that the target's replies
+// come back to that socket and go to that client. The stream carries the
+// flow's datagrams framed (streams.Flow); the tunnel's lifecycle, its
+// allowlist, rate, records and hooks are the same as TCP's.
+
+// udpFlow returns the flow of stream s over c, its connected socket to
+// the target; who is the calling peer, for the logs.
+func (l *Listener) udpFlow(c *net.UDPConn, s network.Stream, who string) *streams.Flow {
+	return streams.NewFlow(&udpTarget{UDPConn: c, l: l, s: s, who: who}, l.cfg.Datagrams)
+}
+
+// udpTarget is a connected socket to the target. When the target is
+// down, the kernel reports the ICMP port unreachable of a datagram sent
+// to it as ECONNREFUSED on the socket's next read or write: the flow then
+// ends, and its stream is reset with the TargetDial code, so that the
+// forward side records why.
+type udpTarget struct {
+	*net.UDPConn
+	l   *Listener
+	s   network.Stream
+	who string
+}
+
+var _ streams.PacketConn = (*udpTarget)(nil)
+
+func (u *udpTarget) Read(p []byte) (int, error) {
+	n, err := u.UDPConn.Read(p)
+	return n, u.refused(err)
+}
+
+func (u *udpTarget) Write(p []byte) (int, error) {
+	n, err := u.UDPConn.Write(p)
+	return n, u.refused(err)
+}
+
+// refused resets the stream with the TargetDial code when err says the
+// target refused a datagram, and returns err with its context.
+func (u *udpTarget) refused(err error) error {
+	if err == nil || !errors.Is(err, syscall.ECONNREFUSED) {
+		return err
+	}
+	u.l.cfg.Limited.Warn("udp target "+string(u.l.cfg.Protocol),
+		"UDP target refused a datagram (ICMP port unreachable: is the service behind the tunnel running?); flow ended, stream reset",
+		"proto", string(u.l.cfg.Protocol), "target", u.l.addr, "peer", u.who)
+	_ = refusal.Reset(u.s, refusal.TargetDial)
+	return fmt.Errorf("udp target %s: %w", u.l.addr, err)
+}
