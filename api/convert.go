@@ -23,7 +23,28 @@ func listenerFrom(l node.Listener) Listener {
 		Protocol: l.Protocol, ListenAddress: l.ListenAddress, TargetAddress: l.TargetAddress,
 		ID: l.ID, Name: l.Name, Kind: string(l.Kind), Peer: l.Peer, AllowedPeers: l.AllowedPeers,
 		AllowAll: l.AllowAll, InviteOnly: l.InviteOnly, ReportPeerID: l.ReportPeerID,
+		Balance: l.Balance, Peers: listenerPeersFrom(l),
 	}
+}
+
+// listenerPeersFrom is the peers of a forward with several, each with its
+// state now; nil for any other listener.
+func listenerPeersFrom(l node.Listener) []ListenerPeer {
+	peers := l.Peers
+	if peers == nil && l.PeerStates != nil { // a record, not a listing
+		peers = l.PeerStates()
+	}
+	if len(peers) == 0 {
+		return nil
+	}
+	out := make([]ListenerPeer, len(peers))
+	for i, p := range peers {
+		out[i] = ListenerPeer{Peer: p.Peer, State: PeerDown, Error: p.Error, RTTMillis: millis(p.RTT)}
+		if p.Up {
+			out[i].State = PeerUp
+		}
+	}
+	return out
 }
 
 func streamFrom(s node.StreamInfo, rtt time.Duration) Stream {
@@ -114,7 +135,7 @@ func ForwardRequestOf(r spec.Request) ForwardRequest {
 	return ForwardRequest{
 		Name: r.Name, Protocol: r.Protocol, ListenAddress: r.ListenAddress, Peer: r.Peer,
 		AllowCustomProtocol: r.AllowCustomProtocol, Lazy: r.Lazy, AllowLimited: r.AllowLimited,
-		Save: r.Save, Addrs: r.Addrs, Invite: r.Invite,
+		Save: r.Save, Addrs: r.Addrs, Invite: r.Invite, Peers: r.Peers, Balance: r.Balance,
 	}
 }
 
@@ -122,7 +143,7 @@ func (r ForwardRequest) toRequest() spec.Request {
 	return spec.Request{
 		Name: r.Name, Protocol: r.Protocol, ListenAddress: r.ListenAddress, Peer: r.Peer,
 		AllowCustomProtocol: r.AllowCustomProtocol, Lazy: r.Lazy, AllowLimited: r.AllowLimited,
-		Save: r.Save, Addrs: r.Addrs, Invite: r.Invite,
+		Save: r.Save, Addrs: r.Addrs, Invite: r.Invite, Peers: r.Peers, Balance: r.Balance,
 	}
 }
 

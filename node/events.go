@@ -27,6 +27,8 @@ const (
 	EventPeerConnected    = telemetry.EventPeerConnected
 	EventPeerDisconnected = telemetry.EventPeerDisconnected
 	EventReload           = telemetry.EventReload
+	EventForwardPeerDown  = telemetry.EventForwardPeerDown
+	EventForwardPeerUp    = telemetry.EventForwardPeerUp
 	EventLost             = telemetry.EventLost
 )
 

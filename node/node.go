@@ -188,10 +188,14 @@ func (n *Node) forward(ctx context.Context, s spec.Spec) (registry.Listener, err
 		return registry.Listener{}, ErrClosed
 	}
 	proto, laddr, pi := s.Protocol, s.Listen, s.Peer
-	if err := n.preparePeer(pi, "forward to another peer"); err != nil {
+	if len(s.Peers) > 0 {
+		if err := n.reachPeers(ctx, s); err != nil {
+			return registry.Listener{}, err
+		}
+	} else if err := n.preparePeer(pi, "forward to another peer"); err != nil {
 		return registry.Listener{}, err
 	}
-	if !s.Lazy {
+	if !s.Lazy && len(s.Peers) == 0 {
 		if err := n.connect(ctx, pi.ID); err != nil {
 			if s.ViaRelay() {
 				err = fmt.Errorf("%w; through a relay, both peers must be on the relay's allow list and %s must hold a reservation on it (it logs \"relay reservation held\")", err, pi.ID)
@@ -215,11 +219,16 @@ func (n *Node) forward(ctx context.Context, s spec.Spec) (registry.Listener, err
 		TargetAddress: "/p2p/" + pi.ID.String(),
 		Peer:          pi.ID.String(),
 	}
+	several(s, rec)
 	var regErr error
 	f, err := forward.New(n.host, forward.Config{
 		Protocol:          proto,
 		ListenAddr:        laddr,
 		Peer:              pi.ID,
+		Peers:             peerIDs(s.Peers),
+		Balance:           forward.Balance(s.Balance),
+		PeerChanged:       n.peerChanged(rec),
+		RTT:               n.p2p.RTT,
 		DialTimeout:       n.opts.Timeouts.Dial.Std(),
 		StreamOpenTimeout: n.opts.Timeouts.StreamOpen.Std(),
 		AllowLimited:      s.AllowLimited,
@@ -240,6 +249,9 @@ func (n *Node) forward(ctx context.Context, s spec.Spec) (registry.Listener, err
 		return registry.Listener{}, err
 	}
 	rec.Close, rec.StopAccepting = f.Close, f.StopAccepting
+	if len(s.Peers) > 0 {
+		rec.PeerStates = f.Peers
+	}
 	if err := f.Start(ctx); err != nil {
 		_ = f.Close()
 		switch {

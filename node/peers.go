@@ -44,12 +44,21 @@ func (n *Node) tunnelClosed(p string) {
 	}
 }
 
-// activePeers are the peers with live streams, for the keepalive.
+// activePeers are the peers with live streams, and the peers of forwards
+// with several that are up (to measure their RTT, and to notice one that
+// stops answering), for the keepalive.
 func (n *Node) activePeers() []peer.ID {
 	var out []peer.ID
 	for _, s := range n.streams.List() {
 		if id, err := peer.Decode(s.Peer); err == nil {
 			out = append(out, id)
+		}
+	}
+	for _, l := range n.listeners.List() {
+		for _, p := range l.Peers {
+			if id, err := peer.Decode(p.Peer); err == nil && p.Up {
+				out = append(out, id)
+			}
 		}
 	}
 	return out

@@ -22,6 +22,10 @@ const (
 	EventPeerConnected    = "peer_connected"
 	EventPeerDisconnected = "peer_disconnected"
 	EventReload           = "reload"
+	// EventForwardPeerDown and EventForwardPeerUp: one peer of a forward
+	// with several went down (Error says why) or came back up (Peer).
+	EventForwardPeerDown = "forward_peer_down"
+	EventForwardPeerUp   = "forward_peer_up"
 	// EventLost ends a subscription that fell too far behind: the
 	// subscriber missed events and should resubscribe.
 	EventLost = "events_lost"
@@ -129,6 +133,17 @@ func TunnelEvent(typ string, l registry.Listener) Event {
 		Type: typ, TunnelID: l.ID, Name: l.Name, Kind: string(l.Kind), Protocol: l.Protocol,
 		ListenAddress: l.ListenAddress, TargetAddress: l.TargetAddress, Peer: l.Peer,
 	}
+}
+
+// ForwardPeerEvent is the forward_peer_down (err set) or forward_peer_up
+// event of peer p of the forward l.
+func ForwardPeerEvent(l registry.Listener, p string, err error) Event {
+	ev := TunnelEvent(EventForwardPeerUp, l)
+	ev.Peer = p
+	if err != nil {
+		ev.Type, ev.Error = EventForwardPeerDown, forward.OneLine(err)
+	}
+	return ev
 }
 
 // StreamOpened is the stream_open event of s.
