@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -38,12 +37,15 @@ func (n *Node) reachPeers(ctx context.Context, s spec.Spec) error {
 		wg.Go(func() { errs[i] = n.connect(ctx, pi.ID) })
 	}
 	wg.Wait()
+	more := make([]string, 0, len(errs)-1)
 	for _, err := range errs {
 		if err == nil {
 			return nil
 		}
+		more = append(more, err.Error())
 	}
-	return fmt.Errorf("none of the forward's %d peers can be reached: %w", len(s.Peers), errors.Join(errs...))
+	// One line: the first error, which says what to do, then the others.
+	return fmt.Errorf("none of the forward's %d peers can be reached: %w; %s", len(s.Peers), errs[0], strings.Join(more[1:], "; "))
 }
 
 // several fills in the record of a forward with several peers: its
