@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -223,11 +225,24 @@ func TestForwardSeveralPeersSurvivesAKill(t *testing.T) {
 
 			var fwd string
 			if policy == "failover" {
-				out, errOut, code := f.CLI(t, "forward", "/x/echo", "127.0.0.1:0", l1.Addresses[0], l2.Addresses[0])
+				out, errOut, code := f.CLI(t, "forward", "/x/echo", "127.0.0.1:0", l1.Addresses[0], l2.Addresses[0], "--save", "--name", "echo")
 				if code != 0 {
 					t.Fatalf("forward: exit %d: %s", code, errOut)
 				}
 				fwd = harness.HostPort(t, strings.TrimSpace(out))
+				// Saved as a [[forward]] with its peers, which a reload
+				// leaves running.
+				saved, err := os.ReadFile(filepath.Join(fHome, "config.toml"))
+				if err != nil || !strings.Contains(string(saved), "peers = [") || !strings.Contains(string(saved), l1.Addresses[0]) ||
+					!strings.Contains(string(saved), l2.Addresses[0]) || strings.Contains(string(saved), "peer = ''") {
+					t.Errorf("config.toml after forward --save (%v):\n%s", err, saved)
+				}
+				out, errOut, code = f.CLI(t, "reload", "--json")
+				if code != 0 || !strings.Contains(out, `"Unchanged": [
+    "echo"
+  ]`) {
+					t.Errorf("reload after --save: exit %d: %s%s", code, out, errOut)
+				}
 			} else {
 				harness.WriteConfig(t, fHome, fmt.Sprintf("[[forward]]\nname = \"echo\"\nprotocol = \"/x/echo\"\nlisten = \"127.0.0.1:0\"\npeers = [%q, %q]\nbalance = %q\n",
 					l1.Addresses[0], l2.Addresses[0], policy))

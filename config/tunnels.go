@@ -46,7 +46,7 @@ type ForwardTunnel struct {
 	// Listen is the local address to bind: a multiaddr or host:port.
 	Listen string `toml:"listen"`
 	// Peer is /p2p/ID, a bare ID, or a full multiaddr ending in /p2p/ID.
-	Peer string `toml:"peer"`
+	Peer string `toml:"peer,omitempty"`
 	// Addrs are more addresses of the peer (as a ticket lists them).
 	Addrs []string `toml:"addrs,omitempty" json:",omitempty"`
 	// Peers, instead of Peer, make a forward with several peers, in
