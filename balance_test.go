@@ -8,11 +8,9 @@ package main
 // (SIGKILL) and brought back on the same identity and port.
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -100,30 +98,17 @@ func (l *load) count(p int) int {
 	return l.ok[p] + l.fail[p]
 }
 
-// echoOnce makes one connection, sends 64 random bytes, reads them back
-// and closes. Its deadline only keeps a hang from stalling the test.
+// echoOnce makes one connection, has 64 random bytes echoed (roundTrip)
+// and closes. Its bound only keeps a hang from stalling the test.
 func echoOnce(addr string) error {
 	c, err := net.DialTimeout("tcp", addr, 20*time.Second)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if err := c.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
-		return err
-	}
 	msg := make([]byte, 64)
 	_, _ = rand.Read(msg)
-	if _, err := c.Write(msg); err != nil {
-		return err
-	}
-	got := make([]byte, len(msg))
-	if _, err := io.ReadFull(c, got); err != nil {
-		return err
-	}
-	if !bytes.Equal(got, msg) {
-		return fmt.Errorf("echo differs")
-	}
-	return nil
+	return roundTrip(c, msg, 20*time.Second)
 }
 
 // peerWatch follows the forward daemon's events: the stream_open events'

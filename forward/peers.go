@@ -101,26 +101,20 @@ func (ps *peerSet) usable(p peer.ID) bool {
 }
 
 // follow marks peers down when their last connection closes and up when
-// one is made, until ctx ends.
+// one is made, until ctx ends (which closes sub, ending its channel).
 func (ps *peerSet) follow(ctx context.Context, sub event.Subscription) {
+	stop := context.AfterFunc(ctx, func() { _ = sub.Close() })
+	defer stop()
 	defer sub.Close()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case e, ok := <-sub.Out():
-			if !ok {
-				return
-			}
-			ch := e.(event.EvtPeerConnectednessChanged)
-			st := ps.find(ch.Peer)
-			switch {
-			case st == nil:
-			case ch.Connectedness == network.NotConnected:
-				ps.setDown(st, errDisconnected, true)
-			case ps.usable(ch.Peer):
-				ps.setUp(st)
-			}
+	for e := range sub.Out() {
+		ch := e.(event.EvtPeerConnectednessChanged)
+		st := ps.find(ch.Peer)
+		switch {
+		case st == nil:
+		case ch.Connectedness == network.NotConnected:
+			ps.setDown(st, errDisconnected, true)
+		case ps.usable(ch.Peer):
+			ps.setUp(st)
 		}
 	}
 }
