@@ -6,7 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/spec"
 )
 
@@ -99,4 +101,39 @@ func TestForwardPeersNoneReachable(t *testing.T) {
 		t.Fatalf("lazy forward: %v", err)
 	}
 	expectReset(t, hostPort(t, l.ListenAddress))
+}
+
+// TestForwardPeersSilentPeerGoesDown: the keepalive pings the peers of a
+// forward with several that are up although no stream is live to them, so
+// that the rtt policy has their RTTs; a peer that goes silent (a
+// partition: nothing closes) is marked down by the keepalive.
+func TestForwardPeersSilentPeerGoesDown(t *testing.T) {
+	keepalive := func(o *Options) { o.Timeouts.Keepalive = config.D(time.Second) }
+	a, b1, b2 := newNodeWith(t, keepalive), newNodeWith(t, keepalive), newNodeWith(t, keepalive)
+	ctx := context.Background()
+	for _, b := range []testNode{b1, b2} {
+		if _, err := b.listenReq(ctx, spec.Request{Protocol: "/x/silent", Target: server(t, echo), Allow: []string{a.id()}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	proxy := newGatedProxy(t, hostPort(t, b1.fullAddr()))
+	via := "/ip4/127.0.0.1/tcp/" + portOf(t, proxy.ln.Addr().String()) + "/p2p/" + b1.id()
+	events, cancel := a.Subscribe()
+	defer cancel()
+	l, err := a.forwardReq(ctx, spec.Request{Protocol: "/x/silent", ListenAddress: "127.0.0.1:0", Peers: []string{via, b2.fullAddr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Without a stream to either, both are pinged: rtt has their RTTs.
+	pollUntil(t, "both peers' RTT measured", func() bool {
+		ps := a.Listeners()[0].Peers
+		return len(ps) == 2 && ps[0].RTT > 0 && ps[1].RTT > 0
+	})
+	echoes(t, hostPort(t, l.ListenAddress))
+
+	proxy.partition()
+	if down := next(t, events, EventForwardPeerDown); down.Peer != b1.id() {
+		t.Fatalf("forward_peer_down = %+v, want b1", down)
+	}
+	echoes(t, hostPort(t, l.ListenAddress))
 }
