@@ -25,6 +25,7 @@ func ListenerFrom(l node.Listener) Listener {
 		ID: l.ID, Name: l.Name, Kind: string(l.Kind), Peer: l.Peer, AllowedPeers: l.AllowedPeers,
 		AllowAll: l.AllowAll, InviteOnly: l.InviteOnly, ReportPeerID: l.ReportPeerID,
 		ProxyProtocol: proxyProtocolName(l.ProxyProtocol),
+		Balance:       l.Balance, Peers: listenerPeersFrom(l),
 	}
 }
 
@@ -35,6 +36,26 @@ func proxyProtocolName(v byte) string {
 		return ""
 	}
 	return "v" + strconv.Itoa(int(v))
+}
+
+// listenerPeersFrom is the peers of a forward with several, each with its
+// state now; nil for any other listener.
+func listenerPeersFrom(l node.Listener) []ListenerPeer {
+	peers := l.Peers
+	if peers == nil && l.PeerStates != nil { // a record, not a listing
+		peers = l.PeerStates()
+	}
+	if len(peers) == 0 {
+		return nil
+	}
+	out := make([]ListenerPeer, len(peers))
+	for i, p := range peers {
+		out[i] = ListenerPeer{Peer: p.Peer, State: PeerDown, Error: p.Error, RTTMillis: millis(p.RTT)}
+		if p.Up {
+			out[i].State = PeerUp
+		}
+	}
+	return out
 }
 
 // StreamFrom is s, to a peer rtt away, as an entry of `stream ls --json`.
@@ -131,7 +152,7 @@ func ForwardRequestOf(r spec.Request) ForwardRequest {
 	return ForwardRequest{
 		Name: r.Name, Protocol: r.Protocol, ListenAddress: r.ListenAddress, Peer: r.Peer,
 		AllowCustomProtocol: r.AllowCustomProtocol, Lazy: r.Lazy, AllowLimited: r.AllowLimited,
-		Save: r.Save, Addrs: r.Addrs, Invite: r.Invite,
+		Save: r.Save, Addrs: r.Addrs, Invite: r.Invite, Peers: r.Peers, Balance: r.Balance,
 	}
 }
 
@@ -139,7 +160,7 @@ func (r ForwardRequest) toRequest() spec.Request {
 	return spec.Request{
 		Name: r.Name, Protocol: r.Protocol, ListenAddress: r.ListenAddress, Peer: r.Peer,
 		AllowCustomProtocol: r.AllowCustomProtocol, Lazy: r.Lazy, AllowLimited: r.AllowLimited,
-		Save: r.Save, Addrs: r.Addrs, Invite: r.Invite,
+		Save: r.Save, Addrs: r.Addrs, Invite: r.Invite, Peers: r.Peers, Balance: r.Balance,
 	}
 }
 

@@ -64,6 +64,11 @@ type ForwardRequest struct {
 	// Invite is an invite's secret, presented to the peer before anything
 	// is bound.
 	Invite []byte `json:",omitempty"`
+	// Peers, instead of Peer, make a forward with several peers, in order
+	// of preference; Balance picks one for each connection: "failover"
+	// (default), "rtt" or "round-robin".
+	Peers   []string `json:",omitempty"`
+	Balance string   `json:",omitempty"`
 }
 
 // CloseRequest selects listeners to close (POST /v0/listeners/close).
@@ -126,6 +131,24 @@ type Listener struct {
 	InviteOnly    bool     `json:",omitempty"` // listen: peers join by invites
 	ReportPeerID  bool     `json:",omitempty"`
 	ProxyProtocol string   `json:",omitempty"` // listen: "v1" or "v2"
+	// Balance and Peers: a forward with several peers' policy, and its
+	// peers in the order given, each with its state.
+	Balance string         `json:",omitempty"`
+	Peers   []ListenerPeer `json:",omitempty"`
+}
+
+// Peer states, the State of a ListenerPeer.
+const (
+	PeerUp   = "up"   // new connections may go to it
+	PeerDown = "down" // they go to the others; redialed with backoff
+)
+
+// ListenerPeer is one peer of a forward with several, in `ls --json`.
+type ListenerPeer struct {
+	Peer      string
+	State     string  // up or down
+	Error     string  `json:",omitempty"` // why it went down last
+	RTTMillis float64 // smoothed round-trip time; 0 if not yet measured
 }
 
 // ListenerList is the body of `p2ptun ls --json`.
@@ -265,6 +288,10 @@ const (
 	EventRelayHeld        = "relay_reservation_held" // a relay holds a reservation for this node
 	EventRelayLost        = "relay_reservation_lost" // it no longer does (Error says why); retried
 	EventHolePunch        = "hole_punch"             // an attempt to reach a relayed peer directly ended (Reason)
+	// EventForwardPeerDown and EventForwardPeerUp: a peer of a forward
+	// with several went down (Error says why) or came back up (Peer).
+	EventForwardPeerDown = "forward_peer_down"
+	EventForwardPeerUp   = "forward_peer_up"
 	// EventLost ends a subscription that fell too far behind: the
 	// subscriber missed events and should resubscribe.
 	EventLost = "events_lost"

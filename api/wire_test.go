@@ -59,8 +59,17 @@ func wireReplies() []struct {
 		{"an ls entry: listen, every field", ListenerFrom(node.Listener{
 			ID: 2, Name: "ssh", Kind: registry.KindListen, Protocol: "/x/ssh", ListenAddress: "/p2p/12D3KooWSelf",
 			TargetAddress: "/ip4/127.0.0.1/tcp/22", Peer: "12D3KooWPeer", AllowedPeers: []string{"12D3KooWFriend"},
-			AllowAll: true, InviteOnly: true, ReportPeerID: true, ProxyProtocol: 2,
+			AllowAll: true, InviteOnly: true, ReportPeerID: true, ProxyProtocol: 2, Balance: "rtt",
+			Peers: []registry.ListenerPeer{{Peer: "12D3KooWOne", Up: true, Error: "disconnected", RTT: 412 * time.Microsecond}},
 		}), true},
+		{"an ls entry: forward with several peers", ListenerFrom(node.Listener{
+			ID: 3, Kind: registry.KindForward, Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/9001",
+			TargetAddress: "/p2p/12D3KooWOne,/p2p/12D3KooWTwo", Balance: "failover",
+			Peers: []registry.ListenerPeer{
+				{Peer: "12D3KooWOne", Up: false, Error: "disconnected"},
+				{Peer: "12D3KooWTwo", Up: true, RTT: 1250 * time.Microsecond},
+			},
+		}), false},
 		{"an ls entry: bare", ListenerFrom(node.Listener{Kind: registry.KindListen}), false},
 		{"GET /v0/listeners, ls --json: none", ListenerList{Listeners: []Listener{}}, false},
 		{"a stream ls entry", StreamFrom(node.StreamInfo{
@@ -146,6 +155,7 @@ var (
 		Name: "web", Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/9000", Peer: "12D3KooWServer",
 		AllowCustomProtocol: true, Lazy: true, AllowLimited: true, Save: true,
 		Addrs: []string{"/ip4/203.0.113.7/tcp/4141"}, Invite: []byte("secret"),
+		Peers: []string{"12D3KooWOne", "12D3KooWTwo"}, Balance: "rtt",
 	}
 	fullClose = CloseRequest{All: true, Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/9000", TargetAddress: "/p2p/12D3KooWServer"}
 	fullPipe  = PipeRequest{
@@ -275,6 +285,7 @@ func TestWireConstants(t *testing.T) {
 		{node.EventReload, EventReload}, {node.EventLost, EventLost},
 		{node.EventRelayHeld, EventRelayHeld}, {node.EventRelayLost, EventRelayLost},
 		{node.EventHolePunch, EventHolePunch},
+		{node.EventForwardPeerDown, EventForwardPeerDown}, {node.EventForwardPeerUp, EventForwardPeerUp},
 	} {
 		if c[0] != c[1] {
 			t.Errorf("node says %q where the API says %q", c[0], c[1])

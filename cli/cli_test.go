@@ -230,6 +230,7 @@ func TestBadInputFailsCleanly(t *testing.T) {
 	n.add(d.Home, "<HOME>")
 	target := echoTarget(t)
 	other := harness.NewPeerID(t)
+	n.add(other, "<OTHER>")
 
 	cases := []struct {
 		name string
@@ -255,6 +256,10 @@ func TestBadInputFailsCleanly(t *testing.T) {
 		{"stream close nothing", []string{"stream", "close"}, ExitUsage},
 		{"access deny own ID", []string{"access", "deny", d.ID}, ExitUsage},
 		{"access allow own ID", []string{"access", "allow", d.ID}, ExitUsage},
+		{"forward several peers, one twice", []string{"forward", "/x/web", "127.0.0.1:0", "/p2p/" + other, other}, ExitUsage},
+		{"forward unknown balance", []string{"forward", "/x/web", "127.0.0.1:0", other, harness.NewPeerID(t), "--balance", "fastest"}, ExitUsage},
+		{"forward balance with one peer", []string{"forward", "/x/web", "127.0.0.1:0", other, "--balance", "rtt"}, ExitUsage},
+		{"forward several peers, one is self", []string{"forward", "/x/web", "127.0.0.1:0", other, d.ID, "--lazy"}, ExitUsage},
 	}
 	var all strings.Builder
 	for _, tc := range cases {

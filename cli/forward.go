@@ -18,19 +18,25 @@ func forwardCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "forward",
 		Usage:     "bind a local port whose connections are tunnelled to a peer's protocol",
-		ArgsUsage: "PROTO LISTEN-ADDR PEER-ADDR | TICKET LISTEN-ADDR",
+		ArgsUsage: "PROTO LISTEN-ADDR PEER-ADDR [PEER-ADDR…] | TICKET LISTEN-ADDR",
 		Description: "Binds LISTEN-ADDR (e.g. /ip4/127.0.0.1/tcp/9000; port 0 picks a free port) and\n" +
 			"opens a PROTO stream to PEER-ADDR (/p2p/ID, a bare ID, or /ip4/…/tcp/…/p2p/ID) for\n" +
 			"each connection. A TICKET from `p2ptun share` gives the peer, its addresses and the\n" +
 			"protocol instead, and presents its invite, if any, before binding. Prints the bound\n" +
 			"address. Fails if the peer cannot be reached now, unless --lazy. A UDP LISTEN-ADDR\n" +
-			"(/ip4/127.0.0.1/udp/5353) makes a UDP tunnel: each client address is a flow, one stream.",
+			"(/ip4/127.0.0.1/udp/5353) makes a UDP tunnel: each client address is a flow, one stream.\n\n" +
+			"With several PEER-ADDRs, each connection goes to one of the peers that are up, as\n" +
+			"--balance says: failover (the first up, in the order given; the default), rtt (the\n" +
+			"lowest round-trip time) or round-robin. A peer that goes down gets no new connections\n" +
+			"until it is reachable again; a connection whose stream cannot be opened on one peer is\n" +
+			"tried on the next. It fails only if none of the peers can be reached now, unless --lazy.",
 		Flags: []ucli.Flag{
 			&ucli.BoolFlag{Name: "allow-custom-protocol", Usage: "allow a protocol outside the /x/ namespace"},
 			&ucli.BoolFlag{Name: "lazy", Usage: "do not connect to the peer now; connect on the first client connection"},
 			&ucli.BoolFlag{Name: "allow-limited", Usage: "also use relayed connections that the relay limits in time or data"},
 			&ucli.BoolFlag{Name: "save", Usage: "also add it to the config file as a [[forward]], so the daemon starts it at boot"},
 			&ucli.StringFlag{Name: "name", Usage: "label for `ls`, events and metrics (and the saved table)"},
+			&ucli.StringFlag{Name: "balance", Usage: "with several peers, how each connection picks one: failover, rtt or round-robin (default failover)"},
 			jsonFlag(),
 		},
 		Action: func(c *ucli.Context) error {
@@ -39,7 +45,7 @@ func forwardCommand() *ucli.Command {
 				return err
 			}
 			r.AllowCustomProtocol, r.Lazy, r.AllowLimited = c.Bool("allow-custom-protocol"), c.Bool("lazy"), c.Bool("allow-limited")
-			r.Save, r.Name = c.Bool("save"), c.String("name")
+			r.Save, r.Name, r.Balance = c.Bool("save"), c.String("name"), c.String("balance")
 			req := api.ForwardRequestOf(r)
 			// Parse locally first, for the same message without a daemon.
 			if err := req.Check(); err != nil {
@@ -68,6 +74,8 @@ func forwardArgs(c *ucli.Context) (spec.Request, error) {
 		return spec.Request{}, usagef(fmt.Errorf("with a ticket, forward takes TICKET LISTEN-ADDR (got %d argument(s)); see `p2ptun forward --help`", len(a)))
 	case len(a) == 3:
 		return spec.Request{Protocol: a[0], ListenAddress: a[1], Peer: a[2]}, nil
+	case len(a) > 3 && strings.HasPrefix(a[0], "/"):
+		return spec.Request{Protocol: a[0], ListenAddress: a[1], Peers: a[2:]}, nil
 	case len(a) == 2 && !strings.HasPrefix(a[0], "/"):
 		t, err := ticket.Decode(a[0])
 		if err != nil {

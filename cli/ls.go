@@ -32,11 +32,24 @@ func lsCommand() *ucli.Command {
 			}
 			rows := make([][]any, 0, len(list.Listeners))
 			for _, l := range list.Listeners {
-				rows = append(rows, []any{l.Protocol, l.ListenAddress, l.TargetAddress, allowed(l)})
+				rows = append(rows, []any{l.Protocol, l.ListenAddress, target(l), allowed(l)})
 			}
 			return printTable(c, []string{"Protocol", "Listen Address", "Target Address", "Allowed Peers"}, rows)
 		},
 	}
+}
+
+// target is where a listener's connections go: its target address, or a
+// forward's peers, each with its state (/p2p/A=up,/p2p/B=down).
+func target(l api.Listener) string {
+	if len(l.Peers) == 0 {
+		return l.TargetAddress
+	}
+	out := make([]string, len(l.Peers))
+	for i, p := range l.Peers {
+		out[i] = "/p2p/" + p.Peer + "=" + p.State
+	}
+	return strings.Join(out, ",")
 }
 
 // allowed describes who may use a listener: "all", its allowlist, or

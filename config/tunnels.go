@@ -48,9 +48,15 @@ type ForwardTunnel struct {
 	// Listen is the local address to bind: a multiaddr or host:port.
 	Listen string `toml:"listen"`
 	// Peer is /p2p/ID, a bare ID, or a full multiaddr ending in /p2p/ID.
-	Peer string `toml:"peer"`
+	Peer string `toml:"peer,omitempty"`
 	// Addrs are more addresses of the peer (as a ticket lists them).
 	Addrs []string `toml:"addrs,omitempty" json:",omitempty"`
+	// Peers, instead of Peer, make a forward with several peers, in
+	// order of preference (each like Peer); Balance picks one for each
+	// connection among those that are up: "failover" (default), "rtt" or
+	// "round-robin".
+	Peers   []string `toml:"peers,omitempty" json:",omitempty"`
+	Balance string   `toml:"balance,omitempty" json:",omitempty"`
 	// Lazy binds at once and connects on the first client connection;
 	// otherwise the tunnel is up only once the peer has been reached
 	// (and is retried until it is).
@@ -95,6 +101,7 @@ func (t ForwardTunnel) Request() spec.Request {
 	return spec.Request{
 		Name: t.Label(), Protocol: t.Protocol, ListenAddress: t.Listen, Peer: t.Peer, Addrs: t.Addrs, Lazy: t.Lazy,
 		AllowLimited: t.AllowLimited, AllowCustomProtocol: t.AllowCustomProtocol,
+		Peers: t.Peers, Balance: t.Balance,
 	}
 }
 
@@ -113,6 +120,7 @@ func ForwardTable(r spec.Request) ForwardTunnel {
 	return ForwardTunnel{
 		Name: r.Name, Protocol: r.Protocol, Listen: r.ListenAddress, Peer: r.Peer, Addrs: r.Addrs, Lazy: r.Lazy,
 		AllowLimited: r.AllowLimited, AllowCustomProtocol: r.AllowCustomProtocol,
+		Peers: r.Peers, Balance: r.Balance,
 	}
 }
 
@@ -191,8 +199,8 @@ func (c *Config) validateTunnels() error {
 			return tunnelErr("forward", i, t.Line, label, `protocol is required, e.g. protocol = "/x/web"`)
 		case t.Listen == "":
 			return tunnelErr("forward", i, t.Line, label, `listen is required, e.g. listen = "/ip4/127.0.0.1/tcp/9000"`)
-		case t.Peer == "":
-			return tunnelErr("forward", i, t.Line, label, `peer is required, e.g. peer = "/p2p/12D3KooW..."`)
+		case t.Peer == "" && len(t.Peers) == 0:
+			return tunnelErr("forward", i, t.Line, label, `peer is required, e.g. peer = "/p2p/12D3KooW..." (or peers = ["/p2p/12D3KooW...", ...] for several)`)
 		}
 		sp, err := spec.ParseForward(t.Request())
 		if err != nil {

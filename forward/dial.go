@@ -60,21 +60,29 @@ func (f *Forward) openStream(ctx context.Context) (network.Stream, error) {
 	if f.cfg.AllowLimited {
 		ctx = network.WithAllowLimitedConn(ctx, "p2ptun forward --allow-limited")
 	}
-	if err := f.connect(ctx); err != nil {
-		return nil, err
+	if f.set != nil {
+		return f.set.open(ctx, f.openNegotiated)
 	}
-	return newStream(ctx, f.h, f.cfg.Peer, f.cfg.Protocol, f.cfg.StreamOpenTimeout)
+	return f.openStreamTo(ctx, f.cfg.Peer, &f.redial)
 }
 
-// connect makes sure there is a connection to the peer, through the
-// redial gate: one dial at a time, whose outcome the clients arriving
-// meanwhile share, and none during the backoff after a failed one.
-func (f *Forward) connect(ctx context.Context) error {
-	switch f.h.Network().Connectedness(f.cfg.Peer) {
+// openStreamTo connects to p through its redial gate g, then opens a
+// stream.
+func (f *Forward) openStreamTo(ctx context.Context, p peer.ID, g *redial) (network.Stream, error) {
+	if err := f.connect(ctx, p, g); err != nil {
+		return nil, err
+	}
+	return newStream(ctx, f.h, p, f.cfg.Protocol, f.cfg.StreamOpenTimeout)
+}
+
+// connect makes sure there is a connection to p, through its redial gate
+// g: one dial at a time, whose outcome the clients arriving meanwhile
+// share, and none during the backoff after a failed one.
+func (f *Forward) connect(ctx context.Context, p peer.ID, g *redial) error {
+	switch f.h.Network().Connectedness(p) {
 	case network.Connected, network.Limited:
 		return nil
 	}
-	g := &f.redial
 	g.mu.Lock()
 	if call := g.dialing; call != nil {
 		g.mu.Unlock()
@@ -94,7 +102,7 @@ func (f *Forward) connect(ctx context.Context) error {
 	g.dialing = call
 	g.mu.Unlock()
 
-	call.err = Connect(ctx, f.h, f.cfg.Peer, f.cfg.DialTimeout)
+	call.err = Connect(ctx, f.h, p, f.cfg.DialTimeout)
 
 	g.mu.Lock()
 	g.dialing = nil

@@ -44,6 +44,19 @@ type Config struct {
 	// Peer is the remote peer; its addresses must already be in the host's
 	// peerstore or discoverable by the host.
 	Peer peer.ID
+	// Peers, instead of Peer, are the peers of a forward with several, in
+	// order of preference: each connection goes to the one Balance picks
+	// among those that are up (see peers.go). Two or more.
+	Peers []peer.ID
+	// Balance picks among Peers; default BalanceFailover.
+	Balance Balance
+	// PeerChanged, if set, is told when one of Peers goes down (err says
+	// why) or comes back up (err is nil), in the order it happens. It must
+	// not block.
+	PeerChanged func(p peer.ID, up bool, err error)
+	// RTT returns the measured round-trip time to a peer, 0 if none, for
+	// BalanceRTT and the peers' states; default the peerstore's.
+	RTT func(peer.ID) time.Duration
 	// DialTimeout bounds connecting to Peer when there is no connection;
 	// default DefaultDialTimeout.
 	DialTimeout time.Duration
@@ -77,8 +90,8 @@ func (c *Config) Validate() error {
 	if len(c.ListenAddr) == 0 {
 		return errors.New("forward: empty listen address")
 	}
-	if c.Peer == "" {
-		return errors.New("forward: no peer")
+	if (c.Peer == "") == (len(c.Peers) == 0) {
+		return errors.New("forward: give Peer or Peers")
 	}
 	if c.DialTimeout <= 0 {
 		c.DialTimeout = DefaultDialTimeout
@@ -119,6 +132,7 @@ type Forward struct {
 
 	redial redial
 	udp    *udpKind // a UDP forward's kind (udp.go); nil for TCP
+	set    *peerSet // the peers of a forward with several; nil with one
 }
 
 // New validates cfg and returns a forward that is not yet bound.
@@ -135,6 +149,12 @@ func New(h host.Host, cfg Config) (*Forward, error) {
 	if isUDP(cfg.ListenAddr) {
 		f.udp = &udpKind{f: f}
 		k = f.udp
+	}
+	if len(cfg.Peers) > 0 {
+		if f.cfg.RTT == nil {
+			f.cfg.RTT = h.Peerstore().LatencyEWMA
+		}
+		f.set = newPeerSet(h, &f.cfg)
 	}
 	t, err := seam.New(cfg.Config(registry.KindForward, f.log), k)
 	if err != nil {
@@ -212,6 +232,11 @@ func (k *kind) Accept(t *seam.Tunnel) error {
 	f.mu.Unlock()
 	if ln == nil {
 		return errors.New("forward: not bound")
+	}
+	if f.set != nil {
+		if err := f.set.start(t, f.connect); err != nil {
+			return err
+		}
 	}
 	t.Go(func() { f.acceptLoop(ln) })
 	return nil
@@ -348,13 +373,17 @@ func (f *Forward) link(ctx context.Context, origin string, local streams.HalfClo
 		return nil, &seam.Failure{Peer: f.peer, Cause: cause, Err: err}
 	}
 
+	to := f.peer
+	if f.set != nil {
+		to = s.Conn().RemotePeer().String() // the peer the policy picked
+	}
 	// Remote = the stream, Local = the client: bytes from the peer are "in".
 	return &seam.Link{
 		Remote: s, Local: local,
 		Record: registry.Stream{
 			OriginAddress: origin,
-			TargetAddress: "/p2p/" + f.peer,
-			Peer:          f.peer,
+			TargetAddress: "/p2p/" + to,
+			Peer:          to,
 			Path:          streams.Path(s.Conn()),
 		},
 		Attrs: []any{"laddr", f.laddr(), "client", origin},
@@ -364,7 +393,7 @@ func (f *Forward) link(ctx context.Context, origin string, local streams.HalfClo
 				// protocol was agreed: the first read says why, whether
 				// or not the client had sent anything.
 				f.cfg.Limited.Warn("refused "+string(r.Cause)+" "+f.laddr(), "stream refused by the peer; client connection reset",
-					"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "cause", string(r.Cause), "err", r)
+					"proto", string(f.cfg.Protocol), "peer", to, "laddr", f.laddr(), "cause", string(r.Cause), "err", r)
 			}
 		},
 	}, nil

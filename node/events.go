@@ -29,6 +29,8 @@ const (
 	EventRelayHeld        = telemetry.EventRelayHeld
 	EventRelayLost        = telemetry.EventRelayLost
 	EventHolePunch        = telemetry.EventHolePunch
+	EventForwardPeerDown  = telemetry.EventForwardPeerDown
+	EventForwardPeerUp    = telemetry.EventForwardPeerUp
 	EventLost             = telemetry.EventLost
 )
 

@@ -19,10 +19,13 @@ import (
 // A new kind of forward is built here, or in a file like this.
 func (n *Node) forward(ctx context.Context, s spec.Spec) (registry.Listener, error) {
 	pi := s.Peer
-	if err := n.preparePeer(pi, "forward to another peer"); err != nil {
+	if len(s.Peers) > 0 {
+		if err := n.reachPeers(ctx, s); err != nil { // balance.go
+			return registry.Listener{}, err
+		}
+	} else if err := n.preparePeer(pi, "forward to another peer"); err != nil {
 		return registry.Listener{}, err
-	}
-	if !s.Lazy {
+	} else if !s.Lazy {
 		if err := n.connect(ctx, pi, true); err != nil {
 			return registry.Listener{}, err
 		}
@@ -39,6 +42,7 @@ func (n *Node) forward(ctx context.Context, s spec.Spec) (registry.Listener, err
 		TargetAddress: "/p2p/" + pi.ID.String(),
 		Peer:          pi.ID.String(),
 	}
+	several(s, rec)
 	var (
 		f      *forward.Forward
 		regErr error
@@ -51,6 +55,10 @@ func (n *Node) forward(ctx context.Context, s spec.Spec) (registry.Listener, err
 		}),
 		ListenAddr:        s.Listen,
 		Peer:              pi.ID,
+		Peers:             peerIDs(s.Peers),
+		Balance:           forward.Balance(s.Balance),
+		PeerChanged:       n.peerChanged(rec),
+		RTT:               n.p2p.RTT,
 		DialTimeout:       n.opts.Timeouts.Dial.Std(),
 		StreamOpenTimeout: n.opts.Timeouts.StreamOpen.Std(),
 		AllowLimited:      s.AllowLimited,
@@ -59,6 +67,9 @@ func (n *Node) forward(ctx context.Context, s spec.Spec) (registry.Listener, err
 	})
 	if err != nil {
 		return registry.Listener{}, err
+	}
+	if len(s.Peers) > 0 {
+		rec.PeerStates = f.Peers
 	}
 	if err := n.run(ctx, rec, f.Start, f.Close); err != nil {
 		switch {

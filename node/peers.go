@@ -46,13 +46,23 @@ func (n *Node) tunnelClosed(p string) {
 	}
 }
 
-// activePeers are the peers with live streams, for the keepalive: the keys
-// of the set that tunnelOpened and tunnelClosed keep, so that a round costs
-// one entry per peer, not one per stream.
+// activePeers are the peers with live streams (the keys of the set that
+// tunnelOpened and tunnelClosed keep, so that a round costs one entry per
+// peer, not one per stream) and the peers of forwards with several that
+// are up (to measure their RTT, and to notice one that stops answering),
+// for the keepalive.
 func (n *Node) activePeers() []peer.ID {
 	n.protectMu.Lock()
-	defer n.protectMu.Unlock()
-	return slices.Collect(maps.Keys(n.protected))
+	out := slices.Collect(maps.Keys(n.protected))
+	n.protectMu.Unlock()
+	for _, l := range n.listeners.List() {
+		for _, p := range l.Peers {
+			if id, err := peer.Decode(p.Peer); err == nil && p.Up && !slices.Contains(out, id) {
+				out = append(out, id)
+			}
+		}
+	}
+	return out
 }
 
 // PingResult is one round trip of `p2ptun ping`.

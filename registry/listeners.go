@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Kind says which way a listener moves connections.
@@ -34,6 +35,13 @@ type Listener struct {
 	InviteOnly    bool // listen: the allowlist may start empty and grow by invites
 	ReportPeerID  bool
 	ProxyProtocol byte // listen: the PROXY header's version, 1 or 2; 0 for none
+	// Balance and Peers are a forward with several peers' policy and its
+	// peers, each with its state, in the order given (then Peer is
+	// empty). List fills Peers from PeerStates.
+	Balance string
+	Peers   []ListenerPeer
+	// PeerStates, if set, reports the state of a forward's peers now.
+	PeerStates func() []ListenerPeer
 
 	// Close stops the listener and ends its streams; it blocks until they
 	// are gone. Called at most once, outside the registry lock.
@@ -41,6 +49,14 @@ type Listener struct {
 	// StopAccepting, if set, makes the listener refuse new connections
 	// while its live streams go on (a graceful shutdown).
 	StopAccepting func()
+}
+
+// ListenerPeer is one peer of a forward with several, and its state.
+type ListenerPeer struct {
+	Peer  string
+	Up    bool
+	Error string        // why it went down last; "" if it never did
+	RTT   time.Duration // measured round-trip time; 0 if not yet measured
 }
 
 // key is what makes two listeners conflict: one handler per protocol, one
@@ -114,6 +130,9 @@ func snapshot(l *Listener) Listener {
 	c := *l
 	c.AllowedPeers = slices.Clone(l.AllowedPeers)
 	c.Close, c.StopAccepting = nil, nil
+	if l.PeerStates != nil {
+		c.Peers, c.PeerStates = l.PeerStates(), nil
+	}
 	return c
 }
 

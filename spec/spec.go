@@ -66,6 +66,13 @@ type Request struct {
 	// Invite is an invite's secret, presented to the peer after connecting
 	// and before anything is bound (forward). It cannot be Lazy.
 	Invite []byte `json:",omitempty"`
+	// Peers, instead of Peer, make a forward with several peers, in order
+	// of preference: each a /p2p/ID, a bare ID or a full multiaddr ending
+	// in /p2p/ID; two or more (forward).
+	Peers []string `json:",omitempty"`
+	// Balance is how a forward with several Peers picks one for each
+	// connection: "failover" (default), "rtt" or "round-robin" (forward).
+	Balance string `json:",omitempty"`
 }
 
 // Spec is a parsed, valid tunnel spec. Only the fields of its Kind are
@@ -86,6 +93,11 @@ type Spec struct {
 	// Allow is a listener's allowlist, without duplicates, in the order
 	// given.
 	Allow []peer.ID
+	// Peers are the peers of a forward with several (then Peer is
+	// empty), in the order given, each with its addresses; Balance says
+	// how one is picked for each connection (see balance.go).
+	Peers   []peer.AddrInfo
+	Balance Balance
 
 	AllowAll, InviteOnly, ReportPeerID bool
 	Lazy, AllowLimited, Save           bool
@@ -153,6 +165,9 @@ func ParseForward(r Request) (Spec, error) {
 	laddr, err := ParseListenAddr(r.ListenAddress)
 	if err != nil {
 		return Spec{}, err
+	}
+	if len(r.Peers) > 0 || r.Balance != "" {
+		return parseForwardPeers(r, proto, laddr)
 	}
 	pi, err := parsePeer(r)
 	if err != nil {
@@ -222,9 +237,11 @@ func WithAddrs(pi peer.AddrInfo, addrs []string) (peer.AddrInfo, error) {
 
 // ViaRelay reports whether the user addressed the peer through a relay.
 func (s Spec) ViaRelay() bool {
-	for _, a := range s.Peer.Addrs {
-		if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err == nil {
-			return true
+	for _, pi := range append([]peer.AddrInfo{s.Peer}, s.Peers...) {
+		for _, a := range pi.Addrs {
+			if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err == nil {
+				return true
+			}
 		}
 	}
 	return false
@@ -233,6 +250,7 @@ func (s Spec) ViaRelay() bool {
 // clone copies r's slices, so that a Spec shares nothing with its caller.
 func clone(r Request) Request {
 	r.Addrs, r.Allow, r.Invite = slices.Clone(r.Addrs), slices.Clone(r.Allow), slices.Clone(r.Invite)
+	r.Peers = slices.Clone(r.Peers)
 	return r
 }
 

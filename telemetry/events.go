@@ -30,6 +30,10 @@ const (
 	// An attempt to hole-punch a direct connection to a peer reached
 	// over a relay ended: Reason "direct" or "failed" (Error says why).
 	EventHolePunch = "hole_punch"
+	// EventForwardPeerDown and EventForwardPeerUp: one peer of a forward
+	// with several went down (Error says why) or came back up (Peer).
+	EventForwardPeerDown = "forward_peer_down"
+	EventForwardPeerUp   = "forward_peer_up"
 	// EventLost ends a subscription that fell too far behind: the
 	// subscriber missed events and should resubscribe.
 	EventLost = "events_lost"
@@ -154,6 +158,17 @@ func HolePunch(peer string, took time.Duration, err error) Event {
 	ev := Event{Type: EventHolePunch, Peer: peer, Millis: millis(took), Reason: "direct"}
 	if err != nil {
 		ev.Reason, ev.Error = "failed", oneline.Error(err)
+	}
+	return ev
+}
+
+// ForwardPeerEvent is the forward_peer_down (err set) or forward_peer_up
+// event of peer p of the forward l.
+func ForwardPeerEvent(l registry.Listener, p string, err error) Event {
+	ev := TunnelEvent(EventForwardPeerUp, l)
+	ev.Peer = p
+	if err != nil {
+		ev.Type, ev.Error = EventForwardPeerDown, oneline.Error(err)
 	}
 	return ev
 }

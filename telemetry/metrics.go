@@ -38,6 +38,8 @@ var (
 		"Listeners and forwards that are up.", []string{"kind"}, nil)
 	descPeers = prometheus.NewDesc("p2ptun_peers_connected",
 		"Peers with at least one open libp2p connection.", nil, nil)
+	descForwardPeerUp = prometheus.NewDesc("p2ptun_forward_peer_up",
+		"1 if a peer of a forward with several is up (new connections may go to it), 0 if it is down.", peerLabels, nil)
 )
 
 // Metrics feeds p2ptun's Prometheus metrics from the registries' hooks. It
@@ -52,9 +54,10 @@ type Metrics struct {
 	tunnels func() []registry.Listener
 	peers   func() int
 
-	errors *prometheus.CounterVec
-	setup  *prometheus.HistogramVec
-	drops  *prometheus.CounterVec // UDP datagrams dropped (udp.go)
+	errors   *prometheus.CounterVec
+	setup    *prometheus.HistogramVec
+	drops    *prometheus.CounterVec // UDP datagrams dropped (udp.go)
+	peerDown *prometheus.CounterVec // forwards' peers going down; its own lock
 
 	mu     sync.Mutex
 	byID   map[uint64]*tunnelStats // tunnels that are up or have streams
@@ -95,7 +98,11 @@ func NewMetrics(list func() []registry.StreamInfo, tunnels func() []registry.Lis
 			Help:    "Time to set a stream up before bytes flow: opening the libp2p stream (forward) or dialing the target (listen).",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"kind"}),
-		drops:  newDatagramDrops(),
+		drops: newDatagramDrops(),
+		peerDown: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "p2ptun_forward_peer_down_total",
+			Help: "Times a peer of a forward with several went down (its connection closed, or a stream open to it failed): its new connections went to the next peer.",
+		}, peerLabels),
 		byID:   make(map[uint64]*tunnelStats),
 		live:   make(map[uint64]*liveStream),
 		closed: make(map[streamKey]*[2]int64),
@@ -111,7 +118,7 @@ func NewMetrics(list func() []registry.StreamInfo, tunnels func() []registry.Lis
 
 // Register registers m's collectors with reg.
 func (m *Metrics) Register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m, m.errors, m.setup, m.drops} {
+	for _, c := range []prometheus.Collector{m, m.errors, m.setup, m.drops, m.peerDown} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}
@@ -146,6 +153,7 @@ func (m *Metrics) TunnelDown(l registry.Listener) {
 	if m == nil {
 		return
 	}
+	m.peerDown.DeletePartialMatch(prometheus.Labels{"tunnel": strconv.FormatUint(l.ID, 10)})
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.byID, l.ID)
@@ -154,6 +162,16 @@ func (m *Metrics) TunnelDown(l registry.Listener) {
 			delete(m.closed, k)
 		}
 	}
+}
+
+// ForwardPeerDown counts peer p of the forward l going down. It takes no
+// lock of m's: the forward tells it under a lock that a scrape takes
+// after m's (listing the tunnels' peers).
+func (m *Metrics) ForwardPeerDown(l registry.Listener, p string) {
+	if m == nil {
+		return
+	}
+	m.peerDown.WithLabelValues(strconv.FormatUint(l.ID, 10), string(l.Kind), l.Protocol, p).Inc()
 }
 
 // StreamOpened counts the stream s and its setup time.
@@ -206,7 +224,7 @@ func (m *Metrics) StreamFailed(f registry.Failure) {
 
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descBytesIn, descBytesOut, descStreamsOpen, descStreamsTotal, descTunnelsUp, descPeers} {
+	for _, d := range []*prometheus.Desc{descBytesIn, descBytesOut, descStreamsOpen, descStreamsTotal, descTunnelsUp, descPeers, descForwardPeerUp} {
 		ch <- d
 	}
 }
@@ -250,6 +268,13 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	up := map[registry.Kind]int{registry.KindListen: 0, registry.KindForward: 0}
 	for _, l := range m.tunnels() {
 		up[l.Kind]++
+		for _, p := range l.Peers {
+			v := 0.0
+			if p.Up {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descForwardPeerUp, prometheus.GaugeValue, v, strconv.FormatUint(l.ID, 10), string(l.Kind), l.Protocol, p.Peer)
+		}
 	}
 	for k, v := range up {
 		ch <- prometheus.MustNewConstMetric(descTunnelsUp, prometheus.GaugeValue, float64(v), string(k))
