@@ -19,6 +19,7 @@ import (
 	"github.com/p2ptun/p2ptun/peerlog"
 	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
+	"github.com/p2ptun/p2ptun/socks"
 	"github.com/p2ptun/p2ptun/streams"
 	seam "github.com/p2ptun/p2ptun/tunnel"
 )
@@ -74,6 +75,10 @@ type Config struct {
 	// accepted: it registers the forward and returns the listener ID
 	// every stream record carries. Its error fails Start.
 	Register func(bound ma.Multiaddr) (id uint64, err error)
+	// Socks makes the forward a local SOCKS5 server (socks.go): each
+	// client's CONNECT request is sent at the start of its stream, for
+	// the peer's egress to check and dial.
+	Socks bool
 }
 
 // Validate checks c and fills in defaults.
@@ -330,6 +335,13 @@ func (f *Forward) open(ctx context.Context, c manet.Conn) (*seam.Link, error) {
 		f.log.Error("accepted connection cannot half-close", "client", origin)
 		return nil, errors.New("accepted connection cannot half-close")
 	}
+	var req *socks.Request
+	if f.cfg.Socks {
+		var err error
+		if req, err = f.socksAccept(c, origin); err != nil {
+			return nil, err
+		}
+	}
 
 	s, err := f.openStream(ctx)
 	if err != nil {
@@ -352,8 +364,18 @@ func (f *Forward) open(ctx context.Context, c manet.Conn) (*seam.Link, error) {
 			f.cfg.Limited.Warn("open "+cause+" "+f.laddr(), "stream open failed; client connection reset",
 				"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "client", origin, "cause", cause, "err", err)
 		}
-		abortConn(c) // after the log: whoever sees the reset finds the line
+		if req != nil {
+			refuseSocks(c, err)
+		} else {
+			abortConn(c) // after the log: whoever sees the reset finds the line
+		}
 		return nil, &seam.Failure{Peer: f.peer, Cause: cause, Err: err}
+	}
+	var dest string
+	if req != nil {
+		if dest, err = f.socksConnect(s, c, req); err != nil {
+			return nil, err
+		}
 	}
 
 	// Remote = the stream, Local = the client: bytes from the peer are "in".
@@ -364,6 +386,7 @@ func (f *Forward) open(ctx context.Context, c manet.Conn) (*seam.Link, error) {
 			TargetAddress: "/p2p/" + f.peer,
 			Peer:          f.peer,
 			Path:          streams.Path(s.Conn()),
+			Destination:   dest,
 		},
 		Attrs: []any{"laddr", f.laddr(), "client", origin},
 		Ended: func(err error) {

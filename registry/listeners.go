@@ -33,6 +33,11 @@ type Listener struct {
 	AllowAll      bool
 	InviteOnly    bool // listen: the allowlist may start empty and grow by invites
 	ReportPeerID  bool
+	// Egress: a SOCKS egress listener and its Permit rules; Socks: a
+	// forward that is a local SOCKS5 server.
+	Egress bool
+	Permit []string
+	Socks  bool
 
 	// Close stops the listener and ends its streams; it blocks until they
 	// are gone. Called at most once, outside the registry lock.
