@@ -75,38 +75,20 @@ func (f *fixedLookup) count() int {
 // at the address the name resolved to, recorded with its destination,
 // and bridged with half-close: the reply comes after the client's EOF.
 func TestEgressBridgesWithHalfClose(t *testing.T) {
-	target := testnet.Serve(t, func(c *net.TCPConn) {
-		b, err := io.ReadAll(c)
-		if err != nil {
-			return
-		}
-		io.WriteString(c, "reply to "+string(b))
-		c.CloseWrite()
-	})
-	port := harness.TCPMultiaddr(t, target)
+	target := replyAfterEOF(t)
 	_, portStr, _ := net.SplitHostPort(target)
-	p, _ := strconv.Atoi(portStr)
+	port, _ := strconv.Atoi(portStr)
 	lk := &fixedLookup{answers: [][]netip.Addr{{netip.MustParseAddr("127.0.0.1")}}}
 	tn := startListener(t, Config{AllowAll: true, Egress: rules(t, "svc.test:"+portStr), Lookup: lk.lookup})
 	s := tn.open(t)
-	if code := request(t, s, "svc.test", p); code != socks.Succeeded {
+	if code := request(t, s, "svc.test", port); code != socks.Succeeded {
 		t.Fatalf("reply %d (%s), want success", code, socks.Meaning(code))
 	}
 	harness.Until(t, 10*time.Second, "the stream recorded with its destination", func() bool {
 		l := tn.streams.List()
-		return len(l) == 1 && l[0].Destination == "svc.test:"+portStr && l[0].TargetAddress == port.String()
+		return len(l) == 1 && l[0].Destination == "svc.test:"+portStr && l[0].TargetAddress == harness.TCPMultiaddr(t, target).String()
 	})
-	io.WriteString(s, "request")
-	if err := s.CloseWrite(); err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(s)
-	if err != nil || string(got) != "reply to request" {
-		t.Fatalf("reply = %q, %v; want %q and a clean EOF", got, err, "reply to request")
-	}
-	if err := tn.streams.WaitIdle(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	tn.halfCloses(t, s)
 }
 
 // TestEgressRefusals: each refusal is a SOCKS reply with its code, a
