@@ -23,6 +23,7 @@ func listenerFrom(l node.Listener) Listener {
 		Protocol: l.Protocol, ListenAddress: l.ListenAddress, TargetAddress: l.TargetAddress,
 		ID: l.ID, Name: l.Name, Kind: string(l.Kind), Peer: l.Peer, AllowedPeers: l.AllowedPeers,
 		AllowAll: l.AllowAll, InviteOnly: l.InviteOnly, ReportPeerID: l.ReportPeerID,
+		Egress: l.Egress, Permit: l.Permit, Socks: l.Socks,
 	}
 }
 
@@ -33,6 +34,7 @@ func streamFrom(s node.StreamInfo, rtt time.Duration) Stream {
 		OriginAddress: s.OriginAddress, TargetAddress: s.TargetAddress,
 		Peer: s.Peer, Kind: string(s.Kind), ListenerID: s.ListenerID,
 		BytesIn: s.BytesIn, BytesOut: s.BytesOut, OpenedAt: s.OpenedAt.UTC(),
+		Destination: s.Destination,
 	}
 }
 
@@ -99,6 +101,7 @@ func (r ListenRequest) toRequest() spec.Request {
 		Name: r.Name, Protocol: r.Protocol, Target: r.Target, Allow: r.Allow, AllowAll: r.AllowAll,
 		ReportPeerID: r.ReportPeerID, AllowCustomProtocol: r.AllowCustomProtocol,
 		InviteOnly: r.InviteOnly, Save: r.Save,
+		Egress: r.Egress, Permit: r.Permit,
 	}
 }
 
@@ -115,6 +118,7 @@ func ForwardRequestOf(r spec.Request) ForwardRequest {
 		Name: r.Name, Protocol: r.Protocol, ListenAddress: r.ListenAddress, Peer: r.Peer,
 		AllowCustomProtocol: r.AllowCustomProtocol, Lazy: r.Lazy, AllowLimited: r.AllowLimited,
 		Save: r.Save, Addrs: r.Addrs, Invite: r.Invite,
+		Socks: r.Socks, Gateway: r.Gateway,
 	}
 }
 
@@ -123,6 +127,7 @@ func (r ForwardRequest) toRequest() spec.Request {
 		Name: r.Name, Protocol: r.Protocol, ListenAddress: r.ListenAddress, Peer: r.Peer,
 		AllowCustomProtocol: r.AllowCustomProtocol, Lazy: r.Lazy, AllowLimited: r.AllowLimited,
 		Save: r.Save, Addrs: r.Addrs, Invite: r.Invite,
+		Socks: r.Socks, Gateway: r.Gateway,
 	}
 }
 

@@ -37,6 +37,10 @@ type ListenRequest struct {
 	InviteOnly bool `json:",omitempty"`
 	// Save also appends the tunnel to the config file.
 	Save bool `json:",omitempty"`
+	// Egress makes it a SOCKS egress: no Target; each stream's SOCKS5
+	// request is dialled only if a Permit rule (HOST:PORTS) matches it.
+	Egress bool     `json:",omitempty"`
+	Permit []string `json:",omitempty"`
 }
 
 // ForwardRequest asks the daemon to bind a local address and forward each
@@ -61,6 +65,10 @@ type ForwardRequest struct {
 	// Invite is an invite's secret, presented to the peer before anything
 	// is bound.
 	Invite []byte `json:",omitempty"`
+	// Socks makes it a local SOCKS5 server whose requests the peer's
+	// egress dials; Gateway lets it bind a non-loopback address.
+	Socks   bool `json:",omitempty"`
+	Gateway bool `json:",omitempty"`
 }
 
 // CloseRequest selects listeners to close (POST /v0/listeners/close).
@@ -122,6 +130,9 @@ type Listener struct {
 	AllowAll      bool     `json:",omitempty"`
 	InviteOnly    bool     `json:",omitempty"` // listen: peers join by invites
 	ReportPeerID  bool     `json:",omitempty"`
+	Egress        bool     `json:",omitempty"` // listen: a SOCKS egress (no target)
+	Permit        []string `json:",omitempty"` // listen --egress: the permit rules
+	Socks         bool     `json:",omitempty"` // forward: a local SOCKS5 server
 }
 
 // ListenerList is the body of `p2ptun ls --json`.
@@ -144,6 +155,7 @@ type Stream struct {
 	OpenedAt      time.Time
 	Path          string  // "direct" or "relayed via <relay peer ID>"
 	RTTMillis     float64 // smoothed round-trip time to the peer; 0 if not yet measured
+	Destination   string  `json:",omitempty"` // a SOCKS stream: the host:port its client asked for
 }
 
 // PingRequest asks the daemon to ping a peer Count times.

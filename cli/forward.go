@@ -23,13 +23,17 @@ func forwardCommand() *ucli.Command {
 			"opens a PROTO stream to PEER-ADDR (/p2p/ID, a bare ID, or /ip4/…/tcp/…/p2p/ID) for\n" +
 			"each connection. A TICKET from `p2ptun share` gives the peer, its addresses and the\n" +
 			"protocol instead, and presents its invite, if any, before binding. Prints the bound\n" +
-			"address. Fails if the peer cannot be reached now, unless --lazy.",
+			"address. Fails if the peer cannot be reached now, unless --lazy. With --socks, LISTEN-ADDR\n" +
+			"is a SOCKS5 server (CONNECT, no authentication; names are resolved by the peer) and\n" +
+			"the peer's `listen PROTO --egress` dials each request its --permit rules allow.",
 		Flags: []ucli.Flag{
 			&ucli.BoolFlag{Name: "allow-custom-protocol", Usage: "allow a protocol outside the /x/ namespace"},
 			&ucli.BoolFlag{Name: "lazy", Usage: "do not connect to the peer now; connect on the first client connection"},
 			&ucli.BoolFlag{Name: "allow-limited", Usage: "also use relayed connections that the relay limits in time or data"},
 			&ucli.BoolFlag{Name: "save", Usage: "also add it to the config file as a [[forward]], so the daemon starts it at boot"},
 			&ucli.StringFlag{Name: "name", Usage: "label for `ls`, events and metrics (and the saved table)"},
+			&ucli.BoolFlag{Name: "socks", Usage: "serve SOCKS5 on LISTEN-ADDR: each CONNECT goes to the peer's --egress listener, which resolves and dials it"},
+			&ucli.BoolFlag{Name: "gateway", Usage: "with --socks: allow a non-loopback LISTEN-ADDR (the SOCKS server has no authentication)"},
 			jsonFlag(),
 		},
 		Action: func(c *ucli.Context) error {
@@ -39,6 +43,7 @@ func forwardCommand() *ucli.Command {
 			}
 			r.AllowCustomProtocol, r.Lazy, r.AllowLimited = c.Bool("allow-custom-protocol"), c.Bool("lazy"), c.Bool("allow-limited")
 			r.Save, r.Name = c.Bool("save"), c.String("name")
+			r.Socks, r.Gateway = c.Bool("socks"), c.Bool("gateway")
 			req := api.ForwardRequestOf(r)
 			// Parse locally first, for the same message without a daemon.
 			if err := req.Check(); err != nil {

@@ -117,6 +117,8 @@ func (n *Node) listen(ctx context.Context, s spec.Spec) (registry.Listener, erro
 		AllowAll:      s.AllowAll,
 		InviteOnly:    s.InviteOnly,
 		ReportPeerID:  s.ReportPeerID,
+		Egress:        s.Egress,
+		Permit:        s.Permit.Strings(),
 	}
 	if err := n.listeners.Reserve(rec); err != nil {
 		return registry.Listener{}, err
@@ -135,6 +137,7 @@ func (n *Node) listen(ctx context.Context, s spec.Spec) (registry.Listener, erro
 		Logger:       n.log,
 		Streams:      &n.streams,
 		ListenerID:   rec.ID,
+		Egress:       s.Permit,
 	})
 	if err == nil {
 		err = l.Start(ctx)
@@ -214,6 +217,7 @@ func (n *Node) forward(ctx context.Context, s spec.Spec) (registry.Listener, err
 		Protocol:      string(proto),
 		TargetAddress: "/p2p/" + pi.ID.String(),
 		Peer:          pi.ID.String(),
+		Socks:         s.Socks,
 	}
 	var regErr error
 	f, err := forward.New(n.host, forward.Config{
@@ -227,6 +231,7 @@ func (n *Node) forward(ctx context.Context, s spec.Spec) (registry.Listener, err
 		Logger:            n.log,
 		Limited:           n.limited,
 		Streams:           &n.streams,
+		Socks:             s.Socks,
 		Register: func(bound ma.Multiaddr) (uint64, error) {
 			rec.ListenAddress = bound.String()
 			if regErr = n.listeners.Reserve(rec); regErr != nil {

@@ -209,6 +209,9 @@ func ParseRules(ss []string) (Rules, error) {
 
 // Strings returns the rules as ParseRule reads them.
 func (rs Rules) Strings() []string {
+	if len(rs) == 0 {
+		return nil
+	}
 	out := make([]string, len(rs))
 	for i, r := range rs {
 		out[i] = r.String()
