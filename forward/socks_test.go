@@ -16,13 +16,14 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/p2ptun/p2ptun/internal/harness"
+	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/socks"
 )
 
 // fakeEgress serves proto on a fresh host as an egress would: it reads
-// the request, refuses "deny.test" with NotAllowed and echoes anything
-// else after a success reply. It counts streams and keeps the last
+// the request, refuses "deny.test" with NotAllowed, resets "reset.test"
+// with the Denied code, and echoes anything else after a success reply. It counts streams and keeps the last
 // destination it was asked for, as the forward sent it.
 type fakeEgress struct {
 	streams atomic.Int32
@@ -52,6 +53,11 @@ func startFakeEgress(t *testing.T) socksForward {
 		host, _ := socks.Address(req)
 		if req.DestAddr.IP == nil {
 			e.dest.Store(host) // a name, as the client gave it
+		}
+		if host == "reset.test" {
+			// As a listener whose allowlist refuses this node does.
+			_ = refusal.Reset(s, refusal.Denied)
+			return
 		}
 		if host == "deny.test" {
 			_ = socks.WriteReply(s, socks.NotAllowed, netip.AddrPort{})
@@ -167,5 +173,22 @@ func TestSocksForwardRefusesAuthOnly(t *testing.T) {
 	}
 	if n := sf.egress.streams.Load(); n != 0 {
 		t.Fatalf("%d streams opened for a client that never made a request", n)
+	}
+}
+
+// TestSocksForwardMapsAResetToAReply: a peer that resets the stream with
+// a refusal (its allowlist, not its permit rules) is reported to the
+// client as "not allowed", and the failure carries the refusal's cause.
+func TestSocksForwardMapsAResetToAReply(t *testing.T) {
+	sf := startFakeEgress(t)
+	c, code := socksDial(t, sf.addr, "reset.test", 22)
+	if code != socks.NotAllowed {
+		t.Fatalf("reply %d, want %d", code, socks.NotAllowed)
+	}
+	if rest, err := io.ReadAll(c); err != nil || len(rest) != 0 {
+		t.Fatalf("after the reply: %q, %v; want a clean close", rest, err)
+	}
+	if x := <-sf.failed; x.Cause != string(refusal.Denied) {
+		t.Fatalf("failure %+v, want %s", x, refusal.Denied)
 	}
 }

@@ -140,8 +140,32 @@ func Accept(rw io.ReadWriter) (*Request, error) {
 	return ReadRequest(rw)
 }
 
-// ReadRequest reads a SOCKS5 request, no more bytes than it holds.
-func ReadRequest(r io.Reader) (*Request, error) { return socks5.NewRequest(r) }
+// ReadRequest reads a SOCKS5 request, no more bytes than it holds. An
+// error of r (a stream reset with a cause) is returned as it is.
+func ReadRequest(r io.Reader) (*Request, error) {
+	cr := &chainReader{r: r}
+	req, err := socks5.NewRequest(cr)
+	if err != nil && cr.err != nil {
+		return nil, cr.err
+	}
+	return req, err
+}
+
+// chainReader keeps the first error its reader returned: the library's
+// errors flatten it into text (%v), and callers need to check it with
+// errors.Is (a refusal's reset code, io.EOF).
+type chainReader struct {
+	r   io.Reader
+	err error
+}
+
+func (c *chainReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	return n, err
+}
 
 // Address is the destination of req as host:port: a name as the client
 // gave it, or an IP.
@@ -199,7 +223,7 @@ func WriteReply(w io.Writer, code byte, bound netip.AddrPort) error {
 // request's layout with the code in place of the command, so the
 // library's request parser reads it.
 func ReadReply(r io.Reader) (code byte, bound netip.AddrPort, err error) {
-	rep, err := socks5.NewRequest(r)
+	rep, err := ReadRequest(r)
 	if err != nil {
 		return 0, netip.AddrPort{}, err
 	}

@@ -123,3 +123,26 @@ func TestCodeOf(t *testing.T) {
 		}
 	}
 }
+
+// TestReadKeepsTheReadersError: an error of the reader (a stream reset
+// with a refusal's code, an EOF) reaches the caller as it is, for
+// errors.Is and errors.As, not flattened into the library's text.
+func TestReadKeepsTheReadersError(t *testing.T) {
+	sentinel := errors.New("reset with a cause")
+	for _, r := range []io.Reader{
+		io.MultiReader(bytes.NewReader([]byte{5}), errReader{sentinel}),
+		io.MultiReader(bytes.NewReader([]byte{5, 0, 0, 3, 9, 'a'}), errReader{sentinel}),
+	} {
+		if _, _, err := ReadReply(r); !errors.Is(err, sentinel) {
+			t.Fatalf("ReadReply = %v, want the reader's error", err)
+		}
+	}
+	if _, err := ReadRequest(bytes.NewReader(nil)); !errors.Is(err, io.EOF) {
+		t.Fatalf("ReadRequest of nothing = %v, want io.EOF", err)
+	}
+}
+
+// errReader is a reader that fails with err.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
