@@ -125,7 +125,7 @@ func TestEgressRefusals(t *testing.T) {
 			if rest, err := io.ReadAll(s); err != nil || len(rest) != 0 {
 				t.Fatalf("after the reply: %q, %v; want a clean end", rest, err)
 			}
-			f := <-tn.failed
+			f := tn.nextFailure(t)
 			if f.Cause != socks.Cause(tc.code) || f.Peer != tn.client.ID().String() {
 				t.Fatalf("failure %+v, want cause %s", f, socks.Cause(tc.code))
 			}
@@ -141,7 +141,7 @@ func TestEgressRefusals(t *testing.T) {
 		if _, err := io.ReadAll(s); err == nil {
 			t.Fatal("the stream ended cleanly; want a reset")
 		}
-		if f := <-tn.failed; f.Cause != socks.CauseHandshake {
+		if f := tn.nextFailure(t); f.Cause != socks.CauseHandshake {
 			t.Fatalf("failure %+v, want %s", f, socks.CauseHandshake)
 		}
 	})
@@ -154,7 +154,7 @@ func TestEgressRefusals(t *testing.T) {
 		if err != nil || code != socks.CommandNotSupported {
 			t.Fatalf("reply %d, %v; want %d", code, err, socks.CommandNotSupported)
 		}
-		if f := <-tn.failed; f.Cause != socks.Cause(socks.CommandNotSupported) || dials.Load() != 0 {
+		if f := tn.nextFailure(t); f.Cause != socks.Cause(socks.CommandNotSupported) || dials.Load() != 0 {
 			t.Fatalf("failure %+v after %d dials, want %s and none", f, dials.Load(), socks.Cause(socks.CommandNotSupported))
 		}
 	})
@@ -180,7 +180,7 @@ func TestEgressDialsWhatItChecked(t *testing.T) {
 	if code := request(t, tn.open(t), "rebind.test", 22); code != socks.ConnectionRefused {
 		t.Fatalf("reply %d, want %d from the stub dial", code, socks.ConnectionRefused)
 	}
-	<-tn.failed
+	tn.nextFailure(t)
 	mu.Lock()
 	defer mu.Unlock()
 	if lk.count() != 1 || len(dialled) != 1 || dialled[0] != "10.1.2.3:22" {

@@ -95,13 +95,21 @@ func (tn *tunnel) open(t *testing.T) network.Stream {
 func (tn *tunnel) refusedWith(t *testing.T, cause refusal.Cause) {
 	t.Helper()
 	tn.reset(t, cause)
+	if f := tn.nextFailure(t); f.Cause != string(cause) || f.Kind != registry.KindListen || f.Peer != tn.client.ID().String() || f.Protocol != proto {
+		t.Fatalf("failure reported as %+v, want cause %s from %s", f, cause, tn.client.ID())
+	}
+}
+
+// nextFailure returns the next failure the registry's Failed hook was
+// told of; it fails the test rather than hang if none comes.
+func (tn *tunnel) nextFailure(t *testing.T) registry.Failure {
+	t.Helper()
 	select {
 	case f := <-tn.failed:
-		if f.Cause != string(cause) || f.Kind != registry.KindListen || f.Peer != tn.client.ID().String() || f.Protocol != proto {
-			t.Fatalf("failure reported as %+v, want cause %s from %s", f, cause, tn.client.ID())
-		}
+		return f
 	case <-time.After(10 * time.Second):
-		t.Fatalf("no failure reported for a %s refusal", cause)
+		t.Fatal("no failure reported within 10s")
+		return registry.Failure{}
 	}
 }
 
