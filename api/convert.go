@@ -26,6 +26,7 @@ func ListenerFrom(l node.Listener) Listener {
 		AllowAll: l.AllowAll, InviteOnly: l.InviteOnly, ReportPeerID: l.ReportPeerID,
 		ProxyProtocol: proxyProtocolName(l.ProxyProtocol),
 		Balance:       l.Balance, Peers: listenerPeersFrom(l),
+		Egress: l.Egress, Permit: l.Permit, Socks: l.Socks,
 	}
 }
 
@@ -66,6 +67,7 @@ func StreamFrom(s node.StreamInfo, rtt time.Duration) Stream {
 		OriginAddress: s.OriginAddress, TargetAddress: s.TargetAddress,
 		Peer: s.Peer, Kind: string(s.Kind), ListenerID: s.ListenerID,
 		BytesIn: s.BytesIn, BytesOut: s.BytesOut, OpenedAt: s.OpenedAt.UTC(),
+		Destination: s.Destination,
 	}
 }
 
@@ -137,6 +139,7 @@ func (r ListenRequest) toRequest() spec.Request {
 		Name: r.Name, Protocol: r.Protocol, Target: r.Target, Allow: r.Allow, AllowAll: r.AllowAll,
 		ReportPeerID: r.ReportPeerID, AllowCustomProtocol: r.AllowCustomProtocol,
 		InviteOnly: r.InviteOnly, Save: r.Save, ProxyProtocol: r.ProxyProtocol,
+		Egress: r.Egress, Permit: r.Permit,
 	}
 }
 
@@ -153,6 +156,7 @@ func ForwardRequestOf(r spec.Request) ForwardRequest {
 		Name: r.Name, Protocol: r.Protocol, ListenAddress: r.ListenAddress, Peer: r.Peer,
 		AllowCustomProtocol: r.AllowCustomProtocol, Lazy: r.Lazy, AllowLimited: r.AllowLimited,
 		Save: r.Save, Addrs: r.Addrs, Invite: r.Invite, Peers: r.Peers, Balance: r.Balance,
+		Socks: r.Socks, Gateway: r.Gateway,
 	}
 }
 
@@ -161,6 +165,7 @@ func (r ForwardRequest) toRequest() spec.Request {
 		Name: r.Name, Protocol: r.Protocol, ListenAddress: r.ListenAddress, Peer: r.Peer,
 		AllowCustomProtocol: r.AllowCustomProtocol, Lazy: r.Lazy, AllowLimited: r.AllowLimited,
 		Save: r.Save, Addrs: r.Addrs, Invite: r.Invite, Peers: r.Peers, Balance: r.Balance,
+		Socks: r.Socks, Gateway: r.Gateway,
 	}
 }
 

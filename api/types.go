@@ -40,6 +40,10 @@ type ListenRequest struct {
 	InviteOnly bool `json:",omitempty"`
 	// Save also appends the tunnel to the config file.
 	Save bool `json:",omitempty"`
+	// Egress makes it a SOCKS egress: no Target; each stream's SOCKS5
+	// request is dialled only if a Permit rule (HOST:PORTS) matches it.
+	Egress bool     `json:",omitempty"`
+	Permit []string `json:",omitempty"`
 }
 
 // ForwardRequest asks the daemon to bind a local address and forward each
@@ -69,6 +73,10 @@ type ForwardRequest struct {
 	// (default), "rtt" or "round-robin".
 	Peers   []string `json:",omitempty"`
 	Balance string   `json:",omitempty"`
+	// Socks makes it a local SOCKS5 server whose requests the peer's
+	// egress dials; Gateway lets it bind a non-loopback address.
+	Socks   bool `json:",omitempty"`
+	Gateway bool `json:",omitempty"`
 }
 
 // CloseRequest selects listeners to close (POST /v0/listeners/close).
@@ -131,6 +139,9 @@ type Listener struct {
 	InviteOnly    bool     `json:",omitempty"` // listen: peers join by invites
 	ReportPeerID  bool     `json:",omitempty"`
 	ProxyProtocol string   `json:",omitempty"` // listen: "v1" or "v2"
+	Egress        bool     `json:",omitempty"` // listen: a SOCKS egress (no target)
+	Permit        []string `json:",omitempty"` // listen --egress: the permit rules
+	Socks         bool     `json:",omitempty"` // forward: a local SOCKS5 server
 	// Balance and Peers: a forward with several peers' policy, and its
 	// peers in the order given, each with its state.
 	Balance string         `json:",omitempty"`
@@ -171,6 +182,7 @@ type Stream struct {
 	OpenedAt      time.Time
 	Path          string  // "direct" or "relayed via <relay peer ID>"
 	RTTMillis     float64 // smoothed round-trip time to the peer; 0 if not yet measured
+	Destination   string  `json:",omitempty"` // a SOCKS stream: the host:port its client asked for
 }
 
 // PingRequest asks the daemon to ping a peer Count times.

@@ -60,7 +60,8 @@ func wireReplies() []struct {
 			ID: 2, Name: "ssh", Kind: registry.KindListen, Protocol: "/x/ssh", ListenAddress: "/p2p/12D3KooWSelf",
 			TargetAddress: "/ip4/127.0.0.1/tcp/22", Peer: "12D3KooWPeer", AllowedPeers: []string{"12D3KooWFriend"},
 			AllowAll: true, InviteOnly: true, ReportPeerID: true, ProxyProtocol: 2, Balance: "rtt",
-			Peers: []registry.ListenerPeer{{Peer: "12D3KooWOne", Up: true, Error: "disconnected", RTT: 412 * time.Microsecond}},
+			Peers:  []registry.ListenerPeer{{Peer: "12D3KooWOne", Up: true, Error: "disconnected", RTT: 412 * time.Microsecond}},
+			Egress: true, Permit: []string{"10.0.0.0/8:22"}, Socks: true,
 		}), true},
 		{"an ls entry: forward with several peers", ListenerFrom(node.Listener{
 			ID: 3, Kind: registry.KindForward, Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/9001",
@@ -76,6 +77,7 @@ func wireReplies() []struct {
 			ID: 7, ListenerID: 1, Kind: registry.KindForward, Protocol: "/x/web", OriginAddress: "/ip4/127.0.0.1/tcp/51234",
 			TargetAddress: "/p2p/12D3KooWServer", Peer: "12D3KooWServer", Path: "direct",
 			OpenedAt: opened.In(time.FixedZone("CET", 3600)), Setup: time.Millisecond, BytesIn: 5120, BytesOut: 312,
+			Destination: "db.internal:5432",
 		}, 412*time.Microsecond), true},
 		{"a stream ls entry: bare", StreamFrom(node.StreamInfo{}, 0), false},
 		{"GET /v0/streams, stream ls --json: none", StreamList{Streams: []Stream{}}, false},
@@ -150,12 +152,14 @@ var (
 		Name: "ssh", Protocol: "/x/ssh", Target: "/ip4/127.0.0.1/tcp/22", Allow: []string{"12D3KooWFriend"},
 		AllowAll: true, ReportPeerID: true, AllowCustomProtocol: true, InviteOnly: true, Save: true,
 		ProxyProtocol: "v2",
+		Egress:        true, Permit: []string{"10.0.0.0/8:22", "db.internal:5432"},
 	}
 	fullForward = ForwardRequest{
 		Name: "web", Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/9000", Peer: "12D3KooWServer",
 		AllowCustomProtocol: true, Lazy: true, AllowLimited: true, Save: true,
 		Addrs: []string{"/ip4/203.0.113.7/tcp/4141"}, Invite: []byte("secret"),
 		Peers: []string{"12D3KooWOne", "12D3KooWTwo"}, Balance: "rtt",
+		Socks: true, Gateway: true,
 	}
 	fullClose = CloseRequest{All: true, Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/9000", TargetAddress: "/p2p/12D3KooWServer"}
 	fullPipe  = PipeRequest{

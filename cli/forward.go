@@ -29,7 +29,9 @@ func forwardCommand() *ucli.Command {
 			"--balance says: failover (the first up, in the order given; the default), rtt (the\n" +
 			"lowest round-trip time) or round-robin. A peer that goes down gets no new connections\n" +
 			"until it is reachable again; a connection whose stream cannot be opened on one peer is\n" +
-			"tried on the next. It fails only if none of the peers can be reached now, unless --lazy.",
+			"tried on the next. It fails only if none of the peers can be reached now, unless --lazy.\n\n" +
+			"With --socks, LISTEN-ADDR is a SOCKS5 server (CONNECT, no authentication; names are resolved\n" +
+			"by the peer) and the peer's `listen PROTO --egress` dials each request its --permit rules allow.",
 		Flags: []ucli.Flag{
 			&ucli.BoolFlag{Name: "allow-custom-protocol", Usage: "allow a protocol outside the /x/ namespace"},
 			&ucli.BoolFlag{Name: "lazy", Usage: "do not connect to the peer now; connect on the first client connection"},
@@ -37,6 +39,8 @@ func forwardCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "save", Usage: "also add it to the config file as a [[forward]], so the daemon starts it at boot"},
 			&ucli.StringFlag{Name: "name", Usage: "label for `ls`, events and metrics (and the saved table)"},
 			&ucli.StringFlag{Name: "balance", Usage: "with several peers, how each connection picks one: failover, rtt or round-robin (default failover)"},
+			&ucli.BoolFlag{Name: "socks", Usage: "serve SOCKS5 on LISTEN-ADDR: each CONNECT goes to the peer's --egress listener, which resolves and dials it"},
+			&ucli.BoolFlag{Name: "gateway", Usage: "with --socks: allow a non-loopback LISTEN-ADDR (the SOCKS server has no authentication)"},
 			jsonFlag(),
 		},
 		Action: func(c *ucli.Context) error {
@@ -46,6 +50,7 @@ func forwardCommand() *ucli.Command {
 			}
 			r.AllowCustomProtocol, r.Lazy, r.AllowLimited = c.Bool("allow-custom-protocol"), c.Bool("lazy"), c.Bool("allow-limited")
 			r.Save, r.Name, r.Balance = c.Bool("save"), c.String("name"), c.String("balance")
+			r.Socks, r.Gateway = c.Bool("socks"), c.Bool("gateway")
 			req := api.ForwardRequestOf(r)
 			// Parse locally first, for the same message without a daemon.
 			if err := req.Check(); err != nil {

@@ -10,12 +10,15 @@ func listenCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "listen",
 		Usage:     "expose a local TCP service to allowed peers under a protocol",
-		ArgsUsage: "PROTO TARGET",
+		ArgsUsage: "PROTO TARGET | PROTO --egress --permit HOST:PORTS…",
 		Description: "Registers PROTO (e.g. /x/web) on the daemon; each stream an allowed peer opens\n" +
 			"is bridged to a new connection to TARGET (e.g. /ip4/127.0.0.1/tcp/8080 or 127.0.0.1:8080).\n" +
 			"Only peers named with --allow may connect, unless --allow-all is given; with\n" +
 			"--invite-only, none may until they redeem an invite from `p2ptun share PROTO --invite`.\n" +
-			"A UDP TARGET (/ip4/127.0.0.1/udp/53) makes a UDP tunnel: each stream is one flow of datagrams.",
+			"A UDP TARGET (/ip4/127.0.0.1/udp/53) makes a UDP tunnel: each stream is one flow of datagrams.\n" +
+
+			"With --egress there is no TARGET: the listener is the far side of `forward --socks`,\n" +
+			"and dials each requested destination that a --permit rule matches (nothing else).",
 		Flags: []ucli.Flag{
 			&ucli.StringSliceFlag{Name: "allow", Usage: "peer ID allowed to connect (repeatable)"},
 			&ucli.BoolFlag{Name: "allow-all", Usage: "accept streams from any peer that can reach this node"},
@@ -25,15 +28,18 @@ func listenCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "proxy-protocol", Usage: "send the target a PROXY protocol header first: v1 (addresses), or v2 (addresses and the peer ID in TLV 0xE0)"},
 			&ucli.BoolFlag{Name: "save", Usage: "also add it to the config file as a [[listen]], so the daemon starts it at boot"},
 			&ucli.StringFlag{Name: "name", Usage: "label for `ls`, events and metrics (and the saved table)"},
+			&ucli.BoolFlag{Name: "egress", Usage: "be a SOCKS egress (no TARGET): dial what each request of a `forward --socks` names, if --permit allows it"},
+			&ucli.StringSliceFlag{Name: "permit", Usage: "with --egress: a destination that may be dialled, HOST:PORTS (10.0.0.0/8:22, db.internal:5432, [fd00::/8]:443, localhost:8000-8099, *.internal:*); repeatable"},
 			jsonFlag(),
 		},
 		Action: func(c *ucli.Context) error {
-			a, err := args(c, 2, "PROTO TARGET")
+			a, err := listenArgs(c)
 			if err != nil {
 				return err
 			}
 			req := api.ListenRequest{
 				Protocol: a[0], Target: a[1], Allow: c.StringSlice("allow"),
+				Egress: c.Bool("egress"), Permit: c.StringSlice("permit"),
 				AllowAll: c.Bool("allow-all"), InviteOnly: c.Bool("invite-only"), ReportPeerID: c.Bool("report-peer-id"),
 				AllowCustomProtocol: c.Bool("allow-custom-protocol"),
 				Save:                c.Bool("save"), Name: c.String("name"),
@@ -53,4 +59,13 @@ func listenCommand() *ucli.Command {
 			return nil
 		},
 	}
+}
+
+// listenArgs reads PROTO TARGET, or PROTO alone with --egress; the
+// target is then "".
+func listenArgs(c *ucli.Context) ([]string, error) {
+	if c.Bool("egress") && c.NArg() == 1 {
+		return []string{c.Args().First(), ""}, nil
+	}
+	return args(c, 2, "PROTO TARGET")
 }

@@ -32,7 +32,7 @@ func lsCommand() *ucli.Command {
 			}
 			rows := make([][]any, 0, len(list.Listeners))
 			for _, l := range list.Listeners {
-				rows = append(rows, []any{l.Protocol, l.ListenAddress, target(l), allowed(l)})
+				rows = append(rows, []any{l.Protocol, l.ListenAddress, lsTarget(l), allowed(l)})
 			}
 			return printTable(c, []string{"Protocol", "Listen Address", "Target Address", "Allowed Peers"}, rows)
 		},
@@ -84,4 +84,17 @@ func printTable(c *ucli.Context, headers []string, rows [][]any) error {
 		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
+}
+
+// lsTarget is a listener's target column: its target address, or for a
+// SOCKS egress "egress:" and its permit rules, and for a SOCKS forward
+// "socks:" and its peer.
+func lsTarget(l api.Listener) string {
+	switch {
+	case l.Egress:
+		return "egress:" + strings.Join(l.Permit, ",")
+	case l.Socks:
+		return "socks:" + l.TargetAddress
+	}
+	return target(l)
 }

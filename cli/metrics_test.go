@@ -10,8 +10,6 @@ import (
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/p2ptun/p2ptun/internal/harness"
 )
@@ -19,21 +17,7 @@ import (
 // scrapeURL fetches and parses a /metrics page.
 func scrapeURL(t *testing.T, url string) map[string]*dto.MetricFamily {
 	t.Helper()
-	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := hc.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s", url, resp.Status)
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("parsing %s: %v", url, err)
-	}
-	return fams
+	return harness.Scrape(t, url)
 }
 
 // sample returns the sample of family name whose label label is value.

@@ -30,7 +30,7 @@ func streamCommand() *ucli.Command {
 					}
 					rows := make([][]any, 0, len(list.Streams))
 					for _, s := range list.Streams {
-						rows = append(rows, []any{s.HandlerID, s.Protocol, s.OriginAddress, s.TargetAddress, s.BytesIn, s.BytesOut, s.Path, rtt(s.RTTMillis)})
+						rows = append(rows, []any{s.HandlerID, s.Protocol, s.OriginAddress, streamTarget(s), s.BytesIn, s.BytesOut, s.Path, rtt(s.RTTMillis)})
 					}
 					return printTable(c, []string{"ID", "Protocol", "Origin", "Target", "In", "Out", "Path", "RTT"}, rows)
 				},
@@ -73,4 +73,13 @@ func rtt(ms float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.1fms", ms)
+}
+
+// streamTarget is a stream's target column: its target address, and for
+// a SOCKS stream the destination its client asked for, in parentheses.
+func streamTarget(s api.Stream) string {
+	if s.Destination != "" {
+		return s.TargetAddress + "(" + s.Destination + ")"
+	}
+	return s.TargetAddress
 }

@@ -33,6 +33,11 @@ type ListenTunnel struct {
 	ProxyProtocol string `toml:"proxy_protocol,omitempty" json:",omitempty"`
 	// AllowCustomProtocol permits a protocol outside /x/.
 	AllowCustomProtocol bool `toml:"allow_custom_protocol,omitempty" json:",omitempty"`
+	// Egress makes it a SOCKS egress (no target): each stream names its
+	// destination, dialled only if a Permit rule ("10.0.0.0/8:22",
+	// "db.internal:5432") matches it.
+	Egress bool     `toml:"egress,omitempty" json:",omitempty"`
+	Permit []string `toml:"permit,omitempty" json:",omitempty"`
 
 	// Line is where the table starts in its file (0 if unknown).
 	Line int `toml:"-" json:"-"`
@@ -64,6 +69,10 @@ type ForwardTunnel struct {
 	// AllowLimited permits relayed connections the relay caps.
 	AllowLimited        bool `toml:"allow_limited,omitempty" json:",omitempty"`
 	AllowCustomProtocol bool `toml:"allow_custom_protocol,omitempty" json:",omitempty"`
+	// Socks makes it a local SOCKS5 server whose requests the peer's
+	// egress dials; Gateway lets it bind a non-loopback address.
+	Socks   bool `toml:"socks,omitempty" json:",omitempty"`
+	Gateway bool `toml:"gateway,omitempty" json:",omitempty"`
 
 	Line int       `toml:"-" json:"-"`
 	Spec spec.Spec `toml:"-" json:"-"`
@@ -93,6 +102,7 @@ func (t ListenTunnel) Request() spec.Request {
 		Name: t.Label(), Protocol: t.Protocol, Target: t.Target, Allow: t.Allow, AllowAll: t.AllowAll,
 		InviteOnly: t.InviteOnly, ReportPeerID: t.ReportPeerID, AllowCustomProtocol: t.AllowCustomProtocol,
 		ProxyProtocol: t.ProxyProtocol,
+		Egress:        t.Egress, Permit: t.Permit,
 	}
 }
 
@@ -102,6 +112,7 @@ func (t ForwardTunnel) Request() spec.Request {
 		Name: t.Label(), Protocol: t.Protocol, ListenAddress: t.Listen, Peer: t.Peer, Addrs: t.Addrs, Lazy: t.Lazy,
 		AllowLimited: t.AllowLimited, AllowCustomProtocol: t.AllowCustomProtocol,
 		Peers: t.Peers, Balance: t.Balance,
+		Socks: t.Socks, Gateway: t.Gateway,
 	}
 }
 
@@ -111,6 +122,7 @@ func ListenTable(r spec.Request) ListenTunnel {
 		Name: r.Name, Protocol: r.Protocol, Target: r.Target, Allow: r.Allow, AllowAll: r.AllowAll,
 		InviteOnly: r.InviteOnly, ReportPeerID: r.ReportPeerID, AllowCustomProtocol: r.AllowCustomProtocol,
 		ProxyProtocol: r.ProxyProtocol,
+		Egress:        r.Egress, Permit: r.Permit,
 	}
 }
 
@@ -121,6 +133,7 @@ func ForwardTable(r spec.Request) ForwardTunnel {
 		Name: r.Name, Protocol: r.Protocol, Listen: r.ListenAddress, Peer: r.Peer, Addrs: r.Addrs, Lazy: r.Lazy,
 		AllowLimited: r.AllowLimited, AllowCustomProtocol: r.AllowCustomProtocol,
 		Peers: r.Peers, Balance: r.Balance,
+		Socks: r.Socks, Gateway: r.Gateway,
 	}
 }
 
@@ -169,8 +182,8 @@ func (c *Config) validateTunnels() error {
 		if t.Protocol == "" {
 			return tunnelErr("listen", i, t.Line, label, `protocol is required, e.g. protocol = "/x/web"`)
 		}
-		if t.Target == "" {
-			return tunnelErr("listen", i, t.Line, label, `target is required, e.g. target = "/ip4/127.0.0.1/tcp/8080"`)
+		if t.Target == "" && !t.Egress {
+			return tunnelErr("listen", i, t.Line, label, `target is required, e.g. target = "/ip4/127.0.0.1/tcp/8080" (or egress = true and permit = [...] for a SOCKS egress)`)
 		}
 		if !t.AllowAll && !t.InviteOnly && len(t.Allow) == 0 {
 			return tunnelErr("listen", i, t.Line, label, "allow is empty: list the peers that may use it, or set allow_all = true (or invite_only = true)")

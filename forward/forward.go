@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
@@ -80,6 +81,10 @@ type Config struct {
 	// Datagrams frames a UDP forward's flows: their idle timeout, largest
 	// datagram and drop counter.
 	Datagrams streams.FlowConfig
+	// Socks makes the forward a local SOCKS5 server (socks.go): each
+	// client's CONNECT request is sent at the start of its stream, for
+	// the peer's egress to check and dial.
+	Socks bool
 }
 
 // Validate checks c and fills in defaults.
@@ -341,13 +346,23 @@ func (f *Forward) open(ctx context.Context, c manet.Conn) (*seam.Link, error) {
 		f.log.Error("accepted connection cannot half-close", "client", origin)
 		return nil, errors.New("accepted connection cannot half-close")
 	}
-	return f.link(ctx, origin, conn, func() { abortConn(c) })
+	if !f.cfg.Socks {
+		return f.link(ctx, origin, conn, func(error) { abortConn(c) }, nil)
+	}
+	req, err := f.socksAccept(c, origin)
+	if err != nil {
+		return nil, err
+	}
+	return f.link(ctx, origin, conn, func(err error) { refuseSocks(c, err) },
+		func(s network.Stream) (string, error) { return f.socksConnect(s, c, req) })
 }
 
 // link opens a stream to the peer for local, a client that origin names,
 // and returns them linked. If no stream opens, refuse ends local its own
-// way (a TCP RST), after the log line.
-func (f *Forward) link(ctx context.Context, origin string, local streams.HalfCloser, refuse func()) (*seam.Link, error) {
+// way (a TCP RST, a SOCKS reply), after the log line. start, if set, runs
+// a kind's exchange at the start of the stream (SOCKS: the request and
+// the verdict) and returns the destination the record names.
+func (f *Forward) link(ctx context.Context, origin string, local streams.HalfCloser, refuse func(error), start func(network.Stream) (string, error)) (*seam.Link, error) {
 	s, err := f.openStream(ctx)
 	if err != nil {
 		cause := "stream_open"
@@ -369,8 +384,14 @@ func (f *Forward) link(ctx context.Context, origin string, local streams.HalfClo
 			f.cfg.Limited.Warn("open "+cause+" "+f.laddr(), "stream open failed; client connection reset",
 				"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "client", origin, "cause", cause, "err", err)
 		}
-		refuse() // after the log: whoever sees the reset finds the line
+		refuse(err) // after the log: whoever sees the reset finds the line
 		return nil, &seam.Failure{Peer: f.peer, Cause: cause, Err: err}
+	}
+	var dest string
+	if start != nil {
+		if dest, err = start(s); err != nil {
+			return nil, err
+		}
 	}
 
 	to := f.peer
@@ -385,6 +406,7 @@ func (f *Forward) link(ctx context.Context, origin string, local streams.HalfClo
 			TargetAddress: "/p2p/" + to,
 			Peer:          to,
 			Path:          streams.Path(s.Conn()),
+			Destination:   dest,
 		},
 		Attrs: []any{"laddr", f.laddr(), "client", origin},
 		Ended: func(err error) {

@@ -162,7 +162,7 @@ func (k *udpKind) serve(t *seam.Tunnel, fl *clientFlow) {
 	f := k.f
 	served := t.Serve(time.Now(), func(ctx context.Context) (*seam.Link, error) {
 		flow := streams.NewFlow(fl, f.cfg.Datagrams)
-		l, err := f.link(ctx, fl.origin, flow, func() { k.remove(fl) })
+		l, err := f.link(ctx, fl.origin, flow, func(error) { k.remove(fl) }, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
+	"github.com/p2ptun/p2ptun/socks"
 	"github.com/p2ptun/p2ptun/streams"
 	seam "github.com/p2ptun/p2ptun/tunnel"
 )
@@ -60,6 +61,12 @@ type Config struct {
 	// Datagrams frames a UDP target's flows: their idle timeout, largest
 	// datagram and drop counter.
 	Datagrams streams.FlowConfig
+	// Egress, if set, makes the listener a SOCKS egress (egress.go):
+	// each stream starts with a SOCKS5 request, dialled only if one of
+	// these rules permits it; Target is unused. Lookup resolves names;
+	// default socks.DefaultLookup.
+	Egress socks.Rules
+	Lookup socks.Lookup
 }
 
 // ErrNoAllowlist is returned by Validate for a listener that names no
@@ -71,10 +78,11 @@ func (c *Config) Validate() error {
 	if err := c.Check(registry.KindListen); err != nil {
 		return err
 	}
-	if len(c.Target) == 0 {
+	if len(c.Egress) > 0 {
+		c.Target = nil
+	} else if len(c.Target) == 0 {
 		return errors.New("listen: empty target")
-	}
-	if _, _, err := manet.DialArgs(c.Target); err != nil {
+	} else if _, _, err := manet.DialArgs(c.Target); err != nil {
 		return fmt.Errorf("listen: target %s: %w", c.Target, err)
 	}
 	if !c.AllowAll && len(c.Allow) == 0 && !c.InviteOnly {
@@ -229,6 +237,9 @@ func (l *Listener) open(ctx context.Context, s network.Stream) (*seam.Link, erro
 			"peer", who, "proto", string(l.cfg.Protocol))
 		_ = refusal.Reset(s, refusal.RateLimited)
 		return nil, &seam.Failure{Peer: who, Cause: string(refusal.RateLimited)}
+	}
+	if len(l.cfg.Egress) > 0 {
+		return l.openEgress(ctx, s, who)
 	}
 
 	dctx, cancel := context.WithTimeout(ctx, l.cfg.DialTimeout)

@@ -95,13 +95,21 @@ func (tn *tunnel) open(t *testing.T) network.Stream {
 func (tn *tunnel) refusedWith(t *testing.T, cause refusal.Cause) {
 	t.Helper()
 	tn.reset(t, cause)
+	if f := tn.nextFailure(t); f.Cause != string(cause) || f.Kind != registry.KindListen || f.Peer != tn.client.ID().String() || f.Protocol != proto {
+		t.Fatalf("failure reported as %+v, want cause %s from %s", f, cause, tn.client.ID())
+	}
+}
+
+// nextFailure returns the next failure the registry's Failed hook was
+// told of; it fails the test rather than hang if none comes.
+func (tn *tunnel) nextFailure(t *testing.T) registry.Failure {
+	t.Helper()
 	select {
 	case f := <-tn.failed:
-		if f.Cause != string(cause) || f.Kind != registry.KindListen || f.Peer != tn.client.ID().String() || f.Protocol != proto {
-			t.Fatalf("failure reported as %+v, want cause %s from %s", f, cause, tn.client.ID())
-		}
+		return f
 	case <-time.After(10 * time.Second):
-		t.Fatalf("no failure reported for a %s refusal", cause)
+		t.Fatal("no failure reported within 10s")
+		return registry.Failure{}
 	}
 }
 
@@ -190,7 +198,15 @@ func TestReportPeerIDComesFirst(t *testing.T) {
 // TestHalfCloseThroughListener: the client writes, half-closes, and still
 // reads the whole reply, which the target sends only after the EOF.
 func TestHalfCloseThroughListener(t *testing.T) {
-	target := testnet.Serve(t, func(c *net.TCPConn) {
+	tn := startListener(t, Config{Target: harness.TCPMultiaddr(t, replyAfterEOF(t)), AllowAll: true})
+	tn.halfCloses(t, tn.open(t))
+}
+
+// replyAfterEOF serves a target that reads its client to EOF, then
+// replies "reply to " and what it read, and half-closes; it returns its
+// host:port.
+func replyAfterEOF(t *testing.T) string {
+	return testnet.Serve(t, func(c *net.TCPConn) {
 		b, err := io.ReadAll(c)
 		if err != nil {
 			return
@@ -198,8 +214,13 @@ func TestHalfCloseThroughListener(t *testing.T) {
 		io.WriteString(c, "reply to "+string(b))
 		c.CloseWrite()
 	})
-	tn := startListener(t, Config{Target: harness.TCPMultiaddr(t, target), AllowAll: true})
-	s := tn.open(t)
+}
+
+// halfCloses writes a request on s (bridged to a replyAfterEOF target),
+// half-closes it, and checks that the whole reply comes, then a clean
+// EOF, and that the stream leaves the registry.
+func (tn *tunnel) halfCloses(t *testing.T, s network.Stream) {
+	t.Helper()
 	io.WriteString(s, "request")
 	if err := s.CloseWrite(); err != nil {
 		t.Fatal(err)

@@ -41,6 +41,7 @@ func (n *Node) forward(ctx context.Context, s spec.Spec) (registry.Listener, err
 		Protocol:      string(s.Protocol),
 		TargetAddress: "/p2p/" + pi.ID.String(),
 		Peer:          pi.ID.String(),
+		Socks:         s.Socks,
 	}
 	several(s, rec)
 	var (
@@ -64,6 +65,7 @@ func (n *Node) forward(ctx context.Context, s spec.Spec) (registry.Listener, err
 		AllowLimited:      s.AllowLimited,
 		Listen:            n.opts.BindForward,
 		Datagrams:         n.datagrams(),
+		Socks:             s.Socks,
 	})
 	if err != nil {
 		return registry.Listener{}, err

@@ -26,6 +26,8 @@ func (n *Node) listen(ctx context.Context, s spec.Spec) (registry.Listener, erro
 		InviteOnly:    s.InviteOnly,
 		ReportPeerID:  s.ReportPeerID,
 		ProxyProtocol: s.ProxyProtocol,
+		Egress:        s.Egress,
+		Permit:        s.Permit.Strings(),
 	}
 	var l *listen.Listener
 	l, err := listen.New(n.host, listen.Config{
@@ -43,6 +45,7 @@ func (n *Node) listen(ctx context.Context, s spec.Spec) (registry.Listener, erro
 		Datagrams:    n.datagrams(),
 
 		ProxyProtocol: s.ProxyProtocol,
+		Egress:        s.Permit,
 	})
 	if err != nil {
 		return registry.Listener{}, err

@@ -1,6 +1,7 @@
 package peerlog
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"time"
@@ -38,6 +39,16 @@ func New(log *slog.Logger, interval time.Duration, now func() time.Time) *Logger
 // interval ago; a line that follows suppressed ones carries "suppressed=N".
 // It reports whether it logged.
 func (l *Logger) Warn(key, msg string, args ...any) bool {
+	return l.logAt(slog.LevelWarn, key, msg, args)
+}
+
+// Info is Warn at Info level: for lines that are routine but can come in
+// floods (a SOCKS egress logs each destination a peer asks for).
+func (l *Logger) Info(key, msg string, args ...any) bool {
+	return l.logAt(slog.LevelInfo, key, msg, args)
+}
+
+func (l *Logger) logAt(level slog.Level, key, msg string, args []any) bool {
 	now := l.now()
 	l.mu.Lock()
 	e, ok := l.keys[key]
@@ -61,7 +72,7 @@ func (l *Logger) Warn(key, msg string, args ...any) bool {
 	if suppressed > 0 {
 		args = append(args, "suppressed", suppressed)
 	}
-	l.log.Warn(msg, args...)
+	l.log.Log(context.Background(), level, msg, args...)
 	return true
 }
 

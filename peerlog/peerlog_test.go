@@ -48,3 +48,17 @@ func TestKeysAreBounded(t *testing.T) {
 		t.Fatalf("%d keys held, want at most %d", n, maxKeys)
 	}
 }
+
+// TestInfoIsThrottledAtInfo: Info logs at Info level, once per key and
+// interval, like Warn.
+func TestInfoIsThrottledAtInfo(t *testing.T) {
+	var buf bytes.Buffer
+	c := &clock{time.Unix(1000, 0)}
+	l := New(slog.New(slog.NewTextHandler(&buf, nil)), time.Minute, c.now)
+	for range 3 {
+		l.Info("A dest", "connected", "peer", "A")
+	}
+	if got := buf.String(); strings.Count(got, "level=INFO msg=connected") != 1 {
+		t.Fatalf("3 Info calls of one key logged:\n%s", got)
+	}
+}

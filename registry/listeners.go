@@ -42,6 +42,11 @@ type Listener struct {
 	Peers   []ListenerPeer
 	// PeerStates, if set, reports the state of a forward's peers now.
 	PeerStates func() []ListenerPeer
+	// Egress: a SOCKS egress listener and its Permit rules; Socks: a
+	// forward that is a local SOCKS5 server.
+	Egress bool
+	Permit []string
+	Socks  bool
 
 	// Close stops the listener and ends its streams; it blocks until they
 	// are gone. Called at most once, outside the registry lock.

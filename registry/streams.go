@@ -19,6 +19,7 @@ type Stream struct {
 	TargetAddress string // where it goes: /p2p/<peer>, or the local target
 	Peer          string
 	Path          string // "direct" or "relayed via <relay>"
+	Destination   string // the host:port a SOCKS stream's client asked for (forward --socks, listen --egress)
 	OpenedAt      time.Time
 	// Setup is how long the stream took to set up before bytes could
 	// flow: opening the libp2p stream (forward) or dialing the target
@@ -50,6 +51,7 @@ type StreamInfo struct {
 	Setup         time.Duration
 	BytesIn       int64
 	BytesOut      int64
+	Destination   string // a SOCKS stream's requested host:port
 }
 
 // Hooks are told about every stream's life. They run on the stream's own
@@ -180,7 +182,7 @@ func info(s *Stream) StreamInfo {
 		ID: s.ID, ListenerID: s.ListenerID, Kind: s.Kind, Protocol: s.Protocol,
 		OriginAddress: s.OriginAddress, TargetAddress: s.TargetAddress,
 		Peer: s.Peer, Path: s.Path, OpenedAt: s.OpenedAt, Setup: s.Setup,
-		BytesIn: load(s.BytesIn), BytesOut: load(s.BytesOut),
+		BytesIn: load(s.BytesIn), BytesOut: load(s.BytesOut), Destination: s.Destination,
 	}
 }
 

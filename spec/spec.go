@@ -8,6 +8,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/p2ptun/p2ptun/oneline"
+	"github.com/p2ptun/p2ptun/socks"
 	"github.com/p2ptun/p2ptun/ticket"
 )
 
@@ -73,6 +74,16 @@ type Request struct {
 	// Balance is how a forward with several Peers picks one for each
 	// connection: "failover" (default), "rtt" or "round-robin" (forward).
 	Balance string `json:",omitempty"`
+	// Egress makes a listener a SOCKS egress: no Target; each stream
+	// names its destination, dialled only if a Permit rule matches it
+	// (listen). Permit rules are HOST:PORTS (socks.ParseRule).
+	Egress bool     `json:",omitempty"`
+	Permit []string `json:",omitempty"`
+	// Socks makes a forward a local SOCKS5 server whose requests the
+	// peer's egress dials; Gateway lets it bind a non-loopback address
+	// (forward).
+	Socks   bool `json:",omitempty"`
+	Gateway bool `json:",omitempty"`
 }
 
 // Spec is a parsed, valid tunnel spec. Only the fields of its Kind are
@@ -105,6 +116,10 @@ type Spec struct {
 	// ProxyProtocol is a listener's PROXY protocol version, 1 or 2; 0 for
 	// none.
 	ProxyProtocol byte
+	// Permit is a SOCKS egress's rules (a listener with Egress); Socks
+	// makes a forward a SOCKS5 server (see Request).
+	Egress, Socks bool
+	Permit        socks.Rules
 
 	// Request is the spec as it was written, for saving it to the config
 	// file in the user's own form.
@@ -118,9 +133,15 @@ func ParseListen(r Request) (Spec, error) {
 	if err != nil {
 		return Spec{}, err
 	}
-	target, err := ParseTarget(r.Target)
+	permit, err := parseEgress(r)
 	if err != nil {
 		return Spec{}, err
+	}
+	var target ma.Multiaddr
+	if !r.Egress {
+		if target, err = ParseTarget(r.Target); err != nil {
+			return Spec{}, err
+		}
 	}
 	allow := make([]peer.ID, 0, len(r.Allow))
 	for _, s := range r.Allow {
@@ -151,7 +172,8 @@ func ParseListen(r Request) (Spec, error) {
 	return Spec{
 		Kind: KindListen, Name: r.Name, Protocol: proto, Target: target, Allow: allow,
 		AllowAll: r.AllowAll, InviteOnly: r.InviteOnly, ReportPeerID: r.ReportPeerID, Save: r.Save,
-		ProxyProtocol: pp, Request: clone(r),
+		ProxyProtocol: pp, Egress: r.Egress, Permit: permit,
+		Request: clone(r),
 	}, nil
 }
 
@@ -173,6 +195,9 @@ func ParseForward(r Request) (Spec, error) {
 	if err != nil {
 		return Spec{}, err
 	}
+	if err := checkSocks(r, laddr); err != nil {
+		return Spec{}, err
+	}
 	if len(r.Invite) > 0 {
 		if len(r.Invite) < ticket.MinSecretLen || len(r.Invite) > ticket.MaxSecretLen {
 			return Spec{}, invalidf("an invite secret is %d to %d bytes, not %d", ticket.MinSecretLen, ticket.MaxSecretLen, len(r.Invite))
@@ -183,7 +208,7 @@ func ParseForward(r Request) (Spec, error) {
 	}
 	return Spec{
 		Kind: KindForward, Name: r.Name, Protocol: proto, Listen: laddr, Peer: pi,
-		Lazy: r.Lazy, AllowLimited: r.AllowLimited, Save: r.Save, Invite: slices.Clone(r.Invite),
+		Lazy: r.Lazy, AllowLimited: r.AllowLimited, Save: r.Save, Invite: slices.Clone(r.Invite), Socks: r.Socks,
 		Request: clone(r),
 	}, nil
 }
@@ -251,6 +276,7 @@ func (s Spec) ViaRelay() bool {
 func clone(r Request) Request {
 	r.Addrs, r.Allow, r.Invite = slices.Clone(r.Addrs), slices.Clone(r.Allow), slices.Clone(r.Invite)
 	r.Peers = slices.Clone(r.Peers)
+	r.Permit = slices.Clone(r.Permit)
 	return r
 }
 

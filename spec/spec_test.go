@@ -2,6 +2,7 @@ package spec
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -29,6 +30,13 @@ func TestParseListen(t *testing.T) {
 		{name: "bad allow", in: Request{Protocol: "/x/web", Target: "127.0.0.1:1", Allow: []string{"not-a-peer"}}, wantErr: "is not a peer ID"},
 		{name: "no allowlist", in: Request{Protocol: "/x/web", Target: "127.0.0.1:1"}, wantErr: "listener allows no peer: pass --allow PEER (repeatable), --allow-all, or --invite-only"},
 		{name: "invite only and allow all", in: Request{Protocol: "/x/web", Target: "127.0.0.1:1", AllowAll: true, InviteOnly: true}, wantErr: "contradict each other"},
+		{name: "egress", in: Request{Protocol: "/x/net", Egress: true, Permit: []string{"10.0.0.0/8:22", "db.internal:5432"}, Allow: []string{a}}, wantAllow: 1},
+		{name: "egress with target", in: Request{Protocol: "/x/net", Target: "127.0.0.1:1", Egress: true, Permit: []string{"10.0.0.0/8:22"}, Allow: []string{a}}, wantErr: "drop the target"},
+		{name: "egress without permit", in: Request{Protocol: "/x/net", Egress: true, Allow: []string{a}}, wantErr: "permits nothing by default: pass --permit"},
+		{name: "egress permitting any host", in: Request{Protocol: "/x/net", Egress: true, Permit: []string{"*:22"}, Allow: []string{a}}, wantErr: "0.0.0.0/0:22"},
+		{name: "permit without egress", in: Request{Protocol: "/x/net", Target: "127.0.0.1:1", Permit: []string{"10.0.0.0/8:22"}, Allow: []string{a}}, wantErr: "only to an --egress listener"},
+		{name: "egress reporting the peer ID", in: Request{Protocol: "/x/net", Egress: true, ReportPeerID: true, Permit: []string{"10.0.0.0/8:22"}, Allow: []string{a}}, wantErr: "--report-peer-id does not apply"},
+		{name: "egress without allowlist", in: Request{Protocol: "/x/net", Egress: true, Permit: []string{"10.0.0.0/8:22"}}, wantErr: "listener allows no peer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -40,10 +48,10 @@ func TestParseListen(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseListen(%+v): %v", tt.in, err)
 			}
-			if s.Kind != KindListen || string(s.Protocol) != tt.in.Protocol || s.Target == nil || len(s.Allow) != tt.wantAllow {
+			if s.Kind != KindListen || string(s.Protocol) != tt.in.Protocol || (s.Target == nil) != tt.in.Egress || len(s.Allow) != tt.wantAllow {
 				t.Errorf("ParseListen(%+v) = %+v", tt.in, s)
 			}
-			if s.AllowAll != tt.in.AllowAll || s.InviteOnly != tt.in.InviteOnly {
+			if s.AllowAll != tt.in.AllowAll || s.InviteOnly != tt.in.InviteOnly || s.Egress != tt.in.Egress || !slices.Equal(s.Permit.Strings(), tt.in.Permit) {
 				t.Errorf("ParseListen(%+v) options = %+v", tt.in, s)
 			}
 		})
@@ -72,6 +80,12 @@ func TestParseForward(t *testing.T) {
 		{name: "addr without transport", in: Request{Protocol: "/x/web", ListenAddress: "127.0.0.1:0", Peer: id, Addrs: []string{"/p2p/" + id}}, wantErr: "has no transport"},
 		{name: "short invite", in: Request{Protocol: "/x/web", ListenAddress: "127.0.0.1:0", Peer: id, Invite: []byte("short")}, wantErr: "invite secret is 16 to 64 bytes"},
 		{name: "lazy invite", in: Request{Protocol: "/x/web", ListenAddress: "127.0.0.1:0", Peer: id, Invite: []byte(secret), Lazy: true}, wantErr: "cannot be --lazy"},
+		{name: "socks on loopback", in: Request{Protocol: "/x/net", ListenAddress: "127.0.0.1:1080", Peer: id, Socks: true}},
+		{name: "socks on ipv6 loopback", in: Request{Protocol: "/x/net", ListenAddress: "[::1]:0", Peer: id, Socks: true}},
+		{name: "socks gateway", in: Request{Protocol: "/x/net", ListenAddress: "0.0.0.0:1080", Peer: id, Socks: true, Gateway: true}},
+		{name: "socks on any address", in: Request{Protocol: "/x/net", ListenAddress: "0.0.0.0:1080", Peer: id, Socks: true}, wantErr: "pass --gateway to mean it"},
+		{name: "socks on a LAN address", in: Request{Protocol: "/x/net", ListenAddress: "/ip4/192.168.1.2/tcp/1080", Peer: id, Socks: true}, wantErr: "bind a loopback address"},
+		{name: "gateway without socks", in: Request{Protocol: "/x/net", ListenAddress: "127.0.0.1:1080", Peer: id, Gateway: true}, wantErr: "--gateway applies only to a --socks forward"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,7 +100,7 @@ func TestParseForward(t *testing.T) {
 			if s.Kind != KindForward || s.Listen == nil || s.Peer.ID.String() != id || len(s.Peer.Addrs) != tt.wantAddrs {
 				t.Errorf("ParseForward(%+v) = %+v", tt.in, s)
 			}
-			if string(s.Invite) != string(tt.in.Invite) {
+			if string(s.Invite) != string(tt.in.Invite) || s.Socks != tt.in.Socks {
 				t.Errorf("ParseForward(%+v).Invite = %q", tt.in, s.Invite)
 			}
 		})

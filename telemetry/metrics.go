@@ -9,17 +9,19 @@ import (
 
 	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
+	"github.com/p2ptun/p2ptun/socks"
 )
 
 // Failure causes, the cause label of p2ptun_stream_errors_total: those of
 // registry.Failure (a refusal's, from package refusal, and the forward's
-// own), plus "reset" for a stream that ended in an error without a cause.
+// own, and a SOCKS request's), plus "reset" for a stream that ended in an
+// error without a cause.
 var errorCauses = func() []string {
 	out := []string{"stream_open", "unreachable", "no_listener", "reset"}
 	for _, c := range refusal.Causes() {
 		out = append(out, string(c))
 	}
-	return out
+	return append(out, socks.Causes()...)
 }()
 
 var (
