@@ -127,8 +127,8 @@ func streamErrors(t *testing.T, d *harness.Daemon, cause string) float64 {
 // refusedWith fetches url through proxy and checks that curl fails with
 // a SOCKS proxy error (exit 97) for reply code reply, and that the
 // forward's daemon d reports a failed stream with cause, in its events
-// and its metrics.
-func refusedWith(t *testing.T, d *harness.Daemon, events <-chan harness.Event, proxy, url string, reply int, cause string) {
+// (naming dest, the destination the client asked for) and its metrics.
+func refusedWith(t *testing.T, d *harness.Daemon, events <-chan harness.Event, proxy, url, dest string, reply int, cause string) {
 	t.Helper()
 	before := streamErrors(t, d, cause)
 	out, errOut, code := curlSocks(t, proxy, url)
@@ -136,9 +136,11 @@ func refusedWith(t *testing.T, d *harness.Daemon, events <-chan harness.Event, p
 		t.Fatalf("curl: exit %d, %q %s; want exit 97 (a proxy error), SOCKS reply %d", code, out, errOut, reply)
 	}
 	t.Logf("curl: exit %d: %s", code, errOut)
-	harness.NextEvent(t, events, 20*time.Second, "stream_failed "+cause, func(e harness.Event) bool {
+	if ev := harness.NextEvent(t, events, 20*time.Second, "stream_failed "+cause, func(e harness.Event) bool {
 		return e.Type == "stream_failed" && e.Reason == cause
-	})
+	}); ev.Destination != dest {
+		t.Errorf("stream_failed %s names destination %q, want %q", cause, ev.Destination, dest)
+	}
 	if after := streamErrors(t, d, cause); after != before+1 {
 		t.Fatalf("p2ptun_stream_errors_total{cause=%s} went from %v to %v", cause, before, after)
 	}
@@ -186,13 +188,25 @@ socks = true
 	if out, errOut, code := a.CLI(t, "wait", "--timeout", "20s"); code != 0 {
 		t.Fatalf("wait: exit %d: %s%s\n%s", code, out, errOut, a.Logs)
 	}
-	events := a.Events(t)
+	events, bEvents := a.Events(t), b.Events(t)
 	proxy := forwardAddr(t, a, "net")
+	// An egress has no target: its "listener opened" line says what it may dial.
+	b.Until(t, 20*time.Second, "the egress's listener opened", func() bool { return strings.Contains(b.Logs.String(), "listener opened") })
+	if line := lineWith(b.Logs.String(), "listener opened"); !strings.Contains(line, fmt.Sprintf("permit=\"[localhost:%d ", byName.port)) || strings.Contains(line, "target=") {
+		t.Errorf("the egress's log line does not list its permit rules: %s", line)
+	}
 
 	t.Run("permitted by name, resolved on the far side", func(t *testing.T) {
 		out, errOut, code := curlSocks(t, proxy, fmt.Sprintf("http://localhost:%d/", byName.port))
 		if code != 0 || out != "by name" {
 			t.Fatalf("curl: exit %d, %q %s\nA:\n%s\nB:\n%s", code, out, errOut, a.Logs, b.Logs)
+		}
+		// Both the stream's events name the destination the client asked for.
+		dest := fmt.Sprintf("localhost:%d", byName.port)
+		for _, typ := range []string{"stream_open", "stream_close"} {
+			if ev := harness.NextEvent(t, events, 20*time.Second, typ, func(e harness.Event) bool { return e.Type == typ }); ev.Destination != dest {
+				t.Errorf("%s names destination %q, want %q", typ, ev.Destination, dest)
+			}
 		}
 	})
 	t.Run("permitted by CIDR", func(t *testing.T) {
@@ -221,11 +235,17 @@ socks = true
 		}
 	})
 	t.Run("not permitted", func(t *testing.T) {
-		refusedWith(t, a, events, proxy, fmt.Sprintf("http://127.0.0.1:%d/", forbidden.port), 2, "socks_not_allowed")
+		dest := fmt.Sprintf("127.0.0.1:%d", forbidden.port)
+		refusedWith(t, a, events, proxy, fmt.Sprintf("http://%s/", dest), dest, 2, "socks_not_allowed")
 		if n := forbidden.conns.Load(); n != 0 {
 			t.Fatalf("the egress connected to a destination no rule permits (%d connections)", n)
 		}
-		dest := fmt.Sprintf("127.0.0.1:%d", forbidden.port)
+		// The egress names what it refused too.
+		if ev := harness.NextEvent(t, bEvents, 20*time.Second, "the egress's stream_failed", func(e harness.Event) bool {
+			return e.Type == "stream_failed" && e.Reason == "socks_not_allowed"
+		}); ev.Destination != dest || ev.Peer != aID {
+			t.Errorf("the egress's stream_failed names %q from %s, want %q from %s", ev.Destination, ev.Peer, dest, aID)
+		}
 		harness.Until(t, 20*time.Second, "both sides logging the refusal", func() bool {
 			return strings.Contains(lineWith(a.Logs.String(), "SOCKS request refused"), "dest="+dest) &&
 				strings.Contains(lineWith(b.Logs.String(), "SOCKS egress: request refused"), "peer="+aID)
@@ -233,10 +253,11 @@ socks = true
 		t.Logf("A: %s\nB: %s", lineWith(a.Logs.String(), "SOCKS request refused"), lineWith(b.Logs.String(), "SOCKS egress: request refused"))
 	})
 	t.Run("name that does not resolve", func(t *testing.T) {
-		refusedWith(t, a, events, proxy, "http://nothing.invalid/", 4, "socks_host_unreachable")
+		refusedWith(t, a, events, proxy, "http://nothing.invalid/", "nothing.invalid:80", 4, "socks_host_unreachable")
 	})
 	t.Run("target refused", func(t *testing.T) {
-		refusedWith(t, a, events, proxy, fmt.Sprintf("http://127.0.0.1:%d/", closed), 5, "socks_refused")
+		dest := fmt.Sprintf("127.0.0.1:%d", closed)
+		refusedWith(t, a, events, proxy, "http://"+dest+"/", dest, 5, "socks_refused")
 	})
 	t.Run("permitted after reload", func(t *testing.T) {
 		harness.WriteConfig(t, bHome, egress(fmt.Sprintf(", \"127.0.0.1:%d\"", forbidden.port)))

@@ -123,7 +123,7 @@ func EventFrom(e node.Event) Event {
 		ListenAddress: e.ListenAddress, TargetAddress: e.TargetAddress,
 		StreamID: e.StreamID, OriginAddress: e.OriginAddress, Peer: e.Peer, Path: e.Path,
 		BytesIn: e.BytesIn, BytesOut: e.BytesOut, SetupMillis: e.SetupMillis, Millis: e.Millis,
-		Reason: e.Reason, Error: e.Error,
+		Destination: e.Destination, Reason: e.Reason, Error: e.Error,
 	}
 }
 

@@ -332,6 +332,9 @@ type Event struct {
 	BytesOut      int64   `json:",omitempty"`
 	SetupMillis   float64 `json:",omitempty"`
 	Millis        float64 `json:",omitempty"` // stream_close: how long it lived; hole_punch: how long it took
+	// Destination is the host:port a SOCKS stream's client asked for
+	// (forward --socks, listen --egress), also of one that failed.
+	Destination string `json:",omitempty"`
 	// Reason says why a stream ended or failed: "eof" (both sides
 	// finished), "closed" (closed by p2ptun: stream close, tunnel close,
 	// shutdown), "reset" (an error on either side, in Error), the cause

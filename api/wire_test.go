@@ -110,7 +110,7 @@ func wireReplies() []struct {
 			Time: opened, Type: node.EventStreamClose, TunnelID: 1, Name: "web", Kind: "forward", Protocol: "/x/web",
 			ListenAddress: "/ip4/127.0.0.1/tcp/9000", TargetAddress: "/p2p/12D3KooWServer", StreamID: 7,
 			OriginAddress: "/ip4/127.0.0.1/tcp/51234", Peer: "12D3KooWServer", Path: "direct", BytesIn: 5120, BytesOut: 312,
-			SetupMillis: 1.5, Millis: 250.25, Reason: "reset", Error: "stream reset",
+			SetupMillis: 1.5, Millis: 250.25, Destination: "db.internal:5432", Reason: "reset", Error: "stream reset",
 		}), true},
 		{"an event: bare", EventFrom(node.Event{Time: opened, Type: node.EventTunnelUp}), false},
 		{"an error reply", errorBody{Error: "no listener matched", Code: "not_found"}, true},

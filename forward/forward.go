@@ -353,8 +353,12 @@ func (f *Forward) open(ctx context.Context, c manet.Conn) (*seam.Link, error) {
 	if err != nil {
 		return nil, err
 	}
-	return f.link(ctx, origin, conn, func(err error) { refuseSocks(c, err) },
+	l, err := f.link(ctx, origin, conn, func(err error) { refuseSocks(c, err) },
 		func(s network.Stream) (string, error) { return f.socksConnect(s, c, req) })
+	if fail := (*seam.Failure)(nil); errors.As(err, &fail) {
+		fail.Destination = socksDest(req) // for the events: what was refused
+	}
+	return l, err
 }
 
 // link opens a stream to the peer for local, a client that origin names,

@@ -50,8 +50,7 @@ func (f *Forward) socksAccept(c net.Conn, origin string) (*socks.Request, error)
 // relayed to the client as a SOCKS reply, and returned as a Failure with
 // its cause; s and c are then closed.
 func (f *Forward) socksConnect(s network.Stream, c net.Conn, req *socks.Request) (string, error) {
-	host, port := socks.Address(req)
-	dest := net.JoinHostPort(host, strconv.Itoa(int(port)))
+	dest := socksDest(req)
 	_ = s.SetDeadline(time.Now().Add(f.cfg.StreamOpenTimeout))
 	err := socks.WriteRequest(s, req)
 	code, bound := socks.GeneralFailure, netip.AddrPort{}
@@ -88,6 +87,13 @@ func (f *Forward) socksConnect(s network.Stream, c net.Conn, req *socks.Request)
 		refuseSocks(c, err)
 	}
 	return "", &seam.Failure{Peer: f.peer, Cause: cause, Err: fmt.Errorf("%s: %w", dest, err)}
+}
+
+// socksDest is the destination req asks for, host:port, as the logs,
+// the stream record and the events name it.
+func socksDest(req *socks.Request) string {
+	host, port := socks.Address(req)
+	return net.JoinHostPort(host, strconv.Itoa(int(port)))
 }
 
 // refuseSocks answers a SOCKS client whose stream could not be opened or

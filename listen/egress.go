@@ -64,13 +64,13 @@ func (l *Listener) openEgress(ctx context.Context, s network.Stream, who string)
 			"peer", who, "proto", string(l.cfg.Protocol), "dest", dest, "reply", code, "err", err)
 		_ = socks.WriteReply(s, code, netip.AddrPort{})
 		_ = s.Close() // the reply, then a clean end: the client reads it
-		return nil, &seam.Failure{Peer: who, Cause: cause, Err: err}
+		return nil, &seam.Failure{Peer: who, Cause: cause, Err: err, Destination: dest}
 	}
 	bound, _ := netip.ParseAddrPort(conn.LocalAddr().String())
 	if err := socks.WriteReply(s, socks.Succeeded, bound); err != nil {
 		_ = conn.Close()
 		_ = s.Reset()
-		return nil, &seam.Failure{Peer: who, Cause: "reset", Err: fmt.Errorf("writing the SOCKS reply: %w", err)}
+		return nil, &seam.Failure{Peer: who, Cause: "reset", Err: fmt.Errorf("writing the SOCKS reply: %w", err), Destination: dest}
 	}
 	l.cfg.Limited.Info("egress ok "+who+" "+dest, "SOCKS egress: connected",
 		"peer", who, "proto", string(l.cfg.Protocol), "dest", dest, "addr", conn.RemoteAddr().String())

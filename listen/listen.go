@@ -133,10 +133,14 @@ func New(h host.Host, cfg Config) (*Listener, error) {
 	for _, p := range cfg.Allow {
 		allow[p] = true
 	}
+	where := []any{"proto", string(cfg.Protocol), "target", cfg.Target.String()}
+	if len(cfg.Egress) > 0 { // no target: what it may dial
+		where = []any{"proto", string(cfg.Protocol), "permit", cfg.Egress.Strings()}
+	}
 	l := &Listener{
 		h: h, cfg: cfg, net: network, addr: addr,
 		rates: newPeerRates(cfg.PeerRate, cfg.PeerBurst),
-		log:   cfg.Logger.With("proto", string(cfg.Protocol), "target", cfg.Target.String()),
+		log:   cfg.Logger.With(where...),
 		allow: allow,
 	}
 	t, err := seam.New(cfg.Config(registry.KindListen, l.log), (*kind)(l))

@@ -53,7 +53,11 @@ func (n *Node) listen(ctx context.Context, s spec.Spec) (registry.Listener, erro
 	if err := n.run(ctx, rec, l.Start, l.Close); err != nil {
 		return registry.Listener{}, err
 	}
-	n.log.Info("listener opened", "proto", rec.Protocol, "target", rec.TargetAddress, "allow", allow, "allow_all", s.AllowAll, "invite_only", s.InviteOnly)
+	key, target := "target", any(rec.TargetAddress)
+	if s.Egress { // no target: what it may dial
+		key, target = "permit", rec.Permit
+	}
+	n.log.Info("listener opened", "proto", rec.Protocol, key, target, "allow", allow, "allow_all", s.AllowAll, "invite_only", s.InviteOnly)
 	return snapshot(rec), nil
 }
 

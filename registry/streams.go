@@ -79,6 +79,9 @@ type Failure struct {
 	// "unreachable", "no_listener".
 	Cause string
 	Err   error
+	// Destination is the host:port a SOCKS client asked for, when the
+	// failure came after its request was read.
+	Destination string
 }
 
 // Streams is the stream registry. The zero value is ready to use.

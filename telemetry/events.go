@@ -62,6 +62,9 @@ type Event struct {
 	BytesOut      int64   `json:",omitempty"`
 	SetupMillis   float64 `json:",omitempty"`
 	Millis        float64 `json:",omitempty"` // stream_close: how long it lived; hole_punch: how long it took
+	// Destination is the host:port a SOCKS stream's client asked for
+	// (forward --socks, listen --egress), also of one that failed.
+	Destination string `json:",omitempty"`
 	// Reason says why a stream ended or failed: "eof" (both sides
 	// finished), "closed" (closed by p2ptun: stream close, tunnel close,
 	// shutdown), "reset" (an error on either side, in Error), the cause
@@ -197,7 +200,7 @@ func StreamClosed(s registry.StreamInfo, err error) Event {
 func StreamFailed(f registry.Failure) Event {
 	ev := Event{
 		Type: EventStreamFailed, TunnelID: f.ListenerID, Kind: string(f.Kind),
-		Protocol: f.Protocol, Peer: f.Peer, Reason: f.Cause,
+		Protocol: f.Protocol, Peer: f.Peer, Reason: f.Cause, Destination: f.Destination,
 	}
 	if f.Err != nil {
 		ev.Error = oneline.Error(f.Err)
@@ -210,7 +213,7 @@ func streamEvent(typ string, s registry.StreamInfo) Event {
 		Type: typ, TunnelID: s.ListenerID, Kind: string(s.Kind), Protocol: s.Protocol,
 		StreamID: s.ID, OriginAddress: s.OriginAddress, TargetAddress: s.TargetAddress,
 		Peer: s.Peer, Path: s.Path, BytesIn: s.BytesIn, BytesOut: s.BytesOut,
-		SetupMillis: millis(s.Setup),
+		SetupMillis: millis(s.Setup), Destination: s.Destination,
 	}
 }
 

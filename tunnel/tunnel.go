@@ -68,6 +68,9 @@ type Failure struct {
 	Peer  string
 	Cause string
 	Err   error // may be nil: a refusal needs no error
+	// Destination is the host:port a SOCKS client asked for, if the
+	// failure came after its request was read; the record's Destination.
+	Destination string
 }
 
 func (f *Failure) Error() string {
@@ -271,7 +274,7 @@ func (t *Tunnel) Serve(arrived time.Time, open Opener) bool {
 		if errors.As(err, &f) {
 			t.cfg.Streams.Fail(registry.Failure{
 				ListenerID: t.ListenerID(), Kind: t.cfg.Kind, Protocol: t.cfg.Protocol,
-				Peer: f.Peer, Cause: f.Cause, Err: f.Err,
+				Peer: f.Peer, Cause: f.Cause, Err: f.Err, Destination: f.Destination,
 			})
 		}
 		return true

@@ -24,6 +24,8 @@ type Event struct {
 	// ("target_dial", "denied") for stream_failed.
 	Reason string
 	Error  string
+	// Destination is the host:port a SOCKS stream's client asked for.
+	Destination string
 }
 
 // attached is what the daemon logs once an events subscriber is
