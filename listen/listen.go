@@ -278,10 +278,13 @@ func (l *Listener) open(ctx context.Context, s network.Stream) (*seam.Link, erro
 	}
 
 	if err := l.writePreamble(local, s.Conn()); err != nil {
+		// The target went away before the stream began (it accepted and
+		// closed): to the peer, as to the client, a target that could
+		// not be reached.
 		_ = local.Close()
-		_ = s.Reset()
 		l.log.Warn("target connection failed before the stream's first byte; stream reset", "peer", who, "err", err)
-		return nil, err
+		_ = refusal.Reset(s, refusal.TargetDial)
+		return nil, &seam.Failure{Peer: who, Cause: string(refusal.TargetDial), Err: err}
 	}
 
 	// Remote = the stream, Local = the target: bytes from the peer are "in".

@@ -3,6 +3,7 @@ package listen
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"net"
 	"testing"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/testnet"
+	"github.com/p2ptun/p2ptun/refusal"
 )
 
 // connAddrs are the server's view of its connection from the client: the
@@ -140,5 +142,48 @@ func TestProxyProtocolConfig(t *testing.T) {
 		if _, err := New(newHost(t), c); err == nil {
 			t.Errorf("New accepted PROXY protocol %d with ReportPeerID %v", c.ProxyProtocol, c.ReportPeerID)
 		}
+	}
+}
+
+// TestPreambleToClosedTargetFails: a target that accepts and closes at
+// once (a RST) before the PROXY header or the peer ID line is written
+// fails the stream as a target failure: the peer's stream is reset with
+// the target_dial code and the failure is reported with that cause, so
+// that events and metrics count it.
+func TestPreambleToClosedTargetFails(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"PROXY v1", Config{ProxyProtocol: 1}},
+		{"PROXY v2", Config{ProxyProtocol: 2}},
+		{"report peer ID", Config{ReportPeerID: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The target closes with a RST once the dial has returned;
+			// the dial then waits for the RST, so the write is certain to
+			// find the connection gone.
+			dialed := make(chan struct{})
+			target := testnet.Serve(t, func(c *net.TCPConn) {
+				<-dialed
+				_ = c.SetLinger(0)
+				c.Close()
+			})
+			tc.cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				close(dialed)
+				_, _ = c.Read(make([]byte, 1))
+				return c, nil
+			}
+			tc.cfg.Target, tc.cfg.AllowAll = harness.TCPMultiaddr(t, target), true
+			tn := startListener(t, tc.cfg)
+			tn.refusedWith(t, refusal.TargetDial)
+			if got := tn.streams.List(); len(got) != 0 {
+				t.Fatalf("a failed stream is registered: %+v", got)
+			}
+		})
 	}
 }
