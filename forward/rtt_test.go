@@ -1,0 +1,81 @@
+package forward
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/p2ptun/p2ptun/internal/harness"
+	"github.com/p2ptun/p2ptun/internal/logbuf"
+	"github.com/p2ptun/p2ptun/registry"
+	seam "github.com/p2ptun/p2ptun/tunnel"
+)
+
+// TestForwardBalanceRTT, on real hosts: an rtt forward with no RTT
+// source of its own reads the host's peerstore, which the daemon's
+// keepalive fills with each ping (node's balance tests check that it
+// pings a forward's peers). Loopback peers answer alike, so the test
+// records the RTTs itself, as the keepalive does: the connections go to
+// the peer whose RTT is lower, the peers' states (ls --json RTTMillis)
+// report what the policy used, and when the other becomes the faster
+// one, new connections follow it.
+func TestForwardBalanceRTT(t *testing.T) {
+	hA := newHost(t, newKey(t), "/ip4/127.0.0.1/tcp/0")
+	hB := newHost(t, newKey(t), "/ip4/127.0.0.1/tcp/0")
+	echoPeer(hA)
+	echoPeer(hB)
+	h := newHost(t, newKey(t), "/ip4/127.0.0.1/tcp/0")
+	h.Peerstore().AddAddr(hA.ID(), hA.Addrs()[0], peerstore.PermanentAddrTTL)
+	h.Peerstore().AddAddr(hB.ID(), hB.Addrs()[0], peerstore.PermanentAddrTTL)
+	reg := &registry.Streams{}
+	opened := make(chan registry.StreamInfo, 16)
+	reg.SetHooks(registry.Hooks{Opened: func(s registry.StreamInfo) { opened <- s }})
+	f, err := New(h, Config{
+		Side:       seam.Side{Protocol: proto, Streams: reg, Logger: slog.New(slog.NewTextHandler(&logbuf.Buffer{}, nil))},
+		ListenAddr: ma.StringCast("/ip4/127.0.0.1/tcp/0"),
+		Peers:      []peer.ID{hA.ID(), hB.ID()},
+		Balance:    BalanceRTT,
+		RedialMin:  10 * time.Millisecond, RedialMax: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	harness.Until(t, 30*time.Second, "both peers up", func() bool {
+		st := f.Peers()
+		return len(st) == 2 && st[0].Up && st[1].Up
+	})
+
+	// The first measurement is taken as it is; later ones are averaged
+	// in (an EWMA), so a large one makes a fast peer the slower.
+	ps := h.Peerstore()
+	ps.RecordLatency(hA.ID(), 50*time.Millisecond)
+	ps.RecordLatency(hB.ID(), time.Millisecond)
+	via := func(fast, slow peer.ID) {
+		t.Helper()
+		st := f.Peers()
+		rtt := map[string]time.Duration{st[0].Peer: st[0].RTT, st[1].Peer: st[1].RTT}
+		if rtt[fast.String()] <= 0 || rtt[fast.String()] >= rtt[slow.String()] {
+			t.Fatalf("peers' RTTs %v, want %s's measured and lower than %s's", rtt, fast, slow)
+		}
+		for range 3 {
+			if err := client(f, "ping"); err != nil {
+				t.Fatalf("client: %v", err)
+			}
+			if s := <-opened; s.Peer != fast.String() {
+				t.Fatalf("stream went to %s, want %s, the peer with the lower RTT (%v)", s.Peer, fast, rtt)
+			}
+		}
+	}
+	via(hB.ID(), hA.ID())
+
+	ps.RecordLatency(hB.ID(), time.Second) // B now averages ~101 ms
+	via(hA.ID(), hB.ID())
+}
