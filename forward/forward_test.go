@@ -69,9 +69,16 @@ func startForward(t *testing.T, p peer.ID, addr ma.Multiaddr, cfg Config) (*Forw
 	h.Peerstore().AddAddr(p, addr, peerstore.PermanentAddrTTL)
 	logs := &logbuf.Buffer{}
 	cfg.Protocol, cfg.Peer = proto, p
-	cfg.ListenAddr = ma.StringCast("/ip4/127.0.0.1/tcp/0")
 	cfg.Streams = &registry.Streams{}
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	return runForward(t, h, cfg), logs
+}
+
+// runForward starts a forward from h with cfg on a loopback port; it is
+// closed at cleanup.
+func runForward(t *testing.T, h host.Host, cfg Config) *Forward {
+	t.Helper()
+	cfg.ListenAddr = ma.StringCast("/ip4/127.0.0.1/tcp/0")
 	f, err := New(h, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +87,7 @@ func startForward(t *testing.T, p peer.ID, addr ma.Multiaddr, cfg Config) (*Forw
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	return f, logs
+	return f
 }
 
 // send connects to the forward and sends msg, with a 10 s deadline on the

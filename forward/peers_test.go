@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"testing"
 	"time"
@@ -12,12 +11,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
-	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/p2ptun/p2ptun/internal/harness"
-	"github.com/p2ptun/p2ptun/internal/logbuf"
-	"github.com/p2ptun/p2ptun/registry"
-	seam "github.com/p2ptun/p2ptun/tunnel"
 )
 
 // TestOrder: each policy orders the peers that are up its own way, and
@@ -131,23 +126,10 @@ func TestForwardSeveralPeers(t *testing.T) {
 	h.Peerstore().AddAddr(hA.ID(), addrA, peerstore.PermanentAddrTTL)
 	h.Peerstore().AddAddr(hB.ID(), hB.Addrs()[0], peerstore.PermanentAddrTTL)
 	changes := make(chan change, 16)
-	reg := &registry.Streams{}
-	opened := make(chan registry.StreamInfo, 16)
-	reg.SetHooks(registry.Hooks{Opened: func(s registry.StreamInfo) { opened <- s }})
-	f, err := New(h, Config{
-		Side:       seam.Side{Protocol: proto, Streams: reg, Logger: slog.New(slog.NewTextHandler(&logbuf.Buffer{}, nil))},
-		ListenAddr: ma.StringCast("/ip4/127.0.0.1/tcp/0"),
-		Peers:      []peer.ID{hA.ID(), hB.ID()},
-		RedialMin:  10 * time.Millisecond, RedialMax: 50 * time.Millisecond,
+	f, opened := startPeers(t, h, Config{
+		Peers:       []peer.ID{hA.ID(), hB.ID()},
 		PeerChanged: func(p peer.ID, up bool, _ error) { changes <- change{p, up} },
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	// Not connected at the start: both are down until their watchers dial.
 	waitChange(t, changes, change{hA.ID(), false}, change{hB.ID(), false}, change{hA.ID(), true}, change{hB.ID(), true})
 

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
-	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/logbuf"
@@ -31,23 +31,7 @@ func TestForwardBalanceRTT(t *testing.T) {
 	h := newHost(t, newKey(t), "/ip4/127.0.0.1/tcp/0")
 	h.Peerstore().AddAddr(hA.ID(), hA.Addrs()[0], peerstore.PermanentAddrTTL)
 	h.Peerstore().AddAddr(hB.ID(), hB.Addrs()[0], peerstore.PermanentAddrTTL)
-	reg := &registry.Streams{}
-	opened := make(chan registry.StreamInfo, 16)
-	reg.SetHooks(registry.Hooks{Opened: func(s registry.StreamInfo) { opened <- s }})
-	f, err := New(h, Config{
-		Side:       seam.Side{Protocol: proto, Streams: reg, Logger: slog.New(slog.NewTextHandler(&logbuf.Buffer{}, nil))},
-		ListenAddr: ma.StringCast("/ip4/127.0.0.1/tcp/0"),
-		Peers:      []peer.ID{hA.ID(), hB.ID()},
-		Balance:    BalanceRTT,
-		RedialMin:  10 * time.Millisecond, RedialMax: 50 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f, opened := startPeers(t, h, Config{Peers: []peer.ID{hA.ID(), hB.ID()}, Balance: BalanceRTT})
 	harness.Until(t, 30*time.Second, "both peers up", func() bool {
 		st := f.Peers()
 		return len(st) == 2 && st[0].Up && st[1].Up
@@ -78,4 +62,17 @@ func TestForwardBalanceRTT(t *testing.T) {
 
 	ps.RecordLatency(hB.ID(), time.Second) // B now averages ~101 ms
 	via(hA.ID(), hB.ID())
+}
+
+// startPeers starts a forward from h with cfg, to its Peers, on a
+// loopback port (redialling a peer 10-50 ms after a failed dial), and
+// returns it with the stream records it opens. It is closed at cleanup.
+func startPeers(t *testing.T, h host.Host, cfg Config) (*Forward, <-chan registry.StreamInfo) {
+	t.Helper()
+	opened := make(chan registry.StreamInfo, 16)
+	reg := &registry.Streams{}
+	reg.SetHooks(registry.Hooks{Opened: func(s registry.StreamInfo) { opened <- s }})
+	cfg.Side = seam.Side{Protocol: proto, Streams: reg, Logger: slog.New(slog.NewTextHandler(&logbuf.Buffer{}, nil))}
+	cfg.RedialMin, cfg.RedialMax = 10*time.Millisecond, 50*time.Millisecond
+	return runForward(t, h, cfg), opened
 }
