@@ -16,6 +16,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
+	"github.com/p2ptun/p2ptun/peerdial"
 	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/streams"
@@ -135,7 +136,7 @@ type Forward struct {
 	bound  string       // addr as text, for logs; set by Bind before it accepts
 	closed bool         // Close has unbound it for good
 
-	redial redial
+	redial peerdial.Gate
 	udp    *udpKind // a UDP forward's kind (udp.go); nil for TCP
 	set    *peerSet // the peers of a forward with several; nil with one
 }
@@ -369,14 +370,14 @@ func (f *Forward) link(ctx context.Context, origin string, local streams.HalfClo
 		switch r := refusal.Of(err); {
 		case r != nil:
 			cause = string(r.Cause)
-		case errors.Is(err, ErrUnreachable):
+		case errors.Is(err, peerdial.ErrUnreachable):
 			cause = "unreachable"
-		case errors.Is(err, ErrNoListener):
+		case errors.Is(err, peerdial.ErrNoListener):
 			cause = "no_listener"
 		}
 		// Every client fails the same way until the peer changes: log
 		// once per cause and interval, not once per client.
-		var bo *backoffError
+		var bo *peerdial.BackoffError
 		if errors.As(err, &bo) {
 			f.cfg.Limited.Warn("redial "+f.laddr(), "client connection reset: the peer could not be reached moments ago, and the forward redials it only once its backoff is over",
 				"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "err", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	msmux "github.com/multiformats/go-multistream"
 
+	"github.com/p2ptun/p2ptun/peerdial"
 	"github.com/p2ptun/p2ptun/registry"
 	seam "github.com/p2ptun/p2ptun/tunnel"
 )
@@ -49,7 +50,7 @@ type peerSet struct {
 type peerState struct {
 	id     peer.ID
 	str    string
-	redial redial        // its dial gate, shared by clients and the watcher
+	redial peerdial.Gate // its dial gate, shared by clients and the watcher
 	kick   chan struct{} // wakes the watcher when the peer goes down or up
 
 	// guarded by the set's mu
@@ -74,7 +75,7 @@ func newPeerSet(h host.Host, cfg *Config) *peerSet {
 // start subscribes to connectedness changes and starts a watcher per peer,
 // on goroutines t owns. A peer that is not connected is marked down, so
 // that its watcher dials it at once.
-func (ps *peerSet) start(t *seam.Tunnel, connect func(context.Context, peer.ID, *redial) error) error {
+func (ps *peerSet) start(t *seam.Tunnel, connect func(context.Context, peer.ID, *peerdial.Gate) error) error {
 	sub, err := ps.h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
 	if err != nil {
 		return fmt.Errorf("forward: watching its peers: %w", err)
@@ -86,7 +87,7 @@ func (ps *peerSet) start(t *seam.Tunnel, connect func(context.Context, peer.ID, 
 	}
 	for _, st := range ps.peers {
 		if !ps.usable(st.id) {
-			ps.setDown(st, fmt.Errorf("%w: not connected yet", ErrUnreachable), false)
+			ps.setDown(st, fmt.Errorf("%w: not connected yet", peerdial.ErrUnreachable), false)
 		}
 		t.Go(func() { ps.watch(ctx, st, connect) })
 	}
@@ -134,7 +135,7 @@ func (ps *peerSet) find(p peer.ID) *peerState {
 
 // watch redials st whenever it is down, after its hold-off, until it is
 // up again or ctx ends.
-func (ps *peerSet) watch(ctx context.Context, st *peerState, connect func(context.Context, peer.ID, *redial) error) {
+func (ps *peerSet) watch(ctx context.Context, st *peerState, connect func(context.Context, peer.ID, *peerdial.Gate) error) {
 	for {
 		ps.mu.Lock()
 		up, wait := st.up, time.Until(st.retry)
@@ -168,7 +169,7 @@ func (ps *peerSet) watch(ctx context.Context, st *peerState, connect func(contex
 			continue
 		}
 		if err == nil {
-			err = fmt.Errorf("%w: only a limited relayed connection", ErrUnreachable)
+			err = fmt.Errorf("%w: only a limited relayed connection", peerdial.ErrUnreachable)
 		}
 		ps.setDown(st, err, true)
 	}
@@ -217,7 +218,7 @@ func (ps *peerSet) setUp(st *peerState) {
 // (the peers that are down last), so that a peer going down fails no
 // client while another one is up. A peer whose open fails is marked
 // down. It returns the last peer's error if none took the connection.
-func (ps *peerSet) open(ctx context.Context, try func(context.Context, peer.ID, *redial) (network.Stream, error)) (network.Stream, error) {
+func (ps *peerSet) open(ctx context.Context, try func(context.Context, peer.ID, *peerdial.Gate) (network.Stream, error)) (network.Stream, error) {
 	ps.mu.Lock()
 	hs := make([]health, len(ps.peers))
 	for i, st := range ps.peers {
@@ -243,7 +244,7 @@ func (ps *peerSet) open(ctx context.Context, try func(context.Context, peer.ID, 
 		if ctx.Err() != nil {
 			return nil, err
 		}
-		var bo *backoffError
+		var bo *peerdial.BackoffError
 		if !errors.As(err, &bo) { // a peer in its backoff is down already
 			ps.setDown(st, err, true)
 		}
@@ -261,7 +262,7 @@ func (ps *peerSet) open(ctx context.Context, try func(context.Context, peer.ID, 
 // that the connection can still move on to the next peer. A stream the
 // swarm returns itself was negotiated already (and a read of no bytes
 // would wait for data on it).
-func (f *Forward) openNegotiated(ctx context.Context, p peer.ID, g *redial) (network.Stream, error) {
+func (f *Forward) openNegotiated(ctx context.Context, p peer.ID, g *peerdial.Gate) (network.Stream, error) {
 	s, err := f.openStreamTo(ctx, p, g)
 	if err != nil {
 		return nil, err
@@ -278,7 +279,7 @@ func (f *Forward) openNegotiated(ctx context.Context, p peer.ID, g *redial) (net
 	_ = s.Reset()
 	var ns msmux.ErrNotSupported[protocol.ID]
 	if errors.As(err, &ns) {
-		return nil, fmt.Errorf("%s: %w %s", p, ErrNoListener, f.cfg.Protocol)
+		return nil, fmt.Errorf("%s: %w %s", p, peerdial.ErrNoListener, f.cfg.Protocol)
 	}
 	return nil, fmt.Errorf("opening %s stream to peer %s: %s", f.cfg.Protocol, p, oneline.Error(err))
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/logbuf"
+	"github.com/p2ptun/p2ptun/peerdial"
 	"github.com/p2ptun/p2ptun/registry"
 	seam "github.com/p2ptun/p2ptun/tunnel"
 )
@@ -72,10 +73,10 @@ func TestPeerSetOpen(t *testing.T) {
 	ps := newPeerSet(nil, &cfg)
 	down := map[peer.ID]bool{a: true}
 	var tried []peer.ID
-	try := func(_ context.Context, p peer.ID, _ *redial) (network.Stream, error) {
+	try := func(_ context.Context, p peer.ID, _ *peerdial.Gate) (network.Stream, error) {
 		tried = append(tried, p)
 		if down[p] {
-			return nil, fmt.Errorf("%w: %s", ErrUnreachable, p)
+			return nil, fmt.Errorf("%w: %s", peerdial.ErrUnreachable, p)
 		}
 		return nil, nil
 	}
@@ -96,14 +97,14 @@ func TestPeerSetOpen(t *testing.T) {
 		t.Errorf("changes %v, want %v", changes, want)
 	}
 	st := ps.states()
-	if st[0].Up || !errors.Is(ps.peers[0].err, ErrUnreachable) || st[0].Error == "" || !st[1].Up || !st[2].Up {
+	if st[0].Up || !errors.Is(ps.peers[0].err, peerdial.ErrUnreachable) || st[0].Error == "" || !st[1].Up || !st[2].Up {
 		t.Errorf("states %+v, want a down with its error, b and c up", st)
 	}
 
 	// Every peer refuses: the connection fails with the last error.
 	down[b], down[c] = true, true
 	tried = nil
-	if _, err := ps.open(t.Context(), try); !errors.Is(err, ErrUnreachable) {
+	if _, err := ps.open(t.Context(), try); !errors.Is(err, peerdial.ErrUnreachable) {
 		t.Errorf("open with every peer down: %v, want ErrUnreachable", err)
 	}
 	// a comes back: a stream to it opens, and it is up again.
