@@ -14,7 +14,7 @@ func (f *Forward) openStream(ctx context.Context) (network.Stream, error) {
 		ctx = network.WithAllowLimitedConn(ctx, "p2ptun forward --allow-limited")
 	}
 	if f.set != nil {
-		return f.set.open(ctx, f.openNegotiated)
+		return f.set.Open(ctx, f.openNegotiated)
 	}
 	return f.openStreamTo(ctx, f.cfg.Peer, &f.redial)
 }
