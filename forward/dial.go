@@ -2,58 +2,11 @@ package forward
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"sync"
-	"time"
 
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
-	"github.com/libp2p/go-libp2p/p2p/net/swarm"
-	msmux "github.com/multiformats/go-multistream"
 
-	"github.com/p2ptun/p2ptun/oneline"
-	"github.com/p2ptun/p2ptun/refusal"
-)
-
-// redial is a forward's dial gate (see Config.RedialMin).
-type redial struct {
-	mu      sync.Mutex
-	dialing *dialCall     // the dial in flight, if any
-	next    time.Time     // after a failed dial, no other before this
-	wait    time.Duration // the current backoff
-	last    error         // why the last dial failed
-}
-
-// dialCall is one dial of the peer; done closes once err is set.
-type dialCall struct {
-	done chan struct{}
-	err  error
-}
-
-// backoffError resets a client that arrives during the redial backoff.
-type backoffError struct {
-	last error         // the failed dial's error
-	left time.Duration // until the next dial is allowed
-}
-
-func (e *backoffError) Error() string {
-	return fmt.Sprintf("not redialing for %v after a failed dial: %v", e.left.Round(time.Millisecond), e.last)
-}
-
-// Unwrap returns the failed dial's error, so that errors.Is finds
-// ErrUnreachable.
-func (e *backoffError) Unwrap() error { return e.last }
-
-// Errors returned by OpenStream, to be checked with errors.Is.
-var (
-	// ErrUnreachable means no connection to the peer could be made.
-	ErrUnreachable = errors.New("peer unreachable")
-	// ErrNoListener means the peer is reachable but serves no handler for
-	// the protocol, or its listener is closing.
-	ErrNoListener = refusal.ErrNoListener
+	"github.com/p2ptun/p2ptun/peerdial"
 )
 
 func (f *Forward) openStream(ctx context.Context) (network.Stream, error) {
@@ -61,172 +14,23 @@ func (f *Forward) openStream(ctx context.Context) (network.Stream, error) {
 		ctx = network.WithAllowLimitedConn(ctx, "p2ptun forward --allow-limited")
 	}
 	if f.set != nil {
-		return f.set.open(ctx, f.openNegotiated)
+		return f.set.Open(ctx, f.openNegotiated)
 	}
 	return f.openStreamTo(ctx, f.cfg.Peer, &f.redial)
 }
 
 // openStreamTo connects to p through its redial gate g, then opens a
 // stream.
-func (f *Forward) openStreamTo(ctx context.Context, p peer.ID, g *redial) (network.Stream, error) {
+func (f *Forward) openStreamTo(ctx context.Context, p peer.ID, g *peerdial.Gate) (network.Stream, error) {
 	if err := f.connect(ctx, p, g); err != nil {
 		return nil, err
 	}
-	return newStream(ctx, f.h, p, f.cfg.Protocol, f.cfg.StreamOpenTimeout)
+	return peerdial.NewStream(ctx, f.h, p, f.cfg.Protocol, f.cfg.StreamOpenTimeout)
 }
 
 // connect makes sure there is a connection to p, through its redial gate
 // g: one dial at a time, whose outcome the clients arriving meanwhile
 // share, and none during the backoff after a failed one.
-func (f *Forward) connect(ctx context.Context, p peer.ID, g *redial) error {
-	switch f.h.Network().Connectedness(p) {
-	case network.Connected, network.Limited:
-		return nil
-	}
-	g.mu.Lock()
-	if call := g.dialing; call != nil {
-		g.mu.Unlock()
-		select {
-		case <-call.done:
-			return call.err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	if left := time.Until(g.next); left > 0 {
-		err := &backoffError{last: g.last, left: left}
-		g.mu.Unlock()
-		return err
-	}
-	call := &dialCall{done: make(chan struct{})}
-	g.dialing = call
-	g.mu.Unlock()
-
-	call.err = Connect(ctx, f.h, p, f.cfg.DialTimeout)
-
-	g.mu.Lock()
-	g.dialing = nil
-	switch {
-	case call.err == nil:
-		g.wait, g.next, g.last = 0, time.Time{}, nil
-	case ctx.Err() == nil: // not cut short by Close: the peer failed
-		g.wait = min(max(2*g.wait, f.cfg.RedialMin), f.cfg.RedialMax)
-		g.next, g.last = time.Now().Add(g.wait), call.err
-	}
-	g.mu.Unlock()
-	close(call.done)
-	return call.err
-}
-
-// OpenStream connects to p if needed (bounded by dialTimeout) and opens a
-// stream for proto (bounded by openTimeout). Errors wrap ErrUnreachable or
-// ErrNoListener when they apply, and always name the peer and protocol.
-func OpenStream(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, dialTimeout, openTimeout time.Duration) (network.Stream, error) {
-	if err := Connect(ctx, h, p, dialTimeout); err != nil {
-		return nil, err
-	}
-	return newStream(ctx, h, p, proto, openTimeout)
-}
-
-// newStream opens a stream for proto on an existing connection to p.
-func newStream(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, openTimeout time.Duration) (network.Stream, error) {
-	// With only a limited (capped relay) connection, NewStream would wait
-	// for a direct one until it times out; say why at once instead.
-	if h.Network().Connectedness(p) == network.Limited {
-		if ok, _ := network.GetAllowLimitedConn(ctx); !ok {
-			return nil, fmt.Errorf("%w: %s is reachable only through a relay that limits relayed connections (time or data); pass --allow-limited to use it anyway", ErrUnreachable, p)
-		}
-	}
-	octx, cancel := context.WithTimeout(ctx, openTimeout)
-	defer cancel()
-	s, err := h.NewStream(network.WithNoDial(octx, "already connected"), p, proto)
-	if err != nil {
-		var ns msmux.ErrNotSupported[protocol.ID]
-		if errors.As(err, &ns) {
-			return nil, fmt.Errorf("%s: %w %s", p, ErrNoListener, proto)
-		}
-		if errors.Is(err, network.ErrLimitedConn) {
-			return nil, fmt.Errorf("%w: %s is reachable only through a relay that limits relayed connections (time or data); pass --allow-limited to use it anyway", ErrUnreachable, p)
-		}
-		if r := refusal.Of(err); r != nil {
-			return nil, fmt.Errorf("opening %s stream to peer %s: %w", proto, p, r)
-		}
-		var se *network.StreamError
-		if errors.As(err, &se) && se.Remote {
-			// The peer took the protocol, then reset the stream without
-			// one of p2ptun's codes: kubo, or an older p2ptun.
-			return nil, fmt.Errorf("opening %s stream to peer %s: the peer reset it (is this node's peer ID on its listener's --allow list? does its target accept connections? is this node over its stream rate?)", proto, p)
-		}
-		return nil, fmt.Errorf("opening %s stream to peer %s: %s", proto, p, oneline.Error(err))
-	}
-	return s, nil
-}
-
-// Connect makes sure h has a connection to p, dialing with the addresses in
-// its peerstore, bounded by timeout, now: it clears libp2p's dial backoff
-// for p first. Errors wrap ErrUnreachable, or are a *refusal.Error (which
-// unwraps to refusal.ErrDenied) when the peer's access policy refuses this
-// node.
-func Connect(ctx context.Context, h host.Host, p peer.ID, timeout time.Duration) error {
-	switch h.Network().Connectedness(p) {
-	case network.Connected, network.Limited:
-		return nil
-	}
-	// The caller decides when to dial again (the forward's redial backoff,
-	// a tunnel's retries, a user's command). libp2p's own backoff, per
-	// address, 5s and growing to 5 minutes with every failure, would go on
-	// refusing to dial a peer that is back.
-	if sw, ok := h.Network().(*swarm.Swarm); ok {
-		sw.Backoff().Clear(p)
-	}
-	dctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	// A peer whose access policy refuses this node lets the handshake
-	// finish, then closes the connection with a code (see package
-	// access): Connect may succeed all the same. Keep the connections it
-	// makes, to read that code.
-	var mu sync.Mutex
-	var made []network.Conn
-	watch := &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
-		if c.RemotePeer() == p {
-			mu.Lock()
-			made = append(made, c)
-			mu.Unlock()
-		}
-	}}
-	h.Network().Notify(watch)
-	err := h.Connect(dctx, peer.AddrInfo{ID: p})
-	h.Network().StopNotify(watch)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %s", ErrUnreachable, p, oneline.Error(err))
-	}
-	// Connect waited for identify, which a refusing peer never answers:
-	// its connection is closed by now (the swarm may not have dropped it
-	// yet, so ask the connection, not Connectedness).
-	mu.Lock()
-	defer mu.Unlock()
-	open := len(made) == 0 && h.Network().Connectedness(p) != network.NotConnected // a connection made by another dial
-	for _, c := range made {
-		open = open || !c.IsClosed()
-	}
-	if open {
-		return nil
-	}
-	var closed error
-	for _, c := range made {
-		// On a closed connection NewStream fails with how it was closed.
-		s, err := c.NewStream(dctx)
-		if err == nil {
-			_ = s.Reset()
-			continue
-		}
-		if r := refusal.Of(err); r != nil {
-			return fmt.Errorf("peer %s: %w (ask its operator to run `p2ptun access allow %s`)", p, r, h.ID())
-		}
-		closed = err
-	}
-	if closed == nil {
-		return fmt.Errorf("%w: %s: the connection closed as soon as it was made", ErrUnreachable, p)
-	}
-	return fmt.Errorf("peer %s: %w (ask its operator to run `p2ptun access allow %s`)", p, refusal.ClosedEarly(closed), h.ID())
+func (f *Forward) connect(ctx context.Context, p peer.ID, g *peerdial.Gate) error {
+	return g.Connect(ctx, f.h, p, f.cfg.DialTimeout, f.cfg.RedialMin, f.cfg.RedialMax)
 }

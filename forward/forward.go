@@ -16,6 +16,8 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
+	"github.com/p2ptun/p2ptun/forward/balance"
+	"github.com/p2ptun/p2ptun/peerdial"
 	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/streams"
@@ -47,16 +49,16 @@ type Config struct {
 	Peer peer.ID
 	// Peers, instead of Peer, are the peers of a forward with several, in
 	// order of preference: each connection goes to the one Balance picks
-	// among those that are up (see peers.go). Two or more.
+	// among those that are up (package forward/balance). Two or more.
 	Peers []peer.ID
-	// Balance picks among Peers; default BalanceFailover.
-	Balance Balance
+	// Balance picks among Peers; default balance.Failover.
+	Balance balance.Policy
 	// PeerChanged, if set, is told when one of Peers goes down (err says
 	// why) or comes back up (err is nil), in the order it happens. It must
 	// not block.
 	PeerChanged func(p peer.ID, up bool, err error)
 	// RTT returns the measured round-trip time to a peer, 0 if none, for
-	// BalanceRTT and the peers' states; default the peerstore's.
+	// balance.RTT and the peers' states; default the peerstore's.
 	RTT func(peer.ID) time.Duration
 	// DialTimeout bounds connecting to Peer when there is no connection;
 	// default DefaultDialTimeout.
@@ -135,9 +137,9 @@ type Forward struct {
 	bound  string       // addr as text, for logs; set by Bind before it accepts
 	closed bool         // Close has unbound it for good
 
-	redial redial
-	udp    *udpKind // a UDP forward's kind (udp.go); nil for TCP
-	set    *peerSet // the peers of a forward with several; nil with one
+	redial peerdial.Gate
+	udp    *udpKind     // a UDP forward's kind (udp.go); nil for TCP
+	set    *balance.Set // the peers of a forward with several; nil with one
 }
 
 // New validates cfg and returns a forward that is not yet bound.
@@ -239,7 +241,7 @@ func (k *kind) Accept(t *seam.Tunnel) error {
 		return errors.New("forward: not bound")
 	}
 	if f.set != nil {
-		if err := f.set.start(t, f.connect); err != nil {
+		if err := f.set.Start(t, f.connect); err != nil {
 			return err
 		}
 	}
@@ -373,14 +375,14 @@ func (f *Forward) link(ctx context.Context, origin string, local streams.HalfClo
 		switch r := refusal.Of(err); {
 		case r != nil:
 			cause = string(r.Cause)
-		case errors.Is(err, ErrUnreachable):
+		case errors.Is(err, peerdial.ErrUnreachable):
 			cause = "unreachable"
-		case errors.Is(err, ErrNoListener):
+		case errors.Is(err, peerdial.ErrNoListener):
 			cause = "no_listener"
 		}
 		// Every client fails the same way until the peer changes: log
 		// once per cause and interval, not once per client.
-		var bo *backoffError
+		var bo *peerdial.BackoffError
 		if errors.As(err, &bo) {
 			f.cfg.Limited.Warn("redial "+f.laddr(), "client connection reset: the peer could not be reached moments ago, and the forward redials it only once its backoff is over",
 				"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "err", err)

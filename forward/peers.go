@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/p2ptun/p2ptun/oneline"
-	"sync"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -16,240 +13,19 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	msmux "github.com/multiformats/go-multistream"
 
+	"github.com/p2ptun/p2ptun/forward/balance"
+	"github.com/p2ptun/p2ptun/oneline"
+	"github.com/p2ptun/p2ptun/peerdial"
 	"github.com/p2ptun/p2ptun/registry"
-	seam "github.com/p2ptun/p2ptun/tunnel"
 )
 
-// errDisconnected is why a peer that was connected is down.
-var errDisconnected = errors.New("disconnected")
-
-// peerSet is the peers of a forward with several (Config.Peers) and their
-// health: which are up, why the others went down, and when to try them
-// again. Each connection's Opener asks it for the order to try them in.
-//
-// A peer goes down when its last connection closes (libp2p's
-// connectedness event: a closed socket, or the keepalive cutting off a
-// peer that stopped answering) or when a stream open to it fails; it
-// comes back up when a connection to it is made again, which a watcher
-// per peer tries with the forward's redial backoff.
-type peerSet struct {
-	h            host.Host
-	balance      Balance
-	allowLimited bool
-	rtt          func(peer.ID) time.Duration
-	changed      func(p peer.ID, up bool, err error)
-	min, max     time.Duration // the hold-off after a peer goes down
-
-	mu    sync.Mutex
-	peers []*peerState
-	turn  uint64 // connections so far, for round-robin
-}
-
-// peerState is one peer of a peerSet.
-type peerState struct {
-	id     peer.ID
-	str    string
-	redial redial        // its dial gate, shared by clients and the watcher
-	kick   chan struct{} // wakes the watcher when the peer goes down or up
-
-	// guarded by the set's mu
-	up    bool
-	err   error         // why it went down last
-	wait  time.Duration // the current hold-off; reset by a stream opened
-	retry time.Time     // not dialed by the watcher before this
-}
-
-func newPeerSet(h host.Host, cfg *Config) *peerSet {
-	ps := &peerSet{
-		h: h, balance: cfg.Balance, allowLimited: cfg.AllowLimited, rtt: cfg.RTT, changed: cfg.PeerChanged,
-		min: cfg.RedialMin, max: cfg.RedialMax,
-	}
-	for _, p := range cfg.Peers {
-		// A peer starts up: until a connection to it fails, it may serve.
-		ps.peers = append(ps.peers, &peerState{id: p, str: p.String(), up: true, kick: make(chan struct{}, 1)})
-	}
-	return ps
-}
-
-// start subscribes to connectedness changes and starts a watcher per peer,
-// on goroutines t owns. A peer that is not connected is marked down, so
-// that its watcher dials it at once.
-func (ps *peerSet) start(t *seam.Tunnel, connect func(context.Context, peer.ID, *redial) error) error {
-	sub, err := ps.h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
-	if err != nil {
-		return fmt.Errorf("forward: watching its peers: %w", err)
-	}
-	ctx := t.Context()
-	if !t.Go(func() { ps.follow(ctx, sub) }) {
-		_ = sub.Close()
-		return nil
-	}
-	for _, st := range ps.peers {
-		if !ps.usable(st.id) {
-			ps.setDown(st, fmt.Errorf("%w: not connected yet", ErrUnreachable), false)
-		}
-		t.Go(func() { ps.watch(ctx, st, connect) })
-	}
-	return nil
-}
-
-// usable reports whether there is a connection to p that streams may use.
-func (ps *peerSet) usable(p peer.ID) bool {
-	switch ps.h.Network().Connectedness(p) {
-	case network.Connected:
-		return true
-	case network.Limited:
-		return ps.allowLimited
-	}
-	return false
-}
-
-// follow marks peers down when their last connection closes and up when
-// one is made, until ctx ends (which closes sub, ending its channel).
-func (ps *peerSet) follow(ctx context.Context, sub event.Subscription) {
-	stop := context.AfterFunc(ctx, func() { _ = sub.Close() })
-	defer stop()
-	defer sub.Close()
-	for e := range sub.Out() {
-		ch := e.(event.EvtPeerConnectednessChanged)
-		st := ps.find(ch.Peer)
-		switch {
-		case st == nil:
-		case ch.Connectedness == network.NotConnected:
-			ps.setDown(st, errDisconnected, true)
-		case ps.usable(ch.Peer):
-			ps.setUp(st)
-		}
-	}
-}
-
-func (ps *peerSet) find(p peer.ID) *peerState {
-	for _, st := range ps.peers {
-		if st.id == p {
-			return st
-		}
-	}
-	return nil
-}
-
-// watch redials st whenever it is down, after its hold-off, until it is
-// up again or ctx ends.
-func (ps *peerSet) watch(ctx context.Context, st *peerState, connect func(context.Context, peer.ID, *redial) error) {
-	for {
-		ps.mu.Lock()
-		up, wait := st.up, time.Until(st.retry)
-		ps.mu.Unlock()
-		if up {
-			select {
-			case <-st.kick:
-				continue
-			case <-ctx.Done():
-				return
-			}
-		}
-		if wait > 0 {
-			tm := time.NewTimer(wait)
-			select {
-			case <-tm.C:
-			case <-st.kick: // up again, or down once more: look again
-				tm.Stop()
-				continue
-			case <-ctx.Done():
-				tm.Stop()
-				return
-			}
-		}
-		err := connect(ctx, st.id, &st.redial)
-		if ctx.Err() != nil {
-			return
-		}
-		if err == nil && ps.usable(st.id) {
-			ps.setUp(st)
-			continue
-		}
-		if err == nil {
-			err = fmt.Errorf("%w: only a limited relayed connection", ErrUnreachable)
-		}
-		ps.setDown(st, err, true)
-	}
-}
-
-// setDown marks st down for err. With hold, the watcher waits a hold-off
-// before dialing it (RedialMin, doubling each time the peer goes down
-// again without a stream opened in between, up to RedialMax).
-func (ps *peerSet) setDown(st *peerState, err error, hold bool) {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	was := st.up
-	st.up, st.err = false, err
-	if hold {
-		st.wait = min(max(2*st.wait, ps.min), ps.max)
-		st.retry = time.Now().Add(st.wait)
-	}
-	if was && ps.changed != nil {
-		ps.changed(st.id, false, err) // under mu: transitions are told in order
-	}
-	select {
-	case st.kick <- struct{}{}:
-	default:
-	}
-}
-
-// setUp marks st up.
-func (ps *peerSet) setUp(st *peerState) {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	if st.up {
-		return
-	}
-	st.up = true
-	if ps.changed != nil {
-		ps.changed(st.id, true, nil)
-	}
-	select {
-	case st.kick <- struct{}{}:
-	default:
-	}
-}
-
-// open opens a stream for one connection with try: to the peer the
-// policy picks among those up, and if that fails, to the next, and so on
-// (the peers that are down last), so that a peer going down fails no
-// client while another one is up. A peer whose open fails is marked
-// down. It returns the last peer's error if none took the connection.
-func (ps *peerSet) open(ctx context.Context, try func(context.Context, peer.ID, *redial) (network.Stream, error)) (network.Stream, error) {
-	ps.mu.Lock()
-	hs := make([]health, len(ps.peers))
-	for i, st := range ps.peers {
-		hs[i] = health{up: st.up}
-		if ps.balance == BalanceRTT && ps.rtt != nil {
-			hs[i].rtt = ps.rtt(st.id)
-		}
-	}
-	turn := ps.turn
-	ps.turn++
-	ps.mu.Unlock()
-	var last error
-	for _, i := range order(ps.balance, hs, turn) {
-		st := ps.peers[i]
-		s, err := try(ctx, st.id, &st.redial)
-		if err == nil {
-			ps.mu.Lock()
-			st.wait = 0
-			ps.mu.Unlock()
-			ps.setUp(st)
-			return s, nil
-		}
-		if ctx.Err() != nil {
-			return nil, err
-		}
-		var bo *backoffError
-		if !errors.As(err, &bo) { // a peer in its backoff is down already
-			ps.setDown(st, err, true)
-		}
-		last = err
-	}
-	return nil, last
+// newPeerSet returns the set of the peers of a forward with several
+// (cfg.Peers), their health and the policy that picks among them.
+func newPeerSet(h host.Host, cfg *Config) *balance.Set {
+	return balance.New(h, balance.Config{
+		Peers: cfg.Peers, Policy: cfg.Balance, AllowLimited: cfg.AllowLimited, RTT: cfg.RTT, Changed: cfg.PeerChanged,
+		RedialMin: cfg.RedialMin, RedialMax: cfg.RedialMax,
+	})
 }
 
 // openNegotiated opens a stream to p, as openStreamTo does, and makes sure
@@ -261,7 +37,7 @@ func (ps *peerSet) open(ctx context.Context, try func(context.Context, peer.ID, 
 // that the connection can still move on to the next peer. A stream the
 // swarm returns itself was negotiated already (and a read of no bytes
 // would wait for data on it).
-func (f *Forward) openNegotiated(ctx context.Context, p peer.ID, g *redial) (network.Stream, error) {
+func (f *Forward) openNegotiated(ctx context.Context, p peer.ID, g *peerdial.Gate) (network.Stream, error) {
 	s, err := f.openStreamTo(ctx, p, g)
 	if err != nil {
 		return nil, err
@@ -278,26 +54,9 @@ func (f *Forward) openNegotiated(ctx context.Context, p peer.ID, g *redial) (net
 	_ = s.Reset()
 	var ns msmux.ErrNotSupported[protocol.ID]
 	if errors.As(err, &ns) {
-		return nil, fmt.Errorf("%s: %w %s", p, ErrNoListener, f.cfg.Protocol)
+		return nil, fmt.Errorf("%s: %w %s", p, peerdial.ErrNoListener, f.cfg.Protocol)
 	}
 	return nil, fmt.Errorf("opening %s stream to peer %s: %s", f.cfg.Protocol, p, oneline.Error(err))
-}
-
-// states reports each peer's state, in the order given.
-func (ps *peerSet) states() []registry.ListenerPeer {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	out := make([]registry.ListenerPeer, len(ps.peers))
-	for i, st := range ps.peers {
-		out[i] = registry.ListenerPeer{Peer: st.str, Up: st.up}
-		if st.err != nil {
-			out[i].Error = oneline.Error(st.err)
-		}
-		if ps.rtt != nil {
-			out[i].RTT = ps.rtt(st.id)
-		}
-	}
-	return out
 }
 
 // Peers reports the state of the peers of a forward with several, in the
@@ -306,5 +65,5 @@ func (f *Forward) Peers() []registry.ListenerPeer {
 	if f.set == nil {
 		return nil
 	}
-	return f.set.states()
+	return f.set.States()
 }

@@ -1,112 +1,18 @@
 package forward
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
-
-	"github.com/p2ptun/p2ptun/internal/harness"
 )
-
-// TestOrder: each policy orders the peers that are up its own way, and
-// puts the peers that are down last, in the order given.
-func TestOrder(t *testing.T) {
-	ms := time.Millisecond
-	tests := []struct {
-		name  string
-		b     Balance
-		peers []health
-		turn  uint64
-		want  []int
-	}{
-		{"failover: the first up", BalanceFailover, []health{{up: true}, {up: true}, {up: true}}, 5, []int{0, 1, 2}},
-		{"failover: skips the down", BalanceFailover, []health{{}, {up: true}, {}, {up: true}}, 0, []int{1, 3, 0, 2}},
-		{"failover: none up", BalanceFailover, []health{{}, {}}, 0, []int{0, 1}},
-		{"round-robin: turn 0", BalanceRoundRobin, []health{{up: true}, {up: true}, {up: true}}, 0, []int{0, 1, 2}},
-		{"round-robin: turn 1", BalanceRoundRobin, []health{{up: true}, {up: true}, {up: true}}, 1, []int{1, 2, 0}},
-		{"round-robin: turn 5", BalanceRoundRobin, []health{{up: true}, {up: true}, {up: true}}, 5, []int{2, 0, 1}},
-		{"round-robin: among the up", BalanceRoundRobin, []health{{up: true}, {}, {up: true}}, 1, []int{2, 0, 1}},
-		{"round-robin: none up", BalanceRoundRobin, []health{{}, {}}, 3, []int{0, 1}},
-		{"rtt: lowest first", BalanceRTT, []health{{up: true, rtt: 9 * ms}, {up: true, rtt: 2 * ms}, {up: true, rtt: 5 * ms}}, 0, []int{1, 2, 0}},
-		{"rtt: unmeasured after", BalanceRTT, []health{{up: true}, {up: true, rtt: 7 * ms}, {up: true}}, 0, []int{1, 0, 2}},
-		{"rtt: a down peer however fast", BalanceRTT, []health{{rtt: ms}, {up: true, rtt: 8 * ms}}, 0, []int{1, 0}},
-		{"rtt: ties in the order given", BalanceRTT, []health{{up: true, rtt: ms}, {up: true, rtt: ms}}, 0, []int{0, 1}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := order(tt.b, tt.peers, tt.turn); !slices.Equal(got, tt.want) {
-				t.Errorf("order(%s, %+v, %d) = %v, want %v", tt.b, tt.peers, tt.turn, got, tt.want)
-			}
-		})
-	}
-}
 
 // change is one PeerChanged call.
 type change struct {
 	p  peer.ID
 	up bool
-}
-
-// TestPeerSetOpen: a connection whose stream open fails on the peer the
-// policy picked goes to the next one; the failed peer is down (and told
-// so once) and comes last until a stream to it opens again.
-func TestPeerSetOpen(t *testing.T) {
-	a, b, c := harness.NewPeer(t), harness.NewPeer(t), harness.NewPeer(t)
-	var changes []change
-	cfg := Config{
-		Peers: []peer.ID{a, b, c}, Balance: BalanceRoundRobin, RedialMin: time.Hour, RedialMax: time.Hour,
-		PeerChanged: func(p peer.ID, up bool, _ error) { changes = append(changes, change{p, up}) },
-	}
-	ps := newPeerSet(nil, &cfg)
-	down := map[peer.ID]bool{a: true}
-	var tried []peer.ID
-	try := func(_ context.Context, p peer.ID, _ *redial) (network.Stream, error) {
-		tried = append(tried, p)
-		if down[p] {
-			return nil, fmt.Errorf("%w: %s", ErrUnreachable, p)
-		}
-		return nil, nil
-	}
-	open := func(want ...peer.ID) {
-		t.Helper()
-		tried = nil
-		if _, err := ps.open(t.Context(), try); err != nil {
-			t.Fatalf("open: %v", err)
-		}
-		if !slices.Equal(tried, want) {
-			t.Errorf("tried %v, want %v", tried, want)
-		}
-	}
-	open(a, b) // turn 0: a first, down, then b
-	open(c)    // turn 1 among b and c: c
-	open(b)    // turn 2: b
-	if want := []change{{a, false}}; !slices.Equal(changes, want) {
-		t.Errorf("changes %v, want %v", changes, want)
-	}
-	st := ps.states()
-	if st[0].Up || !errors.Is(ps.peers[0].err, ErrUnreachable) || st[0].Error == "" || !st[1].Up || !st[2].Up {
-		t.Errorf("states %+v, want a down with its error, b and c up", st)
-	}
-
-	// Every peer refuses: the connection fails with the last error.
-	down[b], down[c] = true, true
-	tried = nil
-	if _, err := ps.open(t.Context(), try); !errors.Is(err, ErrUnreachable) {
-		t.Errorf("open with every peer down: %v, want ErrUnreachable", err)
-	}
-	// a comes back: a stream to it opens, and it is up again.
-	down[a] = false
-	open(a) // b and c are down now, a is tried first as the first given
-	if got := changes[len(changes)-1]; got != (change{a, true}) {
-		t.Errorf("last change %v, want a up", got)
-	}
 }
 
 // TestForwardSeveralPeers, on real hosts: a failover forward sends its

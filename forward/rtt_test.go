@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 
+	"github.com/p2ptun/p2ptun/forward/balance"
 	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/logbuf"
 	"github.com/p2ptun/p2ptun/registry"
@@ -31,7 +32,7 @@ func TestForwardBalanceRTT(t *testing.T) {
 	h := newHost(t, newKey(t), "/ip4/127.0.0.1/tcp/0")
 	h.Peerstore().AddAddr(hA.ID(), hA.Addrs()[0], peerstore.PermanentAddrTTL)
 	h.Peerstore().AddAddr(hB.ID(), hB.Addrs()[0], peerstore.PermanentAddrTTL)
-	f, opened := startPeers(t, h, Config{Peers: []peer.ID{hA.ID(), hB.ID()}, Balance: BalanceRTT})
+	f, opened := startPeers(t, h, Config{Peers: []peer.ID{hA.ID(), hB.ID()}, Balance: balance.RTT})
 	harness.Until(t, 30*time.Second, "both peers up", func() bool {
 		st := f.Peers()
 		return len(st) == 2 && st[0].Up && st[1].Up

@@ -11,6 +11,7 @@ import (
 	socks5 "github.com/armon/go-socks5"
 	"github.com/libp2p/go-libp2p/core/network"
 
+	"github.com/p2ptun/p2ptun/peerdial"
 	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/socks"
 	seam "github.com/p2ptun/p2ptun/tunnel"
@@ -104,7 +105,7 @@ func refuseSocks(c net.Conn, err error) {
 	switch r := refusal.Of(err); {
 	case r != nil && (r.Cause == refusal.Denied || r.Cause == refusal.RateLimited):
 		code = socks.NotAllowed
-	case errors.Is(err, ErrUnreachable):
+	case errors.Is(err, peerdial.ErrUnreachable):
 		code = socks.NetworkUnreachable
 	}
 	_ = socks.WriteReply(c, code, netip.AddrPort{})

@@ -21,8 +21,8 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
-	"github.com/p2ptun/p2ptun/forward"
 	"github.com/p2ptun/p2ptun/oneline"
+	"github.com/p2ptun/p2ptun/peerdial"
 	"github.com/p2ptun/p2ptun/peerlog"
 	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
@@ -258,23 +258,23 @@ func (b *Book) Close() {
 
 // Present presents secret to peer p on h and maps its verdict to an
 // error: refusal.ErrDenied for an invite that is used by another peer,
-// expired or unknown; forward.ErrNoListener for a peer that takes no
-// invites; forward.ErrUnreachable for one that cannot be reached.
+// expired or unknown; peerdial.ErrNoListener for a peer that takes no
+// invites; peerdial.ErrUnreachable for one that cannot be reached.
 func Present(ctx context.Context, h host.Host, p peer.ID, secret []byte, allowLimited bool, dialTimeout, timeout time.Duration) error {
 	if allowLimited {
 		ctx = network.WithAllowLimitedConn(ctx, "p2ptun forward --allow-limited")
 	}
-	s, err := forward.OpenStream(ctx, h, p, Protocol, dialTimeout, timeout)
+	s, err := peerdial.OpenStream(ctx, h, p, Protocol, dialTimeout, timeout)
 	switch {
-	case errors.Is(err, forward.ErrNoListener):
-		return fmt.Errorf("%w: peer %s takes no invites (is it a p2ptun daemon?)", forward.ErrNoListener, p)
-	case errors.Is(err, forward.ErrUnreachable):
+	case errors.Is(err, peerdial.ErrNoListener):
+		return fmt.Errorf("%w: peer %s takes no invites (is it a p2ptun daemon?)", peerdial.ErrNoListener, p)
+	case errors.Is(err, peerdial.ErrUnreachable):
 		return fmt.Errorf("presenting the invite: %w", err)
 	case err != nil:
 		// Connected, then dropped at once: most often the peer's
 		// node-wide access policy, which refuses a connection only
 		// after the handshake that let this side think it was in.
-		return fmt.Errorf("%w: could not present the invite to %s (%s); if it has an [access] allow list, this node's peer ID %s must be on it", forward.ErrUnreachable, p, oneline.Error(err), h.ID())
+		return fmt.Errorf("%w: could not present the invite to %s (%s); if it has an [access] allow list, this node's peer ID %s must be on it", peerdial.ErrUnreachable, p, oneline.Error(err), h.ID())
 	}
 	_ = s.SetDeadline(time.Now().Add(timeout))
 	var reply []byte

@@ -18,7 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/p2ptun/p2ptun/forward"
+	"github.com/p2ptun/p2ptun/peerdial"
 	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/ticket"
@@ -165,8 +165,8 @@ func TestPresent(t *testing.T) {
 		from.Peerstore().AddAddrs(listener.ID(), listener.Addrs(), peerstore.PermanentAddrTTL)
 		return Present(ctx, from, listener.ID(), secret, false, 10*time.Second, 10*time.Second)
 	}
-	if err := present(a, d.Secret); !errors.Is(err, forward.ErrNoListener) {
-		t.Fatalf("a host without the handler: %v, want forward.ErrNoListener", err)
+	if err := present(a, d.Secret); !errors.Is(err, peerdial.ErrNoListener) {
+		t.Fatalf("a host without the handler: %v, want peerdial.ErrNoListener", err)
 	}
 	listener.SetStreamHandler(Protocol, book.Handle)
 	if err := present(a, d.Secret); err != nil {

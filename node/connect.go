@@ -8,7 +8,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 
-	"github.com/p2ptun/p2ptun/forward"
+	"github.com/p2ptun/p2ptun/peerdial"
 	"github.com/p2ptun/p2ptun/spec"
 )
 
@@ -34,7 +34,7 @@ func (n *Node) preparePeer(pi peer.AddrInfo, instead string) error {
 // is one), what the relay and the peer need; otherwise a running daemon,
 // a full address, or (orLazy: a forward) --lazy.
 func (n *Node) connect(ctx context.Context, pi peer.AddrInfo, orLazy bool) error {
-	err := forward.Connect(ctx, n.host, pi.ID, n.opts.Timeouts.Dial.Std())
+	err := peerdial.Connect(ctx, n.host, pi.ID, n.opts.Timeouts.Dial.Std())
 	if err == nil || errors.Is(err, ErrDenied) {
 		return err // ErrDenied: the peer answered, it refuses this node
 	}

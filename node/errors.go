@@ -4,8 +4,8 @@ import (
 	"errors"
 
 	"github.com/p2ptun/p2ptun/config"
-	"github.com/p2ptun/p2ptun/forward"
 	"github.com/p2ptun/p2ptun/p2phost"
+	"github.com/p2ptun/p2ptun/peerdial"
 	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/spec"
@@ -19,9 +19,9 @@ var (
 	// p2phost.ErrUsage): a spec that does not parse is ErrUsage.
 	ErrUsage = spec.ErrInvalid
 	// ErrUnreachable means the peer could not be connected to.
-	ErrUnreachable = forward.ErrUnreachable
+	ErrUnreachable = peerdial.ErrUnreachable
 	// ErrNoListener means the peer is reachable but serves no such protocol.
-	ErrNoListener = forward.ErrNoListener
+	ErrNoListener = peerdial.ErrNoListener
 	// ErrNotFound means no listener or stream matched.
 	ErrNotFound = registry.ErrNotFound
 	// ErrExists means a listener for the protocol or address exists already.

@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/p2ptun/p2ptun/forward"
+	"github.com/p2ptun/p2ptun/forward/balance"
 	"github.com/p2ptun/p2ptun/invite"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/spec"
@@ -57,7 +58,7 @@ func (n *Node) forward(ctx context.Context, s spec.Spec) (registry.Listener, err
 		ListenAddr:        s.Listen,
 		Peer:              pi.ID,
 		Peers:             peerIDs(s.Peers),
-		Balance:           forward.Balance(s.Balance),
+		Balance:           balance.Policy(s.Balance),
 		PeerChanged:       n.peerChanged(rec),
 		RTT:               n.p2p.RTT,
 		DialTimeout:       n.opts.Timeouts.Dial.Std(),

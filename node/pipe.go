@@ -8,7 +8,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/p2ptun/p2ptun/forward"
+	"github.com/p2ptun/p2ptun/peerdial"
 	"github.com/p2ptun/p2ptun/refusal"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/spec"
@@ -49,7 +49,7 @@ func (n *Node) OpenPipe(ctx context.Context, ps spec.Spec) (*Pipe, error) {
 	if ps.AllowLimited {
 		ctx = network.WithAllowLimitedConn(ctx, "p2ptun pipe --allow-limited")
 	}
-	s, err := forward.OpenStream(ctx, n.host, pi.ID, proto, n.opts.Timeouts.Dial.Std(), n.opts.Timeouts.StreamOpen.Std())
+	s, err := peerdial.OpenStream(ctx, n.host, pi.ID, proto, n.opts.Timeouts.Dial.Std(), n.opts.Timeouts.StreamOpen.Std())
 	if err != nil {
 		return nil, err
 	}

@@ -1,25 +1,25 @@
-package forward
+package balance
 
 import (
 	"slices"
 	"time"
 )
 
-// Balance is how a forward with several peers picks the peer of each new
+// Policy is how a forward with several peers picks the peer of each new
 // connection among those that are up (spec.Balance names the same
 // policies).
-type Balance string
+type Policy string
 
 // The balance policies.
 const (
-	// BalanceFailover takes the first peer that is up, in the order
-	// given. The default.
-	BalanceFailover Balance = "failover"
-	// BalanceRTT takes the peer with the lowest measured round-trip time;
-	// peers not yet measured come after, in the order given.
-	BalanceRTT Balance = "rtt"
-	// BalanceRoundRobin takes the peers that are up in turn.
-	BalanceRoundRobin Balance = "round-robin"
+	// Failover takes the first peer that is up, in the order given. The
+	// default.
+	Failover Policy = "failover"
+	// RTT takes the peer with the lowest measured round-trip time; peers
+	// not yet measured come after, in the order given.
+	RTT Policy = "rtt"
+	// RoundRobin takes the peers that are up in turn.
+	RoundRobin Policy = "round-robin"
 )
 
 // health is what a policy knows of one peer.
@@ -33,7 +33,7 @@ type health struct {
 // the connection's number, for round-robin), then the peers that are
 // down, in the order given, as a last resort when no peer that is up
 // takes the connection.
-func order(b Balance, peers []health, turn uint64) []int {
+func order(b Policy, peers []health, turn uint64) []int {
 	out := make([]int, 0, len(peers))
 	for i, p := range peers {
 		if p.up {
@@ -42,12 +42,12 @@ func order(b Balance, peers []health, turn uint64) []int {
 	}
 	up := len(out)
 	switch b {
-	case BalanceRoundRobin:
+	case RoundRobin:
 		if up > 0 {
 			k := int(turn % uint64(up))
 			out = append(out[k:up:up], out[:k]...)
 		}
-	case BalanceRTT:
+	case RTT:
 		slices.SortStableFunc(out, func(x, y int) int {
 			rx, ry := peers[x].rtt, peers[y].rtt
 			switch {
