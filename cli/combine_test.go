@@ -13,6 +13,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/internal/harness"
+	"github.com/p2ptun/p2ptun/internal/testnet"
 	"github.com/p2ptun/p2ptun/spec"
 	"github.com/p2ptun/p2ptun/ticket"
 )
@@ -119,4 +120,59 @@ func TestRefusedCombinations(t *testing.T) {
 	if out, _, _ := d.CLI(t, "ls"); out != "" {
 		t.Fatalf("listeners left behind by refused combinations:\n%s", out)
 	}
+}
+
+// TestUDPCombinations runs the combinations of a UDP tunnel that work
+// (README "Combining options"), through real daemons and sockets: a UDP
+// forward to several peers, each flow going to the peer the policy picks,
+// and a UDP forward made from a share ticket carrying an invite.
+func TestUDPCombinations(t *testing.T) {
+	a, b, c := startDaemon(t), startDaemon(t), startDaemon(t)
+
+	t.Run("several peers", func(t *testing.T) {
+		for _, d := range []*harness.Daemon{b, c} {
+			name := []byte(d.ID)
+			target := testnet.ServeUDP(t, func([]byte) []byte { return name })
+			if _, errOut, code := d.CLI(t, "listen", "/x/dns", target.Addr, "--allow", a.ID); code != 0 {
+				t.Fatalf("listen: %d %s", code, errOut)
+			}
+		}
+		out, errOut, code := a.CLI(t, "forward", "/x/dns", "/ip4/127.0.0.1/udp/0", b.Addresses[0], c.Addresses[0], "--balance", "round-robin")
+		if code != 0 {
+			t.Fatalf("forward: %d %s", code, errOut)
+		}
+		addr := harness.UDPHostPort(t, out)
+		// Each client is a flow of its own; round-robin sends one flow to
+		// each peer in turn.
+		answered := map[string]int{}
+		for range 4 {
+			got, err := ask(udpClient(t, addr), []byte("who?"))
+			if err != nil {
+				t.Fatalf("no answer through the forward: %v\nA:\n%s", err, a.Logs)
+			}
+			answered[string(got)]++
+		}
+		if answered[b.ID] == 0 || answered[c.ID] == 0 || answered[b.ID]+answered[c.ID] != 4 {
+			t.Fatalf("answers by peer: %v; want flows to both %s and %s", answered, b.ID, c.ID)
+		}
+	})
+
+	t.Run("ticket with an invite", func(t *testing.T) {
+		target := testnet.ServeUDP(t, func(q []byte) []byte { return append([]byte("answer to "), q...) })
+		if _, errOut, code := b.CLI(t, "listen", "/x/dns-invite", target.Addr, "--invite-only"); code != 0 {
+			t.Fatalf("listen --invite-only: %d %s", code, errOut)
+		}
+		out, errOut, code := b.CLI(t, "share", "/x/dns-invite", "--invite")
+		if code != 0 {
+			t.Fatalf("share --invite: %d %s", code, errOut)
+		}
+		out, errOut, code = a.CLI(t, "forward", strings.TrimSpace(out), "/ip4/127.0.0.1/udp/0")
+		if code != 0 {
+			t.Fatalf("forward TICKET: %d %s", code, errOut)
+		}
+		got, err := ask(udpClient(t, harness.UDPHostPort(t, out)), []byte("q"))
+		if err != nil || string(got) != "answer to q" {
+			t.Fatalf("through the ticket's forward: %q %v\nA:\n%s\nB:\n%s", got, err, a.Logs, b.Logs)
+		}
+	})
 }
