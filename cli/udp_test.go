@@ -279,10 +279,10 @@ func TestUDPConfigTablesReloadAndIdleFlows(t *testing.T) {
 }
 
 func TestUDPTargetDown(t *testing.T) {
-	a, b := startDaemon(t, "--metrics", ":0"), startDaemon(t)
+	a, b := startDaemon(t, "--metrics", ":0"), startDaemon(t, "--metrics", ":0")
 	down := fmt.Sprintf("/ip4/127.0.0.1/udp/%d", testnet.FreeUDPPort(t))
 	c := udpClient(t, udpForward(t, a, b, down))
-	events := a.Events(t)
+	events, bEvents := a.Events(t), b.Events(t)
 	if _, err := c.Write([]byte("anyone?")); err != nil {
 		t.Fatal(err)
 	}
@@ -298,6 +298,16 @@ func TestUDPTargetDown(t *testing.T) {
 	fams := scrapeURL(t, a.Metrics)
 	if v, ok := sample(fams, "p2ptun_stream_errors_total", "cause", "target_dial"); !ok || v != 1 {
 		t.Errorf("p2ptun_stream_errors_total{cause=target_dial} = %v, want 1", v)
+	}
+	// b records the same cause, with the socket's error.
+	ev = harness.NextEvent(t, bEvents, 30*time.Second, "b's flow ending", func(ev harness.Event) bool {
+		return ev.Type == "stream_close" || ev.Type == "stream_failed"
+	})
+	if ev.Reason != "target_dial" || !strings.Contains(ev.Error, "connection refused") {
+		t.Fatalf("b's flow ended with %+v, want reason target_dial and the socket's error", ev)
+	}
+	if v, ok := sample(scrapeURL(t, b.Metrics), "p2ptun_stream_errors_total", "cause", "target_dial"); !ok || v != 1 {
+		t.Errorf("b: p2ptun_stream_errors_total{cause=target_dial} = %v, want 1", v)
 	}
 	if v, ok := sample(fams, "p2ptun_udp_datagrams_dropped_total", "reason", "too_large"); !ok || v != 0 {
 		t.Errorf("p2ptun_udp_datagrams_dropped_total{reason=too_large} = %v, %v; want 0, present", v, ok)
