@@ -365,3 +365,36 @@ func TestUDPBadInput(t *testing.T) {
 		t.Fatalf("ls after bad input = %q, want nothing registered", out)
 	}
 }
+
+// TestUDPFlowsArePeerRateLimited: each flow is a stream, so the
+// listener's limits.peer_stream_rate and burst apply to a peer that opens
+// flows fast. Beyond the burst, flows are refused as rate_limited on both
+// sides, counted in the metrics, and nothing of theirs reaches the target.
+func TestUDPFlowsArePeerRateLimited(t *testing.T) {
+	const burst, extra = 3, 3
+	home := harness.TempHome(t)
+	// One new flow per 100 s after the burst: none within the test.
+	harness.WriteConfig(t, home, fmt.Sprintf("[limits]\npeer_stream_rate = 0.01\npeer_stream_burst = %d\n", burst))
+	a, b := startDaemon(t, "--metrics", ":0"), startIn(t, home, "daemon", "--metrics", ":0")
+	target := testnet.ServeUDP(t, func(q []byte) []byte { return q })
+	addr := udpForward(t, a, b, target.Addr)
+	for i := range burst {
+		if got, err := ask(udpClient(t, addr), []byte("in")); err != nil || string(got) != "in" {
+			t.Fatalf("flow %d of the burst: %q %v", i, got, err)
+		}
+	}
+	for range extra {
+		if _, err := udpClient(t, addr).Write([]byte("over")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []*harness.Daemon{a, b} {
+		d.Until(t, 30*time.Second, "the flows over the burst refused as rate_limited", func() bool {
+			v, _ := sample(scrapeURL(t, d.Metrics), "p2ptun_stream_errors_total", "cause", "rate_limited")
+			return v == extra
+		})
+	}
+	if n := target.Received.Load(); n != burst {
+		t.Fatalf("the target received %d datagrams, want the %d of the flows let in", n, burst)
+	}
+}
