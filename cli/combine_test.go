@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/testnet"
@@ -25,12 +23,9 @@ import (
 // is ErrUsage.
 func TestRefusedCombinations(t *testing.T) {
 	d := startDaemon(t)
-	other, another := harness.NewPeerID(t), harness.NewPeerID(t)
+	id, another := harness.NewPeer(t), harness.NewPeerID(t)
+	other := id.String()
 	const udp = "/ip4/127.0.0.1/udp/53"
-	id, err := peer.Decode(other)
-	if err != nil {
-		t.Fatal(err)
-	}
 	tk, err := ticket.Ticket{Peer: id, Protocol: "/x/dns", Secret: make([]byte, ticket.MinSecretLen)}.Encode()
 	if err != nil {
 		t.Fatal(err)
