@@ -279,10 +279,10 @@ func TestUDPConfigTablesReloadAndIdleFlows(t *testing.T) {
 }
 
 func TestUDPTargetDown(t *testing.T) {
-	a, b := startDaemon(t, "--metrics", ":0"), startDaemon(t)
+	a, b := startDaemon(t, "--metrics", ":0"), startDaemon(t, "--metrics", ":0")
 	down := fmt.Sprintf("/ip4/127.0.0.1/udp/%d", testnet.FreeUDPPort(t))
 	c := udpClient(t, udpForward(t, a, b, down))
-	events := a.Events(t)
+	events, bEvents := a.Events(t), b.Events(t)
 	if _, err := c.Write([]byte("anyone?")); err != nil {
 		t.Fatal(err)
 	}
@@ -298,6 +298,16 @@ func TestUDPTargetDown(t *testing.T) {
 	fams := scrapeURL(t, a.Metrics)
 	if v, ok := sample(fams, "p2ptun_stream_errors_total", "cause", "target_dial"); !ok || v != 1 {
 		t.Errorf("p2ptun_stream_errors_total{cause=target_dial} = %v, want 1", v)
+	}
+	// b records the same cause, with the socket's error.
+	ev = harness.NextEvent(t, bEvents, 30*time.Second, "b's flow ending", func(ev harness.Event) bool {
+		return ev.Type == "stream_close" || ev.Type == "stream_failed"
+	})
+	if ev.Reason != "target_dial" || !strings.Contains(ev.Error, "connection refused") {
+		t.Fatalf("b's flow ended with %+v, want reason target_dial and the socket's error", ev)
+	}
+	if v, ok := sample(scrapeURL(t, b.Metrics), "p2ptun_stream_errors_total", "cause", "target_dial"); !ok || v != 1 {
+		t.Errorf("b: p2ptun_stream_errors_total{cause=target_dial} = %v, want 1", v)
 	}
 	if v, ok := sample(fams, "p2ptun_udp_datagrams_dropped_total", "reason", "too_large"); !ok || v != 0 {
 		t.Errorf("p2ptun_udp_datagrams_dropped_total{reason=too_large} = %v, %v; want 0, present", v, ok)
@@ -353,5 +363,38 @@ func TestUDPBadInput(t *testing.T) {
 	}
 	if out, _, _ := d.CLI(t, "ls"); strings.Contains(out, "/x/dns") {
 		t.Fatalf("ls after bad input = %q, want nothing registered", out)
+	}
+}
+
+// TestUDPFlowsArePeerRateLimited: each flow is a stream, so the
+// listener's limits.peer_stream_rate and burst apply to a peer that opens
+// flows fast. Beyond the burst, flows are refused as rate_limited on both
+// sides, counted in the metrics, and nothing of theirs reaches the target.
+func TestUDPFlowsArePeerRateLimited(t *testing.T) {
+	const burst, extra = 3, 3
+	home := harness.TempHome(t)
+	// One new flow per 100 s after the burst: none within the test.
+	harness.WriteConfig(t, home, fmt.Sprintf("[limits]\npeer_stream_rate = 0.01\npeer_stream_burst = %d\n", burst))
+	a, b := startDaemon(t, "--metrics", ":0"), startIn(t, home, "daemon", "--metrics", ":0")
+	target := testnet.ServeUDP(t, func(q []byte) []byte { return q })
+	addr := udpForward(t, a, b, target.Addr)
+	for i := range burst {
+		if got, err := ask(udpClient(t, addr), []byte("in")); err != nil || string(got) != "in" {
+			t.Fatalf("flow %d of the burst: %q %v", i, got, err)
+		}
+	}
+	for range extra {
+		if _, err := udpClient(t, addr).Write([]byte("over")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []*harness.Daemon{a, b} {
+		d.Until(t, 30*time.Second, "the flows over the burst refused as rate_limited", func() bool {
+			v, _ := sample(scrapeURL(t, d.Metrics), "p2ptun_stream_errors_total", "cause", "rate_limited")
+			return v == extra
+		})
+	}
+	if n := target.Received.Load(); n != burst {
+		t.Fatalf("the target received %d datagrams, want the %d of the flows let in", n, burst)
 	}
 }

@@ -9,10 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
+	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/logbuf"
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/streams"
@@ -37,6 +39,17 @@ func (k *udpKind) flowCount() int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return len(k.flows)
+}
+
+// queued is how many datagrams the flows hold in their queues.
+func (k *udpKind) queued() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	n := 0
+	for _, fl := range k.flows {
+		n += len(fl.q)
+	}
+	return n
 }
 
 func TestUDPForwardFlowsDropsAndStop(t *testing.T) {
@@ -116,5 +129,80 @@ func TestUDPForwardFlowsDropsAndStop(t *testing.T) {
 	}
 	if n := len(reg.List()); n != 0 {
 		t.Fatalf("%d streams after Close", n)
+	}
+}
+
+// TestUDPForwardQueueFull fills a flow's queue while its stream cannot
+// open (the peer's address accepts TCP and never answers, so the dial
+// hangs): the queue holds flowQueue datagrams, the first included, and
+// every one after is dropped and counted as queue_full.
+func TestUDPForwardQueueFull(t *testing.T) {
+	hole, err := net.Listen("tcp4", "127.0.0.1:0") // never accepted: the kernel's backlog takes the dial
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hole.Close()
+	h := newHost(t, newKey(t), "/ip4/127.0.0.1/tcp/0")
+	far := newKey(t)
+	id, err := peer.IDFromPrivateKey(far)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := manet.FromNetAddr(hole.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Peerstore().AddAddr(id, addr, peerstore.PermanentAddrTTL)
+	var full atomic.Int64
+	f, err := New(h, Config{
+		Side: seam.Side{Protocol: proto, Streams: &registry.Streams{}, Logger: slog.New(slog.NewTextHandler(&logbuf.Buffer{}, nil))},
+		Peer: id, ListenAddr: ma.StringCast("/ip4/127.0.0.1/udp/0"), DialTimeout: time.Hour,
+		Datagrams: streams.FlowConfig{Dropped: func(r string) {
+			if r == streams.DropQueueFull {
+				full.Add(1)
+			}
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	to, err := manet.ToNetAddr(f.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialUDP("udp4", nil, to.(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Sent in batches, each waited for, so that the forward's socket
+	// buffer never overflows: the kernel would drop silently.
+	send := func(n int) {
+		for range n {
+			if _, err := c.Write([]byte("d")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for queued := 0; queued < flowQueue; {
+		n := min(32, flowQueue-queued)
+		send(n)
+		queued += n
+		harness.Until(t, time.Minute, "the datagrams queued", func() bool { return f.udp.queued() == queued })
+	}
+	const over = 40
+	for dropped := 1; dropped <= over; dropped++ {
+		send(1)
+		harness.Until(t, time.Minute, "the datagram over the queue dropped as queue_full", func() bool { return full.Load() == int64(dropped) })
+	}
+	if n := f.udp.flowCount(); n != 1 {
+		t.Errorf("%d flows, want the one client's", n)
+	}
+	if n := f.udp.queued(); n != flowQueue {
+		t.Errorf("%d datagrams queued, want %d", n, flowQueue)
 	}
 }

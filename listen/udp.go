@@ -50,7 +50,10 @@ func (u *udpTarget) Write(p []byte) (int, error) {
 }
 
 // refused resets the stream with the TargetDial code when err says the
-// target refused a datagram, and returns err with its context.
+// target refused a datagram, and returns err with its context, as the
+// local record of that refusal (refusal.Local), so that this side's
+// events and metrics give the cause the forward side reads (target_dial),
+// not "reset".
 func (u *udpTarget) refused(err error) error {
 	if err == nil || !errors.Is(err, syscall.ECONNREFUSED) {
 		return err
@@ -59,5 +62,5 @@ func (u *udpTarget) refused(err error) error {
 		"UDP target refused a datagram (ICMP port unreachable: is the service behind the tunnel running?); flow ended, stream reset",
 		"proto", string(u.l.cfg.Protocol), "target", u.l.addr, "peer", u.who)
 	_ = refusal.Reset(u.s, refusal.TargetDial)
-	return fmt.Errorf("udp target %s: %w", u.l.addr, err)
+	return refusal.Local(refusal.TargetDial, fmt.Errorf("udp target %s: %w", u.l.addr, err))
 }

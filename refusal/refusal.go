@@ -85,13 +85,23 @@ func Reset(s network.Stream, c Cause) error {
 
 // Error is a refusal read from the peer: a stream it reset, or a
 // connection it closed, with one of the codes above. It unwraps to its
-// cause's sentinel and to the libp2p error that carried it.
+// cause's sentinel and to the libp2p error that carried it. Local makes
+// the refusal's other end: the refusing side's own record of it.
 type Error struct {
 	Cause Cause
 	// Conn is true for a connection the peer closed (its access policy),
 	// false for a stream its listener reset.
-	Conn bool
-	err  error
+	Conn  bool
+	err   error
+	local bool
+}
+
+// Local is the refusing side's own record of a stream it reset with
+// cause's code, for err: it is that cause (Of, errors.Is with the cause's
+// sentinel), and its text is err's, what happened here, not what the peer
+// reads.
+func Local(c Cause, err error) *Error {
+	return &Error{Cause: c, err: err, local: true}
 }
 
 // ClosedEarly is the refusal of a peer that closed a new connection before
@@ -109,6 +119,9 @@ func ClosedEarly(err error) *Error {
 }
 
 func (e *Error) Error() string {
+	if e.local && e.err != nil {
+		return e.err.Error()
+	}
 	if e.Conn {
 		return "the peer's access policy refuses this node: it closed the connection as soon as it was made"
 	}

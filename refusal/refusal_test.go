@@ -65,3 +65,18 @@ func TestClosedEarlyReadsLikeTheCode(t *testing.T) {
 		t.Fatalf("ClosedEarly = %q (%s), want %q (%s)", early, early.Cause, coded, coded.Cause)
 	}
 }
+
+// TestLocalIsTheCauseWithItsOwnText checks the refusing side's record of a
+// refusal: the same cause and sentinel as the peer reads, the local error
+// in its chain and as its text.
+func TestLocalIsTheCauseWithItsOwnText(t *testing.T) {
+	cause := errors.New("udp target 127.0.0.1:1: connection refused")
+	err := fmt.Errorf("read: %w", Local(TargetDial, cause))
+	r := Of(err)
+	if r == nil || r.Cause != TargetDial || !errors.Is(err, ErrTargetDown) || !errors.Is(err, cause) {
+		t.Fatalf("Of(%v) = %+v; want cause %s, ErrTargetDown and the local error in its chain", err, r, TargetDial)
+	}
+	if r.Error() != cause.Error() {
+		t.Errorf("text %q, want the local error's %q", r.Error(), cause)
+	}
+}

@@ -60,6 +60,9 @@ func parseForwardPeers(r Request, proto protocol.ID, laddr ma.Multiaddr) (Spec, 
 	if err != nil {
 		return Spec{}, err
 	}
+	if err := checkSocks(r, laddr); err != nil {
+		return Spec{}, err
+	}
 	if len(r.Peers) > maxPeers {
 		return Spec{}, invalidf("%d peers, more than %d", len(r.Peers), maxPeers)
 	}
@@ -76,7 +79,7 @@ func parseForwardPeers(r Request, proto protocol.ID, laddr ma.Multiaddr) (Spec, 
 	}
 	return Spec{
 		Kind: KindForward, Name: r.Name, Protocol: proto, Listen: laddr, Peers: peers, Balance: bal,
-		Lazy: r.Lazy, AllowLimited: r.AllowLimited, Save: r.Save, Request: clone(r),
+		Lazy: r.Lazy, AllowLimited: r.AllowLimited, Save: r.Save, Socks: r.Socks, Request: clone(r),
 	}, nil
 }
 

@@ -163,6 +163,9 @@ func ParseListen(r Request) (Spec, error) {
 	if err != nil {
 		return Spec{}, err
 	}
+	if err := combineListen(r, target); err != nil {
+		return Spec{}, err
+	}
 	if pp != 0 && r.ReportPeerID {
 		return Spec{}, invalidf("a PROXY header and the reported peer ID both go to the target first: choose one (a v2 header carries the peer ID)")
 	}
@@ -186,6 +189,9 @@ func ParseForward(r Request) (Spec, error) {
 	}
 	laddr, err := ParseListenAddr(r.ListenAddress)
 	if err != nil {
+		return Spec{}, err
+	}
+	if err := combineForward(r, laddr); err != nil {
 		return Spec{}, err
 	}
 	if len(r.Peers) > 0 || r.Balance != "" {
