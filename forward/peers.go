@@ -23,7 +23,7 @@ import (
 // (cfg.Peers), their health and the policy that picks among them.
 func newPeerSet(h host.Host, cfg *Config) *balance.Set {
 	return balance.New(h, balance.Config{
-		Peers: cfg.Peers, Policy: cfg.Balance, AllowLimited: cfg.AllowLimited, RTT: cfg.RTT, Changed: cfg.PeerChanged,
+		Peers: cfg.Peers, Protocol: cfg.Protocol, Policy: cfg.Balance, AllowLimited: cfg.AllowLimited, RTT: cfg.RTT, Changed: cfg.PeerChanged,
 		RedialMin: cfg.RedialMin, RedialMax: cfg.RedialMax,
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/p2ptun/p2ptun/oneline"
 	"github.com/p2ptun/p2ptun/peerdial"
@@ -21,6 +23,11 @@ import (
 type Config struct {
 	// Peers, in order of preference. Two or more.
 	Peers []peer.ID
+	// Protocol is the forward's protocol. A peer that refused it (a
+	// stream open failed with peerdial.ErrNoListener) comes back up only
+	// once it says it serves it again (identify), not merely because it
+	// is still connected.
+	Protocol protocol.ID
 	// Policy picks among the peers that are up; "" is Failover.
 	Policy Policy
 	// AllowLimited counts a peer with only a limited relayed connection
@@ -62,6 +69,7 @@ var errDisconnected = errors.New("disconnected")
 // per peer tries with the forward's redial backoff.
 type Set struct {
 	h            host.Host
+	proto        protocol.ID
 	policy       Policy
 	allowLimited bool
 	rtt          func(peer.ID) time.Duration
@@ -81,16 +89,19 @@ type peerState struct {
 	kick   chan struct{} // wakes the watcher when the peer goes down or up
 
 	// guarded by the set's mu
-	up    bool
-	err   error         // why it went down last
-	wait  time.Duration // the current hold-off; reset by a stream opened
-	retry time.Time     // not dialed by the watcher before this
+	up  bool
+	err error // why it went down last
+	// unserved: it went down because it refused the protocol; it comes
+	// back up only once its protocols (identify) include it again.
+	unserved bool
+	wait     time.Duration // the current hold-off; reset by a stream opened
+	retry    time.Time     // not dialed by the watcher before this
 }
 
 // New returns the set of cfg's peers on h, all up until Start looks.
 func New(h host.Host, cfg Config) *Set {
 	ps := &Set{
-		h: h, policy: cfg.Policy, allowLimited: cfg.AllowLimited, rtt: cfg.RTT, changed: cfg.Changed,
+		h: h, proto: cfg.Protocol, policy: cfg.Policy, allowLimited: cfg.AllowLimited, rtt: cfg.RTT, changed: cfg.Changed,
 		min: cfg.RedialMin, max: cfg.RedialMax,
 	}
 	for _, p := range cfg.Peers {
@@ -105,7 +116,7 @@ func New(h host.Host, cfg Config) *Set {
 // connected is marked down, so that its watcher dials it at once with
 // connect.
 func (ps *Set) Start(t Owner, connect func(context.Context, peer.ID, *peerdial.Gate) error) error {
-	sub, err := ps.h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
+	sub, err := ps.h.EventBus().Subscribe([]any{new(event.EvtPeerConnectednessChanged), new(event.EvtPeerProtocolsUpdated)})
 	if err != nil {
 		return fmt.Errorf("forward: watching its peers: %w", err)
 	}
@@ -141,16 +152,38 @@ func (ps *Set) follow(ctx context.Context, sub event.Subscription) {
 	defer stop()
 	defer sub.Close()
 	for e := range sub.Out() {
-		ch := e.(event.EvtPeerConnectednessChanged)
-		st := ps.find(ch.Peer)
-		switch {
-		case st == nil:
-		case ch.Connectedness == network.NotConnected:
-			ps.setDown(st, errDisconnected, true)
-		case ps.usable(ch.Peer):
-			ps.setUp(st)
+		switch ch := e.(type) {
+		case event.EvtPeerConnectednessChanged:
+			st := ps.find(ch.Peer)
+			switch {
+			case st == nil:
+			case ch.Connectedness == network.NotConnected:
+				ps.setDown(st, errDisconnected, true)
+			case ps.usable(ch.Peer) && ps.serves(st):
+				ps.setUp(st)
+			}
+		case event.EvtPeerProtocolsUpdated:
+			// A peer that refused the protocol serves it again: up at
+			// once, without waiting for its watcher's hold-off.
+			if st := ps.find(ch.Peer); st != nil && slices.Contains(ch.Added, ps.proto) && ps.usable(ch.Peer) {
+				ps.setUp(st)
+			}
 		}
 	}
+}
+
+// serves reports whether st may be up as far as its protocol goes: it
+// did not refuse the protocol, or its protocols (as identify last
+// reported them) include it again.
+func (ps *Set) serves(st *peerState) bool {
+	ps.mu.Lock()
+	unserved := st.unserved
+	ps.mu.Unlock()
+	if !unserved {
+		return true
+	}
+	got, err := ps.h.Peerstore().SupportsProtocols(st.id, ps.proto)
+	return err == nil && len(got) > 0
 }
 
 func (ps *Set) find(p peer.ID) *peerState {
@@ -193,12 +226,17 @@ func (ps *Set) watch(ctx context.Context, st *peerState, connect func(context.Co
 		if ctx.Err() != nil {
 			return
 		}
-		if err == nil && ps.usable(st.id) {
+		if err == nil && ps.usable(st.id) && ps.serves(st) {
 			ps.setUp(st)
 			continue
 		}
-		if err == nil {
+		switch {
+		case err == nil && !ps.usable(st.id):
 			err = fmt.Errorf("%w: only a limited relayed connection", peerdial.ErrUnreachable)
+		case err == nil: // connected, but it still does not serve the protocol
+			ps.mu.Lock()
+			err = st.err
+			ps.mu.Unlock()
 		}
 		ps.setDown(st, err, true)
 	}
@@ -212,6 +250,13 @@ func (ps *Set) setDown(st *peerState, err error, hold bool) {
 	defer ps.mu.Unlock()
 	was := st.up
 	st.up, st.err = false, err
+	st.unserved = errors.Is(err, peerdial.ErrNoListener)
+	if st.unserved && ps.proto != "" {
+		// It said so itself: until identify says otherwise (a push when
+		// it serves the protocol again, or a new connection), the
+		// peerstore must not say it serves it.
+		_ = ps.h.Peerstore().RemoveProtocols(st.id, ps.proto)
+	}
 	if hold {
 		st.wait = min(max(2*st.wait, ps.min), ps.max)
 		st.retry = time.Now().Add(st.wait)
@@ -232,7 +277,7 @@ func (ps *Set) setUp(st *peerState) {
 	if st.up {
 		return
 	}
-	st.up = true
+	st.up, st.unserved = true, false
 	if ps.changed != nil {
 		ps.changed(st.id, true, nil)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/p2ptun/p2ptun/internal/harness"
+	"github.com/p2ptun/p2ptun/internal/testnet"
 	"github.com/p2ptun/p2ptun/peerdial"
 )
 
@@ -110,5 +112,99 @@ func TestSetOpen(t *testing.T) {
 	open(a) // b and c are down now, a is tried first as the first given
 	if got := changes[len(changes)-1]; got != (change{a, true}) {
 		t.Errorf("last change %v, want a up", got)
+	}
+}
+
+// owner runs a Set's goroutines for a test and waits for them at its end.
+type owner struct {
+	ctx context.Context
+	wg  sync.WaitGroup
+}
+
+func newOwner(t *testing.T) *owner {
+	ctx, cancel := context.WithCancel(context.Background())
+	o := &owner{ctx: ctx}
+	t.Cleanup(func() { cancel(); o.wg.Wait() })
+	return o
+}
+
+func (o *owner) Context() context.Context { return o.ctx }
+func (o *owner) Go(fn func()) bool        { o.wg.Go(fn); return true }
+
+// TestSetPeerThatRefusedStaysDown: a peer that stays connected but
+// refused the protocol is not brought back up by its watcher because it
+// is still connected (it would take the next client first and refuse it
+// again, every hold-off); it comes back up once identify says it serves
+// the protocol again.
+func TestSetPeerThatRefusedStaysDown(t *testing.T) {
+	const proto = "/x/refused"
+	h, b := testnet.Host(t), testnet.Host(t)
+	if err := h.Connect(t.Context(), peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	other := harness.NewPeer(t)
+	changes := make(chan change, 64)
+	ps := New(h, Config{
+		Peers: []peer.ID{b.ID(), other}, Protocol: proto, RedialMin: 5 * time.Millisecond, RedialMax: 5 * time.Millisecond,
+		Changed: func(p peer.ID, up bool, _ error) {
+			if p == b.ID() {
+				changes <- change{p, up}
+			}
+		},
+	})
+	dials := make(chan struct{}, 1)
+	connect := func(_ context.Context, p peer.ID, _ *peerdial.Gate) error {
+		if p == b.ID() {
+			select {
+			case dials <- struct{}{}:
+			default:
+			}
+		}
+		return nil // b is connected; other is not, and stays down
+	}
+	if err := ps.Start(newOwner(t), connect); err != nil {
+		t.Fatal(err)
+	}
+	try := func(_ context.Context, p peer.ID, _ *peerdial.Gate) (network.Stream, error) {
+		if p == b.ID() {
+			return nil, fmt.Errorf("%s: %w %s", p, peerdial.ErrNoListener, proto)
+		}
+		return nil, nil
+	}
+	if _, err := ps.Open(t.Context(), try); err != nil {
+		t.Fatal(err)
+	}
+	if c := <-changes; c != (change{b.ID(), false}) {
+		t.Fatalf("change %v, want b down", c)
+	}
+	// Its watcher dials it again and again (it is connected): it stays
+	// down all the same.
+	for range 5 {
+		select {
+		case <-dials:
+		case c := <-changes:
+			t.Fatalf("change %v after b refused the protocol, want none until it serves it", c)
+		case <-time.After(30 * time.Second):
+			t.Fatal("b's watcher did not dial it within 30s")
+		}
+	}
+	select {
+	case c := <-changes:
+		t.Fatalf("change %v after b refused the protocol, want none until it serves it", c)
+	default:
+	}
+	if st := ps.States(); st[0].Up {
+		t.Fatalf("b up again after refusing %s: %+v", proto, st)
+	}
+
+	// b serves the protocol: identify tells h, and b is up.
+	b.SetStreamHandler(proto, func(s network.Stream) { _ = s.Reset() })
+	select {
+	case c := <-changes:
+		if c != (change{b.ID(), true}) {
+			t.Fatalf("change %v, want b up", c)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("b not up 30s after it began serving the protocol")
 	}
 }
