@@ -44,7 +44,7 @@ func (n *Node) Subscribe() (<-chan Event, func()) { return n.events.Subscribe() 
 func (n *Node) emit(ev Event) { n.events.Emit(ev) }
 
 // hooks connects the registries to the event bus, the metrics and the
-// connection manager's protection of tunnel peers.
+// host's count of tunnel peers (protected from trimming, kept alive).
 func (n *Node) hooks() {
 	n.listeners.SetHooks(registry.ListenerHooks{
 		Up:   func(l registry.Listener) { n.metrics.TunnelUp(l); n.emit(telemetry.TunnelEvent(EventTunnelUp, l)) },
@@ -52,12 +52,12 @@ func (n *Node) hooks() {
 	})
 	n.streams.SetHooks(registry.Hooks{
 		Opened: func(s registry.StreamInfo) {
-			n.tunnelOpened(s.Peer)
+			tunnelPeer(s, n.p2p.TunnelOpened)
 			n.metrics.StreamOpened(s)
 			n.emit(telemetry.StreamOpened(s))
 		},
 		Closed: func(s registry.StreamInfo, err error) {
-			n.tunnelClosed(s.Peer)
+			tunnelPeer(s, n.p2p.TunnelClosed)
 			n.metrics.StreamClosed(s, err)
 			n.emit(telemetry.StreamClosed(s, err))
 		},
