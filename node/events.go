@@ -3,9 +3,6 @@ package node
 import (
 	"fmt"
 	"strings"
-	"time"
-
-	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/telemetry"
@@ -46,37 +43,11 @@ func (n *Node) emit(ev Event) { n.events.Emit(ev) }
 // hooks connects the registries to the event bus, the metrics and the
 // host's count of tunnel peers (protected from trimming, kept alive).
 func (n *Node) hooks() {
-	n.listeners.SetHooks(registry.ListenerHooks{
-		Up:   func(l registry.Listener) { n.metrics.TunnelUp(l); n.emit(telemetry.TunnelEvent(EventTunnelUp, l)) },
-		Down: func(l registry.Listener) { n.metrics.TunnelDown(l); n.emit(telemetry.TunnelEvent(EventTunnelDown, l)) },
-	})
-	n.streams.SetHooks(registry.Hooks{
-		Opened: func(s registry.StreamInfo) {
-			tunnelPeer(s, n.p2p.TunnelOpened)
-			n.metrics.StreamOpened(s)
-			n.emit(telemetry.StreamOpened(s))
-		},
-		Closed: func(s registry.StreamInfo, err error) {
-			tunnelPeer(s, n.p2p.TunnelClosed)
-			n.metrics.StreamClosed(s, err)
-			n.emit(telemetry.StreamClosed(s, err))
-		},
-		Failed: func(f registry.Failure) {
-			n.metrics.StreamFailed(f)
-			n.emit(telemetry.StreamFailed(f))
-		},
-	})
-}
-
-// relayReservation emits the event of a relay that started holding a
-// reservation for this node (err nil) or stopped (err says why).
-func (n *Node) relayReservation(relay peer.ID, err error) {
-	n.emit(telemetry.RelayReservation(relay.String(), err))
-}
-
-// holePunch emits the event of an attempt to reach remote directly.
-func (n *Node) holePunch(remote peer.ID, took time.Duration, err error) {
-	n.emit(telemetry.HolePunch(remote.String(), took, err))
+	lh, sh := telemetry.Hooks(&n.events, n.metrics,
+		func(s registry.StreamInfo) { tunnelPeer(s, n.p2p.TunnelOpened) },
+		func(s registry.StreamInfo) { tunnelPeer(s, n.p2p.TunnelClosed) })
+	n.listeners.SetHooks(lh)
+	n.streams.SetHooks(sh)
 }
 
 // Reloaded emits a reload event summarising what a reload changed.

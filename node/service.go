@@ -104,7 +104,7 @@ func New(opts Options) (*Node, error) {
 	// node's.
 	hc := opts.Config
 	hc.Gater, hc.KeepalivePeers = opts.Access, n.activePeers
-	hc.Reservation, hc.HolePunch = n.relayReservation, n.holePunch
+	hc.Reservation, hc.HolePunch = n.events.Reservation, n.events.HolePunched
 	hc.ProtocolLimits = maps.Clone(hc.ProtocolLimits)
 	if hc.ProtocolLimits == nil {
 		hc.ProtocolLimits = make(map[protocol.ID]p2phost.ProtocolLimit)
