@@ -1,9 +1,6 @@
 package node
 
 import (
-	"fmt"
-	"strings"
-
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/telemetry"
 )
@@ -52,10 +49,5 @@ func (n *Node) hooks() {
 
 // Reloaded emits a reload event summarising what a reload changed.
 func (n *Node) Reloaded(res ApplyResult, needsRestart []string) {
-	reason := fmt.Sprintf("added %d, removed %d, unchanged %d, restarted %d, failed %d",
-		len(res.Added), len(res.Removed), len(res.Unchanged), len(res.Restarted), len(res.Failed))
-	if len(needsRestart) > 0 {
-		reason += "; restart to apply " + strings.Join(needsRestart, ", ")
-	}
-	n.emit(Event{Type: EventReload, Reason: reason})
+	n.emit(telemetry.Reload(len(res.Added), len(res.Removed), len(res.Unchanged), len(res.Restarted), len(res.Failed), needsRestart))
 }

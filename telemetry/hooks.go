@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -37,4 +38,21 @@ func (b *Bus) Reservation(relay peer.ID, err error) { b.Emit(RelayReservation(re
 // the host's HolePunch callback.
 func (b *Bus) HolePunched(remote peer.ID, took time.Duration, err error) {
 	b.Emit(HolePunch(remote.String(), took, err))
+}
+
+// ForwardPeer returns what the forward rec calls when one of its peers
+// goes down (err says why) or comes back up: the event, the metric and a
+// log line. The forward calls it under its own lock, with rec's fields
+// set: it neither blocks nor lists the listeners.
+func ForwardPeer(b *Bus, m *Metrics, log *slog.Logger, rec *registry.Listener) func(p peer.ID, up bool, err error) {
+	return func(p peer.ID, up bool, err error) {
+		l, ps := *rec, p.String()
+		if up {
+			log.Info("forward peer up: new connections may go to it", "proto", l.Protocol, "laddr", l.ListenAddress, "peer", ps)
+		} else {
+			m.ForwardPeerDown(l, ps)
+			log.Warn("forward peer down: new connections go to the others", "proto", l.Protocol, "laddr", l.ListenAddress, "peer", ps, "err", err)
+		}
+		b.Emit(ForwardPeerEvent(l, ps, err))
+	}
 }
