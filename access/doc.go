@@ -8,6 +8,7 @@
 // A Store edits the policy at runtime together with the config file's
 // lists (the policy minus a run's own peers), one edit at a time, and
 // undoes an edit it cannot save. It does not write files (its owner's
-// Save does, through config) or close connections that a change
-// disallows (its owner's Changed does).
+// Save does, through config); a Policy closes the connections that a
+// change disallows (CloseRefused) when its owner's Changed asks it to, on
+// the owner's host.
 package access

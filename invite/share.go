@@ -2,11 +2,14 @@ package invite
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/p2ptun/p2ptun/registry"
+	"github.com/p2ptun/p2ptun/spec"
 	"github.com/p2ptun/p2ptun/ticket"
 )
 
@@ -22,11 +25,53 @@ type Share struct {
 	Expires time.Time `json:",omitzero"`
 }
 
-// Share makes a ticket naming peer self, its addresses addrs (in the
-// order Addrs gives them) and proto. With ttl > 0 the ticket carries a
-// new invite to the served listener listenerID, which expires ttl from
-// now; the Book keeps only its hash.
-func (b *Book) Share(self peer.ID, addrs []ma.Multiaddr, listenerID uint64, proto string, ttl time.Duration) (Share, error) {
+// Request asks for a ticket to the listener on Protocol.
+type Request struct {
+	Protocol string
+	// Invite makes the ticket a single-use invite: the first peer that
+	// presents it joins the listener's allowlist.
+	Invite bool
+	// TTL is how long the invite can be redeemed; zero means DefaultTTL.
+	// Only for invites.
+	TTL time.Duration
+}
+
+// Share makes the ticket r asks for: it names peer self, its addresses
+// addrs (in the order Addrs gives them) and the listener on r.Protocol
+// among listeners (the node's records), which must be served; with
+// r.Invite, it carries a new invite to that listener, whose hash alone
+// the Book keeps. It fails with spec.ErrInvalid for a request that makes
+// no sense, and registry.ErrNotFound when nothing listens on the protocol.
+func (b *Book) Share(self peer.ID, addrs []ma.Multiaddr, listeners []registry.Listener, r Request) (Share, error) {
+	ttl := r.TTL
+	switch {
+	case ttl != 0 && !r.Invite:
+		return Share{}, fmt.Errorf("%w: a TTL applies to invites only; add --invite, or drop --ttl", spec.ErrInvalid)
+	case ttl < 0:
+		return Share{}, fmt.Errorf("%w: TTL %s is negative", spec.ErrInvalid, ttl)
+	case ttl == 0 && r.Invite:
+		ttl = DefaultTTL
+	}
+	proto, err := spec.ParseProtocol(r.Protocol, true)
+	if err != nil {
+		return Share{}, err
+	}
+	i := slices.IndexFunc(listeners, func(l registry.Listener) bool {
+		return l.Kind == registry.KindListen && l.Protocol == string(proto)
+	})
+	if i < 0 {
+		return Share{}, fmt.Errorf("%w: nothing listens on %s here: open it first with `p2ptun listen %s TARGET --invite-only` (or --allow PEER), see `p2ptun ls`", registry.ErrNotFound, proto, proto)
+	}
+	if r.Invite && listeners[i].AllowAll {
+		return Share{}, fmt.Errorf("%w: the listener on %s allows every peer already: share it without --invite", spec.ErrInvalid, proto)
+	}
+	return b.share(self, addrs, listeners[i].ID, listeners[i].Protocol, ttl)
+}
+
+// share makes a ticket naming peer self, its addresses addrs and proto.
+// With ttl > 0 the ticket carries a new invite to the served listener
+// listenerID, which expires ttl from now.
+func (b *Book) share(self peer.ID, addrs []ma.Multiaddr, listenerID uint64, proto string, ttl time.Duration) (Share, error) {
 	t := ticket.Ticket{Peer: self, Protocol: proto, Addrs: Addrs(addrs)}
 	var d Draft
 	if ttl > 0 {

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/p2ptun/p2ptun/access"
@@ -24,8 +23,16 @@ func (n *Node) newAccess(self peer.ID) *access.Store {
 	}
 	return access.NewStore(access.StoreConfig{
 		Policy: o.Access, Allow: o.Allow, Deny: o.Deny, RunAllow: o.RunAllow, RunDeny: o.RunDeny,
-		Self: self, Save: save, Changed: n.dropRefused, Logger: n.log,
+		Self: self, Save: save, Changed: n.closeRefused, Logger: n.log,
 	})
+}
+
+// closeRefused closes the connections of the peers the policy refuses
+// (access.Policy.CloseRefused), once the host runs.
+func (n *Node) closeRefused() {
+	if n.host != nil {
+		n.opts.Access.CloseRefused(n.host.Network(), n.log)
+	}
 }
 
 // Access returns the node-wide policy.
@@ -51,23 +58,6 @@ func (n *Node) AccessRevoke(_ context.Context, p string) (AccessList, error) {
 // closes the connections it no longer allows. It does not save the
 // policy: it came from the file.
 func (n *Node) SetAccess(allow, deny []peer.ID) { n.access.Reset(allow, deny) }
-
-// dropRefused closes the connections of peers the policy refuses, with
-// the code a refused connection carries (see package access), so that a
-// p2ptun peer learns why.
-func (n *Node) dropRefused() {
-	if n.host == nil {
-		return // not started: nothing to close
-	}
-	for _, p := range n.host.Network().Peers() {
-		if !n.opts.Access.Allowed(p) {
-			for _, c := range n.host.Network().ConnsToPeer(p) {
-				_ = c.CloseWithError(network.ConnGated)
-			}
-			n.log.Info("closed connections to a peer the access policy no longer allows", "peer", p.String())
-		}
-	}
-}
 
 func ids(ps []peer.ID) []string {
 	out := make([]string, len(ps))

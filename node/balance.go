@@ -74,19 +74,7 @@ func peerIDs(peers []peer.AddrInfo) []peer.ID {
 }
 
 // peerChanged tells the events, the metrics and the log that a peer of
-// the forward rec went down (err says why) or came back up. The forward
-// calls it under its own lock: it must not block nor list the
-// listeners.
+// the forward rec went down or came back up (telemetry.ForwardPeer).
 func (n *Node) peerChanged(rec *registry.Listener) func(p peer.ID, up bool, err error) {
-	return func(p peer.ID, up bool, err error) {
-		l := *rec // its fields are set before the forward accepts
-		ps := p.String()
-		if up {
-			n.log.Info("forward peer up: new connections may go to it", "proto", l.Protocol, "laddr", l.ListenAddress, "peer", ps)
-		} else {
-			n.metrics.ForwardPeerDown(l, ps)
-			n.log.Warn("forward peer down: new connections go to the others", "proto", l.Protocol, "laddr", l.ListenAddress, "peer", ps, "err", err)
-		}
-		n.emit(telemetry.ForwardPeerEvent(l, ps, err))
-	}
+	return telemetry.ForwardPeer(&n.events, n.metrics, n.log, rec)
 }

@@ -1,12 +1,6 @@
 package node
 
 import (
-	"fmt"
-	"strings"
-	"time"
-
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/telemetry"
 )
@@ -44,47 +38,16 @@ func (n *Node) Subscribe() (<-chan Event, func()) { return n.events.Subscribe() 
 func (n *Node) emit(ev Event) { n.events.Emit(ev) }
 
 // hooks connects the registries to the event bus, the metrics and the
-// connection manager's protection of tunnel peers.
+// host's count of tunnel peers (protected from trimming, kept alive).
 func (n *Node) hooks() {
-	n.listeners.SetHooks(registry.ListenerHooks{
-		Up:   func(l registry.Listener) { n.metrics.TunnelUp(l); n.emit(telemetry.TunnelEvent(EventTunnelUp, l)) },
-		Down: func(l registry.Listener) { n.metrics.TunnelDown(l); n.emit(telemetry.TunnelEvent(EventTunnelDown, l)) },
-	})
-	n.streams.SetHooks(registry.Hooks{
-		Opened: func(s registry.StreamInfo) {
-			n.tunnelOpened(s.Peer)
-			n.metrics.StreamOpened(s)
-			n.emit(telemetry.StreamOpened(s))
-		},
-		Closed: func(s registry.StreamInfo, err error) {
-			n.tunnelClosed(s.Peer)
-			n.metrics.StreamClosed(s, err)
-			n.emit(telemetry.StreamClosed(s, err))
-		},
-		Failed: func(f registry.Failure) {
-			n.metrics.StreamFailed(f)
-			n.emit(telemetry.StreamFailed(f))
-		},
-	})
-}
-
-// relayReservation emits the event of a relay that started holding a
-// reservation for this node (err nil) or stopped (err says why).
-func (n *Node) relayReservation(relay peer.ID, err error) {
-	n.emit(telemetry.RelayReservation(relay.String(), err))
-}
-
-// holePunch emits the event of an attempt to reach remote directly.
-func (n *Node) holePunch(remote peer.ID, took time.Duration, err error) {
-	n.emit(telemetry.HolePunch(remote.String(), took, err))
+	lh, sh := telemetry.Hooks(&n.events, n.metrics,
+		func(s registry.StreamInfo) { tunnelPeer(s, n.p2p.TunnelOpened) },
+		func(s registry.StreamInfo) { tunnelPeer(s, n.p2p.TunnelClosed) })
+	n.listeners.SetHooks(lh)
+	n.streams.SetHooks(sh)
 }
 
 // Reloaded emits a reload event summarising what a reload changed.
 func (n *Node) Reloaded(res ApplyResult, needsRestart []string) {
-	reason := fmt.Sprintf("added %d, removed %d, unchanged %d, restarted %d, failed %d",
-		len(res.Added), len(res.Removed), len(res.Unchanged), len(res.Restarted), len(res.Failed))
-	if len(needsRestart) > 0 {
-		reason += "; restart to apply " + strings.Join(needsRestart, ", ")
-	}
-	n.emit(Event{Type: EventReload, Reason: reason})
+	n.emit(telemetry.Reload(len(res.Added), len(res.Removed), len(res.Unchanged), len(res.Restarted), len(res.Failed), needsRestart))
 }

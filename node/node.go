@@ -66,56 +66,24 @@ func (n *Node) Forward(ctx context.Context, s spec.Spec) (registry.Listener, err
 	return n.start(ctx, spec.KindForward, s)
 }
 
-// CloseRequest selects listeners to close. Exactly one field must be set.
-type CloseRequest struct {
-	All           bool   `json:",omitempty"`
-	Protocol      string `json:",omitempty"`
-	ListenAddress string `json:",omitempty"`
-	TargetAddress string `json:",omitempty"`
-}
+// CloseRequest selects listeners to close (spec.CloseRequest). Exactly
+// one field must be set.
+type CloseRequest = spec.CloseRequest
 
 // CloseListeners closes the listeners that r selects, and their streams. It returns
 // how many it closed, or ErrNotFound when none matched.
 func (n *Node) CloseListeners(_ context.Context, r CloseRequest) (int, error) {
-	set := 0
-	for _, b := range []bool{r.All, r.Protocol != "", r.ListenAddress != "", r.TargetAddress != ""} {
-		if b {
-			set++
-		}
+	match, err := spec.ParseClose(r)
+	if err != nil {
+		return 0, err
 	}
-	if set != 1 {
-		return 0, fmt.Errorf("%w: choose exactly one of -a, -p PROTO, -l LISTEN-ADDR, -t TARGET", ErrUsage)
-	}
-	match := func(*registry.Listener) bool { return true }
-	switch {
-	case r.Protocol != "":
-		match = func(l *registry.Listener) bool { return l.Protocol == r.Protocol }
-	case r.ListenAddress != "":
-		want, err := canonicalAddr(r.ListenAddress)
-		if err != nil {
-			return 0, err
-		}
-		match = func(l *registry.Listener) bool { return l.ListenAddress == want }
-	case r.TargetAddress != "":
-		want, err := canonicalAddr(r.TargetAddress)
-		if err != nil {
-			return 0, err
-		}
-		match = func(l *registry.Listener) bool { return l.TargetAddress == want }
-	}
-	count, err := n.listeners.CloseMatching(match)
+	count, err := n.listeners.CloseMatching(func(l *registry.Listener) bool {
+		return match(l.Protocol, l.ListenAddress, l.TargetAddress)
+	})
 	if err == nil {
 		n.log.Info("listeners closed", "count", count)
 	}
 	return count, err
-}
-
-func canonicalAddr(s string) (string, error) {
-	m, err := spec.ParseAddr(s)
-	if err != nil {
-		return "", err
-	}
-	return m.String(), nil
 }
 
 // Listeners lists the listeners and forwards in the order they were opened.

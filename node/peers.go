@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 
@@ -11,50 +10,15 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/p2ptun/p2ptun/p2phost"
+	"github.com/p2ptun/p2ptun/registry"
 	"github.com/p2ptun/p2ptun/spec"
 )
 
-// protectTag marks, in the connection manager, peers with live tunnels:
-// trimming spares them, however many other peers the DHT brings.
-const protectTag = "p2ptun-tunnel"
-
-// tunnelOpened counts a live stream to peer p; its first protects p from
-// the connection manager's trimming.
-func (n *Node) tunnelOpened(p string) {
-	id, err := peer.Decode(p)
-	if err != nil {
-		return
-	}
-	n.protectMu.Lock()
-	defer n.protectMu.Unlock()
-	if n.protected[id]++; n.protected[id] == 1 {
-		n.host.ConnManager().Protect(id, protectTag)
-	}
-}
-
-// tunnelClosed uncounts a live stream to peer p; its last unprotects p.
-func (n *Node) tunnelClosed(p string) {
-	id, err := peer.Decode(p)
-	if err != nil {
-		return
-	}
-	n.protectMu.Lock()
-	defer n.protectMu.Unlock()
-	if n.protected[id]--; n.protected[id] <= 0 {
-		delete(n.protected, id)
-		n.host.ConnManager().Unprotect(id, protectTag)
-	}
-}
-
-// activePeers are the peers with live streams (the keys of the set that
-// tunnelOpened and tunnelClosed keep, so that a round costs one entry per
-// peer, not one per stream) and the peers of forwards with several that
-// are up (to measure their RTT, and to notice one that stops answering),
-// for the keepalive.
+// activePeers are the peers of forwards with several that are up, for
+// the keepalive to watch besides the peers with live streams (to measure
+// their RTT, and to notice one that stops answering).
 func (n *Node) activePeers() []peer.ID {
-	n.protectMu.Lock()
-	out := slices.Collect(maps.Keys(n.protected))
-	n.protectMu.Unlock()
+	var out []peer.ID
 	for _, l := range n.listeners.List() {
 		for _, p := range l.Peers {
 			if id, err := peer.Decode(p.Peer); err == nil && p.Up && !slices.Contains(out, id) {
@@ -63,6 +27,14 @@ func (n *Node) activePeers() []peer.ID {
 		}
 	}
 	return out
+}
+
+// tunnelPeer tells the host that a stream to s's peer opened or closed
+// (p2phost.Host.TunnelOpened, TunnelClosed).
+func tunnelPeer(s registry.StreamInfo, change func(peer.ID)) {
+	if id, err := peer.Decode(s.Peer); err == nil {
+		change(id)
+	}
 }
 
 // PingResult is one round trip of `p2ptun ping`.

@@ -58,7 +58,7 @@ func TestTunnelPeersSurviveConnectionTrimming(t *testing.T) {
 	// The registry lists the stream as gone just before its Closed hook
 	// unprotects the peer: wait for the unprotect itself.
 	pollUntil(t, "the tunnel peer to be unprotected after its last stream ended", func() bool {
-		return !n.Host().ConnManager().IsProtected(xID, protectTag)
+		return !n.Host().ConnManager().IsProtected(xID, p2phost.TunnelTag)
 	})
 	if len(n.Streams()) != 0 {
 		t.Fatalf("streams after the last one ended: %+v", n.Streams())
@@ -66,8 +66,8 @@ func TestTunnelPeersSurviveConnectionTrimming(t *testing.T) {
 }
 
 // The keepalive watches the set of peers with live streams that the
-// registry's hooks keep: a peer once however many streams it has, and
-// none once its last stream has ended.
+// registry's hooks have the host keep: a peer once however many streams
+// it has, and none once its last stream has ended.
 func TestKeepaliveWatchesEachTunnelPeerOnce(t *testing.T) {
 	n, x := newNode(t), newNode(t)
 	addr := tunnel(t, x, n, "/x/watch", server(t, echo))
@@ -75,10 +75,10 @@ func TestKeepaliveWatchesEachTunnelPeerOnce(t *testing.T) {
 	harness.Echoes(t, c1, "first")
 	harness.Echoes(t, c2, "second")
 	xID := peerOf(t, x)
-	if got := n.activePeers(); len(got) != 1 || got[0] != xID {
+	if got := n.p2p.TunnelPeers(); len(got) != 1 || got[0] != xID {
 		t.Fatalf("with two streams from one peer, the keepalive watches %v; want [%s]", got, xID)
 	}
 	c1.Close()
 	c2.Close()
-	pollUntil(t, "the keepalive to stop watching a peer whose streams ended", func() bool { return len(n.activePeers()) == 0 })
+	pollUntil(t, "the keepalive to stop watching a peer whose streams ended", func() bool { return len(n.p2p.TunnelPeers()) == 0 })
 }

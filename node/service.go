@@ -31,7 +31,8 @@ import (
 // Options configures a Node. The embedded p2phost.Config says how to
 // build its host (Key and ListenAddrs are required; Timeouts, Limits,
 // Logger and Metrics serve the node too); the node sets the host's Gater
-// (Access) and ActivePeers (the peers with live streams) itself, and adds the invite protocol's caps to ProtocolLimits.
+// (Access) and KeepalivePeers (a forward's peers that are up) itself, and
+// adds the invite protocol's caps to ProtocolLimits.
 type Options struct {
 	p2phost.Config
 	// Allow and Deny seed the node-wide access policy when Access is nil:
@@ -72,9 +73,6 @@ type Node struct {
 	stop      context.CancelFunc
 	bg        sync.WaitGroup // background work: peer events
 
-	protectMu sync.Mutex
-	protected map[peer.ID]int // live streams per peer: protected from trimming, and watched by the keepalive, while > 0
-
 	access *access.Store // runtime edits of opts.Access
 
 	events  telemetry.Bus      // lifecycle events for subscribers
@@ -98,15 +96,15 @@ func New(opts Options) (*Node, error) {
 	if opts.Access == nil {
 		opts.Access = access.New(slices.Concat(opts.Allow, opts.RunAllow), slices.Concat(opts.Deny, opts.RunDeny))
 	}
-	n := &Node{opts: opts, log: opts.Logger, protected: make(map[peer.ID]int)}
+	n := &Node{opts: opts, log: opts.Logger}
 	// The host validates its settings as `config check` does: no value
 	// that passes can make the node panic or spin (see
 	// p2phost.FuzzConfigBuildsAHost). Timeouts and Limits come back with
 	// their defaults filled in, and the host's refusal logger is the
 	// node's.
 	hc := opts.Config
-	hc.Gater, hc.ActivePeers = opts.Access, n.activePeers
-	hc.Reservation, hc.HolePunch = n.relayReservation, n.holePunch
+	hc.Gater, hc.KeepalivePeers = opts.Access, n.activePeers
+	hc.Reservation, hc.HolePunch = n.events.Reservation, n.events.HolePunched
 	hc.ProtocolLimits = maps.Clone(hc.ProtocolLimits)
 	if hc.ProtocolLimits == nil {
 		hc.ProtocolLimits = make(map[protocol.ID]p2phost.ProtocolLimit)

@@ -2,15 +2,12 @@ package node
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/invite"
 	"github.com/p2ptun/p2ptun/listen"
-	"github.com/p2ptun/p2ptun/registry"
-	"github.com/p2ptun/p2ptun/spec"
 )
 
 // InviteProtocol is the internal protocol on which a forwarding node
@@ -38,44 +35,19 @@ type Share = invite.Share
 
 // Share returns a ticket naming this node, its current addresses (relay
 // addresses included) and the protocol of an existing listener, which it
-// fails with ErrNotFound without. With r.Invite, the ticket also carries a
-// new invite's secret; the node keeps only its hash, in memory.
+// fails with ErrNotFound without (invite.Book.Share). With r.Invite, the
+// ticket also carries a new invite's secret; the node keeps only its
+// hash, in memory.
 func (n *Node) Share(_ context.Context, r ShareRequest) (Share, error) {
 	if n.isClosed() {
 		return Share{}, ErrClosed
 	}
-	ttl := r.TTL.Std()
-	switch {
-	case ttl != 0 && !r.Invite:
-		return Share{}, fmt.Errorf("%w: a TTL applies to invites only; add --invite, or drop --ttl", ErrUsage)
-	case ttl < 0:
-		return Share{}, fmt.Errorf("%w: TTL %s is negative", ErrUsage, ttl)
-	case ttl == 0 && r.Invite:
-		ttl = DefaultInviteTTL
-	}
-	proto, err := spec.ParseProtocol(r.Protocol, true)
-	if err != nil {
-		return Share{}, err
-	}
-	var rec *registry.Listener
-	for _, l := range n.listeners.List() {
-		if l.Kind == registry.KindListen && l.Protocol == string(proto) {
-			rec = &l
-			break
-		}
-	}
-	if rec == nil {
-		return Share{}, fmt.Errorf("%w: nothing listens on %s here: open it first with `p2ptun listen %s TARGET --invite-only` (or --allow PEER), see `p2ptun ls`", ErrNotFound, proto, proto)
-	}
-	if r.Invite && rec.AllowAll {
-		return Share{}, fmt.Errorf("%w: the listener on %s allows every peer already: share it without --invite", ErrUsage, proto)
-	}
-	out, err := n.invites.Share(n.host.ID(), n.host.Addrs(), rec.ID, rec.Protocol, ttl)
+	out, err := n.invites.Share(n.host.ID(), n.host.Addrs(), n.listeners.List(), invite.Request{Protocol: r.Protocol, Invite: r.Invite, TTL: r.TTL.Std()})
 	if err != nil || !r.Invite {
 		return out, err
 	}
 	if allow, _ := n.opts.Access.Lists(); len(allow) > 0 {
-		n.log.Warn("the node-wide access allow list is set: an invited peer cannot connect unless it is on it too (p2ptun access allow PEER)", "proto", rec.Protocol)
+		n.log.Warn("the node-wide access allow list is set: an invited peer cannot connect unless it is on it too (p2ptun access allow PEER)", "proto", out.Protocol)
 	}
 	return out, nil
 }

@@ -6,7 +6,8 @@
 // the swarm addresses before binding them. The resource manager's limits
 // are built by package limits.
 //
-// It knows nothing about tunnels: the node tells it which peers to keep
-// alive (Config.ActivePeers) and protects its tunnel peers in the
-// connection manager itself.
+// It knows nothing about tunnels: the node tells it when a stream to a
+// peer opens and closes (TunnelOpened, TunnelClosed), and the host
+// protects the peers with live streams from the connection manager's
+// trimming and has the keepalive watch them (with Config.KeepalivePeers).
 package p2phost

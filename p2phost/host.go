@@ -84,11 +84,11 @@ type Config struct {
 	// PeerCache is a file that caches peers' addresses across restarts
 	// (loaded at Start, saved every minute and at Close); "" disables it.
 	PeerCache string
-	// ActivePeers lists the peers the keepalive watches (those with live
-	// streams), once a round: keep it cheap (the node returns the keys of
-	// a set its stream hooks keep); nil watches none.
-	ActivePeers func() []peer.ID
-	// RTTInterval is how often ActivePeers are pinged for their RTT;
+	// KeepalivePeers lists the peers the keepalive watches besides those
+	// with live tunnel streams (TunnelOpened), once a round: keep it
+	// cheap; nil adds none.
+	KeepalivePeers func() []peer.ID
+	// RTTInterval is how often the watched peers are pinged for their RTT;
 	// default 10s. They are pinged at least every half of
 	// Timeouts.Keepalive too, to find dead ones.
 	RTTInterval time.Duration
@@ -139,6 +139,8 @@ type Host struct {
 
 	relayMu  sync.Mutex
 	reserved map[peer.ID]bool // relays holding a reservation for us
+
+	tunnels tunnelPeers // protected from trimming, watched by the keepalive
 }
 
 // New validates cfg. It does not touch the network.
@@ -188,7 +190,8 @@ func New(cfg Config) (*Host, error) {
 	if err := cfg.ConnManager.validate(); err != nil {
 		return nil, err
 	}
-	return &Host{cfg: cfg, log: cfg.Logger, limited: cfg.Limited, reserved: make(map[peer.ID]bool)}, nil
+	return &Host{cfg: cfg, log: cfg.Logger, limited: cfg.Limited, reserved: make(map[peer.ID]bool),
+		tunnels: tunnelPeers{live: make(map[peer.ID]int)}}, nil
 }
 
 // Config returns the validated config, defaults filled in.

@@ -28,12 +28,12 @@ func (h *Host) Path(p peer.ID) string { return keepalive.Path(h.host, p) }
 // measured, or 0 if none has.
 func (h *Host) RTT(p peer.ID) time.Duration { return h.host.Peerstore().LatencyEWMA(p) }
 
-// keepaliveConfig is the keepalive's config: the host's peers with live streams
-// (Config.ActivePeers), pinged at keepaliveTimes.
+// keepaliveConfig is the keepalive's config: the host's peers with live
+// tunnel streams and Config.KeepalivePeers, pinged at keepaliveTimes.
 func (h *Host) keepaliveConfig() keepalive.Config {
 	interval, timeout := h.keepaliveTimes()
 	return keepalive.Config{
-		Host: h.host, Peers: h.cfg.ActivePeers, Interval: interval, Timeout: timeout,
+		Host: h.host, Peers: h.keepalivePeers, Interval: interval, Timeout: timeout,
 		Keepalive: h.cfg.Timeouts.Keepalive.Std(), Logger: h.log, Unopened: h.cfg.UnopenedProbe,
 	}
 }

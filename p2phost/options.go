@@ -100,7 +100,8 @@ func (h *Host) resourceManager() (network.ResourceManager, error) {
 
 // connManager is go-libp2p's basic connection manager with cfg's water
 // marks. It never trims a peer that someone protects
-// (ConnManager().Protect): the node protects peers with live tunnels.
+// (ConnManager().Protect): the host protects peers with live tunnels
+// (TunnelOpened).
 func (h *Host) connManager() (*basicconnmgr.BasicConnMgr, error) {
 	c := h.cfg.ConnManager
 	cm, err := basicconnmgr.NewConnManager(c.Low, c.High, basicconnmgr.WithGracePeriod(c.GracePeriod))

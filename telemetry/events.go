@@ -2,6 +2,8 @@ package telemetry
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -153,6 +155,17 @@ func RelayReservation(relay string, err error) Event {
 		return Event{Type: EventRelayHeld, Peer: relay}
 	}
 	return Event{Type: EventRelayLost, Peer: relay, Error: oneline.Error(err)}
+}
+
+// Reload is the reload event of a reload that added, removed, left,
+// restarted and failed to open so many config tunnels; needsRestart
+// names the settings that apply only after a restart.
+func Reload(added, removed, unchanged, restarted, failed int, needsRestart []string) Event {
+	reason := fmt.Sprintf("added %d, removed %d, unchanged %d, restarted %d, failed %d", added, removed, unchanged, restarted, failed)
+	if len(needsRestart) > 0 {
+		reason += "; restart to apply " + strings.Join(needsRestart, ", ")
+	}
+	return Event{Type: EventReload, Reason: reason}
 }
 
 // HolePunch is the hole_punch event of an attempt to reach peer directly

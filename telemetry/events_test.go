@@ -45,3 +45,14 @@ func TestHolePunchEvents(t *testing.T) {
 		t.Errorf("failure = %+v, want Reason failed with the error on one line", ev)
 	}
 }
+
+func TestReloadEventSaysWhatChanged(t *testing.T) {
+	ev := Reload(1, 2, 3, 0, 1, []string{"network.listen_addrs", "limits"})
+	want := "added 1, removed 2, unchanged 3, restarted 0, failed 1; restart to apply network.listen_addrs, limits"
+	if ev.Type != EventReload || ev.Reason != want {
+		t.Fatalf("Reload = %q %q, want %q %q", ev.Type, ev.Reason, EventReload, want)
+	}
+	if ev := Reload(0, 0, 1, 0, 0, nil); ev.Reason != "added 0, removed 0, unchanged 1, restarted 0, failed 0" {
+		t.Fatalf("Reload with nothing to restart says %q", ev.Reason)
+	}
+}

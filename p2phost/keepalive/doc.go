@@ -7,6 +7,6 @@
 // measures `p2ptun ping`'s round trips and names the path to a peer.
 //
 // It does not know which peers have tunnels (Config.Peers says, a set the
-// node keeps as streams open and close), and it neither builds nor closes
-// the host.
+// host keeps as the node reports streams opening and closing), and it
+// neither builds nor closes the host.
 package keepalive
