@@ -68,7 +68,7 @@ func parseForwardPeers(r Request, proto protocol.ID, laddr ma.Multiaddr) (Spec, 
 	}
 	peers := make([]peer.AddrInfo, 0, len(r.Peers))
 	for _, s := range r.Peers {
-		pi, err := ParsePeerAddr(s)
+		pi, err := r.Aliases.PeerAddr(s)
 		if err != nil {
 			return Spec{}, err
 		}

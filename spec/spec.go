@@ -84,6 +84,9 @@ type Request struct {
 	// (forward).
 	Socks   bool `json:",omitempty"`
 	Gateway bool `json:",omitempty"`
+	// Aliases resolve the names among Peer, Peers and Allow (see
+	// Aliases); the parse does not keep them.
+	Aliases Aliases `json:"-"`
 }
 
 // Spec is a parsed, valid tunnel spec. Only the fields of its Kind are
@@ -145,7 +148,7 @@ func ParseListen(r Request) (Spec, error) {
 	}
 	allow := make([]peer.ID, 0, len(r.Allow))
 	for _, s := range r.Allow {
-		id, err := ParsePeer(s)
+		id, err := r.Aliases.Peer(s)
 		if err != nil {
 			return Spec{}, err
 		}
@@ -235,7 +238,7 @@ func ParsePipe(r Request) (Spec, error) {
 
 // parsePeer parses r's peer and adds r's addresses to it.
 func parsePeer(r Request) (peer.AddrInfo, error) {
-	pi, err := ParsePeerAddr(r.Peer)
+	pi, err := r.Aliases.PeerAddr(r.Peer)
 	if err != nil {
 		return peer.AddrInfo{}, err
 	}
@@ -283,6 +286,7 @@ func clone(r Request) Request {
 	r.Addrs, r.Allow, r.Invite = slices.Clone(r.Addrs), slices.Clone(r.Allow), slices.Clone(r.Invite)
 	r.Peers = slices.Clone(r.Peers)
 	r.Permit = slices.Clone(r.Permit)
+	r.Aliases = nil
 	return r
 }
 
