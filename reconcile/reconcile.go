@@ -107,7 +107,8 @@ type Set struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the start/retry loops
 
-	applyMu sync.Mutex // serialises Apply and Save
+	applyMu sync.Mutex   // serialises Apply and Save
+	aliases spec.Aliases // the last applied config's [peers]; under applyMu
 	mu      sync.Mutex
 	closed  bool
 	m       map[string]*managed
