@@ -27,7 +27,8 @@ var ErrUnknownName = errors.New("unknown peer name")
 const maxNameLen = 63
 
 // CheckName says why name cannot be an alias, or nil: a name starts with
-// a letter, then letters, digits, '-', '_' or '.', up to 63 bytes, and is
+// a letter, then letters, digits, '-' or '_' (a bare TOML key), up to 63
+// bytes, and is
 // neither a peer ID nor the start of one (12D3KooW…, Qm…), so it can never
 // be taken for a peer.
 func CheckName(name string) error {
@@ -35,7 +36,7 @@ func CheckName(name string) error {
 		return invalidf("peer name %q looks like a peer ID: choose a name that does not start with 12D3Koo or Qm", name)
 	}
 	if !isName(name) {
-		return invalidf("peer name %q must start with a letter, then letters, digits, '-', '_' or '.', up to %d characters", name, maxNameLen)
+		return invalidf("peer name %q must start with a letter, then letters, digits, '-' or '_', up to %d characters", name, maxNameLen)
 	}
 	return nil
 }
@@ -47,7 +48,7 @@ func isName(s string) bool {
 	}
 	for _, r := range s {
 		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
 		default:
 			return false
 		}

@@ -15,7 +15,8 @@ func TestCheckName(t *testing.T) {
 		wantErr  bool
 	}{
 		{name: "word", in: "laptop"},
-		{name: "with digits and punctuation", in: "db-1.prod_eu"},
+		{name: "with digits and punctuation", in: "db-1_eu"},
+		{name: "dot", in: "db.prod", wantErr: true},
 		{name: "upper case", in: "NAS"},
 		{name: "longest", in: "a" + strings.Repeat("b", maxNameLen-1)},
 		{name: "too long", in: "a" + strings.Repeat("b", maxNameLen), wantErr: true},
