@@ -70,9 +70,9 @@ func ParseAliases(m map[string]string) (Aliases, error) {
 	return Aliases(maps.Clone(m)), nil
 }
 
-// resolve returns the peer address that s stands for: s itself unless it
-// is one of a's names.
-func (a Aliases) resolve(s string) (string, error) {
+// Resolve returns the peer address that s stands for: s itself unless it
+// is one of a's names; an error (ErrUnknownName) for a name a lacks.
+func (a Aliases) Resolve(s string) (string, error) {
 	if strings.HasPrefix(s, "/") || !isName(s) {
 		return s, nil
 	}
@@ -90,7 +90,7 @@ func (a Aliases) resolve(s string) (string, error) {
 
 // PeerAddr is ParsePeerAddr of s, or of the address s names.
 func (a Aliases) PeerAddr(s string) (peer.AddrInfo, error) {
-	addr, err := a.resolve(s)
+	addr, err := a.Resolve(s)
 	if err != nil {
 		return peer.AddrInfo{}, err
 	}
@@ -99,7 +99,7 @@ func (a Aliases) PeerAddr(s string) (peer.AddrInfo, error) {
 
 // Peer is ParsePeer of s, or the peer ID of the address s names.
 func (a Aliases) Peer(s string) (peer.ID, error) {
-	addr, err := a.resolve(s)
+	addr, err := a.Resolve(s)
 	if err != nil {
 		return "", err
 	}
@@ -124,16 +124,17 @@ func (a Aliases) NameOf(id peer.ID) string {
 	return ""
 }
 
-// NameOfString is NameOf of a peer ID in its text form.
+// NameOfString is NameOf of a peer ID in its text form, or of the peer of
+// a peer address (/p2p/ID); "" for anything else.
 func (a Aliases) NameOfString(s string) string {
-	if len(a) == 0 {
+	if len(a) == 0 || s == "" {
 		return ""
 	}
-	id, err := peer.Decode(s)
+	pi, err := ParsePeerAddr(s)
 	if err != nil {
 		return ""
 	}
-	return a.NameOf(id)
+	return a.NameOf(pi.ID)
 }
 
 func quote(s string) string { return `"` + s + `"` }
