@@ -12,6 +12,7 @@ import (
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/config/homedir"
 	"github.com/p2ptun/p2ptun/spec"
+	"github.com/p2ptun/p2ptun/ticket"
 )
 
 func peerCommand() *ucli.Command {
@@ -25,8 +26,8 @@ func peerCommand() *ucli.Command {
 		Subcommands: []*ucli.Command{
 			{
 				Name:      "add",
-				Usage:     "name the peer PEER-ADDR (/p2p/ID, a bare ID, or a multiaddr ending in /p2p/ID) NAME",
-				ArgsUsage: "NAME PEER-ADDR",
+				Usage:     "name the peer PEER-ADDR (/p2p/ID, a bare ID, a multiaddr ending in /p2p/ID, or a ticket's peer) NAME",
+				ArgsUsage: "NAME (PEER-ADDR | TICKET)",
 				Flags:     []ucli.Flag{jsonFlag()},
 				Action: func(c *ucli.Context) error {
 					a, err := args(c, 2, "NAME PEER-ADDR")
@@ -36,10 +37,11 @@ func peerCommand() *ucli.Command {
 					if err := spec.CheckName(a[0]); err != nil {
 						return err
 					}
-					if _, err := spec.ParsePeerAddr(a[1]); err != nil {
+					addr, err := namedAddr(a[1])
+					if err != nil {
 						return err
 					}
-					return setPeerName(c, a[0], a[1])
+					return setPeerName(c, a[0], addr)
 				},
 			},
 			{
@@ -75,6 +77,23 @@ func peerCommand() *ucli.Command {
 			},
 		},
 	}
+}
+
+// namedAddr is the address a name is saved with: PEER-ADDR as written, or
+// a ticket's peer at the first address it lists.
+func namedAddr(s string) (string, error) {
+	if !ticket.IsTicket(s) {
+		_, err := spec.ParsePeerAddr(s)
+		return s, err
+	}
+	t, err := ticket.Decode(s)
+	if err != nil {
+		return "", usagef(err)
+	}
+	if len(t.Addrs) == 0 {
+		return "/p2p/" + t.Peer.String(), nil
+	}
+	return t.Addrs[0].String() + "/p2p/" + t.Peer.String(), nil
 }
 
 // setPeerName saves NAME = addr (or removes NAME) through the daemon, or

@@ -61,6 +61,19 @@ func TestPeerNamesThroughEveryCommand(t *testing.T) {
 			t.Fatalf("ls = %+v, want /x/echo allowing [%s]", ls, a.ID)
 		}
 	})
+	t.Run("ticket", func(t *testing.T) {
+		tk := strings.TrimSpace(mustCLI(t, b, "share", "/x/echo"))
+		mustCLI(t, a, "peer", "add", "bob-ticket", tk)
+		var l api.PeerNameList
+		if err := json.Unmarshal([]byte(mustCLI(t, a, "peer", "ls", "--json")), &l); err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(l.Peers, func(p api.PeerName) bool { return p.Name == "bob-ticket" })
+		if i < 0 || l.Peers[i].Peer != b.ID || !strings.HasPrefix(l.Peers[i].Addr, "/ip4/") {
+			t.Fatalf("peer ls = %+v, want bob-ticket at an address of %s", l.Peers, b.ID)
+		}
+		mustCLI(t, a, "peer", "rm", "bob-ticket")
+	})
 	var fwd string
 	t.Run("forward", func(t *testing.T) {
 		events := a.Events(t)
