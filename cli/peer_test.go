@@ -114,6 +114,19 @@ func TestPeerNamesThroughEveryCommand(t *testing.T) {
 			t.Errorf("ls = %q, want the name beside the peer", out)
 		}
 	})
+	t.Run("forward --save", func(t *testing.T) {
+		// bob was named through the daemon after it started: no reload
+		// has read it.
+		mustCLI(t, a, "forward", "/x/echo", "127.0.0.1:0", "bob", "--lazy", "--save", "--name", "saved")
+		c, err := config.LoadFile(filepath.Join(a.Home, config.ConfigFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(c.Forward, func(f config.ForwardTunnel) bool { return f.Name == "saved" })
+		if i < 0 || c.Forward[i].Peer != "bob" {
+			t.Fatalf("config.toml's forwards %+v: want saved to bob, by its name", c.Forward)
+		}
+	})
 	t.Run("forward to several", func(t *testing.T) {
 		mustCLI(t, a, "peer", "add", "bob2", "/p2p/"+b.ID)
 		out := mustCLI(t, a, "forward", "/x/echo", ":0", "bob", harness.NewPeerID(t), "--lazy")

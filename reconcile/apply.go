@@ -118,7 +118,6 @@ func (r *Set) Apply(ctx context.Context, file string, c config.Config) (Result, 
 	}
 	r.applyMu.Lock()
 	defer r.applyMu.Unlock()
-	r.aliases = c.Aliases()
 
 	var res Result
 	wanted := make(map[string]bool, len(want))
@@ -196,10 +195,12 @@ func (r *Set) Save(ctx context.Context, s spec.Spec) (registry.Listener, error) 
 		l    registry.Listener
 		err  error
 	)
+	// The table is parsed with the names of peers s was parsed with (the
+	// daemon's when it was asked), which the file saved beside it.
 	switch s.Kind {
 	case spec.KindListen:
 		table := config.ListenTable(s.Request)
-		if t, err = listenTunnel(table, r.aliases); err != nil {
+		if t, err = listenTunnel(table, s.Names); err != nil {
 			return registry.Listener{}, err
 		}
 		if l, err = r.cfg.Runner.Open(ctx, t.spec); err != nil {
@@ -211,7 +212,7 @@ func (r *Set) Save(ctx context.Context, s spec.Spec) (registry.Listener, error) 
 		// invite's secret: once redeemed, the peer is on the listener's
 		// allowlist.
 		table := config.ForwardTable(s.Request)
-		if t, err = forwardTunnel(table, r.aliases); err != nil {
+		if t, err = forwardTunnel(table, s.Names); err != nil {
 			return registry.Listener{}, err
 		}
 		run := t.spec
@@ -220,7 +221,7 @@ func (r *Set) Save(ctx context.Context, s spec.Spec) (registry.Listener, error) 
 			return registry.Listener{}, err
 		}
 		table.Listen = spec.BoundListen(table.Listen, l.ListenAddress)
-		t, err = forwardTunnel(table, r.aliases)
+		t, err = forwardTunnel(table, s.Names)
 		save = func() error { return r.cfg.SaveForward(table) }
 	default:
 		return registry.Listener{}, fmt.Errorf("%w: a %q tunnel cannot be saved", spec.ErrInvalid, s.Kind)

@@ -107,8 +107,7 @@ type Set struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the start/retry loops
 
-	applyMu sync.Mutex   // serialises Apply and Save
-	aliases spec.Aliases // the last applied config's [peers]; under applyMu
+	applyMu sync.Mutex // serialises Apply and Save
 	mu      sync.Mutex
 	closed  bool
 	m       map[string]*managed

@@ -137,4 +137,18 @@ func (a Aliases) NameOfString(s string) string {
 	return a.NameOf(pi.ID)
 }
 
+// used are the names of r.Aliases that r's peers use; nil if none.
+func (r Request) used() Aliases {
+	var out Aliases
+	for _, s := range slices.Concat([]string{r.Peer}, r.Peers, r.Allow) {
+		if addr, ok := r.Aliases[s]; ok && isName(s) {
+			if out == nil {
+				out = Aliases{}
+			}
+			out[s] = addr
+		}
+	}
+	return out
+}
+
 func quote(s string) string { return `"` + s + `"` }

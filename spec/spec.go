@@ -125,8 +125,10 @@ type Spec struct {
 	Permit        socks.Rules
 
 	// Request is the spec as it was written, for saving it to the config
-	// file in the user's own form.
+	// file in the user's own form; Names are the names of peers it uses
+	// (a subset of Request.Aliases), to parse it again as it was.
 	Request Request
+	Names   Aliases
 }
 
 // ParseListen parses and validates a listener: protocol, target, and an
@@ -179,7 +181,7 @@ func ParseListen(r Request) (Spec, error) {
 		Kind: KindListen, Name: r.Name, Protocol: proto, Target: target, Allow: allow,
 		AllowAll: r.AllowAll, InviteOnly: r.InviteOnly, ReportPeerID: r.ReportPeerID, Save: r.Save,
 		ProxyProtocol: pp, Egress: r.Egress, Permit: permit,
-		Request: clone(r),
+		Request: clone(r), Names: r.used(),
 	}, nil
 }
 
@@ -218,7 +220,7 @@ func ParseForward(r Request) (Spec, error) {
 	return Spec{
 		Kind: KindForward, Name: r.Name, Protocol: proto, Listen: laddr, Peer: pi,
 		Lazy: r.Lazy, AllowLimited: r.AllowLimited, Save: r.Save, Invite: slices.Clone(r.Invite), Socks: r.Socks,
-		Request: clone(r),
+		Request: clone(r), Names: r.used(),
 	}, nil
 }
 
@@ -233,7 +235,7 @@ func ParsePipe(r Request) (Spec, error) {
 	if err != nil {
 		return Spec{}, err
 	}
-	return Spec{Kind: KindPipe, Protocol: proto, Peer: pi, AllowLimited: r.AllowLimited, Request: clone(r)}, nil
+	return Spec{Kind: KindPipe, Protocol: proto, Peer: pi, AllowLimited: r.AllowLimited, Request: clone(r), Names: r.used()}, nil
 }
 
 // parsePeer parses r's peer and adds r's addresses to it.
