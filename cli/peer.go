@@ -26,7 +26,7 @@ func peerCommand() *ucli.Command {
 		Subcommands: []*ucli.Command{
 			{
 				Name:      "add",
-				Usage:     "name the peer PEER-ADDR (/p2p/ID, a bare ID, a multiaddr ending in /p2p/ID, or a ticket's peer) NAME",
+				Usage:     "call a peer NAME: PEER-ADDR is /p2p/ID, a bare ID or a multiaddr ending in /p2p/ID; a TICKET names its peer",
 				ArgsUsage: "NAME (PEER-ADDR | TICKET)",
 				Flags:     []ucli.Flag{jsonFlag()},
 				Action: func(c *ucli.Context) error {
