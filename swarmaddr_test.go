@@ -66,6 +66,7 @@ func TestDaemonSwarmAddrUnusable(t *testing.T) {
 		"not a multiaddr":    {"/ip4/127.0.0.1/tcp", "not a multiaddr"},
 		"host:port, bad IP":  {"192.0.2.1:0", "not an address of this host"},
 		"host:port, no port": {"127.0.0.1", "neither"},
+		"host:port, no host": {":0", "needs a host"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			failsWithOneLine(t, cli.ExitUsage, tc.says, "--listen-addr", tc.addr)
@@ -73,12 +74,12 @@ func TestDaemonSwarmAddrUnusable(t *testing.T) {
 	}
 }
 
-// TestDaemonListenAddrHostPort: --listen-addr takes host:port, as a TCP
-// address, like the other address flags.
+// TestDaemonListenAddrHostPort: --listen-addr takes host:port like the
+// other address flags: TCP and QUIC on that host, as the defaults are.
 func TestDaemonListenAddrHostPort(t *testing.T) {
-	d := harness.Start(t, harness.Spec{ListenAddr: "127.0.0.1:0"})
+	d := harness.Start(t, harness.Spec{ListenAddr: "localhost:0"})
 	out, errOut, code := d.CLI(t, "id")
-	if code != 0 || !strings.Contains(out, "/ip4/127.0.0.1/tcp/") {
-		t.Fatalf("id: exit %d, want an /ip4/127.0.0.1/tcp/ address:\n%s%s", code, out, errOut)
+	if code != 0 || !strings.Contains(out, "/ip4/127.0.0.1/tcp/") || !strings.Contains(out, "/ip4/127.0.0.1/udp/") {
+		t.Fatalf("id: exit %d, want /ip4/127.0.0.1/tcp/ and /udp/…/quic-v1 addresses:\n%s%s", code, out, errOut)
 	}
 }

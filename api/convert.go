@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"strconv"
 	"time"
 
@@ -127,12 +128,27 @@ func EventFrom(e node.Event) Event {
 	}
 }
 
-// Spec parses r once, into the spec the node takes.
-func (r ListenRequest) Spec() (spec.Spec, error) { return spec.ParseListen(r.toRequest()) }
+// Spec parses r once, into the spec the node takes, with names of peers
+// resolved through a.
+func (r ListenRequest) Spec(a spec.Aliases) (spec.Spec, error) {
+	req := r.toRequest()
+	req.Aliases = a
+	return spec.ParseListen(req)
+}
 
 // Check parses r as the daemon will, so that a client can refuse bad
-// input with the daemon's own message before it sends anything.
-func (r ListenRequest) Check() error { _, err := r.Spec(); return err }
+// input with the daemon's own message before it sends anything. A name of
+// a peer is left for the daemon, which knows its names, to resolve.
+func (r ListenRequest) Check() error { _, err := r.Spec(nil); return unlessName(err) }
+
+// unlessName is err, or nil if err is only a name the client cannot
+// resolve.
+func unlessName(err error) error {
+	if errors.Is(err, spec.ErrUnknownName) {
+		return nil
+	}
+	return err
+}
 
 func (r ListenRequest) toRequest() spec.Request {
 	return spec.Request{
@@ -143,11 +159,16 @@ func (r ListenRequest) toRequest() spec.Request {
 	}
 }
 
-// Spec parses r once, into the spec the node takes.
-func (r ForwardRequest) Spec() (spec.Spec, error) { return spec.ParseForward(r.toRequest()) }
+// Spec parses r once, into the spec the node takes, with names of peers
+// resolved through a.
+func (r ForwardRequest) Spec(a spec.Aliases) (spec.Spec, error) {
+	req := r.toRequest()
+	req.Aliases = a
+	return spec.ParseForward(req)
+}
 
 // Check parses r as the daemon will (see ListenRequest.Check).
-func (r ForwardRequest) Check() error { _, err := r.Spec(); return err }
+func (r ForwardRequest) Check() error { _, err := r.Spec(nil); return unlessName(err) }
 
 // ForwardRequestOf is the forward request for r, a forward as written (from
 // arguments or a ticket, see spec.TicketForward): toRequest's inverse.
@@ -174,11 +195,16 @@ func (r CloseRequest) ToNode() node.CloseRequest {
 	return node.CloseRequest{All: r.All, Protocol: r.Protocol, ListenAddress: r.ListenAddress, TargetAddress: r.TargetAddress}
 }
 
-// Spec parses r once, into the spec the node takes.
-func (r PipeRequest) Spec() (spec.Spec, error) { return spec.ParsePipe(r.toRequest()) }
+// Spec parses r once, into the spec the node takes, with names of peers
+// resolved through a.
+func (r PipeRequest) Spec(a spec.Aliases) (spec.Spec, error) {
+	req := r.toRequest()
+	req.Aliases = a
+	return spec.ParsePipe(req)
+}
 
 // Check parses r as the daemon will (see ListenRequest.Check).
-func (r PipeRequest) Check() error { _, err := r.Spec(); return err }
+func (r PipeRequest) Check() error { _, err := r.Spec(nil); return unlessName(err) }
 
 func (r PipeRequest) toRequest() spec.Request {
 	return spec.Request{

@@ -134,6 +134,7 @@ type Listener struct {
 	Name          string   `json:",omitempty"` // a config tunnel's name
 	Kind          string   // "listen" or "forward"
 	Peer          string   `json:",omitempty"` // forward: the remote peer
+	PeerName      string   `json:",omitempty"` // Peer's name in [peers], if it has one
 	AllowedPeers  []string `json:",omitempty"` // listen: who may connect
 	AllowAll      bool     `json:",omitempty"`
 	InviteOnly    bool     `json:",omitempty"` // listen: peers join by invites
@@ -157,6 +158,7 @@ const (
 // ListenerPeer is one peer of a forward with several, in `ls --json`.
 type ListenerPeer struct {
 	Peer      string
+	PeerName  string  `json:",omitempty"` // Peer's name in [peers], if it has one
 	State     string  // up or down
 	Error     string  `json:",omitempty"` // why it went down last
 	RTTMillis float64 // smoothed round-trip time; 0 if not yet measured
@@ -175,6 +177,7 @@ type Stream struct {
 	OriginAddress string
 	TargetAddress string
 	Peer          string
+	PeerName      string `json:",omitempty"` // Peer's name in [peers], if it has one
 	Kind          string // "listen" (inbound), "forward" or "pipe" (outbound)
 	ListenerID    uint64
 	BytesIn       int64 // from the peer to the local side
@@ -327,6 +330,7 @@ type Event struct {
 	StreamID      uint64  `json:",omitempty"`
 	OriginAddress string  `json:",omitempty"`
 	Peer          string  `json:",omitempty"` // also peer_*, and the relay of relay_*
+	PeerName      string  `json:",omitempty"` // Peer's name in [peers], if it has one
 	Path          string  `json:",omitempty"` // also peer_connected
 	BytesIn       int64   `json:",omitempty"`
 	BytesOut      int64   `json:",omitempty"`

@@ -56,13 +56,13 @@ func wireReplies() []struct {
 			ID: 1, Name: "web", Kind: registry.KindForward, Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/9000",
 			TargetAddress: "/p2p/12D3KooWServer", Peer: "12D3KooWServer", Close: func() error { return nil },
 		}), false},
-		{"an ls entry: listen, every field", ListenerFrom(node.Listener{
+		{"an ls entry: listen, every field", namedListener(ListenerFrom(node.Listener{
 			ID: 2, Name: "ssh", Kind: registry.KindListen, Protocol: "/x/ssh", ListenAddress: "/p2p/12D3KooWSelf",
 			TargetAddress: "/ip4/127.0.0.1/tcp/22", Peer: "12D3KooWPeer", AllowedPeers: []string{"12D3KooWFriend"},
 			AllowAll: true, InviteOnly: true, ReportPeerID: true, ProxyProtocol: 2, Balance: "rtt",
 			Peers:  []registry.ListenerPeer{{Peer: "12D3KooWOne", Up: true, Error: "disconnected", RTT: 412 * time.Microsecond}},
 			Egress: true, Permit: []string{"10.0.0.0/8:22"}, Socks: true,
-		}), true},
+		})), true},
 		{"an ls entry: forward with several peers", ListenerFrom(node.Listener{
 			ID: 3, Kind: registry.KindForward, Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/9001",
 			TargetAddress: "/p2p/12D3KooWOne,/p2p/12D3KooWTwo", Balance: "failover",
@@ -73,12 +73,12 @@ func wireReplies() []struct {
 		}), false},
 		{"an ls entry: bare", ListenerFrom(node.Listener{Kind: registry.KindListen}), false},
 		{"GET /v0/listeners, ls --json: none", ListenerList{Listeners: []Listener{}}, false},
-		{"a stream ls entry", StreamFrom(node.StreamInfo{
+		{"a stream ls entry", func(s Stream) Stream { s.PeerName = "server"; return s }(StreamFrom(node.StreamInfo{
 			ID: 7, ListenerID: 1, Kind: registry.KindForward, Protocol: "/x/web", OriginAddress: "/ip4/127.0.0.1/tcp/51234",
 			TargetAddress: "/p2p/12D3KooWServer", Peer: "12D3KooWServer", Path: "direct",
 			OpenedAt: opened.In(time.FixedZone("CET", 3600)), Setup: time.Millisecond, BytesIn: 5120, BytesOut: 312,
 			Destination: "db.internal:5432",
-		}, 412*time.Microsecond), true},
+		}, 412*time.Microsecond)), true},
 		{"a stream ls entry: bare", StreamFrom(node.StreamInfo{}, 0), false},
 		{"GET /v0/streams, stream ls --json: none", StreamList{Streams: []Stream{}}, false},
 		{"POST /v0/share, share --json: invite", ShareFrom(node.Share{
@@ -106,15 +106,28 @@ func wireReplies() []struct {
 			NeedsRestart: []string{"network"},
 		}), true},
 		{"POST /v0/reload: nothing changed", ReloadResultFrom(ReloadReply{}), false},
-		{"an event, every field", EventFrom(node.Event{
+		{"an event, every field", func(e Event) Event { e.PeerName = "server"; return e }(EventFrom(node.Event{
 			Time: opened, Type: node.EventStreamClose, TunnelID: 1, Name: "web", Kind: "forward", Protocol: "/x/web",
 			ListenAddress: "/ip4/127.0.0.1/tcp/9000", TargetAddress: "/p2p/12D3KooWServer", StreamID: 7,
 			OriginAddress: "/ip4/127.0.0.1/tcp/51234", Peer: "12D3KooWServer", Path: "direct", BytesIn: 5120, BytesOut: 312,
 			SetupMillis: 1.5, Millis: 250.25, Destination: "db.internal:5432", Reason: "reset", Error: "stream reset",
-		}), true},
+		})), true},
+		{"GET and POST /v0/peers, peer ls --json", PeerNameList{Peers: []PeerName{
+			{Name: "laptop", Addr: "/p2p/12D3KooWLaptop", Peer: "12D3KooWLaptop"},
+		}}, true},
+		{"GET /v0/peers: none", PeerNamesFrom(nil), false},
 		{"an event: bare", EventFrom(node.Event{Time: opened, Type: node.EventTunnelUp}), false},
 		{"an error reply", errorBody{Error: "no listener matched", Code: "not_found"}, true},
 	}
+}
+
+// namedListener is l as Named makes it for peers that all have names.
+func namedListener(l Listener) Listener {
+	l.PeerName = "peer"
+	for i := range l.Peers {
+		l.Peers[i].PeerName = "one"
+	}
+	return l
 }
 
 // wireRequests are the request bodies, full and bare.
@@ -142,6 +155,8 @@ func wireRequests() []struct {
 		{"POST /v0/streams/close", StreamCloseRequest{ID: "7"}, false},
 		{"POST /v0/streams/close: all", StreamCloseRequest{All: true}, false},
 		{"POST /v0/access/{allow,deny,revoke}", AccessRequest{Peer: "12D3KooWFriend"}, true},
+		{"POST /v0/peers: peer add", PeerNameRequest{Name: "laptop", Addr: "/p2p/12D3KooWLaptop"}, true},
+		{"POST /v0/peers: peer rm", PeerNameRequest{Name: "laptop"}, false},
 	}
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 
 	ucli "github.com/urfave/cli/v2"
@@ -21,7 +22,8 @@ func accessCommand() *ucli.Command {
 				if err != nil {
 					return err
 				}
-				if _, err := spec.ParsePeer(a[0]); err != nil {
+				// A name is the daemon's to resolve.
+				if _, err := spec.Aliases(nil).Peer(a[0]); err != nil && !errors.Is(err, spec.ErrUnknownName) {
 					return err
 				}
 				list, err := client(c).EditAccess(c.Context, verb, a[0])

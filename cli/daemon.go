@@ -22,7 +22,7 @@ import (
 
 func daemonFlags() []ucli.Flag {
 	return []ucli.Flag{
-		&ucli.StringSliceFlag{Name: "listen-addr", Usage: "swarm listen multiaddr, or host:port for TCP (repeatable; replaces the config's)", EnvVars: []string{"P2PTUN_LISTEN_ADDR"}},
+		&ucli.StringSliceFlag{Name: "listen-addr", Usage: "swarm listen multiaddr, or host:port for TCP and QUIC on that port (repeatable; replaces the config's)", EnvVars: []string{"P2PTUN_LISTEN_ADDR"}},
 		&ucli.StringFlag{Name: "ready-file", Usage: "write the id JSON here once the daemon is ready", EnvVars: []string{"P2PTUN_READY_FILE"}},
 		&ucli.BoolFlag{Name: "ephemeral", Usage: "use a throwaway identity and home; write nothing to HOME but the API socket", EnvVars: []string{"P2PTUN_EPHEMERAL"}},
 		&ucli.StringFlag{Name: "swarm-key", Usage: "kubo-format swarm.key: join a private network (TCP/WebSocket only); overrides network.swarm_key", EnvVars: []string{"P2PTUN_SWARM_KEY"}},

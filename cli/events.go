@@ -62,6 +62,7 @@ func formatEvent(ev api.Event) string {
 	kv("origin", ev.OriginAddress, ev.OriginAddress != "")
 	kv("target", ev.TargetAddress, ev.TargetAddress != "")
 	kv("peer", ev.Peer, ev.Peer != "")
+	kv("peer_name", ev.PeerName, ev.PeerName != "")
 	kv("path", fmt.Sprintf("%q", ev.Path), ev.Path != "")
 	kv("in", ev.BytesIn, ev.Type == api.EventStreamClose)
 	kv("out", ev.BytesOut, ev.Type == api.EventStreamClose)

@@ -43,13 +43,22 @@ func lsCommand() *ucli.Command {
 // forward's peers, each with its state (/p2p/A=up,/p2p/B=down).
 func target(l api.Listener) string {
 	if len(l.Peers) == 0 {
-		return l.TargetAddress
+		return withName(l.TargetAddress, l.Peer, l.PeerName)
 	}
 	out := make([]string, len(l.Peers))
 	for i, p := range l.Peers {
-		out[i] = "/p2p/" + p.Peer + "=" + p.State
+		out[i] = withName("/p2p/"+p.Peer, p.Peer, p.PeerName) + "=" + p.State
 	}
 	return strings.Join(out, ",")
+}
+
+// withName is addr followed by "(NAME)" when addr is /p2p/ID of the peer
+// named name ([peers]): the name next to the peer ID, in one column.
+func withName(addr, id, name string) string {
+	if name == "" || id == "" || addr != "/p2p/"+id {
+		return addr
+	}
+	return addr + "(" + name + ")"
 }
 
 // allowed describes who may use a listener: "all", its allowlist, or

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 
 	ucli "github.com/urfave/cli/v2"
@@ -23,7 +24,8 @@ func pingCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := spec.ParsePeerAddr(a[0]); err != nil {
+			// A name is the daemon's to resolve.
+			if _, err := spec.Aliases(nil).PeerAddr(a[0]); err != nil && !errors.Is(err, spec.ErrUnknownName) {
 				return err
 			}
 			out, err := client(c).Ping(c.Context, api.PingRequest{Peer: a[0], Count: c.Int("count")})

@@ -30,7 +30,7 @@ func streamCommand() *ucli.Command {
 					}
 					rows := make([][]any, 0, len(list.Streams))
 					for _, s := range list.Streams {
-						rows = append(rows, []any{s.HandlerID, s.Protocol, s.OriginAddress, streamTarget(s), s.BytesIn, s.BytesOut, s.Path, rtt(s.RTTMillis)})
+						rows = append(rows, []any{s.HandlerID, s.Protocol, withName(s.OriginAddress, s.Peer, s.PeerName), streamTarget(s), s.BytesIn, s.BytesOut, s.Path, rtt(s.RTTMillis)})
 					}
 					return printTable(c, []string{"ID", "Protocol", "Origin", "Target", "In", "Out", "Path", "RTT"}, rows)
 				},
@@ -78,8 +78,9 @@ func rtt(ms float64) string {
 // streamTarget is a stream's target column: its target address, and for
 // a SOCKS stream the destination its client asked for, in parentheses.
 func streamTarget(s api.Stream) string {
+	t := withName(s.TargetAddress, s.Peer, s.PeerName)
 	if s.Destination != "" {
-		return s.TargetAddress + "(" + s.Destination + ")"
+		return t + "(" + s.Destination + ")"
 	}
-	return s.TargetAddress
+	return t
 }

@@ -41,6 +41,13 @@ type Config struct {
 	Timeouts  Timeouts  `toml:"timeouts"`
 	Metrics   Metrics   `toml:"metrics"`
 
+	// Peers names peers, like ssh's Host: NAME = "/p2p/ID" (or a bare ID,
+	// or a full multiaddr ending in /p2p/ID). A name stands for its peer
+	// wherever a PEER is written: the tunnel tables' peer, peers and
+	// allow, and every command's PEER argument (see spec.Aliases).
+	// `p2ptun peer add|rm` edits it. Default none.
+	Peers map[string]string `toml:"peers,omitempty"`
+
 	// Listen and Forward are the tunnels the daemon starts at boot and
 	// keeps in step with the file on reload.
 	Listen  []ListenTunnel  `toml:"listen,omitempty"`

@@ -117,7 +117,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "forward tunnel with bad peer",
 			in:   "[[forward]]\nprotocol = \"/x/a\"\nlisten = \"127.0.0.1:9000\"\npeer = \"bogus\"\n",
-			want: []string{name + ":1: ", "forward[1] (forward /x/a 127.0.0.1:9000)", `"bogus" is not a peer ID`},
+			want: []string{name + ":1: ", "forward[1] (forward /x/a 127.0.0.1:9000)", `no peer is named "bogus"`},
 		},
 		{
 			name: "listen tunnel outside /x/",
@@ -127,7 +127,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "forward tunnel binding a name",
 			in:   "[[forward]]\nprotocol = \"/x/a\"\nlisten = \"/dns/localhost/tcp/9000\"\npeer = \"12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf\"\n",
-			want: []string{name + ":1: ", "forward[1]", `listen address "/dns/localhost/tcp/9000" must use an IP, not a name`},
+			want: []string{name + ":1: ", "forward[1]", `listen address "/dns/localhost/tcp/9000" must use an IP (or localhost), not a name`},
 		},
 		{
 			name: "forward tunnel missing listen",

@@ -116,6 +116,20 @@ func (t ForwardTunnel) Request() spec.Request {
 	}
 }
 
+// RequestWith is Request with names of peers resolved through a.
+func (t ListenTunnel) RequestWith(a spec.Aliases) spec.Request {
+	r := t.Request()
+	r.Aliases = a
+	return r
+}
+
+// RequestWith is Request with names of peers resolved through a.
+func (t ForwardTunnel) RequestWith(a spec.Aliases) spec.Request {
+	r := t.Request()
+	r.Aliases = a
+	return r
+}
+
 // ListenTable is the [[listen]] table that saves r (`listen --save`).
 func ListenTable(r spec.Request) ListenTunnel {
 	return ListenTunnel{
@@ -191,7 +205,7 @@ func (c *Config) validateTunnels() error {
 		if t.AllowAll && t.InviteOnly {
 			return tunnelErr("listen", i, t.Line, label, "allow_all and invite_only contradict each other: keep one")
 		}
-		sp, err := spec.ParseListen(t.Request())
+		sp, err := spec.ParseListen(t.RequestWith(c.Aliases()))
 		if err != nil {
 			return tunnelErr("listen", i, t.Line, label, "%s", spec.Reason(err))
 		}
@@ -215,7 +229,7 @@ func (c *Config) validateTunnels() error {
 		case t.Peer == "" && len(t.Peers) == 0:
 			return tunnelErr("forward", i, t.Line, label, `peer is required, e.g. peer = "/p2p/12D3KooW..." (or peers = ["/p2p/12D3KooW...", ...] for several)`)
 		}
-		sp, err := spec.ParseForward(t.Request())
+		sp, err := spec.ParseForward(t.RequestWith(c.Aliases()))
 		if err != nil {
 			return tunnelErr("forward", i, t.Line, label, "%s", spec.Reason(err))
 		}

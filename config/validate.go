@@ -6,6 +6,8 @@ import (
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 // Validate checks every field and fills zero timeouts with defaults.
@@ -46,6 +48,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := MetricsAddr(c.Metrics.Listen); err != nil {
 		return keyErrf("metrics.listen", ": %w", err)
+	}
+	if _, err := spec.ParseAliases(c.Peers); err != nil {
+		return keyErrf("peers", ": %s", spec.Reason(err))
 	}
 	return c.validateTunnels()
 }
@@ -90,6 +95,14 @@ func (a *Access) validate() error {
 		return err
 	}
 	return peerIDs("access.deny", a.Deny)
+}
+
+// Aliases are the names of [peers], for parsing what refers to them.
+func (c *Config) Aliases() spec.Aliases {
+	if len(c.Peers) == 0 {
+		return nil
+	}
+	return spec.Aliases(c.Peers)
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -218,9 +218,12 @@ func (d *Daemon) run(ctx context.Context) error {
 		return fmt.Sprintf("serving peer %s on %d addresses with %d config tunnels; API %s", id.ID, len(id.Addresses), len(n.Tunnels()), sockPath)
 	}
 	cfgPath := filepath.Join(home, config.ConfigFile)
+	names := &names{a: cfg.Config.Aliases()}
+	srv.Aliases = names.get
 	var reload func(context.Context) (api.ReloadReply, error)
 	if !cfg.Ephemeral {
-		apply := reloader(n, *cfg.File, cfgPath, log)
+		srv.SetPeerName = names.saver(cfgPath)
+		apply := reloader(n, *cfg.File, cfgPath, names, log)
 		// Reloads from SIGHUP and from `p2ptun reload` both tell systemd.
 		reload = func(ctx context.Context) (out api.ReloadReply, err error) {
 			err = sd.reload(func() error { out, err = apply(ctx); return err }, status)

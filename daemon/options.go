@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/pnet"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/config/homedir"
@@ -33,11 +35,11 @@ func nodeOptions(cfg Config, sk crypto.PrivKey) (node.Options, error) {
 	c, home := cfg.Config, cfg.Home
 	addrs := make([]ma.Multiaddr, 0, len(c.Network.ListenAddrs))
 	for _, s := range c.Network.ListenAddrs {
-		m, err := swarmAddr(s)
+		m, err := swarmAddrs(s, c.SwarmKeyPath(home) != "")
 		if err != nil {
 			return node.Options{}, err
 		}
-		addrs = append(addrs, m)
+		addrs = append(addrs, m...)
 	}
 	// The config's lists are what runtime `access` edits change and save;
 	// AllowPeers and DenyPeers hold for this run and are never saved.
@@ -139,11 +141,35 @@ func peerInfos(ss []string) ([]peer.AddrInfo, error) {
 	return out, nil
 }
 
-// swarmAddr parses a swarm listen address: a multiaddr the swarm can
-// listen on, or host:port for TCP.
-func swarmAddr(s string) (ma.Multiaddr, error) {
+// swarmAddrs parses a swarm listen address: a multiaddr the swarm can
+// listen on, or host:port (an IP, or localhost), which means TCP and QUIC
+// on that port as the defaults do, or TCP alone in a private network
+// (QUIC cannot carry a swarm key).
+func swarmAddrs(s string, private bool) ([]ma.Multiaddr, error) {
 	if !strings.HasPrefix(s, "/") {
-		return spec.ParseAddr(s)
+		if host, _, err := net.SplitHostPort(s); err == nil && host == "" {
+			return nil, usagef(fmt.Errorf("listen address %q needs a host: 0.0.0.0%s for every interface, 127.0.0.1%s for this machine only", s, s, s))
+		}
+		if !strings.Contains(s, ":") {
+			return nil, usagef(fmt.Errorf("listen address %q is neither a multiaddr nor host:port; use e.g. 0.0.0.0:%d or /ip4/0.0.0.0/tcp/%d", s, config.DefaultPort, config.DefaultPort))
+		}
+		tcp, err := spec.ParseListenAddr(s)
+		if err != nil {
+			return nil, err
+		}
+		if private {
+			return []ma.Multiaddr{tcp}, nil
+		}
+		na, err := manet.ToNetAddr(tcp)
+		if err != nil {
+			return nil, usagef(fmt.Errorf("listen address %q: %w", s, err))
+		}
+		ta := na.(*net.TCPAddr)
+		udp, err := manet.FromNetAddr(&net.UDPAddr{IP: ta.IP, Port: ta.Port, Zone: ta.Zone})
+		if err != nil {
+			return nil, usagef(fmt.Errorf("listen address %q: %w", s, err))
+		}
+		return []ma.Multiaddr{tcp, udp.Encapsulate(ma.StringCast("/quic-v1"))}, nil
 	}
 	m, err := ma.NewMultiaddr(s)
 	if err != nil {
@@ -152,5 +178,5 @@ func swarmAddr(s string) (ma.Multiaddr, error) {
 	if err := config.CheckSwarmAddr(m); err != nil {
 		return nil, usagef(fmt.Errorf("--listen-addr: %w", err))
 	}
-	return m, nil
+	return []ma.Multiaddr{m}, nil
 }

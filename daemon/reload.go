@@ -12,7 +12,9 @@ import (
 
 	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/config/homedir"
 	"github.com/p2ptun/p2ptun/node"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 // reloader returns the daemon's reload: re-read the config file, and apply
@@ -21,7 +23,7 @@ import (
 // restart. One reload runs at a time (SIGHUP and `p2ptun reload` may
 // arrive together): the file read, the access lists and the tunnels of one
 // file are applied before the next reload reads the file again.
-func reloader(n *node.Node, boot config.Config, cfgPath string, log *slog.Logger) func(context.Context) (api.ReloadReply, error) {
+func reloader(n *node.Node, boot config.Config, cfgPath string, names *names, log *slog.Logger) func(context.Context) (api.ReloadReply, error) {
 	var mu sync.Mutex
 	return func(ctx context.Context) (api.ReloadReply, error) {
 		mu.Lock()
@@ -41,6 +43,7 @@ func reloader(n *node.Node, boot config.Config, cfgPath string, log *slog.Logger
 			return api.ReloadReply{}, fmt.Errorf("%w (nothing was changed)", err)
 		}
 		n.SetAccess(allow, deny)
+		names.set(next.Aliases())
 		res, err := n.ApplyTunnels(ctx, cfgPath, next)
 		if err != nil {
 			return api.ReloadReply{}, err
@@ -51,6 +54,42 @@ func reloader(n *node.Node, boot config.Config, cfgPath string, log *slog.Logger
 			"unchanged", len(res.Unchanged), "restarted", len(res.Restarted), "failed", len(res.Failed),
 			"needs_restart", strings.Join(out.NeedsRestart, ","))
 		return out, nil
+	}
+}
+
+// names are the daemon's names of peers: config.toml's [peers] as of the
+// last start, reload or `p2ptun peer add|rm`, which the API resolves and
+// shows.
+type names struct {
+	mu sync.Mutex
+	a  spec.Aliases
+}
+
+func (n *names) get() spec.Aliases {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.a
+}
+
+func (n *names) set(a spec.Aliases) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.a = a
+}
+
+// saver returns the API's SetPeerName: the edit of the config file at
+// cfgPath, then the file's names taken as the daemon's.
+func (n *names) saver(cfgPath string) func(context.Context, string, string) error {
+	return func(_ context.Context, name, addr string) error {
+		if err := homedir.SetPeerName(cfgPath, name, addr); err != nil {
+			return err
+		}
+		c, err := config.LoadFile(cfgPath)
+		if err != nil {
+			return err
+		}
+		n.set(c.Aliases())
+		return nil
 	}
 }
 

@@ -296,7 +296,7 @@ func TestApplyTunnelsRefusesABadTableWithItsReason(t *testing.T) {
 		{
 			"forward to a name",
 			config.Config{Forward: []config.ForwardTunnel{{Protocol: "/x/a", Listen: "/dns/localhost/tcp/1", Peer: harness.NewPeerID(t)}}},
-			`invalid config: c.toml: forward /x/a /dns/localhost/tcp/1: listen address "/dns/localhost/tcp/1" must use an IP, not a name`,
+			`invalid config: c.toml: forward /x/a /dns/localhost/tcp/1: listen address "/dns/localhost/tcp/1" must use an IP (or localhost), not a name`,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

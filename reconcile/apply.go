@@ -30,29 +30,49 @@ type tunnel struct {
 
 // listenTunnel is the tunnel a [[listen]] table starts: its Spec, which
 // config.Parse set, or, for a table built in code, its parse.
-func listenTunnel(t config.ListenTunnel) (tunnel, error) {
+func listenTunnel(t config.ListenTunnel, a spec.Aliases) (tunnel, error) {
 	return newTunnel(struct{ L config.ListenTunnel }{t}, t.Label(), t.Line, t.Protocol, t.Spec,
-		func() (spec.Spec, error) { return spec.ParseListen(t.Request()) })
+		func() (spec.Spec, error) { return spec.ParseListen(t.RequestWith(a)) })
 }
 
 // forwardTunnel is the tunnel a [[forward]] table starts, like
 // listenTunnel.
-func forwardTunnel(t config.ForwardTunnel) (tunnel, error) {
+func forwardTunnel(t config.ForwardTunnel, a spec.Aliases) (tunnel, error) {
 	return newTunnel(struct{ F config.ForwardTunnel }{t}, t.Label(), t.Line, t.Protocol, t.Spec,
-		func() (spec.Spec, error) { return spec.ParseForward(t.Request()) })
+		func() (spec.Spec, error) { return spec.ParseForward(t.RequestWith(a)) })
 }
 
 // newTunnel is the tunnel of a table: keyed by table's content (its JSON,
-// which leaves out Line and Spec), running s, or parse's spec when the
-// table was built in code and s is empty.
+// which leaves out Line and Spec) and the peers its names resolved to (so
+// a reload after a name changed restarts it), running s, or parse's spec
+// when the table was built in code and s is empty.
 func newTunnel(table any, label string, line int, proto string, s spec.Spec, parse func() (spec.Spec, error)) (tunnel, error) {
-	key, _ := json.Marshal(table)
-	t := tunnel{key: string(key), label: label, line: line, proto: proto, spec: s}
+	t := tunnel{label: label, line: line, proto: proto, spec: s}
 	var err error
 	if t.spec.Kind == "" {
 		t.spec, err = parse()
 	}
+	key, _ := json.Marshal(struct {
+		Table any
+		Peers []string `json:",omitempty"`
+	}{table, resolved(t.spec)})
+	t.key = string(key)
 	return t, err
+}
+
+// resolved are the peer IDs of s, as its names resolved.
+func resolved(s spec.Spec) []string {
+	var out []string
+	if s.Peer.ID != "" {
+		out = append(out, s.Peer.ID.String())
+	}
+	for _, pi := range s.Peers {
+		out = append(out, pi.ID.String())
+	}
+	for _, id := range s.Allow {
+		out = append(out, id.String())
+	}
+	return out
 }
 
 // tunnels parses a config's tunnels with the parsers the commands use.
@@ -68,14 +88,14 @@ func tunnels(file string, c config.Config) ([]tunnel, error) {
 		return fmt.Errorf("%w: %s: %s: %s", config.ErrInvalid, where, t.label, spec.Reason(err))
 	}
 	for _, t := range c.Listen {
-		ct, err := listenTunnel(t)
+		ct, err := listenTunnel(t, c.Aliases())
 		if err != nil {
 			return nil, bad(ct, err)
 		}
 		out = append(out, ct)
 	}
 	for _, t := range c.Forward {
-		ct, err := forwardTunnel(t)
+		ct, err := forwardTunnel(t, c.Aliases())
 		if err != nil {
 			return nil, bad(ct, err)
 		}
@@ -175,10 +195,12 @@ func (r *Set) Save(ctx context.Context, s spec.Spec) (registry.Listener, error) 
 		l    registry.Listener
 		err  error
 	)
+	// The table is parsed with the names of peers s was parsed with (the
+	// daemon's when it was asked), which the file saved beside it.
 	switch s.Kind {
 	case spec.KindListen:
 		table := config.ListenTable(s.Request)
-		if t, err = listenTunnel(table); err != nil {
+		if t, err = listenTunnel(table, s.Names); err != nil {
 			return registry.Listener{}, err
 		}
 		if l, err = r.cfg.Runner.Open(ctx, t.spec); err != nil {
@@ -190,7 +212,7 @@ func (r *Set) Save(ctx context.Context, s spec.Spec) (registry.Listener, error) 
 		// invite's secret: once redeemed, the peer is on the listener's
 		// allowlist.
 		table := config.ForwardTable(s.Request)
-		if t, err = forwardTunnel(table); err != nil {
+		if t, err = forwardTunnel(table, s.Names); err != nil {
 			return registry.Listener{}, err
 		}
 		run := t.spec
@@ -199,7 +221,7 @@ func (r *Set) Save(ctx context.Context, s spec.Spec) (registry.Listener, error) 
 			return registry.Listener{}, err
 		}
 		table.Listen = spec.BoundListen(table.Listen, l.ListenAddress)
-		t, err = forwardTunnel(table)
+		t, err = forwardTunnel(table, s.Names)
 		save = func() error { return r.cfg.SaveForward(table) }
 	default:
 		return registry.Listener{}, fmt.Errorf("%w: a %q tunnel cannot be saved", spec.ErrInvalid, s.Kind)

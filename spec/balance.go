@@ -68,7 +68,7 @@ func parseForwardPeers(r Request, proto protocol.ID, laddr ma.Multiaddr) (Spec, 
 	}
 	peers := make([]peer.AddrInfo, 0, len(r.Peers))
 	for _, s := range r.Peers {
-		pi, err := ParsePeerAddr(s)
+		pi, err := r.Aliases.PeerAddr(s)
 		if err != nil {
 			return Spec{}, err
 		}
@@ -79,7 +79,7 @@ func parseForwardPeers(r Request, proto protocol.ID, laddr ma.Multiaddr) (Spec, 
 	}
 	return Spec{
 		Kind: KindForward, Name: r.Name, Protocol: proto, Listen: laddr, Peers: peers, Balance: bal,
-		Lazy: r.Lazy, AllowLimited: r.AllowLimited, Save: r.Save, Socks: r.Socks, Request: clone(r),
+		Lazy: r.Lazy, AllowLimited: r.AllowLimited, Save: r.Save, Socks: r.Socks, Request: clone(r), Names: r.used(),
 	}, nil
 }
 

@@ -27,7 +27,7 @@ func TestParseForwardPeers(t *testing.T) {
 		{name: "balance with one peer", in: with(func(r *Request) { r.Peer = a; r.Balance = "rtt" }), wantErr: "balancing needs two or more peers (got 0)"},
 		{name: "peer and peers", in: with(func(r *Request) { r.Peer = a; r.Peers = []string{b, c} }), wantErr: "one peer or a list of peers, not both"},
 		{name: "duplicate", in: with(func(r *Request) { r.Peers = []string{a, "/p2p/" + a} }), wantErr: "is listed twice"},
-		{name: "bad peer", in: with(func(r *Request) { r.Peers = []string{a, "nope"} }), wantErr: `"nope" is not a peer ID`},
+		{name: "bad peer", in: with(func(r *Request) { r.Peers = []string{a, "nope"} }), wantErr: `no peer is named "nope"`},
 		{name: "extra addrs", in: with(func(r *Request) { r.Peers = []string{a, b}; r.Addrs = []string{"/ip4/127.0.0.1/tcp/1"} }), wantErr: "give each peer's address in the list itself"},
 		{name: "invite", in: with(func(r *Request) { r.Peers = []string{a, b}; r.Invite = make([]byte, 16) }), wantErr: "an invite is for one peer"},
 	}

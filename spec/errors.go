@@ -17,12 +17,18 @@ var ErrInvalid = errors.New("invalid argument")
 type Error struct {
 	// Reason says what is wrong and what to do, in one line.
 	Reason string
+	// unknown marks a PEER that has the form of a name but names no peer
+	// (ErrUnknownName).
+	unknown bool
 }
 
 func (e *Error) Error() string { return ErrInvalid.Error() + ": " + e.Reason }
 
-// Is reports whether target is ErrInvalid.
-func (e *Error) Is(target error) bool { return target == ErrInvalid }
+// Is reports whether target is ErrInvalid, or ErrUnknownName for a PEER
+// that names no peer.
+func (e *Error) Is(target error) bool {
+	return target == ErrInvalid || (e.unknown && target == ErrUnknownName)
+}
 
 // invalidf returns an *Error whose Reason is format with a.
 func invalidf(format string, a ...any) error {

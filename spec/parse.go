@@ -133,25 +133,40 @@ func ParseTarget(s string) (ma.Multiaddr, error) {
 }
 
 // ParseListenAddr parses a forward's local bind address: an IP and a TCP
-// port, or a UDP one (/ip4/HOST/udp/PORT: a UDP tunnel).
+// port, or a UDP one (/ip4/HOST/udp/PORT: a UDP tunnel). Shorthands, as
+// ssh -L takes them: a bare port (9000) and :9000 mean 127.0.0.1:9000, and
+// localhost is 127.0.0.1. Errors quote s as it was written.
 func ParseListenAddr(s string) (ma.Multiaddr, error) {
-	m, err := ParseAddr(s)
+	m, err := ParseAddr(listenShorthand(s))
 	if err != nil {
 		return nil, err
 	}
 	network, _, err := manet.DialArgs(m)
 	if err != nil || (network != "tcp" && network != "tcp4" && network != "tcp6" && !IsUDP(m)) {
-		return nil, invalidf("listen address %q must be an IP and a TCP or UDP port, like /ip4/127.0.0.1/tcp/9000 or /ip4/127.0.0.1/udp/5353", m.String())
+		return nil, invalidf("listen address %q must be an IP and a TCP or UDP port, like 9000, 127.0.0.1:9000, /ip4/127.0.0.1/tcp/9000 or /ip4/127.0.0.1/udp/5353", s)
 	}
-	if _, err := m.ValueForProtocol(ma.P_DNS); err == nil {
-		return nil, invalidf("listen address %q must use an IP, not a name", m.String())
-	}
-	for _, p := range []int{ma.P_DNS4, ma.P_DNS6, ma.P_DNSADDR} {
+	for _, p := range []int{ma.P_DNS, ma.P_DNS4, ma.P_DNS6, ma.P_DNSADDR} {
 		if _, err := m.ValueForProtocol(p); err == nil {
-			return nil, invalidf("listen address %q must use an IP, not a name", m.String())
+			return nil, invalidf("listen address %q must use an IP (or localhost), not a name", s)
 		}
 	}
 	return m, nil
+}
+
+// listenShorthand is s with a forward's shorthands spelled out: PORT and
+// :PORT are 127.0.0.1:PORT, localhost:PORT is 127.0.0.1:PORT.
+func listenShorthand(s string) string {
+	if s != "" && strings.Trim(s, "0123456789") == "" {
+		return "127.0.0.1:" + s
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || strings.HasPrefix(s, "/") {
+		return s
+	}
+	if host == "" || strings.EqualFold(host, "localhost") {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return s
 }
 
 // ParsePeer parses a bare peer ID.

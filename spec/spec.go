@@ -84,6 +84,9 @@ type Request struct {
 	// (forward).
 	Socks   bool `json:",omitempty"`
 	Gateway bool `json:",omitempty"`
+	// Aliases resolve the names among Peer, Peers and Allow (see
+	// Aliases); the parse does not keep them.
+	Aliases Aliases `json:"-"`
 }
 
 // Spec is a parsed, valid tunnel spec. Only the fields of its Kind are
@@ -122,8 +125,10 @@ type Spec struct {
 	Permit        socks.Rules
 
 	// Request is the spec as it was written, for saving it to the config
-	// file in the user's own form.
+	// file in the user's own form; Names are the names of peers it uses
+	// (a subset of Request.Aliases), to parse it again as it was.
 	Request Request
+	Names   Aliases
 }
 
 // ParseListen parses and validates a listener: protocol, target, and an
@@ -145,7 +150,7 @@ func ParseListen(r Request) (Spec, error) {
 	}
 	allow := make([]peer.ID, 0, len(r.Allow))
 	for _, s := range r.Allow {
-		id, err := ParsePeer(s)
+		id, err := r.Aliases.Peer(s)
 		if err != nil {
 			return Spec{}, err
 		}
@@ -176,7 +181,7 @@ func ParseListen(r Request) (Spec, error) {
 		Kind: KindListen, Name: r.Name, Protocol: proto, Target: target, Allow: allow,
 		AllowAll: r.AllowAll, InviteOnly: r.InviteOnly, ReportPeerID: r.ReportPeerID, Save: r.Save,
 		ProxyProtocol: pp, Egress: r.Egress, Permit: permit,
-		Request: clone(r),
+		Request: clone(r), Names: r.used(),
 	}, nil
 }
 
@@ -215,7 +220,7 @@ func ParseForward(r Request) (Spec, error) {
 	return Spec{
 		Kind: KindForward, Name: r.Name, Protocol: proto, Listen: laddr, Peer: pi,
 		Lazy: r.Lazy, AllowLimited: r.AllowLimited, Save: r.Save, Invite: slices.Clone(r.Invite), Socks: r.Socks,
-		Request: clone(r),
+		Request: clone(r), Names: r.used(),
 	}, nil
 }
 
@@ -230,12 +235,12 @@ func ParsePipe(r Request) (Spec, error) {
 	if err != nil {
 		return Spec{}, err
 	}
-	return Spec{Kind: KindPipe, Protocol: proto, Peer: pi, AllowLimited: r.AllowLimited, Request: clone(r)}, nil
+	return Spec{Kind: KindPipe, Protocol: proto, Peer: pi, AllowLimited: r.AllowLimited, Request: clone(r), Names: r.used()}, nil
 }
 
 // parsePeer parses r's peer and adds r's addresses to it.
 func parsePeer(r Request) (peer.AddrInfo, error) {
-	pi, err := ParsePeerAddr(r.Peer)
+	pi, err := r.Aliases.PeerAddr(r.Peer)
 	if err != nil {
 		return peer.AddrInfo{}, err
 	}
@@ -283,6 +288,7 @@ func clone(r Request) Request {
 	r.Addrs, r.Allow, r.Invite = slices.Clone(r.Addrs), slices.Clone(r.Allow), slices.Clone(r.Invite)
 	r.Peers = slices.Clone(r.Peers)
 	r.Permit = slices.Clone(r.Permit)
+	r.Aliases = nil
 	return r
 }
 

@@ -27,7 +27,7 @@ func TestParseListen(t *testing.T) {
 		{name: "udp target", in: Request{Protocol: "/x/dns", Target: "/ip4/127.0.0.1/udp/53", AllowAll: true}},
 		{name: "quic target", in: Request{Protocol: "/x/web", Target: "/ip4/127.0.0.1/udp/53/quic-v1", AllowAll: true}, wantErr: "/ip4/HOST/tcp/PORT"},
 		{name: "udp target reporting the peer ID", in: Request{Protocol: "/x/dns", Target: "/ip4/127.0.0.1/udp/53", AllowAll: true, ReportPeerID: true}, wantErr: "drop --report-peer-id"},
-		{name: "bad allow", in: Request{Protocol: "/x/web", Target: "127.0.0.1:1", Allow: []string{"not-a-peer"}}, wantErr: "is not a peer ID"},
+		{name: "bad allow", in: Request{Protocol: "/x/web", Target: "127.0.0.1:1", Allow: []string{"not-a-peer"}}, wantErr: `no peer is named "not-a-peer"`},
 		{name: "no allowlist", in: Request{Protocol: "/x/web", Target: "127.0.0.1:1"}, wantErr: "listener allows no peer: pass --allow PEER (repeatable), --allow-all, or --invite-only"},
 		{name: "invite only and allow all", in: Request{Protocol: "/x/web", Target: "127.0.0.1:1", AllowAll: true, InviteOnly: true}, wantErr: "contradict each other"},
 		{name: "egress", in: Request{Protocol: "/x/net", Egress: true, Permit: []string{"10.0.0.0/8:22", "db.internal:5432"}, Allow: []string{a}}, wantAllow: 1},
@@ -74,7 +74,7 @@ func TestParseForward(t *testing.T) {
 		{name: "invite", in: Request{Protocol: "/x/web", ListenAddress: "127.0.0.1:0", Peer: id, Invite: []byte(secret)}},
 		{name: "udp", in: Request{Protocol: "/x/dns", ListenAddress: "/ip4/127.0.0.1/udp/0", Peer: id}},
 		{name: "bad protocol", in: Request{Protocol: "/ipfs/ping/1.0.0", ListenAddress: "127.0.0.1:0", Peer: id}, wantErr: "reserved by libp2p"},
-		{name: "listen on a name", in: Request{Protocol: "/x/web", ListenAddress: "/dns/localhost/tcp/1", Peer: id}, wantErr: "must use an IP, not a name"},
+		{name: "listen on a name", in: Request{Protocol: "/x/web", ListenAddress: "/dns/localhost/tcp/1", Peer: id}, wantErr: "must use an IP (or localhost), not a name"},
 		{name: "peer without p2p", in: Request{Protocol: "/x/web", ListenAddress: "127.0.0.1:0", Peer: "/ip4/127.0.0.1/tcp/1"}, wantErr: "does not end in /p2p/PEER-ID"},
 		{name: "addr of another peer", in: Request{Protocol: "/x/web", ListenAddress: "127.0.0.1:0", Peer: id, Addrs: []string{"/ip4/127.0.0.1/tcp/1/p2p/" + other}}, wantErr: "is for peer"},
 		{name: "addr without transport", in: Request{Protocol: "/x/web", ListenAddress: "127.0.0.1:0", Peer: id, Addrs: []string{"/p2p/" + id}}, wantErr: "has no transport"},
@@ -117,7 +117,7 @@ func TestParsePipe(t *testing.T) {
 		t.Errorf("ParsePipe = %+v, want a relayed pipe to %s", s, id)
 	}
 	_, err = ParsePipe(Request{Protocol: "/x/ssh", Peer: "garbage"})
-	checkReason(t, err, `"garbage" is not a peer ID`)
+	checkReason(t, err, `no peer is named "garbage"`)
 }
 
 // TestSpecOwnsItsSlices: a Spec shares no slice with the request it was

@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/node"
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 // accessRoutes serves the node-wide access policy (p2ptun access).
@@ -23,7 +25,16 @@ func (s *Server) accessRoutes(mux *http.ServeMux) {
 			if !decode(w, r, &req) {
 				return
 			}
-			list, err := op(s.node, r.Context(), req.Peer)
+			// A name is saved as the peer ID it names: the access
+			// lists hold peer IDs.
+			peer := req.Peer
+			if id, err := s.aliases().Peer(req.Peer); err == nil {
+				peer = id.String()
+			} else if errors.Is(err, spec.ErrUnknownName) {
+				reply(w, nil, err)
+				return
+			}
+			list, err := op(s.node, r.Context(), peer)
 			reply(w, api.AccessListFrom(list), err)
 		})
 	}

@@ -32,7 +32,7 @@ func (s *Server) eventRoutes(mux *http.ServeMux) {
 				if !ok {
 					return
 				}
-				if enc.Encode(api.EventFrom(ev)) != nil || rc.Flush() != nil {
+				if enc.Encode(api.EventFrom(ev).Named(s.aliases())) != nil || rc.Flush() != nil {
 					return
 				}
 			case <-r.Context().Done():

@@ -163,7 +163,7 @@ func offLoopback(body []byte) string {
 	if dec.Decode(&req) != nil {
 		return ""
 	}
-	sp, err := req.Spec()
+	sp, err := req.Spec(nil)
 	if err != nil {
 		return "" // refused before any dial or bind
 	}

@@ -35,7 +35,7 @@ func (s *Server) pipe(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	stop := context.AfterFunc(s.life, cancel)
 	defer stop()
-	sp, err := req.Spec()
+	sp, err := req.Spec(s.aliases())
 	if err != nil {
 		reply(w, nil, err)
 		return

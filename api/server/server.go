@@ -37,6 +37,14 @@ type Server struct {
 	// nil answers that this daemon has nothing to reload. Set before Start.
 	Reload func(context.Context) (api.ReloadReply, error)
 
+	// Aliases returns the names of peers ([peers]) that requests may use
+	// for a peer, and that replies and events show beside peer IDs; nil:
+	// none. SetPeerName saves a name (addr "" removes it) so that Aliases
+	// returns it from then on; nil answers that this daemon saves none.
+	// Set before Start.
+	Aliases     func() spec.Aliases
+	SetPeerName func(ctx context.Context, name, addr string) error
+
 	ready atomic.Bool // the daemon has made its first attempt at every tunnel
 
 	node   *node.Node
@@ -209,6 +217,7 @@ func listenPrivate(path string) (*net.UnixListener, error) {
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	s.accessRoutes(mux)
+	s.peerRoutes(mux)
 	s.eventRoutes(mux)
 	s.tunnelRoutes(mux)
 	mux.HandleFunc("POST /v0/pipe", s.pipe)
@@ -218,12 +227,12 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v0/listeners", func(w http.ResponseWriter, r *http.Request) {
 		out := api.ListenerList{Listeners: []api.Listener{}}
 		for _, l := range s.node.Listeners() {
-			out.Listeners = append(out.Listeners, api.ListenerFrom(l))
+			out.Listeners = append(out.Listeners, api.ListenerFrom(l).Named(s.aliases()))
 		}
 		reply(w, out, nil)
 	})
-	mux.HandleFunc("POST /v0/listeners/listen", openTunnel[api.ListenRequest](s.node.Listen))
-	mux.HandleFunc("POST /v0/listeners/forward", openTunnel[api.ForwardRequest](s.node.Forward))
+	mux.HandleFunc("POST /v0/listeners/listen", openTunnel[api.ListenRequest](s, s.node.Listen))
+	mux.HandleFunc("POST /v0/listeners/forward", openTunnel[api.ForwardRequest](s, s.node.Forward))
 	mux.HandleFunc("POST /v0/listeners/close", func(w http.ResponseWriter, r *http.Request) {
 		var req api.CloseRequest
 		if !decode(w, r, &req) {
@@ -249,7 +258,12 @@ func (s *Server) routes() http.Handler {
 		if !decode(w, r, &req) {
 			return
 		}
-		res, err := s.node.Ping(r.Context(), req.Peer, req.Count)
+		peer, err := s.aliases().Resolve(req.Peer)
+		if err != nil {
+			reply(w, nil, err)
+			return
+		}
+		res, err := s.node.Ping(r.Context(), peer, req.Count)
 		out := api.PingReply{Peer: req.Peer, Results: []api.PingResult{}}
 		for _, p := range res {
 			out.Results = append(out.Results, api.PingResultFrom(p))
@@ -259,7 +273,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v0/streams", func(w http.ResponseWriter, r *http.Request) {
 		out := api.StreamList{Streams: []api.Stream{}}
 		for _, st := range s.node.Streams() {
-			out.Streams = append(out.Streams, api.StreamFrom(st, s.node.RTT(st.Peer)))
+			out.Streams = append(out.Streams, api.StreamFrom(st, s.node.RTT(st.Peer)).Named(s.aliases()))
 		}
 		reply(w, out, nil)
 	})
@@ -291,20 +305,23 @@ func (s *Server) routes() http.Handler {
 }
 
 // openTunnel serves a tunnel request R: decoded, parsed once into its
-// spec, then opened by open.
-func openTunnel[R interface{ Spec() (spec.Spec, error) }](open func(context.Context, spec.Spec) (node.Listener, error)) http.HandlerFunc {
+// spec (its names of peers resolved), then opened by open.
+func openTunnel[R interface {
+	Spec(spec.Aliases) (spec.Spec, error)
+}](s *Server, open func(context.Context, spec.Spec) (node.Listener, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req R
 		if !decode(w, r, &req) {
 			return
 		}
-		sp, err := req.Spec()
+		a := s.aliases()
+		sp, err := req.Spec(a)
 		if err != nil {
 			reply(w, nil, err)
 			return
 		}
 		l, err := open(r.Context(), sp)
-		reply(w, api.ListenerFrom(l), err)
+		reply(w, api.ListenerFrom(l).Named(a), err)
 	}
 }
 

@@ -20,6 +20,7 @@ type Event struct {
 	Protocol string
 	StreamID uint64
 	Peer     string
+	PeerName string // Peer's name in [peers], if it has one
 	// Reason says why a stream ended or failed, e.g. a refusal's cause
 	// ("target_dial", "denied") for stream_failed.
 	Reason string
