@@ -11,7 +11,7 @@ import (
 	"github.com/p2ptun/p2ptun/internal/harness"
 )
 
-// completion runs the completion function of p2ptun's bash script with the
+// bashComplete runs the completion function of p2ptun's bash script with the
 // words typed so far (the last is the one being completed), as bash does
 // on TAB, and returns COMPREPLY. The script calls the binary back, found
 // on PATH as p2ptun.
@@ -111,4 +111,109 @@ func TestManPageRenders(t *testing.T) {
 			t.Errorf("the rendered page lacks %q", want)
 		}
 	}
+}
+
+// runMake runs make in the module root with vars, skipping where make is
+// missing.
+func runMake(t *testing.T, args ...string) string {
+	t.Helper()
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed (Debian package make)")
+	}
+	cmd := exec.Command("make", args...)
+	cmd.Env = harness.Env()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// TestMakeInstallAndUninstall installs into a staging DESTDIR the way a
+// packager does, then uninstalls, which leaves no file behind.
+func TestMakeInstallAndUninstall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary with make")
+	}
+	dest, bin := t.TempDir(), t.TempDir()
+	vars := []string{"DESTDIR=" + dest, "PREFIX=/usr", "BIN=" + bin}
+	runMake(t, append([]string{"install"}, vars...)...)
+	want := []string{
+		"usr/bin/p2ptun",
+		"usr/share/bash-completion/completions/p2ptun",
+		"usr/share/fish/vendor_completions.d/p2ptun.fish",
+		"usr/share/man/man1/p2ptun.1",
+		"usr/share/zsh/site-functions/_p2ptun",
+	}
+	if got := files(t, dest); !slices.Equal(got, want) {
+		t.Fatalf("make install wrote %q, want %q", got, want)
+	}
+	if out, err := exec.Command(filepath.Join(dest, "usr/bin/p2ptun"), "--version").Output(); err != nil || !strings.HasPrefix(string(out), "p2ptun ") {
+		t.Fatalf("installed p2ptun --version: %v %q", err, out)
+	}
+	runMake(t, append([]string{"uninstall"}, vars...)...)
+	if got := files(t, dest); len(got) != 0 {
+		t.Fatalf("make uninstall left %q", got)
+	}
+}
+
+// TestMakeRelease builds two of the release archives (a tar.gz and a zip)
+// and checks their contents and SHA256SUMS.
+func TestMakeRelease(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cross-compiles with make")
+	}
+	for _, tool := range []string{"zip", "unzip", "tar", "sha256sum"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed (Debian packages zip, unzip, tar and coreutils)", tool)
+		}
+	}
+	dist, bin := filepath.Join(t.TempDir(), "dist"), t.TempDir()
+	runMake(t, "release", "DIST="+dist, "BIN="+bin, "VERSION=v9.8.7", "TARGETS=linux/arm64 windows/amd64")
+	want := []string{"SHA256SUMS", "p2ptun-v9.8.7-linux-arm64.tar.gz", "p2ptun-v9.8.7-windows-amd64.zip"}
+	if got := files(t, dist); !slices.Equal(got, want) {
+		t.Fatalf("dist holds %q, want %q", got, want)
+	}
+	check := exec.Command("sha256sum", "-c", "SHA256SUMS")
+	check.Dir = dist
+	if out, err := check.CombinedOutput(); err != nil || strings.Count(string(out), ": OK") != 2 {
+		t.Fatalf("sha256sum -c: %v\n%s", err, out)
+	}
+	listings := map[string][]string{
+		"p2ptun-v9.8.7-linux-arm64.tar.gz": {"tar", "tzf"},
+		"p2ptun-v9.8.7-windows-amd64.zip":  {"unzip", "-Z1"},
+	}
+	for archive, list := range listings {
+		out, err := exec.Command(list[0], append(list[1:], filepath.Join(dist, archive))...).Output()
+		if err != nil {
+			t.Fatalf("listing %s: %v", archive, err)
+		}
+		dir, exe := strings.TrimSuffix(strings.TrimSuffix(archive, ".tar.gz"), ".zip")+"/", "p2ptun"
+		if strings.Contains(archive, "windows") {
+			exe = "p2ptun.exe"
+		}
+		for _, f := range []string{exe, "p2ptun.1", "README.md", "completion/p2ptun.bash", "completion/_p2ptun", "completion/p2ptun.fish"} {
+			if !slices.Contains(strings.Fields(string(out)), dir+f) {
+				t.Errorf("%s lacks %s; it holds:\n%s", archive, dir+f, out)
+			}
+		}
+	}
+}
+
+// files lists the regular files under dir, relative and sorted.
+func files(t *testing.T, dir string) []string {
+	t.Helper()
+	var got []string
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			rel, _ := filepath.Rel(dir, path)
+			got = append(got, filepath.ToSlash(rel))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	return got
 }
