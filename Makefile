@@ -7,9 +7,18 @@ BENCHOUT ?= docs/bench
 BENCHFLAGS ?=
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.1.0-dev)
 LDFLAGS  := -X github.com/p2ptun/p2ptun/cli.Version=$(VERSION)
+# make install: DESTDIR (staging, for packagers) and PREFIX as usual.
+PREFIX   ?= /usr/local
+BINDIR   ?= $(PREFIX)/bin
+MANDIR   ?= $(PREFIX)/share/man
+BASHDIR  ?= $(PREFIX)/share/bash-completion/completions
+ZSHDIR   ?= $(PREFIX)/share/zsh/site-functions
+FISHDIR  ?= $(PREFIX)/share/fish/vendor_completions.d
+DIST     ?= dist
+TARGETS  ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64 freebsd/amd64 freebsd/arm64
 
 .DEFAULT_GOAL := help
-.PHONY: help build demo test test-short soak lint fmt fuzz bench bench-micro clean
+.PHONY: help build demo test test-short soak lint fmt fuzz bench bench-micro clean man install uninstall cross release docker
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,4 +63,23 @@ bench-micro: ## run the go test -bench micro-benchmarks (streams.Bridge alone)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 clean: ## remove build output
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(DIST)
+
+man: build ## write the man page (bin/p2ptun.1) and the shell completions (bin/completion/)
+	mkdir -p $(BIN)/completion && $(BIN)/p2ptun man > $(BIN)/p2ptun.1 && $(BIN)/p2ptun completion bash > $(BIN)/completion/p2ptun.bash && $(BIN)/p2ptun completion zsh > $(BIN)/completion/_p2ptun && $(BIN)/p2ptun completion fish > $(BIN)/completion/p2ptun.fish
+
+# install -d then install -m: BSD and macOS install(1) have no -D.
+install: man ## install the binary, man page and completions under PREFIX (default /usr/local; DESTDIR for staging)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHDIR) $(DESTDIR)$(ZSHDIR) $(DESTDIR)$(FISHDIR) && install -m 755 $(BIN)/p2ptun $(DESTDIR)$(BINDIR)/p2ptun && install -m 644 $(BIN)/p2ptun.1 $(DESTDIR)$(MANDIR)/man1/p2ptun.1 && install -m 644 $(BIN)/completion/p2ptun.bash $(DESTDIR)$(BASHDIR)/p2ptun && install -m 644 $(BIN)/completion/_p2ptun $(DESTDIR)$(ZSHDIR)/_p2ptun && install -m 644 $(BIN)/completion/p2ptun.fish $(DESTDIR)$(FISHDIR)/p2ptun.fish
+
+uninstall: ## remove what make install installed (same PREFIX and DESTDIR)
+	rm -f $(DESTDIR)$(BINDIR)/p2ptun $(DESTDIR)$(MANDIR)/man1/p2ptun.1 $(DESTDIR)$(BASHDIR)/p2ptun $(DESTDIR)$(ZSHDIR)/_p2ptun $(DESTDIR)$(FISHDIR)/p2ptun.fish
+
+cross: ## build every package for each release target (TARGETS), then go vet for windows and darwin
+	@for t in $(TARGETS); do echo "build $$t"; CGO_ENABLED=0 GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build ./... || exit 1; done; for os in windows darwin; do echo "vet $$os"; CGO_ENABLED=0 GOOS=$$os $(GO) vet ./... || exit 1; done
+
+release: man ## static archives for TARGETS in DIST (tar.gz; zip for windows) with SHA256SUMS, versioned by git describe
+	GO=$(GO) sh contrib/release/release.sh $(DIST) $(BIN) $(VERSION) $(TARGETS)
+
+docker: ## build the container image p2ptun:VERSION (needs a Docker daemon)
+	docker build --build-arg VERSION=$(VERSION) -t p2ptun:$(VERSION) .

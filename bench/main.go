@@ -265,15 +265,3 @@ func heldSkip(r row, n int, fdLimit uint64) string {
 	}
 	return ""
 }
-
-// raiseFDLimit raises this process's open-file limit to its hard limit,
-// which the daemons, socat and the target inherit, and returns it.
-func raiseFDLimit() uint64 {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return 0
-	}
-	l.Cur = l.Max
-	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
-	return l.Max
-}

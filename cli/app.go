@@ -28,7 +28,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func RunStdin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	app.Reader = stdin
-	err := app.RunContext(ctx, append([]string{"p2ptun"}, permute(app, args)...))
+	if n := len(args); n == 0 || args[n-1] != completionFlag {
+		args = permute(app, args) // completion needs its flag last
+	}
+	err := app.RunContext(ctx, append([]string{"p2ptun"}, args...))
 	if err != nil {
 		msg := strings.ReplaceAll(err.Error(), "\n", " ")
 		fmt.Fprintf(stderr, "p2ptun: %s\n", msg)
@@ -40,7 +43,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 	app := &ucli.App{
 		Name:      "p2ptun",
 		Usage:     "forward TCP connections over libp2p streams, peer to peer",
-		Version:   Version,
+		Version:   version(),
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Flags: []ucli.Flag{
@@ -49,12 +52,12 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			jsonFlag(),
 			&ucli.DurationFlag{Name: "timeout", Value: api.DefaultTimeout, EnvVars: []string{"P2PTUN_TIMEOUT"},
 				Usage: "give up (exit 9) on a daemon that has not answered a request within this long; 0: wait forever. Bounds each request, not what events, top or pipe then stream"},
-			&ucli.BoolFlag{Name: "version", Usage: "print p2ptun's version, as `p2ptun version` does"},
+			&ucli.BoolFlag{Name: "version", Aliases: []string{"v"}, Usage: "print p2ptun's version, as `p2ptun version` does"},
 		},
 		Commands: []*ucli.Command{
 			initCommand(), daemonCommand(), idCommand(), listenCommand(), forwardCommand(), shareCommand(), pipeCommand(),
 			lsCommand(), closeCommand(), streamCommand(), accessCommand(), peerCommand(), configCommand(), pingCommand(), relayCommand(), eventsCommand(), topCommand(),
-			reloadCommand(), waitCommand(), versionCommand(),
+			reloadCommand(), waitCommand(), versionCommand(), completionCommand(), manCommand(),
 		},
 		HideVersion:    true,
 		ExitErrHandler: func(*ucli.Context, error) {}, // Run maps errors to exit codes
@@ -77,7 +80,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			if d := c.Duration("timeout"); d < 0 {
 				return usagef(fmt.Errorf("--timeout %s: use a positive duration like 30s, or 0 to wait forever", d))
 			}
-			if first == "" || first == "version" || first == "help" {
+			if first == "" || first == "version" || first == "help" || first == "completion" || first == "man" {
 				return nil
 			}
 			return checkHome(c)
@@ -89,6 +92,9 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			}
 			return ucli.ShowAppHelp(c)
 		},
+		// Completion from urfave itself: `completion bash` and `zsh` call
+		// p2ptun back with --generate-bash-completion.
+		EnableBashCompletion: true,
 	}
 	setUsageErrors(app.Commands)
 	return app

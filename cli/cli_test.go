@@ -412,11 +412,11 @@ func TestGlobalFlagsAfterTheCommand(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	out, _, code := run(t, "version")
-	if code != 0 || !strings.HasPrefix(out, "p2ptun "+Version+" (go-libp2p ") {
+	if code != 0 || !strings.HasPrefix(out, "p2ptun "+version()+" (go-libp2p ") {
 		t.Fatalf("version = %d %q", code, out)
 	}
 	// --version is the same command.
-	for _, args := range [][]string{{"--version"}, {"--version", "--json"}} {
+	for _, args := range [][]string{{"--version"}, {"-v"}, {"--version", "--json"}} {
 		want, _, _ := run(t, append([]string{"version"}, args[1:]...)...)
 		got, errOut, code := run(t, args...)
 		if code != 0 || got != want || errOut != "" {

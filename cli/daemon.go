@@ -75,6 +75,9 @@ func runDaemon(c *ucli.Context, relay bool) error {
 	if _, err := args(c, 0, "none"); err != nil {
 		return err
 	}
+	if err := p2pd.Supported(); err != nil {
+		return err // before init writes a key this system cannot guard
+	}
 	// SIGHUP asks the daemon to reload (systemctl reload, a closed
 	// terminal) and must never kill it. Only the daemon catches it: any
 	// other command ends on SIGHUP, as ssh expects of a ProxyCommand

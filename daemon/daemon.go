@@ -80,9 +80,16 @@ type Daemon struct {
 	ran         sync.Once
 }
 
+// Supported returns nil where a daemon can run, or why it cannot (on
+// Windows), before anything is created.
+func Supported() error { return errPlatform }
+
 // New checks cfg and loads (or, when Ephemeral, makes) the identity key.
 // It starts nothing and holds nothing: Run does.
 func New(cfg Config) (*Daemon, error) {
+	if err := Supported(); err != nil {
+		return nil, err
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
