@@ -53,7 +53,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 		},
 		Commands: []*ucli.Command{
 			initCommand(), daemonCommand(), idCommand(), listenCommand(), forwardCommand(), shareCommand(), pipeCommand(),
-			lsCommand(), closeCommand(), streamCommand(), accessCommand(), configCommand(), pingCommand(), relayCommand(), eventsCommand(), topCommand(),
+			lsCommand(), closeCommand(), streamCommand(), accessCommand(), configCommand(), pingCommand(), relayCommand(), eventsCommand(), topCommand(), statusCommand(),
 			reloadCommand(), waitCommand(), versionCommand(),
 		},
 		HideVersion:    true,

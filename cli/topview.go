@@ -181,15 +181,18 @@ func age(d time.Duration) string {
 }
 
 // perSecond formats a rate in bytes per second with binary prefixes.
-func perSecond(r float64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+func perSecond(r float64) string { return humanBytes(r) + "/s" }
+
+// humanBytes formats a count of bytes with binary prefixes: 512B, 1.5KiB.
+func humanBytes(n float64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
 	i := 0
-	for r >= 1024 && i < len(units)-1 {
-		r /= 1024
+	for n >= 1024 && i < len(units)-1 {
+		n /= 1024
 		i++
 	}
 	if i == 0 {
-		return fmt.Sprintf("%.0fB/s", r)
+		return fmt.Sprintf("%.0fB", n)
 	}
-	return fmt.Sprintf("%.1f%s/s", r, units[i])
+	return fmt.Sprintf("%.1f%s", n, units[i])
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -76,4 +77,50 @@ func (n *Node) RTT(p string) time.Duration {
 		return 0
 	}
 	return n.p2p.RTT(id)
+}
+
+// PeerState is a peer as `p2ptun status` shows it: connected now, or named
+// by a tunnel (a forward's peer, or one of its several) and not connected.
+type PeerState struct {
+	Peer      string
+	Connected bool
+	Path      string        // "direct", "relayed via <relay>", or "not connected"
+	RTT       time.Duration // smoothed round-trip time; 0 if not yet measured
+	Tunnel    bool          // a tunnel names it
+}
+
+// Peers reports the connected peers and the tunnels' peers, sorted by ID.
+func (n *Node) Peers() []PeerState {
+	byID := make(map[string]*PeerState)
+	add := func(id peer.ID) *PeerState {
+		s := byID[id.String()]
+		if s == nil {
+			s = &PeerState{Peer: id.String(), Path: n.path(id), RTT: n.p2p.RTT(id)}
+			s.Connected = len(n.host.Network().ConnsToPeer(id)) > 0
+			byID[s.Peer] = s
+		}
+		return s
+	}
+	if n.host != nil {
+		for _, id := range n.host.Network().Peers() {
+			add(id)
+		}
+		for _, l := range n.listeners.List() {
+			names := []string{l.Peer}
+			for _, p := range l.Peers {
+				names = append(names, p.Peer)
+			}
+			for _, p := range names {
+				if id, err := peer.Decode(p); err == nil {
+					add(id).Tunnel = true
+				}
+			}
+		}
+	}
+	out := make([]PeerState, 0, len(byID))
+	for _, s := range byID {
+		out = append(out, *s)
+	}
+	slices.SortFunc(out, func(a, b PeerState) int { return strings.Compare(a.Peer, b.Peer) })
+	return out
 }
