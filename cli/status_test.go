@@ -135,6 +135,17 @@ func TestStatusThroughDaemons(t *testing.T) {
 	if strings.Contains(out, "web: ") {
 		t.Errorf("status still explains web once up:\n%s", out)
 	}
+	// ls names it in its last column; an unnamed tunnel has "-" there.
+	out, _, _ = a.CLI(t, "ls")
+	for line := range strings.Lines(out) {
+		f := strings.Fields(line)
+		if want := map[string]string{"/x/echo": "web", "/x/rt": "-"}[f[0]]; want != "" && f[len(f)-1] != want {
+			t.Errorf("ls line %q: want the name %s last", line, want)
+		}
+	}
+	if !strings.Contains(out, " web\n") || !strings.Contains(out, "/x/rt") {
+		t.Errorf("ls does not name web:\n%s", out)
+	}
 }
 
 func TestStatusWithoutADaemon(t *testing.T) {
