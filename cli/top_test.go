@@ -101,16 +101,76 @@ func TestTopOnATerminalRedrawsAndShowsTheCursorOnInterrupt(t *testing.T) {
 		t.Fatalf("interrupted top returned %v, want nil", err)
 	}
 	s := out.String()
-	if !strings.HasPrefix(s, ansiHideCursor) || !strings.HasSuffix(s, ansiShowCursor) {
-		t.Errorf("output should hide the cursor first and show it last: %q", s)
+	if !strings.HasPrefix(s, ansiEnter) || !strings.HasSuffix(s, ansiLeave) {
+		t.Errorf("output should enter the alternate screen first and leave it last: %q", s)
 	}
 	if n := strings.Count(s, ansiHome); n != 1 {
 		t.Errorf("%d redraws, want 1 (the second snapshot was interrupted)", n)
 	}
 	for _, l := range strings.Split(s, "\n") {
-		if l = strings.TrimPrefix(strings.TrimPrefix(l, ansiHideCursor), ansiHome); len([]rune(l)) > 40 {
+		if l = strings.TrimPrefix(strings.TrimPrefix(l, ansiEnter), ansiHome); len([]rune(l)) > 40 {
 			t.Errorf("line wider than the terminal: %q", l)
 		}
+	}
+}
+
+// On a terminal in raw mode, q quits between polls (other keys do not),
+// the screen is restored, and lines end in \r\n.
+func TestTopQuitsOnQ(t *testing.T) {
+	keys := make(chan byte, 2)
+	src := &fakeSource{after: func(poll int) {
+		if poll == 2 { // the first snapshot is out after this poll
+			keys <- 'x'
+			keys <- 'q'
+		}
+	}}
+	var out bytes.Buffer
+	err := runTop(context.Background(), src, &out, topOptions{interval: time.Millisecond, tty: true, keys: keys})
+	if err != nil {
+		t.Fatalf("top quit with q returned %v, want nil", err)
+	}
+	s := out.String()
+	if src.polls != 2 || strings.Count(s, ansiHome) != 1 {
+		t.Errorf("%d polls, %d snapshots; want 2 and 1: q ends top before the next poll", src.polls, strings.Count(s, ansiHome))
+	}
+	if !strings.HasSuffix(s, "\r\n"+ansiLeave) || strings.Contains(strings.ReplaceAll(s, "\r\n", ""), "\n") {
+		t.Errorf("want every line ending in \\r\\n and the screen restored last: %q", s)
+	}
+}
+
+func TestNextTick(t *testing.T) {
+	tick := make(chan time.Time, 1)
+	keys := make(chan byte, 4)
+	keys <- 'a' // ignored
+	tick <- time.Now()
+	if !nextTick(context.Background(), tick, keys) {
+		t.Fatal("a tick after an ignored key: want true")
+	}
+	for _, k := range []byte{'q', 'Q', 3} {
+		keys <- k
+		if nextTick(context.Background(), tick, keys) {
+			t.Errorf("key %q: want false (quit)", k)
+		}
+	}
+	close(keys) // stdin ended: ticks go on
+	tick <- time.Now()
+	if !nextTick(context.Background(), tick, keys) {
+		t.Error("closed keys, then a tick: want true")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if nextTick(ctx, tick, nil) {
+		t.Error("cancelled: want false")
+	}
+}
+
+// Totals are written like the rates: with binary prefixes.
+func TestRenderTopHumanTotals(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	v := topView{at: at, streams: []streamRate{{Stream: api.Stream{HandlerID: "1", ListenerID: 1, Peer: "12D3KooWServer", Path: "direct", BytesIn: 3 << 20, BytesOut: 512, OpenedAt: at}, InRate: 1536}}}
+	f := streamRow("p2ptun top "+renderTop(v, 0, 0), "1")
+	if f == nil || f[5] != "3.0MiB" || f[6] != "512B" || f[7] != "1.5KiB/s" {
+		t.Errorf("stream row = %q; want totals 3.0MiB and 512B, rate 1.5KiB/s", f)
 	}
 }
 
@@ -154,7 +214,7 @@ func TestTopShowsALiveStream(t *testing.T) {
 			t.Fatalf("top: %d %q", code, errOut)
 		}
 		row = streamRow(out, "1")
-		return row != nil && row[5] == "2345" && row[6] == "2345"
+		return row != nil && row[5] == "2.3KiB" && row[6] == "2.3KiB"
 	})
 	// STREAM TUNNEL PEER PATH AGE IN OUT IN/S OUT/S
 	if row[2] != shortPeer(b.ID) || row[3] != "direct" || !rate.MatchString(row[7]) || !rate.MatchString(row[8]) {

@@ -123,8 +123,8 @@ func renderTop(v topView, width, height int) string {
 	tw = tabwriter.NewWriter(&b, 1, 2, 2, ' ', 0)
 	fmt.Fprintln(tw, "STREAM\tTUNNEL\tPEER\tPATH\tAGE\tIN\tOUT\tIN/S\tOUT/S")
 	for _, s := range rows {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", s.HandlerID, s.ListenerID, shortPeer(s.Peer), shortPath(s.Path),
-			age(v.at.Sub(s.OpenedAt)), s.BytesIn, s.BytesOut, perSecond(s.InRate), perSecond(s.OutRate))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.HandlerID, s.ListenerID, shortPeer(s.Peer), shortPath(s.Path),
+			age(v.at.Sub(s.OpenedAt)), humanBytes(float64(s.BytesIn)), humanBytes(float64(s.BytesOut)), perSecond(s.InRate), perSecond(s.OutRate))
 	}
 	tw.Flush()
 	if hidden > 0 {
