@@ -45,15 +45,22 @@ func TestStatusGolden(t *testing.T) {
 // statusOf is d's `status --json`.
 func statusOf(t *testing.T, d *harness.Daemon) api.Overview {
 	t.Helper()
-	out, errOut, code := d.CLI(t, "status", "--json")
+	return jsonOut[api.Overview](t, d, "status", "--json")
+}
+
+// jsonOut runs a command on d that prints a JSON document of type T,
+// and returns the document.
+func jsonOut[T any](t *testing.T, d *harness.Daemon, args ...string) T {
+	t.Helper()
+	var v T
+	out, errOut, code := d.CLI(t, args...)
 	if code != 0 {
-		t.Fatalf("status --json: %d %s", code, errOut)
+		t.Fatalf("%v: %d %s", args, code, errOut)
 	}
-	var ov api.Overview
-	if err := json.Unmarshal([]byte(out), &ov); err != nil {
-		t.Fatalf("status --json: %v\n%s", err, out)
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("%v: %v\n%s", args, err, out)
 	}
-	return ov
+	return v
 }
 
 func tunnelNamed(ov api.Overview, name string) (api.TunnelOverview, bool) {
