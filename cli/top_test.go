@@ -3,6 +3,9 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -234,5 +237,65 @@ func TestTopWithoutADaemon(t *testing.T) {
 	_, _, code = run(t, "--home", harness.TempHome(t), "top", "--interval", "0s")
 	if code != ExitUsage {
 		t.Fatalf("top --interval 0s: exit %d, want %d", code, ExitUsage)
+	}
+}
+
+// On a real terminal (script(1) gives top one), top draws on the
+// alternate screen, x does nothing, q quits with exit 0 and leaves the
+// alternate screen, and the terminal's modes are as they were before.
+func TestTopOnARealTerminal(t *testing.T) {
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("needs script(1), from Debian's bsdutils (util-linux), to give top a terminal")
+	}
+	d := startDaemon(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// stty's lines bracket top's output.
+	line := fmt.Sprintf("stty -g; %s --home %s top --interval 50ms; echo top-exit=$?; stty -g", harness.Binary(t), d.Home)
+	cmd := exec.CommandContext(ctx, scriptBin, "-qec", line, "/dev/null")
+	cmd.Env = harness.Env()
+	cmd.Stderr = cmd.Stdout
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Keys go in once the first snapshot is drawn.
+	var out bytes.Buffer
+	buf := make([]byte, 4096)
+	for !strings.Contains(out.String(), "p2ptun top ") {
+		n, err := stdout.Read(buf)
+		out.Write(buf[:n])
+		if err != nil {
+			t.Fatalf("top's output ended before a snapshot: %v\n%q", err, out.String())
+		}
+	}
+	if _, err := in.Write([]byte("xq")); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(stdout)
+	out.Write(rest)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("script: %v\n%q", err, out.String())
+	}
+	s := strings.ReplaceAll(out.String(), "\r", "")
+	before, after, ok := strings.Cut(s, "top-exit=")
+	if !ok || !strings.HasPrefix(after, "0\n") {
+		t.Fatalf("top did not exit 0 on q:\n%q", s)
+	}
+	modes := regexp.MustCompile(`[0-9a-f]+(:[0-9a-f]+){10,}`) // stty -g
+	if m, n := modes.FindString(before), modes.FindString(after); m == "" || m != n {
+		t.Errorf("terminal modes before top %q, after %q; want them restored", m, n)
+	}
+	if !strings.Contains(before, ansiEnter) || !strings.HasSuffix(strings.TrimRight(before, "\n"), ansiLeave) {
+		t.Errorf("top should draw on the alternate screen and leave it last:\n%q", before)
 	}
 }
