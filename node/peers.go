@@ -3,8 +3,8 @@ package node
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -91,36 +91,22 @@ type PeerState struct {
 
 // Peers reports the connected peers and the tunnels' peers, sorted by ID.
 func (n *Node) Peers() []PeerState {
-	byID := make(map[string]*PeerState)
-	add := func(id peer.ID) *PeerState {
-		s := byID[id.String()]
-		if s == nil {
-			s = &PeerState{Peer: id.String(), Path: n.path(id), RTT: n.p2p.RTT(id)}
-			s.Connected = len(n.host.Network().ConnsToPeer(id)) > 0
-			byID[s.Peer] = s
-		}
-		return s
+	if n.host == nil {
+		return nil
 	}
-	if n.host != nil {
-		for _, id := range n.host.Network().Peers() {
-			add(id)
-		}
-		for _, l := range n.listeners.List() {
-			names := []string{l.Peer}
-			for _, p := range l.Peers {
-				names = append(names, p.Peer)
-			}
-			for _, p := range names {
-				if id, err := peer.Decode(p); err == nil {
-					add(id).Tunnel = true
-				}
+	tunnel := make(map[peer.ID]bool)
+	for _, l := range n.listeners.List() {
+		for _, p := range append([]registry.ListenerPeer{{Peer: l.Peer}}, l.Peers...) {
+			if id, err := peer.Decode(p.Peer); err == nil {
+				tunnel[id] = true
 			}
 		}
 	}
-	out := make([]PeerState, 0, len(byID))
-	for _, s := range byID {
-		out = append(out, *s)
+	ids := slices.Compact(slices.Sorted(slices.Values(append(n.host.Network().Peers(), slices.Collect(maps.Keys(tunnel))...))))
+	out := make([]PeerState, len(ids))
+	for i, id := range ids {
+		out[i] = PeerState{Peer: id.String(), Connected: len(n.host.Network().ConnsToPeer(id)) > 0,
+			Path: n.path(id), RTT: n.p2p.RTT(id), Tunnel: tunnel[id]}
 	}
-	slices.SortFunc(out, func(a, b PeerState) int { return strings.Compare(a.Peer, b.Peer) })
 	return out
 }
