@@ -163,14 +163,27 @@ func runTop(ctx context.Context, src topSource, w io.Writer, o topOptions) error
 }
 
 // nextTick waits for the next tick and reports true, or false when ctx
-// ends or a quit key arrives on keys first; other keys are ignored.
+// ends or a quit key arrives on keys first; other keys are ignored. Keys
+// already typed when the tick comes are read before it counts.
 func nextTick(ctx context.Context, tick <-chan time.Time, keys <-chan byte) bool {
 	for {
 		select {
 		case <-ctx.Done():
 			return false
 		case <-tick:
-			return true
+			for {
+				select {
+				case k, ok := <-keys:
+					if ok && strings.IndexByte(quitKeys, k) >= 0 {
+						return false
+					}
+					if ok {
+						continue
+					}
+				default:
+				}
+				return true
+			}
 		case k, ok := <-keys:
 			if !ok {
 				keys = nil // stdin ended: only ticks and ctx now

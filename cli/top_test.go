@@ -155,6 +155,17 @@ func TestNextTick(t *testing.T) {
 			t.Errorf("key %q: want false (quit)", k)
 		}
 	}
+	// A q typed before a pending tick counts first.
+	keys <- 'x'
+	keys <- 'q'
+	tick <- time.Now()
+	if nextTick(context.Background(), tick, keys) {
+		t.Error("q and a tick both pending: want false (quit)")
+	}
+	select { // the tick, if the keys were read before it
+	case <-tick:
+	default:
+	}
 	close(keys) // stdin ended: ticks go on
 	tick <- time.Now()
 	if !nextTick(context.Background(), tick, keys) {
