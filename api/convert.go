@@ -77,6 +77,14 @@ func PingResultFrom(p node.PingResult) PingResult {
 	return PingResult{RTTMillis: millis(p.RTT), Path: p.Path}
 }
 
+// utc is t in UTC, the zero time left zero (omitted on the wire).
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC()
+}
+
 func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // ShareFrom is the `share --json` document for s.
@@ -93,6 +101,7 @@ func tunnelStatusFrom(t node.TunnelStatus) TunnelStatus {
 	return TunnelStatus{
 		Name: t.Name, Kind: t.Kind, Protocol: t.Protocol, Line: t.Line,
 		State: t.State, Error: t.Error, ListenerID: t.ListenerID,
+		Attempts: t.Attempts, NextRetry: utc(t.NextRetry),
 	}
 }
 

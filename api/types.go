@@ -251,6 +251,10 @@ type TunnelStatus struct {
 	State      string // starting, up, failed or closed
 	Error      string `json:",omitempty"` // why the last attempt failed
 	ListenerID uint64 `json:",omitempty"` // its entry in `p2ptun ls`, when up
+	// Attempts counts its failed attempts; NextRetry is when the next one
+	// is due (zero when none is).
+	Attempts  int       `json:",omitempty"`
+	NextRetry time.Time `json:",omitzero"`
 }
 
 // Status is the body of GET /v0/status and of `p2ptun wait --json`:

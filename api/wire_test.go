@@ -42,7 +42,7 @@ func wireReplies() []struct {
 	full bool
 } {
 	failed := node.TunnelStatus{Name: "ghost", Kind: "forward", Protocol: "/x/web", Line: 12, State: node.TunnelFailed,
-		Error: "peer unreachable", ListenerID: 3, Err: fmt.Errorf("in-process only")}
+		Error: "peer unreachable", ListenerID: 3, Attempts: 2, NextRetry: expires.In(time.FixedZone("CET", 3600)), Err: fmt.Errorf("in-process only")}
 	return []struct {
 		name string
 		v    any
@@ -99,6 +99,21 @@ func wireReplies() []struct {
 			failed,
 			{Name: "old", Kind: "listen", Protocol: "/x/old", Line: 20, State: node.TunnelClosed},
 		})}, true},
+		{"GET /v0/overview, status --json", OverviewFrom(true, []node.TunnelStatus{
+			{Name: "web", Kind: "forward", Protocol: "/x/web", Line: 3, State: node.TunnelUp, ListenerID: 1},
+			failed,
+			{Name: "bad", Kind: "listen", Protocol: "/x/bad", Line: 20, State: node.TunnelFailed, Error: "invalid", Attempts: 1},
+		}, []node.Listener{
+			{ID: 4, Kind: registry.KindListen, Protocol: "/x/ssh", ListenAddress: "/p2p/12D3KooWSelf", TargetAddress: "/ip4/127.0.0.1/tcp/22"},
+			{ID: 1, Name: "web", Kind: registry.KindForward, Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/9000", TargetAddress: "/p2p/12D3KooWServer"},
+		}, []node.StreamInfo{
+			{ID: 7, ListenerID: 1, BytesIn: 5120, BytesOut: 312},
+			{ID: 8, ListenerID: 1, BytesIn: 10, BytesOut: 20},
+		}, []node.PeerState{
+			{Peer: "12D3KooWRelayed", Connected: true, Path: "relayed via 12D3KooWRelay", RTT: 30 * time.Millisecond},
+			{Peer: "12D3KooWServer", Connected: true, Path: "direct", RTT: 412 * time.Microsecond, Tunnel: true},
+		}), true},
+		{"GET /v0/overview: nothing running", OverviewFrom(false, nil, nil, nil, nil), false},
 		{"GET /v0/status: no config tunnels", Status{Tunnels: TunnelStatusesFrom(nil)}, false},
 		{"POST /v0/reload, reload --json", ReloadResultFrom(ReloadReply{
 			ApplyResult: node.ApplyResult{Added: []string{"new"}, Removed: []string{"two"}, Unchanged: []string{"one"},

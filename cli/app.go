@@ -56,7 +56,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 		},
 		Commands: []*ucli.Command{
 			initCommand(), daemonCommand(), idCommand(), listenCommand(), forwardCommand(), shareCommand(), pipeCommand(),
-			lsCommand(), closeCommand(), streamCommand(), accessCommand(), peerCommand(), configCommand(), pingCommand(), relayCommand(), eventsCommand(), topCommand(),
+			lsCommand(), closeCommand(), streamCommand(), accessCommand(), peerCommand(), configCommand(), pingCommand(), relayCommand(), eventsCommand(), topCommand(), statusCommand(),
 			reloadCommand(), waitCommand(), versionCommand(), completionCommand(), manCommand(),
 		},
 		HideVersion:    true,

@@ -32,9 +32,11 @@ func lsCommand() *ucli.Command {
 			}
 			rows := make([][]any, 0, len(list.Listeners))
 			for _, l := range list.Listeners {
-				rows = append(rows, []any{l.Protocol, l.ListenAddress, lsTarget(l), allowed(l)})
+				rows = append(rows, []any{l.Protocol, l.ListenAddress, lsTarget(l), allowed(l), dash(l.Name)})
 			}
-			return printTable(c, []string{"Protocol", "Listen Address", "Target Address", "Allowed Peers"}, rows)
+			// kubo's columns first, then p2ptun's: scripts that cut the
+			// first three keep working.
+			return printTable(c, []string{"Protocol", "Listen Address", "Target Address", "Allowed Peers", "Name"}, rows)
 		},
 	}
 }

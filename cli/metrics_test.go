@@ -165,3 +165,64 @@ func TestProfilesOnlyWithPprof(t *testing.T) {
 		})
 	}
 }
+
+// Every per-tunnel series carries a name label: a config tunnel's name,
+// or for an unnamed runtime tunnel its kind, protocol and address, which
+// stay the same across restarts while the tunnel label (an ID) does not.
+func TestMetricsNameLabel(t *testing.T) {
+	b := startDaemon(t)
+	aHome, aID := initHome(t)
+	if _, errOut, code := b.CLI(t, "listen", "/x/echo", echoTarget(t), "--allow", aID); code != 0 {
+		t.Fatal(errOut)
+	}
+	appendConfig(t, aHome, forwardTable("web", "/ip4/127.0.0.1/tcp/0", b.Addresses[0]))
+	a := startIn(t, aHome, "daemon", "--metrics", ":0")
+	out, errOut, code := a.CLI(t, "forward", "/x/echo", "127.0.0.1:0", b.Addresses[0])
+	if code != 0 {
+		t.Fatal(errOut)
+	}
+	runtime := "forward /x/echo " + listenAddrOf(t, a, harness.HostPort(t, out))
+	for _, addr := range []string{named(t, a, "web"), harness.HostPort(t, out)} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		harness.Echoes(t, c, "named")
+		c.Close()
+	}
+	var fams map[string]*dto.MetricFamily
+	waitUntil(t, "both tunnels' bytes in the metrics", func() bool {
+		fams = scrapeURL(t, a.Metrics)
+		web, _ := sample(fams, "p2ptun_tunnel_bytes_in_total", "name", "web")
+		rt, _ := sample(fams, "p2ptun_tunnel_bytes_in_total", "name", runtime)
+		return web == 5 && rt == 5
+	})
+	for _, fam := range []string{"p2ptun_tunnel_bytes_in_total", "p2ptun_tunnel_bytes_out_total", "p2ptun_streams_open", "p2ptun_streams_total"} {
+		for _, name := range []string{"web", runtime} {
+			if _, ok := sample(fams, fam, "name", name); !ok {
+				t.Errorf("no %s{name=%q}", fam, name)
+			}
+		}
+		for _, m := range fams[fam].GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			if have["name"] == "" || have["tunnel"] == "" {
+				t.Errorf("%s sample without a name or tunnel label: %v", fam, m.GetLabel())
+			}
+		}
+	}
+}
+
+// listenAddrOf is the ListenAddress of d's forward bound to hostPort.
+func listenAddrOf(t *testing.T, d *harness.Daemon, hostPort string) string {
+	t.Helper()
+	for _, l := range lsJSON(t, d) {
+		if l.Kind == "forward" && strings.HasSuffix(l.ListenAddress, "/tcp/"+hostPort[strings.LastIndex(hostPort, ":")+1:]) {
+			return l.ListenAddress
+		}
+	}
+	t.Fatalf("no forward on %s", hostPort)
+	return ""
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/internal/harness"
 )
 
@@ -41,6 +42,18 @@ func TestRelayCommands(t *testing.T) {
 	out, _, code = a.CLI(t, "ping", "-n", "1", circuit)
 	if code != 0 || !strings.Contains(out, "path=relayed via "+r.ID) {
 		t.Fatalf("ping through the relay: %d %q", code, out)
+	}
+	// status shows b, the tunnel's peer, relayed with its RTT, and the
+	// relay itself, connected directly.
+	peers := map[string]api.PeerStatus{}
+	for _, p := range statusOf(t, a).Peers {
+		peers[p.Peer] = p
+	}
+	if p := peers[b.ID]; !p.Connected || p.Path != "relayed via "+r.ID || p.RTTMillis <= 0 || !p.Tunnel {
+		t.Errorf("status: peer b = %+v; want connected, relayed via the relay, an RTT, a tunnel's peer", p)
+	}
+	if p := peers[r.ID]; !p.Connected || p.Path != "direct" || p.Tunnel {
+		t.Errorf("status: the relay = %+v; want connected directly, no tunnel's peer", p)
 	}
 }
 

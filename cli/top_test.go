@@ -3,6 +3,9 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -101,16 +104,87 @@ func TestTopOnATerminalRedrawsAndShowsTheCursorOnInterrupt(t *testing.T) {
 		t.Fatalf("interrupted top returned %v, want nil", err)
 	}
 	s := out.String()
-	if !strings.HasPrefix(s, ansiHideCursor) || !strings.HasSuffix(s, ansiShowCursor) {
-		t.Errorf("output should hide the cursor first and show it last: %q", s)
+	if !strings.HasPrefix(s, ansiEnter) || !strings.HasSuffix(s, ansiLeave) {
+		t.Errorf("output should enter the alternate screen first and leave it last: %q", s)
 	}
 	if n := strings.Count(s, ansiHome); n != 1 {
 		t.Errorf("%d redraws, want 1 (the second snapshot was interrupted)", n)
 	}
 	for _, l := range strings.Split(s, "\n") {
-		if l = strings.TrimPrefix(strings.TrimPrefix(l, ansiHideCursor), ansiHome); len([]rune(l)) > 40 {
+		if l = strings.TrimPrefix(strings.TrimPrefix(l, ansiEnter), ansiHome); len([]rune(l)) > 40 {
 			t.Errorf("line wider than the terminal: %q", l)
 		}
+	}
+}
+
+// On a terminal in raw mode, q quits between polls (other keys do not),
+// the screen is restored, and lines end in \r\n.
+func TestTopQuitsOnQ(t *testing.T) {
+	keys := make(chan byte, 2)
+	src := &fakeSource{after: func(poll int) {
+		if poll == 2 { // the first snapshot is out after this poll
+			keys <- 'x'
+			keys <- 'q'
+		}
+	}}
+	var out bytes.Buffer
+	err := runTop(context.Background(), src, &out, topOptions{interval: time.Millisecond, tty: true, keys: keys})
+	if err != nil {
+		t.Fatalf("top quit with q returned %v, want nil", err)
+	}
+	s := out.String()
+	if src.polls != 2 || strings.Count(s, ansiHome) != 1 {
+		t.Errorf("%d polls, %d snapshots; want 2 and 1: q ends top before the next poll", src.polls, strings.Count(s, ansiHome))
+	}
+	if !strings.HasSuffix(s, "\r\n"+ansiLeave) || strings.Contains(strings.ReplaceAll(s, "\r\n", ""), "\n") {
+		t.Errorf("want every line ending in \\r\\n and the screen restored last: %q", s)
+	}
+}
+
+func TestNextTick(t *testing.T) {
+	tick := make(chan time.Time, 1)
+	keys := make(chan byte, 4)
+	keys <- 'a' // ignored
+	tick <- time.Now()
+	if !nextTick(context.Background(), tick, keys) {
+		t.Fatal("a tick after an ignored key: want true")
+	}
+	for _, k := range []byte{'q', 'Q', 3} {
+		keys <- k
+		if nextTick(context.Background(), tick, keys) {
+			t.Errorf("key %q: want false (quit)", k)
+		}
+	}
+	// A q typed before a pending tick counts first.
+	keys <- 'x'
+	keys <- 'q'
+	tick <- time.Now()
+	if nextTick(context.Background(), tick, keys) {
+		t.Error("q and a tick both pending: want false (quit)")
+	}
+	select { // the tick, if the keys were read before it
+	case <-tick:
+	default:
+	}
+	close(keys) // stdin ended: ticks go on
+	tick <- time.Now()
+	if !nextTick(context.Background(), tick, keys) {
+		t.Error("closed keys, then a tick: want true")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if nextTick(ctx, tick, nil) {
+		t.Error("cancelled: want false")
+	}
+}
+
+// Totals are written like the rates: with binary prefixes.
+func TestRenderTopHumanTotals(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	v := topView{at: at, streams: []streamRate{{Stream: api.Stream{HandlerID: "1", ListenerID: 1, Peer: "12D3KooWServer", Path: "direct", BytesIn: 3 << 20, BytesOut: 512, OpenedAt: at}, InRate: 1536}}}
+	f := streamRow("p2ptun top "+renderTop(v, 0, 0), "1")
+	if f == nil || f[5] != "3.0MiB" || f[6] != "512B" || f[7] != "1.5KiB/s" {
+		t.Errorf("stream row = %q; want totals 3.0MiB and 512B, rate 1.5KiB/s", f)
 	}
 }
 
@@ -154,7 +228,7 @@ func TestTopShowsALiveStream(t *testing.T) {
 			t.Fatalf("top: %d %q", code, errOut)
 		}
 		row = streamRow(out, "1")
-		return row != nil && row[5] == "2345" && row[6] == "2345"
+		return row != nil && row[5] == "2.3KiB" && row[6] == "2.3KiB"
 	})
 	// STREAM TUNNEL PEER PATH AGE IN OUT IN/S OUT/S
 	if row[2] != shortPeer(b.ID) || row[3] != "direct" || !rate.MatchString(row[7]) || !rate.MatchString(row[8]) {
@@ -174,5 +248,65 @@ func TestTopWithoutADaemon(t *testing.T) {
 	_, _, code = run(t, "--home", harness.TempHome(t), "top", "--interval", "0s")
 	if code != ExitUsage {
 		t.Fatalf("top --interval 0s: exit %d, want %d", code, ExitUsage)
+	}
+}
+
+// On a real terminal (script(1) gives top one), top draws on the
+// alternate screen, x does nothing, q quits with exit 0 and leaves the
+// alternate screen, and the terminal's modes are as they were before.
+func TestTopOnARealTerminal(t *testing.T) {
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("needs script(1), from Debian's bsdutils (util-linux), to give top a terminal")
+	}
+	d := startDaemon(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// stty's lines bracket top's output.
+	line := fmt.Sprintf("stty -g; %s --home %s top --interval 50ms; echo top-exit=$?; stty -g", harness.Binary(t), d.Home)
+	cmd := exec.CommandContext(ctx, scriptBin, "-qec", line, "/dev/null")
+	cmd.Env = harness.Env()
+	cmd.Stderr = cmd.Stdout
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Keys go in once the first snapshot is drawn.
+	var out bytes.Buffer
+	buf := make([]byte, 4096)
+	for !strings.Contains(out.String(), "p2ptun top ") {
+		n, err := stdout.Read(buf)
+		out.Write(buf[:n])
+		if err != nil {
+			t.Fatalf("top's output ended before a snapshot: %v\n%q", err, out.String())
+		}
+	}
+	if _, err := in.Write([]byte("xq")); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(stdout)
+	out.Write(rest)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("script: %v\n%q", err, out.String())
+	}
+	s := strings.ReplaceAll(out.String(), "\r", "")
+	before, after, ok := strings.Cut(s, "top-exit=")
+	if !ok || !strings.HasPrefix(after, "0\n") {
+		t.Fatalf("top did not exit 0 on q:\n%q", s)
+	}
+	modes := regexp.MustCompile(`[0-9a-f]+(:[0-9a-f]+){10,}`) // stty -g
+	if m, n := modes.FindString(before), modes.FindString(after); m == "" || m != n {
+		t.Errorf("terminal modes before top %q, after %q; want them restored", m, n)
+	}
+	if !strings.Contains(before, ansiEnter) || !strings.HasSuffix(strings.TrimRight(before, "\n"), ansiLeave) {
+		t.Errorf("top should draw on the alternate screen and leave it last:\n%q", before)
 	}
 }

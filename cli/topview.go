@@ -123,8 +123,8 @@ func renderTop(v topView, width, height int) string {
 	tw = tabwriter.NewWriter(&b, 1, 2, 2, ' ', 0)
 	fmt.Fprintln(tw, "STREAM\tTUNNEL\tPEER\tPATH\tAGE\tIN\tOUT\tIN/S\tOUT/S")
 	for _, s := range rows {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", s.HandlerID, s.ListenerID, shortPeer(s.Peer), shortPath(s.Path),
-			age(v.at.Sub(s.OpenedAt)), s.BytesIn, s.BytesOut, perSecond(s.InRate), perSecond(s.OutRate))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.HandlerID, s.ListenerID, shortPeer(s.Peer), shortPath(s.Path),
+			age(v.at.Sub(s.OpenedAt)), humanBytes(float64(s.BytesIn)), humanBytes(float64(s.BytesOut)), perSecond(s.InRate), perSecond(s.OutRate))
 	}
 	tw.Flush()
 	if hidden > 0 {
@@ -181,15 +181,18 @@ func age(d time.Duration) string {
 }
 
 // perSecond formats a rate in bytes per second with binary prefixes.
-func perSecond(r float64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+func perSecond(r float64) string { return humanBytes(r) + "/s" }
+
+// humanBytes formats a count of bytes with binary prefixes: 512B, 1.5KiB.
+func humanBytes(n float64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
 	i := 0
-	for r >= 1024 && i < len(units)-1 {
-		r /= 1024
+	for n >= 1024 && i < len(units)-1 {
+		n /= 1024
 		i++
 	}
 	if i == 0 {
-		return fmt.Sprintf("%.0fB/s", r)
+		return fmt.Sprintf("%.0fB", n)
 	}
-	return fmt.Sprintf("%.1f%s/s", r, units[i])
+	return fmt.Sprintf("%.1f%s", n, units[i])
 }

@@ -45,15 +45,7 @@ func forwardTable(name, listen, peer string) string {
 // lsJSON is d's `ls --json`.
 func lsJSON(t *testing.T, d *harness.Daemon) []api.Listener {
 	t.Helper()
-	out, errOut, code := d.CLI(t, "ls", "--json")
-	if code != 0 {
-		t.Fatalf("ls: %d %s", code, errOut)
-	}
-	var list api.ListenerList
-	if err := json.Unmarshal([]byte(out), &list); err != nil {
-		t.Fatal(err)
-	}
-	return list.Listeners
+	return jsonOut[api.ListenerList](t, d, "ls", "--json").Listeners
 }
 
 // named returns the local host:port of the listener called name.

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -76,4 +77,36 @@ func (n *Node) RTT(p string) time.Duration {
 		return 0
 	}
 	return n.p2p.RTT(id)
+}
+
+// PeerState is a peer as `p2ptun status` shows it: connected now, or named
+// by a tunnel (a forward's peer, or one of its several) and not connected.
+type PeerState struct {
+	Peer      string
+	Connected bool
+	Path      string        // "direct", "relayed via <relay>", or "not connected"
+	RTT       time.Duration // smoothed round-trip time; 0 if not yet measured
+	Tunnel    bool          // a tunnel names it
+}
+
+// Peers reports the connected peers and the tunnels' peers, sorted by ID.
+func (n *Node) Peers() []PeerState {
+	if n.host == nil {
+		return nil
+	}
+	tunnel := make(map[peer.ID]bool)
+	for _, l := range n.listeners.List() {
+		for _, p := range append([]registry.ListenerPeer{{Peer: l.Peer}}, l.Peers...) {
+			if id, err := peer.Decode(p.Peer); err == nil {
+				tunnel[id] = true
+			}
+		}
+	}
+	ids := slices.Compact(slices.Sorted(slices.Values(append(n.host.Network().Peers(), slices.Collect(maps.Keys(tunnel))...))))
+	out := make([]PeerState, len(ids))
+	for i, id := range ids {
+		out[i] = PeerState{Peer: id.String(), Connected: len(n.host.Network().ConnsToPeer(id)) > 0,
+			Path: n.path(id), RTT: n.p2p.RTT(id), Tunnel: tunnel[id]}
+	}
+	return out
 }

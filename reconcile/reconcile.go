@@ -30,6 +30,11 @@ type Status struct {
 	State      string // starting, up, failed or closed
 	Error      string `json:",omitempty"` // why the last attempt failed
 	ListenerID uint64 `json:",omitempty"` // its entry in `p2ptun ls`, when up
+	// Attempts counts the failed attempts since it last started; NextRetry
+	// is when the next one is due (zero when none is: it is up, or it
+	// failed with an error no retry can fix).
+	Attempts  int       `json:",omitempty"`
+	NextRetry time.Time `json:",omitzero"`
 	// Err is the last attempt's error, for callers in this process.
 	Err error `json:"-"`
 }
@@ -81,6 +86,8 @@ type managed struct {
 	state      string
 	err        error
 	listenerID uint64
+	attempts   int       // failed attempts since the loop started
+	nextRetry  time.Time // when the next attempt is due; zero if none is
 }
 
 // line is where the tunnel's table starts in its file now.
@@ -90,9 +97,14 @@ func (m *managed) line() int {
 	return m.t.line
 }
 
-func (m *managed) set(state string, err error, id uint64) {
+// set records an attempt's outcome; next is when the next attempt is due
+// (zero if none is).
+func (m *managed) set(state string, err error, id uint64, next time.Time) {
 	m.mu.Lock()
-	m.state, m.err, m.listenerID = state, err, id
+	m.state, m.err, m.listenerID, m.nextRetry = state, err, id, next
+	if err != nil {
+		m.attempts++
+	}
 	m.mu.Unlock()
 	m.tried()
 }
@@ -169,18 +181,23 @@ func (r *Set) run(ctx context.Context, m *managed) {
 	for {
 		l, err := r.cfg.Runner.Open(ctx, m.t.spec)
 		if err == nil {
-			m.set(Up, nil, l.ID)
+			m.set(Up, nil, l.ID, time.Time{})
 			return
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		m.set(Failed, err, 0)
+		permanent := r.cfg.Permanent(err)
+		var next time.Time
+		if !permanent {
+			next = time.Now().Add(backoff)
+		}
+		m.set(Failed, err, 0, next)
 		r.cfg.Logger.Warn("config tunnel failed to start; retrying", "tunnel", m.t.label, "line", m.line(), "err", err, "retry_in", backoff.String())
 		if r.cfg.Failed != nil {
 			r.cfg.Failed(r.status(m))
 		}
-		if r.cfg.Permanent(err) {
+		if permanent {
 			return
 		}
 		select {
@@ -210,7 +227,7 @@ func (r *Set) status(m *managed) Status {
 	m.mu.Lock()
 	st := Status{
 		Name: m.t.label, Kind: string(m.t.spec.Kind), Protocol: m.t.proto, Line: m.t.line,
-		State: m.state, ListenerID: m.listenerID,
+		State: m.state, ListenerID: m.listenerID, Attempts: m.attempts, NextRetry: m.nextRetry,
 	}
 	if m.err != nil {
 		st.Error, st.Err = m.err.Error(), m.err

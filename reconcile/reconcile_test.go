@@ -151,6 +151,27 @@ func TestApplyRetriesUntilUp(t *testing.T) {
 	}
 }
 
+// A failed tunnel's status says how many attempts failed and when the
+// next one is due; one that failed for good has no next attempt.
+func TestStatusNextRetry(t *testing.T) {
+	f := newFake()
+	f.fail["/x/busy"] = []error{errors.New("port taken")}
+	f.fail["/x/bad"] = []error{fmt.Errorf("%w: no", spec.ErrInvalid)}
+	s := newSet(t, f, reconcile.Config{RetryMin: time.Hour})
+	before := time.Now()
+	if _, err := s.Apply(context.Background(), "c.toml", config.Config{Listen: []config.ListenTunnel{listenTable("/x/busy"), listenTable("/x/bad")}}); err != nil {
+		t.Fatal(err)
+	}
+	st := s.Status()
+	if busy := st[0]; busy.State != reconcile.Failed || busy.Attempts != 1 || busy.Error != "port taken" ||
+		busy.NextRetry.Before(before.Add(time.Hour)) || busy.NextRetry.After(time.Now().Add(time.Hour)) {
+		t.Errorf("/x/busy = %+v; want failed once, retried an hour after its attempt", busy)
+	}
+	if bad := st[1]; bad.State != reconcile.Failed || bad.Attempts != 1 || !bad.NextRetry.IsZero() {
+		t.Errorf("/x/bad = %+v; want failed once and no retry", bad)
+	}
+}
+
 // Save keeps a tunnel it could save as a config tunnel (a reload of the
 // same table leaves it alone), saves a forward's port 0 as the port it
 // got, and closes again a tunnel it could not save.

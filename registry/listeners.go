@@ -56,6 +56,21 @@ type Listener struct {
 	StopAccepting func()
 }
 
+// Label names l in `p2ptun status` and in metrics' name label: its Name,
+// or, for a tunnel made at runtime without one, what it is: "listen
+// PROTOCOL" (a node serves a protocol once) or "forward PROTOCOL
+// LISTEN-ADDRESS" (one forward per local address). Either stays the same
+// across restarts, unlike the ID.
+func (l Listener) Label() string {
+	switch {
+	case l.Name != "":
+		return l.Name
+	case l.Kind == KindForward:
+		return string(l.Kind) + " " + l.Protocol + " " + l.ListenAddress
+	}
+	return string(l.Kind) + " " + l.Protocol
+}
+
 // ListenerPeer is one peer of a forward with several, and its state.
 type ListenerPeer struct {
 	Peer  string

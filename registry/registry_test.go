@@ -654,3 +654,23 @@ func TestWaitIdle(t *testing.T) {
 		t.Fatalf("WaitIdle after the last stream ended = %v", err)
 	}
 }
+
+// A listener's label is its name, else what it is: stable across
+// restarts, unlike its ID.
+func TestListenerLabel(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		l    registry.Listener
+		want string
+	}{
+		{"named", registry.Listener{ID: 7, Name: "web", Kind: registry.KindForward, Protocol: "/x/web"}, "web"},
+		{"listen", registry.Listener{ID: 8, Kind: registry.KindListen, Protocol: "/x/ssh", TargetAddress: "/ip4/127.0.0.1/tcp/22"}, "listen /x/ssh"},
+		{"forward", registry.Listener{ID: 9, Kind: registry.KindForward, Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/9000"}, "forward /x/web /ip4/127.0.0.1/tcp/9000"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := c.l.Label(); got != c.want {
+				t.Errorf("Label() = %q, want %q", got, c.want)
+			}
+		})
+	}
+}

@@ -13,7 +13,7 @@ import (
 // peer, 1 while it is up, and a counter of its peer going down, dropped
 // with the tunnel; its peer changes are events of their own.
 func TestForwardPeerMetrics(t *testing.T) {
-	l := registry.Listener{ID: 4, Kind: registry.KindForward, Protocol: "/x/web", Balance: "failover"}
+	l := registry.Listener{ID: 4, Kind: registry.KindForward, Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/9000", Balance: "failover"}
 	var tunnels []registry.Listener
 	m := NewMetrics(func() []registry.StreamInfo { return nil }, func() []registry.Listener { return tunnels }, func() int { return 0 })
 	reg := prometheus.NewRegistry()
@@ -33,7 +33,7 @@ func TestForwardPeerMetrics(t *testing.T) {
 		{"p2ptun_forward_peer_up", "B", 1},
 		{"p2ptun_forward_peer_down_total", "A", 2},
 	} {
-		if v := value(t, reg, c.name, "tunnel", "4", "kind", "forward", "protocol", "/x/web", "peer", c.peer); v != c.want {
+		if v := value(t, reg, c.name, "tunnel", "4", "name", "forward /x/web /ip4/127.0.0.1/tcp/9000", "kind", "forward", "protocol", "/x/web", "peer", c.peer); v != c.want {
 			t.Errorf("%s{peer=%s} = %v, want %v", c.name, c.peer, v, c.want)
 		}
 	}

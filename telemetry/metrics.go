@@ -25,7 +25,9 @@ var errorCauses = func() []string {
 }()
 
 var (
-	tunnelLabels = []string{"tunnel", "kind", "protocol"}
+	// tunnel is the listener's ID, which changes when the daemon
+	// restarts; name is its registry.Listener.Label, which does not.
+	tunnelLabels = []string{"tunnel", "name", "kind", "protocol"}
 	peerLabels   = append(append([]string{}, tunnelLabels...), "peer")
 
 	descBytesIn = prometheus.NewDesc("p2ptun_tunnel_bytes_in_total",
@@ -68,8 +70,8 @@ type Metrics struct {
 }
 
 type tunnelStats struct {
-	kind, protocol string
-	opened         uint64
+	name, kind, protocol string
+	opened               uint64
 }
 
 type streamKey struct {
@@ -128,14 +130,25 @@ func (m *Metrics) Register(reg prometheus.Registerer) error {
 	return nil
 }
 
-// tunnel returns the stats of tunnel id, creating them; m.mu must be held.
-func (m *Metrics) tunnel(id uint64, kind registry.Kind, protocol string) *tunnelStats {
+// tunnel returns the stats of tunnel id, creating them (named l.Label()
+// unless TunnelUp named them first); m.mu must be held.
+func (m *Metrics) tunnel(id uint64, l registry.Listener) *tunnelStats {
 	t := m.byID[id]
 	if t == nil {
-		t = &tunnelStats{kind: string(kind), protocol: protocol}
+		t = &tunnelStats{name: l.Label(), kind: string(l.Kind), protocol: l.Protocol}
 		m.byID[id] = t
 	}
 	return t
+}
+
+// streamTunnel is the tunnel of stream s, as far as s tells.
+func streamTunnel(s registry.StreamInfo) registry.Listener {
+	return registry.Listener{ID: s.ListenerID, Kind: s.Kind, Protocol: s.Protocol}
+}
+
+// labels are the tunnelLabels values of l.
+func labels(l registry.Listener) []string {
+	return []string{strconv.FormatUint(l.ID, 10), l.Label(), string(l.Kind), l.Protocol}
 }
 
 // TunnelUp starts the series of the tunnel l.
@@ -144,7 +157,7 @@ func (m *Metrics) TunnelUp(l registry.Listener) {
 		return
 	}
 	m.mu.Lock()
-	m.tunnel(l.ID, l.Kind, l.Protocol)
+	m.tunnel(l.ID, l).name = l.Label()
 	m.mu.Unlock()
 }
 
@@ -173,7 +186,7 @@ func (m *Metrics) ForwardPeerDown(l registry.Listener, p string) {
 	if m == nil {
 		return
 	}
-	m.peerDown.WithLabelValues(strconv.FormatUint(l.ID, 10), string(l.Kind), l.Protocol, p).Inc()
+	m.peerDown.WithLabelValues(append(labels(l), p)...).Inc()
 }
 
 // StreamOpened counts the stream s and its setup time.
@@ -184,7 +197,7 @@ func (m *Metrics) StreamOpened(s registry.StreamInfo) {
 	m.setup.WithLabelValues(string(s.Kind)).Observe(s.Setup.Seconds())
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.tunnel(s.ListenerID, s.Kind, s.Protocol).opened++
+	m.tunnel(s.ListenerID, streamTunnel(s)).opened++
 	m.live[s.ID] = &liveStream{key: streamKey{s.ListenerID, s.Peer}, in: s.BytesIn, out: s.BytesOut}
 }
 
@@ -206,7 +219,7 @@ func (m *Metrics) StreamClosed(s registry.StreamInfo, err error) {
 		in, out = max(in, ls.in), max(out, ls.out)
 		delete(m.live, s.ID)
 	}
-	m.tunnel(s.ListenerID, s.Kind, s.Protocol)
+	m.tunnel(s.ListenerID, streamTunnel(s))
 	c := m.closed[key]
 	if c == nil {
 		c = new([2]int64)
@@ -258,14 +271,14 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		if t == nil {
 			continue
 		}
-		labels := []string{strconv.FormatUint(k.tunnel, 10), t.kind, t.protocol, k.peer}
-		ch <- prometheus.MustNewConstMetric(descBytesIn, prometheus.CounterValue, float64(b[0]), labels...)
-		ch <- prometheus.MustNewConstMetric(descBytesOut, prometheus.CounterValue, float64(b[1]), labels...)
+		lv := []string{strconv.FormatUint(k.tunnel, 10), t.name, t.kind, t.protocol, k.peer}
+		ch <- prometheus.MustNewConstMetric(descBytesIn, prometheus.CounterValue, float64(b[0]), lv...)
+		ch <- prometheus.MustNewConstMetric(descBytesOut, prometheus.CounterValue, float64(b[1]), lv...)
 	}
 	for id, t := range m.byID {
-		labels := []string{strconv.FormatUint(id, 10), t.kind, t.protocol}
-		ch <- prometheus.MustNewConstMetric(descStreamsOpen, prometheus.GaugeValue, float64(open[id]), labels...)
-		ch <- prometheus.MustNewConstMetric(descStreamsTotal, prometheus.CounterValue, float64(t.opened), labels...)
+		lv := []string{strconv.FormatUint(id, 10), t.name, t.kind, t.protocol}
+		ch <- prometheus.MustNewConstMetric(descStreamsOpen, prometheus.GaugeValue, float64(open[id]), lv...)
+		ch <- prometheus.MustNewConstMetric(descStreamsTotal, prometheus.CounterValue, float64(t.opened), lv...)
 	}
 	up := map[registry.Kind]int{registry.KindListen: 0, registry.KindForward: 0}
 	for _, l := range m.tunnels() {
@@ -275,7 +288,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 			if p.Up {
 				v = 1
 			}
-			ch <- prometheus.MustNewConstMetric(descForwardPeerUp, prometheus.GaugeValue, v, strconv.FormatUint(l.ID, 10), string(l.Kind), l.Protocol, p.Peer)
+			ch <- prometheus.MustNewConstMetric(descForwardPeerUp, prometheus.GaugeValue, v, append(labels(l), p.Peer)...)
 		}
 	}
 	for k, v := range up {

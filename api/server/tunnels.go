@@ -15,6 +15,10 @@ func (s *Server) tunnelRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v0/status", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, api.Status{Ready: s.ready.Load(), Tunnels: api.TunnelStatusesFrom(s.node.Tunnels())}, nil)
 	})
+	mux.HandleFunc("GET /v0/overview", func(w http.ResponseWriter, r *http.Request) {
+		n := s.node
+		reply(w, api.OverviewFrom(s.ready.Load(), n.Tunnels(), n.Listeners(), n.Streams(), n.Peers()), nil)
+	})
 	mux.HandleFunc("POST /v0/reload", func(w http.ResponseWriter, r *http.Request) {
 		if s.Reload == nil {
 			reply(w, nil, fmt.Errorf("%w: this daemon has no config file to reload (it is --ephemeral)", node.ErrUsage))
