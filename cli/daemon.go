@@ -134,11 +134,15 @@ func daemonConfig(c *ucli.Context, relay bool, log *slog.Logger) (p2pd.Config, e
 			}
 			log.Info("initialized new home", "home", dc.Home)
 		}
-		if err := homedir.Check(dc.Home); err != nil {
-			return dc, err
-		}
 		var err error
 		if cfg, err = config.Load(filepath.Join(dc.Home, config.ConfigFile)); err != nil {
+			return dc, err
+		}
+		gid, err := cfg.API.GID()
+		if err != nil {
+			return dc, err
+		}
+		if err := homedir.Check(dc.Home, gid); err != nil {
 			return dc, err
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,11 +42,40 @@ type Config struct {
 	Discovery Discovery `toml:"discovery"`
 	Timeouts  Timeouts  `toml:"timeouts"`
 	Metrics   Metrics   `toml:"metrics"`
+	API       API       `toml:"api"`
 
 	// Listen and Forward are the tunnels the daemon starts at boot and
 	// keeps in step with the file on reload.
 	Listen  []ListenTunnel  `toml:"listen,omitempty"`
 	Forward []ForwardTunnel `toml:"forward,omitempty"`
+}
+
+// API configures the control socket.
+type API struct {
+	// Group is an operator group (a name or a numeric gid) whose members
+	// may use the control socket beside the daemon's own user and root:
+	// the socket becomes 0660 and its directory 0750, both with this
+	// group. Default "": the socket is 0600, for the daemon's user and root.
+	Group string `toml:"group"`
+}
+
+// GID returns the gid of Group, a group name or a number, or -1 for none.
+// An unknown group is an ErrInvalid error.
+func (a API) GID() (int, error) {
+	if a.Group == "" {
+		return -1, nil
+	}
+	g, err := user.LookupGroup(a.Group)
+	if err != nil {
+		if g, err = user.LookupGroupId(a.Group); err != nil {
+			return 0, keyErrf("api.group", " = %q: no such group on this system: create it (groupadd %s), or remove the key", a.Group, a.Group)
+		}
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return 0, keyErrf("api.group", " = %q: gid %q is not a number", a.Group, g.Gid)
+	}
+	return gid, nil
 }
 
 // Metrics configures the Prometheus metrics endpoint.

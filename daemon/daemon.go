@@ -180,6 +180,10 @@ func (d *Daemon) run(ctx context.Context) error {
 		defer lock.Close()
 	}
 
+	apiGID, err := cfg.Config.API.GID()
+	if err != nil {
+		return err
+	}
 	opts := d.opts
 	var reg *prometheus.Registry
 	if d.metricsAddr != "" {
@@ -212,6 +216,7 @@ func (d *Daemon) run(ctx context.Context) error {
 		return err
 	}
 	srv := server.New(n, sockPath, log)
+	srv.AllowedGID = apiGID
 	sd := notifier{log}
 	status := func() string {
 		id := n.Identity()

@@ -151,4 +151,11 @@ udp_flow_idle = "1m0s"
 # write "0.0.0.0:9464" to expose them on every interface. Empty: off.
 # The daemon's --metrics flag overrides it.
 listen = ""
+
+[api]
+# An operator group (a name or a gid) whose members may use the control
+# socket beside the daemon's own user and root: the socket becomes 0660 and
+# its directory 0750, with this group. The daemon's user must be a member.
+# Empty: nobody else.
+group = ""
 `
