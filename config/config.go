@@ -158,11 +158,21 @@ type Limits struct {
 	// Default 2048 (one peer can hold 1,000 tunnels with room to spare).
 	ListenerPeerStreams int `toml:"listener_peer_streams"`
 	// PeerStreamRate caps new streams per second from one peer to one
-	// listener, in the long run. Default 100.
+	// listener, in the long run, for peers the listener does not name:
+	// those let in by allow_all or by an invite. Default 100.
 	PeerStreamRate float64 `toml:"peer_stream_rate"`
-	// PeerStreamBurst is how many new streams one peer may open at once
-	// on one listener before PeerStreamRate applies. Default 1000.
+	// PeerStreamBurst is how many new streams such a peer may open at
+	// once on one listener before PeerStreamRate applies. Default 1000.
 	PeerStreamBurst int `toml:"peer_stream_burst"`
+	// NamedPeerStreamRate is PeerStreamRate for the peers a listener
+	// names in its allow list (--allow): peers someone chose to trust,
+	// whose clients (a connection per request, pgbench -C at ~330/s)
+	// need more than the guard against strangers. Default 1000.
+	NamedPeerStreamRate float64 `toml:"named_peer_stream_rate"`
+	// NamedPeerStreamBurst is PeerStreamBurst for those peers. Default
+	// 2000, about listener_peer_streams: a named peer may fill its whole
+	// share of a listener at once.
+	NamedPeerStreamBurst int `toml:"named_peer_stream_burst"`
 	// MemoryMiB caps the memory the swarm reserves (stream windows,
 	// buffers). Default 4096.
 	MemoryMiB int `toml:"memory_mib"`
@@ -301,16 +311,18 @@ func Default() Config {
 			ReservationTTL:  D(time.Hour),
 		},
 		Limits: Limits{
-			Connections:         1024,
-			Streams:             16384,
-			PeerStreams:         4096,
-			ListenerStreams:     8192,
-			ListenerPeerStreams: 2048,
-			PeerStreamRate:      100,
-			PeerStreamBurst:     1000,
-			MemoryMiB:           4096,
-			PeerMemoryMiB:       1024,
-			LogInterval:         D(time.Minute),
+			Connections:          1024,
+			Streams:              16384,
+			PeerStreams:          4096,
+			ListenerStreams:      8192,
+			ListenerPeerStreams:  2048,
+			PeerStreamRate:       100,
+			PeerStreamBurst:      1000,
+			NamedPeerStreamRate:  1000,
+			NamedPeerStreamBurst: 2000,
+			MemoryMiB:            4096,
+			PeerMemoryMiB:        1024,
+			LogInterval:          D(time.Minute),
 
 			PendingConnections:      256,
 			PendingConnectionsPerIP: 8,

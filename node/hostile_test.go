@@ -531,7 +531,10 @@ func TestHostileTenThousandStreams(t *testing.T) {
 
 	t.Run("rate limiter refuses", func(t *testing.T) {
 		const rate, burst, rounds = 10, 20, 15 // rounds < burst: the good peer's own bucket never runs dry
-		a := newArena(t, arenaOpts{badOnListener: true, limits: config.Limits{PeerStreamRate: rate, PeerStreamBurst: burst}})
+		a := newArena(t, arenaOpts{badOnListener: true, limits: config.Limits{
+			PeerStreamRate: rate, PeerStreamBurst: burst,
+			NamedPeerStreamRate: rate, NamedPeerStreamBurst: burst, // the hostile peer is on the allow list
+		}})
 		var seen maxGauge
 		g := a.startGood()
 		r := a.flood(attempts, workers,
@@ -562,7 +565,7 @@ func TestHostileTenThousandStreams(t *testing.T) {
 			t.Errorf("victim had %d streams from the hostile peer at once, at most %d were admitted", m, allowed)
 		}
 		logs := a.victim.logs.String()
-		if n := countLines(logs, "faster than limits.peer_stream_rate", "peer="+a.badID.String()); n != 1 {
+		if n := countLines(logs, "faster than limits.named_peer_stream_rate", "peer="+a.badID.String()); n != 1 {
 			t.Errorf("%d rate-limit lines for the hostile peer, want exactly 1:\n%s", n, logs)
 		}
 		if n := warnings(logs, a.badID); n > 3 {
