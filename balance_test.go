@@ -219,7 +219,7 @@ func TestForwardSeveralPeersSurvivesAKill(t *testing.T) {
 				// leaves running.
 				saved, err := os.ReadFile(filepath.Join(fHome, "config.toml"))
 				if err != nil || !strings.Contains(string(saved), "peers = [") || !strings.Contains(string(saved), l1.Addresses[0]) ||
-					!strings.Contains(string(saved), l2.Addresses[0]) || strings.Contains(string(saved), "peer = ''") {
+					!strings.Contains(string(saved), l2.Addresses[0]) || strings.Contains(string(saved), "peer = \"\"") {
 					t.Errorf("config.toml after forward --save (%v):\n%s", err, saved)
 				}
 				out, errOut, code = f.CLI(t, "reload", "--json")

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -220,7 +219,7 @@ func (d *Daemon) run(ctx context.Context) error {
 	sd := notifier{log}
 	status := func() string {
 		id := n.Identity()
-		return fmt.Sprintf("serving peer %s on %d addresses with %d config tunnels; API %s", id.ID, len(id.Addresses), len(n.Tunnels()), sockPath)
+		return statusLine(id.ID, len(id.Addresses), len(n.Tunnels()), sockPath)
 	}
 	cfgPath := filepath.Join(home, config.ConfigFile)
 	var reload func(context.Context) (api.ReloadReply, error)
@@ -281,7 +280,7 @@ func (d *Daemon) run(ctx context.Context) error {
 		defer os.Remove(cfg.ReadyFile)
 	}
 	id := n.Identity()
-	attrs := []any{"peer", id.ID, "api", sockPath, "addrs", strings.Join(id.Addresses, " "),
+	attrs := []any{"peer", id.ID, "api", sockPath, "addrs", id.Addresses,
 		"tunnels", len(n.Tunnels()), "failed", len(res.Failed)}
 	if metricsURL != "" {
 		attrs = append(attrs, "metrics", metricsURL)

@@ -90,3 +90,17 @@ func monotonicUsec(t *testing.T) int64 {
 	}
 	return ts.Nano() / 1000
 }
+
+func TestStatusLineCountsInTheRightNumber(t *testing.T) {
+	for _, tc := range []struct {
+		addrs, tunnels int
+		want           string
+	}{
+		{1, 1, "serving peer P on 1 address with 1 config tunnel; API S"},
+		{2, 0, "serving peer P on 2 addresses with 0 config tunnels; API S"},
+	} {
+		if got := statusLine("P", tc.addrs, tc.tunnels, "S"); got != tc.want {
+			t.Errorf("statusLine(%d, %d) = %q, want %q", tc.addrs, tc.tunnels, got, tc.want)
+		}
+	}
+}
