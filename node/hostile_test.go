@@ -440,21 +440,9 @@ func (a *arena) flood(n, workers int, atStep func(int), atBridged func()) *flood
 					return
 				}
 				atStep(i)
-				ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
-				s, err := a.bad.NewStream(ctx, a.victimID, echoProto)
-				cancel()
-				if err == nil {
-					_ = s.SetDeadline(time.Now().Add(hangGuard))
-					if _, err = s.Write([]byte{'x'}); err == nil {
-						_, err = io.ReadFull(s, buf)
-					}
-					if err != nil {
-						_ = s.Reset()
-					}
-				}
+				s, err := echoStream(a.bad, a.victimID, echoProto, buf)
 				switch {
 				case err == nil:
-					_ = s.SetDeadline(time.Time{})
 					r.mu.Lock()
 					r.held = append(r.held, s)
 					r.mu.Unlock()

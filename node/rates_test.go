@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -61,19 +63,9 @@ func TestDefaultRatesPerPeerKind(t *testing.T) {
 						return
 					default:
 					}
-					sctx, cancel := context.WithTimeout(ctx, hangGuard)
-					s, err := h.NewStream(sctx, vid, proto)
-					cancel()
+					s, err := echoStream(h, vid, proto, buf)
 					if err == nil {
-						_ = s.SetDeadline(time.Now().Add(hangGuard))
-						if _, err = s.Write([]byte{'x'}); err == nil {
-							_, err = io.ReadFull(s, buf)
-						}
-						if err != nil {
-							_ = s.Reset()
-						} else {
-							_ = s.Close()
-						}
+						_ = s.Close()
 					}
 					switch r := refusal.Of(err); {
 					case err == nil:
@@ -114,4 +106,27 @@ func TestDefaultRatesPerPeerKind(t *testing.T) {
 	if n < int64(d.PeerStreamBurst)-32 {
 		t.Errorf("allow-all listener bridged only %d streams before refusing, want its burst %d", n, d.PeerStreamBurst)
 	}
+}
+
+// echoStream opens a stream from h to proto on peer to, sends one byte and
+// reads its echo into buf (one byte long), all within hangGuard. On
+// success the stream is the caller's, with its deadline cleared; on
+// failure it has been reset.
+func echoStream(h host.Host, to peer.ID, proto protocol.ID, buf []byte) (network.Stream, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	s, err := h.NewStream(ctx, to, proto)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	_ = s.SetDeadline(time.Now().Add(hangGuard))
+	if _, err = s.Write([]byte{'x'}); err == nil {
+		_, err = io.ReadFull(s, buf)
+	}
+	if err != nil {
+		_ = s.Reset()
+		return nil, err
+	}
+	_ = s.SetDeadline(time.Time{})
+	return s, nil
 }
