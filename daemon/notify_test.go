@@ -6,12 +6,14 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/internal/logbuf"
 	"github.com/p2ptun/p2ptun/internal/notifysock"
 	"github.com/p2ptun/p2ptun/internal/testnet"
@@ -102,5 +104,15 @@ func TestStatusLineCountsInTheRightNumber(t *testing.T) {
 		if got := statusLine("P", tc.addrs, tc.tunnels, "S"); got != tc.want {
 			t.Errorf("statusLine(%d, %d) = %q, want %q", tc.addrs, tc.tunnels, got, tc.want)
 		}
+	}
+}
+
+// TestAPIGroupNeedsRestart: the socket's group is set when it is bound, so
+// a reload that changes [api] says a restart applies it.
+func TestAPIGroupNeedsRestart(t *testing.T) {
+	boot, next := config.Default(), config.Default()
+	next.API.Group = "p2ptun-ops"
+	if got := needsRestart(boot, next); !slices.Equal(got, []string{"api"}) {
+		t.Fatalf("needsRestart = %v, want [api]", got)
 	}
 }
