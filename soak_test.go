@@ -222,10 +222,10 @@ func TestSoak(t *testing.T) {
 	}
 
 	// One peer churning thousands of connections a second is far above
-	// the default per-peer stream rate (100/s), which is the point of
-	// the rate; the listener raises it, as a user serving such a client
+	// the default stream rate of a named peer (1000/s), which is the point
+	// of the rate; the listener raises it, as a user serving such a client
 	// would. TestSoakThousandConnections runs with the defaults.
-	b := startSoakDaemon(t, "b (listen)", "[limits]\npeer_stream_rate = 1000000.0\n")
+	b := startSoakDaemon(t, "b (listen)", "[limits]\npeer_stream_rate = 1000000.0\nnamed_peer_stream_rate = 1000000.0\n")
 	a := startSoakDaemon(t, "a (forward)", "")
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"syscall"
 	"time"
+
+	"github.com/p2ptun/p2ptun/node"
 )
 
 // dialTimeout bounds connecting to the daemon's socket.
@@ -180,6 +182,10 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 func (c *Client) callError(err error) error {
 	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
 		return fmt.Errorf("%w (api socket %s): start one with `p2ptun daemon`", ErrDaemonNotRunning, c.path)
+	}
+	if errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) {
+		return fmt.Errorf("%w: permission denied on the api socket %s: run the command as the daemon's user, as root, or as a member of the group set in its config's [api] group",
+			node.ErrDenied, c.path)
 	}
 	return fmt.Errorf("calling the daemon on %s: %w", c.path, err)
 }

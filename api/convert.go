@@ -118,11 +118,21 @@ func TunnelStatusesFrom(ts []node.TunnelStatus) []TunnelStatus {
 }
 
 // ReloadResultFrom is the `reload --json` document for r.
+// Its lists are never nil: `reload --json` prints [] for an empty one.
 func ReloadResultFrom(r ReloadReply) ReloadResult {
 	return ReloadResult{
-		Added: r.Added, Removed: r.Removed, Unchanged: r.Unchanged, Restarted: r.Restarted,
-		Failed: TunnelStatusesFrom(r.Failed), NeedsRestart: r.NeedsRestart,
+		Added: orEmpty(r.Added), Removed: orEmpty(r.Removed), Unchanged: orEmpty(r.Unchanged), Restarted: orEmpty(r.Restarted),
+		Failed: orEmpty(TunnelStatusesFrom(r.Failed)), NeedsRestart: r.NeedsRestart,
 	}
+}
+
+// orEmpty returns s, or an empty slice for nil, which JSON writes as []
+// rather than null.
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // EventFrom is e as a line of `events --json`.

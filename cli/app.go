@@ -52,7 +52,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			jsonFlag(),
 			&ucli.DurationFlag{Name: "timeout", Value: api.DefaultTimeout, EnvVars: []string{"P2PTUN_TIMEOUT"},
 				Usage: "give up (exit 9) on a daemon that has not answered a request within this long; 0: wait forever. Bounds each request, not what events, top or pipe then stream"},
-			&ucli.BoolFlag{Name: "version", Aliases: []string{"v"}, Usage: "print p2ptun's version, as `p2ptun version` does"},
+			&ucli.BoolFlag{Name: "version", Aliases: []string{"v"}, Usage: "print p2ptun's version, as the version command does"},
 		},
 		Commands: []*ucli.Command{
 			initCommand(), daemonCommand(), idCommand(), listenCommand(), forwardCommand(), shareCommand(), pipeCommand(),

@@ -125,7 +125,7 @@ func TestTunnelListingsAndClose(t *testing.T) {
 	target := echoTarget(t)
 
 	out, errOut, code := b.CLI(t, "listen", "/x/echo", target, "--allow", a.ID)
-	if code != 0 || out != "" {
+	if code != 0 || !strings.HasPrefix(out, "listening: /x/echo → ") {
 		t.Fatalf("listen: code %d, out %q, err %q", code, out, errOut)
 	}
 	out, errOut, code = a.CLI(t, "forward", "/x/echo", "/ip4/127.0.0.1/tcp/0", b.Addresses[0])
@@ -206,7 +206,7 @@ func TestTunnelListingsAndClose(t *testing.T) {
 
 	// close -p ends the forward and frees its port.
 	out, errOut, code = a.CLI(t, "close", "-p", "/x/echo")
-	if code != 0 || out != "closed 1 listener\n" {
+	if code != 0 || out != "closed 1 tunnel\n" {
 		t.Fatalf("close: code %d, out %q, err %q", code, out, errOut)
 	}
 	if c, err := net.Dial("tcp", fwd); err == nil {

@@ -44,7 +44,8 @@ func closeCommand() *ucli.Command {
 			if wantJSON(c) {
 				return printJSON(c, out)
 			}
-			fmt.Fprintf(c.App.Writer, "closed %d %s\n", out.Closed, plural(out.Closed, "listener"))
+			// Listeners and forwards alike: both are tunnels.
+			fmt.Fprintf(c.App.Writer, "closed %d %s\n", out.Closed, plural(out.Closed, "tunnel"))
 			return nil
 		},
 	}

@@ -36,7 +36,7 @@ func daemonFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics on http://ADDR/metrics (host:port or /ip4/…/tcp/…; \":9464\" is loopback only); overrides metrics.listen", EnvVars: []string{"P2PTUN_METRICS"}},
 		&ucli.BoolFlag{Name: "pprof", Usage: "also serve Go's profiles on http://ADDR/debug/pprof/ (--metrics on loopback only; any local user can read them)", EnvVars: []string{"P2PTUN_PPROF"}},
 		&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"P2PTUN_LOG_LEVEL"}},
-		&ucli.BoolFlag{Name: "strict", Usage: "exit if a config-file tunnel fails to start (default: log it and retry with backoff)", EnvVars: []string{"P2PTUN_STRICT"}},
+		&ucli.BoolFlag{Name: "strict", Usage: "exit if a config-file tunnel fails to start, instead of logging it and retrying with backoff", EnvVars: []string{"P2PTUN_STRICT"}},
 		&ucli.StringFlag{Name: "log-format", Value: "text", Usage: "text (key=value) or json (one object a line, for journald and log shippers)", EnvVars: []string{"P2PTUN_LOG_FORMAT"}},
 	}
 }
@@ -137,11 +137,15 @@ func daemonConfig(c *ucli.Context, relay bool, log *slog.Logger) (p2pd.Config, e
 			}
 			log.Info("initialized new home", "home", dc.Home)
 		}
-		if err := homedir.Check(dc.Home); err != nil {
-			return dc, err
-		}
 		var err error
 		if cfg, err = config.Load(filepath.Join(dc.Home, config.ConfigFile)); err != nil {
+			return dc, err
+		}
+		gid, err := cfg.API.GID()
+		if err != nil {
+			return dc, err
+		}
+		if err := homedir.Check(dc.Home, gid); err != nil {
 			return dc, err
 		}
 	}

@@ -37,7 +37,7 @@ func forwardCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "lazy", Usage: "do not connect to the peer now; connect on the first client connection"},
 			&ucli.BoolFlag{Name: "allow-limited", Usage: "also use relayed connections that the relay limits in time or data"},
 			&ucli.BoolFlag{Name: "save", Usage: "also add it to the config file as a [[forward]], so the daemon starts it at boot"},
-			&ucli.StringFlag{Name: "name", Usage: "label for `ls`, events and metrics (and the saved table)"},
+			&ucli.StringFlag{Name: "name", Usage: "a `NAME` for the tunnel, shown by ls, events and metrics (and kept in the saved table)"},
 			&ucli.StringFlag{Name: "balance", Usage: "with several peers, how each connection picks one: failover, rtt or round-robin (default failover)"},
 			&ucli.BoolFlag{Name: "socks", Usage: "serve SOCKS5 on LISTEN-ADDR: each CONNECT goes to the peer's --egress listener, which resolves and dials it"},
 			&ucli.BoolFlag{Name: "gateway", Usage: "with --socks: allow a non-loopback LISTEN-ADDR (the SOCKS server has no authentication)"},

@@ -103,7 +103,7 @@ func setPeerName(c *ucli.Context, name, addr string) error {
 	if errors.Is(err, api.ErrDaemonNotRunning) {
 		// Like ~/.ssh, the home is made on first use.
 		if err = os.MkdirAll(homeDir(c), 0o700); err == nil {
-			err = homedir.Check(homeDir(c))
+			err = homedir.Check(homeDir(c), apiGroup(homeDir(c)))
 		}
 		if err == nil {
 			err = homedir.SetPeerName(filepath.Join(homeDir(c), config.ConfigFile), name, addr)
@@ -135,4 +135,19 @@ func printPeerNames(c *ucli.Context, l api.PeerNameList) error {
 		fmt.Fprintf(c.App.Writer, "%s\t%s\n", p.Name, p.Addr)
 	}
 	return nil
+}
+
+// apiGroup is the [api] group of the config in home, the one group that
+// may search it (-1 for none, or when the config cannot be read: the
+// strict check).
+func apiGroup(home string) int {
+	cfg, err := config.Load(filepath.Join(home, config.ConfigFile))
+	if err != nil {
+		return -1
+	}
+	gid, err := cfg.API.GID()
+	if err != nil {
+		return -1
+	}
+	return gid
 }

@@ -36,7 +36,7 @@ func topCommand() *ucli.Command {
 			"snapshot needs two polls, so the first appears after one interval.",
 		Flags: []ucli.Flag{
 			&ucli.DurationFlag{Name: "interval", Value: time.Second, Usage: "time between polls"},
-			&ucli.IntFlag{Name: "iterations", Aliases: []string{"n"}, Usage: "print N snapshots, then exit (default: until interrupted)"},
+			&ucli.IntFlag{Name: "iterations", Aliases: []string{"n"}, Usage: "print `N` snapshots, then exit (0: run until interrupted)"},
 			&ucli.BoolFlag{Name: "once", Usage: "print one snapshot and exit (same as -n 1)"},
 		},
 		Action: func(c *ucli.Context) error {

@@ -272,7 +272,7 @@ func TestSavedInviteForwardKeepsAddressesNotTheSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(saved), "peer = '"+b.ID+"'") || !strings.Contains(string(saved), strings.TrimSuffix(b.Addresses[0], "/p2p/"+b.ID)) {
+	if !strings.Contains(string(saved), "peer = \""+b.ID+"\"") || !strings.Contains(string(saved), strings.TrimSuffix(b.Addresses[0], "/p2p/"+b.ID)) {
 		t.Errorf("saved [[forward]] lacks the peer or its addresses:\n%s", saved)
 	}
 	if strings.Contains(string(saved), "\ninvite") || strings.Contains(string(saved), tkt) {

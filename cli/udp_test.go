@@ -367,14 +367,14 @@ func TestUDPBadInput(t *testing.T) {
 }
 
 // TestUDPFlowsArePeerRateLimited: each flow is a stream, so the
-// listener's limits.peer_stream_rate and burst apply to a peer that opens
-// flows fast. Beyond the burst, flows are refused as rate_limited on both
+// listener's limits.named_peer_stream_rate and burst apply to the peer its
+// --allow names when it opens flows fast. Beyond the burst, flows are refused as rate_limited on both
 // sides, counted in the metrics, and nothing of theirs reaches the target.
 func TestUDPFlowsArePeerRateLimited(t *testing.T) {
 	const burst, extra = 3, 3
 	home := harness.TempHome(t)
 	// One new flow per 100 s after the burst: none within the test.
-	harness.WriteConfig(t, home, fmt.Sprintf("[limits]\npeer_stream_rate = 0.01\npeer_stream_burst = %d\n", burst))
+	harness.WriteConfig(t, home, fmt.Sprintf("[limits]\nnamed_peer_stream_rate = 0.01\nnamed_peer_stream_burst = %d\n", burst))
 	a, b := startDaemon(t, "--metrics", ":0"), startIn(t, home, "daemon", "--metrics", ":0")
 	target := testnet.ServeUDP(t, func(q []byte) []byte { return q })
 	addr := udpForward(t, a, b, target.Addr)

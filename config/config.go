@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,6 +42,7 @@ type Config struct {
 	Discovery Discovery `toml:"discovery"`
 	Timeouts  Timeouts  `toml:"timeouts"`
 	Metrics   Metrics   `toml:"metrics"`
+	API       API       `toml:"api"`
 
 	// Peers names peers, like ssh's Host: NAME = "/p2p/ID" (or a bare ID,
 	// or a full multiaddr ending in /p2p/ID). A name stands for its peer
@@ -52,6 +55,34 @@ type Config struct {
 	// keeps in step with the file on reload.
 	Listen  []ListenTunnel  `toml:"listen,omitempty"`
 	Forward []ForwardTunnel `toml:"forward,omitempty"`
+}
+
+// API configures the control socket.
+type API struct {
+	// Group is an operator group (a name or a numeric gid) whose members
+	// may use the control socket beside the daemon's own user and root:
+	// the socket becomes 0660 and its directory 0750, both with this
+	// group. Default "": the socket is 0600, for the daemon's user and root.
+	Group string `toml:"group"`
+}
+
+// GID returns the gid of Group, a group name or a number, or -1 for none.
+// An unknown group is an ErrInvalid error.
+func (a API) GID() (int, error) {
+	if a.Group == "" {
+		return -1, nil
+	}
+	g, err := user.LookupGroup(a.Group)
+	if err != nil {
+		if g, err = user.LookupGroupId(a.Group); err != nil {
+			return 0, keyErrf("api.group", " = %q: no such group on this system: create it (groupadd %s), or remove the key", a.Group, a.Group)
+		}
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return 0, keyErrf("api.group", " = %q: gid %q is not a number", a.Group, g.Gid)
+	}
+	return gid, nil
 }
 
 // Metrics configures the Prometheus metrics endpoint.
@@ -134,11 +165,21 @@ type Limits struct {
 	// Default 2048 (one peer can hold 1,000 tunnels with room to spare).
 	ListenerPeerStreams int `toml:"listener_peer_streams"`
 	// PeerStreamRate caps new streams per second from one peer to one
-	// listener, in the long run. Default 100.
+	// listener, in the long run, for peers the listener does not name:
+	// those let in by allow_all or by an invite. Default 100.
 	PeerStreamRate float64 `toml:"peer_stream_rate"`
-	// PeerStreamBurst is how many new streams one peer may open at once
-	// on one listener before PeerStreamRate applies. Default 1000.
+	// PeerStreamBurst is how many new streams such a peer may open at
+	// once on one listener before PeerStreamRate applies. Default 1000.
 	PeerStreamBurst int `toml:"peer_stream_burst"`
+	// NamedPeerStreamRate is PeerStreamRate for the peers a listener
+	// names in its allow list (--allow): peers someone chose to trust,
+	// whose clients (a connection per request, pgbench -C at ~330/s)
+	// need more than the guard against strangers. Default 1000.
+	NamedPeerStreamRate float64 `toml:"named_peer_stream_rate"`
+	// NamedPeerStreamBurst is PeerStreamBurst for those peers. Default
+	// 2000, about listener_peer_streams: a named peer may fill its whole
+	// share of a listener at once.
+	NamedPeerStreamBurst int `toml:"named_peer_stream_burst"`
 	// MemoryMiB caps the memory the swarm reserves (stream windows,
 	// buffers). Default 4096.
 	MemoryMiB int `toml:"memory_mib"`
@@ -277,16 +318,18 @@ func Default() Config {
 			ReservationTTL:  D(time.Hour),
 		},
 		Limits: Limits{
-			Connections:         1024,
-			Streams:             16384,
-			PeerStreams:         4096,
-			ListenerStreams:     8192,
-			ListenerPeerStreams: 2048,
-			PeerStreamRate:      100,
-			PeerStreamBurst:     1000,
-			MemoryMiB:           4096,
-			PeerMemoryMiB:       1024,
-			LogInterval:         D(time.Minute),
+			Connections:          1024,
+			Streams:              16384,
+			PeerStreams:          4096,
+			ListenerStreams:      8192,
+			ListenerPeerStreams:  2048,
+			PeerStreamRate:       100,
+			PeerStreamBurst:      1000,
+			NamedPeerStreamRate:  1000,
+			NamedPeerStreamBurst: 2000,
+			MemoryMiB:            4096,
+			PeerMemoryMiB:        1024,
+			LogInterval:          D(time.Minute),
 
 			PendingConnections:      256,
 			PendingConnectionsPerIP: 8,

@@ -204,6 +204,7 @@ func (l *Limits) Validate() error {
 		{"limits.listener_streams", &l.ListenerStreams, d.ListenerStreams},
 		{"limits.listener_peer_streams", &l.ListenerPeerStreams, d.ListenerPeerStreams},
 		{"limits.peer_stream_burst", &l.PeerStreamBurst, d.PeerStreamBurst},
+		{"limits.named_peer_stream_burst", &l.NamedPeerStreamBurst, d.NamedPeerStreamBurst},
 		{"limits.memory_mib", &l.MemoryMiB, d.MemoryMiB},
 		{"limits.peer_memory_mib", &l.PeerMemoryMiB, d.PeerMemoryMiB},
 		{"limits.pending_connections", &l.PendingConnections, d.PendingConnections},
@@ -219,16 +220,26 @@ func (l *Limits) Validate() error {
 			return keyErrf(f.name, " = %d is too large: at most %d", f.v, MaxMiB)
 		}
 	}
-	r := l.PeerStreamRate
-	switch {
-	case math.IsNaN(r) || math.IsInf(r, 0):
-		return keyErrf("limits.peer_stream_rate", " = %v is not a number of new streams per second: use e.g. 100.0", r)
-	case r < 0:
-		return keyErrf("limits.peer_stream_rate", " must not be negative")
-	case r == 0:
-		l.PeerStreamRate = d.PeerStreamRate
-	case r < MinPeerStreamRate:
-		return keyErrf("limits.peer_stream_rate", " = %v is too small: use at least %v (or 0 for the default, %v)", r, MinPeerStreamRate, d.PeerStreamRate)
+	if err := fillRate("limits.peer_stream_rate", &l.PeerStreamRate, d.PeerStreamRate); err != nil {
+		return err
+	}
+	if err := fillRate("limits.named_peer_stream_rate", &l.NamedPeerStreamRate, d.NamedPeerStreamRate); err != nil {
+		return err
 	}
 	return durationKey{"limits.log_interval", &l.LogInterval, d.LogInterval, MinLogInterval}.fill()
+}
+
+// fillRate checks a streams-per-second key; zero takes def.
+func fillRate(name string, r *float64, def float64) error {
+	switch v := *r; {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		return keyErrf(name, " = %v is not a number of new streams per second: use e.g. 100.0", v)
+	case v < 0:
+		return keyErrf(name, " must not be negative")
+	case v == 0:
+		*r = def
+	case v < MinPeerStreamRate:
+		return keyErrf(name, " = %v is too small: use at least %v (or 0 for the default, %v)", v, MinPeerStreamRate, def)
+	}
+	return nil
 }

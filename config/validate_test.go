@@ -14,6 +14,8 @@ func TestAccessAndLimitsValidation(t *testing.T) {
 		{"bad deny", "[access]\ndeny = [\"nope\"]\n", "access.deny"},
 		{"negative limit", "[limits]\npeer_streams = -1\n", "limits.peer_streams"},
 		{"negative rate", "[limits]\npeer_stream_rate = -1.0\n", "limits.peer_stream_rate"},
+		{"negative named rate", "[limits]\nnamed_peer_stream_rate = -1.0\n", "limits.named_peer_stream_rate"},
+		{"tiny named rate", "[limits]\nnamed_peer_stream_rate = 0.001\n", "limits.named_peer_stream_rate = 0.001 is too small"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := config.Parse("c.toml", []byte(tc.in))

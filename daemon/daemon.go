@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -187,6 +186,10 @@ func (d *Daemon) run(ctx context.Context) error {
 		defer lock.Close()
 	}
 
+	apiGID, err := cfg.Config.API.GID()
+	if err != nil {
+		return err
+	}
 	opts := d.opts
 	var reg *prometheus.Registry
 	if d.metricsAddr != "" {
@@ -219,10 +222,11 @@ func (d *Daemon) run(ctx context.Context) error {
 		return err
 	}
 	srv := server.New(n, sockPath, log)
+	srv.AllowedGID = apiGID
 	sd := notifier{log}
 	status := func() string {
 		id := n.Identity()
-		return fmt.Sprintf("serving peer %s on %d addresses with %d config tunnels; API %s", id.ID, len(id.Addresses), len(n.Tunnels()), sockPath)
+		return statusLine(id.ID, len(id.Addresses), len(n.Tunnels()), sockPath)
 	}
 	cfgPath := filepath.Join(home, config.ConfigFile)
 	names := &names{a: cfg.Config.Aliases()}
@@ -286,7 +290,7 @@ func (d *Daemon) run(ctx context.Context) error {
 		defer os.Remove(cfg.ReadyFile)
 	}
 	id := n.Identity()
-	attrs := []any{"peer", id.ID, "api", sockPath, "addrs", strings.Join(id.Addresses, " "),
+	attrs := []any{"peer", id.ID, "api", sockPath, "addrs", id.Addresses,
 		"tunnels", len(n.Tunnels()), "failed", len(res.Failed)}
 	if metricsURL != "" {
 		attrs = append(attrs, "metrics", metricsURL)

@@ -53,3 +53,17 @@ func (n notifier) send(fields ...string) {
 		n.log.Warn("telling systemd the daemon's state (NOTIFY_SOCKET)", "state", fields[0], "err", err)
 	}
 }
+
+// statusLine is the daemon's systemd STATUS: its peer, how many addresses
+// and config tunnels it serves, and its API socket.
+func statusLine(peer string, addrs, tunnels int, sock string) string {
+	return fmt.Sprintf("serving peer %s on %s with %s; API %s", peer, count(addrs, "address", "addresses"), count(tunnels, "config tunnel", "config tunnels"), sock)
+}
+
+// count is n and the noun in the number n takes: "1 address", "2 addresses".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

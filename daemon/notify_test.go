@@ -8,12 +8,14 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/p2ptun/p2ptun/config"
 	"github.com/p2ptun/p2ptun/internal/logbuf"
 	"github.com/p2ptun/p2ptun/internal/notifysock"
 	"github.com/p2ptun/p2ptun/internal/testnet"
@@ -91,4 +93,28 @@ func monotonicUsec(t *testing.T) int64 {
 		t.Fatal(err)
 	}
 	return ts.Nano() / 1000
+}
+
+func TestStatusLineCountsInTheRightNumber(t *testing.T) {
+	for _, tc := range []struct {
+		addrs, tunnels int
+		want           string
+	}{
+		{1, 1, "serving peer P on 1 address with 1 config tunnel; API S"},
+		{2, 0, "serving peer P on 2 addresses with 0 config tunnels; API S"},
+	} {
+		if got := statusLine("P", tc.addrs, tc.tunnels, "S"); got != tc.want {
+			t.Errorf("statusLine(%d, %d) = %q, want %q", tc.addrs, tc.tunnels, got, tc.want)
+		}
+	}
+}
+
+// TestAPIGroupNeedsRestart: the socket's group is set when it is bound, so
+// a reload that changes [api] says a restart applies it.
+func TestAPIGroupNeedsRestart(t *testing.T) {
+	boot, next := config.Default(), config.Default()
+	next.API.Group = "p2ptun-ops"
+	if got := needsRestart(boot, next); !slices.Equal(got, []string{"api"}) {
+		t.Fatalf("needsRestart = %v, want [api]", got)
+	}
 }

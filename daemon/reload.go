@@ -108,6 +108,7 @@ func needsRestart(boot, next config.Config) []string {
 		{"discovery", boot.Discovery, next.Discovery},
 		{"timeouts", boot.Timeouts, next.Timeouts},
 		{"metrics", boot.Metrics, next.Metrics},
+		{"api", boot.API, next.API},
 	} {
 		if !reflect.DeepEqual(s.a, s.b) {
 			out = append(out, s.name)

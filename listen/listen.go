@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -55,9 +56,14 @@ type Config struct {
 	// Dial dials the target; default a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// PeerRate caps new streams per second from one peer (token bucket
-	// with PeerBurst); zero means unlimited.
+	// with PeerBurst); zero means unlimited. It applies to the peers Allow
+	// does not name: those let in by AllowAll, an invite or Listener.Allow.
 	PeerRate  float64
 	PeerBurst int
+	// NamedPeerRate and NamedPeerBurst are PeerRate and PeerBurst for the
+	// peers Allow names; zero NamedPeerRate means PeerRate and PeerBurst.
+	NamedPeerRate  float64
+	NamedPeerBurst int
 	// Datagrams frames a UDP target's flows: their idle timeout, largest
 	// datagram and drop counter.
 	Datagrams streams.FlowConfig
@@ -113,7 +119,8 @@ type Listener struct {
 	log   *slog.Logger
 	net   string
 	addr  string
-	rates *peerRates
+	rates *peerRates // peers Config.Allow does not name
+	named *peerRates // peers it names
 	t     *seam.Tunnel
 
 	allowMu sync.RWMutex
@@ -137,9 +144,13 @@ func New(h host.Host, cfg Config) (*Listener, error) {
 	if len(cfg.Egress) > 0 { // no target: what it may dial
 		where = []any{"proto", string(cfg.Protocol), "permit", cfg.Egress.Strings()}
 	}
+	if cfg.NamedPeerRate == 0 {
+		cfg.NamedPeerRate, cfg.NamedPeerBurst = cfg.PeerRate, cfg.PeerBurst
+	}
 	l := &Listener{
 		h: h, cfg: cfg, net: network, addr: addr,
 		rates: newPeerRates(cfg.PeerRate, cfg.PeerBurst),
+		named: newPeerRates(cfg.NamedPeerRate, cfg.NamedPeerBurst),
 		log:   cfg.Logger.With(where...),
 		allow: allow,
 	}
@@ -235,9 +246,13 @@ func (l *Listener) open(ctx context.Context, s network.Stream) (*seam.Link, erro
 		_ = refusal.Reset(s, refusal.Denied)
 		return nil, &seam.Failure{Peer: who, Cause: string(refusal.Denied)}
 	}
-	if !l.rates.allow(remote) {
+	rates, key := l.rates, "limits.peer_stream_rate"
+	if slices.Contains(l.cfg.Allow, remote) {
+		rates, key = l.named, "limits.named_peer_stream_rate"
+	}
+	if !rates.allow(remote) {
 		l.cfg.Limited.Warn("rate "+string(l.cfg.Protocol)+" "+who,
-			"refused stream: peer opens streams faster than limits.peer_stream_rate",
+			"refused stream: peer opens streams faster than "+key,
 			"peer", who, "proto", string(l.cfg.Protocol))
 		_ = refusal.Reset(s, refusal.RateLimited)
 		return nil, &seam.Failure{Peer: who, Cause: string(refusal.RateLimited)}

@@ -440,21 +440,9 @@ func (a *arena) flood(n, workers int, atStep func(int), atBridged func()) *flood
 					return
 				}
 				atStep(i)
-				ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
-				s, err := a.bad.NewStream(ctx, a.victimID, echoProto)
-				cancel()
-				if err == nil {
-					_ = s.SetDeadline(time.Now().Add(hangGuard))
-					if _, err = s.Write([]byte{'x'}); err == nil {
-						_, err = io.ReadFull(s, buf)
-					}
-					if err != nil {
-						_ = s.Reset()
-					}
-				}
+				s, err := echoStream(a.bad, a.victimID, echoProto, buf)
 				switch {
 				case err == nil:
-					_ = s.SetDeadline(time.Time{})
 					r.mu.Lock()
 					r.held = append(r.held, s)
 					r.mu.Unlock()
@@ -531,7 +519,10 @@ func TestHostileTenThousandStreams(t *testing.T) {
 
 	t.Run("rate limiter refuses", func(t *testing.T) {
 		const rate, burst, rounds = 10, 20, 15 // rounds < burst: the good peer's own bucket never runs dry
-		a := newArena(t, arenaOpts{badOnListener: true, limits: config.Limits{PeerStreamRate: rate, PeerStreamBurst: burst}})
+		a := newArena(t, arenaOpts{badOnListener: true, limits: config.Limits{
+			PeerStreamRate: rate, PeerStreamBurst: burst,
+			NamedPeerStreamRate: rate, NamedPeerStreamBurst: burst, // the hostile peer is on the allow list
+		}})
 		var seen maxGauge
 		g := a.startGood()
 		r := a.flood(attempts, workers,
@@ -562,7 +553,7 @@ func TestHostileTenThousandStreams(t *testing.T) {
 			t.Errorf("victim had %d streams from the hostile peer at once, at most %d were admitted", m, allowed)
 		}
 		logs := a.victim.logs.String()
-		if n := countLines(logs, "faster than limits.peer_stream_rate", "peer="+a.badID.String()); n != 1 {
+		if n := countLines(logs, "faster than limits.named_peer_stream_rate", "peer="+a.badID.String()); n != 1 {
 			t.Errorf("%d rate-limit lines for the hostile peer, want exactly 1:\n%s", n, logs)
 		}
 		if n := warnings(logs, a.badID); n > 3 {

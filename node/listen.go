@@ -42,7 +42,10 @@ func (n *Node) listen(ctx context.Context, s spec.Spec) (registry.Listener, erro
 		DialTimeout:  n.opts.Timeouts.TargetDial.Std(),
 		PeerRate:     n.opts.Limits.PeerStreamRate,
 		PeerBurst:    n.opts.Limits.PeerStreamBurst,
-		Datagrams:    n.datagrams(),
+
+		NamedPeerRate:  n.opts.Limits.NamedPeerStreamRate,
+		NamedPeerBurst: n.opts.Limits.NamedPeerStreamBurst,
+		Datagrams:      n.datagrams(),
 
 		ProxyProtocol: s.ProxyProtocol,
 		Egress:        s.Permit,

@@ -158,7 +158,7 @@ func (n *Node) Start(ctx context.Context) error {
 	} else {
 		n.bg.Go(func() { n.events.WatchPeers(bg, sub, n.path) })
 	}
-	n.log.Info("node started", "peer", h.ID().String(), "addrs", fmt.Sprint(h.Addrs()))
+	n.log.Info("node started", "peer", h.ID().String(), "addrs", multiaddrStrings(h.Addrs()))
 	return nil
 }
 
@@ -213,4 +213,14 @@ func (n *Node) isClosed() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.closed
+}
+
+// multiaddrStrings is addrs as strings, which a JSON log writes as an
+// array of addresses (fmt.Sprint would make them one string).
+func multiaddrStrings(addrs []ma.Multiaddr) []string {
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.String()
+	}
+	return out
 }

@@ -12,7 +12,7 @@ type Cause string
 // Causes p2ptun sends and reads.
 const (
 	Denied        Cause = "denied"         // not on the listener's allowlist, or refused by the node's access policy
-	RateLimited   Cause = "rate_limited"   // over limits.peer_stream_rate
+	RateLimited   Cause = "rate_limited"   // over limits.peer_stream_rate (named_peer_stream_rate for named peers)
 	TargetDial    Cause = "target_dial"    // the listener's target refused the connection or could not be reached
 	TargetTimeout Cause = "target_timeout" // the listener's target did not answer within timeouts.target_dial
 	Closing       Cause = "closing"        // the listener is closing: tunnel closed or daemon stopping
@@ -51,7 +51,7 @@ type entry struct {
 // renumber a code.
 var table = []entry{
 	{Denied, Base + 1, ErrDenied, "does not allow this node's peer ID on its listener (its --allow list)"},
-	{RateLimited, Base + 2, ErrRateLimited, "rate-limited this node: it opens streams faster than the peer's limits.peer_stream_rate"},
+	{RateLimited, Base + 2, ErrRateLimited, "rate-limited this node: it opens streams faster than the peer's limits.peer_stream_rate (named_peer_stream_rate if it names this node)"},
 	{TargetDial, Base + 3, ErrTargetDown, "could not connect to its listener's target (is the service behind the tunnel running?)"},
 	{TargetTimeout, Base + 4, ErrTargetDown, "timed out connecting to its listener's target (timeouts.target_dial)"},
 	{Closing, Base + 5, ErrNoListener, "is closing the listener (tunnel closed or daemon stopping)"},

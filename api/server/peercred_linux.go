@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/user"
+	"slices"
+	"strconv"
 	"syscall"
 
 	// golang.org/x/sys/unix rather than syscall, deliberately: syscall is
@@ -15,13 +18,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ownerOnly wraps ln so that its Accept returns only connections from
-// processes running as uid. Every other connection is closed at once,
-// before a byte is read from it, and logged at Warn with the peer's uid
-// and pid; Accept then goes on to the next connection, so http.Server
-// never sees a refused one.
-func ownerOnly(ln *net.UnixListener, uid int, log *slog.Logger) net.Listener {
-	return &peerCredListener{UnixListener: ln, uid: uid, log: log}
+// ownerOnly wraps ln so that connections from processes running as
+// anyone but uid, root (uid root, normally 0) or (gid >= 0) a member of
+// group gid are marked refused: logged at Warn with the peer's uid and
+// pid, and answered 403 by the server (see refusedUID) without running any
+// handler.
+func ownerOnly(ln *net.UnixListener, uid, root, gid int, log *slog.Logger) net.Listener {
+	return &peerCredListener{UnixListener: ln, uid: uid, root: root, gid: gid, log: log}
 }
 
 // peerCredListener checks each connection's SO_PEERCRED: the credentials
@@ -29,30 +32,55 @@ func ownerOnly(ln *net.UnixListener, uid int, log *slog.Logger) net.Listener {
 // cannot forge.
 type peerCredListener struct {
 	*net.UnixListener
-	uid int
-	log *slog.Logger
+	uid, root, gid int
+	log            *slog.Logger
 }
 
 var _ net.Listener = (*peerCredListener)(nil)
 
-// Accept waits for the next connection from the allowed uid.
+// Accept returns the next connection, a *refusedConn if its peer may not
+// use the API.
 func (l *peerCredListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.AcceptUnix()
-		if err != nil {
-			return nil, err
-		}
-		cred, err := peerCred(c)
-		switch {
-		case err != nil:
-			l.log.Warn("api connection refused: cannot read the peer's credentials", "err", err)
-		case int(cred.Uid) != l.uid:
-			l.log.Warn("api connection refused: the peer runs as another user", "uid", cred.Uid, "pid", cred.Pid, "allowed_uid", l.uid)
-		default:
-			return c, nil
-		}
-		_ = c.Close()
+	c, err := l.AcceptUnix()
+	if err != nil {
+		return nil, err
 	}
+	cred, err := peerCred(c)
+	switch {
+	case err != nil:
+		l.log.Warn("api connection refused: cannot read the peer's credentials", "err", err)
+		return &refusedConn{Conn: c, uid: -1}, nil
+	case l.allowed(cred):
+		return c, nil
+	default:
+		l.log.Warn("api connection refused: the peer runs as another user", "uid", cred.Uid, "pid", cred.Pid, "allowed_uid", l.uid, "allowed_gid", l.gid)
+		return &refusedConn{Conn: c, uid: int(cred.Uid)}, nil
+	}
+}
+
+// allowed reports whether the peer may use the API: it runs as the
+// daemon's uid or as root, or its gid at connect(2) is the operator group,
+// or its user is a member of that group in the group database. The group
+// database is the sound source for supplementary groups: SO_PEERCRED
+// carries only the primary gid, and /proc/PID/status may by then describe
+// another process that reused the pid. The socket's mode (0660, group
+// gid) has already made the kernel check the peer's groups at connect(2).
+func (l *peerCredListener) allowed(cred *unix.Ucred) bool {
+	if int(cred.Uid) == l.uid || int(cred.Uid) == l.root {
+		return true
+	}
+	if l.gid < 0 {
+		return false
+	}
+	if int(cred.Gid) == l.gid {
+		return true
+	}
+	u, err := user.LookupId(strconv.FormatUint(uint64(cred.Uid), 10))
+	if err != nil {
+		return false
+	}
+	gids, err := u.GroupIds()
+	return err == nil && slices.Contains(gids, strconv.Itoa(l.gid))
 }
 
 // peerCred returns the credentials of the process at the other end of c.
@@ -73,11 +101,11 @@ func peerCred(c *net.UnixConn) (*unix.Ucred, error) {
 	return cred, serr
 }
 
-// fileOwner returns the uid that owns the file fi describes.
-func fileOwner(fi os.FileInfo) (int, bool) {
+// fileOwner returns the uid and gid that own the file fi describes.
+func fileOwner(fi os.FileInfo) (uid, gid int, ok bool) {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		return 0, false
+		return 0, 0, false
 	}
-	return int(st.Uid), true
+	return int(st.Uid), int(st.Gid), true
 }

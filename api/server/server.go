@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -33,6 +34,12 @@ type Server struct {
 	// mode is the only guard.
 	AllowedUID int
 
+	// AllowedGID is the operator group ([api] group): its members may use
+	// the API too, and the socket (0660) and its directory (0750) get this
+	// group. -1, New's default, means none: the socket is 0600. Root may
+	// always use the API. Set before Start.
+	AllowedGID int
+
 	// Reload re-reads the config file and applies it (POST /v0/reload);
 	// nil answers that this daemon has nothing to reload. Set before Start.
 	Reload func(context.Context) (api.ReloadReply, error)
@@ -46,6 +53,10 @@ type Server struct {
 	SetPeerName func(ctx context.Context, name, addr string) error
 
 	ready atomic.Bool // the daemon has made its first attempt at every tunnel
+
+	// rootUID is the uid allowed beside AllowedUID and the group: 0.
+	// Tests that run as root set -1 to be refused.
+	rootUID int
 
 	node   *node.Node
 	path   string
@@ -72,13 +83,15 @@ func New(n *node.Node, path string, log *slog.Logger) *Server {
 		log = slog.Default()
 	}
 	life, end := context.WithCancel(context.Background())
-	return &Server{AllowedUID: os.Getuid(), node: n, path: path, origin: unixOrigin(path), log: log, life: life, endLife: end}
+	return &Server{AllowedUID: os.Getuid(), AllowedGID: -1, node: n, path: path, origin: unixOrigin(path), log: log, life: life, endLife: end}
 }
 
-// Start binds the socket with mode 0600 and starts serving connections
-// from AllowedUID only. It fails with api.ErrUnsafeSocketDir, having touched
-// nothing, if the socket's directory is writable by group or others or
-// (on Linux) owned by another user; with api.ErrDaemonRunning if another daemon answers
+// Start binds the socket with mode 0600 (0660 and group AllowedGID, whose
+// directory it then makes 0750 and AllowedGID's) and starts serving
+// connections from AllowedUID, root and AllowedGID only. It fails with
+// api.ErrUnsafeSocketDir, having touched nothing, if the socket's
+// directory is writable by group or others, (on Linux) owned by another
+// user, or open to a group that is not AllowedGID; with api.ErrDaemonRunning if another daemon answers
 // on the socket; and removes a stale socket left by one that died.
 func (s *Server) Start(ctx context.Context) error {
 	s.mu.Lock()
@@ -86,7 +99,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.closed {
 		return net.ErrClosed
 	}
-	if err := checkSocketDir(filepath.Dir(s.path)); err != nil {
+	if err := checkSocketDir(filepath.Dir(s.path), s.AllowedGID); err != nil {
 		return err
 	}
 	if fi, err := os.Lstat(s.path); err == nil {
@@ -102,12 +115,12 @@ func (s *Server) Start(ctx context.Context) error {
 			return fmt.Errorf("removing stale api socket: %w", err)
 		}
 	}
-	ln, err := listenPrivate(s.path)
+	ln, err := listenPrivate(s.path, s.AllowedGID)
 	if err != nil {
 		return fmt.Errorf("api socket %s: %w", s.path, err)
 	}
-	s.ln = withReserve(ownerOnly(ln, s.AllowedUID, s.log))
-	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 5 * time.Second}
+	s.ln = withReserve(ownerOnly(ln, s.AllowedUID, s.rootUID, s.AllowedGID, s.log))
+	s.srv = &http.Server{Handler: refuseOthers(s.routes()), ConnContext: connContext, ReadHeaderTimeout: 5 * time.Second}
 	s.serving.Go(func() {
 		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("api server failed", "err", err)
@@ -146,8 +159,11 @@ func (s *Server) Close(ctx context.Context) error {
 
 // checkSocketDir refuses a socket directory in which another user could
 // replace or pre-empt the socket: one writable by group or others, or owned
-// by a user other than the one this process creates files as.
-func checkSocketDir(dir string) error {
+// by a user other than the one this process creates files as. With an
+// operator group (gid >= 0) it also refuses a directory that a group other
+// than gid may read or search, and then gives the directory to gid with
+// mode 0750.
+func checkSocketDir(dir string, gid int) error {
 	fi, err := os.Stat(dir)
 	if err != nil {
 		return fmt.Errorf("api socket directory: %w", err)
@@ -156,7 +172,8 @@ func checkSocketDir(dir string) error {
 		return fmt.Errorf("api socket directory %s is not a directory; choose another --api path", dir)
 	}
 	// The owner first: only the owner can chmod.
-	if uid, ok := fileOwner(fi); ok && uid != os.Geteuid() {
+	uid, dirGID, known := fileOwner(fi)
+	if known && uid != os.Geteuid() {
 		return fmt.Errorf("%w: %s is owned by uid %d, not by this daemon's uid %d: choose another --api path, in a directory you own",
 			api.ErrUnsafeSocketDir, dir, uid, os.Geteuid())
 	}
@@ -169,7 +186,17 @@ func checkSocketDir(dir string) error {
 		return fmt.Errorf("%w: %s is writable by group or others (mode %04o): run `chmod 700 %s`, or choose another --api path",
 			api.ErrUnsafeSocketDir, dir, unixPerm(m), dir)
 	}
-	return nil
+	if gid < 0 {
+		return nil
+	}
+	if m := fi.Mode(); m.Perm()&0o070 != 0 && known && dirGID != gid {
+		return fmt.Errorf("%w: %s is open to group %d, not to the [api] group (gid %d): run `chmod 700 %s`, or choose another --api path",
+			api.ErrUnsafeSocketDir, dir, dirGID, gid, dir)
+	}
+	if err := os.Chown(dir, -1, gid); err != nil {
+		return fmt.Errorf("%w: giving %s to the [api] group (gid %d): %w: make the daemon's user a member of that group", api.ErrUnsafeSocketDir, dir, gid, err)
+	}
+	return os.Chmod(dir, fi.Mode().Perm()&0o705|0o050)
 }
 
 // unixPerm returns m's permission bits as chmod(1) and ls(1) show them,
@@ -188,9 +215,9 @@ func unixPerm(m os.FileMode) uint32 {
 }
 
 // listenPrivate binds a Unix socket at path that is never reachable with
-// looser permissions than 0600: it is created inside a fresh 0700
-// directory, chmodded, then renamed into place.
-func listenPrivate(path string) (*net.UnixListener, error) {
+// looser permissions than 0600 (0660 for group gid, if gid >= 0): it is
+// created inside a fresh 0700 directory, chmodded, then renamed into place.
+func listenPrivate(path string, gid int) (*net.UnixListener, error) {
 	dir, err := os.MkdirTemp(filepath.Dir(path), ".api-")
 	if err != nil {
 		return nil, err
@@ -203,7 +230,15 @@ func listenPrivate(path string) (*net.UnixListener, error) {
 	}
 	// The socket file moves; Close removes it by its final name.
 	ln.SetUnlinkOnClose(false)
-	if err := os.Chmod(tmp, 0o600); err != nil {
+	mode := fs.FileMode(0o600)
+	if gid >= 0 {
+		if err := os.Chown(tmp, -1, gid); err != nil {
+			ln.Close()
+			return nil, err
+		}
+		mode = 0o660
+	}
+	if err := os.Chmod(tmp, mode); err != nil {
 		ln.Close()
 		return nil, err
 	}

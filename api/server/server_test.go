@@ -456,8 +456,9 @@ func TestOtherUserRefused(t *testing.T) {
 	if s.AllowedUID != os.Getuid() {
 		t.Fatalf("default AllowedUID = %d, want os.Getuid() = %d", s.AllowedUID, os.Getuid())
 	}
-	// This process now counts as another user.
+	// This process now counts as another user, even as root.
 	s.AllowedUID = os.Getuid() + 1
+	s.rootUID = -1
 	if err := s.Start(ctx); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -470,15 +471,18 @@ func TestOtherUserRefused(t *testing.T) {
 	// Through the client: the request fails, and the handler, which would
 	// register a listener, never runs.
 	_, err := api.NewClient(p).Listen(ctx, api.ListenRequest{Protocol: "/x/refused", Target: "127.0.0.1:8080", AllowAll: true})
-	if err == nil {
-		t.Fatal("Listen from another uid succeeded")
+	if !errors.Is(err, node.ErrDenied) {
+		t.Fatalf("Listen from another uid: %v, want node.ErrDenied", err)
+	}
+	if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, "[api] group") {
+		t.Errorf("refusal %q: want one line that says who may use the socket", msg)
 	}
 	if l := n.Listeners(); len(l) != 0 {
 		t.Errorf("the handler ran for a refused connection: %+v", l)
 	}
 
-	// A raw connection is closed without a byte of reply. Its being
-	// accepted at all shows Accept went on after the first refusal.
+	// A raw connection gets a 403 and is closed. Its being accepted at
+	// all shows Accept went on after the first refusal.
 	c, err := net.Dial("unix", p)
 	if err != nil {
 		t.Fatalf("second connection: %v", err)
@@ -492,8 +496,8 @@ func TestOtherUserRefused(t *testing.T) {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatal("a refused connection was left open")
 	}
-	if len(b) != 0 {
-		t.Errorf("a refused connection got a reply: %q", b)
+	if !bytes.HasPrefix(b, []byte("HTTP/1.1 403 ")) {
+		t.Errorf("a refused connection got %q, want a 403", b)
 	}
 
 	// One Warn line per refused connection, naming the peer's uid and pid.

@@ -156,13 +156,19 @@ func Init(home string) (crypto.PrivKey, error) {
 }
 
 // Check refuses a home directory that group or others can access: it
-// holds the identity key, the config and the API socket.
-func Check(home string) error {
+// holds the identity key, the config and the API socket. The one
+// exception is the [api] group apiGID (-1 for none), which may read and
+// search it (0750) to reach the socket; the files inside stay 0600.
+func Check(home string, apiGID int) error {
 	st, err := os.Stat(home)
 	if err != nil {
 		return fmt.Errorf("%w: home %s: %w", config.ErrInvalid, home, err)
 	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+	perm := st.Mode().Perm()
+	if apiGID >= 0 && perm&0o027 == 0 && ownerGroup(st) == apiGID {
+		return nil
+	}
+	if perm&0o077 != 0 {
 		return fmt.Errorf("%w: home %s is accessible by others (mode %04o): run `chmod 700 %s`", config.ErrInvalid, home, perm, home)
 	}
 	return nil

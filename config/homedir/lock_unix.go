@@ -73,3 +73,11 @@ func flock(f *os.File, how int) error {
 		}
 	}
 }
+
+// ownerGroup returns the gid that owns the file st describes.
+func ownerGroup(st os.FileInfo) int {
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		return int(s.Gid)
+	}
+	return -1
+}

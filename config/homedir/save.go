@@ -51,6 +51,7 @@ func appendTable(path, kind string, v any) error {
 	if err != nil {
 		return err
 	}
+	body = DoubleQuoted(body)
 	return edit(path, func(b []byte) ([]byte, error) {
 		doc := string(b)
 		if doc != "" && !strings.HasSuffix(doc, "\n") {
@@ -161,4 +162,43 @@ func writeAtomic(path string, b []byte, mode os.FileMode) error {
 		os.Remove(tmp)
 	}
 	return werr
+}
+
+// DoubleQuoted returns doc, as go-toml writes it, with its literal strings
+// ('...') written as basic ones ("..."), as init's config.toml and hand
+// edits write them. A literal string that holds a double quote or a
+// backslash stays literal: as a basic string it would need escapes. doc
+// must hold no comments and no multi-line strings (go-toml writes none
+// for a struct without multiline tags).
+func DoubleQuoted(doc []byte) []byte {
+	out := make([]byte, 0, len(doc))
+	for i := 0; i < len(doc); i++ {
+		switch doc[i] {
+		case '"': // a basic string: copy it, escapes and all
+			j := i + 1
+			for j < len(doc) && doc[j] != '"' {
+				if doc[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			out = append(out, doc[i:min(j+1, len(doc))]...)
+			i = j
+		case '\'':
+			j := bytes.IndexByte(doc[i+1:], '\'')
+			if j < 0 {
+				return append(out, doc[i:]...)
+			}
+			lit := doc[i+1 : i+1+j]
+			if bytes.ContainsAny(lit, "\"\\") {
+				out = append(out, doc[i:i+j+2]...)
+			} else {
+				out = append(append(append(out, '"'), lit...), '"')
+			}
+			i += j + 1
+		default:
+			out = append(out, doc[i])
+		}
+	}
+	return out
 }

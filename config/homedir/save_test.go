@@ -123,3 +123,54 @@ func TestLoadSwarmKey(t *testing.T) {
 		})
 	}
 }
+
+// TestAppendWritesDoubleQuotes: a --save'd table is written in the style
+// of the file around it (init's and hand edits' "..."), not go-toml's
+// '...', and means the same.
+func TestAppendWritesDoubleQuotes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.toml")
+	want := config.ListenTunnel{Name: "web", Protocol: "/x/web", Target: "127.0.0.1:8080",
+		Allow: []string{"12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf"}}
+	if err := homedir.AppendListen(path, want); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := string(b[strings.LastIndex(string(b), "[[listen]]"):])
+	golden := `[[listen]]
+name = "web"
+protocol = "/x/web"
+target = "127.0.0.1:8080"
+allow = ["12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf"]
+`
+	if table != golden {
+		t.Errorf("saved table:\n%s\nwant:\n%s", table, golden)
+	}
+	c, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Listen) != 1 || c.Listen[0].Name != want.Name || c.Listen[0].Target != want.Target || c.Listen[0].Allow[0] != want.Allow[0] {
+		t.Errorf("saved tunnel reads back as %+v, want %+v", c.Listen, want)
+	}
+}
+
+func TestDoubleQuoted(t *testing.T) {
+	for _, tc := range []struct{ name, in, want string }{
+		{"literal", "a = 'x'\n", "a = \"x\"\n"},
+		{"array", "a = ['x', 'y']\n", "a = [\"x\", \"y\"]\n"},
+		{"basic kept", "a = \"it's\"\n", "a = \"it's\"\n"},
+		{"escaped basic kept", "a = \"q\\\"'x'\"\nb = 'y'\n", "a = \"q\\\"'x'\"\nb = \"y\"\n"},
+		{"quote inside stays literal", "a = 'say \"hi\"'\n", "a = 'say \"hi\"'\n"},
+		{"backslash stays literal", "a = 'C:\\dir'\n", "a = 'C:\\dir'\n"},
+		{"numbers and bools", "a = 1\nb = true\n", "a = 1\nb = true\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := string(homedir.DoubleQuoted([]byte(tc.in))); got != tc.want {
+				t.Errorf("DoubleQuoted(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
