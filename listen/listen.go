@@ -282,8 +282,10 @@ func (l *Listener) open(ctx context.Context, s network.Stream) (*seam.Link, erro
 		return nil, &seam.Failure{Peer: who, Cause: string(cause), Err: err}
 	}
 	local, ok := conn.(streams.HalfCloser)
+	var stream streams.HalfCloser = s
 	if u, isUDP := conn.(*net.UDPConn); isUDP {
-		local, ok = l.udpFlow(u, s, who), true
+		local, stream = l.udpFlow(u, s, who)
+		ok = true
 	}
 	if !ok {
 		_ = conn.Close()
@@ -304,7 +306,7 @@ func (l *Listener) open(ctx context.Context, s network.Stream) (*seam.Link, erro
 
 	// Remote = the stream, Local = the target: bytes from the peer are "in".
 	return &seam.Link{
-		Remote: s, Local: local,
+		Remote: stream, Local: local,
 		Record: registry.Stream{
 			OriginAddress: "/p2p/" + who,
 			TargetAddress: l.cfg.Target.String(),

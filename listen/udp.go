@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -20,9 +21,30 @@ import (
 // allowlist, rate, records and hooks are the same as TCP's.
 
 // udpFlow returns the flow of stream s over c, its connected socket to
-// the target; who is the calling peer, for the logs.
-func (l *Listener) udpFlow(c *net.UDPConn, s network.Stream, who string) *streams.Flow {
-	return streams.NewFlow(&udpTarget{UDPConn: c, l: l, s: s, who: who}, l.cfg.Datagrams)
+// the target, and the stream to bridge it with (s, reset with the
+// TargetDial code once the target has refused a datagram); who is the
+// calling peer, for the logs.
+func (l *Listener) udpFlow(c *net.UDPConn, s network.Stream, who string) (*streams.Flow, network.Stream) {
+	us := &udpStream{Stream: s}
+	return streams.NewFlow(&udpTarget{UDPConn: c, l: l, s: us, who: who}, l.cfg.Datagrams), us
+}
+
+// udpStream is a UDP flow's stream. When the flow ends because the
+// target refused a datagram, the bridge's reset carries the TargetDial
+// code. The reset is the bridge's, after it has recorded the target's
+// error: were the flow to reset the stream itself, the other direction's
+// read could report that local reset first, and this side would record
+// the flow's end as "reset" rather than target_dial.
+type udpStream struct {
+	network.Stream
+	refused atomic.Bool
+}
+
+func (s *udpStream) Reset() error {
+	if s.refused.Load() {
+		return refusal.Reset(s.Stream, refusal.TargetDial)
+	}
+	return s.Stream.Reset()
 }
 
 // udpTarget is a connected socket to the target. When the target is
@@ -33,7 +55,7 @@ func (l *Listener) udpFlow(c *net.UDPConn, s network.Stream, who string) *stream
 type udpTarget struct {
 	*net.UDPConn
 	l   *Listener
-	s   network.Stream
+	s   *udpStream
 	who string
 }
 
@@ -49,11 +71,12 @@ func (u *udpTarget) Write(p []byte) (int, error) {
 	return n, u.refused(err)
 }
 
-// refused resets the stream with the TargetDial code when err says the
-// target refused a datagram, and returns err with its context, as the
-// local record of that refusal (refusal.Local), so that this side's
-// events and metrics give the cause the forward side reads (target_dial),
-// not "reset".
+// refused marks the stream to be reset with the TargetDial code when err
+// says the target refused a datagram, and returns err with its context,
+// as the local record of that refusal (refusal.Local), so that this
+// side's events and metrics give the cause the forward side reads
+// (target_dial), not "reset". The bridge, ending on that error, resets
+// the stream.
 func (u *udpTarget) refused(err error) error {
 	if err == nil || !errors.Is(err, syscall.ECONNREFUSED) {
 		return err
@@ -61,6 +84,6 @@ func (u *udpTarget) refused(err error) error {
 	u.l.cfg.Limited.Warn("udp target "+string(u.l.cfg.Protocol),
 		"UDP target refused a datagram (ICMP port unreachable: is the service behind the tunnel running?); flow ended, stream reset",
 		"proto", string(u.l.cfg.Protocol), "target", u.l.addr, "peer", u.who)
-	_ = refusal.Reset(u.s, refusal.TargetDial)
+	u.s.refused.Store(true)
 	return refusal.Local(refusal.TargetDial, fmt.Errorf("udp target %s: %w", u.l.addr, err))
 }
