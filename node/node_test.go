@@ -153,6 +153,9 @@ func expectReset(t *testing.T, addr string) {
 	c, err := net.Dial("tcp", addr)
 	if err == nil {
 		defer c.Close()
+		// Bounded: a connection that is bridged instead fails the test
+		// rather than hanging it.
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 		_, err = io.ReadAll(c)
 	}
 	if !harness.IsReset(err) {

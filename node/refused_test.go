@@ -98,7 +98,10 @@ func TestRefusalCauses(t *testing.T) {
 	})
 	t.Run("rate limited", func(t *testing.T) {
 		a, aReg := metricsNode(t)
-		b := newNodeWith(t, func(o *Options) { o.Limits.PeerStreamRate, o.Limits.PeerStreamBurst = config.MinPeerStreamRate, 1 })
+		b := newNodeWith(t, func(o *Options) {
+			// a is on the listener's allowlist: the named peers' rate.
+			o.Limits.NamedPeerStreamRate, o.Limits.NamedPeerStreamBurst = config.MinPeerStreamRate, 1
+		})
 		events, cancel := a.Subscribe()
 		defer cancel()
 		addr := tunnel(t, a, b, "/x/rate", server(t, echo))
