@@ -371,10 +371,13 @@ func (f *Forward) open(ctx context.Context, c manet.Conn) (*seam.Link, error) {
 func (f *Forward) link(ctx context.Context, origin string, local streams.HalfCloser, refuse func(error), start func(network.Stream) (string, error)) (*seam.Link, error) {
 	s, err := f.openStream(ctx)
 	if err != nil {
-		cause := "stream_open"
+		cause, key := "stream_open", "open "
 		switch r := refusal.Of(err); {
 		case r != nil:
-			cause = string(r.Cause)
+			// The same refusal can reach a client at the open or at its
+			// first read (Ended, below), whichever the peer's reset
+			// overtakes: one key, so it is logged once either way.
+			cause, key = string(r.Cause), "refused "
 		case errors.Is(err, peerdial.ErrUnreachable):
 			cause = "unreachable"
 		case errors.Is(err, peerdial.ErrNoListener):
@@ -387,7 +390,7 @@ func (f *Forward) link(ctx context.Context, origin string, local streams.HalfClo
 			f.cfg.Limited.Warn("redial "+f.laddr(), "client connection reset: the peer could not be reached moments ago, and the forward redials it only once its backoff is over",
 				"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "err", err)
 		} else {
-			f.cfg.Limited.Warn("open "+cause+" "+f.laddr(), "stream open failed; client connection reset",
+			f.cfg.Limited.Warn(key+cause+" "+f.laddr(), "stream open failed; client connection reset",
 				"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "client", origin, "cause", cause, "err", err)
 		}
 		refuse(err) // after the log: whoever sees the reset finds the line
