@@ -93,8 +93,8 @@ type Config struct {
 	// slog.Default().
 	Logger *slog.Logger
 	// ListenerID is stored in each record: the tunnel's ID in the
-	// listener registry (0 for none). Set it here, with SetListenerID
-	// before Start, or through Register.
+	// listener registry (0 for none). Set it here, or let Register
+	// return it.
 	ListenerID uint64
 	// Register, if set, is called by Start after the kind has bound and
 	// before it accepts: it registers the tunnel (in the listener
@@ -135,9 +135,9 @@ func New(cfg Config, k Kind) (*Tunnel, error) {
 // Context is the tunnel's lifetime: it is cancelled by Close.
 func (t *Tunnel) Context() context.Context { return t.ctx }
 
-// SetListenerID sets the ID stored in every record. Call it before Start,
-// so that no connection is recorded under another.
-func (t *Tunnel) SetListenerID(id uint64) {
+// setListenerID sets the ID stored in every record: Start's, before the
+// kind accepts, so that no connection is recorded under another.
+func (t *Tunnel) setListenerID(id uint64) {
 	t.mu.Lock()
 	t.cfg.ListenerID = id
 	t.mu.Unlock()
@@ -176,7 +176,7 @@ func (t *Tunnel) Start() error {
 		if err != nil {
 			return err
 		}
-		t.SetListenerID(id)
+		t.setListenerID(id)
 	}
 	return t.kind.Accept(t)
 }

@@ -45,11 +45,10 @@ func start(t *testing.T, reg *registry.Streams, target string) (*tunnel.Tunnel, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	tn, err := tunnel.New(tunnel.Config{Kind: "test", Protocol: "/x/t", Streams: reg}, &portForward{ln: ln, target: target})
+	tn, err := tunnel.New(tunnel.Config{Kind: "test", Protocol: "/x/t", Streams: reg, ListenerID: 7}, &portForward{ln: ln, target: target})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tn.SetListenerID(7)
 	if err := tn.Start(); err != nil {
 		t.Fatal(err)
 	}
