@@ -98,6 +98,11 @@ type Pipe struct {
 	once     sync.Once
 	firstErr error
 	aborted  atomic.Bool
+
+	// shutA and shutB are set just before a copy closes the write half
+	// of a or b: an EOF read from that end afterwards may be its answer
+	// to our FIN, not a sign that it was reset (see peerReset).
+	shutA, shutB atomic.Bool
 }
 
 // New returns a Pipe between a and b that owns both; nothing moves until
@@ -112,8 +117,8 @@ func New(a, b HalfCloser, c Counters) *Pipe {
 func (p *Pipe) Start(done func(aToB, bToA int64, err error)) {
 	p.done = done
 	p.left.Store(2)
-	go p.copy(p.b, p.a, p.c.AtoB, &p.aToB)
-	go p.copy(p.a, p.b, p.c.BtoA, &p.bToA)
+	go p.copy(p.b, p.a, &p.shutB, &p.shutA, p.c.AtoB, &p.aToB)
+	go p.copy(p.a, p.b, &p.shutA, &p.shutB, p.c.BtoA, &p.bToA)
 }
 
 // Abort ends p at once: both ends are closed hard, and done reports
@@ -131,9 +136,9 @@ func (p *Pipe) abort(cause error) {
 }
 
 // copy runs one direction; the last to finish closes up and calls done.
-func (p *Pipe) copy(dst, src HalfCloser, counter *atomic.Int64, n *int64) {
+func (p *Pipe) copy(dst, src HalfCloser, dstShut, srcShut *atomic.Bool, counter *atomic.Int64, n *int64) {
 	var err error
-	*n, err = proxyCopy(dst, src, counter)
+	*n, err = proxyCopy(dst, src, dstShut, srcShut, counter)
 	if err != nil {
 		p.abort(err)
 	}
@@ -151,12 +156,13 @@ func (p *Pipe) copy(dst, src HalfCloser, counter *atomic.Int64, n *int64) {
 	p.done(p.aToB, p.bToA, nil)
 }
 
-// proxyCopy copies src to dst until src reports EOF, then half-closes dst.
-// It is a named function so that goroutine dumps show what each bridge
-// goroutine is doing.
-func proxyCopy(dst, src HalfCloser, counter *atomic.Int64) (int64, error) {
+// proxyCopy copies src to dst until src reports EOF, then half-closes dst
+// (setting dstShut first). srcShut tells a socket source whether its own
+// write half has been closed. It is a named function so that goroutine
+// dumps show what each bridge goroutine is doing.
+func proxyCopy(dst, src HalfCloser, dstShut, srcShut *atomic.Bool, counter *atomic.Int64) (int64, error) {
 	if rc := rawConnOf(src); rc != nil {
-		return rawCopy(dst, src, rc, counter)
+		return rawCopy(dst, src, rc, dstShut, srcShut, counter)
 	}
 	sp := smallPool.Get().(*[]byte)
 	defer smallPool.Put(sp)
@@ -176,7 +182,7 @@ func proxyCopy(dst, src HalfCloser, counter *atomic.Int64) (int64, error) {
 			}
 		}
 		if rerr == io.EOF {
-			return out.written, closeWrite(dst)
+			return out.written, closeWrite(dst, dstShut)
 		}
 		if rerr != nil {
 			return out.written, fmt.Errorf("read: %w", rerr)
@@ -197,8 +203,9 @@ func proxyCopy(dst, src HalfCloser, counter *atomic.Int64) (int64, error) {
 	}
 }
 
-// closeWrite passes a clean EOF on to dst.
-func closeWrite(dst HalfCloser) error {
+// closeWrite passes a clean EOF on to dst, after setting shut.
+func closeWrite(dst HalfCloser, shut *atomic.Bool) error {
+	shut.Store(true)
 	if err := dst.CloseWrite(); err != nil {
 		return fmt.Errorf("close write: %w", err)
 	}

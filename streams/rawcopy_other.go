@@ -11,7 +11,7 @@ import (
 // Unix only.
 func rawConnOf(HalfCloser) syscall.RawConn { return nil }
 
-func rawCopy(HalfCloser, HalfCloser, syscall.RawConn, *atomic.Int64) (int64, error) {
+func rawCopy(HalfCloser, HalfCloser, syscall.RawConn, *atomic.Bool, *atomic.Bool, *atomic.Int64) (int64, error) {
 	panic("streams: rawCopy without rawConnOf")
 }
 

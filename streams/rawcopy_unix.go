@@ -30,7 +30,12 @@ func rawConnOf(x HalfCloser) syscall.RawConn {
 // readable before it takes a buffer from the pool and gives the buffer back
 // once the bytes are written, so an idle connection holds no buffer at all,
 // and a busy one always reads into the big one.
-func rawCopy(dst, src HalfCloser, rc syscall.RawConn, counter *atomic.Int64) (int64, error) {
+//
+// An EOF from a TCP socket that was in fact reset is reported as the reset
+// (see peerReset): the other direction's write may have taken the socket's
+// ECONNRESET first and left this read a bare EOF, which would pass a clean
+// close on to the far end of a connection that failed.
+func rawCopy(dst, src HalfCloser, rc syscall.RawConn, dstShut, srcShut *atomic.Bool, counter *atomic.Int64) (int64, error) {
 	out := newSink(dst, src, rc, counter)
 	for {
 		var (
@@ -65,7 +70,10 @@ func rawCopy(dst, src HalfCloser, rc syscall.RawConn, counter *atomic.Int64) (in
 		}
 		if nr == 0 {
 			bufPool.Put(bp)
-			return out.written, closeWrite(dst)
+			if peerReset(rc, srcShut) {
+				return out.written, fmt.Errorf("read: %w", os.NewSyscallError("read", syscall.ECONNRESET))
+			}
+			return out.written, closeWrite(dst, dstShut)
 		}
 		werr := out.write((*bp)[:nr])
 		bufPool.Put(bp)
