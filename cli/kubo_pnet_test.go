@@ -54,8 +54,8 @@ func TestKuboPrivateNetwork(t *testing.T) {
 	// key each side decrypts the other's multistream header to garbage: a
 	// huge length prefix fails at once, a plausible one makes both sides
 	// wait for more, so then the dial fails only at go-libp2p's 5s timeout
-	// for a local (here loopback) address, still before the 15s dial
-	// timeout.
+	// for a local (here loopback) address. How long it took is logged, not
+	// asserted: on a busy machine either may be slow.
 	outsiders := []struct {
 		name  string
 		flags []string
@@ -73,9 +73,6 @@ func TestKuboPrivateNetwork(t *testing.T) {
 			if code != ExitUnreachable {
 				t.Errorf("forward to kubo: exit %d, want %d (ExitUnreachable)\nstdout: %s\nstderr: %s",
 					code, ExitUnreachable, stdout, stderr)
-			}
-			if took > 10*time.Second {
-				t.Errorf("forward to kubo took %s to fail, want well under the 15s dial timeout", took)
 			}
 			if peers := k.run(t, "swarm", "peers"); strings.Contains(peers, q.ID) {
 				t.Errorf("kubo is connected to the outsider %s:\n%s", q.ID, peers)
