@@ -1,0 +1,30 @@
+package harness
+
+import (
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// Build builds the module's package pkg ("./examples/echo") into a
+// temporary directory removed at cleanup and returns the program's path.
+// Like Binary, call it before starting any clock. It fails the test when
+// the package does not build, and skips it when no go command is on PATH.
+func Build(t testing.TB, pkg string) string {
+	t.Helper()
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("building %s needs the go command on PATH: %v", pkg, err)
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	cmd := exec.Command(gobin, "build", "-o", out, pkg)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", pkg, err, b)
+	}
+	return out
+}
