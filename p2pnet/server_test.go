@@ -437,3 +437,32 @@ func TestPeers(t *testing.T) {
 	for range accepted {
 	}
 }
+
+// A listener's per-peer rate is the daemon's, from Dir's [limits]: a
+// named peer over named_peer_stream_rate is refused with ErrRateLimited.
+func TestRateLimited(t *testing.T) {
+	client := start(t, &Server{})
+	dir := filepath.Join(t.TempDir(), "home")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	harness.WriteConfig(t, dir, "[limits]\nnamed_peer_stream_rate = 0.01\nnamed_peer_stream_burst = 1\n")
+	server := start(t, &Server{Dir: dir, Allow: []string{client.ID().String()}})
+	l, err := server.Listen("/x/echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := echo(l)
+	c, err := client.Dial(context.Background(), addr(t, server), "/x/echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	harness.Echoes(t, c, "the burst's one stream\n")
+	_ = c.Close()
+	if err := dialRefused(client, addr(t, server), "/x/echo"); !errors.Is(err, ErrRateLimited) {
+		t.Errorf("Dial past the rate, then the first Read = %v; want ErrRateLimited", err)
+	}
+	_ = l.Close()
+	for range accepted {
+	}
+}
