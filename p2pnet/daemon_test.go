@@ -115,3 +115,30 @@ func TestDaemonForwardToListen(t *testing.T) {
 	for range accepted {
 	}
 }
+
+// A daemon's home works for a Server and a Server's for a daemon: one
+// identity, and one of them at a time (the daemon exits with
+// ExitConflict, 6, while a Server holds the home).
+func TestDaemonHome(t *testing.T) {
+	home, id := harness.InitHome(t, nil)
+	s := start(t, &Server{Dir: home})
+	if s.ID().String() != id {
+		t.Errorf("Server on a `p2ptun init` home has ID %s; want %s", s.ID(), id)
+	}
+	if _, errOut, code := harness.Run(t, "--home", home, "daemon", "--listen-addr", "/ip4/127.0.0.1/tcp/0"); code != 6 {
+		t.Errorf("daemon on a home a Server holds: exit %d (%s); want 6", code, errOut)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	own := harness.TempHome(t)
+	s = start(t, &Server{Dir: own})
+	made := s.ID().String()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := harness.Start(t, harness.Spec{Home: own}); d.ID != made {
+		t.Errorf("daemon on a Server's home has ID %s; want %s", d.ID, made)
+	}
+}

@@ -144,8 +144,9 @@ func (s *Server) Start(ctx context.Context) error {
 }
 
 func (s *Server) start() error {
-	if s.Logger == nil {
-		s.Logger = slog.New(slog.DiscardHandler)
+	log := s.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
 	sk, psk, err := s.home()
 	if err != nil {
@@ -177,11 +178,11 @@ func (s *Server) start() error {
 	if err != nil {
 		return err
 	}
-	s.limited = peerlog.New(s.Logger, s.cfg.Limits.LogInterval.Std(), nil)
+	s.limited = peerlog.New(log, s.cfg.Limits.LogInterval.Std(), nil)
 	h, err := p2phost.New(p2phost.Config{
 		Key: sk, ListenAddrs: addrs, Timeouts: s.cfg.Timeouts, Limits: s.cfg.Limits,
 		Gater: access.New(allow, deny), SwarmKey: psk, DHT: "off", MDNS: s.MDNS,
-		UserAgent: "p2ptun/p2pnet", Logger: s.Logger, Limited: s.limited,
+		UserAgent: "p2ptun/p2pnet", Logger: log, Limited: s.limited,
 	})
 	if err != nil {
 		return err
