@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -21,17 +22,7 @@ import (
 	"github.com/p2ptun/p2ptun/internal/testnet"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	harness.RemoveBinary()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { harness.Main(m) }
 
 // start starts s on a loopback port and closes it at cleanup.
 func start(t *testing.T, s *Server) *Server {
@@ -63,32 +54,54 @@ func addr(t *testing.T, s *Server) string {
 }
 
 // echo accepts on l and echoes each connection, until l closes; the
-// returned channel yields each accepted connection and closes after the
-// loop and every echo have ended.
-func echo(l net.Listener) <-chan net.Conn {
+// returned channel yields each accepted connection. At cleanup it closes
+// l, resets the connections still open and waits for its goroutines.
+func echo(t *testing.T, l net.Listener) <-chan net.Conn {
 	accepted := make(chan net.Conn, 16)
-	go func() {
-		defer close(accepted)
-		done := make(chan struct{})
-		n := 0
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	wg.Go(func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
-				break
+				return
 			}
-			accepted <- c
-			n++
-			go func() {
-				defer func() { done <- struct{}{} }()
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			select {
+			case accepted <- c:
+			default: // the test does not look at them all
+			}
+			wg.Go(func() {
 				_, _ = io.Copy(c, c)
 				_ = c.Close()
-			}()
+			})
 		}
-		for range n {
-			<-done
+	})
+	t.Cleanup(func() {
+		_ = l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			_ = c.(*Conn).Reset()
 		}
-	}()
+		mu.Unlock()
+		wg.Wait()
+	})
 	return accepted
+}
+
+// listenEcho serves /x/echo on s with echo.
+func listenEcho(t *testing.T, s *Server) (*Listener, <-chan net.Conn) {
+	t.Helper()
+	l, err := s.Listen("/x/echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.(*Listener), echo(t, l)
 }
 
 // dialRefused dials a listener that refuses the client and returns the
@@ -114,11 +127,7 @@ func pair(t *testing.T) (client, server *Server) {
 
 func TestDialListen(t *testing.T) {
 	client, server := pair(t)
-	l, err := server.Listen("/x/echo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	accepted := echo(l)
+	l, accepted := listenEcho(t, server)
 	c, err := client.Dial(context.Background(), addr(t, server), "/x/echo")
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
@@ -166,17 +175,13 @@ func TestDialListen(t *testing.T) {
 func TestListenRefusesPeerNotAllowed(t *testing.T) {
 	client := start(t, &Server{})
 	server := start(t, &Server{Allow: []string{harness.NewPeerID(t)}})
-	l, err := server.Listen("/x/echo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	accepted := echo(l)
+	l, _ := listenEcho(t, server)
 	if err := dialRefused(client, addr(t, server), "/x/echo"); !errors.Is(err, ErrDenied) {
 		t.Fatalf("Dial, then the first Read = %v; want ErrDenied", err)
 	}
 
 	// Listener.Allow lets the peer in from now on.
-	if err := l.(*Listener).Allow(client.ID().String()); err != nil {
+	if err := l.Allow(client.ID().String()); err != nil {
 		t.Fatal(err)
 	}
 	c2, err := client.Dial(context.Background(), addr(t, server), "/x/echo")
@@ -184,10 +189,6 @@ func TestListenRefusesPeerNotAllowed(t *testing.T) {
 		t.Fatal(err)
 	}
 	harness.Echoes(t, c2, "now allowed\n")
-	_ = c2.Close()
-	_ = l.Close()
-	for range accepted {
-	}
 }
 
 func TestErrors(t *testing.T) {
@@ -342,16 +343,12 @@ func TestListenerClose(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Listen after Close: %v", err)
 	}
-	accepted := echo(l2)
+	echo(t, l2)
 	c2, err := client.Dial(context.Background(), addr(t, server), "/x/echo")
 	if err != nil {
 		t.Fatal(err)
 	}
 	harness.Echoes(t, c2, "again\n")
-	_ = c2.Close()
-	_ = l2.Close()
-	for range accepted {
-	}
 }
 
 // Dir is a p2ptun home: the key is created as `p2ptun init` does and kept
@@ -382,11 +379,7 @@ func TestHome(t *testing.T) {
 	banned := start(t, &Server{})
 	harness.WriteConfig(t, dir, fmt.Sprintf("[peers]\nfriend = %q\n\n[access]\ndeny = [%q]\n", client.ID(), banned.ID()))
 	server := start(t, &Server{Dir: dir, Allow: []string{"friend"}})
-	l, err := server.Listen("/x/echo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	accepted := echo(l)
+	listenEcho(t, server)
 	c, err := client.Dial(context.Background(), addr(t, server), "/x/echo")
 	if err != nil {
 		t.Fatal(err)
@@ -396,23 +389,16 @@ func TestHome(t *testing.T) {
 	if _, err := banned.Dial(context.Background(), addr(t, server), "/x/echo"); !errors.Is(err, ErrDenied) {
 		t.Errorf("Dial from a peer [access] denies = %v; want ErrDenied", err)
 	}
-	_ = l.Close()
-	for range accepted {
-	}
 }
 
 // The Server's peer is written like the CLI's: Peers gives addresses that
 // a later Dial by bare ID uses.
 func TestPeers(t *testing.T) {
 	_, server := pair(t)
-	l, err := server.Listen("/x/echo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	accepted := echo(l)
+	l, _ := listenEcho(t, server)
 	client := start(t, &Server{Peers: []string{addr(t, server)}})
 	// server allows the pair's client, not this one: add it.
-	if err := l.(*Listener).Allow(client.ID().String()); err != nil {
+	if err := l.Allow(client.ID().String()); err != nil {
 		t.Fatal(err)
 	}
 	c, err := client.Dial(context.Background(), server.ID().String(), "/x/echo")
@@ -433,9 +419,6 @@ func TestPeers(t *testing.T) {
 	if _, err := peer.Decode(client.ID().String()); err != nil {
 		t.Error(err)
 	}
-	_ = l.Close()
-	for range accepted {
-	}
 }
 
 // A listener's per-peer rate is the daemon's, from Dir's [limits]: a
@@ -448,11 +431,7 @@ func TestRateLimited(t *testing.T) {
 	}
 	harness.WriteConfig(t, dir, "[limits]\nnamed_peer_stream_rate = 0.01\nnamed_peer_stream_burst = 1\n")
 	server := start(t, &Server{Dir: dir, Allow: []string{client.ID().String()}})
-	l, err := server.Listen("/x/echo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	accepted := echo(l)
+	listenEcho(t, server)
 	c, err := client.Dial(context.Background(), addr(t, server), "/x/echo")
 	if err != nil {
 		t.Fatal(err)
@@ -461,8 +440,5 @@ func TestRateLimited(t *testing.T) {
 	_ = c.Close()
 	if err := dialRefused(client, addr(t, server), "/x/echo"); !errors.Is(err, ErrRateLimited) {
 		t.Errorf("Dial past the rate, then the first Read = %v; want ErrRateLimited", err)
-	}
-	_ = l.Close()
-	for range accepted {
 	}
 }

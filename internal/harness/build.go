@@ -1,9 +1,13 @@
 package harness
 
 import (
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 // Build builds the module's package pkg ("./examples/echo") into a
@@ -27,4 +31,19 @@ func Build(t testing.TB, pkg string) string {
 		t.Fatalf("building %s: %v\n%s", pkg, err, b)
 	}
 	return out
+}
+
+// Main is the TestMain of a package whose tests run the binary: it runs
+// the tests, removes the binary, and fails the run if it passed but left
+// goroutines behind (goleak). It does not return.
+func Main(m *testing.M) {
+	code := m.Run()
+	RemoveBinary()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
