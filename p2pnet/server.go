@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"runtime"
 	"sync"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -71,7 +72,8 @@ type Server struct {
 	// lists, [limits], [timeouts] and swarm key the Server uses. The
 	// Server holds the home's daemon lock while it runs, so a daemon
 	// cannot run on the same identity meanwhile (ErrLocked). Empty: a new
-	// identity for this run only, and the config's defaults.
+	// identity for this run only, and the config's defaults. Not on
+	// Windows, whose file modes cannot guard the key (ErrInvalid).
 	Dir string
 	// ListenAddrs are the swarm's listen addresses (multiaddrs); default
 	// DefaultListenAddrs. Dir's network.listen_addrs is not used, so a
@@ -205,6 +207,9 @@ func (s *Server) home() (crypto.PrivKey, pnet.PSK, error) {
 		s.cfg = config.Default()
 		sk, err := homedir.GenerateKey()
 		return sk, nil, err
+	}
+	if runtime.GOOS == "windows" { // as daemon.Supported: fail closed
+		return nil, nil, fmt.Errorf("%w: Server.Dir is not supported on windows: its identity key is guarded by Unix file modes; leave Dir empty for a new identity each run", spec.ErrInvalid)
 	}
 	if !homedir.IsInitialized(s.Dir) {
 		if _, err := homedir.Init(s.Dir); err != nil {
