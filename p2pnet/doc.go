@@ -2,9 +2,9 @@
 // spirit of tailscale's tsnet: a Server is a libp2p node with p2ptun's
 // access rules, on which Listen serves a protocol as a net.Listener and
 // Dial opens a net.Conn to a peer's protocol. The bytes on a connection
-// are the stream's, unframed, so a program and a p2ptun daemon (or kubo's
-// `ipfs p2p`) reach each other: a Dial reaches a daemon's
-// `p2ptun listen`, and a daemon's `p2ptun forward` reaches a Listen.
+// are the stream's, unframed, so a program and a p2ptun daemon reach
+// each other: a Dial reaches a daemon's `p2ptun listen`, and a daemon's
+// `p2ptun forward` reaches a Listen.
 //
 // A minimal program:
 //
