@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/notifysock"
 )
