@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -119,12 +118,8 @@ type Listener struct {
 	log   *slog.Logger
 	net   string
 	addr  string
-	rates *peerRates // peers Config.Allow does not name
-	named *peerRates // peers it names
+	admit *Admission // the allowlist and per-peer rates
 	t     *seam.Tunnel
-
-	allowMu sync.RWMutex
-	allow   map[peer.ID]bool // Config.Allow, and the peers Allow adds
 
 	mu      sync.Mutex
 	started bool // the handler is registered
@@ -136,23 +131,19 @@ func New(h host.Host, cfg Config) (*Listener, error) {
 		return nil, err
 	}
 	network, addr, _ := manet.DialArgs(cfg.Target)
-	allow := make(map[peer.ID]bool, len(cfg.Allow))
-	for _, p := range cfg.Allow {
-		allow[p] = true
-	}
 	where := []any{"proto", string(cfg.Protocol), "target", cfg.Target.String()}
 	if len(cfg.Egress) > 0 { // no target: what it may dial
 		where = []any{"proto", string(cfg.Protocol), "permit", cfg.Egress.Strings()}
 	}
-	if cfg.NamedPeerRate == 0 {
-		cfg.NamedPeerRate, cfg.NamedPeerBurst = cfg.PeerRate, cfg.PeerBurst
-	}
 	l := &Listener{
 		h: h, cfg: cfg, net: network, addr: addr,
-		rates: newPeerRates(cfg.PeerRate, cfg.PeerBurst),
-		named: newPeerRates(cfg.NamedPeerRate, cfg.NamedPeerBurst),
-		log:   cfg.Logger.With(where...),
-		allow: allow,
+		admit: NewAdmission(Rules{
+			Protocol: cfg.Protocol, Allow: cfg.Allow, AllowAll: cfg.AllowAll,
+			PeerRate: cfg.PeerRate, PeerBurst: cfg.PeerBurst,
+			NamedPeerRate: cfg.NamedPeerRate, NamedPeerBurst: cfg.NamedPeerBurst,
+			Limited: cfg.Limited,
+		}),
+		log: cfg.Logger.With(where...),
 	}
 	t, err := seam.New(cfg.Config(registry.KindListen, l.log), (*kind)(l))
 	if err != nil {
@@ -209,24 +200,7 @@ func (k *kind) Close() error {
 
 // Allow adds p to the allowlist, for the streams it opens from now on. It
 // reports whether p was not on it yet. It is safe to call at any time.
-func (l *Listener) Allow(p peer.ID) bool {
-	l.allowMu.Lock()
-	defer l.allowMu.Unlock()
-	if l.allow[p] {
-		return false
-	}
-	l.allow[p] = true
-	return true
-}
-
-func (l *Listener) allowed(p peer.ID) bool {
-	if l.cfg.AllowAll {
-		return true
-	}
-	l.allowMu.RLock()
-	defer l.allowMu.RUnlock()
-	return l.allow[p]
-}
+func (l *Listener) Allow(p peer.ID) bool { return l.admit.Allow(p) }
 
 func (l *Listener) handle(s network.Stream) {
 	arrived := time.Now()
@@ -237,25 +211,9 @@ func (l *Listener) handle(s network.Stream) {
 
 // open checks the calling peer and dials the target for stream s.
 func (l *Listener) open(ctx context.Context, s network.Stream) (*seam.Link, error) {
-	remote := s.Conn().RemotePeer()
-	who := remote.String() // encoded once for the logs, the record and the hooks
-	if !l.allowed(remote) {
-		l.cfg.Limited.Warn("refused "+string(l.cfg.Protocol)+" "+who,
-			"refused stream: peer is not on this listener's allowlist",
-			"peer", who, "proto", string(l.cfg.Protocol))
-		_ = refusal.Reset(s, refusal.Denied)
-		return nil, &seam.Failure{Peer: who, Cause: string(refusal.Denied)}
-	}
-	rates, key := l.rates, "limits.peer_stream_rate"
-	if slices.Contains(l.cfg.Allow, remote) {
-		rates, key = l.named, "limits.named_peer_stream_rate"
-	}
-	if !rates.allow(remote) {
-		l.cfg.Limited.Warn("rate "+string(l.cfg.Protocol)+" "+who,
-			"refused stream: peer opens streams faster than "+key,
-			"peer", who, "proto", string(l.cfg.Protocol))
-		_ = refusal.Reset(s, refusal.RateLimited)
-		return nil, &seam.Failure{Peer: who, Cause: string(refusal.RateLimited)}
+	who := s.Conn().RemotePeer().String() // encoded once for the logs, the record and the hooks
+	if cause := l.admit.Admit(s, who); cause != "" {
+		return nil, &seam.Failure{Peer: who, Cause: string(cause)}
 	}
 	if len(l.cfg.Egress) > 0 {
 		return l.openEgress(ctx, s, who)

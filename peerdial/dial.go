@@ -151,6 +151,38 @@ func NewStream(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, o
 	return s, nil
 }
 
+// Negotiate makes sure the peer took s's protocol before s is used. To a
+// peer whose protocols identify has reported, libp2p opens a stream
+// "lazily": the protocol is agreed on with the first bytes written, so a
+// peer whose listener closed a moment ago would take the first bytes and
+// only then refuse. A read of no bytes, bounded by timeout, runs that
+// handshake now and returns its outcome. A stream the swarm returns itself
+// was negotiated already (and a read of no bytes would wait for data on
+// it). On error s is reset, and the error wraps ErrNoListener when the
+// peer does not serve the protocol, or is the *refusal.Error of a
+// listener that refused the stream at once.
+func Negotiate(s network.Stream, timeout time.Duration) error {
+	if _, negotiated := s.(*swarm.Stream); negotiated {
+		return nil
+	}
+	_ = s.SetReadDeadline(time.Now().Add(timeout))
+	_, err := s.Read(nil)
+	_ = s.SetReadDeadline(time.Time{})
+	if err == nil {
+		return nil
+	}
+	_ = s.Reset()
+	p, proto := s.Conn().RemotePeer(), s.Protocol()
+	var ns msmux.ErrNotSupported[protocol.ID]
+	if errors.As(err, &ns) {
+		return fmt.Errorf("%s: %w %s", p, ErrNoListener, proto)
+	}
+	if r := refusal.Of(err); r != nil { // its listener refused at once
+		return fmt.Errorf("opening %s stream to peer %s: %w", proto, p, r)
+	}
+	return fmt.Errorf("opening %s stream to peer %s: %s", proto, p, oneline.Error(err))
+}
+
 // Connect makes sure h has a connection to p, dialing with the addresses in
 // its peerstore, bounded by timeout, now: it clears libp2p's dial backoff
 // for p first. Errors wrap ErrUnreachable, or are a *refusal.Error (which
