@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -218,9 +217,7 @@ func TestWireGolden(t *testing.T) {
 				allFieldsSet(t, d.name, d.v)
 			}
 			fmt.Fprintf(&b, "## %s (%T)\n", d.name, d.v)
-			enc := json.NewEncoder(&b)
-			enc.SetIndent("", "  ") // as --json prints
-			if err := enc.Encode(d.v); err != nil {
+			if err := WriteJSON(&b, d.v, "  "); err != nil { // as --json prints
 				t.Fatalf("%s: %v", d.name, err)
 			}
 		}

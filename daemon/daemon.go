@@ -329,7 +329,7 @@ type readyDoc struct {
 // writeReady writes the ready document atomically, so a script polling for
 // the file never reads half of it.
 func writeReady(path string, doc readyDoc) error {
-	b, err := json.MarshalIndent(doc, "", "  ")
+	b, err := json.MarshalIndent(api.NoNulls(doc), "", "  ")
 	if err != nil {
 		return err
 	}
