@@ -136,6 +136,9 @@ type Listener struct {
 	Peer          string   `json:",omitempty"` // forward: the remote peer
 	PeerName      string   `json:",omitempty"` // Peer's name in [peers], if it has one
 	AllowedPeers  []string `json:",omitempty"` // listen: who may connect
+	// AllowedPeerNames are the names in [peers] of those AllowedPeers
+	// that have one, by peer ID.
+	AllowedPeerNames map[string]string `json:",omitempty"`
 	AllowAll      bool     `json:",omitempty"`
 	InviteOnly    bool     `json:",omitempty"` // listen: peers join by invites
 	ReportPeerID  bool     `json:",omitempty"`
