@@ -219,9 +219,27 @@ func mergeFlags(c *ucli.Context, cfg *config.Config, relay bool) error {
 		if !r.AllowAll && len(r.Allow) == 0 {
 			return usagef(fmt.Errorf("the relay would serve no peer: pass --allow PEER (repeatable) or --allow-all, or set [relay] allow"))
 		}
-		for _, p := range r.Allow {
-			if _, err := spec.ParsePeer(p); err != nil {
-				return err
+	}
+	return checkPeerFlags(c, cfg.Aliases())
+}
+
+// checkPeerFlags checks the flags that take peers, each of which takes a
+// name of [peers] too (resolved by the daemon with the same names): an
+// unknown name, or a value that is no peer, is bad input naming its flag.
+func checkPeerFlags(c *ucli.Context, a spec.Aliases) error {
+	for _, f := range []struct {
+		name string
+		addr bool // a peer address with its multiaddr, not just a peer
+	}{{"allow-peer", false}, {"deny-peer", false}, {"allow", false}, {"relay", true}, {"bootstrap", true}} {
+		for _, s := range c.StringSlice(f.name) {
+			var err error
+			if f.addr {
+				_, err = a.PeerAddr(s)
+			} else {
+				_, err = a.Peer(s)
+			}
+			if err != nil {
+				return usagef(fmt.Errorf("--%s: %s", f.name, spec.Reason(err)))
 			}
 		}
 	}
