@@ -64,6 +64,8 @@ type Config struct {
 	// peers Allow names; zero NamedPeerRate means PeerRate and PeerBurst.
 	NamedPeerRate  float64
 	NamedPeerBurst int
+	// Now tells the time for the rates' token buckets; default time.Now.
+	Now func() time.Time
 	// Datagrams frames a UDP target's flows: their idle timeout, largest
 	// datagram and drop counter.
 	Datagrams streams.FlowConfig
@@ -147,10 +149,13 @@ func New(h host.Host, cfg Config) (*Listener, error) {
 	if cfg.NamedPeerRate == 0 {
 		cfg.NamedPeerRate, cfg.NamedPeerBurst = cfg.PeerRate, cfg.PeerBurst
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	l := &Listener{
 		h: h, cfg: cfg, net: network, addr: addr,
-		rates: newPeerRates(cfg.PeerRate, cfg.PeerBurst),
-		named: newPeerRates(cfg.NamedPeerRate, cfg.NamedPeerBurst),
+		rates: newPeerRates(cfg.PeerRate, cfg.PeerBurst, cfg.Now),
+		named: newPeerRates(cfg.NamedPeerRate, cfg.NamedPeerBurst, cfg.Now),
 		log:   cfg.Logger.With(where...),
 		allow: allow,
 	}
