@@ -223,7 +223,7 @@ func checkSocketDir(dir string, gid int) (undo func() error, err error) {
 			api.ErrUnsafeSocketDir, dir, dirGID, gid, dir)
 	}
 	undo = func() error {
-		err := os.Chmod(dir, fi.Mode().Perm())
+		err := os.Chmod(dir, fi.Mode()&(os.ModePerm|os.ModeSetuid|os.ModeSetgid|os.ModeSticky))
 		if known {
 			err = errors.Join(err, os.Chown(dir, -1, dirGID))
 		}
