@@ -16,7 +16,8 @@ import (
 // TestFailedStartRestoresSocketDir: a server with an operator group
 // whose Start fails (another daemon answers on the socket) leaves the
 // socket's directory with the mode and group it found, not the group's
-// 0750; RestoreSocketDir does the same for a Start that succeeded.
+// 0750; RestoreSocketDir does the same for a Start that succeeded (a
+// setgid bit included).
 func TestFailedStartRestoresSocketDir(t *testing.T) {
 	n := newNode(t)
 	p := testnet.SocketPath(t)
@@ -47,7 +48,7 @@ func TestFailedStartRestoresSocketDir(t *testing.T) {
 	t.Run("RestoreSocketDir", func(t *testing.T) {
 		p := testnet.SocketPath(t)
 		dir := filepath.Dir(p)
-		if err := os.Chmod(dir, 0o700); err != nil {
+		if err := os.Chmod(dir, 0o700|os.ModeSetgid); err != nil {
 			t.Fatal(err)
 		}
 		mode, gid := harness.ModeAndGroup(t, dir)

@@ -10,15 +10,15 @@ import (
 	"testing"
 )
 
-// ModeAndGroup returns the permission bits and the group of the file at
-// path.
+// ModeAndGroup returns the mode bits (permissions, setuid, setgid,
+// sticky) and the group of the file at path.
 func ModeAndGroup(t testing.TB, path string) (os.FileMode, int) {
 	t.Helper()
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fi.Mode().Perm(), int(fi.Sys().(*syscall.Stat_t).Gid)
+	return fi.Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky), int(fi.Sys().(*syscall.Stat_t).Gid)
 }
 
 // OtherGroup returns a group, known to the system by its gid, that this
