@@ -5,7 +5,6 @@ package daemon
 import (
 	"context"
 	"errors"
-	"net"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -21,13 +20,7 @@ import (
 // had, not the group's 0750.
 func TestFailedStartRestoresTheAPIGroupsDirectory(t *testing.T) {
 	var logs logbuf.Buffer
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	cfg := withHome(t, "[[forward]]\nname = \"busy\"\nprotocol = \"/x/busy\"\nlisten = \""+busy.Addr().String()+"\"\npeer = \""+
-		harness.NewPeerID(t)+"\"\nlazy = true\n", &logs)
+	cfg := withHome(t, busyForward(t), &logs)
 	mode, gid := harness.ModeAndGroup(t, cfg.Home)
 	cfg.Config.API.Group = strconv.Itoa(harness.OtherGroup(t, gid))
 	cfg.Strict = true
