@@ -53,11 +53,38 @@ func (c *Client) SetPeerName(ctx context.Context, r PeerNameRequest) (PeerNameLi
 // Named is l with the names of its peers (PeerName) from a.
 func (l Listener) Named(a spec.Aliases) Listener {
 	l.PeerName = a.NameOfString(l.Peer)
+	l.AllowedPeerNames = nil
+	for _, id := range l.AllowedPeers {
+		if name := a.NameOfString(id); name != "" {
+			if l.AllowedPeerNames == nil {
+				l.AllowedPeerNames = map[string]string{}
+			}
+			l.AllowedPeerNames[id] = name
+		}
+	}
 	l.Peers = slices.Clone(l.Peers)
 	for i := range l.Peers {
 		l.Peers[i].PeerName = a.NameOfString(l.Peers[i].Peer)
 	}
 	return l
+}
+
+// Named is o with the names of its tunnels' peers and of its peers from
+// a.
+func (o Overview) Named(a spec.Aliases) Overview {
+	o.Tunnels = slices.Clone(o.Tunnels)
+	for i := range o.Tunnels {
+		t := &o.Tunnels[i]
+		t.Peers = slices.Clone(t.Peers)
+		for j := range t.Peers {
+			t.Peers[j].PeerName = a.NameOfString(t.Peers[j].Peer)
+		}
+	}
+	o.Peers = slices.Clone(o.Peers)
+	for i := range o.Peers {
+		o.Peers[i].PeerName = a.NameOfString(o.Peers[i].Peer)
+	}
+	return o
 }
 
 // Named is s with its peer's name from a.

@@ -16,6 +16,24 @@ func TestNamed(t *testing.T) {
 	if l.PeerName != "laptop" || l.Peers[0].PeerName != "nas" || l.Peers[1].PeerName != "" {
 		t.Errorf("Listener.Named = %+v", l)
 	}
+	listen := Listener{Kind: "listen", AllowedPeers: []string{a, c}}.Named(names)
+	if len(listen.AllowedPeerNames) != 1 || listen.AllowedPeerNames[a] != "laptop" {
+		t.Errorf("Listener.Named: AllowedPeerNames = %v, want only %s: laptop", listen.AllowedPeerNames, a)
+	}
+	ov := Overview{
+		Tunnels: []TunnelOverview{{Peers: []TunnelPeer{{Peer: c}, {Peer: b}}}},
+		Peers:   []PeerStatus{{Peer: a}, {Peer: c}},
+	}
+	named := ov.Named(names)
+	if tp := named.Tunnels[0].Peers; tp[0].PeerName != "" || tp[1].PeerName != "nas" {
+		t.Errorf("Overview.Named: tunnel peers = %+v", tp)
+	}
+	if ps := named.Peers; ps[0].PeerName != "laptop" || ps[1].PeerName != "" {
+		t.Errorf("Overview.Named: peers = %+v", ps)
+	}
+	if ov.Peers[0].PeerName != "" || ov.Tunnels[0].Peers[1].PeerName != "" {
+		t.Errorf("Overview.Named changed its receiver: %+v", ov)
+	}
 	if s := (Stream{Peer: b}).Named(names); s.PeerName != "nas" {
 		t.Errorf("Stream.Named = %+v", s)
 	}

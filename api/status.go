@@ -61,12 +61,23 @@ type TunnelOverview struct {
 	Streams  int
 	BytesIn  int64
 	BytesOut int64
+	// Peers are the peers it is for, when up: a forward's peer (or
+	// peers, in order), a listener's allowlist; each with its name in
+	// [peers], if it has one.
+	Peers []TunnelPeer `json:",omitempty"`
+}
+
+// TunnelPeer is one peer of a tunnel in `p2ptun status`.
+type TunnelPeer struct {
+	Peer     string
+	PeerName string `json:",omitempty"` // Peer's name in [peers], if it has one
 }
 
 // PeerStatus is one peer of `p2ptun status`: connected now, or named by a
 // tunnel.
 type PeerStatus struct {
 	Peer      string
+	PeerName  string `json:",omitempty"` // Peer's name in [peers], if it has one
 	Connected bool
 	Path      string  // "direct", "relayed via <relay peer ID>" or "not connected"
 	RTTMillis float64 // smoothed round-trip time; 0 if not yet measured
@@ -103,6 +114,7 @@ func OverviewFrom(ready bool, ts []node.TunnelStatus, ls []node.Listener, ss []n
 		x := live[l.ID]
 		o.ID, o.ListenAddress, o.TargetAddress = l.ID, l.ListenAddress, l.TargetAddress
 		o.Streams, o.BytesIn, o.BytesOut = x.n, x.in, x.out
+		o.Peers = tunnelPeers(l)
 	}
 	out := Overview{Ready: ready, Tunnels: []TunnelOverview{}, Peers: []PeerStatus{}}
 	owned := make(map[uint64]bool)
@@ -132,6 +144,27 @@ func OverviewFrom(ready bool, ts []node.TunnelStatus, ls []node.Listener, ss []n
 	}
 	for _, p := range ps {
 		out.Peers = append(out.Peers, PeerStatus{Peer: p.Peer, Connected: p.Connected, Path: p.Path, RTTMillis: millis(p.RTT), Tunnel: p.Tunnel})
+	}
+	return out
+}
+
+// tunnelPeers are the peers l is for: a forward's peers in order (or its
+// one peer), a listener's allowlist; nil for none.
+func tunnelPeers(l node.Listener) []TunnelPeer {
+	ids := l.AllowedPeers
+	switch {
+	case string(l.Kind) == "listen":
+	case len(l.Peers) > 0:
+		ids = make([]string, len(l.Peers))
+		for i, p := range l.Peers {
+			ids[i] = p.Peer
+		}
+	case l.Peer != "":
+		ids = []string{l.Peer}
+	}
+	var out []TunnelPeer
+	for _, id := range ids {
+		out = append(out, TunnelPeer{Peer: id})
 	}
 	return out
 }

@@ -136,13 +136,16 @@ type Listener struct {
 	Peer          string   `json:",omitempty"` // forward: the remote peer
 	PeerName      string   `json:",omitempty"` // Peer's name in [peers], if it has one
 	AllowedPeers  []string `json:",omitempty"` // listen: who may connect
-	AllowAll      bool     `json:",omitempty"`
-	InviteOnly    bool     `json:",omitempty"` // listen: peers join by invites
-	ReportPeerID  bool     `json:",omitempty"`
-	ProxyProtocol string   `json:",omitempty"` // listen: "v1" or "v2"
-	Egress        bool     `json:",omitempty"` // listen: a SOCKS egress (no target)
-	Permit        []string `json:",omitempty"` // listen --egress: the permit rules
-	Socks         bool     `json:",omitempty"` // forward: a local SOCKS5 server
+	// AllowedPeerNames are the names in [peers] of those AllowedPeers
+	// that have one, by peer ID.
+	AllowedPeerNames map[string]string `json:",omitempty"`
+	AllowAll         bool              `json:",omitempty"`
+	InviteOnly       bool              `json:",omitempty"` // listen: peers join by invites
+	ReportPeerID     bool              `json:",omitempty"`
+	ProxyProtocol    string            `json:",omitempty"` // listen: "v1" or "v2"
+	Egress           bool              `json:",omitempty"` // listen: a SOCKS egress (no target)
+	Permit           []string          `json:",omitempty"` // listen --egress: the permit rules
+	Socks            bool              `json:",omitempty"` // forward: a local SOCKS5 server
 	// Balance and Peers: a forward with several peers' policy, and its
 	// peers in the order given, each with its state.
 	Balance string         `json:",omitempty"`

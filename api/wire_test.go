@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -99,20 +98,22 @@ func wireReplies() []struct {
 			failed,
 			{Name: "old", Kind: "listen", Protocol: "/x/old", Line: 20, State: node.TunnelClosed},
 		})}, true},
-		{"GET /v0/overview, status --json", OverviewFrom(true, []node.TunnelStatus{
+		{"GET /v0/overview, status --json", namedOverview(OverviewFrom(true, []node.TunnelStatus{
 			{Name: "web", Kind: "forward", Protocol: "/x/web", Line: 3, State: node.TunnelUp, ListenerID: 1},
 			failed,
 			{Name: "bad", Kind: "listen", Protocol: "/x/bad", Line: 20, State: node.TunnelFailed, Error: "invalid", Attempts: 1},
 		}, []node.Listener{
-			{ID: 4, Kind: registry.KindListen, Protocol: "/x/ssh", ListenAddress: "/p2p/12D3KooWSelf", TargetAddress: "/ip4/127.0.0.1/tcp/22"},
-			{ID: 1, Name: "web", Kind: registry.KindForward, Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/9000", TargetAddress: "/p2p/12D3KooWServer"},
+			{ID: 4, Kind: registry.KindListen, Protocol: "/x/ssh", ListenAddress: "/p2p/12D3KooWSelf", TargetAddress: "/ip4/127.0.0.1/tcp/22",
+				AllowedPeers: []string{"12D3KooWFriend", "12D3KooWOther"}},
+			{ID: 1, Name: "web", Kind: registry.KindForward, Protocol: "/x/web", ListenAddress: "/ip4/127.0.0.1/tcp/9000", TargetAddress: "/p2p/12D3KooWServer",
+				Peer: "12D3KooWServer"},
 		}, []node.StreamInfo{
 			{ID: 7, ListenerID: 1, BytesIn: 5120, BytesOut: 312},
 			{ID: 8, ListenerID: 1, BytesIn: 10, BytesOut: 20},
 		}, []node.PeerState{
 			{Peer: "12D3KooWRelayed", Connected: true, Path: "relayed via 12D3KooWRelay", RTT: 30 * time.Millisecond},
 			{Peer: "12D3KooWServer", Connected: true, Path: "direct", RTT: 412 * time.Microsecond, Tunnel: true},
-		}), true},
+		})), true},
 		{"GET /v0/overview: nothing running", OverviewFrom(false, nil, nil, nil, nil), false},
 		{"GET /v0/status: no config tunnels", Status{Tunnels: TunnelStatusesFrom(nil)}, false},
 		{"POST /v0/reload, reload --json", ReloadResultFrom(ReloadReply{
@@ -136,9 +137,25 @@ func wireReplies() []struct {
 	}
 }
 
+// namedOverview is o as Named makes it when 12D3KooWServer is named
+// "server" and 12D3KooWFriend "friend".
+func namedOverview(o Overview) Overview {
+	names := map[string]string{"12D3KooWServer": "server", "12D3KooWFriend": "friend"}
+	for i := range o.Tunnels {
+		for j, p := range o.Tunnels[i].Peers {
+			o.Tunnels[i].Peers[j].PeerName = names[p.Peer]
+		}
+	}
+	for i, p := range o.Peers {
+		o.Peers[i].PeerName = names[p.Peer]
+	}
+	return o
+}
+
 // namedListener is l as Named makes it for peers that all have names.
 func namedListener(l Listener) Listener {
 	l.PeerName = "peer"
+	l.AllowedPeerNames = map[string]string{"12D3KooWFriend": "friend"}
 	for i := range l.Peers {
 		l.Peers[i].PeerName = "one"
 	}
@@ -218,9 +235,7 @@ func TestWireGolden(t *testing.T) {
 				allFieldsSet(t, d.name, d.v)
 			}
 			fmt.Fprintf(&b, "## %s (%T)\n", d.name, d.v)
-			enc := json.NewEncoder(&b)
-			enc.SetIndent("", "  ") // as --json prints
-			if err := enc.Encode(d.v); err != nil {
+			if err := WriteJSON(&b, d.v, "  "); err != nil { // as --json prints
 				t.Fatalf("%s: %v", d.name, err)
 			}
 		}

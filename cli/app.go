@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -204,9 +203,7 @@ func wantJSON(c *ucli.Context) bool {
 }
 
 func printJSON(c *ucli.Context, v any) error {
-	enc := json.NewEncoder(c.App.Writer)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	return api.WriteJSON(c.App.Writer, v, "  ")
 }
 
 // args checks the number of positional arguments.

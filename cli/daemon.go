@@ -26,13 +26,13 @@ func daemonFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "ready-file", Usage: "write the id JSON here once the daemon is ready", EnvVars: []string{"P2PTUN_READY_FILE"}},
 		&ucli.BoolFlag{Name: "ephemeral", Usage: "use a throwaway identity and home; write nothing to HOME but the API socket", EnvVars: []string{"P2PTUN_EPHEMERAL"}},
 		&ucli.StringFlag{Name: "swarm-key", Usage: "kubo-format swarm.key: join a private network (TCP/WebSocket only); overrides network.swarm_key", EnvVars: []string{"P2PTUN_SWARM_KEY"}},
-		&ucli.StringSliceFlag{Name: "allow-peer", Usage: "add a peer to the node-wide allow list for this run, never saved to config.toml (repeatable)"},
-		&ucli.StringSliceFlag{Name: "deny-peer", Usage: "add a peer to the node-wide deny list for this run, never saved to config.toml (repeatable)"},
-		&ucli.StringSliceFlag{Name: "relay", Usage: "circuit relay to reserve a slot on, /ip4/…/tcp/…/p2p/ID (repeatable; replaces network.relays)", EnvVars: []string{"P2PTUN_RELAY"}},
+		&ucli.StringSliceFlag{Name: "allow-peer", Usage: "add a peer (ID or [peers] name) to the node-wide allow list for this run, never saved to config.toml (repeatable)"},
+		&ucli.StringSliceFlag{Name: "deny-peer", Usage: "add a peer (ID or [peers] name) to the node-wide deny list for this run, never saved to config.toml (repeatable)"},
+		&ucli.StringSliceFlag{Name: "relay", Usage: "circuit relay to reserve a slot on, /ip4/…/tcp/…/p2p/ID or a [peers] name for one (repeatable; replaces network.relays)", EnvVars: []string{"P2PTUN_RELAY"}},
 		&ucli.StringFlag{Name: "reachability", Usage: "auto, private (reserve relay slots at once) or public; overrides network.reachability"},
 		&ucli.BoolFlag{Name: "no-mdns", Usage: "do not announce this node or look for peers on the LAN (mDNS)", EnvVars: []string{"P2PTUN_NO_MDNS"}},
 		&ucli.StringFlag{Name: "dht", Usage: "Kademlia DHT mode: off, client, server or auto; overrides discovery.dht"},
-		&ucli.StringSliceFlag{Name: "bootstrap", Usage: "DHT bootstrap peer, /ip4/…/tcp/…/p2p/ID (repeatable; replaces discovery.bootstrap)", EnvVars: []string{"P2PTUN_BOOTSTRAP"}},
+		&ucli.StringSliceFlag{Name: "bootstrap", Usage: "DHT bootstrap peer, /ip4/…/tcp/…/p2p/ID or a [peers] name for one (repeatable; replaces discovery.bootstrap)", EnvVars: []string{"P2PTUN_BOOTSTRAP"}},
 		&ucli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics on http://ADDR/metrics (host:port or /ip4/…/tcp/…; \":9464\" is loopback only); overrides metrics.listen", EnvVars: []string{"P2PTUN_METRICS"}},
 		&ucli.BoolFlag{Name: "pprof", Usage: "also serve Go's profiles on http://ADDR/debug/pprof/ (--metrics on loopback only; any local user can read them)", EnvVars: []string{"P2PTUN_PPROF"}},
 		&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"P2PTUN_LOG_LEVEL"}},
@@ -49,7 +49,7 @@ func relayCommand() *ucli.Command {
 			"[relay] allow) may reserve a slot and reach each other through this node, with no\n" +
 			"time or data cap unless [relay] sets one. Run it where both peers can reach it.",
 		Flags: append(daemonFlags(),
-			&ucli.StringSliceFlag{Name: "allow", Usage: "peer allowed to use the relay (repeatable; adds to relay.allow)"},
+			&ucli.StringSliceFlag{Name: "allow", Usage: "peer (ID or [peers] name) allowed to use the relay (repeatable; adds to relay.allow)"},
 			&ucli.BoolFlag{Name: "allow-all", Usage: "relay for any peer (a public relay)"},
 		),
 		Action: func(c *ucli.Context) error { return runDaemon(c, true) },
@@ -219,9 +219,27 @@ func mergeFlags(c *ucli.Context, cfg *config.Config, relay bool) error {
 		if !r.AllowAll && len(r.Allow) == 0 {
 			return usagef(fmt.Errorf("the relay would serve no peer: pass --allow PEER (repeatable) or --allow-all, or set [relay] allow"))
 		}
-		for _, p := range r.Allow {
-			if _, err := spec.ParsePeer(p); err != nil {
-				return err
+	}
+	return checkPeerFlags(c, cfg.Aliases())
+}
+
+// checkPeerFlags checks the flags that take peers, each of which takes a
+// name of [peers] too (resolved by the daemon with the same names): an
+// unknown name, or a value that is no peer, is bad input naming its flag.
+func checkPeerFlags(c *ucli.Context, a spec.Aliases) error {
+	for _, f := range []struct {
+		name string
+		addr bool // a peer address with its multiaddr, not just a peer
+	}{{"allow-peer", false}, {"deny-peer", false}, {"allow", false}, {"relay", true}, {"bootstrap", true}} {
+		for _, s := range c.StringSlice(f.name) {
+			var err error
+			if f.addr {
+				_, err = a.PeerAddr(s)
+			} else {
+				_, err = a.Peer(s)
+			}
+			if err != nil {
+				return usagef(fmt.Errorf("--%s: %s", f.name, spec.Reason(err)))
 			}
 		}
 	}

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,10 +26,9 @@ func eventsCommand() *ucli.Command {
 				return err
 			}
 			w := c.App.Writer
-			enc := json.NewEncoder(w)
 			err := client(c).Events(c.Context, nil, func(ev api.Event) error {
 				if wantJSON(c) {
-					return enc.Encode(ev)
+					return api.WriteJSON(w, ev, "")
 				}
 				_, err := io.WriteString(w, formatEvent(ev)+"\n")
 				return err

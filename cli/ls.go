@@ -57,15 +57,23 @@ func target(l api.Listener) string {
 // withName is addr followed by "(NAME)" when addr is /p2p/ID of the peer
 // named name ([peers]): the name next to the peer ID, in one column.
 func withName(addr, id, name string) string {
-	if name == "" || id == "" || addr != "/p2p/"+id {
+	if id == "" || addr != "/p2p/"+id {
 		return addr
 	}
-	return addr + "(" + name + ")"
+	return "/p2p/" + withPeerName(id, name)
 }
 
-// allowed describes who may use a listener: "all", its allowlist, or
-// "none" (an invite-only listener nobody has joined yet); a forward has
-// none ("-").
+// withPeerName is a peer ID followed by "(NAME)" when it has a name in [peers].
+func withPeerName(id, name string) string {
+	if name == "" {
+		return id
+	}
+	return id + "(" + name + ")"
+}
+
+// allowed describes who may use a listener: "all", its allowlist (each
+// peer with its name), or "none" (an invite-only listener nobody has
+// joined yet); a forward has none ("-").
 func allowed(l api.Listener) string {
 	switch {
 	case l.Kind != "listen":
@@ -75,7 +83,11 @@ func allowed(l api.Listener) string {
 	case len(l.AllowedPeers) == 0:
 		return "none"
 	}
-	return strings.Join(l.AllowedPeers, ",")
+	out := make([]string, len(l.AllowedPeers))
+	for i, id := range l.AllowedPeers {
+		out[i] = withPeerName(id, l.AllowedPeerNames[id])
+	}
+	return strings.Join(out, ",")
 }
 
 // printTable writes rows as aligned columns, with a header line when

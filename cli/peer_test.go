@@ -60,6 +60,16 @@ func TestPeerNamesThroughEveryCommand(t *testing.T) {
 		if len(ls) != 1 || !slices.Equal(ls[0].AllowedPeers, []string{a.ID}) {
 			t.Fatalf("ls = %+v, want /x/echo allowing [%s]", ls, a.ID)
 		}
+		if ls[0].AllowedPeerNames[a.ID] != "alice" {
+			t.Errorf("ls --json: AllowedPeerNames = %v, want %s: alice", ls[0].AllowedPeerNames, a.ID)
+		}
+		if out := mustCLI(t, b, "ls"); !strings.Contains(out, a.ID+"(alice)") {
+			t.Errorf("ls = %q, want the allowed peer's name beside its ID", out)
+		}
+		ov := statusOf(t, b)
+		if tn, ok := tunnelNamed(ov, "listen /x/echo"); !ok || len(tn.Peers) != 1 || tn.Peers[0] != (api.TunnelPeer{Peer: a.ID, PeerName: "alice"}) {
+			t.Errorf("status --json: tunnel %+v (found %v), want it for %s (alice)", tn, ok, a.ID)
+		}
 	})
 	t.Run("ticket", func(t *testing.T) {
 		tk := strings.TrimSpace(mustCLI(t, b, "share", "/x/echo"))
@@ -98,6 +108,18 @@ func TestPeerNamesThroughEveryCommand(t *testing.T) {
 		}
 		if out := mustCLI(t, a, "stream", "ls"); !strings.Contains(out, "/p2p/"+b.ID+"(bob)") {
 			t.Errorf("stream ls = %q, want the name beside the peer", out)
+		}
+		ov := statusOf(t, a)
+		i := slices.IndexFunc(ov.Peers, func(p api.PeerStatus) bool { return p.Peer == b.ID })
+		if i < 0 || ov.Peers[i].PeerName != "bob" {
+			t.Errorf("status --json: peers %+v, want %s named bob", ov.Peers, b.ID)
+		}
+		j := slices.IndexFunc(ov.Tunnels, func(t api.TunnelOverview) bool { return t.Kind == "forward" })
+		if j < 0 || len(ov.Tunnels[j].Peers) != 1 || ov.Tunnels[j].Peers[0] != (api.TunnelPeer{Peer: b.ID, PeerName: "bob"}) {
+			t.Errorf("status --json: tunnels %+v, want the forward to %s (bob)", ov.Tunnels, b.ID)
+		}
+		if out := mustCLI(t, a, "status"); strings.Count(out, b.ID+"(bob)") != 2 {
+			t.Errorf("status = %q, want bob's name beside its ID in the tunnel and the peer", out)
 		}
 	})
 	t.Run("ls", func(t *testing.T) {

@@ -118,7 +118,7 @@ func TestDaemonSwarmKey(t *testing.T) {
 		"QUIC with a key":            {[]string{"--listen-addr", "/ip4/127.0.0.1/udp/0/quic-v1", "--swarm-key", key}, "TCP and WebSocket"},
 		"key readable by others":     {[]string{"--listen-addr", "/ip4/127.0.0.1/tcp/0", "--swarm-key", filepath.Join(dir, "open.key")}, "chmod 600"},
 		"key file missing":           {[]string{"--listen-addr", "/ip4/127.0.0.1/tcp/0", "--swarm-key", filepath.Join(dir, "none.key")}, "does not exist"},
-		"bad peer in --deny-peer":    {[]string{"--listen-addr", "/ip4/127.0.0.1/tcp/0", "--deny-peer", "nope"}, "not a peer ID"},
+		"bad peer in --deny-peer":    {[]string{"--listen-addr", "/ip4/127.0.0.1/tcp/0", "--deny-peer", "12D3KooW0OIl"}, "not a peer ID"}, // not base58; "nope" would be a name
 		"api socket in a shared dir": {[]string{"--listen-addr", "/ip4/127.0.0.1/tcp/0", "--api", filepath.Join(os.TempDir(), "p2ptun-test.sock")}, "shared directory"},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -52,10 +52,15 @@ func renderStatus(ov api.Overview, now time.Time) string {
 		b.WriteString("no tunnels: see `p2ptun listen`, `p2ptun forward`, or [[listen]]/[[forward]] in the config file\n")
 	} else {
 		tw := tabwriter.NewWriter(&b, 1, 2, 2, ' ', 0)
-		fmt.Fprintln(tw, "TUNNEL\tKIND\tPROTOCOL\tSTATE\tSTREAMS\tIN\tOUT\tLISTEN\tTARGET")
+		fmt.Fprintln(tw, "TUNNEL\tKIND\tPROTOCOL\tSTATE\tSTREAMS\tIN\tOUT\tLISTEN\tTARGET\tPEERS")
 		for _, t := range ov.Tunnels {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", t.Name, t.Kind, t.Protocol, t.State,
-				t.Streams, humanBytes(float64(t.BytesIn)), humanBytes(float64(t.BytesOut)), dash(t.ListenAddress), dash(t.TargetAddress))
+			peers := make([]string, len(t.Peers))
+			for i, p := range t.Peers {
+				peers[i] = withPeerName(p.Peer, p.PeerName)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Kind, t.Protocol, t.State,
+				t.Streams, humanBytes(float64(t.BytesIn)), humanBytes(float64(t.BytesOut)), dash(t.ListenAddress), dash(t.TargetAddress),
+				dash(strings.Join(peers, ",")))
 		}
 		tw.Flush()
 		sep := "\n"
@@ -82,7 +87,7 @@ func renderStatus(ov api.Overview, now time.Time) string {
 		if p.Tunnel {
 			tunnel = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Peer, p.Path, rtt, tunnel)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", withPeerName(p.Peer, p.PeerName), p.Path, rtt, tunnel)
 	}
 	tw.Flush()
 	return b.String()

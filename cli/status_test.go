@@ -18,24 +18,24 @@ func TestStatusGolden(t *testing.T) {
 	now := time.Date(2026, 11, 24, 23, 40, 0, 0, time.UTC)
 	ov := api.Overview{Ready: true, Tunnels: []api.TunnelOverview{
 		{Name: "web", Kind: "forward", Protocol: "/x/web", Config: true, Line: 3, State: api.OverviewUp, ID: 1,
-			ListenAddress: "/ip4/127.0.0.1/tcp/9000", TargetAddress: "/p2p/12D3KooWServer", Streams: 2, BytesIn: 3 << 20, BytesOut: 1536},
+			ListenAddress: "/ip4/127.0.0.1/tcp/9000", TargetAddress: "/p2p/12D3KooWServer", Streams: 2, BytesIn: 3 << 20, BytesOut: 1536,
+			Peers: []api.TunnelPeer{{Peer: "12D3KooWServer", PeerName: "server"}}},
 		{Name: "db", Kind: "forward", Protocol: "/x/db", Config: true, Line: 9, State: api.OverviewRetrying,
 			Error: "peer 12D3KooWServer unreachable", Attempts: 3, NextRetry: now.Add(4 * time.Second)},
 		{Name: "bad", Kind: "listen", Protocol: "/x/bad", Config: true, Line: 15, State: api.OverviewFailed, Error: "protocol is taken", Attempts: 1},
 		{Name: "old", Kind: "listen", Protocol: "/x/old", Config: true, Line: 20, State: api.OverviewClosed},
 		{Name: "listen /x/ssh", Kind: "listen", Protocol: "/x/ssh", State: api.OverviewUp, ID: 4,
-			ListenAddress: "/p2p/12D3KooWSelf", TargetAddress: "/ip4/127.0.0.1/tcp/22"},
+			ListenAddress: "/p2p/12D3KooWSelf", TargetAddress: "/ip4/127.0.0.1/tcp/22",
+			Peers: []api.TunnelPeer{{Peer: "12D3KooWFriend", PeerName: "friend"}, {Peer: "12D3KooWOther"}}},
 	}, Peers: []api.PeerStatus{
 		{Peer: "12D3KooWRelayed", Connected: true, Path: "relayed via 12D3KooWRelay", RTTMillis: 31.25},
-		{Peer: "12D3KooWServer", Connected: true, Path: "direct", RTTMillis: 0.412, Tunnel: true},
+		{Peer: "12D3KooWServer", PeerName: "server", Connected: true, Path: "direct", RTTMillis: 0.412, Tunnel: true},
 	}}
 	var out strings.Builder
 	out.WriteString("$ p2ptun status\n" + renderStatus(ov, now))
 	out.WriteString("$ p2ptun status  # nothing running, still starting\n" + renderStatus(api.Overview{}, now))
 	var js bytes.Buffer
-	enc := json.NewEncoder(&js)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(ov); err != nil {
+	if err := api.WriteJSON(&js, ov, "  "); err != nil {
 		t.Fatal(err)
 	}
 	out.WriteString("$ p2ptun status --json\n" + js.String())

@@ -3,8 +3,9 @@ package config
 import (
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/p2ptun/p2ptun/spec"
 )
 
 // The checks that several keys share; Validate and its parts use them.
@@ -58,26 +59,38 @@ func fill[K interface{ fill() error }](keys []K) error {
 	return nil
 }
 
-// peerIDs checks that each of ids, the value of the key name, is a peer ID.
-func peerIDs(name string, ids []string) error {
-	for _, s := range ids {
-		if _, err := peer.Decode(s); err != nil {
-			return keyErrf(name, ": %q is not a peer ID", s)
-		}
-	}
-	return nil
-}
-
-// peerAddrs checks that each of addrs, the value of the key name, is a
-// multiaddr ending in /p2p/ID.
-func peerAddrs(name string, addrs []string) error {
-	for _, a := range addrs {
-		m, err := ma.NewMultiaddr(a)
-		if err == nil {
-			_, err = m.ValueForProtocol(ma.P_P2P)
-		}
-		if err != nil {
-			return keyErrf(name, ": %q is not a multiaddr ending in /p2p/PEER-ID", a)
+// checkPeers checks the keys whose values are peers: each a peer ID (the
+// access and relay lists) or a multiaddr ending in /p2p/ID (relays,
+// bootstrap peers), or a name of [peers] that stands for one.
+func (c *Config) checkPeers() error {
+	a := c.Aliases()
+	for _, k := range []struct {
+		key  string
+		vals []string
+		addr bool
+	}{
+		{"access.allow", c.Access.Allow, false}, {"access.deny", c.Access.Deny, false},
+		{"relay.allow", c.Relay.Allow, false},
+		{"network.relays", c.Network.Relays, true}, {"discovery.bootstrap", c.Discovery.Bootstrap, true},
+	} {
+		for _, s := range k.vals {
+			v, err := a.Resolve(s)
+			if err != nil {
+				return keyErrf(k.key, ": %s", spec.Reason(err))
+			}
+			if !k.addr {
+				if _, err := a.Peer(s); err != nil {
+					return keyErrf(k.key, ": %q is not a peer ID", s)
+				}
+				continue
+			}
+			m, err := ma.NewMultiaddr(v)
+			if err == nil {
+				_, err = m.ValueForProtocol(ma.P_P2P)
+			}
+			if err != nil {
+				return keyErrf(k.key, ": %q is not a multiaddr ending in /p2p/PEER-ID", s)
+			}
 		}
 	}
 	return nil

@@ -50,3 +50,37 @@ func TestPeersTable(t *testing.T) {
 		})
 	}
 }
+
+// TestPeerKeysTakeNames: every key whose values are peers takes a name
+// of [peers] (for relays and bootstrap peers, one for an address);
+// an unknown name is refused at the key, with how to add it.
+func TestPeerKeysTakeNames(t *testing.T) {
+	a := harness.NewPeerID(t)
+	names := "[peers]\nlaptop = \"/p2p/" + a + "\"\nhop = \"/ip4/127.0.0.1/tcp/4001/p2p/" + a + "\"\n"
+	for _, tt := range []struct{ key, table, name string }{
+		{"access.allow", "access", "allow"},
+		{"access.deny", "access", "deny"},
+		{"relay.allow", "relay", "allow"},
+		{"network.relays", "network", "relays"},
+		{"discovery.bootstrap", "discovery", "bootstrap"},
+	} {
+		t.Run(tt.key, func(t *testing.T) {
+			peer := "laptop"
+			if tt.table == "network" || tt.table == "discovery" {
+				peer = "hop"
+			}
+			c, err := Parse("config.toml", []byte(names+"["+tt.table+"]\n"+tt.name+" = [\""+peer+"\"]\n"))
+			if err != nil {
+				t.Fatalf("a name: %v", err)
+			}
+			if c.Aliases().NameOfString(a) == "" {
+				t.Fatalf("Aliases() = %v", c.Aliases())
+			}
+			_, err = Parse("config.toml", []byte(names+"["+tt.table+"]\n"+tt.name+" = [\"desktop\"]\n"))
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.key+": ") ||
+				!strings.Contains(err.Error(), "p2ptun peer add desktop") || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("an unknown name: %v, want one line naming %s and `p2ptun peer add desktop`", err, tt.key)
+			}
+		})
+	}
+}

@@ -28,9 +28,10 @@ func (c *Config) Validate() error {
 			return keyErrf("network.listen_addrs", ": %w", err)
 		}
 	}
-	if err := c.Access.validate(); err != nil {
-		return err
+	if _, err := spec.ParseAliases(c.Peers); err != nil {
+		return keyErrf("peers", ": %s", spec.Reason(err))
 	}
+	c.Access.validate()
 	if err := c.Network.validateRelays(); err != nil {
 		return err
 	}
@@ -49,8 +50,8 @@ func (c *Config) Validate() error {
 	if _, err := MetricsAddr(c.Metrics.Listen); err != nil {
 		return keyErrf("metrics.listen", ": %w", err)
 	}
-	if _, err := spec.ParseAliases(c.Peers); err != nil {
-		return keyErrf("peers", ": %s", spec.Reason(err))
+	if err := c.checkPeers(); err != nil {
+		return err
 	}
 	return c.validateTunnels()
 }
@@ -84,17 +85,13 @@ func (t *Timeouts) Validate() error {
 	})
 }
 
-func (a *Access) validate() error {
+func (a *Access) validate() {
 	if len(a.Allow) == 0 {
 		a.Allow = nil
 	}
 	if len(a.Deny) == 0 {
 		a.Deny = nil
 	}
-	if err := peerIDs("access.allow", a.Allow); err != nil {
-		return err
-	}
-	return peerIDs("access.deny", a.Deny)
 }
 
 // Aliases are the names of [peers], for parsing what refers to them.
@@ -126,9 +123,6 @@ func (n *Network) validateRelays() error {
 	if len(n.Relays) == 0 {
 		n.Relays = nil
 	}
-	if err := peerAddrs("network.relays", n.Relays); err != nil {
-		return err
-	}
 	switch n.Reachability {
 	case "":
 		n.Reachability = "auto"
@@ -153,9 +147,6 @@ func (x *Discovery) validate(d Discovery) error {
 	if len(x.Bootstrap) == 0 {
 		x.Bootstrap = nil
 	}
-	if err := peerAddrs("discovery.bootstrap", x.Bootstrap); err != nil {
-		return err
-	}
 	if x.ProtocolPrefix == "" {
 		x.ProtocolPrefix = d.ProtocolPrefix
 	}
@@ -171,9 +162,6 @@ func (r *Relay) Validate() error {
 	d := Default().Relay
 	if len(r.Allow) == 0 {
 		r.Allow = nil
-	}
-	if err := peerIDs("relay.allow", r.Allow); err != nil {
-		return err
 	}
 	if err := fill([]intKey{
 		{"relay.max_reservations", &r.MaxReservations, d.MaxReservations},

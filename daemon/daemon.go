@@ -246,12 +246,18 @@ func (d *Daemon) run(ctx context.Context) error {
 		closeMetrics()
 		return errors.Join(err, n.Close())
 	}
+	started := false // set once ready: a start that fails undoes what srv.Start did
 	defer func() {
 		closeMetrics()
 		sctx, cancel := context.WithTimeout(context.Background(), shutdown)
 		defer cancel()
 		if err := srv.Close(sctx); err != nil {
 			log.Warn("closing the API", "err", err)
+		}
+		if !started {
+			if err := srv.RestoreSocketDir(); err != nil {
+				log.Warn("the daemon did not start", "err", err)
+			}
 		}
 		// New connections are refused from here; live ones get
 		// timeouts.drain to finish, then Close resets them.
@@ -298,6 +304,7 @@ func (d *Daemon) run(ctx context.Context) error {
 	log.Info("daemon ready", attrs...)
 	sd.ready(status())
 	d.sock = sockPath
+	started = true
 	close(d.ready)
 
 	for {
@@ -329,7 +336,7 @@ type readyDoc struct {
 // writeReady writes the ready document atomically, so a script polling for
 // the file never reads half of it.
 func writeReady(path string, doc readyDoc) error {
-	b, err := json.MarshalIndent(doc, "", "  ")
+	b, err := json.MarshalIndent(api.NoNulls(doc), "", "  ")
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/goleak"
 
 	"github.com/p2ptun/p2ptun/api"
@@ -328,25 +327,25 @@ func TestRunDrains(t *testing.T) {
 	gone(t, filepath.Join(far.Home, config.APISocket))
 }
 
+// busyForward is a [[forward]] table, "busy", that cannot start: its
+// local address is taken until the test ends.
+func busyForward(t *testing.T) string {
+	t.Helper()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { busy.Close() })
+	return "[[forward]]\nname = \"busy\"\nprotocol = \"/x/busy\"\nlisten = \"" + busy.Addr().String() + "\"\npeer = \"" +
+		harness.NewPeerID(t) + "\"\nlazy = true\n"
+}
+
 // TestStrictFailsCleanly: with Strict, a config tunnel that does not start
 // makes Run return its error, with nothing left behind: no socket, no
 // ready file, and the home free for the next daemon.
 func TestStrictFailsCleanly(t *testing.T) {
 	var logs logbuf.Buffer
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	key, err := homedir.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := peer.IDFromPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := withHome(t, "[[forward]]\nname = \"busy\"\nprotocol = \"/x/busy\"\nlisten = \""+busy.Addr().String()+"\"\npeer = \""+other.String()+"\"\nlazy = true\n", &logs)
+	cfg := withHome(t, busyForward(t), &logs)
 	cfg.Strict = true
 	cfg.ReadyFile = filepath.Join(testnet.ShortDir(t), "ready.json")
 	d, err := New(cfg)

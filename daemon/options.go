@@ -43,13 +43,15 @@ func nodeOptions(cfg Config, sk crypto.PrivKey) (node.Options, error) {
 	}
 	// The config's lists are what runtime `access` edits change and save;
 	// AllowPeers and DenyPeers hold for this run and are never saved.
-	var allow, deny, runAllow, runDeny []peer.ID
+	// Each list, and each peer list below, may use the names of [peers].
+	names := c.Aliases()
+	var allow, deny, runAllow, runDeny, relayAllow []peer.ID
 	for _, l := range []struct {
 		dst *[]peer.ID
 		ids []string
-	}{{&allow, c.Access.Allow}, {&deny, c.Access.Deny}, {&runAllow, cfg.AllowPeers}, {&runDeny, cfg.DenyPeers}} {
+	}{{&allow, c.Access.Allow}, {&deny, c.Access.Deny}, {&runAllow, cfg.AllowPeers}, {&runDeny, cfg.DenyPeers}, {&relayAllow, c.Relay.Allow}} {
 		var err error
-		if *l.dst, err = peerIDs(l.ids); err != nil {
+		if *l.dst, err = peerIDs(names, l.ids); err != nil {
 			return node.Options{}, err
 		}
 	}
@@ -73,17 +75,21 @@ func nodeOptions(cfg Config, sk crypto.PrivKey) (node.Options, error) {
 			return node.Options{}, err
 		}
 	}
-	bootstrap, err := peerInfos(c.Discovery.Bootstrap)
+	bootstrap, err := peerInfos(names, c.Discovery.Bootstrap)
 	if err != nil {
 		return node.Options{}, err
 	}
-	relays, err := peerInfos(c.Network.Relays)
+	relays, err := peerInfos(names, c.Network.Relays)
 	if err != nil {
 		return node.Options{}, err
 	}
 	var relayCfg *config.Relay
 	if cfg.Relay {
 		r := c.Relay
+		r.Allow = nil // as peer IDs, its names resolved
+		for _, id := range relayAllow {
+			r.Allow = append(r.Allow, id.String())
+		}
 		relayCfg = &r
 	}
 	return node.Options{
@@ -102,11 +108,12 @@ func nodeOptions(cfg Config, sk crypto.PrivKey) (node.Options, error) {
 	}, nil
 }
 
-// peerIDs parses the peer IDs of an access list.
-func peerIDs(ss []string) ([]peer.ID, error) {
+// peerIDs parses the peers of a list (access, relay), each a peer ID or
+// one of a's names.
+func peerIDs(a spec.Aliases, ss []string) ([]peer.ID, error) {
 	var out []peer.ID
 	for _, s := range ss {
-		id, err := spec.ParsePeer(s)
+		id, err := a.Peer(s)
 		if err != nil {
 			return nil, err
 		}
@@ -115,12 +122,13 @@ func peerIDs(ss []string) ([]peer.ID, error) {
 	return out, nil
 }
 
-// peerInfos parses peer multiaddrs (relays, bootstrap peers), grouping
-// addresses by peer; each needs an address.
-func peerInfos(ss []string) ([]peer.AddrInfo, error) {
+// peerInfos parses peer multiaddrs (relays, bootstrap peers), each one
+// or a name of a's for one, grouping addresses by peer; each needs an
+// address.
+func peerInfos(a spec.Aliases, ss []string) ([]peer.AddrInfo, error) {
 	var out []peer.AddrInfo
 	for _, s := range ss {
-		pi, err := spec.ParsePeerAddr(s)
+		pi, err := a.PeerAddr(s)
 		if err != nil {
 			return nil, err
 		}

@@ -34,10 +34,10 @@ func reloader(n *node.Node, boot config.Config, cfgPath string, names *names, lo
 		next, err := config.LoadFile(cfgPath)
 		var allow, deny []peer.ID
 		if err == nil {
-			allow, err = peerIDs(next.Access.Allow)
+			allow, err = peerIDs(next.Aliases(), next.Access.Allow)
 		}
 		if err == nil {
-			deny, err = peerIDs(next.Access.Deny)
+			deny, err = peerIDs(next.Aliases(), next.Access.Deny)
 		}
 		if err != nil {
 			return api.ReloadReply{}, fmt.Errorf("%w (nothing was changed)", err)

@@ -2,6 +2,7 @@ package listen
 
 import (
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -24,6 +25,8 @@ type Rules struct {
 	PeerBurst, NamedPeerBurst int
 	// Limited logs each refusal, throttled per peer; required.
 	Limited *peerlog.Logger
+	// Now tells the time for the rates' token buckets; default time.Now.
+	Now func() time.Time
 }
 
 // Admission checks the peer that opens a stream against a listener's
@@ -47,9 +50,12 @@ func NewAdmission(r Rules) *Admission {
 	if r.NamedPeerRate == 0 {
 		r.NamedPeerRate, r.NamedPeerBurst = r.PeerRate, r.PeerBurst
 	}
+	if r.Now == nil {
+		r.Now = time.Now
+	}
 	a := &Admission{
 		rules: r, named: make(map[peer.ID]bool, len(r.Allow)), allow: make(map[peer.ID]bool, len(r.Allow)),
-		rates: newPeerRates(r.PeerRate, r.PeerBurst), namedRates: newPeerRates(r.NamedPeerRate, r.NamedPeerBurst),
+		rates: newPeerRates(r.PeerRate, r.PeerBurst, r.Now), namedRates: newPeerRates(r.NamedPeerRate, r.NamedPeerBurst, r.Now),
 	}
 	for _, p := range r.Allow {
 		a.named[p], a.allow[p] = true, true

@@ -63,6 +63,8 @@ type Config struct {
 	// peers Allow names; zero NamedPeerRate means PeerRate and PeerBurst.
 	NamedPeerRate  float64
 	NamedPeerBurst int
+	// Now tells the time for the rates' token buckets; default time.Now.
+	Now func() time.Time
 	// Datagrams frames a UDP target's flows: their idle timeout, largest
 	// datagram and drop counter.
 	Datagrams streams.FlowConfig
@@ -141,7 +143,7 @@ func New(h host.Host, cfg Config) (*Listener, error) {
 			Protocol: cfg.Protocol, Allow: cfg.Allow, AllowAll: cfg.AllowAll,
 			PeerRate: cfg.PeerRate, PeerBurst: cfg.PeerBurst,
 			NamedPeerRate: cfg.NamedPeerRate, NamedPeerBurst: cfg.NamedPeerBurst,
-			Limited: cfg.Limited,
+			Limited: cfg.Limited, Now: cfg.Now,
 		}),
 		log: cfg.Logger.With(where...),
 	}

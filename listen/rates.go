@@ -2,6 +2,7 @@ package listen
 
 import (
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/time/rate"
@@ -16,16 +17,17 @@ const maxTrackedPeers = 4096
 type peerRates struct {
 	limit rate.Limit
 	burst int
+	now   func() time.Time
 
 	mu    sync.Mutex
 	peers map[peer.ID]*rate.Limiter
 }
 
-func newPeerRates(perSecond float64, burst int) *peerRates {
+func newPeerRates(perSecond float64, burst int, now func() time.Time) *peerRates {
 	if perSecond <= 0 {
 		return nil // unlimited
 	}
-	return &peerRates{limit: rate.Limit(perSecond), burst: max(burst, 1), peers: make(map[peer.ID]*rate.Limiter)}
+	return &peerRates{limit: rate.Limit(perSecond), burst: max(burst, 1), now: now, peers: make(map[peer.ID]*rate.Limiter)}
 }
 
 // allow takes a token from p's bucket, reporting false when it is empty.
@@ -35,11 +37,12 @@ func (r *peerRates) allow(p peer.ID) bool {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	now := r.now()
 	l, ok := r.peers[p]
 	if !ok {
 		if len(r.peers) >= maxTrackedPeers {
 			for id, b := range r.peers {
-				if b.Tokens() >= float64(r.burst) {
+				if b.TokensAt(now) >= float64(r.burst) {
 					delete(r.peers, id)
 				}
 			}
@@ -47,5 +50,5 @@ func (r *peerRates) allow(p peer.ID) bool {
 		l = rate.NewLimiter(r.limit, r.burst)
 		r.peers[p] = l
 	}
-	return l.Allow()
+	return l.AllowN(now, 1)
 }

@@ -45,6 +45,7 @@ func (n *Node) listen(ctx context.Context, s spec.Spec) (registry.Listener, erro
 
 		NamedPeerRate:  n.opts.Limits.NamedPeerStreamRate,
 		NamedPeerBurst: n.opts.Limits.NamedPeerStreamBurst,
+		Now:            n.opts.Now,
 		Datagrams:      n.datagrams(),
 
 		ProxyProtocol: s.ProxyProtocol,

@@ -55,7 +55,8 @@ type Options struct {
 	SaveForward func(config.ForwardTunnel) error
 	// BindForward binds a forward's local address; default manet.Listen.
 	BindForward func(ma.Multiaddr) (manet.Listener, error)
-	// Now tells the time for invite expiry; default time.Now.
+	// Now tells the time for invite expiry and for the listeners' stream
+	// rates; default time.Now.
 	Now func() time.Time
 }
 

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"net/http"
 
 	"github.com/p2ptun/p2ptun/api"
@@ -25,14 +24,13 @@ func (s *Server) eventRoutes(mux *http.ServeMux) {
 		if err := rc.Flush(); err != nil {
 			return
 		}
-		enc := json.NewEncoder(w)
 		for {
 			select {
 			case ev, ok := <-events:
 				if !ok {
 					return
 				}
-				if enc.Encode(api.EventFrom(ev).Named(s.aliases())) != nil || rc.Flush() != nil {
+				if api.WriteJSON(w, api.EventFrom(ev).Named(s.aliases()), "") != nil || rc.Flush() != nil {
 					return
 				}
 			case <-r.Context().Done():

@@ -73,6 +73,7 @@ type Server struct {
 	srv     *http.Server
 	ln      net.Listener
 	closed  bool
+	undoDir func() error // puts the socket directory back as Start found it
 	serving sync.WaitGroup
 	pipes   sync.WaitGroup // one per pipe request, from decode to the end of its bridge
 }
@@ -92,16 +93,24 @@ func New(n *node.Node, path string, log *slog.Logger) *Server {
 // api.ErrUnsafeSocketDir, having touched nothing, if the socket's
 // directory is writable by group or others, (on Linux) owned by another
 // user, or open to a group that is not AllowedGID; with api.ErrDaemonRunning if another daemon answers
-// on the socket; and removes a stale socket left by one that died.
-func (s *Server) Start(ctx context.Context) error {
+// on the socket; and removes a stale socket left by one that died. A
+// failed Start leaves the directory's mode and group as it found them
+// (RestoreSocketDir undoes a Start that succeeded).
+func (s *Server) Start(ctx context.Context) (err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return net.ErrClosed
 	}
-	if err := checkSocketDir(filepath.Dir(s.path), s.AllowedGID); err != nil {
+	undo, err := checkSocketDir(filepath.Dir(s.path), s.AllowedGID)
+	if err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil {
+			err = joinUndo(err, undo)
+		}
+	}()
 	if fi, err := os.Lstat(s.path); err == nil {
 		if fi.Mode().Type() != os.ModeSocket {
 			return fmt.Errorf("api socket %s: a file that is not a socket is in the way; move it or choose another --api path", s.path)
@@ -126,7 +135,25 @@ func (s *Server) Start(ctx context.Context) error {
 			s.log.Error("api server failed", "err", err)
 		}
 	})
+	s.undoDir = undo
 	return nil
+}
+
+// RestoreSocketDir gives the socket's directory back the mode and group
+// Start found it with, for a daemon whose start failed after Start: the
+// [api] group's 0750 is not left behind. A daemon that stops normally
+// keeps it, so that its group's members see "no daemon running" rather
+// than "permission denied". Call it after Close; it is a no-op if Start
+// changed nothing or did not run.
+func (s *Server) RestoreSocketDir() error {
+	s.mu.Lock()
+	undo := s.undoDir
+	s.undoDir = nil
+	s.mu.Unlock()
+	if undo == nil {
+		return nil
+	}
+	return undo()
 }
 
 // Close stops accepting requests, aborts pipes (their streams are reset),
@@ -162,41 +189,65 @@ func (s *Server) Close(ctx context.Context) error {
 // by a user other than the one this process creates files as. With an
 // operator group (gid >= 0) it also refuses a directory that a group other
 // than gid may read or search, and then gives the directory to gid with
-// mode 0750.
-func checkSocketDir(dir string, gid int) error {
+// mode 0750. It returns the func that puts the directory's mode and group
+// back as they were; when it fails, it has put them back itself.
+func checkSocketDir(dir string, gid int) (undo func() error, err error) {
+	undo = func() error { return nil }
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return fmt.Errorf("api socket directory: %w", err)
+		return undo, fmt.Errorf("api socket directory: %w", err)
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("api socket directory %s is not a directory; choose another --api path", dir)
+		return undo, fmt.Errorf("api socket directory %s is not a directory; choose another --api path", dir)
 	}
 	// The owner first: only the owner can chmod.
 	uid, dirGID, known := fileOwner(fi)
 	if known && uid != os.Geteuid() {
-		return fmt.Errorf("%w: %s is owned by uid %d, not by this daemon's uid %d: choose another --api path, in a directory you own",
+		return undo, fmt.Errorf("%w: %s is owned by uid %d, not by this daemon's uid %d: choose another --api path, in a directory you own",
 			api.ErrUnsafeSocketDir, dir, uid, os.Geteuid())
 	}
 	if m := fi.Mode(); m.Perm()&0o022 != 0 {
 		if m&os.ModeSticky != 0 {
 			// Shared, like /tmp: chmod would break it for everyone else.
-			return fmt.Errorf("%w: %s is a shared directory (mode %04o): choose another --api path, in a directory only you can write",
+			return undo, fmt.Errorf("%w: %s is a shared directory (mode %04o): choose another --api path, in a directory only you can write",
 				api.ErrUnsafeSocketDir, dir, unixPerm(m))
 		}
-		return fmt.Errorf("%w: %s is writable by group or others (mode %04o): run `chmod 700 %s`, or choose another --api path",
+		return undo, fmt.Errorf("%w: %s is writable by group or others (mode %04o): run `chmod 700 %s`, or choose another --api path",
 			api.ErrUnsafeSocketDir, dir, unixPerm(m), dir)
 	}
 	if gid < 0 {
-		return nil
+		return undo, nil
 	}
 	if m := fi.Mode(); m.Perm()&0o070 != 0 && known && dirGID != gid {
-		return fmt.Errorf("%w: %s is open to group %d, not to the [api] group (gid %d): run `chmod 700 %s`, or choose another --api path",
+		return undo, fmt.Errorf("%w: %s is open to group %d, not to the [api] group (gid %d): run `chmod 700 %s`, or choose another --api path",
 			api.ErrUnsafeSocketDir, dir, dirGID, gid, dir)
 	}
-	if err := os.Chown(dir, -1, gid); err != nil {
-		return fmt.Errorf("%w: giving %s to the [api] group (gid %d): %w: make the daemon's user a member of that group", api.ErrUnsafeSocketDir, dir, gid, err)
+	undo = func() error {
+		err := os.Chmod(dir, fi.Mode()&(os.ModePerm|os.ModeSetuid|os.ModeSetgid|os.ModeSticky))
+		if known {
+			err = errors.Join(err, os.Chown(dir, -1, dirGID))
+		}
+		if err != nil {
+			return fmt.Errorf("restoring the mode and group of %s: %w", dir, err)
+		}
+		return nil
 	}
-	return os.Chmod(dir, fi.Mode().Perm()&0o705|0o050)
+	if err := os.Chown(dir, -1, gid); err != nil {
+		return undo, joinUndo(fmt.Errorf("%w: giving %s to the [api] group (gid %d): %w: make the daemon's user a member of that group", api.ErrUnsafeSocketDir, dir, gid, err), undo)
+	}
+	if err := os.Chmod(dir, fi.Mode().Perm()&0o705|0o050); err != nil {
+		return undo, joinUndo(fmt.Errorf("api socket directory: %w", err), undo)
+	}
+	return undo, nil
+}
+
+// joinUndo runs undo after err, and returns err, with undo's own error if
+// it failed.
+func joinUndo(err error, undo func() error) error {
+	if uerr := undo(); uerr != nil {
+		return errors.Join(err, uerr)
+	}
+	return err
 }
 
 // unixPerm returns m's permission bits as chmod(1) and ls(1) show them,
@@ -385,5 +436,5 @@ func reply(w http.ResponseWriter, v any, err error) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
+	_ = api.WriteJSON(w, v, "")
 }

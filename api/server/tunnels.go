@@ -17,7 +17,7 @@ func (s *Server) tunnelRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET /v0/overview", func(w http.ResponseWriter, r *http.Request) {
 		n := s.node
-		reply(w, api.OverviewFrom(s.ready.Load(), n.Tunnels(), n.Listeners(), n.Streams(), n.Peers()), nil)
+		reply(w, api.OverviewFrom(s.ready.Load(), n.Tunnels(), n.Listeners(), n.Streams(), n.Peers()).Named(s.aliases()), nil)
 	})
 	mux.HandleFunc("POST /v0/reload", func(w http.ResponseWriter, r *http.Request) {
 		if s.Reload == nil {

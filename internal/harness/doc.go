@@ -6,8 +6,9 @@
 // stopping it and checking that it cleans up, following its events
 // (`p2ptun events --json`), polling external state with a deadline,
 // telling a TCP reset from other ends, checking an echo round trip,
-// converting addresses, making peer IDs, and reading one sample of a
-// gathered Prometheus metric.
+// converting addresses, making peer IDs, reading one sample of a
+// gathered Prometheus metric, and a file's mode and group (with another
+// group to give it to).
 //
 // It is for tests only. It does not own loopback servers (internal/testnet
 // does), the soak tests' load (internal/soak), or libp2p hosts built
