@@ -20,7 +20,7 @@ import (
 )
 
 // A row is one way for the client to reach the target: directly, through
-// socat, or through a pair of p2ptun daemons. Everything that differs
+// socat, through a pair of p2ptun daemons, or a pair of kubo daemons. Everything that differs
 // between rows is here, so that a new way to carry the bytes is one more
 // entry in rows (its start function in a file of its own if it is long).
 type row struct {
@@ -34,7 +34,24 @@ type row struct {
 	// hold, and MaxHeldWhy why.
 	MaxHeld    int
 	MaxHeldWhy string
-	start      func(ctx context.Context, cfg config, target string) (*setup, error)
+	// NoHalfClose, when set, says why the row cannot carry the reply
+	// that follows a client's half-close, which the upload waits for.
+	NoHalfClose string
+	start       func(ctx context.Context, cfg config, to dest) (*setup, error)
+}
+
+// A dest is where a row carries its client's connections: the benchmark's
+// own target, or an iperf3 server. Ready tells that a started row's
+// address reaches it.
+type dest struct {
+	Addr  string
+	Ready func(addr string) error
+}
+
+// targetDest is the benchmark's own target at addr: a row is ready once
+// an echo through it comes back.
+func targetDest(addr string) dest {
+	return dest{Addr: addr, Ready: func(a string) error { return measure.EchoOnce(a, 10*time.Second) }}
 }
 
 // A setup is a started row: the address clients dial and the processes
@@ -101,10 +118,11 @@ func rows() []row {
 		socat.Skip = "not installed"
 	}
 	return []row{
-		{Key: report.Raw, Name: "raw loopback", Color: "#9e9e9e", start: func(context.Context, config, string) (*setup, error) { return &setup{}, nil }},
+		{Key: report.Raw, Name: "raw loopback", Color: "#9e9e9e", start: func(context.Context, config, dest) (*setup, error) { return &setup{}, nil }},
 		socat,
 		{Key: "p2ptun-tcp", Name: "p2ptun TCP", Color: "#4e79a7", start: p2ptunStarter("/ip4/127.0.0.1/tcp/0")},
 		{Key: "p2ptun-quic", Name: "p2ptun QUIC", Color: "#59a14f", start: p2ptunStarter("/ip4/127.0.0.1/udp/0/quic-v1")},
+		kuboRow(), // kubo.go
 	}
 }
 
@@ -117,14 +135,15 @@ func colors() map[string]string {
 	return out
 }
 
-// startRow starts r and fills in the address to dial for raw loopback.
-func startRow(ctx context.Context, cfg config, r row, target string) (*setup, error) {
-	s, err := r.start(ctx, cfg, target)
+// startRow starts r toward to and fills in the address to dial for raw
+// loopback.
+func startRow(ctx context.Context, cfg config, r row, to dest) (*setup, error) {
+	s, err := r.start(ctx, cfg, to)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", r.Name, err)
 	}
 	if s.Addr == "" {
-		s.Addr = target
+		s.Addr = to.Addr
 	}
 	return s, nil
 }
@@ -132,13 +151,13 @@ func startRow(ctx context.Context, cfg config, r row, target string) (*setup, er
 // startSocat runs socat as a forking TCP forwarder, as its manual shows.
 // backlog is raised from socat's 5 to the kernel's usual cap, so that
 // opening many connections at once measures socat, not SYN retries.
-func startSocat(ctx context.Context, _ config, target string) (*setup, error) {
+func startSocat(ctx context.Context, _ config, to dest) (*setup, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command("socat",
-		fmt.Sprintf("TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr,backlog=4096", port), "TCP:"+target)
+		fmt.Sprintf("TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr,backlog=4096", port), "TCP:"+to.Addr)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	r, err := startProc(cmd)
@@ -150,12 +169,12 @@ func startSocat(ctx context.Context, _ config, target string) (*setup, error) {
 		Daemons: []proc{{Name: "socat", PID: cmd.Process.Pid, Tree: true}},
 		stop:    func() { r.stop(5 * time.Second) },
 	}
-	// Ready once it accepts; a probe connection is a full echo.
+	// Ready once a probe connection reaches the destination.
 	err = poll(ctx, 10*time.Second, func() error {
 		if r.exited() {
 			return errStop
 		}
-		return measure.EchoOnce(s.Addr, time.Second)
+		return to.Ready(s.Addr)
 	})
 	if err != nil {
 		s.Close()
@@ -168,17 +187,17 @@ func startSocat(ctx context.Context, _ config, target string) (*setup, error) {
 const benchProto = "/x/bench"
 
 // p2ptunStarter starts two daemons on loopback with swarm address listen
-// (one transport): B exposes the target as /x/bench to A only, and A
+// (one transport): B exposes the destination as /x/bench to A only, and A
 // forwards a free local port to it. They run as users run them: the
 // p2ptun binary, a home made by `p2ptun init`, the CLI for the tunnel.
-func p2ptunStarter(listen string) func(context.Context, config, string) (*setup, error) {
-	return p2ptunTunnel(listen, "/ip4/127.0.0.1/tcp/0", func(addr string) error { return measure.EchoOnce(addr, 10*time.Second) })
+func p2ptunStarter(listen string) func(context.Context, config, dest) (*setup, error) {
+	return p2ptunTunnel(listen, "/ip4/127.0.0.1/tcp/0")
 }
 
 // p2ptunTunnel is p2ptunStarter with A's local address local (a TCP or
-// UDP port 0) and check, run on the address clients reach.
-func p2ptunTunnel(listen, local string, check func(addr string) error) func(context.Context, config, string) (*setup, error) {
-	return func(ctx context.Context, cfg config, target string) (_ *setup, err error) {
+// UDP port 0).
+func p2ptunTunnel(listen, local string) func(context.Context, config, dest) (*setup, error) {
+	return func(ctx context.Context, cfg config, to dest) (_ *setup, err error) {
 		dir, err := os.MkdirTemp("", "p2ptun-bench-")
 		if err != nil {
 			return nil, err
@@ -205,7 +224,7 @@ func p2ptunTunnel(listen, local string, check func(addr string) error) func(cont
 			s.Daemons = append(s.Daemons, proc{Name: name, PID: d.cmd.Process.Pid})
 		}
 		fwd, lis := ds[0], ds[1]
-		if _, err := lis.cli(ctx, "listen", benchProto, target, "--allow", fwd.id.ID); err != nil {
+		if _, err := lis.cli(ctx, "listen", benchProto, to.Addr, "--allow", fwd.id.ID); err != nil {
 			return nil, err
 		}
 		out, err := fwd.cli(ctx, "forward", benchProto, local, lis.id.Addresses[0])
@@ -218,7 +237,7 @@ func p2ptunTunnel(listen, local string, check func(addr string) error) func(cont
 			return nil, fmt.Errorf("forward printed %q, want /ip4/127.0.0.1/tcp/PORT", out)
 		}
 		s.Addr = net.JoinHostPort(parts[2], parts[4])
-		return s, check(s.Addr)
+		return s, to.Ready(s.Addr)
 	}
 }
 

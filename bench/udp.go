@@ -40,8 +40,9 @@ func measureUDP(ctx context.Context, cfg config, logf func(string, ...any)) *rep
 	addrs[0] = target.LocalAddr().String()
 	// Two daemons over their TCP transport; the first datagram, which
 	// opens the flow, is udpEchoes' to send.
-	start := p2ptunTunnel("/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0", func(string) error { return nil })
-	tunnel, err := start(ctx, cfg, "/ip4/127.0.0.1/udp/"+fmt.Sprint(target.LocalAddr().(*net.UDPAddr).Port))
+	start := p2ptunTunnel("/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0")
+	tunnel, err := start(ctx, cfg, dest{Addr: "/ip4/127.0.0.1/udp/" + fmt.Sprint(target.LocalAddr().(*net.UDPAddr).Port),
+		Ready: func(string) error { return nil }})
 	if err != nil {
 		res.Rows[1].Errors = append(res.Rows[1].Errors, err.Error())
 	} else {
