@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/p2ptun/p2ptun/bench/measure"
+	"github.com/p2ptun/p2ptun/bench/procs"
 	"github.com/p2ptun/p2ptun/bench/report"
 )
 
@@ -43,27 +44,27 @@ func iperfSkip() string {
 
 // startIperf3Server runs `iperf3 -s` on a free loopback port; it serves
 // one client at a time, which is all the benchmark runs.
-func startIperf3Server(ctx context.Context) (*running, dest, error) {
-	port, err := freePort()
+func startIperf3Server(ctx context.Context) (*procs.Running, dest, error) {
+	port, err := procs.FreePort()
 	if err != nil {
 		return nil, dest{}, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	r, err := startProc(exec.Command(measure.Iperf3Bin, "-s", "-B", "127.0.0.1", "-p", strconv.Itoa(port)))
+	r, err := procs.Start(exec.Command(measure.Iperf3Bin, "-s", "-B", "127.0.0.1", "-p", strconv.Itoa(port)))
 	if err != nil {
 		return nil, dest{}, fmt.Errorf("iperf3 -s: %w", err)
 	}
 	// A connection that closes at once costs the server one failed test
 	// (it says so on its stderr, which nobody reads) and nothing else.
 	to := dest{Addr: addr, Ready: dialOnce}
-	err = poll(ctx, 10*time.Second, func() error {
-		if r.exited() {
-			return errStop
+	err = procs.Poll(ctx, 10*time.Second, func() error {
+		if r.Exited() {
+			return procs.ErrStop
 		}
 		return to.Ready(addr)
 	})
 	if err != nil {
-		r.stop(5 * time.Second)
+		r.Stop(5 * time.Second)
 		return nil, dest{}, fmt.Errorf("iperf3 -s did not start: %w", err)
 	}
 	return r, to, nil
@@ -98,7 +99,7 @@ func setupIperf3(ctx context.Context, cfg config, res *report.Results, logf func
 		logf("%v", err)
 		return nil, nil, func() {}
 	}
-	return &to, iperfMeasurements(ctx, cfg), func() { srv.stop(5 * time.Second) }
+	return &to, iperfMeasurements(ctx, cfg), func() { srv.Stop(5 * time.Second) }
 }
 
 // startIperf3Row starts a's row a second time, toward the iperf3

@@ -10,39 +10,23 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/p2ptun/p2ptun/bench/procs"
+	"github.com/p2ptun/p2ptun/internal/kuboconfig"
 )
 
 // kuboBin is kubo's command, looked up on PATH.
 const kuboBin = "ipfs"
 
 // kuboConfig is what the benchmark sets in a fresh kubo repository (made
-// with `ipfs init --profile=test`): loopback TCP only, nothing that
-// reaches the internet, `ipfs p2p` on, and no resource manager, as the
-// p2ptun daemons get limits raised for one trusted peer (limitsTOML).
-var kuboConfig = [][2]string{
-	{"Bootstrap", `[]`},
-	{"Peering.Peers", `[]`},
-	{"Addresses.Swarm", `["/ip4/127.0.0.1/tcp/0"]`},
-	{"Addresses.API", `"/ip4/127.0.0.1/tcp/0"`},
-	{"Addresses.Gateway", `"/ip4/127.0.0.1/tcp/0"`},
-	{"Discovery.MDNS.Enabled", `false`},
-	{"Routing.Type", `"none"`},
-	{"AutoConf.Enabled", `false`},
-	{"AutoTLS.Enabled", `false`},
-	{"Provide.Enabled", `false`},
-	{"HTTPRetrieval.Enabled", `false`},
-	{"AutoNAT.ServiceMode", `"disabled"`},
-	{"Swarm.DisableNatPortMap", `true`},
-	{"Swarm.RelayClient.Enabled", `false`},
-	{"Swarm.RelayService.Enabled", `false`},
-	{"Swarm.EnableHolePunching", `false`},
-	{"Swarm.ResourceMgr.Enabled", `false`},
-	{"Plugins.Plugins", `{"telemetry":{"Disabled":true}}`},
-	{"Experimental.Libp2pStreamMounting", `true`},
-}
+// with `ipfs init --profile=test`): loopback only, nothing that reaches
+// the internet, `ipfs p2p` on, and no resource manager, as the p2ptun
+// daemons get limits raised for one trusted peer (limitsTOML).
+var kuboConfig = slices.Concat(kuboconfig.Loopback, [][2]string{{"Swarm.ResourceMgr.Enabled", `false`}})
 
 // kuboRow is kubo's `ipfs p2p` between two kubo daemons, when kubo is on
 // PATH.
@@ -64,31 +48,15 @@ func startKubo(ctx context.Context, _ config, to dest) (_ *setup, err error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "kubo-bench-")
+	s, ks, err := daemonPair("kubo-bench-", func(repo string) (*kuboProc, error) { return startKuboDaemon(ctx, repo) })
 	if err != nil {
 		return nil, err
 	}
-	var ks []*kuboProc
-	s := &setup{stop: func() {
-		for _, k := range ks {
-			k.stop(15 * time.Second)
-		}
-		os.RemoveAll(dir)
-	}}
 	defer func() {
 		if err != nil {
 			s.Close()
 		}
 	}()
-	for _, name := range []string{"forward", "listen"} {
-		k, err := startKuboDaemon(ctx, filepath.Join(dir, name))
-		if err != nil {
-			return nil, err
-		}
-		ks = append(ks, k)
-		s.logs = append(s.logs, k.log)
-		s.Daemons = append(s.Daemons, proc{Name: name, PID: k.cmd.Process.Pid})
-	}
 	fwd, lis := ks[0], ks[1]
 	if _, err := lis.run(ctx, "p2p", "listen", benchProto, "/ip4/"+host+"/tcp/"+port); err != nil {
 		return nil, err
@@ -96,7 +64,7 @@ func startKubo(ctx context.Context, _ config, to dest) (_ *setup, err error) {
 	if _, err := fwd.run(ctx, "swarm", "connect", lis.addr+"/p2p/"+lis.id); err != nil {
 		return nil, err
 	}
-	local, err := freePort()
+	local, err := procs.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -110,10 +78,12 @@ func startKubo(ctx context.Context, _ config, to dest) (_ *setup, err error) {
 // kuboProc is one running kubo daemon: its repository, peer ID and
 // swarm address.
 type kuboProc struct {
-	*running
+	*procs.Running
 	repo, log string
 	id, addr  string
 }
+
+func (k *kuboProc) logFile() string { return k.log }
 
 func startKuboDaemon(ctx context.Context, repo string) (*kuboProc, error) {
 	k := &kuboProc{repo: repo, log: filepath.Join(repo, "daemon.log")}
@@ -125,22 +95,11 @@ func startKuboDaemon(ctx context.Context, repo string) (*kuboProc, error) {
 			return nil, err
 		}
 	}
-	logf, err := os.Create(k.log)
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
 	cmd := exec.Command(kuboBin, "daemon")
 	cmd.Env = k.env()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if k.running, err = startProc(cmd); err != nil {
-		return nil, err
-	}
+	var err error
 	// Ready once it says so; only then does `ipfs id` ask the daemon.
-	err = poll(ctx, 60*time.Second, func() error {
-		if k.exited() {
-			return errStop
-		}
+	k.Running, err = procs.StartReady(ctx, cmd, k.log, 60*time.Second, func() error {
 		if b, _ := os.ReadFile(k.log); !bytes.Contains(b, []byte("Daemon is ready")) {
 			return errors.New("not ready")
 		}
@@ -164,27 +123,17 @@ func startKuboDaemon(ctx context.Context, repo string) (*kuboProc, error) {
 		}
 		return fmt.Errorf("no loopback TCP address in %q", id.Addresses)
 	})
-	if err != nil {
-		k.stop(5 * time.Second)
-		logb, _ := os.ReadFile(k.log)
-		return nil, fmt.Errorf("kubo daemon in %s did not become ready: %v\n%s", repo, err, logb)
-	}
-	return k, nil
+	return k, err
 }
 
 // env is the environment of kubo's commands: this process's, with the
 // repository and kubo's telemetry off (its default; explicit here).
 func (k *kuboProc) env() []string {
-	return append(childEnv(), "IPFS_PATH="+k.repo, "IPFS_TELEMETRY=off")
+	return append(procs.ChildEnv(), "IPFS_PATH="+k.repo, "IPFS_TELEMETRY=off")
 }
 
 func (k *kuboProc) run(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, kuboBin, args...)
 	cmd.Env = k.env()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("ipfs %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return stdout.String(), nil
+	return procs.Output(cmd)
 }

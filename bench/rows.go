@@ -12,10 +12,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/p2ptun/p2ptun/bench/measure"
+	"github.com/p2ptun/p2ptun/bench/procs"
 	"github.com/p2ptun/p2ptun/bench/report"
 )
 
@@ -152,7 +152,7 @@ func startRow(ctx context.Context, cfg config, r row, to dest) (*setup, error) {
 // backlog is raised from socat's 5 to the kernel's usual cap, so that
 // opening many connections at once measures socat, not SYN retries.
 func startSocat(ctx context.Context, _ config, to dest) (*setup, error) {
-	port, err := freePort()
+	port, err := procs.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -160,19 +160,19 @@ func startSocat(ctx context.Context, _ config, to dest) (*setup, error) {
 		fmt.Sprintf("TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr,backlog=4096", port), "TCP:"+to.Addr)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	r, err := startProc(cmd)
+	r, err := procs.Start(cmd)
 	if err != nil {
 		return nil, err
 	}
 	s := &setup{
 		Addr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		Daemons: []proc{{Name: "socat", PID: cmd.Process.Pid, Tree: true}},
-		stop:    func() { r.stop(5 * time.Second) },
+		stop:    func() { r.Stop(5 * time.Second) },
 	}
 	// Ready once a probe connection reaches the destination.
-	err = poll(ctx, 10*time.Second, func() error {
-		if r.exited() {
-			return errStop
+	err = procs.Poll(ctx, 10*time.Second, func() error {
+		if r.Exited() {
+			return procs.ErrStop
 		}
 		return to.Ready(s.Addr)
 	})
@@ -198,31 +198,17 @@ func p2ptunStarter(listen string) func(context.Context, config, dest) (*setup, e
 // UDP port 0).
 func p2ptunTunnel(listen, local string) func(context.Context, config, dest) (*setup, error) {
 	return func(ctx context.Context, cfg config, to dest) (_ *setup, err error) {
-		dir, err := os.MkdirTemp("", "p2ptun-bench-")
+		s, ds, err := daemonPair("p2ptun-bench-", func(home string) (*daemonProc, error) {
+			return startDaemon(ctx, cfg.P2ptun, home, listen)
+		})
 		if err != nil {
 			return nil, err
 		}
-		var ds []*daemonProc
-		s := &setup{stop: func() {
-			for _, d := range ds {
-				d.stop(15 * time.Second)
-			}
-			os.RemoveAll(dir)
-		}}
 		defer func() {
 			if err != nil {
 				s.Close()
 			}
 		}()
-		for _, name := range []string{"forward", "listen"} {
-			d, err := startDaemon(ctx, cfg.P2ptun, filepath.Join(dir, name), listen)
-			if err != nil {
-				return nil, err
-			}
-			ds = append(ds, d)
-			s.logs = append(s.logs, filepath.Join(d.home, "daemon.log"))
-			s.Daemons = append(s.Daemons, proc{Name: name, PID: d.cmd.Process.Pid})
-		}
 		fwd, lis := ds[0], ds[1]
 		if _, err := lis.cli(ctx, "listen", benchProto, to.Addr, "--allow", fwd.id.ID); err != nil {
 			return nil, err
@@ -241,9 +227,46 @@ func p2ptunTunnel(listen, local string) func(context.Context, config, dest) (*se
 	}
 }
 
+// A pairDaemon is one of the two daemons of a tunnel row.
+type pairDaemon interface {
+	Stop(grace time.Duration)
+	PID() int
+	logFile() string
+}
+
+// daemonPair starts two daemons with start, "forward" and "listen", each
+// in a directory of its own under a fresh temporary one. The setup it
+// returns stops them and removes the directory; on an error nothing is
+// left running.
+func daemonPair[D pairDaemon](prefix string, start func(dir string) (D, error)) (*setup, [2]D, error) {
+	var ds [2]D
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return nil, ds, err
+	}
+	started := 0
+	s := &setup{stop: func() {
+		for _, d := range ds[:started] {
+			d.Stop(15 * time.Second)
+		}
+		os.RemoveAll(dir)
+	}}
+	for i, name := range []string{"forward", "listen"} {
+		d, err := start(filepath.Join(dir, name))
+		if err != nil {
+			s.Close()
+			return nil, ds, err
+		}
+		ds[i], started = d, started+1
+		s.logs = append(s.logs, d.logFile())
+		s.Daemons = append(s.Daemons, proc{Name: name, PID: d.PID()})
+	}
+	return s, ds, nil
+}
+
 // daemonProc is one running p2ptun daemon.
 type daemonProc struct {
-	*running
+	*procs.Running
 	bin, home string
 	id        struct {
 		ID        string
@@ -269,20 +292,7 @@ memory_mib = 16384
 peer_memory_mib = 16384
 `
 
-// childEnv is this process's environment without the P2PTUN_* variables
-// (a developer's settings must not change the measurement) and without
-// NOTIFY_SOCKET, plus P2PTUN_NO_MDNS=1: nothing announces itself on the
-// host's network.
-func childEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "P2PTUN_") || strings.HasPrefix(kv, "NOTIFY_SOCKET=") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, "P2PTUN_NO_MDNS=1")
-}
+func (d *daemonProc) logFile() string { return filepath.Join(d.home, "daemon.log") }
 
 func startDaemon(ctx context.Context, bin, home, listen string) (*daemonProc, error) {
 	d := &daemonProc{bin: bin, home: home}
@@ -293,114 +303,28 @@ func startDaemon(ctx context.Context, bin, home, listen string) (*daemonProc, er
 		return nil, err
 	}
 	ready := filepath.Join(home, "ready.json")
-	logf, err := os.Create(filepath.Join(home, "daemon.log"))
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
 	cmd := exec.Command(bin, "--home", home, "daemon", "--listen-addr", listen,
 		"--no-mdns", "--ready-file", ready, "--log-level", "warn")
-	cmd.Env = childEnv()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if d.running, err = startProc(cmd); err != nil {
-		return nil, err
-	}
-	err = poll(ctx, 20*time.Second, func() error {
-		if d.exited() {
-			return errStop
-		}
+	cmd.Env = procs.ChildEnv()
+	var err error
+	d.Running, err = procs.StartReady(ctx, cmd, d.logFile(), 20*time.Second, func() error {
 		b, err := os.ReadFile(ready)
 		if err != nil {
 			return err
 		}
-		return json.Unmarshal(b, &d.id)
+		if err := json.Unmarshal(b, &d.id); err != nil {
+			return err
+		}
+		if len(d.id.Addresses) == 0 {
+			return errors.New("the daemon has no address")
+		}
+		return nil
 	})
-	if err == nil && len(d.id.Addresses) == 0 {
-		err = errors.New("the daemon has no address")
-	}
-	if err != nil {
-		d.stop(5 * time.Second)
-		logb, _ := os.ReadFile(filepath.Join(home, "daemon.log"))
-		return nil, fmt.Errorf("daemon in %s did not become ready: %v\n%s", home, err, logb)
-	}
-	return d, nil
+	return d, err
 }
 
 func (d *daemonProc) cli(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, d.bin, append([]string{"--home", d.home}, args...)...)
-	cmd.Env = childEnv()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("p2ptun %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return stdout.String(), nil
-}
-
-// running is a started process that a goroutine waits for.
-type running struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func startProc(cmd *exec.Cmd) (*running, error) {
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	r := &running{cmd: cmd, done: make(chan struct{})}
-	go func() { cmd.Wait(); close(r.done) }()
-	return r, nil
-}
-
-func (r *running) exited() bool {
-	select {
-	case <-r.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop sends SIGTERM, and SIGKILL if the process is still there after
-// grace; it returns once the process has exited.
-func (r *running) stop(grace time.Duration) {
-	r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.done:
-	case <-time.After(grace):
-		r.cmd.Process.Kill()
-		<-r.done
-	}
-}
-
-// errStop ends a poll at once.
-var errStop = errors.New("the process exited")
-
-// poll calls f until it returns nil, errStop or the timeout passes.
-func poll(ctx context.Context, timeout time.Duration, f func() error) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for {
-		err := f()
-		if err == nil || errors.Is(err, errStop) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
-		case <-t.C:
-		}
-	}
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	cmd.Env = procs.ChildEnv()
+	return procs.Output(cmd)
 }
