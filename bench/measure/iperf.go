@@ -62,6 +62,15 @@ func (r Iperf3Result) MBps() float64 {
 // ErrIperf3 is an error that iperf3 itself reported (its JSON's "error").
 var ErrIperf3 = errors.New("iperf3 reported an error")
 
+// ErrIperf3Busy is iperf3's report that its server was still running
+// another test (one whose end had not yet reached it through a row);
+// it comes with ErrIperf3.
+var ErrIperf3Busy = errors.New("the iperf3 server is busy")
+
+// iperf3Busy is how iperf 3.x's server says it is busy (iperf_error.c,
+// IESERVERBUSY), which its client puts in its JSON's "error".
+const iperf3Busy = "the server is busy"
+
 // ParseIperf3 reads the JSON document of `iperf3 -c … -J` (iperf 3.x):
 // end.sum_received. A run that failed has an "error" member instead,
 // returned wrapped in ErrIperf3.
@@ -78,6 +87,9 @@ func ParseIperf3(b []byte) (Iperf3Result, error) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return Iperf3Result{}, fmt.Errorf("iperf3 output: %w", err)
 	}
+	if strings.HasPrefix(doc.Error, iperf3Busy) {
+		return Iperf3Result{}, fmt.Errorf("%w: %w: %s", ErrIperf3, ErrIperf3Busy, doc.Error)
+	}
 	if doc.Error != "" {
 		return Iperf3Result{}, fmt.Errorf("%w: %s", ErrIperf3, doc.Error)
 	}
@@ -89,13 +101,33 @@ func ParseIperf3(b []byte) (Iperf3Result, error) {
 }
 
 // RunIperf3 runs the iperf3 client for t against addr for d and parses
-// what it reports. It gives up after d plus a minute.
+// what it reports. While the server says it is busy with the test before
+// (whose end may still be crossing a row), it tries again, for up to 30 s.
 func RunIperf3(ctx context.Context, addr string, t Iperf3Test, d time.Duration) (Iperf3Result, error) {
 	args, err := t.Args(addr, d)
 	if err != nil {
 		return Iperf3Result{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, d+time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		res, err := runIperf3(ctx, args, d)
+		if !errors.Is(err, ErrIperf3Busy) {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			return res, err
+		case <-tick.C:
+		}
+	}
+}
+
+// runIperf3 runs the iperf3 client once, for at most d plus a minute.
+func runIperf3(ctx context.Context, args []string, d time.Duration) (Iperf3Result, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d+time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, Iperf3Bin, append(args, "--connect-timeout", "10000")...)
 	var stdout, stderr bytes.Buffer

@@ -11,7 +11,8 @@ import (
 
 // The samples in testdata were captured from Debian's iperf 3.12 on
 // loopback with the arguments Iperf3Test.Args gives: -t 1 -i 0 -J, then
-// -P 8 -R, then against a port nobody listens on.
+// -P 8 -R, then against a port nobody listens on, then while the server
+// ran another client's test.
 func TestParseIperf3(t *testing.T) {
 	for _, tc := range []struct {
 		file    string
@@ -22,6 +23,7 @@ func TestParseIperf3(t *testing.T) {
 		{"iperf3-up.json", 1173094400, 1.000914, nil},
 		{"iperf3-P8-R.json", 1104936960, 1.003155, nil},
 		{"iperf3-refused.json", 0, 0, ErrIperf3},
+		{"iperf3-busy.json", 0, 0, ErrIperf3Busy},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			b, err := os.ReadFile(filepath.Join("testdata", tc.file))
@@ -29,8 +31,11 @@ func TestParseIperf3(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, err := ParseIperf3(b)
-			if !errors.Is(err, tc.err) {
+			if !errors.Is(err, tc.err) || tc.err != nil && !errors.Is(err, ErrIperf3) {
 				t.Fatalf("ParseIperf3: %v, want %v", err, tc.err)
+			}
+			if errors.Is(err, ErrIperf3Busy) != (tc.err == ErrIperf3Busy) {
+				t.Errorf("ParseIperf3: %v: busy is %v", err, errors.Is(err, ErrIperf3Busy))
 			}
 			if got.Bytes != tc.bytes || got.Seconds != tc.seconds {
 				t.Errorf("ParseIperf3 = %+v, want %d bytes in %vs", got, tc.bytes, tc.seconds)
