@@ -102,19 +102,19 @@ func ParseIperf3(b []byte) (Iperf3Result, error) {
 
 // RunIperf3 runs the iperf3 client for t against addr for d and parses
 // what it reports. While the server says it is busy with the test before
-// (whose end may still be crossing a row), it tries again, for up to 30 s.
+// (whose end may still be crossing a row), it tries again, for up to
+// iperf3BusyFor.
 func RunIperf3(ctx context.Context, addr string, t Iperf3Test, d time.Duration) (Iperf3Result, error) {
 	args, err := t.Args(addr, d)
 	if err != nil {
 		return Iperf3Result{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
+	giveUp := time.Now().Add(iperf3BusyFor)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		res, err := runIperf3(ctx, args, d)
-		if !errors.Is(err, ErrIperf3Busy) {
+		if !errors.Is(err, ErrIperf3Busy) || time.Now().After(giveUp) {
 			return res, err
 		}
 		select {
@@ -125,9 +125,13 @@ func RunIperf3(ctx context.Context, addr string, t Iperf3Test, d time.Duration) 
 	}
 }
 
+// iperf3BusyFor is how long RunIperf3 tries again while the server is
+// busy.
+const iperf3BusyFor = 30 * time.Second
+
 // runIperf3 runs the iperf3 client once, for at most d plus a minute.
 func runIperf3(ctx context.Context, args []string, d time.Duration) (Iperf3Result, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d+time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, d+time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, Iperf3Bin, append(args, "--connect-timeout", "10000")...)
 	var stdout, stderr bytes.Buffer

@@ -1,10 +1,15 @@
 package measure
 
 import (
+	"bufio"
+	"context"
 	"errors"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -78,5 +83,77 @@ func TestIperf3Args(t *testing.T) {
 	}
 	if _, err := (Iperf3Test{}).Args("127.0.0.1", time.Second); err == nil {
 		t.Errorf("Args of an address without a port: no error")
+	}
+}
+
+// While another client's test runs on Debian's iperf3 server, a client
+// gets its busy report; RunIperf3 keeps trying and runs once that test
+// is over.
+func TestRunIperf3WaitsForABusyServer(t *testing.T) {
+	if _, err := exec.LookPath(Iperf3Bin); err != nil {
+		t.Skip("iperf3 is not installed (Debian: apt-get install iperf3)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_, port, _ := net.SplitHostPort(addr)
+	ln.Close()
+	srv := exec.Command(Iperf3Bin, "-s", "-B", "127.0.0.1", "-p", port)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+
+	// The other client: a 5-second test, in the server's running state
+	// (where it turns others away) once the client reports its first
+	// second; it may first find the server not yet listening.
+	var holder *exec.Cmd
+	var out *bufio.Scanner
+	for try := 0; out == nil; try++ {
+		holder = exec.Command(Iperf3Bin, "-c", "127.0.0.1", "-p", port, "-t", "5", "-b", "10M", "--forceflush")
+		stdout, err := holder.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := holder.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), " 0.00-1.00 ") {
+				out = sc
+				break
+			}
+		}
+		if out == nil {
+			holder.Wait()
+			if try == 100 {
+				t.Fatal("the other iperf3 client never ran")
+			}
+			<-time.After(50 * time.Millisecond) // the server is not listening yet
+		}
+	}
+	held := make(chan error, 1)
+	go func() {
+		for out.Scan() {
+		}
+		held <- holder.Wait()
+	}()
+
+	args, err := Iperf3Test{}.Args(addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runIperf3(context.Background(), args, time.Second); !errors.Is(err, ErrIperf3Busy) {
+		t.Fatalf("one run while another test runs: %v, want ErrIperf3Busy", err)
+	}
+	r, err := RunIperf3(context.Background(), addr, Iperf3Test{}, time.Second)
+	if err != nil || r.Bytes <= 0 {
+		t.Fatalf("RunIperf3 = %+v, %v; want a run once the other test is over", r, err)
+	}
+	if err := <-held; err != nil {
+		t.Errorf("the other client: %v", err)
 	}
 }
