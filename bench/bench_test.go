@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/bench/measure"
 	"github.com/p2ptun/p2ptun/bench/report"
+	p2pconfig "github.com/p2ptun/p2ptun/config"
 )
 
 func TestMain(m *testing.M) {
@@ -351,4 +353,46 @@ func TestHeldSkip(t *testing.T) {
 			t.Errorf("heldSkip(%s, %d, %d) = %q, want %q", tc.key, tc.n, tc.fdLimit, got, tc.want)
 		}
 	}
+}
+
+// The benchmark's daemons let one trusted peer hold 10,000 tunnels and
+// open them as fast as it can: every stream cap and stream rate of
+// [limits] is raised above its default and to at least 10,000. A limit
+// added later and left out caps the benchmark instead of p2ptun's code
+// (named_peer_stream_rate refused the 2,975th of 10,000 held).
+func TestLimitsTOMLRaisesEveryStreamLimit(t *testing.T) {
+	cfg, err := p2pconfig.Parse("limitsTOML", []byte(limitsTOML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	def := p2pconfig.Default()
+	if err := def.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	got, want := reflect.ValueOf(cfg.Limits), reflect.ValueOf(def.Limits)
+	n := 0
+	for i := range got.NumField() {
+		key := got.Type().Field(i).Tag.Get("toml")
+		if !strings.Contains(key, "stream") {
+			continue
+		}
+		n++
+		g, d := number(got.Field(i)), number(want.Field(i))
+		if !(g > d) || g < 10000 {
+			t.Errorf("limits.%s = %v in limitsTOML; want more than the default %v, and at least 10,000", key, g, d)
+		}
+	}
+	if n < 8 {
+		t.Errorf("only %d stream limits in config.Limits; the test looks for toml keys with \"stream\"", n)
+	}
+}
+
+func number(v reflect.Value) float64 {
+	if v.CanFloat() {
+		return v.Float()
+	}
+	return float64(v.Int())
 }

@@ -288,6 +288,8 @@ listener_streams = 65536
 listener_peer_streams = 65536
 peer_stream_rate = 1000000.0
 peer_stream_burst = 1000000
+named_peer_stream_rate = 1000000.0
+named_peer_stream_burst = 1000000
 memory_mib = 16384
 peer_memory_mib = 16384
 `
