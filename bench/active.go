@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/p2ptun/p2ptun/bench/measure"
+	"github.com/p2ptun/p2ptun/bench/procs"
 	"github.com/p2ptun/p2ptun/bench/report"
 )
 
@@ -15,11 +16,25 @@ type active struct {
 	row
 	setup *setup
 	res   *report.RowResult
-	// cpu and bytes of the throughput measurements, per connection
-	// count, per round, per daemon: CPU-s/GB is computed per round.
-	cpu   map[int][]map[string]float64
-	bytes map[int][]float64
+	// iperf is the row started toward the iperf3 server, nil when there
+	// is none (iperf.go).
+	iperf *setup
+	// cpu and bytes of the throughput measurements, per CPU-s/GB metric
+	// (cpu_s_per_gb_N for N connections, iperf_cpu_s_per_gb), per round,
+	// per daemon: CPU-s/GB is computed per round.
+	cpu   map[string][]map[string]float64
+	bytes map[string][]float64
 	round int // of the samples being taken
+}
+
+// closeSetups stops the row's setups, if they run.
+func (a *active) closeSetups() {
+	for _, s := range []**setup{&a.setup, &a.iperf} {
+		if *s != nil {
+			(*s).Close()
+			*s = nil
+		}
+	}
 }
 
 // A measurement is taken on every measured row, round after round.
@@ -32,9 +47,9 @@ type measurement struct {
 // the order each round takes them.
 func measurements(cfg config) []measurement {
 	return []measurement{
-		{"upload, 1 connection", func(a *active, r int) error { return a.bulk(r, 1, measure.Upload, "mbps_up_1", cfg.Duration) }},
+		{"upload, 1 connection", func(a *active, r int) error { return a.upload(r, 1, "mbps_up_1", cfg.Duration) }},
 		{"download, 1 connection", func(a *active, r int) error { return a.bulk(r, 1, measure.Download, "mbps_down_1", cfg.Duration) }},
-		{"upload, 8 connections", func(a *active, r int) error { return a.bulk(r, parallel, measure.Upload, "mbps_up_8", cfg.Duration) }},
+		{"upload, 8 connections", func(a *active, r int) error { return a.upload(r, parallel, "mbps_up_8", cfg.Duration) }},
 		{"download, 8 connections", func(a *active, r int) error {
 			return a.bulk(r, parallel, measure.Download, "mbps_down_8", cfg.Duration)
 		}},
@@ -85,11 +100,11 @@ func (a *active) idle() map[string]float64 {
 
 // cpuNow reads every daemon's CPU seconds once no forked child is left
 // (socat's children exit a moment after their connection closes).
-func (a *active) cpuNow() (map[string]float64, error) {
+func (s *setup) cpuNow() (map[string]float64, error) {
 	out := map[string]float64{}
-	for _, p := range a.setup.Daemons {
+	for _, p := range s.Daemons {
 		if p.Tree {
-			err := poll(context.Background(), 10*time.Second, func() error {
+			err := procs.Poll(context.Background(), 10*time.Second, func() error {
 				if len(measure.ChildPIDs(p.PID)) > 0 {
 					return errors.New("children still running")
 				}
@@ -109,45 +124,73 @@ func (a *active) cpuNow() (map[string]float64, error) {
 	return out, nil
 }
 
+// upload is bulk with measure.Upload, on a row that returns the target's
+// reply after the client's half-close; on another it notes why not.
+func (a *active) upload(round, n int, metric string, d time.Duration) error {
+	if a.NoHalfClose != "" {
+		a.res.Notes[metric] = a.NoHalfClose
+		return nil
+	}
+	return a.bulk(round, n, measure.Upload, metric, d)
+}
+
 type bulkFunc func(addr string, n int, d time.Duration) (measure.Transfer, error)
 
 // bulk runs one throughput measurement and records MB/s, and the
 // daemons' CPU and the bytes for CPU-s/GB.
 func (a *active) bulk(round, n int, f bulkFunc, metric string, d time.Duration) error {
-	before, err := a.cpuNow()
+	return a.withCPU(a.setup, round, fmt.Sprintf("cpu_s_per_gb_%d", n), func() (int64, error) {
+		t, err := f(a.setup.Addr, n, d)
+		if err == nil {
+			a.sample(metric, t.MBps())
+		}
+		return t.Bytes, err
+	})
+}
+
+// withCPU runs transfer, which returns the bytes it moved through s, and
+// adds them and the CPU time s's daemons spent meanwhile to the round's
+// totals for the CPU-s/GB metric cpuMetric.
+func (a *active) withCPU(s *setup, round int, cpuMetric string, transfer func() (int64, error)) error {
+	before, err := s.cpuNow()
 	if err != nil {
 		return err
 	}
-	t, err := f(a.setup.Addr, n, d)
+	n, err := transfer()
 	if err != nil {
 		return err
 	}
-	after, err := a.cpuNow()
+	after, err := s.cpuNow()
 	if err != nil {
 		return err
 	}
-	a.sample(metric, t.MBps())
-	for len(a.cpu[n]) <= round {
-		a.cpu[n] = append(a.cpu[n], map[string]float64{})
-		a.bytes[n] = append(a.bytes[n], 0)
+	for len(a.cpu[cpuMetric]) <= round {
+		a.cpu[cpuMetric] = append(a.cpu[cpuMetric], map[string]float64{})
+		a.bytes[cpuMetric] = append(a.bytes[cpuMetric], 0)
 	}
 	for name, v := range after {
-		a.cpu[n][round][name] += v - before[name]
+		a.cpu[cpuMetric][round][name] += v - before[name]
 	}
-	a.bytes[n][round] += float64(t.Bytes)
+	a.bytes[cpuMetric][round] += float64(n)
 	return nil
 }
 
-// cpuPerGB turns the per-round CPU and bytes into CPU-s/GB samples.
+// cpuPerGB turns the per-round CPU and bytes into CPU-s/GB samples: each
+// daemon's, and the row's (all its daemons together).
 func (a *active) cpuPerGB() {
-	for n, rounds := range a.cpu {
+	for metric, rounds := range a.cpu {
 		for i, cpu := range rounds {
-			if a.bytes[n][i] == 0 {
+			if a.bytes[metric][i] == 0 {
 				continue
 			}
 			a.round = i
+			all := 0.0
 			for name, sec := range cpu {
-				a.daemonSample(name, fmt.Sprintf("cpu_s_per_gb_%d", n), sec/(a.bytes[n][i]/1e9))
+				a.daemonSample(name, metric, sec/(a.bytes[metric][i]/1e9))
+				all += sec
+			}
+			if len(cpu) > 0 {
+				a.sample(metric, all/(a.bytes[metric][i]/1e9))
 			}
 		}
 	}
@@ -183,8 +226,8 @@ func (a *active) pacedConns(rate int, d time.Duration) error {
 // hold starts the row afresh, holds n connections open and records how
 // many answered an echo and the daemons' memory per connection above
 // their idle.
-func (a *active) hold(ctx context.Context, cfg config, target string, n int) error {
-	s, err := startRow(ctx, cfg, a.row, target)
+func (a *active) hold(ctx context.Context, cfg config, to dest, n int) error {
+	s, err := startRow(ctx, cfg, a.row, to)
 	if err != nil {
 		return err
 	}

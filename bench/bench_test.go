@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/bench/measure"
 	"github.com/p2ptun/p2ptun/bench/report"
+	p2pconfig "github.com/p2ptun/p2ptun/config"
 )
 
 func TestMain(m *testing.M) {
@@ -74,7 +77,15 @@ func TestQuickRun(t *testing.T) {
 		t.Errorf("machine info incomplete: %+v", res.Machine)
 	}
 	_, socatErr := exec.LookPath("socat")
-	wantRows := []string{"raw", "socat", "p2ptun-tcp", "p2ptun-quic"}
+	_, kuboErr := exec.LookPath("ipfs")
+	_, iperfErr := exec.LookPath("iperf3")
+	if iperfErr != nil {
+		t.Log("iperf3 is not on PATH: its measurements are not checked (Debian: apt-get install iperf3)")
+	}
+	if kuboErr != nil {
+		t.Log("kubo's ipfs is not on PATH: its row is not checked")
+	}
+	wantRows := []string{"raw", "socat", "p2ptun-tcp", "p2ptun-quic", "kubo"}
 	if len(res.Rows) != len(wantRows) {
 		t.Fatalf("%d rows, want %v", len(res.Rows), wantRows)
 	}
@@ -85,13 +96,22 @@ func TestQuickRun(t *testing.T) {
 		if len(r.Errors) > 0 {
 			t.Errorf("%s: errors: %q", r.Key, r.Errors)
 		}
-		if r.Key == "socat" && socatErr != nil {
+		if r.Key == "socat" && socatErr != nil || r.Key == "kubo" && kuboErr != nil {
 			if r.Skip != "not installed" || len(r.Metrics) > 0 {
-				t.Errorf("socat is not installed, yet its row is %+v", r)
+				t.Errorf("%s is not installed, yet its row is %+v", r.Key, r)
 			}
 			continue
 		}
 		checkRow(t, r, cfg.Held)
+		if iperfErr == nil {
+			checkIperf3(t, r)
+		}
+	}
+	if iperfErr == nil && (res.Iperf3 == nil || res.Iperf3.Skip != "" || !strings.HasPrefix(res.Iperf3.Version, "iperf 3")) {
+		t.Errorf("iperf3 is installed, yet results.json has %+v", res.Iperf3)
+	}
+	if iperfErr != nil && (res.Iperf3 == nil || res.Iperf3.Skip == "") {
+		t.Errorf("iperf3 is not installed, yet results.json does not say so: %+v", res.Iperf3)
 	}
 
 	bases := []string{"raw"}
@@ -100,7 +120,11 @@ func TestQuickRun(t *testing.T) {
 	}
 	for _, base := range bases {
 		for _, row := range []string{"p2ptun-tcp", "p2ptun-quic"} {
-			for _, m := range report.RatioMetrics {
+			metrics := report.RatioMetrics
+			if iperfErr == nil {
+				metrics = slices.Concat(metrics, report.IperfRatioMetrics)
+			}
+			for _, m := range metrics {
 				if v, ok := res.RatioOf(row, base, m.Key); !ok || !(v > 0) {
 					t.Errorf("ratio %s / %s of %s = %v, %v; want a positive value", row, base, m.Key, v, ok)
 				}
@@ -142,7 +166,17 @@ func TestQuickRun(t *testing.T) {
 
 func checkRow(t *testing.T, r *report.RowResult, held []int) {
 	t.Helper()
-	want := []string{"mbps_up_1", "mbps_down_1", "mbps_up_8", "mbps_down_8", "conns_per_s", "ttfb_p50_ms", "ttfb_p99_ms", "paced_ttfb_p50_ms", "paced_ttfb_p99_ms"}
+	want := []string{"mbps_down_1", "mbps_down_8", "conns_per_s", "ttfb_p50_ms", "ttfb_p99_ms", "paced_ttfb_p50_ms", "paced_ttfb_p99_ms"}
+	if r.Key == "kubo" {
+		// kubo closes both ends at the client's half-close.
+		for _, m := range []string{"mbps_up_1", "mbps_up_8"} {
+			if r.Metrics[m] != nil || r.Notes[m] == "" {
+				t.Errorf("kubo: %s = %+v, note %q; want no sample and a note", m, r.Metrics[m], r.Notes[m])
+			}
+		}
+	} else {
+		want = append(want, "mbps_up_1", "mbps_up_8")
+	}
 	for _, n := range held {
 		want = append(want, report.HeldKey(n))
 	}
@@ -161,7 +195,8 @@ func checkRow(t *testing.T, r *report.RowResult, held []int) {
 		t.Errorf("%s: p99 below p50", r.Key)
 	}
 
-	wantDaemons := map[string][]string{"raw": nil, "socat": {"socat"}, "p2ptun-tcp": {"forward", "listen"}, "p2ptun-quic": {"forward", "listen"}}[r.Key]
+	wantDaemons := map[string][]string{"raw": nil, "socat": {"socat"}, "p2ptun-tcp": {"forward", "listen"}, "p2ptun-quic": {"forward", "listen"},
+		"kubo": {"forward", "listen"}}[r.Key]
 	var got []string
 	for _, d := range r.Daemons {
 		got = append(got, d.Name)
@@ -190,6 +225,42 @@ func checkRow(t *testing.T, r *report.RowResult, held []int) {
 			}
 		}
 	}
+}
+
+// checkIperf3 checks that iperf3 measured the row: MB/s each way, and
+// CPU-s/GB for its daemons and all of them.
+func checkIperf3(t *testing.T, r *report.RowResult) {
+	t.Helper()
+	for _, m := range report.IperfRatioMetrics {
+		if s := r.Metrics[m.Key]; s == nil || len(s.Samples) != 1 || !(s.Median > 0) {
+			t.Errorf("%s: iperf3 %s = %+v, want one positive sample", r.Key, m.Key, s)
+		}
+	}
+	if len(r.Daemons) == 0 {
+		return
+	}
+	if s := r.Metrics["iperf_cpu_s_per_gb"]; s == nil || !(s.Median > 0) {
+		t.Errorf("%s: iperf_cpu_s_per_gb of all its processes = %+v, want a positive value", r.Key, s)
+	}
+	for _, d := range r.Daemons {
+		if s := d.Metrics["iperf_cpu_s_per_gb"]; s == nil || !(s.Median > 0) {
+			t.Errorf("%s %s: iperf_cpu_s_per_gb = %+v, want a positive value", r.Key, d.Name, s)
+		}
+	}
+}
+
+// A results.json written before iperf3 and kubo were measured (the run
+// the README quoted at dfb4fbe) renders as before: no iperf3 section.
+func TestRenderOldResults(t *testing.T) {
+	var out bytes.Buffer
+	dir := t.TempDir()
+	if err := render(filepath.Join("testdata", "results-dfb4fbe.json"), dir, &out); err != nil {
+		t.Fatalf("render: %v", err)
+	}
+	if strings.Contains(out.String(), "iperf") || !strings.Contains(out.String(), "p2ptun TCP / socat") {
+		t.Errorf("the old results render as:\n%s", out.String())
+	}
+	checkSVG(t, filepath.Join(dir, "results.svg"), nil)
 }
 
 // checkSVG parses the chart as XML and looks for every row's name.
@@ -282,4 +353,46 @@ func TestHeldSkip(t *testing.T) {
 			t.Errorf("heldSkip(%s, %d, %d) = %q, want %q", tc.key, tc.n, tc.fdLimit, got, tc.want)
 		}
 	}
+}
+
+// The benchmark's daemons let one trusted peer hold 10,000 tunnels and
+// open them as fast as it can: every stream cap and stream rate of
+// [limits] is raised above its default and to at least 10,000. A limit
+// added later and left out caps the benchmark instead of p2ptun's code
+// (named_peer_stream_rate refused the 2,975th of 10,000 held).
+func TestLimitsTOMLRaisesEveryStreamLimit(t *testing.T) {
+	cfg, err := p2pconfig.Parse("limitsTOML", []byte(limitsTOML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	def := p2pconfig.Default()
+	if err := def.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	got, want := reflect.ValueOf(cfg.Limits), reflect.ValueOf(def.Limits)
+	n := 0
+	for i := range got.NumField() {
+		key := got.Type().Field(i).Tag.Get("toml")
+		if !strings.Contains(key, "stream") {
+			continue
+		}
+		n++
+		g, d := number(got.Field(i)), number(want.Field(i))
+		if !(g > d) || g < 10000 {
+			t.Errorf("limits.%s = %v in limitsTOML; want more than the default %v, and at least 10,000", key, g, d)
+		}
+	}
+	if n < 8 {
+		t.Errorf("only %d stream limits in config.Limits; the test looks for toml keys with \"stream\"", n)
+	}
+}
+
+func number(v reflect.Value) float64 {
+	if v.CanFloat() {
+		return v.Float()
+	}
+	return float64(v.Int())
 }

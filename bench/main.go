@@ -138,20 +138,20 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (*report.Res
 		return nil, err
 	}
 	defer tgt.Close()
+	iperfTo, iperfMs, stopIperf := setupIperf3(ctx, cfg, res, logf) // iperf.go
+	defer stopIperf()
 
 	var rs []*active
 	for _, r := range rows() {
 		a := &active{row: r, res: &report.RowResult{Key: r.Key, Name: r.Name, Skip: r.Skip,
 			Metrics: map[string]*report.Stat{}, Notes: map[string]string{}},
-			cpu: map[int][]map[string]float64{}, bytes: map[int][]float64{}}
+			cpu: map[string][]map[string]float64{}, bytes: map[string][]float64{}}
 		res.Rows = append(res.Rows, a.res)
 		rs = append(rs, a)
 	}
 	defer func() {
 		for _, a := range rs {
-			if a.setup != nil {
-				a.setup.Close()
-			}
+			a.closeSetups()
 		}
 	}()
 
@@ -160,15 +160,16 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (*report.Res
 		if a.Skip != "" {
 			continue
 		}
-		if a.setup, err = startRow(ctx, cfg, a.row, tgt.Addr); err != nil {
+		if a.setup, err = startRow(ctx, cfg, a.row, targetDest(tgt.Addr)); err != nil {
 			// One row that cannot start must not cost the others.
 			a.res.AddError(err.Error())
 			a.Skip, a.res.Skip = "did not start", "did not start"
 			continue
 		}
 		a.idle()
+		startIperf3Row(ctx, cfg, a, iperfTo)
 	}
-	ms := measurements(cfg)
+	ms := append(measurements(cfg), iperfMs...)
 	for round := range cfg.Rounds {
 		for _, m := range ms {
 			logf("round %d/%d: %s", round+1, cfg.Rounds, m.name)
@@ -188,10 +189,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (*report.Res
 	}
 	for _, a := range rs {
 		a.cpuPerGB()
-		if a.setup != nil {
-			a.setup.Close()
-			a.setup = nil
-		}
+		a.closeSetups()
 	}
 
 	// Held connections: a fresh setup for every sample, so that memory
@@ -211,7 +209,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (*report.Res
 					continue
 				}
 				a.round = round
-				if err := a.hold(ctx, cfg, tgt.Addr, n); err != nil {
+				if err := a.hold(ctx, cfg, targetDest(tgt.Addr), n); err != nil {
 					a.res.AddError(fmt.Sprintf("round %d, hold %d: %v", round+1, n, err))
 				}
 			}

@@ -12,15 +12,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/p2ptun/p2ptun/bench/measure"
+	"github.com/p2ptun/p2ptun/bench/procs"
 	"github.com/p2ptun/p2ptun/bench/report"
 )
 
 // A row is one way for the client to reach the target: directly, through
-// socat, or through a pair of p2ptun daemons. Everything that differs
+// socat, through a pair of p2ptun daemons, or a pair of kubo daemons. Everything that differs
 // between rows is here, so that a new way to carry the bytes is one more
 // entry in rows (its start function in a file of its own if it is long).
 type row struct {
@@ -34,7 +34,24 @@ type row struct {
 	// hold, and MaxHeldWhy why.
 	MaxHeld    int
 	MaxHeldWhy string
-	start      func(ctx context.Context, cfg config, target string) (*setup, error)
+	// NoHalfClose, when set, says why the row cannot carry the reply
+	// that follows a client's half-close, which the upload waits for.
+	NoHalfClose string
+	start       func(ctx context.Context, cfg config, to dest) (*setup, error)
+}
+
+// A dest is where a row carries its client's connections: the benchmark's
+// own target, or an iperf3 server. Ready tells that a started row's
+// address reaches it.
+type dest struct {
+	Addr  string
+	Ready func(addr string) error
+}
+
+// targetDest is the benchmark's own target at addr: a row is ready once
+// an echo through it comes back.
+func targetDest(addr string) dest {
+	return dest{Addr: addr, Ready: func(a string) error { return measure.EchoOnce(a, 10*time.Second) }}
 }
 
 // A setup is a started row: the address clients dial and the processes
@@ -101,10 +118,11 @@ func rows() []row {
 		socat.Skip = "not installed"
 	}
 	return []row{
-		{Key: report.Raw, Name: "raw loopback", Color: "#9e9e9e", start: func(context.Context, config, string) (*setup, error) { return &setup{}, nil }},
+		{Key: report.Raw, Name: "raw loopback", Color: "#9e9e9e", start: func(context.Context, config, dest) (*setup, error) { return &setup{}, nil }},
 		socat,
 		{Key: "p2ptun-tcp", Name: "p2ptun TCP", Color: "#4e79a7", start: p2ptunStarter("/ip4/127.0.0.1/tcp/0")},
 		{Key: "p2ptun-quic", Name: "p2ptun QUIC", Color: "#59a14f", start: p2ptunStarter("/ip4/127.0.0.1/udp/0/quic-v1")},
+		kuboRow(), // kubo.go
 	}
 }
 
@@ -117,14 +135,15 @@ func colors() map[string]string {
 	return out
 }
 
-// startRow starts r and fills in the address to dial for raw loopback.
-func startRow(ctx context.Context, cfg config, r row, target string) (*setup, error) {
-	s, err := r.start(ctx, cfg, target)
+// startRow starts r toward to and fills in the address to dial for raw
+// loopback.
+func startRow(ctx context.Context, cfg config, r row, to dest) (*setup, error) {
+	s, err := r.start(ctx, cfg, to)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", r.Name, err)
 	}
 	if s.Addr == "" {
-		s.Addr = target
+		s.Addr = to.Addr
 	}
 	return s, nil
 }
@@ -132,30 +151,30 @@ func startRow(ctx context.Context, cfg config, r row, target string) (*setup, er
 // startSocat runs socat as a forking TCP forwarder, as its manual shows.
 // backlog is raised from socat's 5 to the kernel's usual cap, so that
 // opening many connections at once measures socat, not SYN retries.
-func startSocat(ctx context.Context, _ config, target string) (*setup, error) {
-	port, err := freePort()
+func startSocat(ctx context.Context, _ config, to dest) (*setup, error) {
+	port, err := procs.FreePort()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command("socat",
-		fmt.Sprintf("TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr,backlog=4096", port), "TCP:"+target)
+		fmt.Sprintf("TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr,backlog=4096", port), "TCP:"+to.Addr)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	r, err := startProc(cmd)
+	r, err := procs.Start(cmd)
 	if err != nil {
 		return nil, err
 	}
 	s := &setup{
 		Addr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		Daemons: []proc{{Name: "socat", PID: cmd.Process.Pid, Tree: true}},
-		stop:    func() { r.stop(5 * time.Second) },
+		stop:    func() { r.Stop(5 * time.Second) },
 	}
-	// Ready once it accepts; a probe connection is a full echo.
-	err = poll(ctx, 10*time.Second, func() error {
-		if r.exited() {
-			return errStop
+	// Ready once a probe connection reaches the destination.
+	err = procs.Poll(ctx, 10*time.Second, func() error {
+		if r.Exited() {
+			return procs.ErrStop
 		}
-		return measure.EchoOnce(s.Addr, time.Second)
+		return to.Ready(s.Addr)
 	})
 	if err != nil {
 		s.Close()
@@ -168,44 +187,30 @@ func startSocat(ctx context.Context, _ config, target string) (*setup, error) {
 const benchProto = "/x/bench"
 
 // p2ptunStarter starts two daemons on loopback with swarm address listen
-// (one transport): B exposes the target as /x/bench to A only, and A
+// (one transport): B exposes the destination as /x/bench to A only, and A
 // forwards a free local port to it. They run as users run them: the
 // p2ptun binary, a home made by `p2ptun init`, the CLI for the tunnel.
-func p2ptunStarter(listen string) func(context.Context, config, string) (*setup, error) {
-	return p2ptunTunnel(listen, "/ip4/127.0.0.1/tcp/0", func(addr string) error { return measure.EchoOnce(addr, 10*time.Second) })
+func p2ptunStarter(listen string) func(context.Context, config, dest) (*setup, error) {
+	return p2ptunTunnel(listen, "/ip4/127.0.0.1/tcp/0")
 }
 
 // p2ptunTunnel is p2ptunStarter with A's local address local (a TCP or
-// UDP port 0) and check, run on the address clients reach.
-func p2ptunTunnel(listen, local string, check func(addr string) error) func(context.Context, config, string) (*setup, error) {
-	return func(ctx context.Context, cfg config, target string) (_ *setup, err error) {
-		dir, err := os.MkdirTemp("", "p2ptun-bench-")
+// UDP port 0).
+func p2ptunTunnel(listen, local string) func(context.Context, config, dest) (*setup, error) {
+	return func(ctx context.Context, cfg config, to dest) (_ *setup, err error) {
+		s, ds, err := daemonPair("p2ptun-bench-", func(home string) (*daemonProc, error) {
+			return startDaemon(ctx, cfg.P2ptun, home, listen)
+		})
 		if err != nil {
 			return nil, err
 		}
-		var ds []*daemonProc
-		s := &setup{stop: func() {
-			for _, d := range ds {
-				d.stop(15 * time.Second)
-			}
-			os.RemoveAll(dir)
-		}}
 		defer func() {
 			if err != nil {
 				s.Close()
 			}
 		}()
-		for _, name := range []string{"forward", "listen"} {
-			d, err := startDaemon(ctx, cfg.P2ptun, filepath.Join(dir, name), listen)
-			if err != nil {
-				return nil, err
-			}
-			ds = append(ds, d)
-			s.logs = append(s.logs, filepath.Join(d.home, "daemon.log"))
-			s.Daemons = append(s.Daemons, proc{Name: name, PID: d.cmd.Process.Pid})
-		}
 		fwd, lis := ds[0], ds[1]
-		if _, err := lis.cli(ctx, "listen", benchProto, target, "--allow", fwd.id.ID); err != nil {
+		if _, err := lis.cli(ctx, "listen", benchProto, to.Addr, "--allow", fwd.id.ID); err != nil {
 			return nil, err
 		}
 		out, err := fwd.cli(ctx, "forward", benchProto, local, lis.id.Addresses[0])
@@ -218,13 +223,50 @@ func p2ptunTunnel(listen, local string, check func(addr string) error) func(cont
 			return nil, fmt.Errorf("forward printed %q, want /ip4/127.0.0.1/tcp/PORT", out)
 		}
 		s.Addr = net.JoinHostPort(parts[2], parts[4])
-		return s, check(s.Addr)
+		return s, to.Ready(s.Addr)
 	}
+}
+
+// A pairDaemon is one of the two daemons of a tunnel row.
+type pairDaemon interface {
+	Stop(grace time.Duration)
+	PID() int
+	logFile() string
+}
+
+// daemonPair starts two daemons with start, "forward" and "listen", each
+// in a directory of its own under a fresh temporary one. The setup it
+// returns stops them and removes the directory; on an error nothing is
+// left running.
+func daemonPair[D pairDaemon](prefix string, start func(dir string) (D, error)) (*setup, [2]D, error) {
+	var ds [2]D
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return nil, ds, err
+	}
+	started := 0
+	s := &setup{stop: func() {
+		for _, d := range ds[:started] {
+			d.Stop(15 * time.Second)
+		}
+		os.RemoveAll(dir)
+	}}
+	for i, name := range []string{"forward", "listen"} {
+		d, err := start(filepath.Join(dir, name))
+		if err != nil {
+			s.Close()
+			return nil, ds, err
+		}
+		ds[i], started = d, started+1
+		s.logs = append(s.logs, d.logFile())
+		s.Daemons = append(s.Daemons, proc{Name: name, PID: d.PID()})
+	}
+	return s, ds, nil
 }
 
 // daemonProc is one running p2ptun daemon.
 type daemonProc struct {
-	*running
+	*procs.Running
 	bin, home string
 	id        struct {
 		ID        string
@@ -246,24 +288,13 @@ listener_streams = 65536
 listener_peer_streams = 65536
 peer_stream_rate = 1000000.0
 peer_stream_burst = 1000000
+named_peer_stream_rate = 1000000.0
+named_peer_stream_burst = 1000000
 memory_mib = 16384
 peer_memory_mib = 16384
 `
 
-// childEnv is this process's environment without the P2PTUN_* variables
-// (a developer's settings must not change the measurement) and without
-// NOTIFY_SOCKET, plus P2PTUN_NO_MDNS=1: nothing announces itself on the
-// host's network.
-func childEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "P2PTUN_") || strings.HasPrefix(kv, "NOTIFY_SOCKET=") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, "P2PTUN_NO_MDNS=1")
-}
+func (d *daemonProc) logFile() string { return filepath.Join(d.home, "daemon.log") }
 
 func startDaemon(ctx context.Context, bin, home, listen string) (*daemonProc, error) {
 	d := &daemonProc{bin: bin, home: home}
@@ -274,114 +305,28 @@ func startDaemon(ctx context.Context, bin, home, listen string) (*daemonProc, er
 		return nil, err
 	}
 	ready := filepath.Join(home, "ready.json")
-	logf, err := os.Create(filepath.Join(home, "daemon.log"))
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
 	cmd := exec.Command(bin, "--home", home, "daemon", "--listen-addr", listen,
 		"--no-mdns", "--ready-file", ready, "--log-level", "warn")
-	cmd.Env = childEnv()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if d.running, err = startProc(cmd); err != nil {
-		return nil, err
-	}
-	err = poll(ctx, 20*time.Second, func() error {
-		if d.exited() {
-			return errStop
-		}
+	cmd.Env = procs.ChildEnv()
+	var err error
+	d.Running, err = procs.StartReady(ctx, cmd, d.logFile(), 20*time.Second, func() error {
 		b, err := os.ReadFile(ready)
 		if err != nil {
 			return err
 		}
-		return json.Unmarshal(b, &d.id)
+		if err := json.Unmarshal(b, &d.id); err != nil {
+			return err
+		}
+		if len(d.id.Addresses) == 0 {
+			return errors.New("the daemon has no address")
+		}
+		return nil
 	})
-	if err == nil && len(d.id.Addresses) == 0 {
-		err = errors.New("the daemon has no address")
-	}
-	if err != nil {
-		d.stop(5 * time.Second)
-		logb, _ := os.ReadFile(filepath.Join(home, "daemon.log"))
-		return nil, fmt.Errorf("daemon in %s did not become ready: %v\n%s", home, err, logb)
-	}
-	return d, nil
+	return d, err
 }
 
 func (d *daemonProc) cli(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, d.bin, append([]string{"--home", d.home}, args...)...)
-	cmd.Env = childEnv()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("p2ptun %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return stdout.String(), nil
-}
-
-// running is a started process that a goroutine waits for.
-type running struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func startProc(cmd *exec.Cmd) (*running, error) {
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	r := &running{cmd: cmd, done: make(chan struct{})}
-	go func() { cmd.Wait(); close(r.done) }()
-	return r, nil
-}
-
-func (r *running) exited() bool {
-	select {
-	case <-r.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop sends SIGTERM, and SIGKILL if the process is still there after
-// grace; it returns once the process has exited.
-func (r *running) stop(grace time.Duration) {
-	r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.done:
-	case <-time.After(grace):
-		r.cmd.Process.Kill()
-		<-r.done
-	}
-}
-
-// errStop ends a poll at once.
-var errStop = errors.New("the process exited")
-
-// poll calls f until it returns nil, errStop or the timeout passes.
-func poll(ctx context.Context, timeout time.Duration, f func() error) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for {
-		err := f()
-		if err == nil || errors.Is(err, errStop) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
-		case <-t.C:
-		}
-	}
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	cmd.Env = procs.ChildEnv()
+	return procs.Output(cmd)
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/api"
 	"github.com/p2ptun/p2ptun/internal/harness"
+	"github.com/p2ptun/p2ptun/internal/kuboconfig"
 	"github.com/p2ptun/p2ptun/internal/testnet"
 )
 
@@ -241,26 +242,7 @@ func startKubo(t *testing.T, bin string, opts kuboOptions) *kuboNode {
 	}
 
 	// Loopback only, nothing that reaches the internet.
-	for _, kv := range [][2]string{
-		{"Bootstrap", `[]`},
-		{"Peering.Peers", `[]`},
-		{"Addresses.Swarm", `["/ip4/127.0.0.1/tcp/0"]`},
-		{"Addresses.API", `"/ip4/127.0.0.1/tcp/0"`},
-		{"Addresses.Gateway", `"/ip4/127.0.0.1/tcp/0"`},
-		{"Discovery.MDNS.Enabled", `false`},
-		{"Routing.Type", `"none"`},
-		{"AutoConf.Enabled", `false`},
-		{"AutoTLS.Enabled", `false`},
-		{"Provide.Enabled", `false`},
-		{"HTTPRetrieval.Enabled", `false`},
-		{"AutoNAT.ServiceMode", `"disabled"`},
-		{"Swarm.DisableNatPortMap", `true`},
-		{"Swarm.RelayClient.Enabled", `false`},
-		{"Swarm.RelayService.Enabled", `false`},
-		{"Swarm.EnableHolePunching", `false`},
-		{"Plugins.Plugins", `{"telemetry":{"Disabled":true}}`},
-		{"Experimental.Libp2pStreamMounting", `true`},
-	} {
+	for _, kv := range kuboconfig.Loopback {
 		k.run(t, "config", "--json", kv[0], kv[1])
 	}
 	daemonEnv := k.env

@@ -78,6 +78,19 @@ func chart(res *Results, colors map[string]string) []byte {
 		{"CPU-s per GB, 1 connection (lower is better)", daemonBars("cpu_s_per_gb_1")},
 		{fmt.Sprintf("KiB RSS per connection, %d held (lower is better)", maxHeld), daemonBars(fmt.Sprintf("rss_kib_per_conn_%d", maxHeld))},
 		{"idle RSS, MiB (lower is better)", daemonBars("idle_rss_mib")},
+		{"idle anon (its own memory), MiB (lower is better)", daemonBars("idle_anon_mib")},
+	}
+	if res.hasIperf3() { // iperf.go
+		for _, m := range IperfRatioMetrics {
+			panels = append(panels, struct {
+				title string
+				bars  []bar
+			}{"iperf3 MB/s, " + m.Title, rowBars(m.Key, true)})
+		}
+		panels = append(panels, struct {
+			title string
+			bars  []bar
+		}{"iperf3 CPU-s per GB, all processes (lower is better)", rowBars("iperf_cpu_s_per_gb", false)})
 	}
 	const (
 		cols, panelW, labelW, barH, gap, titleH, pad = 3, 360, 130, 16, 5, 24, 14

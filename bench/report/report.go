@@ -23,7 +23,8 @@ type Results struct {
 	Settings Settings     `json:"settings"`
 	Rows     []*RowResult `json:"rows"`
 	Ratios   []*Ratio     `json:"ratios"`
-	UDP      *UDPResults  `json:"udp,omitempty"` // udp.go
+	UDP      *UDPResults  `json:"udp,omitempty"`    // udp.go
+	Iperf3   *Iperf3Run   `json:"iperf3,omitempty"` // iperf.go
 }
 
 // Ratio compares a row with a baseline row on one metric, round by
@@ -65,7 +66,7 @@ func (res *Results) ComputeRatios() {
 			if r.Key == base || r.Key == Raw || r.Skip != "" {
 				continue
 			}
-			for _, m := range RatioMetrics {
+			for _, m := range slices.Concat(RatioMetrics, IperfRatioMetrics) {
 				rs, bs := r.Metrics[m.Key], b.Metrics[m.Key]
 				if rs == nil || bs == nil {
 					continue
@@ -89,10 +90,8 @@ func (res *Results) ComputeRatios() {
 
 // RatioOf returns the median of row / base for metric.
 func (res *Results) RatioOf(row, base, metric string) (float64, bool) {
-	for _, r := range res.Ratios {
-		if r.Row == row && r.Base == base && r.Metric == metric {
-			return r.Stat.Median, true
-		}
+	if s := res.ratio(row, base, metric); s != nil {
+		return s.Median, true
 	}
 	return 0, false
 }
@@ -163,7 +162,9 @@ const Units = "mbps_*: 10^6 bytes/s through the row (up: client to target, down:
 	"conns_per_s: connections opened, echoed one byte, half-closed and closed, per second; ttfb_*_ms: from before dial to the echoed byte; " +
 	"paced_ttfb_*_ms: the same, connections opened at the fixed rate paced_conns_per_s; " +
 	"held_N: connections of N still echoing when all were open; daemons' cpu_s_per_gb_N: user+system CPU seconds per 10^9 bytes moved " +
-	"(upload and download, N connections); idle_rss_mib: VmRSS of a fresh daemon with its tunnel up and one echo made through it; idle_anon_mib: its RssAnon, the daemon's own memory (the rest is its binary's pages); rss_kib_per_conn_N: (VmRSS holding N - idle) / N, in KiB. " +
+	"(upload and download, N connections); idle_rss_mib: VmRSS of a fresh daemon with its tunnel up and one echo made through it; idle_anon_mib: its RssAnon, the daemon's own memory (the rest is its binary's pages); rss_kib_per_conn_N: (VmRSS holding N - idle) / N, in KiB; " +
+	"a row's cpu_s_per_gb_*: all its daemons together. iperf_mbps_*: iperf3's MB/s received through the row toward an iperf3 server " +
+	"(up: iperf3 -c; down: -R; _8: -P 8); iperf_cpu_s_per_gb: CPU-s/GB over those three, per daemon and for the row. " +
 	"socat forks per connection: its CPU includes its children, and its memory is the PSS of it and its children."
 
 // Add records v as a sample of round, on a nil s too, and returns s.
@@ -404,6 +405,9 @@ func Table(res *Results) string {
 	}
 	var pairs [][2]string
 	for _, rt := range res.Ratios {
+		if strings.HasPrefix(rt.Metric, "iperf_") {
+			continue // iperf.go's table
+		}
 		if p := [2]string{rt.Row, rt.Base}; !slices.Contains(pairs, p) {
 			pairs = append(pairs, p)
 		}
@@ -437,6 +441,7 @@ func Table(res *Results) string {
 			fmt.Fprintf(&b, "%s: error: %s\n", r.Name, e)
 		}
 	}
+	b.WriteString(formatIperf3(res, pad))
 	b.WriteString(formatUDP(res.UDP))
 	return b.String()
 }

@@ -34,16 +34,10 @@ func formatUDP(u *UDPResults) string {
 	fmt.Fprintf(&b, "\nUDP: one flow, %d-byte datagrams echoed, %d in flight; medians (min–max over the rounds)\n", u.Size, u.Window)
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "\tdatagrams/s\tMB/s each way\tlost\t")
-	spread := func(s *Stat, format string) string {
-		if s == nil {
-			return none
-		}
-		return fmt.Sprintf(format+" ("+format+"–"+format+")", s.Median, s.Min, s.Max)
-	}
 	for _, r := range u.Rows {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t\n", r.Name, spread(r.Echoed, "%.0f"), spread(r.MBps, "%.1f"), r.Lost)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t\n", r.Name, spread(r.Echoed, "%.0f", ""), spread(r.MBps, "%.1f", ""), r.Lost)
 	}
-	fmt.Fprintf(w, "p2ptun UDP / raw UDP\t%s\t\t\t\n", spread(u.Ratio, "%.2f"))
+	fmt.Fprintf(w, "p2ptun UDP / raw UDP\t%s\t\t\t\n", spread(u.Ratio, "%.2f", ""))
 	w.Flush()
 	for _, r := range u.Rows {
 		for _, e := range r.Errors {

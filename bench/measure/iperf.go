@@ -1,0 +1,156 @@
+package measure
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Iperf3Bin is the name of Debian's iperf3, looked up on PATH.
+const Iperf3Bin = "iperf3"
+
+// An Iperf3Test is one iperf3 client run: Parallel connections (-P), the
+// server sending (-R, Reverse) or receiving.
+type Iperf3Test struct {
+	Parallel int
+	Reverse  bool
+}
+
+// Args are the iperf3 client's arguments for t against addr (host:port)
+// for d, rounded to whole seconds (iperf3's -t takes an integer, and 0
+// means forever) and at least one. -J: the one JSON document that
+// ParseIperf3 reads; -i 0: no per-second reports in it.
+func (t Iperf3Test) Args(addr string, d time.Duration) ([]string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("iperf3 address %q: %w", addr, err)
+	}
+	secs := max(1, int(d.Round(time.Second)/time.Second))
+	args := []string{"-c", host, "-p", port, "-t", strconv.Itoa(secs), "-i", "0", "-J"}
+	if t.Parallel > 1 {
+		args = append(args, "-P", strconv.Itoa(t.Parallel))
+	}
+	if t.Reverse {
+		args = append(args, "-R")
+	}
+	return args, nil
+}
+
+// Iperf3Result is what an iperf3 client run reports: the bytes the
+// receiving side counted (the server's for an upload, the client's for
+// -R) over its seconds, all connections together.
+type Iperf3Result struct {
+	Bytes   int64
+	Seconds float64
+}
+
+// MBps is 10^6 bytes a second received.
+func (r Iperf3Result) MBps() float64 {
+	if r.Seconds <= 0 {
+		return 0
+	}
+	return float64(r.Bytes) / 1e6 / r.Seconds
+}
+
+// ErrIperf3 is an error that iperf3 itself reported (its JSON's "error").
+var ErrIperf3 = errors.New("iperf3 reported an error")
+
+// ErrIperf3Busy is iperf3's report that its server was still running
+// another test (one whose end had not yet reached it through a row);
+// it comes with ErrIperf3.
+var ErrIperf3Busy = errors.New("the iperf3 server is busy")
+
+// iperf3Busy is how iperf 3.x's server says it is busy (iperf_error.c,
+// IESERVERBUSY), which its client puts in its JSON's "error".
+const iperf3Busy = "the server is busy"
+
+// ParseIperf3 reads the JSON document of `iperf3 -c … -J` (iperf 3.x):
+// end.sum_received. A run that failed has an "error" member instead,
+// returned wrapped in ErrIperf3.
+func ParseIperf3(b []byte) (Iperf3Result, error) {
+	var doc struct {
+		Error string `json:"error"`
+		End   struct {
+			SumReceived *struct {
+				Bytes   int64   `json:"bytes"`
+				Seconds float64 `json:"seconds"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return Iperf3Result{}, fmt.Errorf("iperf3 output: %w", err)
+	}
+	if strings.HasPrefix(doc.Error, iperf3Busy) {
+		return Iperf3Result{}, fmt.Errorf("%w: %w: %s", ErrIperf3, ErrIperf3Busy, doc.Error)
+	}
+	if doc.Error != "" {
+		return Iperf3Result{}, fmt.Errorf("%w: %s", ErrIperf3, doc.Error)
+	}
+	s := doc.End.SumReceived
+	if s == nil || s.Seconds <= 0 {
+		return Iperf3Result{}, errors.New("iperf3 output: no end.sum_received with a duration")
+	}
+	return Iperf3Result{Bytes: s.Bytes, Seconds: s.Seconds}, nil
+}
+
+// RunIperf3 runs the iperf3 client for t against addr for d and parses
+// what it reports. While the server says it is busy with the test before
+// (whose end may still be crossing a row), it tries again, for up to
+// iperf3BusyFor.
+func RunIperf3(ctx context.Context, addr string, t Iperf3Test, d time.Duration) (Iperf3Result, error) {
+	args, err := t.Args(addr, d)
+	if err != nil {
+		return Iperf3Result{}, err
+	}
+	giveUp := time.Now().Add(iperf3BusyFor)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		res, err := runIperf3(ctx, args, d)
+		if !errors.Is(err, ErrIperf3Busy) || time.Now().After(giveUp) {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			return res, err
+		case <-tick.C:
+		}
+	}
+}
+
+// iperf3BusyFor is how long RunIperf3 tries again while the server is
+// busy.
+const iperf3BusyFor = 30 * time.Second
+
+// runIperf3 runs the iperf3 client once, for at most d plus a minute.
+func runIperf3(ctx context.Context, args []string, d time.Duration) (Iperf3Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, d+time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, Iperf3Bin, append(args, "--connect-timeout", "10000")...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	res, err := ParseIperf3(stdout.Bytes())
+	if err != nil {
+		return res, errors.Join(err, exitErr(runErr, stderr.String()))
+	}
+	return res, nil
+}
+
+// exitErr adds iperf3's stderr to its exit status, if it failed.
+func exitErr(err error, stderr string) error {
+	if err == nil {
+		return nil
+	}
+	if s := strings.TrimSpace(stderr); s != "" {
+		return fmt.Errorf("iperf3: %w: %s", err, s)
+	}
+	return fmt.Errorf("iperf3: %w", err)
+}
