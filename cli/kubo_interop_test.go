@@ -46,7 +46,10 @@ func TestKuboInterop(t *testing.T) {
 	p := startP2ptunDaemon(t)
 	t.Logf("p2ptun daemon %s ready at %s (%s)", p.ID, p.addr, time.Since(p2ptStart).Round(time.Millisecond))
 
-	const size = 64 << 10
+	// Several MiB: many frames of streams.FrameSize each way, bigger than
+	// the 64 KiB go-yamux (and so kubo) sends, and more than a fresh
+	// stream's window.
+	const size = 4 << 20
 
 	// Direction 1: p2ptun forward -> kubo `ipfs p2p listen` -> TCP target.
 	echo1 := startKuboEchoTarget(t, false)

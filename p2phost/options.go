@@ -20,6 +20,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/p2ptun/p2ptun/p2phost/limits"
+	"github.com/p2ptun/p2ptun/streams"
 )
 
 // One small constructor per concern, in the manner of kubo's
@@ -57,13 +58,15 @@ func (h *Host) security() libp2p.Option {
 
 // muxer is go-libp2p's yamux with the keepalive: a TCP connection that
 // sends nothing back for half of timeouts.keepalive is pinged, and closed
-// if the ping (or any write) takes longer than the other half.
+// if the ping (or any write) takes longer than the other half. It sends
+// frames of up to streams.FrameSize, the size of a bulk read in a tunnel.
 func (h *Host) muxer() libp2p.Option { return libp2p.Muxer(yamux.ID, h.yamux()) }
 
 func (h *Host) yamux() *yamux.Transport {
 	t := *yamux.DefaultTransport
 	_, half := h.keepaliveTimes()
 	t.KeepAliveInterval, t.ConnectionWriteTimeout = half, half
+	t.MaxMessageSize = streams.FrameSize
 	return &t
 }
 

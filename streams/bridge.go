@@ -52,24 +52,36 @@ var ErrAborted = errors.New("bridge aborted")
 // Copy buffers. A socket source (rawCopy) takes the big one from the pool
 // only once it is readable and gives it back after each write, so an idle
 // socket holds none. Any other source (a libp2p stream) must hold a buffer
-// while it waits in Read: it starts with a small one and moves to the big
-// one when a read fills the small one (a bulk transfer), and back when reads
-// come in small again. An idle tunnel, the common case when thousands are
-// held open, then ties up smallSize in each daemon instead of 2×bufSize.
+// while it waits in Read: it starts with a small one and moves up a size
+// (small, mid, big) each time a read fills the one it has (a bulk
+// transfer), and back to the small one when reads come in small again. An
+// idle tunnel, the common case when thousands are held open, then ties up
+// smallSize in each daemon instead of 2×bufSize, and one that carries
+// messages of a few KiB holds midSize, not bufSize.
 //
-// bufSize fills one yamux frame exactly: go-yamux sends at most 64 KiB a
-// frame, 12 of them its header, and go-libp2p's TLS cuts what it is given
-// into 16 KiB records, one write each. A 32 KiB read made a 32,780-byte
-// frame: two full records and a 12-byte one. 64 KiB − 12 makes four full
-// records and half the frames.
+// bufSize fills one yamux frame exactly: p2phost lets go-yamux send
+// FrameSize a frame, 12 bytes of it the header, and go-libp2p's TLS cuts
+// what it is given into 16 KiB records. A read that fills the buffer is
+// one frame, one hand-off to the session's writer and whole records only.
 const (
 	yamuxHeader = 12
-	bufSize     = 64<<10 - yamuxHeader
+	bufSize     = FrameSize - yamuxHeader
+	midSize     = 64<<10 - yamuxHeader
 	smallSize   = 512
 )
 
+// FrameSize is the largest yamux frame, header included, that a daemon
+// sends (p2phost sets go-yamux's MaxMessageSize to it), and what one read
+// of a bulk transfer fills. 256 KiB rather than go-yamux's 64 KiB: a
+// quarter of the frames, so a quarter of the hand-offs from a stream to
+// the session's writer goroutine, for the same bytes. The receiver takes
+// frames of any size within its window (at least 256 KiB), so peers with
+// other settings, kubo among them, read them as they are.
+const FrameSize = 256 << 10
+
 var (
 	bufPool   = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+	midPool   = sync.Pool{New: func() any { b := make([]byte, midSize); return &b }}
 	smallPool = sync.Pool{New: func() any { b := make([]byte, smallSize); return &b }}
 )
 
@@ -164,17 +176,11 @@ func proxyCopy(dst, src HalfCloser, dstShut, srcShut *atomic.Bool, counter *atom
 	if rc := rawConnOf(src); rc != nil {
 		return rawCopy(dst, src, rc, dstShut, srcShut, counter)
 	}
-	sp := smallPool.Get().(*[]byte)
-	defer smallPool.Put(sp)
-	var bp *[]byte // the big buffer, while the transfer is bulk
-	defer func() {
-		if bp != nil {
-			bufPool.Put(bp)
-		}
-	}()
-	buf := *sp
+	var bufs ladder
+	defer bufs.release()
 	out := newSink(dst, src, nil, counter)
 	for {
+		buf := bufs.buf()
 		nr, rerr := src.Read(buf)
 		if nr > 0 {
 			if err := out.write(buf[:nr]); err != nil {
@@ -188,18 +194,46 @@ func proxyCopy(dst, src HalfCloser, dstShut, srcShut *atomic.Bool, counter *atom
 			return out.written, fmt.Errorf("read: %w", rerr)
 		}
 		// buf has been written out: the next read may use another.
-		switch {
-		case bp == nil && nr == len(buf):
-			bp = bufPool.Get().(*[]byte)
-		case bp != nil && nr < smallSize:
-			bufPool.Put(bp)
-			bp = nil
-		}
-		if bp != nil {
-			buf = *bp
-		} else {
-			buf = *sp
-		}
+		bufs.next(nr)
+	}
+}
+
+// ladder is the buffer a copy from a libp2p stream reads into: the small
+// one, moving up to the mid and then the big one as reads fill it, and back
+// to the small one when a read is small.
+type ladder struct {
+	held *[]byte // nil before the first read
+	step int     // held's pool in steps
+}
+
+var steps = [...]*sync.Pool{&smallPool, &midPool, &bufPool}
+
+func (l *ladder) buf() []byte {
+	if l.held == nil {
+		l.take(0)
+	}
+	return *l.held
+}
+
+// next picks the buffer for the read after one of n bytes.
+func (l *ladder) next(n int) {
+	switch {
+	case n == len(*l.held) && l.step < len(steps)-1:
+		l.take(l.step + 1)
+	case n < smallSize && l.step > 0:
+		l.take(0)
+	}
+}
+
+func (l *ladder) take(step int) {
+	l.release()
+	l.held, l.step = steps[step].Get().(*[]byte), step
+}
+
+func (l *ladder) release() {
+	if l.held != nil {
+		steps[l.step].Put(l.held)
+		l.held = nil
 	}
 }
 

@@ -301,7 +301,7 @@ func TestBridgeBufferSwitchingKeepsBytesIntact(t *testing.T) {
 		for i := range 16 {
 			left, right, done := bridged(t, context.Background(), Counters{})
 			data := randBytes(t, 1<<20)
-			sizes := []int{1, smallSize, smallSize - 1, 40000, 10, 70000, 3, bufSize, smallSize + 1}
+			sizes := []int{1, smallSize, smallSize - 1, 40000, 10, 70000, 3, midSize, bufSize, midSize + 1, smallSize + 1, bufSize + 7}
 			wg.Go(func() {
 				off := 0
 				for k := 0; off < len(data); k++ {
@@ -342,6 +342,32 @@ func TestPipeAbortedBeforeStart(t *testing.T) {
 	for _, c := range []*net.TCPConn{left, right} {
 		if _, err := io.ReadAll(c); !harness.IsReset(err) {
 			t.Errorf("outer end read: err = %v, want a reset", err)
+		}
+	}
+}
+
+// A copy from a stream holds the smallest buffer its reads need: it moves
+// up a size only when a read fills the one it has, so messages of a few KiB
+// keep the mid buffer rather than the big one, and a small read takes it
+// back down.
+func TestLadderHoldsTheBufferReadsNeed(t *testing.T) {
+	var l ladder
+	defer l.release()
+	for i, s := range []struct{ read, want int }{
+		{0, smallSize},
+		{100, smallSize},
+		{smallSize, midSize},
+		{4 << 10, midSize},
+		{midSize, bufSize},
+		{bufSize, bufSize},
+		{smallSize, bufSize},
+		{smallSize - 1, smallSize},
+	} {
+		if s.read > 0 {
+			l.next(s.read)
+		}
+		if got := len(l.buf()); got != s.want {
+			t.Fatalf("step %d: after a %d-byte read the buffer holds %d bytes, want %d", i, s.read, got, s.want)
 		}
 	}
 }
