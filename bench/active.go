@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/p2ptun/p2ptun/bench/measure"
+	"github.com/p2ptun/p2ptun/bench/procs"
 	"github.com/p2ptun/p2ptun/bench/report"
 )
 
@@ -89,7 +90,7 @@ func (a *active) cpuNow() (map[string]float64, error) {
 	out := map[string]float64{}
 	for _, p := range a.setup.Daemons {
 		if p.Tree {
-			err := poll(context.Background(), 10*time.Second, func() error {
+			err := procs.Poll(context.Background(), 10*time.Second, func() error {
 				if len(measure.ChildPIDs(p.PID)) > 0 {
 					return errors.New("children still running")
 				}

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -12,10 +10,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/p2ptun/p2ptun/bench/measure"
+	"github.com/p2ptun/p2ptun/bench/procs"
 	"github.com/p2ptun/p2ptun/bench/report"
 )
 
@@ -141,19 +139,19 @@ func startSocat(ctx context.Context, _ config, target string) (*setup, error) {
 		fmt.Sprintf("TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr,backlog=4096", port), "TCP:"+target)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	r, err := startProc(cmd)
+	r, err := procs.Start(cmd, nil)
 	if err != nil {
 		return nil, err
 	}
 	s := &setup{
 		Addr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		Daemons: []proc{{Name: "socat", PID: cmd.Process.Pid, Tree: true}},
-		stop:    func() { r.stop(5 * time.Second) },
+		stop:    func() { r.Stop(5 * time.Second) },
 	}
 	// Ready once it accepts; a probe connection is a full echo.
-	err = poll(ctx, 10*time.Second, func() error {
-		if r.exited() {
-			return errStop
+	err = procs.Poll(ctx, 10*time.Second, func() error {
+		if r.Exited() {
+			return procs.ErrStop
 		}
 		return measure.EchoOnce(s.Addr, time.Second)
 	})
@@ -183,10 +181,10 @@ func p2ptunTunnel(listen, local string, check func(addr string) error) func(cont
 		if err != nil {
 			return nil, err
 		}
-		var ds []*daemonProc
+		var ds []*procs.Daemon
 		s := &setup{stop: func() {
 			for _, d := range ds {
-				d.stop(15 * time.Second)
+				d.Stop(15 * time.Second)
 			}
 			os.RemoveAll(dir)
 		}}
@@ -196,19 +194,19 @@ func p2ptunTunnel(listen, local string, check func(addr string) error) func(cont
 			}
 		}()
 		for _, name := range []string{"forward", "listen"} {
-			d, err := startDaemon(ctx, cfg.P2ptun, filepath.Join(dir, name), listen)
+			d, err := procs.StartDaemon(ctx, procs.Options{Bin: cfg.P2ptun, Home: filepath.Join(dir, name), Listen: listen})
 			if err != nil {
 				return nil, err
 			}
 			ds = append(ds, d)
-			s.logs = append(s.logs, filepath.Join(d.home, "daemon.log"))
-			s.Daemons = append(s.Daemons, proc{Name: name, PID: d.cmd.Process.Pid})
+			s.logs = append(s.logs, filepath.Join(d.Home, "daemon.log"))
+			s.Daemons = append(s.Daemons, proc{Name: name, PID: d.Cmd.Process.Pid})
 		}
 		fwd, lis := ds[0], ds[1]
-		if _, err := lis.cli(ctx, "listen", benchProto, target, "--allow", fwd.id.ID); err != nil {
+		if _, err := lis.CLI(ctx, "listen", benchProto, target, "--allow", fwd.ID.ID); err != nil {
 			return nil, err
 		}
-		out, err := fwd.cli(ctx, "forward", benchProto, local, lis.id.Addresses[0])
+		out, err := fwd.CLI(ctx, "forward", benchProto, local, lis.ID.Addresses[0])
 		if err != nil {
 			return nil, err
 		}
@@ -219,160 +217,6 @@ func p2ptunTunnel(listen, local string, check func(addr string) error) func(cont
 		}
 		s.Addr = net.JoinHostPort(parts[2], parts[4])
 		return s, check(s.Addr)
-	}
-}
-
-// daemonProc is one running p2ptun daemon.
-type daemonProc struct {
-	*running
-	bin, home string
-	id        struct {
-		ID        string
-		Addresses []string
-	}
-}
-
-// limitsTOML is the benchmark daemons' whole config file. It raises the
-// limits that the defaults keep low against a hostile peer, so that one
-// trusted peer may hold 10,000 tunnels and open them as fast as it can.
-// The defaults are unchanged (see config.toml written by `p2ptun init`).
-const limitsTOML = `# Written by p2ptun's benchmark (bench/): limits for one trusted peer
-# holding 10,000 tunnels and opening them as fast as it can.
-[limits]
-connections = 1024
-streams = 65536
-peer_streams = 65536
-listener_streams = 65536
-listener_peer_streams = 65536
-peer_stream_rate = 1000000.0
-peer_stream_burst = 1000000
-memory_mib = 16384
-peer_memory_mib = 16384
-`
-
-// childEnv is this process's environment without the P2PTUN_* variables
-// (a developer's settings must not change the measurement) and without
-// NOTIFY_SOCKET, plus P2PTUN_NO_MDNS=1: nothing announces itself on the
-// host's network.
-func childEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "P2PTUN_") || strings.HasPrefix(kv, "NOTIFY_SOCKET=") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, "P2PTUN_NO_MDNS=1")
-}
-
-func startDaemon(ctx context.Context, bin, home, listen string) (*daemonProc, error) {
-	d := &daemonProc{bin: bin, home: home}
-	if _, err := d.cli(ctx, "init"); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(home, "config.toml"), []byte(limitsTOML), 0o600); err != nil {
-		return nil, err
-	}
-	ready := filepath.Join(home, "ready.json")
-	logf, err := os.Create(filepath.Join(home, "daemon.log"))
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
-	cmd := exec.Command(bin, "--home", home, "daemon", "--listen-addr", listen,
-		"--no-mdns", "--ready-file", ready, "--log-level", "warn")
-	cmd.Env = childEnv()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if d.running, err = startProc(cmd); err != nil {
-		return nil, err
-	}
-	err = poll(ctx, 20*time.Second, func() error {
-		if d.exited() {
-			return errStop
-		}
-		b, err := os.ReadFile(ready)
-		if err != nil {
-			return err
-		}
-		return json.Unmarshal(b, &d.id)
-	})
-	if err == nil && len(d.id.Addresses) == 0 {
-		err = errors.New("the daemon has no address")
-	}
-	if err != nil {
-		d.stop(5 * time.Second)
-		logb, _ := os.ReadFile(filepath.Join(home, "daemon.log"))
-		return nil, fmt.Errorf("daemon in %s did not become ready: %v\n%s", home, err, logb)
-	}
-	return d, nil
-}
-
-func (d *daemonProc) cli(ctx context.Context, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, d.bin, append([]string{"--home", d.home}, args...)...)
-	cmd.Env = childEnv()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("p2ptun %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return stdout.String(), nil
-}
-
-// running is a started process that a goroutine waits for.
-type running struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func startProc(cmd *exec.Cmd) (*running, error) {
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	r := &running{cmd: cmd, done: make(chan struct{})}
-	go func() { cmd.Wait(); close(r.done) }()
-	return r, nil
-}
-
-func (r *running) exited() bool {
-	select {
-	case <-r.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop sends SIGTERM, and SIGKILL if the process is still there after
-// grace; it returns once the process has exited.
-func (r *running) stop(grace time.Duration) {
-	r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.done:
-	case <-time.After(grace):
-		r.cmd.Process.Kill()
-		<-r.done
-	}
-}
-
-// errStop ends a poll at once.
-var errStop = errors.New("the process exited")
-
-// poll calls f until it returns nil, errStop or the timeout passes.
-func poll(ctx context.Context, timeout time.Duration, f func() error) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for {
-		err := f()
-		if err == nil || errors.Is(err, errStop) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
-		case <-t.C:
-		}
 	}
 }
 
