@@ -65,6 +65,9 @@ type Options struct {
 	Bin, Home string
 	// Listen is its one swarm address (--listen-addr).
 	Listen string
+	// Defaults keeps the config.toml `p2ptun init` writes (the limits
+	// users get) instead of writing LimitsTOML.
+	Defaults bool
 	// Start starts the daemon's process; nil: cmd.Start. The WAN
 	// benchmark starts it in a network namespace.
 	Start func(*exec.Cmd) error
@@ -77,8 +80,10 @@ func StartDaemon(ctx context.Context, o Options) (*Daemon, error) {
 		if _, err := d.CLI(ctx, "init"); err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(filepath.Join(o.Home, "config.toml"), []byte(LimitsTOML), 0o600); err != nil {
-			return nil, err
+		if !o.Defaults {
+			if err := os.WriteFile(filepath.Join(o.Home, "config.toml"), []byte(LimitsTOML), 0o600); err != nil {
+				return nil, err
+			}
 		}
 	}
 	ready := filepath.Join(o.Home, "ready.json")
