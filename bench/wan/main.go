@@ -39,6 +39,7 @@ import (
 type config struct {
 	P2ptun, Ipfs, Out, Render string
 	Only                      string // measure only the links whose name contains it
+	CC                        string // the namespaces' TCP congestion control
 	Rounds, Seconds, Warm     int
 	Quick                     bool
 }
@@ -73,6 +74,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.Seconds, "seconds", 2, "length of each iperf3 run, in seconds (after the omitted slow start)")
 	fs.IntVar(&cfg.Warm, "warm", 3, "warm first-byte samples per path and round")
 	fs.StringVar(&cfg.Render, "render", "", "measure nothing: rewrite results.txt in -out from this results.json")
+	fs.StringVar(&cfg.CC, "tcp-cc", "", "TCP congestion control in the link's namespaces, one of net.ipv4.tcp_allowed_congestion_control (default: the kernel's for a new namespace)")
 	fs.StringVar(&cfg.Only, "only", "", `measure only the links whose name contains this, e.g. "100ms 1Gbit/s"`)
 	fs.BoolVar(&cfg.Quick, "quick", false, "a smoke run of under a minute: one link (20 ms, 100 Mbit/s, 0.5 % loss), 1 round, 1 s runs")
 	if err := fs.Parse(args); err != nil {
@@ -148,7 +150,11 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (*Results, e
 		if !strings.Contains(lc.String(), cfg.Only) {
 			continue
 		}
+		lc.TCPCongestion = cfg.CC
 		lr, err := measureLink(ctx, cfg, dir, lc, logf)
+		if lr != nil {
+			res.Settings.TCPCongestion = lr.TCPCongestion
+		}
 		if lr != nil {
 			res.Links = append(res.Links, lr)
 		}
@@ -175,7 +181,8 @@ func measureLink(ctx context.Context, cfg config, dir string, lc link.Config, lo
 	defer l.Close()
 	lc = l.Config()
 	lr := &LinkResult{Name: lc.String(), RTTms: float64(lc.RTT) / 1e6, RateMbps: float64(lc.Rate) / 1e6, LossPct: lc.Loss * 100, MTU: lc.MTU}
-	logf("link %s (MTU %d)", lr.Name, lc.MTU)
+	lr.TCPCongestion = l.TCPCongestion()
+	logf("link %s (MTU %d, TCP congestion control %s)", lr.Name, lc.MTU, lr.TCPCongestion)
 
 	srv := exec.Command("iperf3", "-s", "-p", strconv.Itoa(iperfPort))
 	iperfSrv, err := procs.Start(srv, l.B.Start)

@@ -22,12 +22,15 @@ type Results struct {
 
 // Settings are the knobs of the run, and the units.
 type Settings struct {
-	Rounds     int     `json:"rounds"`
-	Seconds    int     `json:"iperf_seconds"`
-	Warm       int     `json:"warm_samples_per_round"`
-	Quick      bool    `json:"quick"`
-	RunSeconds float64 `json:"run_seconds"`
-	Units      string  `json:"units"`
+	Rounds  int  `json:"rounds"`
+	Seconds int  `json:"iperf_seconds"`
+	Warm    int  `json:"warm_samples_per_round"`
+	Quick   bool `json:"quick"`
+	// TCPCongestion is the namespaces' TCP congestion control; QUIC
+	// brings its own (quic-go's).
+	TCPCongestion string  `json:"tcp_congestion_control"`
+	RunSeconds    float64 `json:"run_seconds"`
+	Units         string  `json:"units"`
 }
 
 // Units says what every metric key of results.json means.
@@ -38,13 +41,15 @@ const Units = "mbps_1, mbps_8: 10^6 bits/s that iperf3's server received from it
 
 // LinkResult is one emulated link and every path measured across it.
 type LinkResult struct {
-	Name     string        `json:"name"`
-	RTTms    float64       `json:"rtt_ms"`
-	RateMbps float64       `json:"rate_mbps"`
-	LossPct  float64       `json:"loss_pct"`
-	MTU      int           `json:"mtu"`
-	Paths    []*PathResult `json:"paths"`
-	Errors   []string      `json:"errors,omitempty"`
+	Name     string  `json:"name"`
+	RTTms    float64 `json:"rtt_ms"`
+	RateMbps float64 `json:"rate_mbps"`
+	LossPct  float64 `json:"loss_pct"`
+	MTU      int     `json:"mtu"`
+	// TCPCongestion is the namespaces' TCP congestion control.
+	TCPCongestion string        `json:"tcp_congestion_control"`
+	Paths         []*PathResult `json:"paths"`
+	Errors        []string      `json:"errors,omitempty"`
 }
 
 // PathResult is one path's measurements on one link.
@@ -152,7 +157,7 @@ func Table(res *Results) string {
 		}
 	}
 	w.Flush()
-	fmt.Fprintf(&b, "\nmedian (min–max) over %d round(s); %s\n", res.Settings.Rounds, Units)
+	fmt.Fprintf(&b, "\nmedian (min–max) over %d round(s); TCP congestion control %s; %s\n", res.Settings.Rounds, res.Settings.TCPCongestion, Units)
 	if len(res.Goals) > 0 {
 		fmt.Fprintln(&b, "\ngoals (issue 16), from the medians:")
 		w = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)

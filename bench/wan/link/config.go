@@ -3,6 +3,7 @@ package link
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -31,6 +32,10 @@ type Config struct {
 	Seed uint64
 	// MTU is both devices' MTU. Zero: 1500.
 	MTU int
+	// TCPCongestion is the TCP congestion control of both namespaces
+	// (net.ipv4.tcp_congestion_control: "cubic", "bbr", "reno"). Empty:
+	// what the kernel gives a new namespace (its initial namespace's).
+	TCPCongestion string
 }
 
 // MaxRTT is the longest round trip a link takes.
@@ -63,6 +68,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: queue %d: want at least one packet (the MTU, %d bytes)", ErrInvalid, c.Queue, max(c.MTU, 1500))
 	case !(c.Loss >= 0 && c.Loss < 1): // also NaN
 		return fmt.Errorf("%w: loss %v: want a probability in [0, 1), e.g. 0.005 for 0.5 %%", ErrInvalid, c.Loss)
+	case strings.Trim(c.TCPCongestion, "abcdefghijklmnopqrstuvwxyz0123456789_") != "":
+		return fmt.Errorf("%w: tcp congestion control %q: want a name such as cubic or bbr", ErrInvalid, c.TCPCongestion)
 	case c.MTU != 0 && (c.MTU < 576 || c.MTU > 65535):
 		return fmt.Errorf("%w: mtu %d: want 576 to 65535 (0 for 1500)", ErrInvalid, c.MTU)
 	}

@@ -65,7 +65,7 @@ func New(cfg Config) (_ *Link, err error) {
 		if err := ip("netns", "add", e.NS); err != nil {
 			return nil, err
 		}
-		if err := setupNS(e); err != nil {
+		if err := setupNS(e, cfg.TCPCongestion); err != nil {
 			return nil, err
 		}
 		tun, err := openTUN(e, cfg.MTU)

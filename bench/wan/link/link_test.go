@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +49,7 @@ func TestConfigRejected(t *testing.T) {
 		"queue < mtu":   {Rate: 1e6, Queue: 100},
 		"mtu small":     {MTU: 100},
 		"mtu huge":      {MTU: 70000},
+		"congestion":    {TCPCongestion: "cubic; reboot"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			l, err := New(cfg)
@@ -284,4 +286,32 @@ func openFDs(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return len(ents)
+}
+
+// TestCongestionControl: the namespaces' TCP uses the congestion control
+// asked for, whatever the machine's default is; one a namespace may not
+// use is refused in one line.
+func TestCongestionControl(t *testing.T) {
+	allowed, err := os.ReadFile("/proc/sys/net/ipv4/tcp_allowed_congestion_control")
+	if err != nil {
+		t.Skipf("no TCP congestion controls to choose from: %v", err)
+	}
+	for _, cc := range strings.Fields(string(allowed)) {
+		l := newLink(t, Config{TCPCongestion: cc})
+		if got := l.TCPCongestion(); got != cc {
+			t.Errorf("tcp_congestion_control %q, want %s", got, cc)
+		}
+	}
+	avail, _ := os.ReadFile("/proc/sys/net/ipv4/tcp_available_congestion_control")
+	for _, cc := range strings.Fields(string(avail)) {
+		if !slices.Contains(strings.Fields(string(allowed)), cc) {
+			l, err := New(Config{TCPCongestion: cc})
+			if !errors.Is(err, ErrInvalid) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("New with %s, not allowed in a namespace: %v, %v; want ErrInvalid in one line", cc, l, err)
+			}
+			if l != nil {
+				l.Close()
+			}
+		}
+	}
 }

@@ -156,19 +156,30 @@ func writeSysctl(key, value string) error {
 // no IPv6 (so that the kernel sends nothing of its own through the link:
 // no router or multicast listener messages), and TCP buffers that let
 // one connection fill a long fat link (the namespace's defaults cap a
-// receive window at 6 MiB, half of 1 Gbit/s × 100 ms).
-func setupNS(e End) error {
+// receive window at 6 MiB, half of 1 Gbit/s × 100 ms), with TCP
+// congestion control cc if set.
+func setupNS(e End, cc string) error {
 	if err := ip("-n", e.NS, "link", "set", "lo", "up"); err != nil {
 		return err
 	}
+	sysctls := [][2]string{
+		{"net/ipv6/conf/all/disable_ipv6", "1"},
+		{"net/ipv6/conf/default/disable_ipv6", "1"},
+		{"net/ipv4/tcp_rmem", "4096 131072 67108864"},
+		{"net/ipv4/tcp_wmem", "4096 16384 67108864"},
+	}
+	if cc != "" {
+		sysctls = append(sysctls, [2]string{"net/ipv4/tcp_congestion_control", cc})
+	}
 	return e.Do(func() error {
-		for _, kv := range [][2]string{
-			{"net/ipv6/conf/all/disable_ipv6", "1"},
-			{"net/ipv6/conf/default/disable_ipv6", "1"},
-			{"net/ipv4/tcp_rmem", "4096 131072 67108864"},
-			{"net/ipv4/tcp_wmem", "4096 16384 67108864"},
-		} {
-			if err := writeSysctl(kv[0], kv[1]); err != nil {
+		for _, kv := range sysctls {
+			err := writeSysctl(kv[0], kv[1])
+			if errors.Is(err, os.ErrPermission) && kv[0] == "net/ipv4/tcp_congestion_control" {
+				allowed, _ := os.ReadFile("/proc/sys/net/ipv4/tcp_allowed_congestion_control")
+				return fmt.Errorf("%w: tcp congestion control %s: a namespace may use only net.ipv4.tcp_allowed_congestion_control (%s)",
+					ErrInvalid, kv[1], strings.TrimSpace(string(allowed)))
+			}
+			if err != nil {
 				return fmt.Errorf("namespace %s: sysctl %s: %w", e.NS, kv[0], err)
 			}
 		}
@@ -213,4 +224,14 @@ func openTUN(e End, mtu int) (f *os.File, err error) {
 		}
 	}
 	return f, nil
+}
+
+// TCPCongestion is the TCP congestion control the link's namespaces use.
+func (l *Link) TCPCongestion() string {
+	var b []byte
+	l.A.Do(func() (err error) {
+		b, err = os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
+		return err
+	})
+	return strings.TrimSpace(string(b))
 }
