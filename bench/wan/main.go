@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,6 +41,7 @@ type config struct {
 	P2ptun, Ipfs, Out, Render string
 	Only                      string // measure only the links whose name contains it
 	CC                        string // the namespaces' TCP congestion control
+	Paths                     string // measure only these paths (keys, comma-separated); empty: all
 	Rounds, Seconds, Warm     int
 	Quick                     bool
 }
@@ -75,6 +77,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.Warm, "warm", 3, "warm first-byte samples per path and round")
 	fs.StringVar(&cfg.Render, "render", "", "measure nothing: rewrite results.txt in -out from this results.json")
 	fs.StringVar(&cfg.CC, "tcp-cc", "", "TCP congestion control in the link's namespaces, one of net.ipv4.tcp_allowed_congestion_control (default: the kernel's for a new namespace)")
+	fs.StringVar(&cfg.Paths, "paths", "", "measure only these paths, comma-separated keys: tcp, p2ptun-tcp, p2ptun-quic, kubo (default: all)")
 	fs.StringVar(&cfg.Only, "only", "", `measure only the links whose name contains this, e.g. "100ms 1Gbit/s"`)
 	fs.BoolVar(&cfg.Quick, "quick", false, "a smoke run of under a minute: one link (20 ms, 100 Mbit/s, 0.5 % loss), 1 round, 1 s runs")
 	if err := fs.Parse(args); err != nil {
@@ -227,6 +230,9 @@ func measureLink(ctx context.Context, cfg config, dir string, lc link.Config, lo
 		}
 	}()
 	for _, p := range paths() {
+		if cfg.Paths != "" && !slices.Contains(strings.Split(cfg.Paths, ","), p.Key) {
+			continue
+		}
 		pr := &PathResult{Key: p.Key, Name: p.Name, Metrics: map[string]*report.Stat{}}
 		lr.Paths = append(lr.Paths, pr)
 		s, err := p.start(ctx, env)
