@@ -129,7 +129,12 @@ func (k *kubo) start(ctx context.Context) error {
 		if k.d.Exited() {
 			return procs.ErrStop
 		}
-		// Online: `ipfs id` would answer from the repo alone.
+		// The daemon writes its API's address once it serves it; before
+		// that a command would open the repo itself, taking the lock the
+		// daemon needs.
+		if _, err := os.Stat(filepath.Join(k.repo, "api")); err != nil {
+			return err
+		}
 		_, err := k.run(ctx, "swarm", "addrs", "local")
 		return err
 	})
