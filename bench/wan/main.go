@@ -296,7 +296,15 @@ func measureLink(ctx context.Context, cfg config, dir string, lc link.Config, lo
 	}
 	for dir, name := range []string{"A→B", "B→A"} {
 		st := l.Stats(dir)
-		logf("  link %s: %d packets in, %d lost, %d dropped by the queue", name, st.In, st.Lost, st.Dropped)
+		dev, err := l.DeviceDrops(dir)
+		if err != nil {
+			lr.Errors = append(lr.Errors, err.Error())
+		}
+		lr.EmulatorDrops += dev
+		logf("  link %s: %d packets in, %d lost, %d dropped by the queue, %d dropped before the emulator read them", name, st.In, st.Lost, st.Dropped, dev)
+	}
+	if lr.EmulatorDrops > 0 {
+		lr.Errors = append(lr.Errors, fmt.Sprintf("the emulator fell behind: the kernel dropped %d packets it had not read (its ceiling, not the link's, limited some rows)", lr.EmulatorDrops))
 	}
 	return lr, nil
 }

@@ -47,7 +47,10 @@ type LinkResult struct {
 	LossPct  float64 `json:"loss_pct"`
 	MTU      int     `json:"mtu"`
 	// TCPCongestion is the namespaces' TCP congestion control.
-	TCPCongestion string        `json:"tcp_congestion_control"`
+	TCPCongestion string `json:"tcp_congestion_control"`
+	// EmulatorDrops is the packets the kernel dropped before the emulator
+	// read them (it fell behind): losses the link was not set to make.
+	EmulatorDrops int64         `json:"emulator_drops"`
 	Paths         []*PathResult `json:"paths"`
 	Errors        []string      `json:"errors,omitempty"`
 }

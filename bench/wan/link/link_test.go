@@ -243,6 +243,10 @@ func TestRateUpperBound(t *testing.T) {
 	if st := l.Stats(AtoB); st.Dropped == 0 {
 		t.Errorf("stats %+v: sent %d packets at once into a 20 kB queue, want some dropped", st, packets)
 	}
+	// The device's own queue (10,000 packets) held them all until read.
+	if n, err := l.DeviceDrops(AtoB); n != 0 || err != nil {
+		t.Errorf("device drops %d, %v; want 0 for %d packets", n, err, packets)
+	}
 }
 
 // TestCloseRemovesAll: after Close, the namespaces (with their devices)

@@ -3,6 +3,7 @@ package link
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -234,4 +235,30 @@ func (l *Link) TCPCongestion() string {
 		return err
 	})
 	return strings.TrimSpace(string(b))
+}
+
+// DeviceDrops is the packets the kernel dropped on their way into the
+// link in direction dir (AtoB or BtoA): the sending device's queue
+// overflowed because this process did not read it fast enough. Nonzero,
+// it says the emulator, not the emulated link, set the pace.
+func (l *Link) DeviceDrops(dir int) (int64, error) {
+	e := l.A
+	if dir == BtoA {
+		e = l.B
+	}
+	out, err := exec.Command("ip", "-n", e.NS, "-j", "-s", "link", "show", "dev", devName).Output()
+	if err != nil {
+		return 0, fmt.Errorf("ip -n %s -s link show %s: %w", e.NS, devName, err)
+	}
+	var links []struct {
+		Stats64 struct {
+			TX struct {
+				Dropped int64 `json:"dropped"`
+			} `json:"tx"`
+		} `json:"stats64"`
+	}
+	if err := json.Unmarshal(out, &links); err != nil || len(links) != 1 {
+		return 0, fmt.Errorf("ip -n %s -s link show %s: %q: %v", e.NS, devName, out, err)
+	}
+	return links[0].Stats64.TX.Dropped, nil
 }
