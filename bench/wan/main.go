@@ -15,6 +15,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -188,6 +189,8 @@ func measureLink(ctx context.Context, cfg config, dir string, lc link.Config, lo
 	logf("link %s (MTU %d, TCP congestion control %s)", lr.Name, lc.MTU, lr.TCPCongestion)
 
 	srv := exec.Command("iperf3", "-s", "-p", strconv.Itoa(iperfPort))
+	var srvOut bytes.Buffer
+	srv.Stdout, srv.Stderr = &srvOut, &srvOut
 	iperfSrv, err := procs.Start(srv, l.B.Start)
 	if err != nil {
 		return lr, fmt.Errorf("iperf3 server: %w", err)
@@ -202,16 +205,10 @@ func measureLink(ctx context.Context, cfg config, dir string, lc link.Config, lo
 		if iperfSrv.Exited() {
 			return procs.ErrStop
 		}
-		// Listening once its port is taken.
-		ln, err := l.B.Listen("tcp4", "0.0.0.0:"+strconv.Itoa(iperfPort))
-		if err == nil {
-			ln.Close()
-			return errors.New("not listening yet")
-		}
-		return nil
+		return listening(l.B, iperfPort)
 	})
 	if err != nil {
-		return lr, fmt.Errorf("iperf3 server: %w", err)
+		return lr, fmt.Errorf("iperf3 server: %w: %s", err, firstLine(strings.TrimSpace(srvOut.String())))
 	}
 
 	env := &linkEnv{cfg: cfg, l: l, echo: echo.Port(), dir: dir}
@@ -307,6 +304,28 @@ func measureLink(ctx context.Context, cfg config, dir string, lc link.Config, lo
 		lr.Errors = append(lr.Errors, fmt.Sprintf("the emulator fell behind: the kernel dropped %d packets it had not read (its ceiling, not the link's, limited some rows)", lr.EmulatorDrops))
 	}
 	return lr, nil
+}
+
+// listening says whether a TCP socket listens on port in e's namespace,
+// from the kernel's tables: a probe connection would be a client iperf3's
+// server has to get over, and a probe bind could take the port from it.
+func listening(e link.End, port int) error {
+	want := fmt.Sprintf(":%04X ", port)
+	return e.Do(func() error {
+		for _, f := range []string{"/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"} {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				// sl local_address rem_address st …; st 0A is LISTEN.
+				if fs := strings.Fields(line); len(fs) > 3 && strings.HasSuffix(fs[1]+" ", want) && fs[3] == "0A" {
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("nothing listens on port %d in %s", port, e.NS)
+	})
 }
 
 // waitIdle waits until at most a few packets (keepalives) cross the link
