@@ -17,11 +17,12 @@ type Link struct {
 	// A and B are the two ends: 10.99.0.1 and 10.99.0.2.
 	A, B End
 
-	cfg  Config
-	tuns []*os.File
-	dirs [2]*direction
-	wg   sync.WaitGroup
-	once sync.Once
+	cfg    Config
+	closed chan struct{} // closed by Close: the Ends' starters stop
+	tuns   []*os.File
+	dirs   [2]*direction
+	wg     sync.WaitGroup
+	once   sync.Once
 }
 
 // The two directions, indexes of Stats.
@@ -53,9 +54,10 @@ func New(cfg Config) (_ *Link, err error) {
 	cfg = cfg.withDefaults()
 	removeStale()
 	a, b := newNSNames()
-	l := &Link{cfg: cfg,
-		A: End{NS: a, Addr: net.IPv4(10, 99, 0, 1)},
-		B: End{NS: b, Addr: net.IPv4(10, 99, 0, 2)}}
+	closed := make(chan struct{})
+	l := &Link{cfg: cfg, closed: closed,
+		A: End{NS: a, Addr: net.IPv4(10, 99, 0, 1), starts: make(chan startReq), closed: closed},
+		B: End{NS: b, Addr: net.IPv4(10, 99, 0, 2), starts: make(chan startReq), closed: closed}}
 	defer func() {
 		if err != nil {
 			l.Close()
@@ -73,6 +75,7 @@ func New(cfg Config) (_ *Link, err error) {
 			return nil, err
 		}
 		l.tuns = append(l.tuns, tun)
+		l.wg.Go(func() { e.serveStarts() })
 	}
 	for i := range l.dirs {
 		from, to := l.tuns[i], l.tuns[1-i]
@@ -98,11 +101,13 @@ func (l *Link) Stats(dir int) Stats {
 }
 
 // Close stops moving packets, then deletes both namespaces and their
-// devices. Whatever the caller runs in them should have stopped first.
-// It returns once all of it is gone; it is idempotent.
+// devices; the processes started through the Ends are killed. Whatever
+// the caller runs in them should have stopped first. It returns once all
+// of it is gone; it is idempotent.
 func (l *Link) Close() error {
 	var errs []error
 	l.once.Do(func() {
+		close(l.closed) // the starters' threads exit: what they started is killed
 		for _, t := range l.tuns {
 			t.Close() // ends the readers, which end the writers
 		}

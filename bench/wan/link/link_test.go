@@ -7,10 +7,12 @@ import (
 	"math"
 	"net"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -317,5 +319,32 @@ func TestCongestionControl(t *testing.T) {
 				l.Close()
 			}
 		}
+	}
+}
+
+// TestCloseKillsProcesses: a process started in a namespace does not
+// outlive the link, even one nobody stopped.
+func TestCloseKillsProcesses(t *testing.T) {
+	if err := Available(); err != nil {
+		t.Skipf("link emulator: %v", err)
+	}
+	l, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sleep", "1000")
+	if err := l.B.Start(cmd); err != nil {
+		l.Close()
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Errorf("sleep ended with %v (%v); want killed by SIGKILL when the link closed", cmd.ProcessState, err)
+	}
+	if err := l.A.Start(exec.Command("true")); !errors.Is(err, ErrClosed) {
+		t.Errorf("Start after Close: %v, want ErrClosed", err)
 	}
 }

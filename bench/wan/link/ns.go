@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -46,7 +47,19 @@ type End struct {
 	NS string
 	// Addr is the device's address there.
 	Addr net.IP
+
+	starts chan startReq // served by a thread in NS until closed is
+	closed chan struct{} // closed by the link's Close
 }
+
+// A startReq asks an End's starter thread to start cmd.
+type startReq struct {
+	cmd  *exec.Cmd
+	errc chan error
+}
+
+// ErrClosed is Start's error after the link's Close.
+var ErrClosed = errors.New("link closed")
 
 // Do runs f on a thread that is in e's namespace and returns its error.
 // Sockets f opens stay in that namespace; processes f starts (os/exec
@@ -75,8 +88,36 @@ func (e End) Do(f func() error) error {
 }
 
 // Start starts cmd in e's namespace; the caller waits for it as usual.
+// The process is killed (SIGKILL, its parent-death signal) when the link
+// closes, or when this process dies without closing it.
 func (e End) Start(cmd *exec.Cmd) error {
-	return e.Do(cmd.Start)
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	req := startReq{cmd, make(chan error, 1)}
+	select {
+	case e.starts <- req:
+		return <-req.errc
+	case <-e.closed:
+		return ErrClosed
+	}
+}
+
+// serveStarts starts processes for Start until the link closes, on one
+// thread in e's namespace that lives as long as the link: a child's
+// parent-death signal is sent when the thread that forked it exits.
+func (e End) serveStarts() error {
+	return e.Do(func() error {
+		for {
+			select {
+			case req := <-e.starts:
+				req.errc <- req.cmd.Start()
+			case <-e.closed:
+				return nil
+			}
+		}
+	})
 }
 
 // Listen is net.Listen in e's namespace.
