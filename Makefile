@@ -5,6 +5,8 @@ FUZZTIME ?= 10s
 SOAK     ?= 2m
 BENCHOUT ?= docs/bench
 BENCHFLAGS ?=
+BENCHWANOUT ?= docs/bench/wan
+BENCHWANFLAGS ?=
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.1.0-dev)
 LDFLAGS  := -X github.com/p2ptun/p2ptun/cli.Version=$(VERSION)
 # make install: DESTDIR (staging, for packagers) and PREFIX as usual.
@@ -18,7 +20,7 @@ DIST     ?= dist
 TARGETS  ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64 freebsd/amd64 freebsd/arm64
 
 .DEFAULT_GOAL := help
-.PHONY: help build demo test test-short soak lint fmt fuzz bench bench-micro clean man install uninstall cross release docker
+.PHONY: help build demo test test-short soak lint fmt fuzz bench bench-wan bench-micro clean man install uninstall cross release docker
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -58,6 +60,10 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 10s; or a count like 3
 
 bench: build ## p2ptun vs socat vs raw loopback, ~8 min: prints a table, writes BENCHOUT (BENCHFLAGS=-quick: seconds)
 	$(GO) run ./bench -p2ptun $(BIN)/p2ptun -out $(BENCHOUT) $(BENCHFLAGS)
+
+# Root only: it makes network namespaces and TUN devices (see README, WAN links).
+bench-wan: build ## plain TCP, p2ptun (TCP, QUIC) and kubo across an emulated WAN link, ~10 min, as root: writes BENCHWANOUT (BENCHWANFLAGS=-quick: under a minute)
+	$(GO) run ./bench/wan -p2ptun $(BIN)/p2ptun -out $(BENCHWANOUT) $(BENCHWANFLAGS)
 
 bench-micro: ## run the go test -bench micro-benchmarks (streams.Bridge alone)
 	$(GO) test -run '^$$' -bench . -benchmem ./...

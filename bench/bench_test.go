@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/p2ptun/p2ptun/bench/measure"
+	"github.com/p2ptun/p2ptun/bench/procs"
 	"github.com/p2ptun/p2ptun/bench/report"
 	p2pconfig "github.com/p2ptun/p2ptun/config"
 )
@@ -361,7 +362,7 @@ func TestHeldSkip(t *testing.T) {
 // added later and left out caps the benchmark instead of p2ptun's code
 // (named_peer_stream_rate refused the 2,975th of 10,000 held).
 func TestLimitsTOMLRaisesEveryStreamLimit(t *testing.T) {
-	cfg, err := p2pconfig.Parse("limitsTOML", []byte(limitsTOML))
+	cfg, err := p2pconfig.Parse("LimitsTOML", []byte(procs.LimitsTOML))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,7 +383,7 @@ func TestLimitsTOMLRaisesEveryStreamLimit(t *testing.T) {
 		n++
 		g, d := number(got.Field(i)), number(want.Field(i))
 		if !(g > d) || g < 10000 {
-			t.Errorf("limits.%s = %v in limitsTOML; want more than the default %v, and at least 10,000", key, g, d)
+			t.Errorf("limits.%s = %v in LimitsTOML; want more than the default %v, and at least 10,000", key, g, d)
 		}
 	}
 	if n < 8 {

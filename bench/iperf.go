@@ -50,7 +50,7 @@ func startIperf3Server(ctx context.Context) (*procs.Running, dest, error) {
 		return nil, dest{}, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	r, err := procs.Start(exec.Command(measure.Iperf3Bin, "-s", "-B", "127.0.0.1", "-p", strconv.Itoa(port)))
+	r, err := procs.Start(exec.Command(measure.Iperf3Bin, "-s", "-B", "127.0.0.1", "-p", strconv.Itoa(port)), nil)
 	if err != nil {
 		return nil, dest{}, fmt.Errorf("iperf3 -s: %w", err)
 	}

@@ -25,7 +25,7 @@ const kuboBin = "ipfs"
 // kuboConfig is what the benchmark sets in a fresh kubo repository (made
 // with `ipfs init --profile=test`): loopback only, nothing that reaches
 // the internet, `ipfs p2p` on, and no resource manager, as the p2ptun
-// daemons get limits raised for one trusted peer (limitsTOML).
+// daemons get limits raised for one trusted peer (procs.LimitsTOML).
 var kuboConfig = slices.Concat(kuboconfig.Loopback, [][2]string{{"Swarm.ResourceMgr.Enabled", `false`}})
 
 // kuboRow is kubo's `ipfs p2p` between two kubo daemons, when kubo is on
@@ -83,7 +83,7 @@ type kuboProc struct {
 	id, addr  string
 }
 
-func (k *kuboProc) logFile() string { return k.log }
+func (k *kuboProc) LogFile() string { return k.log }
 
 func startKuboDaemon(ctx context.Context, repo string) (*kuboProc, error) {
 	k := &kuboProc{repo: repo, log: filepath.Join(repo, "daemon.log")}
@@ -99,7 +99,7 @@ func startKuboDaemon(ctx context.Context, repo string) (*kuboProc, error) {
 	cmd.Env = k.env()
 	var err error
 	// Ready once it says so; only then does `ipfs id` ask the daemon.
-	k.Running, err = procs.StartReady(ctx, cmd, k.log, 60*time.Second, func() error {
+	k.Running, err = procs.StartReady(ctx, cmd, nil, k.log, 60*time.Second, func() error {
 		if b, _ := os.ReadFile(k.log); !bytes.Contains(b, []byte("Daemon is ready")) {
 			return errors.New("not ready")
 		}

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/p2ptun/p2ptun/bench/measure"
+	"github.com/p2ptun/p2ptun/bench/procs"
 	"github.com/p2ptun/p2ptun/bench/report"
 )
 
@@ -232,7 +233,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (*report.Res
 func settings(cfg config, fdLimit uint64) report.Settings {
 	return report.Settings{Rounds: cfg.Rounds, DurationS: cfg.Duration.Seconds(), Clients: cfg.Clients, Paced: cfg.Paced,
 		Parallel: parallel, Held: cfg.Held, HeldConc: cfg.HeldConc, FDLimit: fdLimit, Quick: cfg.Quick,
-		ChunkKiB: measure.Chunk >> 10, Limits: limitsTOML, Units: report.Units}
+		ChunkKiB: measure.Chunk >> 10, Limits: procs.LimitsTOML, Units: report.Units}
 }
 
 // render rewrites the table and the chart from a results.json.

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -160,7 +158,7 @@ func startSocat(ctx context.Context, _ config, to dest) (*setup, error) {
 		fmt.Sprintf("TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr,backlog=4096", port), "TCP:"+to.Addr)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	r, err := procs.Start(cmd)
+	r, err := procs.Start(cmd, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -198,8 +196,8 @@ func p2ptunStarter(listen string) func(context.Context, config, dest) (*setup, e
 // UDP port 0).
 func p2ptunTunnel(listen, local string) func(context.Context, config, dest) (*setup, error) {
 	return func(ctx context.Context, cfg config, to dest) (_ *setup, err error) {
-		s, ds, err := daemonPair("p2ptun-bench-", func(home string) (*daemonProc, error) {
-			return startDaemon(ctx, cfg.P2ptun, home, listen)
+		s, ds, err := daemonPair("p2ptun-bench-", func(home string) (*procs.Daemon, error) {
+			return procs.StartDaemon(ctx, procs.Options{Bin: cfg.P2ptun, Home: home, Listen: listen})
 		})
 		if err != nil {
 			return nil, err
@@ -210,10 +208,10 @@ func p2ptunTunnel(listen, local string) func(context.Context, config, dest) (*se
 			}
 		}()
 		fwd, lis := ds[0], ds[1]
-		if _, err := lis.cli(ctx, "listen", benchProto, to.Addr, "--allow", fwd.id.ID); err != nil {
+		if _, err := lis.CLI(ctx, "listen", benchProto, to.Addr, "--allow", fwd.ID.ID); err != nil {
 			return nil, err
 		}
-		out, err := fwd.cli(ctx, "forward", benchProto, local, lis.id.Addresses[0])
+		out, err := fwd.CLI(ctx, "forward", benchProto, local, lis.ID.Addresses[0])
 		if err != nil {
 			return nil, err
 		}
@@ -231,7 +229,7 @@ func p2ptunTunnel(listen, local string) func(context.Context, config, dest) (*se
 type pairDaemon interface {
 	Stop(grace time.Duration)
 	PID() int
-	logFile() string
+	LogFile() string
 }
 
 // daemonPair starts two daemons with start, "forward" and "listen", each
@@ -258,75 +256,8 @@ func daemonPair[D pairDaemon](prefix string, start func(dir string) (D, error)) 
 			return nil, ds, err
 		}
 		ds[i], started = d, started+1
-		s.logs = append(s.logs, d.logFile())
+		s.logs = append(s.logs, d.LogFile())
 		s.Daemons = append(s.Daemons, proc{Name: name, PID: d.PID()})
 	}
 	return s, ds, nil
-}
-
-// daemonProc is one running p2ptun daemon.
-type daemonProc struct {
-	*procs.Running
-	bin, home string
-	id        struct {
-		ID        string
-		Addresses []string
-	}
-}
-
-// limitsTOML is the benchmark daemons' whole config file. It raises the
-// limits that the defaults keep low against a hostile peer, so that one
-// trusted peer may hold 10,000 tunnels and open them as fast as it can.
-// The defaults are unchanged (see config.toml written by `p2ptun init`).
-const limitsTOML = `# Written by p2ptun's benchmark (bench/): limits for one trusted peer
-# holding 10,000 tunnels and opening them as fast as it can.
-[limits]
-connections = 1024
-streams = 65536
-peer_streams = 65536
-listener_streams = 65536
-listener_peer_streams = 65536
-peer_stream_rate = 1000000.0
-peer_stream_burst = 1000000
-named_peer_stream_rate = 1000000.0
-named_peer_stream_burst = 1000000
-memory_mib = 16384
-peer_memory_mib = 16384
-`
-
-func (d *daemonProc) logFile() string { return filepath.Join(d.home, "daemon.log") }
-
-func startDaemon(ctx context.Context, bin, home, listen string) (*daemonProc, error) {
-	d := &daemonProc{bin: bin, home: home}
-	if _, err := d.cli(ctx, "init"); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(home, "config.toml"), []byte(limitsTOML), 0o600); err != nil {
-		return nil, err
-	}
-	ready := filepath.Join(home, "ready.json")
-	cmd := exec.Command(bin, "--home", home, "daemon", "--listen-addr", listen,
-		"--no-mdns", "--ready-file", ready, "--log-level", "warn")
-	cmd.Env = procs.ChildEnv()
-	var err error
-	d.Running, err = procs.StartReady(ctx, cmd, d.logFile(), 20*time.Second, func() error {
-		b, err := os.ReadFile(ready)
-		if err != nil {
-			return err
-		}
-		if err := json.Unmarshal(b, &d.id); err != nil {
-			return err
-		}
-		if len(d.id.Addresses) == 0 {
-			return errors.New("the daemon has no address")
-		}
-		return nil
-	})
-	return d, err
-}
-
-func (d *daemonProc) cli(ctx context.Context, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, d.bin, append([]string{"--home", d.home}, args...)...)
-	cmd.Env = procs.ChildEnv()
-	return procs.Output(cmd)
 }

@@ -1,9 +1,13 @@
-// Package procs starts, watches and stops the benchmark's child processes
-// (socat, p2ptun and kubo daemons, iperf3): a process with a goroutine
-// that waits for it, started with its output in a log and polled until
-// it is ready, stopped with SIGTERM then SIGKILL; a command run for its
-// output; the environment children get; a free loopback port.
+// Package procs runs the processes the benchmarks measure: a p2ptun
+// daemon in a home of its own (made by `p2ptun init`, with the
+// benchmark's limits) and the CLI commands it is driven with; any child
+// (socat, kubo, iperf3) as a process that a goroutine waits for, started
+// with its output in a log and polled until it is ready, stopped with
+// SIGTERM then SIGKILL; a command run for its output; the environment
+// children get; a free loopback port. Both benchmarks use it: `make bench`
+// on loopback and `make bench-wan` in the WAN link's network namespaces
+// (through a start func).
 //
-// It knows nothing of rows or measurements: the bench command decides
-// what runs and what "ready" means.
+// It knows nothing of rows, loads or results: the benchmarks decide what
+// runs and what "ready" means.
 package procs

@@ -31,15 +31,16 @@ func ChildEnv() []string {
 
 // StartReady starts cmd with its output in the file logPath and polls
 // ready until it returns nil (or ErrStop), within timeout. A process that
-// is not ready then is stopped, and the error has its log.
-func StartReady(ctx context.Context, cmd *exec.Cmd, logPath string, timeout time.Duration, ready func() error) (*Running, error) {
+// is not ready then is stopped, and the error has its log. Its
+// start is as for Start.
+func StartReady(ctx context.Context, cmd *exec.Cmd, start func(*exec.Cmd) error, logPath string, timeout time.Duration, ready func() error) (*Running, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close()
 	cmd.Stdout, cmd.Stderr = logf, logf
-	r, err := Start(cmd)
+	r, err := Start(cmd, start)
 	if err != nil {
 		return nil, err
 	}
@@ -74,9 +75,13 @@ type Running struct {
 	done chan struct{}
 }
 
-// Start starts cmd and a goroutine that waits for it.
-func Start(cmd *exec.Cmd) (*Running, error) {
-	if err := cmd.Start(); err != nil {
+// Start starts cmd with start (nil: cmd.Start; the WAN benchmark starts
+// processes in a network namespace) and a goroutine that waits for it.
+func Start(cmd *exec.Cmd, start func(*exec.Cmd) error) (*Running, error) {
+	if start == nil {
+		start = (*exec.Cmd).Start
+	}
+	if err := start(cmd); err != nil {
 		return nil, err
 	}
 	r := &Running{cmd: cmd, done: make(chan struct{})}

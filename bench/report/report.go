@@ -264,6 +264,10 @@ func LoadAvg() []float64 {
 	return l[:]
 }
 
+// Num formats a value with three significant digits or so, as the
+// tables do.
+func Num(v float64) string { return num(v) }
+
 // num formats a value with three significant digits or so.
 func num(v float64) string {
 	switch {

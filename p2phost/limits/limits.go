@@ -23,6 +23,14 @@ type Protocol struct {
 	Streams, PeerStreams int
 }
 
+// connMemoryMiB caps what one connection reserves, within its peer's cap.
+// go-yamux grows a stream's receive window (up to go-libp2p's 16 MiB)
+// only while the connection's reservations stay under about half this cap
+// (it asks at priority 128): with go-libp2p's default of 32 MiB, a stream
+// stops at 8 MiB, which caps one tunnel at 671 Mbit/s on a 100 ms path.
+// 64 MiB lets one stream reach 16 MiB beside the other streams' windows.
+const connMemoryMiB = 64
+
 // NewResourceManager builds go-libp2p's resource manager from the config's
 // limits, over go-libp2p's autoscaled defaults (which still apply to
 // everything the config does not name, such as libp2p's own services).
@@ -58,6 +66,7 @@ func NewResourceManager(l config.Limits, protos map[protocol.ID]Protocol, plog *
 		// its own peer scope, and one peer must not be able to fill it.
 		Transient:           transient,
 		PeerDefault:         peerLimits,
+		Conn:                rcmgr.ResourceLimits{Memory: rcmgr.LimitVal64(MiB(min(connMemoryMiB, l.PeerMemoryMiB)))},
 		ProtocolDefault:     streams(l.ListenerStreams),
 		ProtocolPeerDefault: streams(l.ListenerPeerStreams),
 		Protocol:            map[protocol.ID]rcmgr.ResourceLimits{},

@@ -1,9 +1,17 @@
 package limits
 
 import (
+	"log/slog"
 	"testing"
+	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/p2ptun/p2ptun/config"
+	"github.com/p2ptun/p2ptun/internal/harness"
+	"github.com/p2ptun/p2ptun/peerlog"
 )
 
 // Inbound connections in their handshake are counted per source: an IPv4
@@ -31,5 +39,58 @@ func TestSourcePrefix(t *testing.T) {
 func TestMiB(t *testing.T) {
 	if got := MiB(3); got != 3<<20 {
 		t.Errorf("MiB(3) = %d, want %d", got, 3<<20)
+	}
+}
+
+// TestConnWindowMemory: with the default limits, a connection's scope
+// lets yamux grow one stream's receive window to its maximum beside the
+// initial windows of the connection's other streams, reserved as go-yamux
+// does: 256 KiB at priority 255 when a stream opens, each doubling at
+// priority 128 (granted only while the scope stays under about half its
+// cap). A window smaller than the bandwidth-delay product caps a tunnel:
+// 12.5 MB at 1 Gbit/s × 100 ms.
+func TestConnWindowMemory(t *testing.T) {
+	maxWindow := int(yamux.DefaultTransport.Config().MaxStreamWindowSize)
+	if maxWindow < 12_500_000 {
+		t.Fatalf("go-libp2p's yamux allows a %d-byte window, below 1 Gbit/s × 100 ms", maxWindow)
+	}
+	rm, err := NewResourceManager(config.Default().Limits, nil, peerlog.New(slog.New(slog.DiscardHandler), time.Minute, time.Now), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rm.Close()
+	conn, err := rm.OpenConnection(network.DirOutbound, true, ma.StringCast("/ip4/192.0.2.7/tcp/4001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Done()
+	if err := conn.SetPeer(harness.NewPeer(t)); err != nil {
+		t.Fatal(err)
+	}
+	const initial = 256 << 10
+	// Other streams on the connection: a tunnel's control stream
+	// (iperf3's), identify, ping.
+	for range 3 {
+		span, err := conn.BeginSpan()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer span.Done()
+		if err := span.ReserveMemory(initial, 255); err != nil {
+			t.Fatalf("a stream's initial window: %v", err)
+		}
+	}
+	span, err := conn.BeginSpan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer span.Done()
+	if err := span.ReserveMemory(initial, 255); err != nil {
+		t.Fatal(err)
+	}
+	for w := initial; w < maxWindow; w *= 2 {
+		if err := span.ReserveMemory(w, 128); err != nil {
+			t.Fatalf("growing a stream's window from %d to %d bytes (of %d): %v", w, 2*w, maxWindow, err)
+		}
 	}
 }
