@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command wan measures tunnels across an emulated WAN link (package
 // bench/wan/link: two network namespaces joined through TUN devices by
 // this process, which delays, rate-limits and drops packets), as

@@ -1,4 +1,4 @@
-// Package link emulates a WAN link on one machine, for the WAN benchmark
+// Package link emulates a WAN link on one Linux machine, for the WAN benchmark
 // and its tests: two network namespaces it creates, each with a TUN device
 // (10.99.0.1/24 in A, 10.99.0.2/24 in B), joined by this process, which
 // reads each packet from one TUN and writes it to the other after a
