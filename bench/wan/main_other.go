@@ -1,8 +1,9 @@
 //go:build !linux
 
-// Command bench-wan needs Linux: its link emulator (bench/wan/link) makes
-// network namespaces and TUN devices.
 package main
+
+// On other systems bench-wan only says that it needs Linux: its link
+// emulator (bench/wan/link) makes network namespaces and TUN devices.
 
 import (
 	"fmt"
