@@ -58,8 +58,10 @@ fmt: ## apply gofmt
 fuzz: ## run every fuzz target for FUZZTIME each (default 10s; or a count like 3000x)
 	@for p in $$($(GO) list ./...); do for f in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz'); do echo "fuzz $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p || exit 1; done; done
 
-bench: build ## p2ptun vs socat vs raw loopback, ~8 min: prints a table, writes BENCHOUT (BENCHFLAGS=-quick: seconds)
+bench: build ## loopback (p2ptun, socat, kubo, raw; own load, iperf3, UDP) ~8 min into BENCHOUT, then as root the WAN links ~11 min into BENCHWANOUT (BENCHFLAGS/BENCHWANFLAGS=-quick: a minute each)
 	$(GO) run ./bench -p2ptun $(BIN)/p2ptun -out $(BENCHOUT) $(BENCHFLAGS)
+	@if [ "$$(id -u)" = 0 ]; then $(GO) run ./bench/wan -p2ptun $(BIN)/p2ptun -out $(BENCHWANOUT) $(BENCHWANFLAGS); \
+	else echo "make bench: the WAN table needs root (network namespaces, TUN devices): run sudo make bench-wan"; fi
 
 # Root only: it makes network namespaces and TUN devices (see README, WAN links).
 bench-wan: build ## plain TCP, p2ptun (TCP, QUIC) and kubo across an emulated WAN link, ~10 min, as root: writes BENCHWANOUT (BENCHWANFLAGS=-quick: under a minute)

@@ -17,10 +17,15 @@ import (
 const Iperf3Bin = "iperf3"
 
 // An Iperf3Test is one iperf3 client run: Parallel connections (-P), the
-// server sending (-R, Reverse) or receiving.
+// server sending (-R, Reverse) or receiving, the first Omit seconds not
+// counted (-O: slow start on a long link).
 type Iperf3Test struct {
 	Parallel int
 	Reverse  bool
+	Omit     int
+	// Start starts the client; nil: exec.Cmd.Start. The WAN benchmark
+	// starts it in a network namespace.
+	Start func(*exec.Cmd) error
 }
 
 // Args are the iperf3 client's arguments for t against addr (host:port)
@@ -39,6 +44,9 @@ func (t Iperf3Test) Args(addr string, d time.Duration) ([]string, error) {
 	}
 	if t.Reverse {
 		args = append(args, "-R")
+	}
+	if t.Omit > 0 {
+		args = append(args, "-O", strconv.Itoa(t.Omit))
 	}
 	return args, nil
 }
@@ -113,7 +121,7 @@ func RunIperf3(ctx context.Context, addr string, t Iperf3Test, d time.Duration) 
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		res, err := runIperf3(ctx, args, d)
+		res, err := runIperf3(ctx, args, t.Start, d+time.Duration(t.Omit)*time.Second)
 		if !errors.Is(err, ErrIperf3Busy) || time.Now().After(giveUp) {
 			return res, err
 		}
@@ -129,14 +137,21 @@ func RunIperf3(ctx context.Context, addr string, t Iperf3Test, d time.Duration) 
 // busy.
 const iperf3BusyFor = 30 * time.Second
 
-// runIperf3 runs the iperf3 client once, for at most d plus a minute.
-func runIperf3(ctx context.Context, args []string, d time.Duration) (Iperf3Result, error) {
+// runIperf3 runs the iperf3 client once (started with start, nil:
+// cmd.Start), for at most d plus a minute.
+func runIperf3(ctx context.Context, args []string, start func(*exec.Cmd) error, d time.Duration) (Iperf3Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, d+time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, Iperf3Bin, append(args, "--connect-timeout", "10000")...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	runErr := cmd.Run()
+	if start == nil {
+		start = (*exec.Cmd).Start
+	}
+	runErr := start(cmd)
+	if runErr == nil {
+		runErr = cmd.Wait()
+	}
 	res, err := ParseIperf3(stdout.Bytes())
 	if err != nil {
 		return res, errors.Join(err, exitErr(runErr, stderr.String()))

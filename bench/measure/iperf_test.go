@@ -75,6 +75,7 @@ func TestIperf3Args(t *testing.T) {
 		// -t 0 would run forever: a quick run still takes one second.
 		{Iperf3Test{Reverse: true}, 250 * time.Millisecond, []string{"-c", "127.0.0.1", "-p", "5201", "-t", "1", "-i", "0", "-J", "-R"}},
 		{Iperf3Test{Parallel: 8, Reverse: true}, 4 * time.Second, []string{"-c", "127.0.0.1", "-p", "5201", "-t", "4", "-i", "0", "-J", "-P", "8", "-R"}},
+		{Iperf3Test{Parallel: 8, Omit: 1}, 2 * time.Second, []string{"-c", "127.0.0.1", "-p", "5201", "-t", "2", "-i", "0", "-J", "-P", "8", "-O", "1"}},
 	} {
 		got, err := tc.test.Args("127.0.0.1:5201", tc.d)
 		if err != nil || !slices.Equal(got, tc.want) {
@@ -146,7 +147,7 @@ func TestRunIperf3WaitsForABusyServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := runIperf3(context.Background(), args, time.Second); !errors.Is(err, ErrIperf3Busy) {
+	if _, err := runIperf3(context.Background(), args, nil, time.Second); !errors.Is(err, ErrIperf3Busy) {
 		t.Fatalf("one run while another test runs: %v, want ErrIperf3Busy", err)
 	}
 	r, err := RunIperf3(context.Background(), addr, Iperf3Test{}, time.Second)

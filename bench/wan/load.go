@@ -3,19 +3,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os/exec"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/p2ptun/p2ptun/bench/measure"
 	"github.com/p2ptun/p2ptun/bench/wan/link"
 )
 
@@ -26,38 +22,11 @@ const iperfPort = 5201
 // streams parallel streams, and returns what the server received, in
 // Mbit/s. omit seconds at the start (slow start) are not counted.
 func iperf(ctx context.Context, e link.End, addr string, streams int, secs, omit int) (float64, error) {
-	host, port, err := net.SplitHostPort(addr)
+	r, err := measure.RunIperf3(ctx, addr, measure.Iperf3Test{Parallel: streams, Omit: omit, Start: e.Start}, time.Duration(secs)*time.Second)
 	if err != nil {
 		return 0, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(secs+omit+60)*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "iperf3", "-c", host, "-p", port, "-t", strconv.Itoa(secs), "-O", strconv.Itoa(omit),
-		"-P", strconv.Itoa(streams), "-J", "--connect-timeout", "30000")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := e.Start(cmd); err != nil {
-		return 0, err
-	}
-	werr := cmd.Wait()
-	var out struct {
-		Error string
-		End   struct {
-			SumReceived struct {
-				BitsPerSecond float64 `json:"bits_per_second"`
-			} `json:"sum_received"`
-		}
-	}
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
-		return 0, fmt.Errorf("iperf3: %v: %v %s", werr, err, strings.TrimSpace(stderr.String()))
-	}
-	if out.Error != "" {
-		return 0, fmt.Errorf("iperf3: %s", out.Error)
-	}
-	if werr != nil {
-		return 0, fmt.Errorf("iperf3: %w", werr)
-	}
-	return out.End.SumReceived.BitsPerSecond / 1e6, nil
+	return r.MBps() * 8, nil
 }
 
 // firstByte connects from e's namespace to addr, sends one byte and reads
