@@ -66,6 +66,10 @@ func ParseRule(s string) (Rule, error) {
 		if !ok {
 			return Rule{}, fmt.Errorf("%w %q: %q is not a CIDR, an IP or a host name", ErrInvalidRule, s, host)
 		}
+		if _, err := netip.ParseAddr(name); err == nil && !strings.HasPrefix(host, "*.") {
+			// "10.0.0.1." would be a name rule that prints as an IP rule.
+			return Rule{}, fmt.Errorf("%w %q: %q is an IP address with a trailing dot; write it without the dot", ErrInvalidRule, s, host)
+		}
 		if strings.HasPrefix(host, "*.") {
 			name = "*." + name
 		}

@@ -35,6 +35,8 @@ func TestParseRule(t *testing.T) {
 		{"bare ipv6", "::1:22", ""},
 		{"bad cidr", "10.0.0.0/33:22", ""},
 		{"bad name", "db_internal!:22", ""},
+		{"ip with a trailing dot", "0.0.0.0.:1", ""},
+		{"wildcard under digits", "*.1.2.3.4:1", "*.1.2.3.4:1"},
 		{"empty label", "db..internal:22", ""},
 		{"zone", "[fe80::1%eth0]:22", ""},
 		{"unclosed bracket", "[::1:22", ""},
