@@ -27,7 +27,9 @@ type Group struct {
 }
 
 // A Panel is one small horizontal bar chart: a title and its groups of
-// bars, all on one scale (the largest value is the longest bar).
+// bars, each group on its own scale (its largest value is its longest
+// bar: the groups' values may differ tenfold, as a 100 Mbit/s link's
+// and a 1 Gbit/s link's do); every bar is labelled with its number.
 type Panel struct {
 	Title  string
 	Groups []Group
@@ -103,7 +105,7 @@ func chart(res *Results, colors map[string]string) []byte {
 	m := res.Machine
 	return Chart(fmt.Sprintf("p2ptun %v vs socat vs raw loopback", m.P2ptun["Version"]),
 		fmt.Sprintf("%s, %d cores, Linux %s; medians of %d interleaved rounds; load %s",
-			m.CPU, m.Cores, m.Kernel, res.Settings.Rounds, loadString(m.LoadStart)),
+			m.CPU, m.Cores, m.Kernel, res.Settings.Rounds, LoadString(m.LoadStart)),
 		3, panels)
 }
 
@@ -139,17 +141,15 @@ func Chart(title, subtitle string, cols int, panels []Panel) []byte {
 		x0 := pad + (i%cols)*panelW
 		y0 := headH + (i/cols)*panelH
 		fmt.Fprintf(w, `<text x="%d" y="%d" font-weight="bold">%s</text>`+"\n", x0, y0+14, esc(p.Title))
-		top := 0.0
+		barMax := float64(panelW - labelW - 100)
+		line := 0
 		for _, g := range p.Groups {
+			top := 0.0
 			for _, bb := range g.Bars {
 				if bb.OK {
 					top = max(top, bb.Value)
 				}
 			}
-		}
-		barMax := float64(panelW - labelW - 100)
-		line := 0
-		for _, g := range p.Groups {
 			if g.Label != "" {
 				y := y0 + titleH + line*(barH+gap)
 				fmt.Fprintf(w, `<text x="%d" y="%d" font-style="italic" fill="#333">%s</text>`+"\n", x0, y+barH-4, esc(g.Label))
