@@ -57,7 +57,7 @@ func chart(res *Results) []byte {
 			func(l *LinkResult, m float64) (float64, bool) { return m / l.RTTms, l.RTTms > 0 }),
 	}
 	m := res.Machine
-	return report.Chart(fmt.Sprintf("p2ptun %v vs plain TCP vs kubo across emulated WAN links", m.P2ptun["Version"]),
+	return report.Chart(fmt.Sprintf("p2ptun %v across emulated WAN links", m.P2ptun["Version"]),
 		fmt.Sprintf("%s, %d cores, Linux %s; TCP congestion control %s; medians of %d interleaved rounds; load %s",
 			m.CPU, m.Cores, m.Kernel, res.Settings.TCPCongestion, res.Settings.Rounds, report.LoadString(m.LoadStart)),
 		2, panels)
