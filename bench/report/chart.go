@@ -8,43 +8,62 @@ import (
 	"strings"
 )
 
+// A Bar is one bar of a panel: a value, or a note saying why there is none.
+type Bar struct {
+	Label string
+	Value float64
+	OK    bool   // Value was measured; if not, Note is drawn instead
+	Note  string // why there is no value
+	Color string
+	// Suffix follows the value's number, e.g. " (0.92× socat)".
+	Suffix string
+}
+
+// A Group is a run of a panel's bars under a label of its own; a group
+// with no label draws no label line.
+type Group struct {
+	Label string
+	Bars  []Bar
+}
+
+// A Panel is one small horizontal bar chart: a title and its groups of
+// bars, each group on its own scale (its largest value is its longest
+// bar: the groups' values may differ tenfold, as a 100 Mbit/s link's
+// and a 1 Gbit/s link's do); every bar is labelled with its number.
+type Panel struct {
+	Title  string
+	Groups []Group
+}
+
 // chart draws one small bar chart per headline metric, rows as bars in
 // the colors that colors maps their keys to.
 func chart(res *Results, colors map[string]string) []byte {
-	type bar struct {
-		label  string
-		value  float64
-		ok     bool
-		note   string
-		color  string
-		suffix string
-	}
 	// rowBars has one bar per row; with ratio, the bars of the rows
 	// compared with socat (all but the baselines) also say how.
-	rowBars := func(metric string, ratio bool) []bar {
-		var out []bar
+	rowBars := func(metric string, ratio bool) []Group {
+		var out []Bar
 		for _, r := range res.Rows {
-			b := bar{label: r.Name, color: colors[r.Key]}
+			b := Bar{Label: r.Name, Color: colors[r.Key]}
 			if s := r.Metrics[metric]; s != nil {
-				b.value, b.ok = s.Median, true
+				b.Value, b.OK = s.Median, true
 				if v, ok := res.RatioOf(r.Key, Socat, metric); ok && ratio {
-					b.suffix = fmt.Sprintf(" (%.2f× socat)", v)
+					b.Suffix = fmt.Sprintf(" (%.2f× socat)", v)
 				}
 			} else {
-				b.note = r.missing(metric)
+				b.Note = r.missing(metric)
 			}
 			out = append(out, b)
 		}
-		return out
+		return []Group{{Bars: out}}
 	}
-	daemonBars := func(metric string) []bar {
-		var out []bar
+	daemonBars := func(metric string) []Group {
+		var out []Bar
 		for _, r := range res.Rows {
 			if r.Key == Raw {
 				continue
 			}
 			if len(r.Daemons) == 0 {
-				out = append(out, bar{label: r.Name, color: colors[r.Key], note: r.missingDaemon(metric, true)})
+				out = append(out, Bar{Label: r.Name, Color: colors[r.Key], Note: r.missingDaemon(metric, true)})
 				continue
 			}
 			for _, d := range r.Daemons {
@@ -52,22 +71,19 @@ func chart(res *Results, colors map[string]string) []byte {
 				if len(r.Daemons) > 1 {
 					label += " " + d.Name
 				}
-				b := bar{label: label, color: colors[r.Key]}
+				b := Bar{Label: label, Color: colors[r.Key]}
 				if s := d.Metrics[metric]; s != nil {
-					b.value, b.ok = s.Median, true
+					b.Value, b.OK = s.Median, true
 				} else {
-					b.note = r.missingDaemon(metric, true)
+					b.Note = r.missingDaemon(metric, true)
 				}
 				out = append(out, b)
 			}
 		}
-		return out
+		return []Group{{Bars: out}}
 	}
 	maxHeld := slices.Max(res.Settings.Held)
-	panels := []struct {
-		title string
-		bars  []bar
-	}{
+	panels := []Panel{
 		{"MB/s, 1 connection, upload", rowBars("mbps_up_1", true)},
 		{"MB/s, 1 connection, download", rowBars("mbps_down_1", true)},
 		{"MB/s, 8 connections, upload", rowBars("mbps_up_8", true)},
@@ -82,24 +98,35 @@ func chart(res *Results, colors map[string]string) []byte {
 	}
 	if res.hasIperf3() { // iperf.go
 		for _, m := range IperfRatioMetrics {
-			panels = append(panels, struct {
-				title string
-				bars  []bar
-			}{"iperf3 MB/s, " + m.Title, rowBars(m.Key, true)})
+			panels = append(panels, Panel{"iperf3 MB/s, " + m.Title, rowBars(m.Key, true)})
 		}
-		panels = append(panels, struct {
-			title string
-			bars  []bar
-		}{"iperf3 CPU-s per GB, all processes (lower is better)", rowBars("iperf_cpu_s_per_gb", false)})
+		panels = append(panels, Panel{"iperf3 CPU-s per GB, all processes (lower is better)", rowBars("iperf_cpu_s_per_gb", false)})
 	}
+	m := res.Machine
+	return Chart(fmt.Sprintf("p2ptun %v vs socat vs raw loopback", m.P2ptun["Version"]),
+		fmt.Sprintf("%s, %d cores, Linux %s; medians of %d interleaved rounds; load %s",
+			m.CPU, m.Cores, m.Kernel, res.Settings.Rounds, LoadString(m.LoadStart)),
+		3, panels)
+}
+
+// Chart is an SVG of panels, cols to a row, under a title and a subtitle
+// (plain text: Chart escapes them, and every label and note).
+func Chart(title, subtitle string, cols int, panels []Panel) []byte {
 	const (
-		cols, panelW, labelW, barH, gap, titleH, pad = 3, 360, 130, 16, 5, 24, 14
+		panelW, labelW, barH, gap, titleH, pad = 360, 130, 16, 5, 24, 14
 	)
-	maxBars := 0
+	maxLines := 0
 	for _, p := range panels {
-		maxBars = max(maxBars, len(p.bars))
+		n := 0
+		for _, g := range p.Groups {
+			if g.Label != "" {
+				n++
+			}
+			n += len(g.Bars)
+		}
+		maxLines = max(maxLines, n)
 	}
-	panelH := titleH + maxBars*(barH+gap) + pad
+	panelH := titleH + maxLines*(barH+gap) + pad
 	headH := 44
 	width := cols*panelW + pad
 	height := headH + (len(panels)+cols-1)/cols*panelH + pad
@@ -108,34 +135,41 @@ func chart(res *Results, colors map[string]string) []byte {
 	w := bufio.NewWriter(&b)
 	fmt.Fprintf(w, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="11">`+"\n", width, height, width, height)
 	fmt.Fprintf(w, `<rect width="100%%" height="100%%" fill="#ffffff"/>`+"\n")
-	m := res.Machine
-	fmt.Fprintf(w, `<text x="%d" y="18" font-size="14" font-weight="bold">p2ptun %v vs socat vs raw loopback</text>`+"\n", pad, esc(fmt.Sprint(m.P2ptun["Version"])))
-	fmt.Fprintf(w, `<text x="%d" y="34" fill="#555">%s, %d cores, Linux %s; medians of %d interleaved rounds; load %s</text>`+"\n",
-		pad, esc(m.CPU), m.Cores, esc(m.Kernel), res.Settings.Rounds, loadString(m.LoadStart))
+	fmt.Fprintf(w, `<text x="%d" y="18" font-size="14" font-weight="bold">%s</text>`+"\n", pad, esc(title))
+	fmt.Fprintf(w, `<text x="%d" y="34" fill="#555">%s</text>`+"\n", pad, esc(subtitle))
 	for i, p := range panels {
 		x0 := pad + (i%cols)*panelW
 		y0 := headH + (i/cols)*panelH
-		fmt.Fprintf(w, `<text x="%d" y="%d" font-weight="bold">%s</text>`+"\n", x0, y0+14, esc(p.title))
-		top := 0.0
-		for _, bb := range p.bars {
-			if bb.ok {
-				top = max(top, bb.value)
-			}
-		}
+		fmt.Fprintf(w, `<text x="%d" y="%d" font-weight="bold">%s</text>`+"\n", x0, y0+14, esc(p.Title))
 		barMax := float64(panelW - labelW - 100)
-		for j, bb := range p.bars {
-			y := y0 + titleH + j*(barH+gap)
-			fmt.Fprintf(w, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", x0+labelW-6, y+barH-4, esc(bb.label))
-			if !bb.ok {
-				fmt.Fprintf(w, `<text x="%d" y="%d" fill="#888">%s</text>`+"\n", x0+labelW, y+barH-4, esc(bb.note))
-				continue
+		line := 0
+		for _, g := range p.Groups {
+			top := 0.0
+			for _, bb := range g.Bars {
+				if bb.OK {
+					top = max(top, bb.Value)
+				}
 			}
-			l := 0.0
-			if top > 0 {
-				l = bb.value / top * barMax
+			if g.Label != "" {
+				y := y0 + titleH + line*(barH+gap)
+				fmt.Fprintf(w, `<text x="%d" y="%d" font-style="italic" fill="#333">%s</text>`+"\n", x0, y+barH-4, esc(g.Label))
+				line++
 			}
-			fmt.Fprintf(w, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", x0+labelW, y, max(l, 1), barH, bb.color)
-			fmt.Fprintf(w, `<text x="%.1f" y="%d">%s</text>`+"\n", float64(x0+labelW)+max(l, 1)+4, y+barH-4, esc(num(bb.value)+bb.suffix))
+			for _, bb := range g.Bars {
+				y := y0 + titleH + line*(barH+gap)
+				line++
+				fmt.Fprintf(w, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", x0+labelW-6, y+barH-4, esc(bb.Label))
+				if !bb.OK {
+					fmt.Fprintf(w, `<text x="%d" y="%d" fill="#888">%s</text>`+"\n", x0+labelW, y+barH-4, esc(bb.Note))
+					continue
+				}
+				l := 0.0
+				if top > 0 {
+					l = bb.Value / top * barMax
+				}
+				fmt.Fprintf(w, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", x0+labelW, y, max(l, 1), barH, bb.Color)
+				fmt.Fprintf(w, `<text x="%.1f" y="%d">%s</text>`+"\n", float64(x0+labelW)+max(l, 1)+4, y+barH-4, esc(num(bb.Value)+bb.Suffix))
+			}
 		}
 	}
 	fmt.Fprintln(w, "</svg>")

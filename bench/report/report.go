@@ -361,7 +361,7 @@ func Table(res *Results) string {
 	fmt.Fprintf(&b, "p2ptun %v (go-libp2p %v) on %s, %d cores, Linux %s, %s\n",
 		m.P2ptun["Version"], m.P2ptun["Libp2p"], m.CPU, m.Cores, m.Kernel, m.Go)
 	fmt.Fprintf(&b, "%d rounds, interleaved; medians. %.1fs per measurement. Load average %s at the start, %s at the end.\n\n",
-		st.Rounds, st.DurationS, loadString(m.LoadStart), loadString(m.LoadEnd))
+		st.Rounds, st.DurationS, LoadString(m.LoadStart), LoadString(m.LoadEnd))
 
 	longest := 0
 	for _, r := range res.Rows {
@@ -450,7 +450,8 @@ func Table(res *Results) string {
 	return b.String()
 }
 
-func loadString(l []float64) string {
+// LoadString is a load average's three numbers, or "unknown".
+func LoadString(l []float64) string {
 	if len(l) < 3 {
 		return "unknown"
 	}

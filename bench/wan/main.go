@@ -12,8 +12,9 @@
 //
 // Each round visits every path of a link in turn (interleaved, so drift
 // on a busy machine falls on all alike); the table gives the median and
-// the spread. It writes results.json and results.txt to -out. Timings
-// never pass or fail anything: a person reads the table.
+// the spread. It writes results.json, results.txt and a chart of the
+// medians, results.svg, to -out. Timings never pass or fail anything: a
+// person reads the table.
 package main
 
 import (
@@ -75,11 +76,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	ipfs, _ := exec.LookPath("ipfs")
 	fs.StringVar(&cfg.P2ptun, "p2ptun", "bin/p2ptun", "the p2ptun binary to measure (make bench-wan builds it)")
 	fs.StringVar(&cfg.Ipfs, "ipfs", ipfs, "kubo's ipfs binary (default: ipfs on PATH; empty skips the kubo path)")
-	fs.StringVar(&cfg.Out, "out", "docs/bench/wan", "directory for results.json and results.txt")
+	fs.StringVar(&cfg.Out, "out", "docs/bench/wan", "directory for results.json, results.txt and results.svg")
 	fs.IntVar(&cfg.Rounds, "rounds", 3, "rounds on every link; medians and min–max are reported")
 	fs.IntVar(&cfg.Seconds, "seconds", 2, "length of each iperf3 run, in seconds (after the omitted slow start)")
 	fs.IntVar(&cfg.Warm, "warm", 3, "warm first-byte samples per path and round")
-	fs.StringVar(&cfg.Render, "render", "", "measure nothing: rewrite results.txt in -out from this results.json")
+	fs.StringVar(&cfg.Render, "render", "", "measure nothing: rewrite results.txt and results.svg in -out from this results.json")
 	fs.StringVar(&cfg.CC, "tcp-cc", "", "TCP congestion control in the link's namespaces, one of net.ipv4.tcp_allowed_congestion_control (default: the kernel's for a new namespace)")
 	fs.StringVar(&cfg.Paths, "paths", "", "measure only these paths, comma-separated keys: tcp, p2ptun-tcp, p2ptun-quic, kubo (default: all)")
 	fs.StringVar(&cfg.Only, "only", "", `measure only the links whose name contains this, e.g. "100ms 1Gbit/s"`)
@@ -355,7 +356,7 @@ func firstLine(s string) string {
 	return s
 }
 
-// render rewrites the table from a results.json.
+// render rewrites the table and the chart from a results.json.
 func render(from, out string, stdout io.Writer) error {
 	b, err := os.ReadFile(from)
 	if err != nil {

@@ -22,9 +22,10 @@ import (
 // A path is one way to carry the bytes from A's namespace across the link
 // to the servers in B's: plain TCP (socat), p2ptun over TCP or QUIC, kubo.
 type path struct {
-	// Key names the path in results.json, Name in the table.
-	Key, Name string
-	start     func(ctx context.Context, env *linkEnv) (*setup, error)
+	// Key names the path in results.json, Name in the table; Color is
+	// its bars' in results.svg.
+	Key, Name, Color string
+	start            func(ctx context.Context, env *linkEnv) (*setup, error)
 }
 
 // A linkEnv is what a path starts on: the link, its servers in B, and the
@@ -61,10 +62,10 @@ const (
 // is the baseline the goals compare with.
 func paths() []path {
 	return []path{
-		{Key: "tcp", Name: "plain TCP (socat)", start: startSocat},
-		{Key: "p2ptun-tcp", Name: "p2ptun TCP", start: p2ptunStarter("tcp")},
-		{Key: "p2ptun-quic", Name: "p2ptun QUIC", start: p2ptunStarter("quic")},
-		{Key: "kubo", Name: "kubo ipfs p2p", start: startKubo},
+		{Key: "tcp", Name: "plain TCP (socat)", Color: "#f28e2b", start: startSocat},
+		{Key: "p2ptun-tcp", Name: "p2ptun TCP", Color: "#4e79a7", start: p2ptunStarter("tcp")},
+		{Key: "p2ptun-quic", Name: "p2ptun QUIC", Color: "#59a14f", start: p2ptunStarter("quic")},
+		{Key: "kubo", Name: "kubo ipfs p2p", Color: "#b07aa1", start: startKubo},
 	}
 }
 

@@ -191,7 +191,7 @@ func Table(res *Results) string {
 	return b.String()
 }
 
-// Write writes results.json and results.txt to dir.
+// Write writes results.json, results.txt and the chart, results.svg, to dir.
 func Write(dir string, res *Results, table string) error {
 	b, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
@@ -200,5 +200,8 @@ func Write(dir string, res *Results, table string) error {
 	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(b, '\n'), 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "results.txt"), []byte(table), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "results.txt"), []byte(table), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "results.svg"), chart(res), 0o644)
 }

@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/xml"
 	"io"
 	"os"
 	"path/filepath"
@@ -104,7 +105,8 @@ func TestTable(t *testing.T) {
 	}
 }
 
-// TestRender: results.json written by a run renders to the same table.
+// TestRender: results.json written by a run renders to the same table
+// and chart.
 func TestRender(t *testing.T) {
 	res := sampleResults()
 	res.ComputeGoals()
@@ -122,6 +124,13 @@ func TestRender(t *testing.T) {
 	}
 	if out.String() != string(txt) {
 		t.Errorf("rendered again:\n%s\nwant:\n%s", out.String(), txt)
+	}
+	svg, err := os.ReadFile(filepath.Join(dir, "results.svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := os.ReadFile(filepath.Join(dir, "again", "results.svg")); err != nil || !bytes.Equal(again, svg) {
+		t.Errorf("results.svg rendered again differs (%v):\n%s\nwant:\n%s", err, again, svg)
 	}
 	var back Results
 	b, _ := os.ReadFile(filepath.Join(dir, "again", "results.json"))
@@ -142,5 +151,48 @@ func TestParseFlags(t *testing.T) {
 	}
 	if n := len(links(false)); n != 8 {
 		t.Errorf("%d links, want 8: RTT 20 and 100 ms × loss 0 and 0.5 %% × 100 Mbit/s and 1 Gbit/s", n)
+	}
+}
+
+// TestChart: results.svg is well-formed XML and names every link and
+// path, and says why a path has no bars.
+func TestChart(t *testing.T) {
+	res := sampleResults()
+	res.Links = append(res.Links, &LinkResult{Name: "20ms 100Mbit/s 0% loss", RTTms: 20, RateMbps: 100, MTU: 1500,
+		Paths: []*PathResult{{Key: "tcp", Name: "plain TCP (socat)", Metrics: map[string]*report.Stat{"mbps_1": stat(90)}}}})
+	dir := t.TempDir()
+	if err := Write(dir, res, Table(res)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "results.svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := map[string]bool{}
+	d := xml.NewDecoder(bytes.NewReader(b))
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("results.svg is not well-formed XML: %v\n%s", err, b)
+		}
+		if c, ok := tok.(xml.CharData); ok {
+			texts[strings.TrimSpace(string(c))] = true
+		}
+	}
+	for _, want := range []string{
+		"100ms 1Gbit/s 0.5% loss", "20ms 100Mbit/s 0% loss", // the links
+		"plain TCP (socat)", "p2ptun TCP", "p2ptun QUIC", "kubo ipfs p2p", // the paths
+		"410 (0.91× TCP)", // a median, and its ratio to plain TCP
+		"1.50",            // p2ptun TCP's warm first byte − RTT, ms
+		"5.05",            // its cold connect+first byte, in RTTs
+		"skipped",         // kubo
+		"not measured",    // p2ptun QUIC's cold connect, the short link's 8 streams
+	} {
+		if !texts[want] {
+			t.Errorf("results.svg has no text %q:\n%s", want, b)
+		}
 	}
 }
