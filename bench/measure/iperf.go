@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -79,18 +80,22 @@ var ErrIperf3Busy = errors.New("the iperf3 server is busy")
 // IESERVERBUSY), which its client puts in its JSON's "error".
 const iperf3Busy = "the server is busy"
 
-// iperf3Reset is the error of a client whose control connection was
-// reset while it waited for a message from the server (IERECVMESSAGE
-// with ECONNRESET). Before any stream has connected, it is how a busy
-// server's answer arrives through a tunnel: the server writes its one
-// busy byte and closes without reading the client's cookie, so its
-// kernel sends a RST; the row passes the reset on, and a reset stream
-// (yamux's or QUIC's) drops the byte still in flight. Nothing was
-// measured yet, so it is tried again like a busy report.
-const (
-	iperf3Reset      = "unable to receive control message: "
-	iperf3ResetCause = "Connection reset by peer"
-)
+// iperf3Resets are the errors of a client whose control connection was
+// reset before its test began: while it connected (with
+// --connect-timeout, the reset is read as the connect's outcome) or
+// while it waited for the server's first message (IERECVMESSAGE). With
+// no stream connected yet, it is how a server that is not ready for the
+// next test answers through a tunnel: a busy server writes its one busy
+// byte and closes without reading the client's cookie, so its kernel
+// sends a RST, which the row passes on, and a reset stream (yamux's or
+// QUIC's) drops the byte still in flight; a server between tests resets
+// the connections queued on the listener it closes, or is not listening
+// and the row resets the client. Nothing was measured yet, so it is
+// tried again like a busy report.
+var iperf3Resets = []string{"unable to connect to server: ", "unable to receive control message: "}
+
+// iperf3ResetCause is strerror(ECONNRESET), as iperf3 appends it.
+const iperf3ResetCause = "Connection reset by peer"
 
 // ParseIperf3 reads the JSON document of `iperf3 -c … -J` (iperf 3.x):
 // end.sum_received. A run that failed has an "error" member instead,
@@ -126,16 +131,19 @@ func ParseIperf3(b []byte) (Iperf3Result, error) {
 
 // resetBeforeTest reports whether an iperf3 client's error is a reset of
 // its control connection before any of its streams connected (see
-// iperf3Reset).
+// iperf3Resets).
 func resetBeforeTest(msg string, connected int) bool {
-	return connected == 0 && strings.HasPrefix(msg, iperf3Reset) && strings.HasSuffix(msg, iperf3ResetCause)
+	if connected > 0 || !strings.HasSuffix(msg, iperf3ResetCause) {
+		return false
+	}
+	return slices.ContainsFunc(iperf3Resets, func(p string) bool { return strings.HasPrefix(msg, p) })
 }
 
 // RunIperf3 runs the iperf3 client for t against addr for d and parses
 // what it reports. While the server says it is busy with the test before
 // (whose end may still be crossing a row), or resets the client before
 // its test starts (how the busy report arrives through a tunnel, see
-// iperf3Reset), it tries again, for up to iperf3BusyFor.
+// iperf3Resets), it tries again, for up to iperf3BusyFor.
 func RunIperf3(ctx context.Context, addr string, t Iperf3Test, d time.Duration) (Iperf3Result, error) {
 	args, err := t.Args(addr, d)
 	if err != nil {

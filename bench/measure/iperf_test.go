@@ -50,6 +50,12 @@ func TestParseIperf3(t *testing.T) {
 			}
 		})
 	}
+	// The other reset before the test, seen through a tunnel (the row
+	// reset the client while it connected): busy too.
+	reset := `{"start":{"connected":[]},"error":"unable to connect to server: Connection reset by peer"}`
+	if _, err := ParseIperf3([]byte(reset)); !errors.Is(err, ErrIperf3Busy) || !errors.Is(err, ErrIperf3) {
+		t.Errorf("ParseIperf3(%s) = %v, want ErrIperf3Busy", reset, err)
+	}
 	// A reset once a stream has connected, or another error before, is
 	// a failed run, not a busy server: it is not tried again.
 	for name, in := range map[string]string{
