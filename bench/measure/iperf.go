@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -79,13 +80,33 @@ var ErrIperf3Busy = errors.New("the iperf3 server is busy")
 // IESERVERBUSY), which its client puts in its JSON's "error".
 const iperf3Busy = "the server is busy"
 
+// iperf3Resets are the errors of a client whose control connection was
+// reset before its test began: while it connected (with
+// --connect-timeout, the reset is read as the connect's outcome) or
+// while it waited for the server's first message (IERECVMESSAGE). With
+// no stream connected yet, it is how a server that is not ready for the
+// next test answers through a tunnel: a busy server writes its one busy
+// byte and closes without reading the client's cookie, so its kernel
+// sends a RST, which the row passes on, and a reset stream (yamux's or
+// QUIC's) drops the byte still in flight; a server between tests resets
+// the connections queued on the listener it closes, or is not listening
+// and the row resets the client. Nothing was measured yet, so it is
+// tried again like a busy report.
+var iperf3Resets = []string{"unable to connect to server: ", "unable to receive control message: "}
+
+// iperf3ResetCause is strerror(ECONNRESET), as iperf3 appends it.
+const iperf3ResetCause = "Connection reset by peer"
+
 // ParseIperf3 reads the JSON document of `iperf3 -c … -J` (iperf 3.x):
 // end.sum_received. A run that failed has an "error" member instead,
 // returned wrapped in ErrIperf3.
 func ParseIperf3(b []byte) (Iperf3Result, error) {
 	var doc struct {
 		Error string `json:"error"`
-		End   struct {
+		Start struct {
+			Connected []json.RawMessage `json:"connected"`
+		} `json:"start"`
+		End struct {
 			SumReceived *struct {
 				Bytes   int64   `json:"bytes"`
 				Seconds float64 `json:"seconds"`
@@ -95,7 +116,7 @@ func ParseIperf3(b []byte) (Iperf3Result, error) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return Iperf3Result{}, fmt.Errorf("iperf3 output: %w", err)
 	}
-	if strings.HasPrefix(doc.Error, iperf3Busy) {
+	if strings.HasPrefix(doc.Error, iperf3Busy) || resetBeforeTest(doc.Error, len(doc.Start.Connected)) {
 		return Iperf3Result{}, fmt.Errorf("%w: %w: %s", ErrIperf3, ErrIperf3Busy, doc.Error)
 	}
 	if doc.Error != "" {
@@ -108,10 +129,21 @@ func ParseIperf3(b []byte) (Iperf3Result, error) {
 	return Iperf3Result{Bytes: s.Bytes, Seconds: s.Seconds}, nil
 }
 
+// resetBeforeTest reports whether an iperf3 client's error is a reset of
+// its control connection before any of its streams connected (see
+// iperf3Resets).
+func resetBeforeTest(msg string, connected int) bool {
+	if connected > 0 || !strings.HasSuffix(msg, iperf3ResetCause) {
+		return false
+	}
+	return slices.ContainsFunc(iperf3Resets, func(p string) bool { return strings.HasPrefix(msg, p) })
+}
+
 // RunIperf3 runs the iperf3 client for t against addr for d and parses
 // what it reports. While the server says it is busy with the test before
-// (whose end may still be crossing a row), it tries again, for up to
-// iperf3BusyFor.
+// (whose end may still be crossing a row), or resets the client before
+// its test starts (how the busy report arrives through a tunnel, see
+// iperf3Resets), it tries again, for up to iperf3BusyFor.
 func RunIperf3(ctx context.Context, addr string, t Iperf3Test, d time.Duration) (Iperf3Result, error) {
 	args, err := t.Args(addr, d)
 	if err != nil {

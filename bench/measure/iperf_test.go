@@ -17,7 +17,9 @@ import (
 // The samples in testdata were captured from Debian's iperf 3.12 on
 // loopback with the arguments Iperf3Test.Args gives: -t 1 -i 0 -J, then
 // -P 8 -R, then against a port nobody listens on, then while the server
-// ran another client's test.
+// ran another client's test, then (-P 8 -R) against a server that reset
+// the control connection after the cookie, as a busy iperf3 server's
+// answer arrives through a tunnel.
 func TestParseIperf3(t *testing.T) {
 	for _, tc := range []struct {
 		file    string
@@ -29,6 +31,7 @@ func TestParseIperf3(t *testing.T) {
 		{"iperf3-P8-R.json", 1104936960, 1.003155, nil},
 		{"iperf3-refused.json", 0, 0, ErrIperf3},
 		{"iperf3-busy.json", 0, 0, ErrIperf3Busy},
+		{"iperf3-reset-before-test.json", 0, 0, ErrIperf3Busy},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			b, err := os.ReadFile(filepath.Join("testdata", tc.file))
@@ -44,6 +47,24 @@ func TestParseIperf3(t *testing.T) {
 			}
 			if got.Bytes != tc.bytes || got.Seconds != tc.seconds {
 				t.Errorf("ParseIperf3 = %+v, want %d bytes in %vs", got, tc.bytes, tc.seconds)
+			}
+		})
+	}
+	// The other reset before the test, seen through a tunnel (the row
+	// reset the client while it connected): busy too.
+	reset := `{"start":{"connected":[]},"error":"unable to connect to server: Connection reset by peer"}`
+	if _, err := ParseIperf3([]byte(reset)); !errors.Is(err, ErrIperf3Busy) || !errors.Is(err, ErrIperf3) {
+		t.Errorf("ParseIperf3(%s) = %v, want ErrIperf3Busy", reset, err)
+	}
+	// A reset once a stream has connected, or another error before, is
+	// a failed run, not a busy server: it is not tried again.
+	for name, in := range map[string]string{
+		"reset during the test": `{"start":{"connected":[{"socket":5}]},"error":"unable to receive control message: Connection reset by peer"}`,
+		"timeout before it":     `{"start":{"connected":[]},"error":"unable to receive control message: Connection timed out"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := ParseIperf3([]byte(in)); !errors.Is(err, ErrIperf3) || errors.Is(err, ErrIperf3Busy) {
+				t.Errorf("ParseIperf3(%s) = %v, want ErrIperf3 and not busy", in, err)
 			}
 		})
 	}
