@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -61,11 +62,7 @@ func TestBridgeResetTakenByAWriteIsStillAReset(t *testing.T) {
 // sockets: a FIN (CLOSE_WAIT) is not a reset, a RST is, and a socket whose
 // write half we closed first is never called reset.
 func TestPeerResetTellsFINFromRST(t *testing.T) {
-	raw := func(c *net.TCPConn) interface {
-		Control(func(uintptr)) error
-		Read(func(uintptr) bool) error
-		Write(func(uintptr) bool) error
-	} {
+	raw := func(c *net.TCPConn) syscall.RawConn {
 		rc, err := c.SyscallConn()
 		if err != nil {
 			t.Fatal(err)
