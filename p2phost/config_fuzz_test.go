@@ -48,6 +48,9 @@ func FuzzConfigBuildsAHost(f *testing.F) {
 		if y := n.yamux(); y.KeepAliveInterval <= 0 || y.ConnectionWriteTimeout <= 0 {
 			t.Fatalf("keepalive %v: yamux pings every %v, write timeout %v", c.Timeouts.Keepalive, y.KeepAliveInterval, y.ConnectionWriteTimeout)
 		}
+		if y := n.yamux(); y.MaxStreamWindowSize != limits.MaxStreamWindow {
+			t.Fatalf("yamux grows a stream's window to %d bytes, want limits.MaxStreamWindow (%d)", y.MaxStreamWindowSize, limits.MaxStreamWindow)
+		}
 		for _, d := range []config.Duration{c.Timeouts.Dial, c.Timeouts.StreamOpen, c.Timeouts.TargetDial, c.Limits.LogInterval, c.Relay.ReservationTTL} {
 			if d.Duration <= 0 {
 				t.Fatalf("a validated config has a duration of %v: %+v %+v", d, c.Timeouts, c.Limits)

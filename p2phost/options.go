@@ -59,7 +59,8 @@ func (h *Host) security() libp2p.Option {
 // muxer is go-libp2p's yamux with the keepalive: a TCP connection that
 // sends nothing back for half of timeouts.keepalive is pinged, and closed
 // if the ping (or any write) takes longer than the other half. It sends
-// frames of up to streams.FrameSize, the size of a bulk read in a tunnel.
+// frames of up to streams.FrameSize, the size of a bulk read in a tunnel,
+// and grows a stream's window up to limits.MaxStreamWindow.
 func (h *Host) muxer() libp2p.Option { return libp2p.Muxer(yamux.ID, h.yamux()) }
 
 func (h *Host) yamux() *yamux.Transport {
@@ -67,6 +68,7 @@ func (h *Host) yamux() *yamux.Transport {
 	_, half := h.keepaliveTimes()
 	t.KeepAliveInterval, t.ConnectionWriteTimeout = half, half
 	t.MaxMessageSize = streams.FrameSize
+	t.MaxStreamWindowSize = limits.MaxStreamWindow
 	return &t
 }
 

@@ -23,13 +23,24 @@ type Protocol struct {
 	Streams, PeerStreams int
 }
 
+// MaxStreamWindow is the largest receive window go-yamux may grow a
+// stream's to (go-libp2p's default is 16 MiB). go-yamux starts a stream at
+// 256 KiB and doubles the window while a window's worth is read within 4
+// RTTs, and gives credit back once half a window has been read, so one
+// stream moves at most about half a window a round trip: 1 Gbit/s × 100 ms
+// (12.5 MB) needs more than 16 MiB, and go-yamux v5.1.0 also loses the
+// credit for the half read at each doubling (see README, "WAN links").
+// The memory is used only while a tunnel's target reads slower than the
+// peer sends, and within connMemoryMiB.
+const MaxStreamWindow = 64 << 20
+
 // connMemoryMiB caps what one connection reserves, within its peer's cap.
-// go-yamux grows a stream's receive window (up to go-libp2p's 16 MiB)
-// only while the connection's reservations stay under about half this cap
-// (it asks at priority 128): with go-libp2p's default of 32 MiB, a stream
-// stops at 8 MiB, which caps one tunnel at 671 Mbit/s on a 100 ms path.
-// 64 MiB lets one stream reach 16 MiB beside the other streams' windows.
-const connMemoryMiB = 64
+// go-yamux grows a window only while the connection's reservations stay
+// under about half this cap (it asks at priority 128): a bit more than
+// twice MaxStreamWindow lets one stream reach it (having reserved each
+// step of its doubling, 64 MiB in all) beside other streams' 256 KiB
+// initial windows. go-libp2p's default, 32 MiB, stopped a stream at 8 MiB.
+const connMemoryMiB = 2*MaxStreamWindow>>20 + 16
 
 // NewResourceManager builds go-libp2p's resource manager from the config's
 // limits, over go-libp2p's autoscaled defaults (which still apply to

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/p2ptun/p2ptun/config"
@@ -50,9 +49,11 @@ func TestMiB(t *testing.T) {
 // cap). A window smaller than the bandwidth-delay product caps a tunnel:
 // 12.5 MB at 1 Gbit/s × 100 ms.
 func TestConnWindowMemory(t *testing.T) {
-	maxWindow := int(yamux.DefaultTransport.Config().MaxStreamWindowSize)
-	if maxWindow < 12_500_000 {
-		t.Fatalf("go-libp2p's yamux allows a %d-byte window, below 1 Gbit/s × 100 ms", maxWindow)
+	// go-yamux credits half a window at a time: one stream needs twice
+	// the path's bandwidth-delay product, 1 Gbit/s × 100 ms here.
+	const maxWindow = MaxStreamWindow
+	if maxWindow < 2*12_500_000 {
+		t.Fatalf("a %d-byte window holds less than twice 1 Gbit/s × 100 ms", maxWindow)
 	}
 	rm, err := NewResourceManager(config.Default().Limits, nil, peerlog.New(slog.New(slog.DiscardHandler), time.Minute, time.Now), false)
 	if err != nil {
