@@ -34,6 +34,11 @@ func Available() error {
 	if os.Geteuid() != 0 {
 		return errors.New("needs root (network namespaces and TUN devices)")
 	}
+	if status, err := os.ReadFile("/proc/self/status"); err == nil {
+		if err := missingCaps(string(status)); err != nil {
+			return err
+		}
+	}
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
 		return fmt.Errorf("needs /dev/net/tun: %w", err)
 	}
@@ -41,6 +46,41 @@ func Available() error {
 		return errors.New("needs the ip command (Debian package iproute2)")
 	}
 	return nil
+}
+
+// The capabilities a link needs (linux/capability.h): devices, addresses
+// and sysctls; namespaces.
+const (
+	capNetAdmin = 12
+	capSysAdmin = 21
+)
+
+// missingCaps says which of the capabilities a link needs the effective
+// set in a /proc/PID/status text lacks, or nil. Root in an unprivileged
+// container has neither.
+func missingCaps(status string) error {
+	for line := range strings.Lines(status) {
+		hex, ok := strings.CutPrefix(line, "CapEff:")
+		if !ok {
+			continue
+		}
+		eff, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+		if err != nil {
+			return fmt.Errorf("reading CapEff %q: %w", strings.TrimSpace(hex), err)
+		}
+		var missing []string
+		if eff&(1<<capSysAdmin) == 0 {
+			missing = append(missing, "CAP_SYS_ADMIN")
+		}
+		if eff&(1<<capNetAdmin) == 0 {
+			missing = append(missing, "CAP_NET_ADMIN")
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("needs %s: network namespaces and TUN devices are not permitted here (an unprivileged container?)", strings.Join(missing, " and "))
+		}
+		return nil
+	}
+	return nil // no CapEff line: ip will say what it lacks
 }
 
 // An End is one side of a link: its namespace, device and address.
