@@ -22,6 +22,9 @@ import (
 // atomically, so a failed save changes nothing.
 func SaveAccess(path string, a config.Access) error {
 	return edit(path, func(b []byte) ([]byte, error) {
+		if cur, err := config.Parse(path, b); err == nil {
+			a = keepNames(cur, a)
+		}
 		out, err := setAccess(b, a)
 		if err != nil {
 			return nil, fmt.Errorf("not saving access policy: %w", notTOML(path, b, err))
@@ -31,6 +34,37 @@ func SaveAccess(path string, a config.Access) error {
 		}
 		return out, nil
 	})
+}
+
+// keepNames is a with each peer ID that the file cur lists in [access] by
+// a [peers] name written as that name again: the node's policy holds peer
+// IDs, and an edit at runtime (p2ptun access allow|deny) must not turn the
+// names a user wrote into IDs. A peer the file did not list by name stays
+// an ID.
+func keepNames(cur config.Config, a config.Access) config.Access {
+	aliases := cur.Aliases()
+	names := map[string]string{} // peer ID → the name the file used for it
+	for _, e := range slices.Concat(cur.Access.Allow, cur.Access.Deny) {
+		if id, err := aliases.Peer(e); err == nil && id.String() != e {
+			if _, ok := names[id.String()]; !ok {
+				names[id.String()] = e
+			}
+		}
+	}
+	if len(names) == 0 {
+		return a
+	}
+	named := func(ids []string) []string {
+		out := make([]string, len(ids))
+		for i, id := range ids {
+			out[i] = id
+			if name, ok := names[id]; ok {
+				out[i] = name
+			}
+		}
+		return out
+	}
+	return config.Access{Allow: named(a.Allow), Deny: named(a.Deny)}
 }
 
 // AppendListen adds t as a [[listen]] table at the end of the config file

@@ -70,6 +70,47 @@ func TestSaveAccess(t *testing.T) {
 	}
 }
 
+// The node's policy holds peer IDs: saving it after a runtime edit keeps
+// the [peers] names the file wrote for them, and writes IDs only for peers
+// it did not list by name.
+func TestSaveAccessKeepsNames(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.toml")
+	before := "[peers]\nalice = \"/p2p/" + peerA + "\"\nbob = \"/p2p/" + peerB + "\"\n\n[access]\nallow = [\"alice\"]\n"
+	if err := os.WriteFile(path, []byte(before), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// p2ptun access deny bob (by ID), then access allow alice again.
+	if err := homedir.SaveAccess(path, config.Access{Allow: []string{peerA}, Deny: []string{peerB}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := homedir.SaveAccess(path, config.Access{Allow: []string{peerA}, Deny: []string{peerB}}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	c, err := config.Parse(path, b)
+	if err != nil {
+		t.Fatalf("saved file does not parse: %v\n%s", err, b)
+	}
+	want := config.Access{Allow: []string{"alice"}, Deny: []string{peerB}}
+	if !reflect.DeepEqual(c.Access, want) {
+		t.Fatalf("access = %+v, want %+v\n%s", c.Access, want, b)
+	}
+	// Once bob is listed by name, a later save keeps that too.
+	if err := os.WriteFile(path, []byte(before+"deny = [\"bob\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := homedir.SaveAccess(path, config.Access{Allow: []string{peerA, peerB}}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(path)
+	if c, err = config.Parse(path, b); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"alice", "bob"}; !reflect.DeepEqual(c.Access.Allow, want) || len(c.Access.Deny) != 0 {
+		t.Fatalf("access = %+v, want allow %v and no deny\n%s", c.Access, want, b)
+	}
+}
+
 func TestSaveAccessRefusesToBreakTheFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.toml")
 	broken := "[network]\nlisten_adrs = []\n"
