@@ -5,6 +5,7 @@ FUZZTIME ?= 10s
 SOAK     ?= 2m
 BENCHOUT ?= docs/bench
 BENCHFLAGS ?=
+BENCHRUNS ?= 3
 BENCHWANOUT ?= docs/bench/wan
 BENCHWANFLAGS ?=
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.1.0-dev)
@@ -20,7 +21,7 @@ DIST     ?= dist
 TARGETS  ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64 freebsd/amd64 freebsd/arm64
 
 .DEFAULT_GOAL := help
-.PHONY: help build demo test test-short soak lint fmt fuzz bench bench-wan bench-micro clean man install uninstall cross release docker
+.PHONY: help build demo test test-short soak lint fmt fuzz bench bench-runs bench-wan bench-micro clean man install uninstall cross release docker
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -62,6 +63,14 @@ bench: build ## loopback (p2ptun, socat, kubo, raw; own load, iperf3, UDP) ~8 mi
 	$(GO) run ./bench -p2ptun $(BIN)/p2ptun -out $(BENCHOUT) $(BENCHFLAGS)
 	@if [ "$$(id -u)" = 0 ]; then $(GO) run ./bench/wan -p2ptun $(BIN)/p2ptun -out $(BENCHWANOUT) $(BENCHWANFLAGS); \
 	else echo "make bench: the WAN table needs root (network namespaces, TUN devices): run sudo make bench-wan"; fi
+
+# The numbers the README quotes: the spread over several whole runs, not
+# only over one run's rounds. Each run keeps its own results in runs/N.
+bench-runs: build ## the loopback bench BENCHRUNS (3) times into BENCHOUT/runs/N, then each goal over the runs into BENCHOUT/spread.txt, ~8 min a run
+	@set -e; files=; for i in $$(seq 1 $(BENCHRUNS)); do \
+		$(GO) run ./bench -p2ptun $(BIN)/p2ptun -out $(BENCHOUT)/runs/$$i $(BENCHFLAGS); \
+		files="$$files$${files:+,}$(BENCHOUT)/runs/$$i/results.json"; \
+	done; $(GO) run ./bench -spread "$$files" -out $(BENCHOUT)
 
 # Root only: it makes network namespaces and TUN devices (see README, WAN links).
 bench-wan: build ## plain TCP, p2ptun (TCP, QUIC) and kubo across an emulated WAN link, ~10 min, as root: writes BENCHWANOUT (BENCHWANFLAGS=-quick: under a minute)

@@ -41,6 +41,7 @@ type config struct {
 	HeldConc int
 	Quick    bool
 	Render   string
+	Spread   string
 }
 
 func main() {
@@ -57,9 +58,12 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if cfg.Render != "" {
+	switch {
+	case cfg.Spread != "":
+		err = spread(strings.Split(cfg.Spread, ","), cfg.Out, os.Stdout)
+	case cfg.Render != "":
 		err = render(cfg.Render, cfg.Out, os.Stdout)
-	} else {
+	default:
 		_, err = run(ctx, cfg, os.Stdout, os.Stderr)
 	}
 	if err != nil {
@@ -84,6 +88,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&held, "held", "1000,10000", "numbers of connections to hold open, comma-separated")
 	fs.IntVar(&cfg.HeldConc, "held-conc", 64, "connections being opened at once while filling the held ones")
 	fs.StringVar(&cfg.Render, "render", "", "measure nothing: rewrite results.txt and results.svg in -out from this results.json")
+	fs.StringVar(&cfg.Spread, "spread", "", "measure nothing: set these results.json files (comma-separated, one per run) side by side, the goals over the runs, into spread.txt in -out")
 	fs.BoolVar(&cfg.Quick, "quick", false, "a smoke run of a few seconds: 1 round, short measurements, 20 and 100 held connections")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -236,22 +241,50 @@ func settings(cfg config, fdLimit uint64) report.Settings {
 		ChunkKiB: measure.Chunk >> 10, Limits: procs.LimitsTOML, Units: report.Units}
 }
 
-// render rewrites the table and the chart from a results.json.
-func render(from, out string, stdout io.Writer) error {
+// load reads a results.json.
+func load(from string) (*report.Results, error) {
 	b, err := os.ReadFile(from)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var res report.Results
 	if err := json.Unmarshal(b, &res); err != nil {
-		return fmt.Errorf("%s: %w", from, err)
+		return nil, fmt.Errorf("%s: %w", from, err)
+	}
+	return &res, nil
+}
+
+// render rewrites the table and the chart from a results.json.
+func render(from, out string, stdout io.Writer) error {
+	res, err := load(from)
+	if err != nil {
+		return err
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	table := report.Table(&res)
+	table := report.Table(res)
 	fmt.Fprint(stdout, table)
-	return report.Write(out, &res, table, colors())
+	return report.Write(out, res, table, colors())
+}
+
+// spread writes the goals over several runs' results.json to stdout and
+// to spread.txt in out.
+func spread(files []string, out string, stdout io.Writer) error {
+	var runs []*report.Results
+	for _, f := range files {
+		res, err := load(strings.TrimSpace(f))
+		if err != nil {
+			return err
+		}
+		runs = append(runs, res)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	table := report.Spread(runs, files)
+	fmt.Fprint(stdout, table)
+	return os.WriteFile(filepath.Join(out, "spread.txt"), []byte(table), 0o644)
 }
 
 // heldSkip says why n held connections are not measured on r, if so.

@@ -68,19 +68,7 @@ func (res *Results) ComputeRatios() {
 			}
 			for _, m := range slices.Concat(RatioMetrics, IperfRatioMetrics) {
 				rs, bs := r.Metrics[m.Key], b.Metrics[m.Key]
-				if rs == nil || bs == nil {
-					continue
-				}
-				var st *Stat
-				for i, round := range rs.Rounds {
-					for j, bround := range bs.Rounds {
-						if round == bround && bs.Samples[j] > 0 {
-							st = st.Add(round, rs.Samples[i]/bs.Samples[j])
-						}
-					}
-				}
-				if st != nil {
-					st.Summarize()
+				if st := RoundRatio(rs, bs); st != nil {
 					res.Ratios = append(res.Ratios, &Ratio{Row: r.Key, Base: base, Metric: m.Key, Stat: st})
 				}
 			}
@@ -447,6 +435,9 @@ func Table(res *Results) string {
 	}
 	b.WriteString(formatIperf3(res, pad))
 	b.WriteString(formatUDP(res.UDP))
+	if hasGoals(res) {
+		b.WriteString(formatGoals(res))
+	}
 	return b.String()
 }
 
