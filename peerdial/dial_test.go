@@ -76,3 +76,39 @@ func TestGateBacksOff(t *testing.T) {
 		t.Fatalf("during the backoff: %v, want a *BackoffError that is ErrUnreachable", err)
 	}
 }
+
+// TestCold: a Cold stream on a connection just dialed carries bytes both
+// ways; for a protocol the peer does not serve, its Handshake is
+// ErrNoListener.
+func TestCold(t *testing.T) {
+	a, b := testnet.Host(t), testnet.Host(t)
+	a.Peerstore().AddAddrs(b.ID(), b.Addrs(), peerstore.PermanentAddrTTL)
+	b.SetStreamHandler("/x/echo", func(s network.Stream) {
+		_, _ = io.Copy(s, s)
+		_ = s.Close()
+	})
+	c, err := DialCold(t.Context(), a, b.ID(), timeout)
+	if err != nil || c == nil {
+		t.Fatalf("DialCold: %v, %v; want a new connection", c, err)
+	}
+	if again, err := DialCold(t.Context(), a, b.ID(), timeout); again != nil || err != nil {
+		t.Errorf("DialCold when connected: %v, %v; want nil, nil", again, err)
+	}
+	s, err := NewCold(t.Context(), c, "/x/echo", timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	harness.Echoes(t, s, "ping")
+	if err := s.Handshake(timeout); err != nil {
+		t.Errorf("Handshake after the echo: %v", err)
+	}
+	_ = s.Reset()
+
+	s, err = NewCold(t.Context(), c, "/x/none", timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Handshake(timeout); !errors.Is(err, ErrNoListener) {
+		t.Errorf("Handshake for a protocol the peer does not serve: %v, want ErrNoListener", err)
+	}
+}
