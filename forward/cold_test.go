@@ -1,0 +1,128 @@
+package forward
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
+
+	"github.com/p2ptun/p2ptun/access"
+	"github.com/p2ptun/p2ptun/internal/harness"
+	"github.com/p2ptun/p2ptun/internal/logbuf"
+	"github.com/p2ptun/p2ptun/internal/testnet"
+	"github.com/p2ptun/p2ptun/refusal"
+	"github.com/p2ptun/p2ptun/registry"
+	seam "github.com/p2ptun/p2ptun/tunnel"
+)
+
+// TestColdStreamDoesNotWaitForIdentify checks that a forward's first
+// client, whose dial makes the connection, has its bytes go both ways
+// before identify has reported on the peer: the peer's identify handler
+// holds the request without a word, so identify cannot complete until
+// go-libp2p's own identify timeout gives up, and a stream that waited for
+// it would see the identification fail first.
+func TestColdStreamDoesNotWaitForIdentify(t *testing.T) {
+	b := newHost(t, newKey(t), "/ip4/127.0.0.1/tcp/0")
+	echoPeer(b)
+	release := make(chan struct{})
+	b.SetStreamHandler(identify.ID, func(s network.Stream) {
+		<-release
+		_ = s.Reset()
+	})
+	t.Cleanup(func() { close(release) }) // before b closes
+
+	h := newHost(t, newKey(t), "/ip4/127.0.0.1/tcp/0")
+	h.Peerstore().AddAddrs(b.ID(), b.Addrs(), peerstore.PermanentAddrTTL)
+	sub, err := h.EventBus().Subscribe([]any{new(event.EvtPeerIdentificationCompleted), new(event.EvtPeerIdentificationFailed)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	logs := &logbuf.Buffer{}
+	f := runForward(t, h, Config{
+		Side:        sideFor(logs),
+		Peer:        b.ID(),
+		DialTimeout: time.Minute, StreamOpenTimeout: time.Minute, // generous: only a failure waits for them
+	})
+
+	if err := client(f, "ping"); err != nil {
+		t.Fatalf("first client on a cold connection: %v, want its echo\n%s", err, logs)
+	}
+	select {
+	case ev := <-sub.Out():
+		t.Fatalf("identify reported %+v before the first client's echo came back: the stream waited for it", ev)
+	default:
+	}
+	if err := client(f, "again"); err != nil {
+		t.Fatalf("second client, on the warm connection: %v\n%s", err, logs)
+	}
+}
+
+// TestColdRefusedByAccessPolicy checks that a peer whose access policy
+// refuses this node, seen by a first client's cold stream, is reported as
+// that refusal (cause denied, refusal.ErrDenied, the line saying how to
+// allow it) and counts as a failed dial: the next client is reset during
+// the redial backoff, without a dial.
+func TestColdRefusedByAccessPolicy(t *testing.T) {
+	key := newKey(t)
+	self, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := testnet.Host(t, libp2p.ConnectionGater(access.New(nil, []peer.ID{self})))
+	echoPeer(b)
+
+	h := newHost(t, key, "/ip4/127.0.0.1/tcp/0")
+	h.Peerstore().AddAddrs(b.ID(), b.Addrs(), peerstore.PermanentAddrTTL)
+	logs := &logbuf.Buffer{}
+	cfg := Config{Side: sideFor(logs), Peer: b.ID(), RedialMin: time.Hour}
+	failures := make(chan registry.Failure, 2)
+	cfg.Streams.SetHooks(registry.Hooks{Failed: func(fl registry.Failure) { failures <- fl }})
+	f := runForward(t, h, cfg)
+
+	if err := readAll(f, "hello"); !harness.IsReset(err) {
+		t.Fatalf("first client: %v, want a reset", err)
+	}
+	fl := nextFailure(t, failures)
+	if fl.Cause != string(refusal.Denied) || !errors.Is(fl.Err, refusal.ErrDenied) || !strings.Contains(fl.Err.Error(), "access allow "+self.String()) {
+		t.Fatalf("first client's failure: cause %q, err %v; want cause denied, refusal.ErrDenied saying how to allow this node", fl.Cause, fl.Err)
+	}
+	if err := readAll(f, "again"); !harness.IsReset(err) {
+		t.Fatalf("second client: %v, want a reset", err)
+	}
+	if fl := nextFailure(t, failures); !errors.Is(fl.Err, refusal.ErrDenied) {
+		t.Fatalf("second client's failure: %v, want the refusal again", fl.Err)
+	}
+	if !strings.Contains(logs.String(), "not redialing for") {
+		t.Errorf("the refused dial did not start the redial backoff:\n%s", logs)
+	}
+}
+
+// sideFor returns a forward's Side for proto that logs to logs, with a
+// stream registry of its own.
+func sideFor(logs *logbuf.Buffer) seam.Side {
+	s := seam.Side{Protocol: proto, Streams: &registry.Streams{}}
+	s.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	return s
+}
+
+// nextFailure returns the next failure the Failed hook reported; it fails
+// the test rather than hang if none comes.
+func nextFailure(t *testing.T, failures <-chan registry.Failure) registry.Failure {
+	t.Helper()
+	select {
+	case fl := <-failures:
+		return fl
+	case <-time.After(time.Minute):
+		t.Fatal("no failure reported within a minute")
+		return registry.Failure{}
+	}
+}
