@@ -33,16 +33,24 @@ func unreachable(t *testing.T, h host.Host) peer.ID {
 	return p
 }
 
-// TestOpenStream: a stream opens to a peer that serves the protocol; a
-// peer that does not is ErrNoListener, one that cannot be reached
-// ErrUnreachable.
-func TestOpenStream(t *testing.T) {
-	a, b := testnet.Host(t), testnet.Host(t)
+// echoPair returns two hosts: a, which knows b's addresses, and b, which
+// serves /x/echo.
+func echoPair(t *testing.T) (a, b host.Host) {
+	t.Helper()
+	a, b = testnet.Host(t), testnet.Host(t)
 	a.Peerstore().AddAddrs(b.ID(), b.Addrs(), peerstore.PermanentAddrTTL)
 	b.SetStreamHandler("/x/echo", func(s network.Stream) {
 		_, _ = io.Copy(s, s)
 		_ = s.Close()
 	})
+	return a, b
+}
+
+// TestOpenStream: a stream opens to a peer that serves the protocol; a
+// peer that does not is ErrNoListener, one that cannot be reached
+// ErrUnreachable.
+func TestOpenStream(t *testing.T) {
+	a, b := echoPair(t)
 
 	s, err := OpenStream(t.Context(), a, b.ID(), "/x/echo", timeout, timeout)
 	if err != nil {
@@ -81,12 +89,7 @@ func TestGateBacksOff(t *testing.T) {
 // ways; for a protocol the peer does not serve, its Handshake is
 // ErrNoListener.
 func TestCold(t *testing.T) {
-	a, b := testnet.Host(t), testnet.Host(t)
-	a.Peerstore().AddAddrs(b.ID(), b.Addrs(), peerstore.PermanentAddrTTL)
-	b.SetStreamHandler("/x/echo", func(s network.Stream) {
-		_, _ = io.Copy(s, s)
-		_ = s.Close()
-	})
+	a, b := echoPair(t)
 	c, err := DialCold(t.Context(), a, b.ID(), timeout)
 	if err != nil || c == nil {
 		t.Fatalf("DialCold: %v, %v; want a new connection", c, err)
