@@ -2,6 +2,7 @@ package forward
 
 import (
 	"errors"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -124,5 +125,42 @@ func nextFailure(t *testing.T, failures <-chan registry.Failure) registry.Failur
 	case <-time.After(time.Minute):
 		t.Fatal("no failure reported within a minute")
 		return registry.Failure{}
+	}
+}
+
+// TestCloseDuringColdHandshake checks that closing a forward while a
+// first client's cold stream waits for the peer's answer (a peer that
+// takes streams and never answers) ends that wait: Close returns, the
+// client is reset, and nothing is left running.
+func TestCloseDuringColdHandshake(t *testing.T) {
+	b := newHost(t, newKey(t), "/ip4/127.0.0.1/tcp/0")
+	taken := make(chan struct{}, 16)
+	release := make(chan struct{})
+	b.Network().SetStreamHandler(func(s network.Stream) { // no multistream answer, not even identify's
+		buf := make([]byte, 64)
+		if n, _ := io.ReadAtLeast(s, buf, len("\x13/multistream/1.0.0\n\x08"+proto+"\n")); strings.Contains(string(buf[:n]), proto) {
+			taken <- struct{}{} // the client's stream, not identify's
+		}
+		<-release
+		_ = s.Reset()
+	})
+	t.Cleanup(func() { close(release) }) // before b closes
+
+	h := newHost(t, newKey(t), "/ip4/127.0.0.1/tcp/0")
+	h.Peerstore().AddAddrs(b.ID(), b.Addrs(), peerstore.PermanentAddrTTL)
+	logs := &logbuf.Buffer{}
+	f := runForward(t, h, Config{Side: sideFor(logs), Peer: b.ID(), StreamOpenTimeout: time.Hour})
+
+	c, err := send(f, "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	<-taken // the client's stream reached the peer, which holds it unanswered
+	if err := f.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := io.ReadAll(c); !harness.IsReset(err) {
+		t.Errorf("client of a forward closed during its handshake: %v, want a reset", err)
 	}
 }

@@ -54,23 +54,23 @@ func (f *Forward) connect(ctx context.Context, p peer.ID, g *peerdial.Gate) erro
 }
 
 // handshake waits for the peer's answer to s, a Cold stream, bounded by
-// the stream open timeout, and settles the redial gate's dial with it.
+// the stream open timeout and ctx, and settles the redial gate's dial with it.
 // Meanwhile the client's first bytes, if local is a connection that can
 // be interrupted (a TCP client) and no exchange has to come first
 // (early), go to the peer with the protocol's header, so that they do not
 // wait a round trip for its answer. Nothing from the peer reaches local
 // before the answer. It returns once the first bytes' goroutine has: the
 // bridge then reads local from where it stopped.
-func (f *Forward) handshake(s *peerdial.Cold, local streams.HalfCloser, early bool) error {
+func (f *Forward) handshake(ctx context.Context, s *peerdial.Cold, local streams.HalfCloser, early bool) error {
 	c, ok := local.(interface{ SetReadDeadline(time.Time) error })
 	if !early || !ok {
-		err := s.Handshake(f.cfg.StreamOpenTimeout)
+		err := s.Handshake(ctx, f.cfg.StreamOpenTimeout)
 		f.redial.Settle(err, f.cfg.RedialMin, f.cfg.RedialMax)
 		return err
 	}
 	done := make(chan struct{})
 	go firstBytes(s, local, done)
-	err := s.Handshake(f.cfg.StreamOpenTimeout)
+	err := s.Handshake(ctx, f.cfg.StreamOpenTimeout)
 	f.redial.Settle(err, f.cfg.RedialMin, f.cfg.RedialMax)
 	_ = c.SetReadDeadline(time.Now()) // ends the first read, if it still waits
 	<-done

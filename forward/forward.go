@@ -371,7 +371,7 @@ func (f *Forward) open(ctx context.Context, c manet.Conn) (*seam.Link, error) {
 func (f *Forward) link(ctx context.Context, origin string, local streams.HalfCloser, refuse func(error), start func(network.Stream) (string, error)) (*seam.Link, error) {
 	s, err := f.openStream(ctx)
 	if cold, ok := s.(*peerdial.Cold); ok {
-		err = f.handshake(cold, local, start == nil)
+		err = f.handshake(ctx, cold, local, start == nil)
 	}
 	if err != nil {
 		return nil, f.openFailed(origin, err, refuse)

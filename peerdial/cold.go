@@ -52,7 +52,7 @@ func (s *Cold) CloseWrite() error {
 }
 
 // Handshake sends the protocol's header (unless a write did) and waits,
-// bounded by timeout, for the peer's answer. On error s is reset, and the
+// bounded by timeout and ctx, for the peer's answer. On error s is reset, and the
 // error is what OpenStream would have returned for the same peer: it wraps
 // ErrNoListener for a peer that does not serve the protocol, is the
 // refusal of a peer whose access policy refuses this node (which closes
@@ -61,9 +61,11 @@ func (s *Cold) CloseWrite() error {
 // failure: as on a stream libp2p's host opens lazily, the first read
 // returns that refusal. A Handshake that fails with a connection the peer
 // closed counts as a failed dial for a Gate (Gate.Settle).
-func (s *Cold) Handshake(timeout time.Duration) error {
+func (s *Cold) Handshake(ctx context.Context, timeout time.Duration) error {
+	stop := context.AfterFunc(ctx, func() { _ = s.Stream.Reset() })
 	_ = s.Stream.SetReadDeadline(time.Now().Add(timeout))
 	_, err := s.rw.Read(nil)
+	stop()
 	_ = s.Stream.SetReadDeadline(time.Time{})
 	if r := refusal.Of(err); err == nil || r != nil && !r.Conn {
 		return nil // a refusal by the listener: the first read says it

@@ -102,7 +102,7 @@ func TestCold(t *testing.T) {
 		t.Fatal(err)
 	}
 	harness.Echoes(t, s, "ping")
-	if err := s.Handshake(timeout); err != nil {
+	if err := s.Handshake(t.Context(), timeout); err != nil {
 		t.Errorf("Handshake after the echo: %v", err)
 	}
 	_ = s.Reset()
@@ -111,7 +111,7 @@ func TestCold(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Handshake(timeout); !errors.Is(err, ErrNoListener) {
+	if err := s.Handshake(t.Context(), timeout); !errors.Is(err, ErrNoListener) {
 		t.Errorf("Handshake for a protocol the peer does not serve: %v, want ErrNoListener", err)
 	}
 }
