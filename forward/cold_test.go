@@ -29,7 +29,8 @@ import (
 // before identify has reported on the peer: the peer's identify handler
 // holds the request without a word, so identify cannot complete until
 // go-libp2p's own identify timeout gives up, and a stream that waited for
-// it would see the identification fail first.
+// it would see the identification fail first. The stream's record counts
+// the bytes sent before the bridge took over.
 func TestColdStreamDoesNotWaitForIdentify(t *testing.T) {
 	b := newHost(t, newKey(t), "/ip4/127.0.0.1/tcp/0")
 	echoPeer(b)
@@ -48,11 +49,14 @@ func TestColdStreamDoesNotWaitForIdentify(t *testing.T) {
 	}
 	defer sub.Close()
 	logs := &logbuf.Buffer{}
-	f := runForward(t, h, Config{
+	cfg := Config{
 		Side:        sideFor(logs),
 		Peer:        b.ID(),
 		DialTimeout: time.Minute, StreamOpenTimeout: time.Minute, // generous: only a failure waits for them
-	})
+	}
+	closed := make(chan registry.StreamInfo, 2)
+	cfg.Streams.SetHooks(registry.Hooks{Closed: func(s registry.StreamInfo, _ error) { closed <- s }})
+	f := runForward(t, h, cfg)
 
 	if err := client(f, "ping"); err != nil {
 		t.Fatalf("first client on a cold connection: %v, want its echo\n%s", err, logs)
@@ -61,6 +65,14 @@ func TestColdStreamDoesNotWaitForIdentify(t *testing.T) {
 	case ev := <-sub.Out():
 		t.Fatalf("identify reported %+v before the first client's echo came back: the stream waited for it", ev)
 	default:
+	}
+	select {
+	case s := <-closed: // the client's bytes sent before the bridge count too
+		if s.BytesIn != 4 || s.BytesOut != 4 {
+			t.Errorf("first client's stream counted %d bytes in, %d out; want 4 and 4", s.BytesIn, s.BytesOut)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the first client's stream did not end within a minute")
 	}
 	if err := client(f, "again"); err != nil {
 		t.Fatalf("second client, on the warm connection: %v\n%s", err, logs)

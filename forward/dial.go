@@ -54,38 +54,39 @@ func (f *Forward) connect(ctx context.Context, p peer.ID, g *peerdial.Gate) erro
 }
 
 // handshake waits for the peer's answer to s, a Cold stream, bounded by
-// the stream open timeout and ctx, and settles the redial gate's dial with it.
-// Meanwhile the client's first bytes, if local is a connection that can
-// be interrupted (a TCP client) and no exchange has to come first
+// the stream open timeout and ctx, and settles the redial gate's dial with
+// it. Meanwhile the client's first bytes, if local is a connection that
+// can be interrupted (a TCP client) and no exchange has to come first
 // (early), go to the peer with the protocol's header, so that they do not
-// wait a round trip for its answer. Nothing from the peer reaches local
-// before the answer. It returns once the first bytes' goroutine has: the
-// bridge then reads local from where it stopped.
-func (f *Forward) handshake(ctx context.Context, s *peerdial.Cold, local streams.HalfCloser, early bool) error {
+// wait a round trip for its answer; sent counts them. Nothing from the
+// peer reaches local before the answer. It returns once the first bytes'
+// goroutine has: the bridge then reads local from where it stopped.
+func (f *Forward) handshake(ctx context.Context, s *peerdial.Cold, local streams.HalfCloser, early bool) (sent int64, err error) {
 	c, ok := local.(interface{ SetReadDeadline(time.Time) error })
 	if !early || !ok {
 		err := s.Handshake(ctx, f.cfg.StreamOpenTimeout)
 		f.redial.Settle(err, f.cfg.RedialMin, f.cfg.RedialMax)
-		return err
+		return 0, err
 	}
-	done := make(chan struct{})
+	done := make(chan int64, 1)
 	go firstBytes(s, local, done)
-	err := s.Handshake(ctx, f.cfg.StreamOpenTimeout)
+	err = s.Handshake(ctx, f.cfg.StreamOpenTimeout)
 	f.redial.Settle(err, f.cfg.RedialMin, f.cfg.RedialMax)
 	_ = c.SetReadDeadline(time.Now()) // ends the first read, if it still waits
-	<-done
+	sent = <-done
 	_ = c.SetReadDeadline(time.Time{})
-	return err
+	return sent, err
 }
 
-// firstBytes copies what local's first read returns to s, then closes
-// done. A read cut short by a deadline copies nothing; an end or error of
-// local is left for the bridge to read again, and an error writing to s
-// for the handshake or the bridge to see.
-func firstBytes(s network.Stream, local streams.HalfCloser, done chan<- struct{}) {
-	defer close(done)
+// firstBytes copies what local's first read returns to s, and sends how
+// many bytes it wrote on done. A read cut short by a deadline copies
+// nothing; an end or error of local is left for the bridge to read again,
+// and an error writing to s for the handshake or the bridge to see.
+func firstBytes(s network.Stream, local streams.HalfCloser, done chan<- int64) {
+	var sent int
+	defer func() { done <- int64(sent) }()
 	buf := make([]byte, 16<<10)
 	if n, _ := local.Read(buf); n > 0 {
-		_, _ = s.Write(buf[:n])
+		sent, _ = s.Write(buf[:n])
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -370,8 +371,11 @@ func (f *Forward) open(ctx context.Context, c manet.Conn) (*seam.Link, error) {
 // the verdict) and returns the destination the record names.
 func (f *Forward) link(ctx context.Context, origin string, local streams.HalfCloser, refuse func(error), start func(network.Stream) (string, error)) (*seam.Link, error) {
 	s, err := f.openStream(ctx)
+	out := new(atomic.Int64) // the record's BytesOut
 	if cold, ok := s.(*peerdial.Cold); ok {
-		err = f.handshake(ctx, cold, local, start == nil)
+		var sent int64
+		sent, err = f.handshake(ctx, cold, local, start == nil)
+		out.Store(sent)
 	}
 	if err != nil {
 		return nil, f.openFailed(origin, err, refuse)
@@ -396,6 +400,7 @@ func (f *Forward) link(ctx context.Context, origin string, local streams.HalfClo
 			Peer:          to,
 			Path:          streams.Path(s.Conn()),
 			Destination:   dest,
+			BytesOut:      out,
 		},
 		Attrs: []any{"laddr", f.laddr(), "client", origin},
 		Ended: func(err error) {
