@@ -74,27 +74,21 @@ func (s *Cold) Handshake(ctx context.Context, timeout time.Duration) error {
 	return failedHandshake(s.Conn(), s.Protocol(), err)
 }
 
-// failedHandshake names why a cold stream on c failed with err.
+// failedHandshake names why a cold stream on c failed with err: as
+// NewStream does, or, for a failure of the connection itself, as Connect
+// does.
 func failedHandshake(c network.Conn, proto protocol.ID, err error) error {
 	p := c.RemotePeer()
 	var ns msmux.ErrNotSupported[protocol.ID]
 	switch r := refusal.Of(err); {
-	case errors.As(err, &ns):
-		return fmt.Errorf("%s: %w %s", p, ErrNoListener, proto)
 	case r != nil && r.Conn:
 		return denied(c.LocalPeer(), p, r)
-	case r != nil:
-		return fmt.Errorf("opening %s stream to peer %s: %w", proto, p, r)
-	case c.IsClosed():
+	case r == nil && !errors.As(err, &ns) && c.IsClosed():
 		// The peer closed the connection before it answered: what a
 		// Connect that waits for identify reports.
 		return closedEarly(context.Background(), c.LocalPeer(), p, []network.Conn{c})
 	}
-	var se *network.StreamError
-	if errors.As(err, &se) && se.Remote {
-		return fmt.Errorf("opening %s stream to peer %s: the peer reset it (is this node's peer ID on its listener's --allow list? does its target accept connections? is this node over its stream rate?)", proto, p)
-	}
-	return fmt.Errorf("opening %s stream to peer %s: %s", proto, p, oneline.Error(err))
+	return streamFailed(p, proto, err)
 }
 
 // connFailed reports whether err, from Handshake, is the failure of the

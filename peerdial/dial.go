@@ -175,25 +175,32 @@ func NewStream(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, o
 	defer cancel()
 	s, err := h.NewStream(network.WithNoDial(octx, "already connected"), p, proto)
 	if err != nil {
-		var ns msmux.ErrNotSupported[protocol.ID]
-		if errors.As(err, &ns) {
-			return nil, fmt.Errorf("%s: %w %s", p, ErrNoListener, proto)
-		}
 		if errors.Is(err, network.ErrLimitedConn) {
 			return nil, fmt.Errorf("%w: %s is reachable only through a relay that limits relayed connections (time or data); pass --allow-limited to use it anyway", ErrUnreachable, p)
 		}
-		if r := refusal.Of(err); r != nil {
-			return nil, fmt.Errorf("opening %s stream to peer %s: %w", proto, p, r)
-		}
-		var se *network.StreamError
-		if errors.As(err, &se) && se.Remote {
-			// The peer took the protocol, then reset the stream without
-			// one of p2ptun's codes: kubo, or an older p2ptun.
-			return nil, fmt.Errorf("opening %s stream to peer %s: the peer reset it (is this node's peer ID on its listener's --allow list? does its target accept connections? is this node over its stream rate?)", proto, p)
-		}
-		return nil, fmt.Errorf("opening %s stream to peer %s: %s", proto, p, oneline.Error(err))
+		return nil, streamFailed(p, proto, err)
 	}
 	return s, nil
+}
+
+// streamFailed names why a stream for proto to p failed with err: the
+// peer does not serve proto (ErrNoListener), refused the stream (its
+// *refusal.Error), or reset it without a code.
+func streamFailed(p peer.ID, proto protocol.ID, err error) error {
+	var ns msmux.ErrNotSupported[protocol.ID]
+	if errors.As(err, &ns) {
+		return fmt.Errorf("%s: %w %s", p, ErrNoListener, proto)
+	}
+	if r := refusal.Of(err); r != nil {
+		return fmt.Errorf("opening %s stream to peer %s: %w", proto, p, r)
+	}
+	var se *network.StreamError
+	if errors.As(err, &se) && se.Remote {
+		// The peer took the protocol, then reset the stream without
+		// one of p2ptun's codes: kubo, or an older p2ptun.
+		return fmt.Errorf("opening %s stream to peer %s: the peer reset it (is this node's peer ID on its listener's --allow list? does its target accept connections? is this node over its stream rate?)", proto, p)
+	}
+	return fmt.Errorf("opening %s stream to peer %s: %s", proto, p, oneline.Error(err))
 }
 
 // Negotiate makes sure the peer took s's protocol before s is used. To a
