@@ -16,6 +16,7 @@ import (
 
 	"github.com/p2ptun/p2ptun/internal/harness"
 	"github.com/p2ptun/p2ptun/internal/testnet"
+	"github.com/p2ptun/p2ptun/refusal"
 )
 
 func TestMain(m *testing.M) {
@@ -113,5 +114,23 @@ func TestCold(t *testing.T) {
 	}
 	if err := s.Handshake(t.Context(), timeout); !errors.Is(err, ErrNoListener) {
 		t.Errorf("Handshake for a protocol the peer does not serve: %v, want ErrNoListener", err)
+	}
+}
+
+// TestGateSettle: a cold dial's handshake that the peer's access policy
+// refused counts as a failed dial (the next Connect backs off, without a
+// dial); one the peer answered ends the backoff.
+func TestGateSettle(t *testing.T) {
+	h := testnet.Host(t)
+	p := harness.NewPeer(t)
+	var g Gate
+	g.Settle(refusal.ClosedEarly(errors.New("connection reset")), time.Hour, time.Hour)
+	err := g.Connect(t.Context(), h, p, timeout, time.Hour, time.Hour)
+	if bo := (*BackoffError)(nil); !errors.As(err, &bo) || !errors.Is(err, refusal.ErrDenied) {
+		t.Fatalf("Connect after a refused cold dial: %v, want a *BackoffError that is refusal.ErrDenied", err)
+	}
+	g.Settle(nil, time.Hour, time.Hour)
+	if _, err := g.DialCold(t.Context(), h, unreachable(t, h), timeout, time.Hour, time.Hour); !errors.Is(err, ErrUnreachable) || errors.As(err, new(*BackoffError)) {
+		t.Fatalf("DialCold after a settled dial: %v, want ErrUnreachable from a dial", err)
 	}
 }
