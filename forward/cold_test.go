@@ -2,8 +2,11 @@ package forward
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -174,5 +177,46 @@ func TestCloseDuringColdHandshake(t *testing.T) {
 	}
 	if _, err := io.ReadAll(c); !harness.IsReset(err) {
 		t.Errorf("client of a forward closed during its handshake: %v, want a reset", err)
+	}
+}
+
+// TestColdClientResetIsAReset checks that a first client that resets its
+// connection before the cold stream's handshake is answered reaches the
+// peer as a reset, not as a clean end of its data: the one-time reset the
+// socket reports is taken by the read that sends the client's first bytes
+// with the handshake.
+func TestColdClientResetIsAReset(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the bridge tells a reset already reported from a clean end (TCP_INFO) on Linux only")
+	}
+	for _, msg := range []string{"partial request", ""} {
+		t.Run(fmt.Sprintf("%d bytes first", len(msg)), func(t *testing.T) {
+			b := newHost(t, newKey(t), "/ip4/127.0.0.1/tcp/0")
+			ended := make(chan error, 1)
+			b.SetStreamHandler(proto, func(s network.Stream) {
+				_, err := io.ReadAll(s)
+				ended <- err
+				_ = s.Reset()
+			})
+			h := newHost(t, newKey(t), "/ip4/127.0.0.1/tcp/0")
+			h.Peerstore().AddAddrs(b.ID(), b.Addrs(), peerstore.PermanentAddrTTL)
+			logs := &logbuf.Buffer{}
+			f := runForward(t, h, Config{Side: sideFor(logs), Peer: b.ID()})
+
+			c, err := send(f, msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close() // a RST
+			select {
+			case err := <-ended:
+				if err == nil {
+					t.Fatalf("the peer read a clean end of the client's data after the client reset\n%s", logs)
+				}
+			case <-time.After(time.Minute):
+				t.Fatal("the peer's stream did not end within a minute")
+			}
+		})
 	}
 }
