@@ -51,6 +51,19 @@ func TestKuboInterop(t *testing.T) {
 	// stream's window.
 	const size = 4 << 20
 
+	// Direction 1, cold: a lazy forward's first client makes the first
+	// connection to kubo and opens its stream before identify (package
+	// peerdial's Cold): kubo's listener takes the protocol's name sent
+	// ahead of the data. Closed after, so the listings below do not see it.
+	echo1c := startKuboEchoTarget(t, false)
+	k.run(t, "p2p", "listen", "/x/kubo-cold", echo1c.multiaddr())
+	fwd1c := p.run(t, "forward", "--lazy", "/x/kubo-cold", "/ip4/127.0.0.1/tcp/0", k.addr)
+	t.Run("p2ptun lazy forward to kubo listen, cold", func(t *testing.T) {
+		kuboRoundTrip(t, fwd1c, size)
+	})
+	p.run(t, "close", "-p", "/x/kubo-cold")
+	k.run(t, "p2p", "close", "-p", "/x/kubo-cold")
+
 	// Direction 1: p2ptun forward -> kubo `ipfs p2p listen` -> TCP target.
 	echo1 := startKuboEchoTarget(t, false)
 	k.run(t, "p2p", "listen", "/x/kubo-echo", echo1.multiaddr())

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -370,31 +371,14 @@ func (f *Forward) open(ctx context.Context, c manet.Conn) (*seam.Link, error) {
 // the verdict) and returns the destination the record names.
 func (f *Forward) link(ctx context.Context, origin string, local streams.HalfCloser, refuse func(error), start func(network.Stream) (string, error)) (*seam.Link, error) {
 	s, err := f.openStream(ctx)
+	out := new(atomic.Int64) // the record's BytesOut
+	if cold, ok := s.(*peerdial.Cold); ok {
+		var sent int64
+		sent, err = f.handshake(ctx, cold, local, start == nil)
+		out.Store(sent)
+	}
 	if err != nil {
-		cause, key := "stream_open", "open "
-		switch r := refusal.Of(err); {
-		case r != nil:
-			// The same refusal can reach a client at the open or at its
-			// first read (Ended, below), whichever the peer's reset
-			// overtakes: one key, so it is logged once either way.
-			cause, key = string(r.Cause), "refused "
-		case errors.Is(err, peerdial.ErrUnreachable):
-			cause = "unreachable"
-		case errors.Is(err, peerdial.ErrNoListener):
-			cause = "no_listener"
-		}
-		// Every client fails the same way until the peer changes: log
-		// once per cause and interval, not once per client.
-		var bo *peerdial.BackoffError
-		if errors.As(err, &bo) {
-			f.cfg.Limited.Warn("redial "+f.laddr(), "client connection reset: the peer could not be reached moments ago, and the forward redials it only once its backoff is over",
-				"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "err", err)
-		} else {
-			f.cfg.Limited.Warn(key+cause+" "+f.laddr(), "stream open failed; client connection reset",
-				"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "client", origin, "cause", cause, "err", err)
-		}
-		refuse(err) // after the log: whoever sees the reset finds the line
-		return nil, &seam.Failure{Peer: f.peer, Cause: cause, Err: err}
+		return nil, f.openFailed(origin, err, refuse)
 	}
 	var dest string
 	if start != nil {
@@ -416,6 +400,7 @@ func (f *Forward) link(ctx context.Context, origin string, local streams.HalfClo
 			Peer:          to,
 			Path:          streams.Path(s.Conn()),
 			Destination:   dest,
+			BytesOut:      out,
 		},
 		Attrs: []any{"laddr", f.laddr(), "client", origin},
 		Ended: func(err error) {
@@ -428,6 +413,35 @@ func (f *Forward) link(ctx context.Context, origin string, local streams.HalfClo
 			}
 		},
 	}, nil
+}
+
+// openFailed logs why no stream opened for the client origin, refuses
+// the client (refuse) and returns the failure for the stream registry.
+func (f *Forward) openFailed(origin string, err error, refuse func(error)) error {
+	cause, key := "stream_open", "open "
+	switch r := refusal.Of(err); {
+	case r != nil:
+		// The same refusal can reach a client at the open or at its
+		// first read (Ended, in link), whichever the peer's reset
+		// overtakes: one key, so it is logged once either way.
+		cause, key = string(r.Cause), "refused "
+	case errors.Is(err, peerdial.ErrUnreachable):
+		cause = "unreachable"
+	case errors.Is(err, peerdial.ErrNoListener):
+		cause = "no_listener"
+	}
+	// Every client fails the same way until the peer changes: log
+	// once per cause and interval, not once per client.
+	var bo *peerdial.BackoffError
+	if errors.As(err, &bo) {
+		f.cfg.Limited.Warn("redial "+f.laddr(), "client connection reset: the peer could not be reached moments ago, and the forward redials it only once its backoff is over",
+			"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "err", err)
+	} else {
+		f.cfg.Limited.Warn(key+cause+" "+f.laddr(), "stream open failed; client connection reset",
+			"proto", string(f.cfg.Protocol), "peer", f.peer, "laddr", f.laddr(), "client", origin, "cause", cause, "err", err)
+	}
+	refuse(err) // after the log: whoever sees the reset finds the line
+	return &seam.Failure{Peer: f.peer, Cause: cause, Err: err}
 }
 
 // abortConn closes a TCP connection with a RST so the client sees a reset,

@@ -68,43 +68,88 @@ var (
 // a successful dial ends it. During the backoff it returns a
 // *BackoffError at once.
 func (g *Gate) Connect(ctx context.Context, h host.Host, p peer.ID, timeout, redialMin, redialMax time.Duration) error {
+	_, err := g.dial(ctx, h, p, redialMin, redialMax, func() (network.Conn, error) {
+		return nil, Connect(ctx, h, p, timeout)
+	})
+	return err
+}
+
+// DialCold is Connect for a caller that opens a Cold stream on the
+// connection it makes: it dials with DialCold, and returns the new
+// connection to the caller whose dial made it (nil to the others, and
+// when h has a connection already). Whether the dial worked is known only
+// once that stream's Handshake returns: the caller passes its error to
+// Settle, which ends the backoff or counts a failed dial.
+func (g *Gate) DialCold(ctx context.Context, h host.Host, p peer.ID, timeout, redialMin, redialMax time.Duration) (network.Conn, error) {
+	return g.dial(ctx, h, p, redialMin, redialMax, func() (network.Conn, error) {
+		return DialCold(ctx, h, p, timeout)
+	})
+}
+
+// Settle records the outcome of the Handshake of the first stream on a
+// connection DialCold made: an error that is the connection's (the peer's
+// access policy refused this node, or it closed the connection at once)
+// counts as a failed dial, as Connect would have returned it; any other
+// outcome ends the backoff.
+func (g *Gate) Settle(err error, redialMin, redialMax time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !connFailed(err) {
+		g.wait, g.next, g.last = 0, time.Time{}, nil
+		return
+	}
+	g.fail(err, redialMin, redialMax)
+}
+
+// fail starts the backoff after a dial that failed with err; g.mu is held.
+func (g *Gate) fail(err error, redialMin, redialMax time.Duration) {
+	g.wait = min(max(2*g.wait, redialMin), redialMax)
+	g.next, g.last = time.Now().Add(g.wait), err
+}
+
+// dial runs dial through g (see Connect). A dial that returns a
+// connection has not settled yet: it leaves the backoff's length for
+// Settle.
+func (g *Gate) dial(ctx context.Context, h host.Host, p peer.ID, redialMin, redialMax time.Duration, dial func() (network.Conn, error)) (network.Conn, error) {
 	switch h.Network().Connectedness(p) {
 	case network.Connected, network.Limited:
-		return nil
+		return nil, nil
 	}
 	g.mu.Lock()
 	if call := g.dialing; call != nil {
 		g.mu.Unlock()
 		select {
 		case <-call.done:
-			return call.err
+			return nil, call.err
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 	if left := time.Until(g.next); left > 0 {
 		err := &BackoffError{last: g.last, left: left}
 		g.mu.Unlock()
-		return err
+		return nil, err
 	}
 	call := &dialCall{done: make(chan struct{})}
 	g.dialing = call
 	g.mu.Unlock()
 
-	call.err = Connect(ctx, h, p, timeout)
+	c, err := dial()
+	call.err = err
 
 	g.mu.Lock()
 	g.dialing = nil
 	switch {
-	case call.err == nil:
+	case err == nil && c != nil: // Settle decides
+		g.next, g.last = time.Time{}, nil
+	case err == nil:
 		g.wait, g.next, g.last = 0, time.Time{}, nil
 	case ctx.Err() == nil: // not cut short by Close: the peer failed
-		g.wait = min(max(2*g.wait, redialMin), redialMax)
-		g.next, g.last = time.Now().Add(g.wait), call.err
+		g.fail(err, redialMin, redialMax)
 	}
 	g.mu.Unlock()
 	close(call.done)
-	return call.err
+	return c, err
 }
 
 // OpenStream connects to p if needed (bounded by dialTimeout) and opens a
@@ -130,25 +175,32 @@ func NewStream(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, o
 	defer cancel()
 	s, err := h.NewStream(network.WithNoDial(octx, "already connected"), p, proto)
 	if err != nil {
-		var ns msmux.ErrNotSupported[protocol.ID]
-		if errors.As(err, &ns) {
-			return nil, fmt.Errorf("%s: %w %s", p, ErrNoListener, proto)
-		}
 		if errors.Is(err, network.ErrLimitedConn) {
 			return nil, fmt.Errorf("%w: %s is reachable only through a relay that limits relayed connections (time or data); pass --allow-limited to use it anyway", ErrUnreachable, p)
 		}
-		if r := refusal.Of(err); r != nil {
-			return nil, fmt.Errorf("opening %s stream to peer %s: %w", proto, p, r)
-		}
-		var se *network.StreamError
-		if errors.As(err, &se) && se.Remote {
-			// The peer took the protocol, then reset the stream without
-			// one of p2ptun's codes: kubo, or an older p2ptun.
-			return nil, fmt.Errorf("opening %s stream to peer %s: the peer reset it (is this node's peer ID on its listener's --allow list? does its target accept connections? is this node over its stream rate?)", proto, p)
-		}
-		return nil, fmt.Errorf("opening %s stream to peer %s: %s", proto, p, oneline.Error(err))
+		return nil, streamFailed(p, proto, err)
 	}
 	return s, nil
+}
+
+// streamFailed names why a stream for proto to p failed with err: the
+// peer does not serve proto (ErrNoListener), refused the stream (its
+// *refusal.Error), or reset it without a code.
+func streamFailed(p peer.ID, proto protocol.ID, err error) error {
+	var ns msmux.ErrNotSupported[protocol.ID]
+	if errors.As(err, &ns) {
+		return fmt.Errorf("%s: %w %s", p, ErrNoListener, proto)
+	}
+	if r := refusal.Of(err); r != nil {
+		return fmt.Errorf("opening %s stream to peer %s: %w", proto, p, r)
+	}
+	var se *network.StreamError
+	if errors.As(err, &se) && se.Remote {
+		// The peer took the protocol, then reset the stream without
+		// one of p2ptun's codes: kubo, or an older p2ptun.
+		return fmt.Errorf("opening %s stream to peer %s: the peer reset it (is this node's peer ID on its listener's --allow list? does its target accept connections? is this node over its stream rate?)", proto, p)
+	}
+	return fmt.Errorf("opening %s stream to peer %s: %s", proto, p, oneline.Error(err))
 }
 
 // Negotiate makes sure the peer took s's protocol before s is used. To a
@@ -193,13 +245,7 @@ func Connect(ctx context.Context, h host.Host, p peer.ID, timeout time.Duration)
 	case network.Connected, network.Limited:
 		return nil
 	}
-	// The caller decides when to dial again (the forward's redial backoff,
-	// a tunnel's retries, a user's command). libp2p's own backoff, per
-	// address, 5s and growing to 5 minutes with every failure, would go on
-	// refusing to dial a peer that is back.
-	if sw, ok := h.Network().(*swarm.Swarm); ok {
-		sw.Backoff().Clear(p)
-	}
+	clearBackoff(h, p)
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	// A peer whose access policy refuses this node lets the handshake
@@ -233,21 +279,33 @@ func Connect(ctx context.Context, h host.Host, p peer.ID, timeout time.Duration)
 	if open {
 		return nil
 	}
+	return closedEarly(dctx, h.ID(), p, made)
+}
+
+// closedEarly names why the connections made to p, all closed as soon as
+// they were made, closed: a refusal by p's access policy, read from the
+// code they closed with (on a closed connection NewStream fails with it),
+// or, without one, refusal.ClosedEarly; ErrUnreachable when none was made.
+func closedEarly(ctx context.Context, self, p peer.ID, made []network.Conn) error {
 	var closed error
 	for _, c := range made {
-		// On a closed connection NewStream fails with how it was closed.
-		s, err := c.NewStream(dctx)
+		s, err := c.NewStream(ctx)
 		if err == nil {
 			_ = s.Reset()
 			continue
 		}
 		if r := refusal.Of(err); r != nil {
-			return fmt.Errorf("peer %s: %w (ask its operator to run `p2ptun access allow %s`)", p, r, h.ID())
+			return denied(self, p, r)
 		}
 		closed = err
 	}
 	if closed == nil {
 		return fmt.Errorf("%w: %s: the connection closed as soon as it was made", ErrUnreachable, p)
 	}
-	return fmt.Errorf("peer %s: %w (ask its operator to run `p2ptun access allow %s`)", p, refusal.ClosedEarly(closed), h.ID())
+	return denied(self, p, refusal.ClosedEarly(closed))
+}
+
+// denied is the error of peer p, whose access policy refuses self (r).
+func denied(self, p peer.ID, r *refusal.Error) error {
+	return fmt.Errorf("peer %s: %w (ask its operator to run `p2ptun access allow %s`)", p, r, self)
 }

@@ -53,7 +53,9 @@ type Link struct {
 	// Local is the local end: a TCP client, a target, an API connection.
 	Local streams.HalfCloser
 	// Record holds the kind's part of the stream's record: OriginAddress,
-	// TargetAddress, Peer, Path. The Tunnel fills in the rest.
+	// TargetAddress, Peer, Path, and BytesOut if bytes went out before
+	// the bridge (a forward's cold stream: its client's first bytes). The
+	// Tunnel fills in the rest.
 	Record registry.Stream
 	// Attrs name the connection in the debug logs ("peer", …).
 	Attrs []any
@@ -284,7 +286,10 @@ func (t *Tunnel) Serve(arrived time.Time, open Opener) bool {
 	rec.Kind, rec.Protocol = t.cfg.Kind, t.cfg.Protocol
 	rec.OpenedAt = time.Now()
 	rec.Setup = rec.OpenedAt.Sub(arrived)
-	rec.BytesIn, rec.BytesOut = new(atomic.Int64), new(atomic.Int64)
+	rec.BytesIn = new(atomic.Int64)
+	if rec.BytesOut == nil {
+		rec.BytesOut = new(atomic.Int64)
+	}
 	p := streams.New(l.Remote, l.Local, streams.Counters{AtoB: rec.BytesIn, BtoA: rec.BytesOut})
 	id, finish := t.cfg.Streams.Open(t.ctx, rec, p.Abort)
 	// The per-connection lines are Debug: build their logger only when
