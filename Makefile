@@ -66,11 +66,16 @@ bench: build ## loopback (p2ptun, socat, kubo, raw; own load, iperf3, UDP) ~8 mi
 
 # The numbers the README quotes: the spread over several whole runs, not
 # only over one run's rounds. Each run keeps its own results in runs/N.
-bench-runs: build ## the loopback bench BENCHRUNS (3) times into BENCHOUT/runs/N, then each goal over the runs into BENCHOUT/spread.txt, ~8 min a run
+bench-runs: build ## make bench BENCHRUNS (3) times: loopback into BENCHOUT/runs/N, then as root the WAN links into BENCHWANOUT/runs/N; each goal over the runs into spread.txt beside them (~1 hour)
 	@set -e; files=; for i in $$(seq 1 $(BENCHRUNS)); do \
 		$(GO) run ./bench -p2ptun $(BIN)/p2ptun -out $(BENCHOUT)/runs/$$i $(BENCHFLAGS); \
 		files="$$files$${files:+,}$(BENCHOUT)/runs/$$i/results.json"; \
 	done; $(GO) run ./bench -spread "$$files" -out $(BENCHOUT)
+	@set -e; if [ "$$(id -u)" != 0 ]; then echo "make bench-runs: the WAN runs need root: run sudo make bench-runs"; exit 0; fi; \
+	files=; for i in $$(seq 1 $(BENCHRUNS)); do \
+		$(GO) run ./bench/wan -p2ptun $(BIN)/p2ptun -out $(BENCHWANOUT)/runs/$$i $(BENCHWANFLAGS); \
+		files="$$files$${files:+,}$(BENCHWANOUT)/runs/$$i/results.json"; \
+	done; $(GO) run ./bench/wan -spread "$$files" -out $(BENCHWANOUT)
 
 # Root only: it makes network namespaces and TUN devices (see README, WAN links).
 bench-wan: build ## plain TCP, p2ptun (TCP, QUIC) and kubo across an emulated WAN link, ~10 min, as root: writes BENCHWANOUT (BENCHWANFLAGS=-quick: under a minute)

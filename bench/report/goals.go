@@ -125,7 +125,7 @@ func formatGoals(res *Results) string {
 		fmt.Fprintf(w, "%s\t%s\t%s (%s–%s)\t%s\t\n", g.Name, g.Want, num(st.Median), num(st.Min), num(st.Max), verdict(g.met(st.Median)))
 	}
 	w.Flush()
-	return trimLines(b.String())
+	return TrimLines(b.String())
 }
 
 // Spread sets several runs' goals side by side: each run's median, then
@@ -166,11 +166,11 @@ func Spread(runs []*Results, names []string) string {
 		fmt.Fprintf(w, "%s (%s–%s)\t%s\t\n", num(over.Median), num(over.Min), num(over.Max), verdict(g.met(over.Median)))
 	}
 	w.Flush()
-	return trimLines(b.String())
+	return TrimLines(b.String())
 }
 
-// trimLines drops the spaces tabwriter leaves at the ends of lines.
-func trimLines(s string) string {
+// TrimLines drops the spaces tabwriter leaves at the ends of lines.
+func TrimLines(s string) string {
 	var b strings.Builder
 	for line := range strings.Lines(s) {
 		b.WriteString(strings.TrimRight(line, " \n"))

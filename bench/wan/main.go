@@ -43,6 +43,7 @@ import (
 // config is what the flags choose.
 type config struct {
 	P2ptun, Ipfs, Out, Render string
+	Spread                    string // measure nothing: these results.json side by side
 	Only                      string // measure only the links whose name contains it
 	CC                        string // the namespaces' TCP congestion control
 	Paths                     string // measure only these paths (keys, comma-separated); empty: all
@@ -58,9 +59,12 @@ func main() {
 	// SIGHUP too (a closed terminal): the links and daemons are removed on the way out.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	if cfg.Render != "" {
+	switch {
+	case cfg.Spread != "":
+		err = spread(strings.Split(cfg.Spread, ","), cfg.Out, os.Stdout)
+	case cfg.Render != "":
 		err = render(cfg.Render, cfg.Out, os.Stdout)
-	} else {
+	default:
 		_, err = run(ctx, cfg, os.Stdout, os.Stderr)
 	}
 	if err != nil {
@@ -81,6 +85,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.Seconds, "seconds", 2, "length of each iperf3 run, in seconds (after the omitted slow start)")
 	fs.IntVar(&cfg.Warm, "warm", 3, "warm first-byte samples per path and round")
 	fs.StringVar(&cfg.Render, "render", "", "measure nothing: rewrite results.txt and results.svg in -out from this results.json")
+	fs.StringVar(&cfg.Spread, "spread", "", "measure nothing: set these results.json files (comma-separated, one per run) side by side, the goals over the runs, into spread.txt in -out")
 	fs.StringVar(&cfg.CC, "tcp-cc", "", "TCP congestion control in the link's namespaces, one of net.ipv4.tcp_allowed_congestion_control (default: the kernel's for a new namespace)")
 	fs.StringVar(&cfg.Paths, "paths", "", "measure only these paths, comma-separated keys: tcp, p2ptun-tcp, p2ptun-quic, kubo (default: all)")
 	fs.StringVar(&cfg.Only, "only", "", `measure only the links whose name contains this, e.g. "100ms 1Gbit/s"`)
@@ -356,21 +361,50 @@ func firstLine(s string) string {
 	return s
 }
 
-// render rewrites the table and the chart from a results.json.
-func render(from, out string, stdout io.Writer) error {
+// load reads a results.json and judges its goals again.
+func load(from string) (*Results, error) {
 	b, err := os.ReadFile(from)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var res Results
 	if err := json.Unmarshal(b, &res); err != nil {
-		return fmt.Errorf("%s: %w", from, err)
+		return nil, fmt.Errorf("%s: %w", from, err)
+	}
+	res.ComputeGoals()
+	return &res, nil
+}
+
+// render rewrites the table and the chart from a results.json.
+func render(from, out string, stdout io.Writer) error {
+	res, err := load(from)
+	if err != nil {
+		return err
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	res.ComputeGoals()
-	table := Table(&res)
+	table := Table(res)
 	fmt.Fprint(stdout, table)
-	return Write(out, &res, table)
+	return Write(out, res, table)
+}
+
+// spread writes the goals over several runs' results.json to stdout and
+// to spread.txt in out.
+func spread(files []string, out string, stdout io.Writer) error {
+	var runs []*Results
+	for i, f := range files {
+		files[i] = strings.TrimSpace(f)
+		res, err := load(files[i])
+		if err != nil {
+			return err
+		}
+		runs = append(runs, res)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	table := Spread(runs, files)
+	fmt.Fprint(stdout, table)
+	return os.WriteFile(filepath.Join(out, "spread.txt"), []byte(table), 0o644)
 }

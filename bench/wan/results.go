@@ -115,25 +115,31 @@ func cell(p *PathResult, metric string) string {
 // ComputeGoals judges issue 16's WAN goals on every link from the medians.
 func (res *Results) ComputeGoals() {
 	res.Goals = nil
-	yes := func(b bool) *bool { return &b }
+	add := func(link, goal string, v float64, want string) {
+		g := Goal{Link: link, Goal: goal, Value: v, Want: want}
+		if yes, ok := met(want, v); ok {
+			g.Met = &yes
+		}
+		res.Goals = append(res.Goals, g)
+	}
 	for _, l := range res.Links {
 		base, ok := l.median("tcp", "mbps_1")
 		for _, k := range []string{"p2ptun-tcp", "p2ptun-quic"} {
 			if v, ok2 := l.median(k, "mbps_1"); ok && ok2 && base > 0 {
-				res.Goals = append(res.Goals, Goal{Link: l.Name, Goal: k + ": one stream / plain TCP", Value: v / base, Want: "≥ 0.9", Met: yes(v/base >= 0.9)})
+				add(l.Name, k+": one stream / plain TCP", v/base, "≥ 0.9")
 			}
 			if v, ok := l.median(k, "warm_ms"); ok {
-				res.Goals = append(res.Goals, Goal{Link: l.Name, Goal: k + ": warm first byte − RTT, ms", Value: v - l.RTTms, Want: "≤ 2", Met: yes(v-l.RTTms <= 2)})
+				add(l.Name, k+": warm first byte − RTT, ms", v-l.RTTms, "≤ 2")
 			}
 			if v, ok := l.median(k, "cold_ms"); ok && l.RTTms > 0 {
-				res.Goals = append(res.Goals, Goal{Link: l.Name, Goal: k + ": cold connect+first byte, in RTTs", Value: v / l.RTTms, Want: "stated"})
+				add(l.Name, k+": cold connect+first byte, in RTTs", v/l.RTTms, "stated")
 			}
 		}
 		if l.LossPct > 0 {
 			q, ok1 := l.median("p2ptun-quic", "mbps_8")
 			t, ok2 := l.median("p2ptun-tcp", "mbps_8")
 			if ok1 && ok2 && t > 0 {
-				res.Goals = append(res.Goals, Goal{Link: l.Name, Goal: "8 streams with loss: QUIC / TCP", Value: q / t, Want: "≥ 1", Met: yes(q/t >= 1)})
+				add(l.Name, "8 streams with loss: QUIC / TCP", q/t, "≥ 1")
 			}
 		}
 	}
@@ -167,11 +173,7 @@ func Table(res *Results) string {
 		fmt.Fprintln(&b, "\ngoals (issue 16), from the medians:")
 		w = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		for _, g := range res.Goals {
-			verdict := "stated"
-			if g.Met != nil {
-				verdict = map[bool]string{true: "met", false: "NOT met"}[*g.Met]
-			}
-			fmt.Fprintf(w, "%s\t%s\t%s\twant %s\t%s\n", g.Link, g.Goal, report.Num(g.Value), g.Want, verdict)
+			fmt.Fprintf(w, "%s\t%s\t%s\twant %s\t%s\n", g.Link, g.Goal, report.Num(g.Value), g.Want, verdict(g.Want, g.Value))
 		}
 		w.Flush()
 	}
