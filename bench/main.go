@@ -11,7 +11,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -243,13 +242,9 @@ func settings(cfg config, fdLimit uint64) report.Settings {
 
 // load reads a results.json.
 func load(from string) (*report.Results, error) {
-	b, err := os.ReadFile(from)
-	if err != nil {
-		return nil, err
-	}
 	var res report.Results
-	if err := json.Unmarshal(b, &res); err != nil {
-		return nil, fmt.Errorf("%s: %w", from, err)
+	if err := report.ReadJSON(from, &res); err != nil {
+		return nil, err
 	}
 	return &res, nil
 }

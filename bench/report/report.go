@@ -449,6 +449,19 @@ func LoadString(l []float64) string {
 	return fmt.Sprintf("%.2f %.2f %.2f", l[0], l[1], l[2])
 }
 
+// ReadJSON decodes the results.json at from into v (a *Results, or
+// bench/wan's own).
+func ReadJSON(from string, v any) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", from, err)
+	}
+	return nil
+}
+
 // Write writes results.json, the table as results.txt and the chart as
 // results.svg to dir; colors maps a row's key to its bars' color.
 func Write(dir string, res *Results, table string, colors map[string]string) error {

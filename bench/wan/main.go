@@ -20,7 +20,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -363,13 +362,9 @@ func firstLine(s string) string {
 
 // load reads a results.json and judges its goals again.
 func load(from string) (*Results, error) {
-	b, err := os.ReadFile(from)
-	if err != nil {
-		return nil, err
-	}
 	var res Results
-	if err := json.Unmarshal(b, &res); err != nil {
-		return nil, fmt.Errorf("%s: %w", from, err)
+	if err := report.ReadJSON(from, &res); err != nil {
+		return nil, err
 	}
 	res.ComputeGoals()
 	return &res, nil
