@@ -305,10 +305,10 @@ func soakNoFile(t *testing.T, n uint64) {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatal(err)
 	}
-	if lim.Cur >= n {
+	if uint64(lim.Cur) >= n { // int64 on FreeBSD
 		return
 	}
-	if lim.Max < n {
+	if uint64(lim.Max) < n {
 		t.Skipf("this test needs %d open files; the hard limit is %d (raise it: ulimit -Hn %d, as root)", n, lim.Max, n)
 	}
 	lim.Cur = lim.Max
