@@ -85,16 +85,17 @@ func TestDaemonForwardToListen(t *testing.T) {
 		t.Fatalf("forward: exit %d: %s", code, errOut)
 	}
 	events := d.Events(t)
+	// The forward resets the client once the peer refuses it; on a busy
+	// machine that can come before the client's connect has returned.
 	c2, err := net.Dial("tcp", harness.HostPort(t, out))
-	if err != nil {
-		t.Fatal(err)
+	if err == nil {
+		defer c2.Close()
+		if _, err = c2.Write([]byte("let me in")); err == nil {
+			_, err = c2.Read(make([]byte, 1))
+		}
 	}
-	defer c2.Close()
-	if _, err := c2.Write([]byte("let me in")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c2.Read(make([]byte, 1)); !harness.IsReset(err) {
-		t.Errorf("the refused client's Read = %v; want a reset", err)
+	if !harness.IsReset(err) {
+		t.Errorf("the refused client = %v; want a reset", err)
 	}
 	harness.NextEvent(t, events, 30*time.Second, "the daemon reading the refusal", func(ev harness.Event) bool {
 		return (ev.Type == "stream_close" || ev.Type == "stream_failed") && ev.Reason == "denied"
