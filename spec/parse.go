@@ -172,6 +172,11 @@ func listenShorthand(s string) string {
 // ParsePeer parses a bare peer ID.
 func ParsePeer(s string) (peer.ID, error) {
 	id, err := peer.Decode(s)
+	if err == nil {
+		// peer.Decode takes any multihash; a peer ID is a sha-256 or
+		// identity one, as /p2p/ addresses require.
+		_, err = ma.NewComponent("p2p", s)
+	}
 	if err != nil {
 		return "", invalidf("%q is not a peer ID (%s); peer IDs look like 12D3KooW… (see `p2ptun id` on that node)", s, oneline.Error(err))
 	}

@@ -203,6 +203,9 @@ func TestParsePeer(t *testing.T) {
 		{name: "garbage", in: "garbage", wantErr: true},
 		{name: "truncated", in: id.String()[:len(id.String())-3], wantErr: true},
 		{name: "trailing space", in: id.String() + " ", wantErr: true},
+		// base58 of a multihash of an unknown code: peer.Decode takes
+		// it, a /p2p/ address would not (a fuzz find).
+		{name: "unknown multihash", in: "Qmm1111", wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
