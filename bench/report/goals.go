@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -122,7 +123,7 @@ func formatGoals(res *Results) string {
 		if st == nil {
 			continue // an older results.json, or a row not run
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s (%s–%s)\t%s\t\n", g.Name, g.Want, num(st.Median), num(st.Min), num(st.Max), verdict(g.met(st.Median)))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t\n", g.Name, g.Want, st.Range(), verdict(g.met(st.Median)))
 	}
 	w.Flush()
 	return TrimLines(b.String())
@@ -141,32 +142,57 @@ func Spread(runs []*Results, names []string) string {
 	}
 	b.WriteString("\n")
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprint(w, "goal\twant\t")
-	for i := range runs {
-		fmt.Fprintf(w, "run %d\t", i+1)
-	}
-	fmt.Fprintln(w, "over the runs\t\t")
+	RunColumns(w, "goal\twant\t", len(runs))
 	for _, g := range LoopbackGoals() {
 		fmt.Fprintf(w, "%s\t%s\t", g.Name, g.Want)
-		var over *Stat
-		for i, res := range runs {
-			st := g.stat(res)
-			if st == nil {
-				fmt.Fprint(w, "—\t")
-				continue
+		over := RunCells(w, len(runs), func(i int) (float64, bool) {
+			if st := g.stat(runs[i]); st != nil {
+				return st.Median, true
 			}
-			fmt.Fprintf(w, "%s\t", num(st.Median))
-			over = over.Add(i, st.Median)
-		}
+			return 0, false
+		})
 		if over == nil {
 			fmt.Fprintln(w, "not measured\t\t")
 			continue
 		}
-		over.Summarize()
-		fmt.Fprintf(w, "%s (%s–%s)\t%s\t\n", num(over.Median), num(over.Min), num(over.Max), verdict(g.met(over.Median)))
+		fmt.Fprintf(w, "%s\t%s\t\n", over.Range(), verdict(g.met(over.Median)))
 	}
 	w.Flush()
 	return TrimLines(b.String())
+}
+
+// RunColumns writes the header of a table that sets runs side by side:
+// lead, a column per run, then their summary and verdict.
+func RunColumns(w io.Writer, lead string, runs int) {
+	fmt.Fprint(w, lead)
+	for i := range runs {
+		fmt.Fprintf(w, "run %d\t", i+1)
+	}
+	fmt.Fprintln(w, "over the runs\t\t")
+}
+
+// RunCells writes one row's value in each of runs runs (a dash where
+// value has none) and returns them summarized; nil if no run had one.
+func RunCells(w io.Writer, runs int, value func(run int) (float64, bool)) *Stat {
+	var over *Stat
+	for i := range runs {
+		v, ok := value(i)
+		if !ok {
+			fmt.Fprint(w, "—\t")
+			continue
+		}
+		fmt.Fprintf(w, "%s\t", num(v))
+		over = over.Add(i, v)
+	}
+	if over != nil {
+		over.Summarize()
+	}
+	return over
+}
+
+// Range is s as the tables print it: "median (min–max)".
+func (s *Stat) Range() string {
+	return fmt.Sprintf("%s (%s–%s)", num(s.Median), num(s.Min), num(s.Max))
 }
 
 // TrimLines drops the spaces tabwriter leaves at the ends of lines.

@@ -109,7 +109,7 @@ func cell(p *PathResult, metric string) string {
 	if s == nil {
 		return "—"
 	}
-	return fmt.Sprintf("%s (%s–%s)", report.Num(s.Median), report.Num(s.Min), report.Num(s.Max))
+	return s.Range()
 }
 
 // ComputeGoals judges issue 16's WAN goals on every link from the medians.

@@ -35,25 +35,17 @@ func Spread(runs []*Results, names []string) string {
 	}
 	b.WriteString("\n")
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprint(w, "link\tgoal\twant\t")
-	for i := range runs {
-		fmt.Fprintf(w, "run %d\t", i+1)
-	}
-	fmt.Fprintln(w, "over the runs\t\t")
+	report.RunColumns(w, "link\tgoal\twant\t", len(runs))
 	for _, k := range keys {
 		fmt.Fprintf(w, "%s\t%s\t%s\t", k.link, k.goal, want[k])
-		var over *report.Stat
-		for i, res := range runs {
-			j := slices.IndexFunc(res.Goals, func(g Goal) bool { return g.Link == k.link && g.Goal == k.goal })
+		over := report.RunCells(w, len(runs), func(i int) (float64, bool) {
+			j := slices.IndexFunc(runs[i].Goals, func(g Goal) bool { return g.Link == k.link && g.Goal == k.goal })
 			if j < 0 {
-				fmt.Fprint(w, "—\t")
-				continue
+				return 0, false
 			}
-			fmt.Fprintf(w, "%s\t", report.Num(res.Goals[j].Value))
-			over = over.Add(i, res.Goals[j].Value)
-		}
-		over.Summarize()
-		fmt.Fprintf(w, "%s (%s–%s)\t%s\t\n", report.Num(over.Median), report.Num(over.Min), report.Num(over.Max), verdict(want[k], over.Median))
+			return runs[i].Goals[j].Value, true
+		})
+		fmt.Fprintf(w, "%s\t%s\t\n", over.Range(), verdict(want[k], over.Median))
 	}
 	w.Flush()
 	return report.TrimLines(b.String())
